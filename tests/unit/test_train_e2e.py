@@ -1,0 +1,76 @@
+"""The whole training pipeline on its fast path: one epoch, into a temporary artifacts folder."""
+import json
+
+import numpy as np
+import pytest
+
+from training import data, paths, train
+from training.model_torch import load_checkpoint
+from training.spec import load_spec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("artifacts")
+    metrics = train.main(["--epochs", "1", "--artifacts", str(root), "--seed", "0"])
+    return root, metrics
+
+
+def test_training_writes_every_artifact(trained):
+    root, _ = trained
+    for path in (paths.spec_path(root), paths.split_path(root), paths.torch_checkpoint_path(root),
+                 paths.keras_model_path(root), paths.metrics_path(root)):
+        assert path.exists() and path.stat().st_size > 0, path
+    for framework in ("torch", "tensorflow"):
+        assert any(paths.tensorboard_dir(framework, root).rglob("events.out.tfevents.*")), framework
+
+
+def test_metrics_json_has_the_promised_shape(trained):
+    root, returned = trained
+    metrics = json.loads(paths.metrics_path(root).read_text())
+    assert metrics == json.loads(json.dumps(returned))
+    for framework in ("torch", "tensorflow"):
+        entry = metrics[framework]
+        assert set(entry) == {"test_accuracy", "params", "train_seconds", "epochs"}
+        assert entry["epochs"] == 1 and entry["train_seconds"] > 0
+        assert entry["test_accuracy"] > 0.5  # one epoch already learns a lot; 0.1 would be chance
+    assert metrics["torch"]["params"] == metrics["tensorflow"]["params"] == 9802
+    assert 0 <= metrics["twin_max_abs_diff"] <= 1e-5
+
+
+def test_checkpoint_and_keras_model_reload_and_agree_with_metrics(trained):
+    import keras
+    import torch
+
+    root, metrics = trained
+    model, spec = load_checkpoint(paths.torch_checkpoint_path(root))
+    assert spec == load_spec(paths.spec_path(root))
+    test = data.load_split(paths.split_path(root))["test"]
+    with torch.no_grad():
+        torch_acc = float(np.mean(model(torch.from_numpy(test.x)).argmax(1).numpy() == test.y))
+    assert torch_acc == pytest.approx(metrics["torch"]["test_accuracy"])
+    keras_model = keras.models.load_model(paths.keras_model_path(root))
+    keras_acc = float(np.mean(keras_model.predict(test.x, verbose=0).argmax(1) == test.y))
+    assert keras_acc == pytest.approx(metrics["tensorflow"]["test_accuracy"])
+
+
+def test_training_on_your_own_npz(tmp_path):
+    x, y = data.load_builtin()
+    mine = tmp_path / "mine.npz"
+    np.savez(mine, x=x[:400], y=y[:400])
+    root = tmp_path / "out"
+    metrics = train.main(["--epochs", "1", "--artifacts", str(root), "--data", str(mine), "--width", "2"])
+    split = data.load_split(paths.split_path(root))
+    assert sum(len(part) for part in split.values()) == 400
+    assert metrics["torch"]["params"] == metrics["tensorflow"]["params"] > 9802
+    assert load_spec(paths.spec_path(root))["training"]["data_source"] == str(mine)
+
+
+def test_bad_data_stops_training_with_the_reason(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.full((20, 8, 8), np.nan), y=np.zeros(20, int))
+    with pytest.raises(SystemExit, match="NaN or infinite"):
+        train.main(["--epochs", "1", "--artifacts", str(tmp_path / "out"), "--data", str(bad)])
+    assert not (tmp_path / "out" / "metrics.json").exists()
