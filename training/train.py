@@ -11,6 +11,7 @@ Writes under the artifacts folder (`artifacts/` or $DIGITS_ARTIFACTS):
   tensorflow/digits.keras        the Keras model
   tensorboard/{torch,tensorflow} TensorBoard logs (`tensorboard --logdir artifacts/tensorboard`)
   metrics.json                   accuracy, parameters, time and epochs per framework, twin diff
+  manifest.json                  every built artifact with its sha256 (see training/manifest.py)
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def main(argv=None) -> dict:
     write_spec(spec, paths.spec_path(root))
 
     # Imported here, not at the top: `--help` and bad-data errors answer without loading frameworks.
-    from training import train_keras, train_torch, twin
+    from training import manifest, train_keras, train_torch, twin
     from training.model_torch import save_checkpoint
 
     torch_model, torch_metrics = train_torch.train(splits, config, log_dir=paths.tensorboard_dir("torch", root), **hyper)
@@ -64,6 +65,11 @@ def main(argv=None) -> dict:
     keras_model, keras_metrics = train_keras.train(splits, config, log_dir=paths.tensorboard_dir("tensorflow", root), **hyper)
     paths.keras_model_path(root).parent.mkdir(parents=True, exist_ok=True)
     keras_model.save(paths.keras_model_path(root))
+
+    manifest.record("torch_checkpoint", paths.torch_checkpoint_path(root), framework="torch", precision="fp32",
+                    root=root, metrics=torch_metrics)
+    manifest.record("keras_model", paths.keras_model_path(root), framework="tensorflow", precision="fp32",
+                    root=root, metrics=keras_metrics)
 
     diff = twin.twin_max_abs_diff(torch_model, splits["test"].x)
     metrics = {"torch": torch_metrics, "tensorflow": keras_metrics, "twin_max_abs_diff": diff, "width": args.width}

@@ -1,0 +1,123 @@
+"""The artifact manifest: every file the project builds, with what it is and its sha256.
+
+`artifacts/manifest.json` maps a short artifact id (e.g. `torch_checkpoint`, `tflite_int8`) to
+its path (relative to the artifacts folder), sha256, size, source framework, precision, the
+input contract it honours, and any extra facts (quantization parameters, delegated operators).
+Exporters call `record()`; servers and runners call `verify()` before they load a file, so a
+tampered or stale artifact is refused with a clear message instead of being served.
+
+    python -m training.manifest          # list the manifest, checking every hash
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+from training import paths
+from training.spec import INPUT_DTYPE, INPUT_NAME, OUTPUT_NAME, VALUE_MAX, VALUE_MIN
+
+INPUT_CONTRACT = {
+    "name": INPUT_NAME, "dtype": INPUT_DTYPE, "shape": [-1, 8, 8], "min": VALUE_MIN, "max": VALUE_MAX,
+    "output": OUTPUT_NAME,
+}
+
+
+class ManifestError(RuntimeError):
+    """An artifact is missing from the manifest, missing on disk, or does not match its hash."""
+
+
+def manifest_path(root: Path | None = None) -> Path:
+    return (root or paths.artifacts_dir()) / "manifest.json"
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, or of a folder (its files' relative paths and contents, in order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+@contextmanager
+def _locked(root: Path):
+    """Exclusive access to the manifest, so exporters running side by side do not lose entries."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def load(root: Path | None = None) -> dict:
+    path = manifest_path(root)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record(artifact_id: str, path: Path, *, framework: str, precision: str, root: Path | None = None,
+           **extra) -> dict:
+    """Add or replace one artifact's entry; returns the entry."""
+    root = (root or paths.artifacts_dir()).resolve()
+    path = Path(path).resolve()
+    entry = {
+        "path": str(path.relative_to(root)),
+        "sha256": sha256_of(path),
+        "bytes": size_of(path),
+        "framework": framework,
+        "precision": precision,
+        "input_contract": INPUT_CONTRACT,
+        **extra,
+    }
+    with _locked(root):
+        entries = load(root)
+        entries[artifact_id] = entry
+        manifest_path(root).write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+    return entry
+
+
+def verify(artifact_id: str, root: Path | None = None) -> Path:
+    """The artifact's path, after checking it exists and matches its recorded sha256."""
+    root = (root or paths.artifacts_dir()).resolve()
+    entry = load(root).get(artifact_id)
+    if entry is None:
+        raise ManifestError(f"{artifact_id!r} is not in {manifest_path(root)}: run `make export` (or `make train`)")
+    path = root / entry["path"]
+    if not path.exists():
+        raise ManifestError(f"{artifact_id}: {path} is listed in the manifest but missing: rebuild it")
+    actual = sha256_of(path)
+    if actual != entry["sha256"]:
+        raise ManifestError(
+            f"{artifact_id}: {path} does not match the manifest (sha256 {actual[:12]}..., expected "
+            f"{entry['sha256'][:12]}...): refusing to load a modified artifact; rebuild it"
+        )
+    return path
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    entries = load()
+    if not entries:
+        raise SystemExit(f"{manifest_path()} is empty or missing: run `make train`")
+    print(f"{'artifact':<24}{'framework':<12}{'precision':<10}{'bytes':>10}  check  path")
+    for artifact_id, entry in entries.items():
+        try:
+            verify(artifact_id)
+            status = "ok"
+        except ManifestError:
+            status = "BAD"
+        print(f"{artifact_id:<24}{entry['framework']:<12}{entry['precision']:<10}{entry['bytes']:>10}  {status:<5}  {entry['path']}")
+
+
+if __name__ == "__main__":
+    main()
