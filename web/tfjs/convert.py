@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from training import paths
-from training.savedmodel import export_saved_model
 
 DEFAULT_CONVERTER = paths.REPO_ROOT / ".venv-tfjs" / "bin" / "tensorflowjs_converter"
 
@@ -25,6 +24,8 @@ class ConversionError(RuntimeError):
 
 def convert(keras_model, out_dir: Path, converter: Path = DEFAULT_CONVERTER) -> Path:
     """Write `out_dir/model.json` and its weight shards; returns `out_dir/model.json`."""
+    from training.savedmodel import export_saved_model  # imported here: it loads TensorFlow
+
     converter = Path(converter)
     if not converter.exists():
         raise ConversionError(f"{converter} not found: run `make setup` (it builds .venv-tfjs)")

@@ -5,8 +5,9 @@
 // parameters come from spec.json. `?backend=webgl` (or wasm, cpu) forces one backend; by default
 // the first that starts of wasm, webgl, cpu is used.
 //
-// For tests and benchmarks the page exposes `window.digits`: `ready` (a promise), `predictCanvas()`
-// and the timestamp of its first prediction (`firstPredictionAt`, ms since navigation start).
+// For tests and benchmarks the page exposes `window.digits`: `ready` (a promise), `predictCanvas()`,
+// `predictValues(values)`, `backend`, `penWidth` and the time of its first prediction
+// (`firstPredictionAt`, ms since navigation start: the cold start).
 
 import { chooseBackend, predict, shapes, topK } from './model.js';
 import { ReductionError, reduceDrawing } from './reduce.js';
@@ -67,6 +68,8 @@ async function predictCanvas() {
   return { label: top[0].label, top, values: Array.from(values), ms: performance.now() - started };
 }
 digits.predictCanvas = predictCanvas;
+/** The model alone: Float32Array of 8x8 values -> probabilities (the benchmark times it). */
+digits.predictValues = (values) => predict(tf, digits.model, digits.spec, values);
 
 function showPreview(values) {
   const { height, width } = shapes(digits.spec);
