@@ -65,5 +65,5 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup train ## from a fresh clone: set up, train (more targets join as they land)
-	@echo "deploy-all: done; metrics in artifacts/metrics.json"
+deploy-all: setup train export ## from a fresh clone: set up, train, export (more targets join as they land)
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; `make demo` serves the browser demo"

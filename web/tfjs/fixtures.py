@@ -25,7 +25,7 @@ from training.preprocess import ImageError, image_to_input, reduce_ink
 from training.spec import IMAGE_SIZE, LABELS
 
 # Pen widths, as a fraction of one 8x8 cell on the pad, for which every drawn digit is checked.
-PEN_TO_CELL = (0.4, 0.55, 0.7)
+PEN_TO_CELL = (0.5, 0.7, 0.9)
 DRAW_MIN_CELL = 7  # a cell with at least this much ink (of 16) is drawn
 DRAW_MIN_PROBABILITY = 0.8  # a digit is drawn only if Keras is this sure at every pen width
 SIMULATED_CELL = 16  # pixels per cell when the drawing is simulated here

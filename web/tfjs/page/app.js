@@ -13,7 +13,7 @@ import { chooseBackend, predict, shapes, topK } from './model.js';
 import { ReductionError, reduceDrawing } from './reduce.js';
 
 const BACKENDS = ['wasm', 'webgl', 'cpu'];
-const PEN_WIDTH = 18; // canvas pixels on the 256-pixel pad: about the dataset's stroke for a full-size digit
+const PEN_WIDTH = 22; // canvas pixels on the 256-pixel pad: strokes about as thick as the dataset's
 const TOP_K = 3;
 
 const tf = window.tf;
