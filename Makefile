@@ -66,4 +66,4 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
 deploy-all: setup train export ## from a fresh clone: set up, train, export (more targets join as they land)
-	@echo "deploy-all: done; metrics in artifacts/metrics.json; `make demo` serves the browser demo"
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo"
