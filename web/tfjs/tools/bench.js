@@ -35,7 +35,7 @@ function percentile(sorted, p) {
 }
 function summary(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99), n: sorted.length };
+  return { p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99), max_ms: sorted.at(-1), n: sorted.length };
 }
 
 async function openPage(backend) {
