@@ -1,10 +1,11 @@
-"""The web folder's build and its server: manifest entries, MIME types, refusal of a changed folder."""
+"""The web folder's build, its server (MIME types, refusal of a changed folder) and its Predictor."""
 import json
 import shutil
 import threading
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from training import manifest
@@ -58,3 +59,24 @@ def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
     (copy / "web" / "app.js").write_text("alert('changed')")
     with pytest.raises(manifest.ManifestError, match="web_demo.*does not match the manifest"):
         serve.make_server(copy, "127.0.0.1", 0)
+
+
+def test_tfjs_predictor_gives_keras_answers(web_artifacts):
+    import keras
+
+    from training import data, paths
+    from training.predictor import Predictor
+    from web.tfjs.predictor import TfjsPredictor
+
+    predictor = TfjsPredictor(web_artifacts)
+    assert isinstance(predictor, Predictor) and predictor.name == "tfjs-wasm"
+    test = data.load_split(paths.split_path(web_artifacts))["test"]
+    probabilities = predictor.predict(test.x[:50])
+    assert probabilities.shape == (50, 10) and probabilities.dtype == np.float32
+    expected = keras.models.load_model(paths.keras_model_path(web_artifacts)).predict(test.x[:50], verbose=0)
+    assert np.array_equal(probabilities.argmax(1), expected.argmax(1))
+    assert np.abs(probabilities - expected).max() <= 1e-4
+    with pytest.raises(ValueError, match=r"shape \(N, 8, 8\).*got \(3, 64\)"):
+        predictor.predict(np.zeros((3, 64), np.float32))
+    with pytest.raises(ValueError, match=r"lie in \[0, 16\]"):
+        predictor.predict(np.full((1, 8, 8), 17, np.float32))

@@ -1,11 +1,6 @@
-// Helpers for the Node tests: where the built web folder is, and a graph-model loader over files.
-//
-// Pure-JS tfjs has no file system loader (tf.io.fileSystem ships only with tfjs-node, which
-// downloads libtensorflow at install), so model.json and its shards are read here and handed to
-// tfjs through tf.io.getModelArtifactsForJSON.
-
+// Where the Node tests find the built web folder and its files.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 /** The built web folder (`<artifacts>/web`), from $DIGITS_WEB. */
 export function webDir() {
@@ -16,25 +11,4 @@ export function webDir() {
 
 export function readJSON(...parts) {
   return JSON.parse(readFileSync(join(webDir(), ...parts), 'utf8'));
-}
-
-/** An IOHandler that loads a graph model from `model.json` and its weight shards on disk. */
-export function fileHandler(tf, modelJsonPath) {
-  return {
-    async load() {
-      const modelJSON = JSON.parse(readFileSync(modelJsonPath, 'utf8'));
-      return tf.io.getModelArtifactsForJSON(modelJSON, async (weightsManifest) => {
-        const specs = [];
-        const buffers = [];
-        for (const group of weightsManifest) {
-          specs.push(...group.weights);
-          for (const path of group.paths) {
-            const bytes = readFileSync(join(dirname(modelJsonPath), path));
-            buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-          }
-        }
-        return [specs, tf.io.concatenateArrayBuffers(buffers)];
-      });
-    },
-  };
 }

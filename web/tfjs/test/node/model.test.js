@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { chooseBackend, predict, shapes } from '../../page/model.js';
-import { fileHandler, readJSON, webDir } from './load.js';
+import { fileHandler } from '../../tools/files.js';
+import { readJSON, webDir } from './load.js';
 
 const TOLERANCE = 1e-4; // max abs probability difference to Keras
 
