@@ -42,9 +42,11 @@ async function load() {
   const model = await tf.loadGraphModel('model/model.json');
   Object.assign(digits, { spec, model, backend });
   backendOut.textContent = backend;
+  const { height, width } = shapes(spec);
+  [preview.width, preview.height] = [width, height];
+  document.getElementById('input-shape').textContent = `(${height}x${width}, ${spec.input.min}..${spec.input.max})`;
   // One prediction on an empty input compiles the kernels (webgl shaders, wasm setup) now,
   // so the first stroke answers at full speed. It also marks the cold start's end.
-  const { height, width } = shapes(spec);
   await predict(tf, model, spec, new Float32Array(height * width));
   digits.firstPredictionAt = performance.now();
   setStatus('ready: draw a digit');

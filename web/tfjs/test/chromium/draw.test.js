@@ -70,7 +70,7 @@ test('drawn digits are read correctly, offline', { timeout: 120000 }, async () =
     assert.equal(await page.locator('#backend').textContent(), 'wasm', 'wasm is the preferred backend');
 
     // The plan holds for pens between pen_to_cell[0] and [1] of a cell: check the page's pen.
-    const penToCell = await page.evaluate(() => window.digits.penWidth / (document.getElementById('pad').width / 8));
+    const penToCell = await page.evaluate((grid) => window.digits.penWidth / (document.getElementById('pad').width / grid), plan.grid);
     assert.ok(penToCell >= plan.pen_to_cell[0] && penToCell <= plan.pen_to_cell[1],
       `the page's pen is ${penToCell.toFixed(2)} of a cell, outside the plan's ${plan.pen_to_cell}`);
 
@@ -89,10 +89,11 @@ test('drawn digits are read correctly, offline', { timeout: 120000 }, async () =
     assert.equal(await page.locator('#top li').count(), 3);
     assert.match(await page.locator('#time').textContent(), /^\d+\.\d\d ms$/);
     const previewInk = await page.evaluate(() => {
-      const data = document.getElementById('preview').getContext('2d').getImageData(0, 0, 8, 8).data;
+      const preview = document.getElementById('preview');
+      const data = preview.getContext('2d').getImageData(0, 0, preview.width, preview.height).data;
       return data.filter((v, k) => k % 4 === 0 && v < 255).length;
     });
-    assert.ok(previewInk > 0, 'the 8x8 preview is blank');
+    assert.ok(previewInk > 0, 'the preview of the reduced input is blank');
     if (SCREENSHOT) {
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
