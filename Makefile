@@ -13,13 +13,17 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 TRAIN_ARGS ?=
 # Test flags, e.g. `make test PYTEST_ARGS="-k twin"`.
 PYTEST_ARGS ?=
+# Where `make demo` serves the browser demo.
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
 
 .PHONY: help setup setup-system setup-python train test clean deploy-all
+.PHONY: setup-web export export-web demo bench-web
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: setup-system setup-python ## prepare this machine: system prerequisites and every Python environment
+setup: setup-system setup-python setup-web ## prepare this machine: system prerequisites and every Python environment
 	@echo "setup: done"
 
 setup-system: ## check (and on Debian as root, install) Java, Node and Chromium
@@ -32,15 +36,34 @@ setup-python: ## create the main, edge and TF.js-converter environments from the
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-edge requirements/edge.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tfjs requirements/tfjs.txt
 
+setup-web: ## install the TF.js demo's npm packages (web/tfjs/node_modules) from package-lock.json
+	@echo "setup: npm packages for web/tfjs"
+	@if [ web/tfjs/node_modules/.package-lock.json -nt web/tfjs/package-lock.json ]; then \
+		echo "  web/tfjs/node_modules: up to date"; \
+	else \
+		cd web/tfjs && npm ci --no-audit --no-fund --ignore-scripts; \
+	fi
+
 train: ## train both frameworks, run the twin check, write artifacts/metrics.json
 	$(PY) -m training.train $(TRAIN_ARGS)
 
 test: ## run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+export: export-web ## build every deployment artifact from the trained models
+
+export-web: setup-web ## TF.js graph model + the offline demo page and its test fixtures -> artifacts/web
+	$(PY) -m web.tfjs.export
+
+demo: export-web ## build and serve the draw-a-digit page (127.0.0.1:8000; set DEMO_HOST, DEMO_PORT)
+	$(PY) -m web.tfjs.serve --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+bench-web: export-web ## cold start and warm p50/p99 per tfjs backend in headless Chromium -> artifacts/bench/web.json
+	$(PY) -m web.tfjs.bench
+
 clean: ## delete everything generated (artifacts/, caches); the environments stay
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup train ## from a fresh clone: set up, train (more targets join as they land)
-	@echo "deploy-all: done; metrics in artifacts/metrics.json"
+deploy-all: setup train export ## from a fresh clone: set up, train, export (more targets join as they land)
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo"

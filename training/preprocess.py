@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.spec import BITMAP_SIZE, BLOCK_SIZE, IMAGE_SIZE
+from training.spec import BITMAP_SIZE, BLOCK_SIZE, IMAGE_SIZE, INK_ALPHA_THRESHOLD, MIN_CONTRAST
 
 MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger pictures are refused before decoding
-MIN_CONTRAST = 32  # grey levels (of 255) between ink and background, below which there is no digit
 
 
 class ImageError(ValueError):
@@ -74,8 +73,8 @@ def binarize(grey: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
     A picture with a varying alpha channel (a canvas drawing on a transparent background) uses the
     alpha as ink instead, whatever the colour of the strokes.
     """
-    if alpha is not None and alpha.min() < 128 <= alpha.max():
-        return alpha >= 128
+    if alpha is not None and alpha.min() < INK_ALPHA_THRESHOLD <= alpha.max():
+        return alpha >= INK_ALPHA_THRESHOLD
     grey = np.asarray(grey, dtype=np.float32)
     darkest, lightest = float(grey.min()), float(grey.max())
     if lightest - darkest < MIN_CONTRAST:

@@ -36,6 +36,8 @@ INPUT_OFFSET = 0.0
 # binarize, crop to the digit, scale into a 32x32 bitmap, count ink per 4x4 block.
 BITMAP_SIZE = 32
 BLOCK_SIZE = BITMAP_SIZE // IMAGE_SIZE  # 4, so a block holds 0..16 inked pixels
+INK_ALPHA_THRESHOLD = 128  # on a transparent background (a canvas), alpha >= this is ink
+MIN_CONTRAST = 32  # grey levels (of 255) between ink and background, below which there is no digit
 
 WIDTHS = (1, 2, 4, 8)  # allowed width multipliers
 
@@ -100,6 +102,8 @@ def build_spec(config: ModelConfig, *, seed: int | None = None, data_source: str
             "steps": ["binarize", "crop_to_ink", "scale_into_bitmap", "count_ink_per_block"],
             "bitmap_size": BITMAP_SIZE,
             "block_size": BLOCK_SIZE,
+            "ink_alpha_threshold": INK_ALPHA_THRESHOLD,
+            "min_contrast": MIN_CONTRAST,
         },
         "model": config.to_dict(),
         "training": {"seed": seed, "data_source": data_source},

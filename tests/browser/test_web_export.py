@@ -1,0 +1,82 @@
+"""The web folder's build, its server (MIME types, refusal of a changed folder) and its Predictor."""
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from training import manifest
+from web.tfjs import serve
+
+pytestmark = pytest.mark.slow
+
+
+def test_export_records_the_model_and_the_page(web_artifacts):
+    web = web_artifacts / "web"
+    assert manifest.verify("tfjs_graph_model", web_artifacts) == web / "model"
+    assert manifest.verify("web_demo", web_artifacts) == web
+    model = json.loads((web / "model" / "model.json").read_text())
+    assert model["format"] == "graph-model"
+    # The signature keeps the spec's tensor names, which the page uses.
+    assert list(model["signature"]["inputs"]) == ["image"]
+    assert list(model["signature"]["outputs"]) == ["probabilities"]
+    assert json.loads((web / "spec.json").read_text()) == json.loads((web_artifacts / "spec.json").read_text())
+    for name in ("index.html", "app.js", "reduce.js", "model.js", "vendor/tf.min.js", "vendor/tfjs-backend-wasm-simd.wasm"):
+        assert (web / name).is_file(), name
+    # No CDN: the page loads nothing by absolute URL.
+    assert "http" not in (web / "index.html").read_text().replace("http-equiv", "")
+
+
+def _serve(root):
+    server = serve.make_server(root, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def test_server_sends_wasm_with_its_mime_type(web_artifacts):
+    server, url = _serve(web_artifacts)
+    try:
+        with urllib.request.urlopen(url + "vendor/tfjs-backend-wasm.wasm") as response:
+            assert response.headers["Content-Type"] == "application/wasm"
+            assert response.read(4) == b"\0asm"
+        with urllib.request.urlopen(url) as response:
+            assert b'id="pad"' in response.read()
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(url + "missing.js")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
+    copy = tmp_path / "artifacts"
+    shutil.copytree(web_artifacts / "web", copy / "web")
+    shutil.copy2(web_artifacts / "manifest.json", copy / "manifest.json")
+    serve.make_server(copy, "127.0.0.1", 0).server_close()  # an intact copy is served
+    (copy / "web" / "app.js").write_text("alert('changed')")
+    with pytest.raises(manifest.ManifestError, match="web_demo.*does not match the manifest"):
+        serve.make_server(copy, "127.0.0.1", 0)
+
+
+def test_tfjs_predictor_gives_keras_answers(web_artifacts):
+    import keras
+
+    from training import data, paths
+    from training.predictor import Predictor
+    from web.tfjs.predictor import TfjsPredictor
+
+    predictor = TfjsPredictor(web_artifacts)
+    assert isinstance(predictor, Predictor) and predictor.name == "tfjs-wasm"
+    test = data.load_split(paths.split_path(web_artifacts))["test"]
+    probabilities = predictor.predict(test.x[:50])
+    assert probabilities.shape == (50, 10) and probabilities.dtype == np.float32
+    expected = keras.models.load_model(paths.keras_model_path(web_artifacts)).predict(test.x[:50], verbose=0)
+    assert np.array_equal(probabilities.argmax(1), expected.argmax(1))
+    assert np.abs(probabilities - expected).max() <= 1e-4
+    with pytest.raises(ValueError, match=r"shape \(N, 8, 8\).*got \(3, 64\)"):
+        predictor.predict(np.zeros((3, 64), np.float32))
+    with pytest.raises(ValueError, match=r"lie in \[0, 16\]"):
+        predictor.predict(np.full((1, 8, 8), 17, np.float32))

@@ -1,0 +1,51 @@
+"""The browser target's model as a Predictor: the TF.js graph model run by tfjs (wasm) in Node.
+
+    from web.tfjs.predictor import TfjsPredictor
+    probabilities = TfjsPredictor().predict(batch)   # (N, 8, 8) float32 0..16 -> (N, 10)
+
+Each call runs `node web/tfjs/tools/predict.js` once (about half a second of start-up), the same
+JavaScript (page/model.js) and runtime the page uses, minus the browser. Parity checks use it;
+the page's own speed is measured by `make bench-web`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from training import manifest, paths
+from training.spec import IMAGE_SIZE, NUM_CLASSES, VALUE_MAX, VALUE_MIN
+
+TFJS_DIR = Path(__file__).resolve().parent
+
+
+class TfjsPredictor:
+    name = "tfjs-wasm"
+    framework = "tensorflow"
+    precision = "fp32"
+
+    def __init__(self, root: Path | None = None) -> None:
+        root = (root or paths.artifacts_dir()).resolve()
+        manifest.verify("tfjs_graph_model", root)  # refuses a changed or missing model
+        self.web_dir = root / "web"
+        self.node = shutil.which("node")
+        if self.node is None:
+            raise RuntimeError("node not found: install Node.js 18+ (`make setup-system`)")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 3 or batch.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(batch) == 0:
+            raise ValueError(f"expected a batch of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}) with N >= 1, got {batch.shape}")
+        if not np.all(np.isfinite(batch)) or batch.min() < VALUE_MIN or batch.max() > VALUE_MAX:
+            raise ValueError(f"values must be finite and lie in [{VALUE_MIN:g}, {VALUE_MAX:g}]")
+        request = json.dumps({"shape": list(batch.shape), "values": batch.ravel().tolist()})
+        done = subprocess.run([self.node, "tools/predict.js", str(self.web_dir)], cwd=TFJS_DIR, input=request,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"tools/predict.js failed (exit {done.returncode}): {done.stderr.strip()}")
+        probabilities = np.asarray(json.loads(done.stdout)["probabilities"], dtype=np.float32)
+        return probabilities.reshape(len(batch), NUM_CLASSES)
