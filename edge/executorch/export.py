@@ -91,14 +91,35 @@ def infer_batch_in_reshapes(exported):
     return exported
 
 
-def lower(exported, variant: str):
+def lower(exported, variant: str, max_batch: int):
+    """The edge program, delegated to XNNPACK or left to the portable kernels."""
     from executorch.exir import to_edge_transform_and_lower
 
     if variant == "xnnpack":
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
-        return to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
-    return to_edge_transform_and_lower(exported)
+        lowered = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    else:
+        lowered = to_edge_transform_and_lower(exported)
+    return restore_batch_range(lowered, max_batch)
+
+
+def restore_batch_range(lowered, max_batch: int):
+    """Give the batch symbol back its exported range 1..max_batch before memory planning.
+
+    While XNNPACK lowers the convolutions it re-traces them with fake tensors, and PyTorch's fake
+    convolution asks whether the batch is >= 16 to pick a memory format (the oneDNN heuristic).
+    Answered with the example batch of 2, that adds the guard `batch < 16`, and memory planning
+    would then size every buffer for 15 images: batch 16 and up would be refused at run time. The
+    guard says nothing about the network (the parity tests run batches of 1..360 through it).
+    """
+    from torch.utils._sympy.value_ranges import ValueRanges
+
+    graph = lowered.exported_program().graph_module.graph
+    image = [node for node in graph.nodes if node.op == "placeholder"][-1]  # parameters come first
+    batch = image.meta["val"].shape[0].node
+    batch.shape_env.var_to_range[batch.expr] = ValueRanges(1, max_batch)
+    return lowered
 
 
 def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, dict]:
@@ -110,13 +131,12 @@ def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> dict
     root = (root or paths.artifacts_dir()).resolve()
     model, _ = load_checkpoint(manifest.verify("torch_checkpoint", root))
     # The model's own example inputs: two real train images (a batch of 1 would fix the batch to 1).
-    example = torch.from_numpy(data.load_split(paths.split_path(root))["train"].x[:2])
-    print(f"executorch: torch.export, batch 1..{max_batch}")
-    exported = export_program(model, example, max_batch)
+    example = torch.tensor(data.load_split(paths.split_path(root))["train"].x[:2])
     entries = {}
     for variant in VARIANTS:
-        print(f"executorch: lowering {variant}")
-        lowered = lower(exported, variant)
+        print(f"executorch: {variant}: torch.export (batch 1..{max_batch}), lowering")
+        # One export per variant: lowering changes the exported program's shape environment.
+        lowered = lower(export_program(model, example, max_batch), variant, max_batch)
         extra = {"source": "torch_checkpoint", "variant": variant, "max_batch": max_batch}
         if variant == "xnnpack":
             report = delegation_report(lowered)

@@ -26,7 +26,7 @@ def export(root: Path | None = None) -> dict[str, dict]:
 
     root = (root or paths.artifacts_dir()).resolve()
     model, _ = load_checkpoint(manifest.verify("torch_checkpoint", root))
-    example = torch.from_numpy(data.load_split(paths.split_path(root))["train"].x[:2])
+    example = torch.tensor(data.load_split(paths.split_path(root))["train"].x[:2])
     out = onnx_path(root)
     out.parent.mkdir(parents=True, exist_ok=True)
     print("onnx: exporting (dynamo)")
