@@ -54,6 +54,15 @@ def delegation_report(lowered) -> dict:
     }
 
 
+def require_full_delegation(report: dict) -> dict:
+    """The report, if every operator runs on XNNPACK; otherwise stop, naming those that do not."""
+    if report["fallback"]:
+        raise DelegationError(f"operators not delegated to XNNPACK: {report['fallback']} "
+                              f"({report['delegated_ops']}/{report['counted_ops']} delegated); "
+                              "the reference CNN must run entirely on XNNPACK")
+    return report
+
+
 def export_program(model, example, max_batch: int):
     """torch.export with the batch dimension dynamic from 1 to `max_batch`."""
     import torch
@@ -117,8 +126,10 @@ def restore_batch_range(lowered, max_batch: int):
 
     graph = lowered.exported_program().graph_module.graph
     image = [node for node in graph.nodes if node.op == "placeholder"][-1]  # parameters come first
-    batch = image.meta["val"].shape[0].node
-    batch.shape_env.var_to_range[batch.expr] = ValueRanges(1, max_batch)
+    batch = image.meta["val"].shape[0]
+    if isinstance(batch, int):  # exported with a fixed batch: nothing to restore
+        return lowered
+    batch.node.shape_env.var_to_range[batch.node.expr] = ValueRanges(1, max_batch)
     return lowered
 
 
@@ -142,10 +153,7 @@ def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> dict
             report = delegation_report(lowered)
             print(f"executorch: {report['delegated_ops']}/{report['counted_ops']} operators delegated to XNNPACK "
                   f"({report['share']:.0%}) in {report['subgraphs']} subgraph(s)")
-            if report["fallback"]:
-                raise DelegationError(f"operators not delegated to XNNPACK: {report['fallback']}; the reference CNN "
-                                      "must run entirely on XNNPACK")
-            extra["delegation"] = report
+            extra["delegation"] = require_full_delegation(report)
         out = pte_path(variant, root)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(lowered.to_executorch().buffer)
