@@ -60,6 +60,17 @@ def verified_entry(model: Path, root: Path | None = None) -> tuple[Path, dict]:
     return path, {"id": artifact_id, **manifest.load(root)[artifact_id]}
 
 
+def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framework: str, precision: str,
+                  root: Path, **extra) -> dict:
+    """Write an exported model (unless the exporter wrote it already), record it, say so; the entry."""
+    if content is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
+    entry = manifest.record(artifact_id, out, framework=framework, precision=precision, root=root, **extra)
+    print(f"{artifact_id}: wrote {out} ({entry['bytes']:,} bytes)")
+    return entry
+
+
 def predictor_name(entry: dict) -> str:
     """A target's name from its manifest id: `tflite_int8` -> `tflite-int8`."""
     return entry["id"].replace("_", "-")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge.common import save_artifact
 from training import data, manifest, paths
 
 DEFAULT_MAX_BATCH = 1024  # the largest batch the programs accept; the runner splits larger ones
@@ -154,12 +155,9 @@ def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> dict
             print(f"executorch: {report['delegated_ops']}/{report['counted_ops']} operators delegated to XNNPACK "
                   f"({report['share']:.0%}) in {report['subgraphs']} subgraph(s)")
             extra["delegation"] = require_full_delegation(report)
-        out = pte_path(variant, root)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(lowered.to_executorch().buffer)
         artifact_id = f"executorch_{variant}_fp32"
-        entries[artifact_id] = manifest.record(artifact_id, out, framework="torch", precision="fp32", root=root, **extra)
-        print(f"executorch: wrote {out} ({out.stat().st_size:,} bytes)")
+        entries[artifact_id] = save_artifact(artifact_id, pte_path(variant, root), lowered.to_executorch().buffer,
+                                             framework="torch", precision="fp32", root=root, **extra)
     return entries
 
 

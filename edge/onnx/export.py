@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge.common import save_artifact
 from training import data, manifest, paths
 from training.spec import INPUT_NAME, OUTPUT_NAME
 
@@ -33,9 +34,8 @@ def export(root: Path | None = None) -> dict[str, dict]:
     torch.onnx.export(model, (example,), str(out), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                       dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False, dynamo=True,
                       verbose=False)
-    entry = manifest.record("onnx_fp32", out, framework="torch", precision="fp32", root=root,
-                            source="torch_checkpoint", batch="dynamic")
-    print(f"onnx: wrote {out} ({out.stat().st_size:,} bytes)")
+    entry = save_artifact("onnx_fp32", out, None, framework="torch", precision="fp32", root=root,
+                          source="torch_checkpoint", batch="dynamic")
     return {"onnx_fp32": entry}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.common import save_artifact
 from training import data, manifest, paths
 
 DEFAULT_CALIBRATION = 500  # train images fed to the int8 calibration; more changes nothing measurable
@@ -76,15 +77,11 @@ def convert(root: Path | None = None, calibration_size: int = DEFAULT_CALIBRATIO
     for precision in ("fp32", "int8"):
         print(f"tflite: converting {precision}" + (f" ({len(calibration)} calibration images)" if precision == "int8" else ""))
         model = _converter(keras_model, precision, calibration).convert()
-        out = tflite_path(precision, root)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(model)
         extra = {"source": "keras_model", "batch": "dynamic; allocated at 1, resized by the runner"}
         if precision == "int8":
             extra.update(quantization=quantization_of(model), calibration_images=len(calibration))
-        entries[f"tflite_{precision}"] = manifest.record(
-            f"tflite_{precision}", out, framework="tensorflow", precision=precision, root=root, **extra)
-        print(f"tflite: wrote {out} ({out.stat().st_size:,} bytes)")
+        entries[f"tflite_{precision}"] = save_artifact(f"tflite_{precision}", tflite_path(precision, root), model,
+                                                       framework="tensorflow", precision=precision, root=root, **extra)
     return entries
 
 
