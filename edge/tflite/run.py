@@ -55,6 +55,8 @@ class TFLitePredictor:
 
     def _check_quantization(self) -> None:
         """The model's own input/output parameters must be the ones the manifest recorded."""
+        if not self.quantization:
+            raise ValueError(f"{self.name}: the manifest entry records no quantization parameters: rebuild it")
         for side, detail in (("input", self.input), ("output", self.output)):
             recorded = self.quantization[side]
             scale, zero_point = detail["quantization"]
