@@ -6,6 +6,7 @@ modified models are refused with a message naming the problem.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -23,9 +24,6 @@ from training.preprocess import image_to_input
 
 EDGE_PYTHON = paths.REPO_ROOT / ".venv-edge" / "bin" / "python"
 TFLITE_RUNTIME_PYTHON = paths.REPO_ROOT / ".venv-tflite" / "bin" / "python"
-RUNNERS = {"tflite_fp32": "edge.tflite.run", "tflite_int8": "edge.tflite.run",
-           "executorch_xnnpack_fp32": "edge.executorch.run", "executorch_portable_fp32": "edge.executorch.run",
-           "onnx_fp32": "edge.onnx.run"}
 
 
 def run_python(python: Path, args: list[str], root: Path) -> subprocess.CompletedProcess:
@@ -72,6 +70,11 @@ def expected_labels(edge_artifacts, digit_png, test_split) -> dict[str, list[str
         out[framework] = ([str(predictor.predict(reduced).argmax())],
                           [str(label) for label in predictor.predict(test_split.x[:20]).argmax(axis=1)])
     return out
+
+
+def runner(artifact_id: str):
+    """The runner module (with its CLI `main`) of an edge artifact."""
+    return importlib.import_module(registry.EDGE_ARTIFACTS[artifact_id][0])
 
 
 def model_path(artifact_id: str, root: Path) -> str:
@@ -125,9 +128,7 @@ def test_tflite_runtime_214_gives_the_same_answers(artifact_id, edge_artifacts, 
 
 @pytest.mark.parametrize("artifact_id", ["executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"])
 def test_torch_side_runners_answer_on_a_picture(artifact_id, edge_artifacts, digit_png, expected_labels, capsys):
-    import importlib
-
-    probabilities = importlib.import_module(RUNNERS[artifact_id]).main(["--model", model_path(artifact_id, edge_artifacts),
+    probabilities = runner(artifact_id).main(["--model", model_path(artifact_id, edge_artifacts),
                                                                          str(digit_png)])
     out = capsys.readouterr().out
     assert labels_printed(out) == expected_labels["torch"][0]
@@ -167,11 +168,9 @@ def bad_inputs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
                                   "wrong_suffix", "broken_npz", "missing"])
 @pytest.mark.parametrize("artifact_id", ["tflite_int8", "executorch_xnnpack_fp32", "onnx_fp32"])
 def test_cli_refuses_bad_input_with_a_clear_message(artifact_id, case, bad_inputs, edge_artifacts):
-    import importlib
-
     path, message = bad_inputs[case]
     with pytest.raises(SystemExit) as stopped:
-        importlib.import_module(RUNNERS[artifact_id]).main(["--model", model_path(artifact_id, edge_artifacts), str(path)])
+        runner(artifact_id).main(["--model", model_path(artifact_id, edge_artifacts), str(path)])
     assert str(stopped.value.code).startswith("error: ")
     assert re.search(message, str(stopped.value.code)), stopped.value.code
 
@@ -207,7 +206,7 @@ def test_modified_model_is_refused(artifact_id, edge_artifacts, tmp_path, monkey
     monkeypatch.setenv("DIGITS_ARTIFACTS", str(tmp_path))
     copy = copy_with_manifest(artifact_id, edge_artifacts, tmp_path)
     module, cls = registry.EDGE_ARTIFACTS[artifact_id]
-    predictor_class = getattr(__import__(module, fromlist=[cls]), cls)
+    predictor_class = getattr(importlib.import_module(module), cls)
     assert predictor_class(copy).predict(np.zeros((1, 8, 8), np.float32)).shape == (1, 10)  # the intact copy loads
     content = bytearray(copy.read_bytes())
     content[len(content) // 2] ^= 0xFF
