@@ -35,6 +35,7 @@ setup-python: ## create the main, edge and TF.js-converter environments from the
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh $(VENV) requirements/main.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-edge requirements/edge.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tfjs requirements/tfjs.txt
+	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
 
 setup-web: ## install the TF.js demo's npm packages (web/tfjs/node_modules) from package-lock.json
 	@echo "setup: npm packages for web/tfjs"
@@ -50,7 +51,7 @@ train: ## train both frameworks, run the twin check, write artifacts/metrics.jso
 test: ## run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-export: export-web ## build every deployment artifact from the trained models
+export: export-web export-edge ## build every deployment artifact from the trained models
 
 export-web: setup-web ## TF.js graph model + the offline demo page and its test fixtures -> artifacts/web
 	$(PY) -m web.tfjs.export
@@ -65,5 +66,20 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup train export ## from a fresh clone: set up, train, export (more targets join as they land)
+deploy-all: setup train export ## from a fresh clone: set up, train, export every artifact (serving joins as it lands)
 	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo"
+
+# ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
+# Benchmark flags, e.g. `make bench-edge BENCH_ARGS="--iterations 1000"`.
+BENCH_ARGS ?=
+
+.PHONY: export-edge bench-edge setup-tflite-runtime
+
+export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable and ONNX files under artifacts/, in the manifest
+	$(PY) -m edge.export
+
+bench-edge: ## latency p50/p99 at batch 1 and 32 and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
+	$(PY) -m edge.bench $(BENCH_ARGS)
+
+setup-tflite-runtime: ## only .venv-tflite (part of setup-python): with the legacy tflite-runtime 2.14 (numpy<2) for `edge.tflite.run --runtime tflite-runtime`
+	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt

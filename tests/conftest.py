@@ -27,3 +27,12 @@ def trained_artifacts(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     train.main(["--epochs", str(TEST_EPOCHS), "--artifacts", str(root), "--seed", "0"])
     return root
+
+
+@pytest.fixture(scope="session")
+def edge_artifacts(trained_artifacts):
+    """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX), exported once per session."""
+    from edge.export import export_all
+
+    export_all(trained_artifacts)
+    return trained_artifacts

@@ -37,18 +37,16 @@ class Split:
         return len(self.y)
 
 
-def validate(x: np.ndarray, y: np.ndarray, source: str = "data") -> tuple[np.ndarray, np.ndarray]:
-    """Check images and labels against the contract; return them as float32 / int64."""
+def validate_images(x: np.ndarray, source: str = "input") -> np.ndarray:
+    """Check a batch of images against the input contract; return it as float32 (N, 8, 8).
+
+    The checks every consumer of the contract shares: training data, edge runners, servers.
+    """
     x = np.asarray(x)
-    y = np.asarray(y)
-    if x.size == 0 or y.size == 0:
-        raise DataError(f"{source}: empty dataset (x has shape {x.shape}, y has shape {y.shape})")
     if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError(f"{source}: x must have shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}), got {x.shape}")
-    if y.ndim != 1:
-        raise DataError(f"{source}: y must have shape (N,), got {y.shape}")
-    if len(x) != len(y):
-        raise DataError(f"{source}: x has {len(x)} images but y has {len(y)} labels")
+    if len(x) == 0:
+        raise DataError(f"{source}: empty batch (x has shape {x.shape})")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise DataError(f"{source}: x must be numeric, got dtype {x.dtype}")
     if not np.all(np.isfinite(x)):
@@ -58,12 +56,26 @@ def validate(x: np.ndarray, y: np.ndarray, source: str = "data") -> tuple[np.nda
             f"{source}: x values must lie in [{VALUE_MIN:g}, {VALUE_MAX:g}] (raw ink counts), "
             f"got [{x.min():g}, {x.max():g}]"
         )
+    return x.astype(np.float32)
+
+
+def validate(x: np.ndarray, y: np.ndarray, source: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """Check images and labels against the contract; return them as float32 / int64."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.size == 0 or y.size == 0:
+        raise DataError(f"{source}: empty dataset (x has shape {x.shape}, y has shape {y.shape})")
+    x = validate_images(x, source)
+    if y.ndim != 1:
+        raise DataError(f"{source}: y must have shape (N,), got {y.shape}")
+    if len(x) != len(y):
+        raise DataError(f"{source}: x has {len(x)} images but y has {len(y)} labels")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
             raise DataError(f"{source}: y must hold integer labels, got dtype {y.dtype}")
     if y.min() < 0 or y.max() >= NUM_CLASSES:
         raise DataError(f"{source}: labels must lie in 0..{NUM_CLASSES - 1}, got {int(y.min())}..{int(y.max())}")
-    return x.astype(np.float32), y.astype(np.int64)
+    return x, y.astype(np.int64)
 
 
 def load_builtin() -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,150 @@
+"""What every edge runner shares: the verified artifact, checked input, and the command line.
+
+numpy-only at import (no TensorFlow, no PyTorch), so the TFLite runner can use it on a device.
+
+Every runner has the same command line, built by `main()` here:
+
+    python -m edge.<target>.run --model PATH INPUT
+
+INPUT is a PNG/JPEG of one digit (reduced with `training.preprocess.image_to_input`) or an `.npz`
+holding images (N, 8, 8) raw values 0..16 under `x` (or as its only array). Each image's label
+and top-3 probabilities are printed; a bad input stops with a message naming the problem.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from training import manifest, paths
+from training.data import DataError, validate_images
+from training.predictor import Predictor
+from training.preprocess import ImageError, image_to_input
+from training.spec import IMAGE_SIZE, LABELS
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+TOP_K = 3
+
+
+class InputError(ValueError):
+    """An input that does not meet the contract; the message names the problem."""
+
+
+def find_artifact(model: Path, root: Path | None = None) -> tuple[str, Path]:
+    """The manifest id and artifacts folder of a model file, looked up by its path.
+
+    The folder is `root`, else the artifacts folder in force, else the nearest parent of the model
+    holding a manifest.json: a device copy of the artifacts folder works without configuration.
+    """
+    model = Path(model).resolve()
+    if not model.exists():
+        raise FileNotFoundError(f"{model}: no such model file")
+    candidates = [root] if root else [paths.artifacts_dir(), *model.parents]
+    for candidate in candidates:
+        candidate = Path(candidate).resolve()
+        for artifact_id, entry in manifest.load(candidate).items():
+            if (candidate / entry["path"]).resolve() == model:
+                return artifact_id, candidate
+    raise manifest.ManifestError(
+        f"{model} is not recorded in any artifacts manifest: refusing to load an unverified model "
+        "(build it with `make export`)"
+    )
+
+
+def verified_entry(model: Path, root: Path | None = None) -> tuple[Path, dict]:
+    """The model's path after checking its sha256 against the manifest, and its manifest entry."""
+    artifact_id, root = find_artifact(model, root)
+    path = manifest.verify(artifact_id, root)
+    return path, {"id": artifact_id, **manifest.load(root)[artifact_id]}
+
+
+def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framework: str, precision: str,
+                  root: Path, **extra) -> dict:
+    """Write an exported model (unless the exporter wrote it already), record it, say so; the entry."""
+    if content is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
+    entry = manifest.record(artifact_id, out, framework=framework, precision=precision, root=root, **extra)
+    print(f"{artifact_id}: wrote {out} ({entry['bytes']:,} bytes)")
+    return entry
+
+
+def predictor_name(entry: dict) -> str:
+    """A target's name from its manifest id: `tflite_int8` -> `tflite-int8`."""
+    return entry["id"].replace("_", "-")
+
+
+def check_batch(batch, source: str = "input") -> np.ndarray:
+    """Any array meeting the contract -> float32 (N, 8, 8); one (8, 8) image becomes a batch of 1."""
+    try:
+        batch = np.asarray(batch)
+    except Exception as error:  # ragged nested lists and the like
+        raise InputError(f"{source}: not an array ({error})") from error
+    if batch.shape == (IMAGE_SIZE, IMAGE_SIZE):
+        batch = batch[None]
+    try:
+        return validate_images(batch, source)
+    except DataError as error:
+        raise InputError(str(error)) from error
+
+
+def load_input(path: Path) -> np.ndarray:
+    """A PNG/JPEG of one digit or an .npz of images -> checked float32 (N, 8, 8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                names = archive.files
+                if "x" in names:
+                    images = archive["x"]
+                elif len(names) == 1:
+                    images = archive[names[0]]
+                else:
+                    raise InputError(f"{path}: expected an array named 'x' (or a single array), found {sorted(names)}")
+        except InputError:
+            raise
+        except Exception as error:  # not a zip, truncated, pickled objects...
+            raise InputError(f"{path}: not a readable .npz file ({error})") from error
+        return check_batch(images, str(path))
+    try:
+        return check_batch(image_to_input(path.read_bytes()), str(path))
+    except ImageError as error:
+        hint = "" if path.suffix.lower() in IMAGE_SUFFIXES else " (INPUT must be a PNG/JPEG or an .npz)"
+        raise InputError(f"{path}: {error}{hint}") from error
+
+
+def top_k(probabilities: np.ndarray, k: int = TOP_K) -> list[tuple[str, float]]:
+    """The k most likely labels of one row of probabilities, most likely first."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(LABELS[i], float(probabilities[i])) for i in order]
+
+
+def format_prediction(index: int, probabilities: np.ndarray) -> str:
+    best = top_k(probabilities)
+    ranked = ", ".join(f"{label}: {p:.4f}" for label, p in best)
+    return f"[{index}] label {best[0][0]}  top-{TOP_K} {ranked}"
+
+
+def main(description: str, make_predictor: Callable[[argparse.Namespace], Predictor],
+         add_arguments: Callable[[argparse.ArgumentParser], None] | None = None, argv=None) -> np.ndarray:
+    """The shared command line: parse, load the verified model, predict INPUT, print the answers."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="the model file (recorded in its artifacts manifest)")
+    parser.add_argument("input", type=Path, metavar="INPUT", help="PNG/JPEG of one digit, or .npz of images (N, 8, 8) 0..16")
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        batch = load_input(args.input)
+        predictor = make_predictor(args)
+        probabilities = predictor.predict(batch)
+    except (InputError, manifest.ManifestError, FileNotFoundError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"error: {error}")
+    print(f"{predictor.name} ({predictor.framework}, {predictor.precision}): {len(batch)} image(s) from {args.input}")
+    for index, row in enumerate(probabilities):
+        print(format_prediction(index, row))
+    return probabilities

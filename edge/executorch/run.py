@@ -1,0 +1,47 @@
+"""Run an ExecuTorch program (.pte) through `executorch.runtime`.
+
+    .venv/bin/python -m edge.executorch.run --model artifacts/executorch/digits_xnnpack_fp32.pte digit.png
+    .venv/bin/python -m edge.executorch.run --model artifacts/executorch/digits_portable_fp32.pte images.npz
+
+The program is verified against its manifest first. It accepts batches of 1 up to the
+`max_batch` it was exported with (recorded in the manifest); larger batches are run in chunks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge import common
+
+
+class ExecuTorchPredictor:
+    """A Predictor over a verified .pte file (XNNPACK-delegated or portable)."""
+
+    framework = "torch"
+
+    def __init__(self, model: Path, root: Path | None = None):
+        from executorch.runtime import Runtime
+
+        path, entry = common.verified_entry(model, root)
+        self.name = common.predictor_name(entry)
+        self.precision = entry["precision"]
+        self.max_batch = int(entry["max_batch"])
+        self.method = Runtime.get().load_program(path).load_method("forward")
+
+    def predict(self, batch) -> np.ndarray:
+        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
+        import torch
+
+        batch = common.check_batch(batch)
+        chunks = [self.method.execute([torch.from_numpy(batch[first : first + self.max_batch])])[0].numpy()
+                  for first in range(0, len(batch), self.max_batch)]
+        return np.concatenate(chunks).astype(np.float32)
+
+
+def main(argv=None) -> np.ndarray:
+    return common.main(__doc__, lambda args: ExecuTorchPredictor(args.model), argv=argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Run the ONNX model on onnxruntime (CPU).
+
+    .venv/bin/python -m edge.onnx.run --model artifacts/onnx/digits_fp32.onnx digit.png
+
+The model is verified against its manifest first; the batch is dynamic.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge import common
+
+
+class OnnxPredictor:
+    """A Predictor over a verified .onnx file, on onnxruntime's CPU provider."""
+
+    framework = "torch"
+
+    def __init__(self, model: Path, threads: int = 1, root: Path | None = None):
+        import onnxruntime as ort
+
+        path, entry = common.verified_entry(model, root)
+        self.name = common.predictor_name(entry)
+        self.precision = entry["precision"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def predict(self, batch) -> np.ndarray:
+        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
+        batch = common.check_batch(batch)
+        return self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
+
+
+def _arguments(parser) -> None:
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default: 1)")
+
+
+def main(argv=None) -> np.ndarray:
+    return common.main(__doc__, lambda args: OnnxPredictor(args.model, args.threads), _arguments, argv)
+
+
+if __name__ == "__main__":
+    main()

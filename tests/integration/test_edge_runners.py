@@ -1,0 +1,246 @@
+"""The edge runners as a user calls them: the CLI on a picture or an .npz, in their environments.
+
+The TFLite runner runs in `.venv-edge` (no TensorFlow, no PyTorch installed) in a subprocess, and
+must not import TensorFlow; tflite-runtime runs in `.venv-tflite`. Bad input, unrecorded and
+modified models are refused with a message naming the problem.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import common, eager, registry
+from training import data, manifest, paths
+from training.preprocess import image_to_input
+
+EDGE_PYTHON = paths.REPO_ROOT / ".venv-edge" / "bin" / "python"
+TFLITE_RUNTIME_PYTHON = paths.REPO_ROOT / ".venv-tflite" / "bin" / "python"
+
+
+def run_python(python: Path, args: list[str], root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DIGITS_ARTIFACTS": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([str(python), *args], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def labels_printed(stdout: str) -> list[str]:
+    """The label of each `[i] label X  top-3 ...` line."""
+    return [line.split()[2] for line in stdout.splitlines() if line.startswith("[")]
+
+
+@pytest.fixture(scope="module")
+def test_split(edge_artifacts):
+    return data.load_split(paths.split_path(edge_artifacts))["test"]
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory, test_split) -> Path:
+    """A 64x64 PNG of a test digit, dark ink on white paper, as a scanned drawing would be."""
+    from PIL import Image
+
+    grey = (255 - test_split.x[0] * 255 / 16).astype(np.uint8)
+    path = tmp_path_factory.mktemp("images") / "digit.png"
+    Image.fromarray(grey).resize((64, 64), Image.NEAREST).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def images_npz(tmp_path_factory, test_split) -> Path:
+    path = tmp_path_factory.mktemp("images") / "images.npz"
+    np.savez(path, x=test_split.x[:20])
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected_labels(edge_artifacts, digit_png, test_split) -> dict[str, list[str]]:
+    """What the source frameworks answer, by framework: on the picture, and on the .npz images."""
+    reduced = image_to_input(digit_png.read_bytes())[None]
+    out = {}
+    for framework, cls in eager.BASELINES.items():
+        predictor = cls(edge_artifacts)
+        out[framework] = ([str(predictor.predict(reduced).argmax())],
+                          [str(label) for label in predictor.predict(test_split.x[:20]).argmax(axis=1)])
+    return out
+
+
+def runner(artifact_id: str):
+    """The runner module (with its CLI `main`) of an edge artifact."""
+    return importlib.import_module(registry.EDGE_ARTIFACTS[artifact_id][0])
+
+
+def model_path(artifact_id: str, root: Path) -> str:
+    return str(registry.artifact_path(artifact_id, root))
+
+
+@pytest.mark.skipif(not EDGE_PYTHON.exists(), reason=".venv-edge missing: run `make setup`")
+@pytest.mark.parametrize("artifact_id", ["tflite_fp32", "tflite_int8"])
+def test_tflite_runner_in_edge_env_never_imports_tensorflow(artifact_id, edge_artifacts, digit_png, expected_labels):
+    script = (
+        "import sys, json\n"
+        "from edge.tflite.run import main\n"
+        f"main(['--model', {model_path(artifact_id, edge_artifacts)!r}, {str(digit_png)!r}])\n"
+        "heavy = sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules)\n"
+        "print('IMPORTED', json.dumps(heavy))\n"
+    )
+    result = run_python(EDGE_PYTHON, ["-c", script], edge_artifacts)
+    assert result.returncode == 0, result.stderr
+    assert "IMPORTED []" in result.stdout
+    assert labels_printed(result.stdout) == expected_labels["tensorflow"][0]
+
+
+@pytest.mark.skipif(not EDGE_PYTHON.exists(), reason=".venv-edge missing: run `make setup`")
+def test_edge_env_has_no_tensorflow_or_torch_to_import(edge_artifacts):
+    """The property above holds because the device environment cannot import them at all."""
+    result = run_python(EDGE_PYTHON, ["-c", "import importlib.util as u; print([u.find_spec(m) is None for m in "
+                                      "('tensorflow', 'torch')])"], edge_artifacts)
+    assert result.stdout.strip() == "[True, True]"
+
+
+@pytest.mark.skipif(not EDGE_PYTHON.exists(), reason=".venv-edge missing: run `make setup`")
+def test_tflite_cli_on_npz_in_edge_env(edge_artifacts, images_npz, expected_labels):
+    result = run_python(EDGE_PYTHON, ["-m", "edge.tflite.run", "--model", model_path("tflite_fp32", edge_artifacts),
+                                      str(images_npz)], edge_artifacts)
+    assert result.returncode == 0, result.stderr
+    assert labels_printed(result.stdout) == expected_labels["tensorflow"][1]
+    assert "top-3" in result.stdout and "20 image(s)" in result.stdout
+
+
+@pytest.mark.skipif(not TFLITE_RUNTIME_PYTHON.exists(),
+                    reason="tflite-runtime is on request and .venv-tflite is not built: `make setup-tflite-runtime`")
+@pytest.mark.parametrize("artifact_id", ["tflite_fp32", "tflite_int8"])
+def test_tflite_runtime_214_gives_the_same_answers(artifact_id, edge_artifacts, images_npz):
+    args = ["--model", model_path(artifact_id, edge_artifacts), str(images_npz)]
+    legacy = run_python(TFLITE_RUNTIME_PYTHON, ["-m", "edge.tflite.run", "--runtime", "tflite-runtime", *args], edge_artifacts)
+    assert legacy.returncode == 0, legacy.stderr
+    assert f"{artifact_id.replace('_', '-')}-tflite-runtime" in legacy.stdout
+    litert = run_python(EDGE_PYTHON, ["-m", "edge.tflite.run", *args], edge_artifacts)
+    assert labels_printed(legacy.stdout) == labels_printed(litert.stdout) and len(labels_printed(legacy.stdout)) == 20
+
+
+@pytest.mark.parametrize("artifact_id", ["executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"])
+def test_torch_side_runners_answer_on_a_picture(artifact_id, edge_artifacts, digit_png, expected_labels, capsys):
+    probabilities = runner(artifact_id).main(["--model", model_path(artifact_id, edge_artifacts),
+                                                                         str(digit_png)])
+    out = capsys.readouterr().out
+    assert labels_printed(out) == expected_labels["torch"][0]
+    assert probabilities.shape == (1, 10) and abs(float(probabilities.sum()) - 1) < 1e-5
+    assert out.startswith(artifact_id.replace("_", "-"))
+
+
+# ---- bad input: every runner refuses it with a message naming the problem ----
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """name -> (file, expected message fragment)."""
+    folder = tmp_path_factory.mktemp("bad")
+    cases = {}
+
+    def npz(name, message, **arrays):
+        path = folder / f"{name}.npz"
+        np.savez(path, **arrays)
+        cases[name] = (path, message)
+
+    npz("wrong_shape", r"must have shape \(N, 8, 8\), got \(3, 7, 7\)", x=np.zeros((3, 7, 7), np.float32))
+    npz("nan", "1 NaN or infinite", x=np.where(np.arange(64).reshape(1, 8, 8) == 5, np.nan, 1.0).astype(np.float32))
+    npz("strings", "must be numeric", x=np.full((1, 8, 8), "a"))
+    npz("out_of_range", r"must lie in \[0, 16\]", x=np.full((1, 8, 8), 40.0, np.float32))
+    npz("two_arrays", "expected an array named 'x'", a=np.zeros((1, 8, 8)), b=np.zeros((1, 8, 8)))
+    (folder / "text.png").write_text("this is not a picture")
+    cases["not_an_image"] = (folder / "text.png", "not a readable PNG/JPEG image")
+    (folder / "notes.txt").write_text("hello")
+    cases["wrong_suffix"] = (folder / "notes.txt", "INPUT must be a PNG/JPEG or an .npz")
+    (folder / "broken.npz").write_bytes(b"PK\x03\x04 truncated")
+    cases["broken_npz"] = (folder / "broken.npz", "not a readable .npz file")
+    cases["missing"] = (folder / "absent.png", "no such file")
+    return cases
+
+
+@pytest.mark.parametrize("case", ["wrong_shape", "nan", "strings", "out_of_range", "two_arrays", "not_an_image",
+                                  "wrong_suffix", "broken_npz", "missing"])
+@pytest.mark.parametrize("artifact_id", ["tflite_int8", "executorch_xnnpack_fp32", "onnx_fp32"])
+def test_cli_refuses_bad_input_with_a_clear_message(artifact_id, case, bad_inputs, edge_artifacts):
+    path, message = bad_inputs[case]
+    with pytest.raises(SystemExit) as stopped:
+        runner(artifact_id).main(["--model", model_path(artifact_id, edge_artifacts), str(path)])
+    assert str(stopped.value.code).startswith("error: ")
+    assert re.search(message, str(stopped.value.code)), stopped.value.code
+
+
+@pytest.mark.parametrize("artifact_id", list(registry.EDGE_ARTIFACTS))
+@pytest.mark.parametrize("batch, message", [
+    (np.zeros((2, 8), np.float32), r"must have shape \(N, 8, 8\)"),
+    (np.zeros((0, 8, 8), np.float32), "empty batch"),
+    (np.full((1, 8, 8), np.inf, np.float32), "NaN or infinite"),
+    (np.zeros((1, 8, 8), complex), "must be numeric"),
+    (np.full((1, 8, 8), -1.0), r"must lie in \[0, 16\]"),
+])
+def test_predictor_refuses_a_batch_outside_the_contract(artifact_id, batch, message, edge_artifacts):
+    predictor = registry.load_predictor(artifact_id, edge_artifacts)
+    with pytest.raises(common.InputError, match=message):
+        predictor.predict(batch)
+    assert predictor.predict(np.zeros((8, 8), np.float64)).shape == (1, 10)  # one image, any real dtype: still serves
+
+
+# ---- the model file itself: recorded and unmodified, or refused ----
+
+def copy_with_manifest(artifact_id: str, source: Path, target: Path) -> Path:
+    """A copy of one artifact and its manifest entry in a fresh artifacts folder."""
+    entry = manifest.load(source)[artifact_id]
+    (target / entry["path"]).parent.mkdir(parents=True)
+    shutil.copy(source / entry["path"], target / entry["path"])
+    (target / "manifest.json").write_text(json.dumps({artifact_id: entry}))
+    return target / entry["path"]
+
+
+@pytest.mark.parametrize("artifact_id", ["tflite_int8", "executorch_xnnpack_fp32", "onnx_fp32"])
+def test_modified_model_is_refused(artifact_id, edge_artifacts, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITS_ARTIFACTS", str(tmp_path))
+    copy = copy_with_manifest(artifact_id, edge_artifacts, tmp_path)
+    module, cls = registry.EDGE_ARTIFACTS[artifact_id]
+    predictor_class = getattr(importlib.import_module(module), cls)
+    assert predictor_class(copy).predict(np.zeros((1, 8, 8), np.float32)).shape == (1, 10)  # the intact copy loads
+    content = bytearray(copy.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    copy.write_bytes(bytes(content))
+    with pytest.raises(manifest.ManifestError, match="does not match the manifest"):
+        predictor_class(copy)
+
+
+def test_model_missing_from_every_manifest_is_refused(edge_artifacts, tmp_path, digit_png, monkeypatch):
+    monkeypatch.setenv("DIGITS_ARTIFACTS", str(tmp_path))
+    stray = tmp_path / "elsewhere" / "digits.tflite"
+    stray.parent.mkdir()
+    shutil.copy(registry.artifact_path("tflite_fp32", edge_artifacts), stray)
+    from edge.tflite.run import main
+
+    with pytest.raises(SystemExit, match="not recorded in any artifacts manifest"):
+        main(["--model", str(stray), str(digit_png)])
+    with pytest.raises(SystemExit, match="no such model file"):
+        main(["--model", str(tmp_path / "absent.tflite"), str(digit_png)])
+
+
+def test_runner_finds_the_manifest_next_to_a_copied_artifacts_folder(edge_artifacts, tmp_path, digit_png, monkeypatch,
+                                                                      capsys):
+    """On a device, the artifacts folder is copied anywhere: the runner finds its manifest by walking up."""
+    monkeypatch.setenv("DIGITS_ARTIFACTS", str(tmp_path / "unrelated"))
+    copy = copy_with_manifest("tflite_fp32", edge_artifacts, tmp_path / "device")
+    from edge.tflite.run import main
+
+    main(["--model", str(copy), str(digit_png)])
+    assert labels_printed(capsys.readouterr().out)
+
+
+def test_unknown_runtime_is_refused_by_the_cli(edge_artifacts, digit_png):
+    result = subprocess.run([sys.executable, "-m", "edge.tflite.run", "--runtime", "tensorflow", "--model",
+                             model_path("tflite_fp32", edge_artifacts), str(digit_png)],
+                            cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "invalid choice: 'tensorflow'" in result.stderr
