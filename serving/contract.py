@@ -16,21 +16,26 @@ class ContractError(ValueError):
     """The request does not meet the input contract; the message names the problem."""
 
 
-def batch_from_instances(instances, *, field: str = "instances", check_range: bool = True) -> np.ndarray:
-    """A list of 8x8 images -> float32 (N, 8, 8); `field` names the JSON key in error messages."""
+def batch_from_instances(instances, *, field: str = "instances", check_range: bool = True,
+                         item_shape: tuple = (IMAGE_SIZE, IMAGE_SIZE)) -> np.ndarray:
+    """A list of 8x8 images -> float32 (N, 8, 8); `field` names the JSON key in error messages.
+
+    `item_shape` is the shape of one image (a server may pass its signature's); `check_range`
+    also refuses values outside the spec's 0..16.
+    """
+    item = "x".join(str(d) for d in item_shape)
     if not isinstance(instances, list):
-        raise ContractError(f'"{field}" must be a list of {IMAGE_SIZE}x{IMAGE_SIZE} images, got {type(instances).__name__}')
+        raise ContractError(f'"{field}" must be a list of {item} images, got {type(instances).__name__}')
     if not instances:
-        raise ContractError(f'"{field}" is empty: send at least one {IMAGE_SIZE}x{IMAGE_SIZE} image')
+        raise ContractError(f'"{field}" is empty: send at least one {item} image')
     try:
         values = np.array(instances)
     except ValueError:  # numpy refuses ragged nesting
-        raise ContractError(f'"{field}" is ragged: every image must be {IMAGE_SIZE} rows of {IMAGE_SIZE} numbers') from None
+        raise ContractError(f'"{field}" is ragged: every image must be a nested list of {item} numbers') from None
     if values.dtype.kind not in "iuf":  # strings, None, booleans, objects
         raise ContractError(f'"{field}" must hold numbers only, found {_first_non_number(instances)!r}')
-    if values.ndim != 3 or values.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ContractError(
-            f'"{field}" must have shape [N, {IMAGE_SIZE}, {IMAGE_SIZE}], got {list(values.shape)}')
+    if values.shape[1:] != tuple(item_shape):
+        raise ContractError(f'"{field}" must have shape {[-1, *item_shape]} (N images of {item}), got {list(values.shape)}')
     if not np.all(np.isfinite(values)):
         raise ContractError(f'"{field}" contains NaN or infinite values')
     if check_range and (values.min() < VALUE_MIN or values.max() > VALUE_MAX):

@@ -78,3 +78,9 @@ def read_text_proto_values(path: Path) -> dict:
 
 def metrics_path(config: Path = CONFIG_DIR / CONFIG_FILES["monitoring"]) -> str:
     return read_text_proto_values(config)["path"]
+
+
+def artifacts_root_of(model_base: Path) -> Path | None:
+    """The artifacts folder a model base path lies in (`<root>/tfserving/<model>`), if it has a manifest."""
+    root = Path(model_base).resolve().parent.parent
+    return root if manifest.manifest_path(root).exists() else None
