@@ -49,14 +49,23 @@ def read_pid(folder: Path) -> Recorded | None:
         return None
     pid_text, _, marker = pid_file.read_text().partition("\n")
     recorded = Recorded(int(pid_text), marker.strip())
-    try:
-        cmdline = Path(f"/proc/{recorded.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        cmdline = ""
+    cmdline, state = _proc(recorded.pid)
     if recorded.marker and recorded.marker in cmdline:
+        return recorded
+    if not cmdline and state not in ("", "Z", "X"):  # alive but still exec-ing: its command line is not there yet
         return recorded
     pid_file.unlink()
     return None
+
+
+def _proc(pid: int) -> tuple[str, str]:
+    """(command line, state letter) of a process; ("", "") when there is none."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "", ""
+    return cmdline, state
 
 
 def log_tail(folder: Path, lines: int = 40) -> str:

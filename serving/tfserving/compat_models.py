@@ -69,26 +69,34 @@ class ModelRegistry:
         return on_disk[-max(keep, 1):]
 
     def poll(self) -> None:
-        wanted = self.wanted(configs.versions(self.base_path))
-        for version in wanted:
-            if version in self.servables or version in self.failed:
-                continue
-            path = self.base_path / str(version)
-            try:
-                if self.artifacts_root is not None:
-                    manifest.verify(configs.artifact_id(version), self.artifacts_root)
-                servable = load_servable(path, version)
-            except Exception as error:  # a bad version must not take the server down
-                self.failed[version] = str(error)
-                log.error("not serving %s version %d: %s", self.name, version, error)
-                continue
-            with self.lock:
-                self.servables[version] = servable
-            log.info("serving %s version %d from %s", self.name, version, path)
+        """Load what the policy wants, unload the rest; a version that fails to load is skipped,
+        so the previous one keeps being served (TF Serving's availability-preserving behaviour)."""
+        on_disk = configs.versions(self.base_path)
+        while True:
+            wanted = self.wanted([v for v in on_disk if v not in self.failed])
+            missing = [v for v in wanted if v not in self.servables]
+            if not missing:
+                break
+            for version in missing:
+                self.load(version)
         with self.lock:
             for version in [v for v in self.servables if v not in wanted]:
                 del self.servables[version]
                 log.info("unloaded %s version %d", self.name, version)
+
+    def load(self, version: int) -> None:
+        path = self.base_path / str(version)
+        try:
+            if self.artifacts_root is not None:
+                manifest.verify(configs.artifact_id(version), self.artifacts_root)
+            servable = load_servable(path, version)
+        except Exception as error:  # a bad version must not take the server down
+            self.failed[version] = str(error)
+            log.error("not serving %s version %d: %s", self.name, version, error)
+            return
+        with self.lock:
+            self.servables[version] = servable
+        log.info("serving %s version %d from %s", self.name, version, path)
 
     def servable(self, version: int | None) -> Servable:
         with self.lock:

@@ -252,7 +252,8 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
 
 def make_rest_handler(server: Server, metrics_path: str | None):
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # keep-alive, like TF Serving
+        disable_nagle_algorithm = True  # headers and body go out in two writes: do not wait on delayed ACKs
 
         def log_message(self, fmt, *args):  # route access lines to the server log at debug level
             log.debug("%s %s", self.address_string(), fmt % args)
