@@ -118,7 +118,8 @@ def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
                 started.append(server)
                 print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
             times[server.name] = wait_ready(server, folder, recorded, timeout)  # instant when already up
-            print(f"{server.name}: ready after {times[server.name]:.1f} s")
+            if server in started:
+                print(f"{server.name}: ready after {times[server.name]:.1f} s")
     except Exception:
         for server in started:
             stop_one(server.name, root)
