@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,8 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
     except ProcessLookupError:
         pass
     (folder / "server.pid").unlink(missing_ok=True)
+    # The instance's scratch folder (TorchServe's unpacked models and worker sockets) goes too.
+    shutil.rmtree(folder / "tmp", ignore_errors=True)
     print(f"{name}: stopped (pid {recorded.pid})")
     return True
 

@@ -1,8 +1,10 @@
-"""Both model servers, started once per test session on free ports over the session's trained model.
+"""Both model servers, started once per test run on free ports over the session's trained model.
 
 The fixture exports the TorchServe archive and a SavedModel version into `trained_artifacts`,
 starts TorchServe and the TF Serving server (the real one if present, else the compatible one)
-through the same runner `make serve` uses, and stops them at the end, also when tests fail.
+through the same runner `make serve` uses, and stops them when this package's tests are done,
+also when tests fail. Package scope (not session): the servers are gone before other packages'
+tests copy or inspect the shared trained artifacts folder.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ class Served:
     startup_seconds: dict
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(trained_artifacts):
     from deploy.local import runner
     from serving.tfserving import export
@@ -53,7 +55,7 @@ def served(trained_artifacts):
         runner.stop(trained_artifacts)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def test_split(trained_artifacts):
     from training import data, paths
 
