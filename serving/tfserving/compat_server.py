@@ -55,6 +55,8 @@ class Server:
             base = Path(model.base_path)
             # Our layout is <artifacts>/tfserving/<model>: check versions against that manifest.
             root = configs.artifacts_root_of(base)
+            if root is None:
+                log.warning("%s: no artifact manifest next to %s; versions are loaded unchecked", model.name, base)
             self.models[model.name] = ModelRegistry(model, root)
         self.max_batch_size = max_batch_size
         self.counts: dict[tuple, int] = {}
