@@ -80,6 +80,8 @@ def launch(server: servers.Server, folder: Path) -> Recorded:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **server.env}
     with open(folder / "server.log", "ab") as log:
+        log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(server.command)}\n".encode())
+        log.flush()
         # A session of its own: `stop` signals the whole group (TorchServe's Java and its workers).
         process = subprocess.Popen(server.command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)

@@ -328,15 +328,21 @@ def main(argv=None) -> None:
     server = Server(args.model_config_file, batching.get("max_batch_size"))
     for registry in server.models.values():
         registry.poll()
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    # No SO_REUSEPORT: a second server on the same port must fail, not silently share it.
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)])
     add_grpc_services(grpc_server, server)
-    if grpc_server.add_insecure_port(f"{args.host}:{args.port}") == 0:
-        raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}")
+    try:
+        grpc_server.add_insecure_port(f"{args.host}:{args.port}")
+    except RuntimeError:
+        raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: is another server using the port?") from None
     grpc_server.start()
     log.info("gRPC on %s:%d", args.host, args.port)
     http = None
     if args.rest_api_port:
-        http = ThreadingHTTPServer((args.host, args.rest_api_port), make_rest_handler(server, metrics_path))
+        try:
+            http = ThreadingHTTPServer((args.host, args.rest_api_port), make_rest_handler(server, metrics_path))
+        except OSError as error:
+            raise SystemExit(f"error: cannot bind REST to {args.host}:{args.rest_api_port}: {error}") from None
         http.daemon_threads = True
         threading.Thread(target=http.serve_forever, daemon=True).start()
         log.info("REST on http://%s:%d%s", args.host, args.rest_api_port,
