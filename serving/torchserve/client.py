@@ -52,19 +52,22 @@ class TorchServeRest:
 
     def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0):
         self.endpoints = endpoints or endpoints_mod.resolve()
-        self.url = f"{self.endpoints.url('torchserve_inference')}/predictions/{self.endpoints.model_name}"
         self.session = requests.Session()
         token = _token(token, root)
         if token is not None:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
 
-    def predict_json(self, body) -> dict:
+    def url(self, model_name: str | None = None, version: str | None = None) -> str:
+        url = f"{self.endpoints.url('torchserve_inference')}/predictions/{model_name or self.endpoints.model_name}"
+        return url if version is None else f"{url}/{version}"
+
+    def predict_json(self, body, model_name: str | None = None, version: str | None = None) -> dict:
         """Send any JSON body; the decoded answer (raises RestError on an error status)."""
-        return call(self.session, "POST", self.url, json=body, timeout=self.timeout)
+        return call(self.session, "POST", self.url(model_name, version), json=body, timeout=self.timeout)
 
     def predict_image(self, image: bytes, content_type: str = "image/png") -> dict:
-        return call(self.session, "POST", self.url, data=image, headers={"Content-Type": content_type},
+        return call(self.session, "POST", self.url(), data=image, headers={"Content-Type": content_type},
                     timeout=self.timeout)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -89,10 +92,10 @@ class TorchServeGrpc:
         self.metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
         self.timeout = timeout
 
-    def predict_bytes(self, payload: bytes, model_name: str | None = None) -> dict:
+    def predict_bytes(self, payload: bytes, model_name: str | None = None, version: str | None = None) -> dict:
         """Send raw bytes (JSON or a picture); the decoded answer (raises grpc.RpcError)."""
         request = self.pb2.PredictionsRequest(model_name=model_name or self.endpoints.model_name,
-                                              input={"data": payload})
+                                              model_version=version or "", input={"data": payload})
         reply = self.stub.Predictions(request, metadata=self.metadata, timeout=self.timeout)
         answer = json.loads(reply.prediction)
         if "error" in answer:  # a bad request batched with good ones: TorchServe answers OK + error body

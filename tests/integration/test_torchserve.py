@@ -121,18 +121,23 @@ def test_unreadable_image_is_a_400(rest, still_serving):
     assert error.value.status == 400 and error.value.message.startswith("not a readable PNG/JPEG image")
 
 
-def test_unknown_model_is_not_found(served, rest, grpc_client, still_serving):
-    with pytest.raises(RestError) as error:
-        requests_url = rest.url.rsplit("/", 1)[0] + "/nope"
-        from serving.rest import call
+UNKNOWN = {
+    "unknown model": (dict(model_name="nope"), "Model not found: nope"),
+    "unknown version": (dict(version="9.9"), "Model version: 9.9 does not exist for model: digits"),
+}
 
-        call(rest.session, "POST", requests_url, json={"instances": [[[0.0] * 8] * 8]}, timeout=10)
-    assert (error.value.status, error.value.message) == (404, "Model not found: nope")
+
+@pytest.mark.parametrize("case", UNKNOWN)
+def test_unknown_model_or_version_is_not_found(case, rest, grpc_client, still_serving):
+    where, message = UNKNOWN[case]
+    with pytest.raises(RestError) as error:
+        rest.predict_json({"instances": [[[0.0] * 8] * 8]}, **where)
+    assert (error.value.status, error.value.message) == (404, message)
     with pytest.raises(grpc.RpcError) as error:
-        grpc_client.predict_bytes(b'{"instances": []}', model_name="nope")
-    # TorchServe 0.12 maps a missing model to INTERNAL on gRPC (404 on REST).
+        grpc_client.predict_bytes(json.dumps({"instances": [[[0.0] * 8] * 8]}).encode(), **where)
+    # TorchServe 0.12 maps a missing model or version to INTERNAL on gRPC (404 on REST).
     assert error.value.code() == grpc.StatusCode.INTERNAL
-    assert error.value.details().splitlines()[0] == "Model not found: nope"
+    assert error.value.details().splitlines()[0] == message
 
 
 TOKEN_FAILED = "Token Authorization failed. Token either incorrect, expired, or not provided correctly"
