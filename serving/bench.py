@@ -24,12 +24,9 @@ from training import data, paths
 
 
 def targets(root):
-    from serving.inprocess import SavedModelInProcess, TorchInProcess
-    from serving.tfserving.client import TFServingGrpc, TFServingRest
-    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
+    from serving.registry import IN_PROCESS, SERVED, load_predictor
 
-    return [TorchServeRest(root=root), TorchServeGrpc(root=root), TFServingGrpc(), TFServingRest(),
-            TorchInProcess(root), SavedModelInProcess(root)]
+    return [load_predictor(name, root=root) for name in (*SERVED, *IN_PROCESS)]
 
 
 def measure(predictor, batch: np.ndarray, seconds: float, warmup: int) -> dict:
