@@ -16,14 +16,17 @@ PYTEST_ARGS ?=
 # Where `make demo` serves the browser demo.
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
+# Benchmark flags, e.g. `make bench-serving BENCH_ARGS="--seconds 5"`, `make bench-edge BENCH_ARGS="--iterations 1000"`.
+BENCH_ARGS ?=
 
 .PHONY: help setup setup-system setup-python train test clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
+.PHONY: setup-serving-stubs export-serving serve stop bench-serving
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: setup-system setup-python setup-web ## prepare this machine: system prerequisites and every Python environment
+setup: setup-system setup-python setup-web setup-serving-stubs ## prepare this machine: system prerequisites, every environment, npm packages, gRPC stubs
 	@echo "setup: done"
 
 setup-system: ## check (and on Debian as root, install) Java, Node and Chromium
@@ -45,13 +48,18 @@ setup-web: ## install the TF.js demo's npm packages (web/tfjs/node_modules) from
 		cd web/tfjs && npm ci --no-audit --no-fund --ignore-scripts; \
 	fi
 
+setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the protos inside its jar
+	@echo "setup: TorchServe gRPC stubs"
+	@$(PY) -m serving.torchserve.gen_stubs
+
 train: ## train both frameworks, run the twin check, write artifacts/metrics.json
 	$(PY) -m training.train $(TRAIN_ARGS)
 
 test: ## run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-export: export-web export-edge ## build every deployment artifact from the trained models
+export: export-web export-edge export-serving ## build every deployment artifact from the trained models
+	@echo "export: done; see artifacts/manifest.json"
 
 export-web: setup-web ## TF.js graph model + the offline demo page and its test fixtures -> artifacts/web
 	$(PY) -m web.tfjs.export
@@ -66,13 +74,10 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup train export ## from a fresh clone: set up, train, export every artifact (serving joins as it lands)
-	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo"
+deploy-all: setup train export serve ## from a fresh clone: set up, train, export every artifact, start both servers
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo; 'make stop' stops the servers"
 
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
-# Benchmark flags, e.g. `make bench-edge BENCH_ARGS="--iterations 1000"`.
-BENCH_ARGS ?=
-
 .PHONY: export-edge bench-edge setup-tflite-runtime
 
 export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable and ONNX files under artifacts/, in the manifest
@@ -83,3 +88,17 @@ bench-edge: ## latency p50/p99 at batch 1 and 32 and size of every edge artifact
 
 setup-tflite-runtime: ## only .venv-tflite (part of setup-python): with the legacy tflite-runtime 2.14 (numpy<2) for `edge.tflite.run --runtime tflite-runtime`
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
+
+# ---- servers: TorchServe and TF Serving (serving/, deploy/local/) ----
+export-serving: ## TorchServe archive (.mar) and the next TF Serving SavedModel version
+	$(PY) -m serving.torchserve.archive
+	$(PY) -m serving.tfserving.export
+
+serve: ## start TorchServe and TF Serving in the background (logs, pids under artifacts/run/)
+	$(PY) -m deploy.local.runner start
+
+stop: ## stop the servers `make serve` started
+	$(PY) -m deploy.local.runner stop
+
+bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
+	$(PY) -m serving.bench $(BENCH_ARGS)

@@ -41,6 +41,19 @@ MIN_CONTRAST = 32  # grey levels (of 255) between ink and background, below whic
 
 WIDTHS = (1, 2, 4, 8)  # allowed width multipliers
 
+# Where the model servers listen by default (clients, the process runner and deploy/ read these;
+# environment variables override them at run time, see serving/endpoints.py).
+SERVING_HOST = "127.0.0.1"
+SERVING_PORTS = {
+    "torchserve_inference": 8080,  # REST predictions (token auth)
+    "torchserve_management": 8081,  # REST management (token auth)
+    "torchserve_metrics": 8082,  # Prometheus metrics
+    "torchserve_grpc_inference": 7070,
+    "torchserve_grpc_management": 7071,
+    "tfserving_grpc": 8500,
+    "tfserving_rest": 8501,
+}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -107,6 +120,7 @@ def build_spec(config: ModelConfig, *, seed: int | None = None, data_source: str
         },
         "model": config.to_dict(),
         "training": {"seed": seed, "data_source": data_source},
+        "serving": {"model_name": MODEL_NAME, "host": SERVING_HOST, "ports": dict(SERVING_PORTS)},
     }
 
 

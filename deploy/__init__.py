@@ -1,0 +1,1 @@
+"""How the project runs on a machine: environment set-up and the local process runner."""

@@ -1,0 +1,1 @@
+"""Local (no container) deployment: prerequisites, environments, and the server process runner."""

@@ -1,0 +1,203 @@
+"""Start the two model servers in the background, wait until they answer, stop them again.
+
+    python -m deploy.local.runner start     # make serve: TorchServe + TF Serving, idempotent
+    python -m deploy.local.runner status    # which servers run, and where
+    python -m deploy.local.runner stop      # make stop: only the processes recorded at start
+
+Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
+config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
+launches what is not already running in its own process group, waits until each answers a
+readiness check, and prints the endpoints; when a server does not come up it prints the tail of
+its log, stops what it started and exits non-zero. `stop` signals only process groups whose pid
+it recorded (and whose command line still matches), so nothing else on the machine is touched.
+Addresses come from serving/endpoints.py (DIGITS_*_PORT, DIGITS_SERVING_HOST).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.local import servers
+from serving import endpoints as endpoints_mod
+from training import paths
+
+
+class StartError(RuntimeError):
+    """A server did not come up; the message holds the tail of its log."""
+
+
+@dataclass
+class Recorded:
+    pid: int
+    marker: str  # a string the process's command line must contain, so a reused pid is never signalled
+
+
+def run_dir(name: str, root: Path) -> Path:
+    return root / "run" / name
+
+
+def read_pid(folder: Path) -> Recorded | None:
+    """The recorded process if it still runs (and is still ours), else None (stale files removed)."""
+    pid_file = folder / "server.pid"
+    if not pid_file.exists():
+        return None
+    pid_text, _, marker = pid_file.read_text().partition("\n")
+    recorded = Recorded(int(pid_text), marker.strip())
+    cmdline, state = _proc(recorded.pid)
+    if recorded.marker and recorded.marker in cmdline:
+        return recorded
+    if not cmdline and state not in ("", "Z", "X"):  # alive but still exec-ing: its command line is not there yet
+        return recorded
+    pid_file.unlink()
+    return None
+
+
+def _proc(pid: int) -> tuple[str, str]:
+    """(command line, state letter) of a process; ("", "") when there is none."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "", ""
+    return cmdline, state
+
+
+def log_tail(folder: Path, lines: int = 40) -> str:
+    log = folder / "server.log"
+    if not log.exists():
+        return "(no log written)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def launch(server: servers.Server, folder: Path) -> Recorded:
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **server.env}
+    with open(folder / "server.log", "ab") as log:
+        log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(server.command)}\n".encode())
+        log.flush()
+        # A session of its own: `stop` signals the whole group (TorchServe's Java and its workers).
+        process = subprocess.Popen(server.command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    recorded = Recorded(process.pid, server.marker)
+    (folder / "server.pid").write_text(f"{recorded.pid}\n{recorded.marker}\n")
+    return recorded
+
+
+def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout: float) -> float:
+    """Seconds until the readiness check passed; StartError when the process dies or time runs out."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if read_pid(folder) is None:
+            raise StartError(f"{server.name} exited during start-up; last lines of {folder / 'server.log'}:\n"
+                             f"{log_tail(folder)}")
+        if server.ready():
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise StartError(f"{server.name} not ready after {timeout:.0f} s; last lines of {folder / 'server.log'}:\n"
+                     f"{log_tail(folder)}")
+
+
+def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
+    """Bring both servers up (skipping running ones); returns {server: seconds to ready or None}."""
+    endpoints = endpoints or endpoints_mod.resolve()
+    plan = [servers.torchserve(root, endpoints), servers.tfserving(root, endpoints)]
+    started, times = [], {}
+    try:
+        for server in plan:
+            folder = run_dir(server.name, root)
+            recorded = read_pid(folder)
+            if recorded is not None:
+                print(f"{server.name}: already running (pid {recorded.pid})")
+            else:
+                server.prepare()  # verify artifacts, render configs
+                recorded = launch(server, folder)
+                started.append(server)
+                print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
+            times[server.name] = wait_ready(server, folder, recorded, timeout)  # instant when already up
+            if server in started:
+                print(f"{server.name}: ready after {times[server.name]:.1f} s")
+    except Exception:
+        for server in started:
+            stop_one(server.name, root)
+        raise
+    for server in plan:
+        print(f"\n{server.name} ({server.describe}):")
+        for line in server.endpoint_lines:
+            print(f"  {line}")
+    return times
+
+
+def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
+    folder = run_dir(name, root)
+    recorded = read_pid(folder)
+    if recorded is None:
+        return False
+    try:
+        os.killpg(recorded.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(recorded.pid):
+            time.sleep(0.2)
+        if _group_alive(recorded.pid):
+            os.killpg(recorded.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    (folder / "server.pid").unlink(missing_ok=True)
+    # The instance's scratch folder (TorchServe's unpacked models and worker sockets) goes too.
+    shutil.rmtree(folder / "tmp", ignore_errors=True)
+    print(f"{name}: stopped (pid {recorded.pid})")
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    # The leader may be a zombie that only its parent (this process, in tests) can reap.
+    try:
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return True
+
+
+def stop(root: Path) -> None:
+    stopped = [name for name in servers.NAMES if stop_one(name, root)]
+    if not stopped:
+        print("nothing to stop: no server recorded under " + str(root / "run"))
+
+
+def status(root: Path) -> None:
+    for name in servers.NAMES:
+        recorded = read_pid(run_dir(name, root))
+        print(f"{name}: " + (f"running, pid {recorded.pid}" if recorded else "not running"))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each server (default: 180)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    if args.action == "start":
+        try:
+            start(root, timeout=args.timeout)
+        except (StartError, servers.PrepareError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1)
+    elif args.action == "stop":
+        stop(root)
+    else:
+        status(root)
+
+
+if __name__ == "__main__":
+    main()

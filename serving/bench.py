@@ -1,0 +1,78 @@
+"""Latency and throughput of each served endpoint and of in-process inference, side by side.
+
+    python -m serving.bench                      # needs `make serve`; 3 s per target, batch 1
+    python -m serving.bench --seconds 5 --batch 8
+
+Each target is a Predictor: TorchServe REST and gRPC, TF Serving gRPC and REST, and the same
+models in-process (PyTorch checkpoint, SavedModel signature). Calls are sequential from one
+client thread, so latency is per call and throughput is calls (and images) per second of one
+client. Writes artifacts/bench/serving.json and prints a table. Numbers on a shared 2-core
+machine are noisy: compare them side by side, not across runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+
+import numpy as np
+
+from training import data, paths
+
+
+def targets(root):
+    from serving.registry import IN_PROCESS, SERVED, load_predictor
+
+    return [load_predictor(name, root=root) for name in (*SERVED, *IN_PROCESS)]
+
+
+def measure(predictor, batch: np.ndarray, seconds: float, warmup: int) -> dict:
+    for _ in range(warmup):
+        predictor.predict(batch)
+    latencies = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        predictor.predict(batch)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1e3
+    return {"target": predictor.name, "framework": predictor.framework, "calls": len(ms),
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()), "calls_per_s": len(ms) / elapsed, "images_per_s": len(ms) * len(batch) / elapsed}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured run per target, seconds (default: 3)")
+    parser.add_argument("--batch", type=int, default=1, help="images per call (default: 1)")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured calls first (default: 20)")
+    args = parser.parse_args(argv)
+    root = paths.artifacts_dir()
+    test = data.load_split(paths.split_path(root))["test"]
+    batch = test.x[: args.batch]
+
+    results = []
+    for predictor in targets(root):
+        print(f"bench: {predictor.name} for {args.seconds:g} s ...", flush=True)
+        results.append(measure(predictor, batch, args.seconds, args.warmup))
+
+    report = {"command": "python -m serving.bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+              "batch": args.batch, "seconds_per_target": args.seconds, "client_threads": 1,
+              "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+              "results": results}
+    out = root / "bench" / "serving.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"\n{'target':<22}{'p50 ms':>9}{'p99 ms':>9}{'calls/s':>10}{'images/s':>10}{'calls':>8}")
+    for r in results:
+        print(f"{r['target']:<22}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['calls_per_s']:>10.1f}{r['images_per_s']:>10.1f}{r['calls']:>8}")
+    print(f"\nbatch {args.batch}, one client thread, {args.seconds:g} s per target; written to {out}")
+
+
+if __name__ == "__main__":
+    main()

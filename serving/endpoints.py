@@ -1,0 +1,57 @@
+"""Where the two model servers listen: the spec's defaults, overridden by environment variables.
+
+The defaults live once in `training/spec.py` (and in `artifacts/spec.json` under `serving`). At run
+time each can be overridden:
+
+    DIGITS_SERVING_HOST                 every address (default 127.0.0.1)
+    DIGITS_<NAME>_PORT                  one port, e.g. DIGITS_TFSERVING_GRPC_PORT=9500
+
+where NAME is a key of `training.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
+TORCHSERVE_MANAGEMENT, TORCHSERVE_METRICS, TORCHSERVE_GRPC_INFERENCE, TORCHSERVE_GRPC_MANAGEMENT,
+TFSERVING_GRPC, TFSERVING_REST). The process runner, the clients, the tests and the benchmark all
+resolve addresses here, so one set of variables moves everything together.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from training.spec import MODEL_NAME, SERVING_HOST, SERVING_PORTS
+
+
+def port_variable(name: str) -> str:
+    """The environment variable that overrides port `name` (a key of SERVING_PORTS)."""
+    return f"DIGITS_{name.upper()}_PORT"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    host: str
+    ports: dict
+    model_name: str = MODEL_NAME
+
+    def url(self, name: str) -> str:
+        """http://host:port for a REST port."""
+        return f"http://{self.host}:{self.ports[name]}"
+
+    def target(self, name: str) -> str:
+        """host:port for a gRPC port."""
+        return f"{self.host}:{self.ports[name]}"
+
+    def as_environment(self) -> dict:
+        """These endpoints as the environment variables above (to hand to a subprocess)."""
+        env = {"DIGITS_SERVING_HOST": self.host}
+        env.update({port_variable(name): str(port) for name, port in self.ports.items()})
+        return env
+
+
+def resolve(environ=None) -> Endpoints:
+    """The endpoints in force now: spec defaults, then environment overrides."""
+    environ = os.environ if environ is None else environ
+    ports = {}
+    for name, default in SERVING_PORTS.items():
+        value = environ.get(port_variable(name), str(default))
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise ValueError(f"{port_variable(name)}={value!r} is not a port number (1..65535)")
+        ports[name] = int(value)
+    return Endpoints(host=environ.get("DIGITS_SERVING_HOST", SERVING_HOST), ports=ports)

@@ -1,0 +1,127 @@
+"""Clients for the digits model on TF Serving (real or compatible), over gRPC and REST; both are Predictors.
+
+gRPC goes through the official `tensorflow-serving-api` stubs (PredictionService.Predict and
+GetModelMetadata, ModelService.GetModelStatus); REST posts `{"instances": ...}` to
+`/v1/models/digits:predict`. No token: TF Serving has no authentication of its own.
+
+    python -m serving.tfserving.client           # status, signature, and 5 test images both ways
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import requests
+
+from serving import endpoints as endpoints_mod
+from serving.rest import call
+from training.spec import INPUT_NAME, OUTPUT_NAME
+
+
+class TFServingGrpc:
+    name, framework, precision = "tfserving-grpc", "tensorflow", "fp32"
+
+    def __init__(self, endpoints=None, timeout: float = 30.0):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self.endpoints = endpoints or endpoints_mod.resolve()
+        self.channel = grpc.insecure_channel(self.endpoints.target("tfserving_grpc"))
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.timeout = timeout
+
+    def _spec(self, spec, model_name, version, signature_name=None):
+        spec.name = model_name or self.endpoints.model_name
+        if version is not None:
+            spec.version.value = version
+        if signature_name is not None:
+            spec.signature_name = signature_name
+
+    def predict_tensors(self, inputs: dict, model_name=None, version=None, signature_name="serving_default"):
+        """Predict with {input name: ndarray or TensorProto}; the PredictResponse (raises grpc.RpcError)."""
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, model_name, version, signature_name)
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(value if hasattr(value, "tensor_shape") else tf.make_tensor_proto(value))
+        return self.predictions.Predict(request, timeout=self.timeout)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        response = self.predict_tensors({INPUT_NAME: np.asarray(batch, dtype=np.float32)})
+        return tf.make_ndarray(response.outputs[OUTPUT_NAME]).astype(np.float32)
+
+    def metadata(self, model_name=None, version=None):
+        """The served signature_def map (SignatureDefMap) and the version that answered."""
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec, model_name, version)
+        response = self.predictions.GetModelMetadata(request, timeout=self.timeout)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        return signatures, response.model_spec.version.value
+
+    def status(self, model_name=None, version=None) -> list[tuple[int, str]]:
+        """[(version, state name)] from ModelService.GetModelStatus."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec, model_name, version)
+        response = self.models.GetModelStatus(request, timeout=self.timeout)
+        return [(s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state)) for s in response.model_version_status]
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class TFServingRest:
+    name, framework, precision = "tfserving-rest", "tensorflow", "fp32"
+
+    def __init__(self, endpoints=None, timeout: float = 30.0):
+        self.endpoints = endpoints or endpoints_mod.resolve()
+        self.base = f"{self.endpoints.url('tfserving_rest')}/v1/models"
+        self.session = requests.Session()
+        self.timeout = timeout
+
+    def model_url(self, model_name=None, version=None) -> str:
+        url = f"{self.base}/{model_name or self.endpoints.model_name}"
+        return url if version is None else f"{url}/versions/{version}"
+
+    def predict_json(self, body, model_name=None, version=None) -> dict:
+        """POST any JSON body to :predict; the decoded answer (raises RestError)."""
+        return call(self.session, "POST", self.model_url(model_name, version) + ":predict", json=body, timeout=self.timeout)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        answer = self.predict_json({"instances": np.asarray(batch).tolist()})
+        return np.asarray(answer["predictions"], dtype=np.float32)
+
+    def status(self, model_name=None, version=None) -> dict:
+        return call(self.session, "GET", self.model_url(model_name, version), timeout=self.timeout)
+
+    def metadata(self, model_name=None, version=None) -> dict:
+        return call(self.session, "GET", self.model_url(model_name, version) + "/metadata", timeout=self.timeout)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5, help="test images to send (default: 5)")
+    args = parser.parse_args(argv)
+    from training import data, paths
+
+    grpc_client, rest = TFServingGrpc(), TFServingRest()
+    print("status (gRPC):", grpc_client.status())
+    signatures, version = grpc_client.metadata()
+    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[INPUT_NAME].tensor_shape)
+    test = data.load_split(paths.split_path())["test"]
+    for client in (grpc_client, rest):
+        labels = client.predict(test.x[: args.count]).argmax(axis=1)
+        print(f"{client.name:<16} labels {labels.tolist()}  (true {test.y[: args.count].tolist()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The model side of the TF-Serving-compatible server: versions, loading, Predict, metadata, status.
+
+One `ModelRegistry` per entry of models.config. It polls the model's base path, loads the
+versions its version policy asks for (after checking each against the artifact manifest), and
+unloads the rest, so a newly exported version is served without a restart. Errors are
+`ServingError`s carrying TF Serving's status code and a message naming the problem; the gRPC and
+REST fronts (compat_server.py) turn them into a gRPC status or an HTTP status + `{"error": ...}`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from serving.tfserving import configs
+from training import manifest
+
+log = logging.getLogger("compat_server")
+DEFAULT_SIGNATURE = "serving_default"
+
+
+class ServingError(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Servable:
+    version: int
+    loaded: object  # the tf.saved_model.load result: keeps the variables alive
+    signature_defs: dict  # name -> SignatureDef proto, as written in saved_model.pb
+
+
+def load_servable(path: Path, version: int) -> Servable:
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    return Servable(version, tf.saved_model.load(str(path)), dict(saved.meta_graphs[0].signature_def))
+
+
+class ModelRegistry:
+    """The servable versions of one model, kept in step with its base path by `poll()`."""
+
+    def __init__(self, model_config, artifacts_root: Path | None):
+        self.name = model_config.name
+        self.base_path = Path(model_config.base_path)
+        self.policy = model_config.model_version_policy
+        self.artifacts_root = artifacts_root  # None: do not check the manifest (a foreign layout)
+        self.servables: dict[int, Servable] = {}
+        self.failed: dict[int, str] = {}  # version -> why it was refused (kept so we do not retry forever)
+        self.lock = threading.Lock()
+
+    def wanted(self, on_disk: list[int]) -> list[int]:
+        """The versions the version policy serves, of those on disk."""
+        which = self.policy.WhichOneof("policy_choice")
+        if which == "all":
+            return on_disk
+        if which == "specific":
+            return [v for v in on_disk if v in set(self.policy.specific.versions)]
+        keep = self.policy.latest.num_versions if which == "latest" else 1  # TF Serving's default: latest 1
+        return on_disk[-max(keep, 1):]
+
+    def poll(self) -> None:
+        """Load what the policy wants, unload the rest; a version that fails to load is skipped,
+        so the previous one keeps being served (TF Serving's availability-preserving behaviour)."""
+        on_disk = configs.versions(self.base_path)
+        while True:
+            wanted = self.wanted([v for v in on_disk if v not in self.failed])
+            missing = [v for v in wanted if v not in self.servables]
+            if not missing:
+                break
+            for version in missing:
+                self.load(version)
+        with self.lock:
+            for version in [v for v in self.servables if v not in wanted]:
+                del self.servables[version]
+                log.info("unloaded %s version %d", self.name, version)
+
+    def load(self, version: int) -> None:
+        path = self.base_path / str(version)
+        try:
+            if self.artifacts_root is not None:
+                manifest.verify(configs.artifact_id(version), self.artifacts_root)
+            servable = load_servable(path, version)
+        except Exception as error:  # a bad version must not take the server down
+            self.failed[version] = str(error)
+            log.error("not serving %s version %d: %s", self.name, version, error)
+            return
+        with self.lock:
+            self.servables[version] = servable
+        log.info("serving %s version %d from %s", self.name, version, path)
+
+    def servable(self, version: int | None) -> Servable:
+        with self.lock:
+            if version is None:
+                if not self.servables:
+                    raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({self.name})")
+                return self.servables[max(self.servables)]
+            if version not in self.servables:
+                raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                   f"Servable not found for request: Specific({self.name}, {version})")
+            return self.servables[version]
+
+    def status(self, version: int | None) -> list[tuple[int, str]]:
+        """[(version, state)] as GetModelStatus reports them."""
+        with self.lock:
+            versions = sorted(self.servables, reverse=True)
+        if version is not None:
+            if version not in versions:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {self.name}")
+            versions = [version]
+        if not versions:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {self.name}")
+        return [(v, "AVAILABLE") for v in versions]
+
+
+def signature(servable: Servable, name: str):
+    """(SignatureDef, callable) for a signature name ("" means serving_default)."""
+    name = name or DEFAULT_SIGNATURE
+    if name not in servable.signature_defs or name not in servable.loaded.signatures:
+        raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature name: "{name}" not found in signature def')
+    return servable.signature_defs[name], servable.loaded.signatures[name]
+
+
+def expected_shape(tensor_info) -> list[int]:
+    return [d.size for d in tensor_info.tensor_shape.dim]
+
+
+def check_input(name: str, value: np.ndarray, tensor_info) -> np.ndarray:
+    """Refuse a tensor whose dtype or shape does not match the signature; returns it cast."""
+    import tensorflow as tf
+
+    want = tf.dtypes.as_dtype(tensor_info.dtype)
+    if value.dtype.kind not in "iuf":
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f'input "{name}": expects {want.name} values, got {value.dtype.name}')
+    shape = expected_shape(tensor_info)
+    if value.ndim != len(shape) or any(s != -1 and s != got for s, got in zip(shape, value.shape)):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f'input "{name}" must have shape {shape}, got {list(value.shape)}')
+    if value.shape[0] == 0:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" holds no examples (shape {list(value.shape)})')
+    return value.astype(want.as_numpy_dtype)
+
+
+def predict(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
+            output_filter=(), max_batch_size: int | None = None) -> tuple[int, str, dict]:
+    """Run one request: (version served, signature name, {output name: ndarray})."""
+    import tensorflow as tf
+
+    servable = registry.servable(version)
+    signature_def, function = signature(servable, signature_name)
+    expected = set(signature_def.inputs)
+    if set(inputs) != expected:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"input names do not match the signature: sent {sorted(inputs)}, expected {sorted(expected)}")
+    checked = {name: check_input(name, value, signature_def.inputs[name]) for name, value in inputs.items()}
+    size = max(len(v) for v in checked.values())
+    if max_batch_size and size > max_batch_size:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"Task size {size} is larger than maximum input batch size {max_batch_size}")
+    unknown = set(output_filter) - set(signature_def.outputs)
+    if unknown:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs: {sorted(unknown)}")
+    outputs = function(**{name: tf.constant(value) for name, value in checked.items()})
+    wanted = set(output_filter) or set(outputs)
+    return servable.version, signature_name or DEFAULT_SIGNATURE, {k: v.numpy() for k, v in outputs.items() if k in wanted}

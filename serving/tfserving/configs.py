@@ -1,0 +1,86 @@
+"""The TF Serving layout and config files: versions on disk, manifest ids, rendering the configs.
+
+    artifacts/tfserving/digits/<int version>/       one SavedModel per version (export.py)
+    serving/tfserving/{models,batching,monitoring}.config   the checked-in configs
+    artifacts/run/tfserving/*.config                 the same, rendered for one run
+
+Both the real tensorflow_model_server and the compatible server read the rendered files.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from string import Template
+
+from training import manifest
+from training.spec import MODEL_NAME
+
+CONFIG_DIR = Path(__file__).parent
+CONFIG_FILES = {"models": "models.config", "batching": "batching.config", "monitoring": "monitoring.config"}
+
+
+def base_path(root: Path) -> Path:
+    return root / "tfserving" / MODEL_NAME
+
+
+def artifact_id(version: int) -> str:
+    """The manifest id of one exported version."""
+    return f"tfserving_{MODEL_NAME}_v{version}"
+
+
+def versions(model_base: Path) -> list[int]:
+    """Integer version directories holding a saved_model.pb, ascending."""
+    if not model_base.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_base.iterdir()
+                  if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists())
+
+
+def verified_versions(root: Path) -> list[int]:
+    """Every version on disk, each checked against the manifest (raises ManifestError)."""
+    found = versions(base_path(root))
+    for version in found:
+        manifest.verify(artifact_id(version), root)
+    return found
+
+
+def rendered_paths(folder: Path) -> dict:
+    return {key: folder / name for key, name in CONFIG_FILES.items()}
+
+
+def render(root: Path, folder: Path) -> dict:
+    """Write this run's config files into `folder` (models.config gets the absolute base path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = rendered_paths(folder)
+    text = Template((CONFIG_DIR / CONFIG_FILES["models"]).read_text())
+    out["models"].write_text(text.substitute(MODEL_NAME=MODEL_NAME, MODEL_BASE_PATH=str(base_path(root).resolve())))
+    for key in ("batching", "monitoring"):
+        shutil.copyfile(CONFIG_DIR / CONFIG_FILES[key], out[key])
+    return out
+
+
+def read_text_proto_values(path: Path) -> dict:
+    """Scalar fields of a small text proto (`name { value: 3 }`, `name: "x"`, `name: true`) by name.
+
+    The batching and monitoring protos are not in the tensorflow-serving-api package, and these
+    flat files need nothing more than this.
+    """
+    text = re.sub(r"#.*", "", path.read_text())
+    values = {}
+    for name, value in re.findall(r"(\w+)\s*\{\s*value\s*:\s*([^\s}]+)\s*\}", text):
+        values[name] = int(value)
+    for name, value in re.findall(r"(\w+)\s*:\s*(\"[^\"]*\"|true|false|-?\d+)", text):
+        if name != "value":
+            values[name] = value.strip('"') if value.startswith('"') else {"true": True, "false": False}.get(value, value)
+    return values
+
+
+def metrics_path(config: Path = CONFIG_DIR / CONFIG_FILES["monitoring"]) -> str:
+    return read_text_proto_values(config)["path"]
+
+
+def artifacts_root_of(model_base: Path) -> Path | None:
+    """The artifacts folder a model base path lies in (`<root>/tfserving/<model>`), if it has a manifest."""
+    root = Path(model_base).resolve().parent.parent
+    return root if manifest.manifest_path(root).exists() else None

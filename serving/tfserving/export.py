@@ -1,0 +1,63 @@
+"""Export the trained Keras model as the next TF Serving version of `digits`.
+
+    python -m serving.tfserving.export     # -> artifacts/tfserving/digits/<next int version>/
+
+Verifies the Keras model against the manifest, writes a SavedModel with the spec's
+`serving_default` signature (input `image` float32 [-1, 8, 8], output `probabilities`
+[-1, 10]; training/savedmodel.py), checks it against the Keras model on the test split, and
+records it as `tfserving_digits_v<N>`. Each run adds a version; a running server picks it up.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from serving.tfserving import configs
+from training import data, manifest, paths
+
+TOLERANCE = 1e-5
+
+
+def export(root: Path) -> Path:
+    import keras
+    import tensorflow as tf
+
+    from training.savedmodel import export_saved_model
+
+    model = keras.models.load_model(manifest.verify("keras_model", root))
+    version = max(configs.versions(configs.base_path(root)), default=0) + 1
+    out = configs.base_path(root) / str(version)
+    # Written beside the base path first, then renamed into place: a polling server never sees a
+    # half-written version directory.
+    staging = configs.base_path(root).parent / f".staging-{version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    export_saved_model(model, staging)
+    test_x = data.load_split(paths.split_path(root))["test"].x
+    served = tf.saved_model.load(str(staging)).signatures["serving_default"](image=tf.constant(test_x))
+    diff = float(np.abs(served["probabilities"].numpy() - model.predict(test_x, verbose=0)).max())
+    if diff > TOLERANCE:
+        shutil.rmtree(staging)
+        raise SystemExit(f"SavedModel differs from the Keras model by {diff:g} (> {TOLERANCE}): not exported")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(out)
+    entry = manifest.record(configs.artifact_id(version), out, framework="tensorflow", precision="fp32", root=root,
+                            format="saved_model", version=version, signature="serving_default")
+    print(f"savedmodel: {out} (version {version}, {entry['bytes']:,} bytes, max abs diff to Keras {diff:.1e})")
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    try:
+        export((args.artifacts or paths.artifacts_dir()).resolve())
+    except manifest.ManifestError as error:
+        raise SystemExit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""TorchServe target: model archive, handler, config and REST + gRPC clients."""

@@ -1,0 +1,94 @@
+"""TorchServe handler for the digits model; shipped inside `digits.mar` (see archive.py).
+
+Each request is either JSON `{"instances": [image, ...]}` (each image 8x8 raw values 0..16) or
+the PNG/JPEG bytes of one digit, reduced to the 8x8 input by `training/preprocess.py` (shipped
+in the archive). The answer is `{"predictions": [{"label": "3", "probabilities": [10 floats]}]}`.
+
+TorchServe's dynamic batching hands this handler several requests at once: the valid ones run
+as one tensor and are split back. A bad request gets a 400 with a message naming the problem:
+- when every request in the batch failed with the same message (the usual case: a lone bad
+  request), the handler raises PredictionException(400), which TorchServe answers as HTTP 400 and
+  gRPC INVALID_ARGUMENT;
+- otherwise the bad ones get a per-request HTTP 400 and `{"error": ...}` without failing their
+  neighbours (TorchServe 0.12's gRPC path ignores per-request status codes and answers OK with
+  that body; the gRPC client turns it into an error). Labels and the input contract come from the
+`spec.json` inside the archive; nothing is re-declared here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import torch
+from ts.torch_handler.base_handler import BaseHandler
+from ts.utils.util import PredictionException
+
+from serving.contract import ContractError, batch_from_instances
+from training.preprocess import ImageError, image_to_input
+
+logger = logging.getLogger(__name__)
+
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # PNG, JPEG
+
+
+class DigitsHandler(BaseHandler):
+    def initialize(self, context):
+        super().initialize(context)  # loads the TorchScript file named in the archive's manifest
+        model_dir = context.system_properties.get("model_dir")
+        with open(os.path.join(model_dir, "spec.json")) as handle:
+            self.spec = json.load(handle)
+        self.labels = self.spec["labels"]
+        logger.info("digits handler ready: labels %s, input %s", self.labels, self.spec["input"])
+
+    def handle(self, data, context):
+        """data: one entry per request in this batch; returns one response body per request."""
+        self.context = context
+        batches, errors = [], {}
+        for idx, row in enumerate(data):
+            try:
+                batches.append(self.request_to_batch(row))
+            except (ContractError, ImageError) as error:
+                errors[idx] = str(error)
+                batches.append(None)
+        if errors and len(errors) == len(data) and len(set(errors.values())) == 1:
+            raise PredictionException(errors[0], 400)
+        good = [b for b in batches if b is not None]
+        probabilities = self.run(np.concatenate(good)) if good else np.zeros((0, len(self.labels)), np.float32)
+
+        responses, start = [], 0
+        for idx, batch in enumerate(batches):
+            if batch is None:
+                context.set_response_status(code=400, phrase=errors[idx], idx=idx)
+                responses.append({"error": errors[idx]})
+                continue
+            rows = probabilities[start : start + len(batch)]  # (n, 10) for this request
+            start += len(batch)
+            responses.append({"predictions": [
+                {"label": self.labels[int(np.argmax(row))], "probabilities": row.tolist()} for row in rows]})
+        return responses
+
+    def request_to_batch(self, row) -> np.ndarray:
+        """One request (JSON or picture) -> float32 (n, 8, 8)."""
+        body = row.get("data") if row.get("data") is not None else row.get("body")
+        if isinstance(body, (bytes, bytearray)):
+            if body.startswith(IMAGE_MAGIC):
+                return image_to_input(bytes(body))[None]  # (1, 8, 8)
+            try:  # gRPC and some HTTP clients deliver JSON as raw bytes
+                body = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ContractError('the body is neither JSON {"instances": [...]} nor a PNG/JPEG image') from None
+        if isinstance(body, str):
+            try:
+                body = json.loads(body)
+            except json.JSONDecodeError:
+                raise ContractError('the body is not valid JSON: send {"instances": [...]}') from None
+        if not isinstance(body, dict) or "instances" not in body:
+            raise ContractError('the JSON body must be an object with an "instances" list')
+        return batch_from_instances(body["instances"])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 8, 8) float32 -> (N, 10) float32 probabilities."""
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(batch).to(self.device)).cpu().numpy()

@@ -1,0 +1,36 @@
+"""The process runner (a second start starts nothing) and the registry of served targets."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_starting_again_starts_nothing(served, capsys):
+    from deploy.local import runner
+
+    before = {name: runner.read_pid(runner.run_dir(name, served.root)).pid for name in ("torchserve", "tfserving")}
+    runner.start(served.root, served.endpoints, timeout=30)
+    after = {name: runner.read_pid(runner.run_dir(name, served.root)).pid for name in ("torchserve", "tfserving")}
+    assert after == before
+    out = capsys.readouterr().out
+    assert "torchserve: already running" in out and "tfserving: already running" in out
+    assert f"127.0.0.1:{served.endpoints.ports['tfserving_grpc']}" in out
+    assert served.startup_seconds["torchserve"] > 0 and served.startup_seconds["tfserving"] > 0
+
+
+def test_every_registered_target_gives_the_same_labels(served, test_split):
+    """Served clients and in-process references, all through the registry, agree on the test split."""
+    import numpy as np
+
+    from serving.registry import IN_PROCESS, SERVED, load_predictor
+
+    labels = {}
+    for name in (*SERVED, *IN_PROCESS):
+        predictor = load_predictor(name, served.endpoints, served.root)
+        assert predictor.name == name
+        labels[name] = predictor.predict(test_split.x).argmax(axis=1)
+    for name in ("torchserve-rest", "torchserve-grpc"):
+        np.testing.assert_array_equal(labels[name], labels["torch-inprocess"])
+    for name in ("tfserving-grpc", "tfserving-rest"):
+        np.testing.assert_array_equal(labels[name], labels["tensorflow-inprocess"])

@@ -1,0 +1,187 @@
+"""TorchServe, live: golden answers over REST and gRPC, a picture, errors, token, batching."""
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+import requests
+
+from serving.rest import RestError
+from training.spec import LABELS
+
+pytestmark = pytest.mark.slow
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def reference(served):
+    from serving.inprocess import TorchInProcess
+
+    return TorchInProcess(served.root)
+
+
+@pytest.fixture(scope="module")
+def rest(served):
+    from serving.torchserve.client import TorchServeRest
+
+    return TorchServeRest(served.endpoints, root=served.root)
+
+
+@pytest.fixture(scope="module")
+def grpc_client(served):
+    from serving.torchserve.client import TorchServeGrpc
+
+    client = TorchServeGrpc(served.endpoints, root=served.root)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def still_serving(rest, grpc_client, test_split, reference):
+    """After the test (an error case), good requests still get the right answers on both APIs."""
+    yield
+    expected = reference.predict(test_split.x[:3])
+    for client in (rest, grpc_client):
+        np.testing.assert_allclose(client.predict(test_split.x[:3]), expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("api", ["rest", "grpc"])
+def test_golden_test_split_matches_in_process_torch(api, rest, grpc_client, test_split, reference):
+    client = rest if api == "rest" else grpc_client
+    served = client.predict(test_split.x)  # all 360 test images in one request
+    expected = reference.predict(test_split.x)
+    assert served.shape == (len(test_split), len(LABELS)) and served.dtype == np.float32
+    np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
+    np.testing.assert_allclose(served, expected, atol=TOLERANCE)
+    assert (served.argmax(axis=1) == test_split.y).mean() > 0.8  # a trained model, not noise
+
+
+def test_answer_carries_label_names_from_the_spec(rest, test_split):
+    answer = rest.predict_json({"instances": test_split.x[:4].tolist()})
+    for prediction in answer["predictions"]:
+        assert prediction["label"] == LABELS[int(np.argmax(prediction["probabilities"]))]
+        assert abs(sum(prediction["probabilities"]) - 1.0) < 1e-5
+
+
+def _png(values: np.ndarray) -> bytes:
+    """A 64x64 black-on-white PNG drawing of an 8x8 digit (ink where the value is high)."""
+    from PIL import Image
+
+    ink = np.kron(values >= 8, np.ones((8, 8), dtype=bool))
+    buffer = io.BytesIO()
+    Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("api", ["rest", "grpc"])
+def test_png_is_reduced_like_the_dataset_and_classified(api, rest, grpc_client, test_split, reference):
+    from training.preprocess import image_to_input
+
+    png = _png(test_split.x[0])
+    answer = rest.predict_image(png) if api == "rest" else grpc_client.predict_bytes(png)
+    expected = reference.predict(image_to_input(png)[None])[0]
+    (prediction,) = answer["predictions"]
+    assert prediction["label"] == LABELS[int(expected.argmax())]
+    np.testing.assert_allclose(prediction["probabilities"], expected, atol=TOLERANCE)
+
+
+BAD_BODIES = {
+    "wrong shape": ({"instances": [[[1.0] * 8] * 7]}, '"instances" must have shape [-1, 8, 8] (N images of 8x8), got [1, 7, 8]'),
+    "non-numeric": ({"instances": [[["x"] * 8] * 8]}, '"instances" must hold numbers only, found \'x\''),
+    "empty instances": ({"instances": []}, '"instances" is empty: send at least one 8x8 image'),
+    "out of range": ({"instances": [[[17.0] * 8] * 8]}, '"instances" values must lie in [0, 16], got [17, 17]'),
+    "no instances key": ({"images": []}, 'the JSON body must be an object with an "instances" list'),
+}
+
+
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_bad_json_is_a_400_naming_the_problem_over_rest(case, rest, still_serving):
+    body, message = BAD_BODIES[case]
+    with pytest.raises(RestError) as error:
+        rest.predict_json(body)
+    assert (error.value.status, error.value.message) == (400, message)
+
+
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_bad_json_is_invalid_argument_naming_the_problem_over_grpc(case, grpc_client, still_serving):
+    body, message = BAD_BODIES[case]
+    with pytest.raises(grpc.RpcError) as error:
+        grpc_client.predict_bytes(json.dumps(body).encode())
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details().splitlines()[0] == message
+
+
+def test_unreadable_image_is_a_400(rest, still_serving):
+    with pytest.raises(RestError) as error:
+        rest.predict_image(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    assert error.value.status == 400 and error.value.message.startswith("not a readable PNG/JPEG image")
+
+
+UNKNOWN = {
+    "unknown model": (dict(model_name="nope"), "Model not found: nope"),
+    "unknown version": (dict(version="9.9"), "Model version: 9.9 does not exist for model: digits"),
+}
+
+
+@pytest.mark.parametrize("case", UNKNOWN)
+def test_unknown_model_or_version_is_not_found(case, rest, grpc_client, still_serving):
+    where, message = UNKNOWN[case]
+    with pytest.raises(RestError) as error:
+        rest.predict_json({"instances": [[[0.0] * 8] * 8]}, **where)
+    assert (error.value.status, error.value.message) == (404, message)
+    with pytest.raises(grpc.RpcError) as error:
+        grpc_client.predict_bytes(json.dumps({"instances": [[[0.0] * 8] * 8]}).encode(), **where)
+    # TorchServe 0.12 maps a missing model or version to INTERNAL on gRPC (404 on REST).
+    assert error.value.code() == grpc.StatusCode.INTERNAL
+    assert error.value.details().splitlines()[0] == message
+
+
+TOKEN_FAILED = "Token Authorization failed. Token either incorrect, expired, or not provided correctly"
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"], ids=["missing token", "wrong token"])
+def test_requests_without_the_right_token_are_refused(token, served, test_split, still_serving):
+    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
+
+    with pytest.raises(RestError) as error:
+        TorchServeRest(served.endpoints, token=token).predict(test_split.x[:1])
+    assert (error.value.status, error.value.message) == (400, TOKEN_FAILED)
+    client = TorchServeGrpc(served.endpoints, token=token)
+    with pytest.raises(grpc.RpcError) as error:
+        client.predict(test_split.x[:1])
+    client.close()
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.PERMISSION_DENIED, TOKEN_FAILED)
+
+
+def test_concurrent_good_and_bad_requests_each_get_their_own_answer(rest, test_split, reference):
+    """Dynamic batching puts concurrent requests in one batch: a bad one must not fail the rest."""
+    bodies = [{"instances": test_split.x[i : i + 1].tolist()} if i % 2 == 0 else {"instances": []} for i in range(16)]
+
+    def send(body):
+        try:
+            return rest.predict_json(body)
+        except RestError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(send, bodies))
+    for i, answer in enumerate(answers):
+        if i % 2 == 0:
+            np.testing.assert_allclose(answer["predictions"][0]["probabilities"], reference.predict(test_split.x[i : i + 1])[0],
+                                       atol=TOLERANCE)
+        else:
+            assert isinstance(answer, RestError) and answer.status == 400 and "is empty" in answer.message
+
+
+def test_metrics_are_prometheus_text_and_model_registration_is_off(served):
+    from serving.torchserve.client import read_token
+
+    metrics = requests.get(served.endpoints.url("torchserve_metrics") + "/metrics", timeout=10)
+    assert metrics.status_code == 200 and "# TYPE Requests2XX counter" in metrics.text
+    headers = {"Authorization": f"Bearer {read_token(served.root, 'management')}"}
+    register = requests.post(served.endpoints.url("torchserve_management") + "/models?url=digits.mar", headers=headers, timeout=10)
+    assert register.status_code == 405

@@ -1,0 +1,51 @@
+"""The process runner's failure paths, without starting real servers."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from deploy.local import runner, servers
+
+
+def _server(tmp_path, code: str) -> servers.Server:
+    return servers.Server(name="fake", describe="a fake server", command=[sys.executable, "-c", code], cwd=tmp_path,
+                          marker="fake-server-marker", ready=lambda: False, prepare=lambda: None)
+
+
+def test_a_server_that_dies_is_reported_with_its_log_tail(tmp_path):
+    server = _server(tmp_path, "# fake-server-marker\nprint('cannot bind port 8500: address in use'); raise SystemExit(3)")
+    recorded = runner.launch(server, tmp_path)
+    with pytest.raises(runner.StartError, match="(?s)fake exited during start-up.*cannot bind port 8500"):
+        runner.wait_ready(server, tmp_path, recorded, timeout=30)
+
+
+def test_a_server_that_never_gets_ready_times_out_and_is_stopped(tmp_path):
+    server = _server(tmp_path, "# fake-server-marker\nimport time; print('still loading', flush=True); time.sleep(60)")
+    recorded = runner.launch(server, tmp_path)
+    try:
+        deadline = time.monotonic() + 60  # the interpreter may start slowly on a busy machine
+        while "still loading" not in runner.log_tail(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(runner.StartError, match="(?s)not ready after 1 s.*still loading"):
+            runner.wait_ready(server, tmp_path, recorded, timeout=1)
+    finally:
+        os.killpg(recorded.pid, 9)
+        os.waitpid(recorded.pid, 0)
+
+
+def test_stop_never_signals_a_pid_whose_command_line_does_not_match(tmp_path):
+    folder = runner.run_dir("torchserve", tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "server.pid").write_text(f"{os.getpid()}\nsome-other-program --flag\n")  # this very test process
+    assert runner.stop_one("torchserve", tmp_path) is False
+    assert not (folder / "server.pid").exists()  # the stale record is dropped
+
+
+def test_start_without_exports_fails_naming_the_missing_artifact(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["start", "--artifacts", str(tmp_path)])
+    assert exit_info.value.code == 1
+    assert "'torchserve_mar' is not in" in capsys.readouterr().err
