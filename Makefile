@@ -13,8 +13,15 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 TRAIN_ARGS ?=
 # Test flags, e.g. `make test PYTEST_ARGS="-k twin"`.
 PYTEST_ARGS ?=
+# Where `make deploy-all` / `make down` run the servers: local (processes on this machine), docker
+# (containers through the Docker SDK), compose (deploy/docker-compose.yml) or k8s (deploy/k8s/).
+DEPLOY ?= local
+CONTAINER_MODULE_docker := deploy.containers.launch
+CONTAINER_MODULE_compose := deploy.containers.compose
+CONTAINER_MODULE_k8s := deploy.containers.k8s
 
 .PHONY: help setup setup-system setup-python train test clean deploy-all
+.PHONY: deploy-preflight containers-up down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,5 +49,17 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup train ## from a fresh clone: set up, train (more targets join as they land)
+deploy-all: setup deploy-preflight train ## from a fresh clone: set up, train (more targets join as they land); DEPLOY=docker|compose|k8s: containers
+	@if [ "$(DEPLOY)" != local ]; then $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
 	@echo "deploy-all: done; metrics in artifacts/metrics.json"
+
+deploy-preflight: ## DEPLOY=docker|compose|k8s: stop early, naming what is missing (engine, plugin, kubectl, cluster)
+	@if [ "$(DEPLOY)" != local ]; then $(PY) -m deploy.containers.preflight --require $(DEPLOY); fi
+
+containers-up: ## start the serving containers for DEPLOY=docker|compose|k8s, wait until healthy, print endpoints
+	$(if $(CONTAINER_MODULE_$(DEPLOY)),,$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s))
+	$(PY) -m $(CONTAINER_MODULE_$(DEPLOY)) up
+
+down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, compose, k8s: the containers)
+	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner stop; \
+	else $(PY) -m $(or $(CONTAINER_MODULE_$(DEPLOY)),$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s)) down; fi

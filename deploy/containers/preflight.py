@@ -2,13 +2,16 @@
 plugin, kubectl and a reachable cluster. A path that lacks something stops with one message
 naming everything that is missing and how to get it.
 
-    python -m deploy.containers.preflight     # report what this machine has, for every path
+    python -m deploy.containers.preflight                  # report what this machine has, for every path
+    python -m deploy.containers.preflight --require docker # exit 1 naming what DEPLOY=docker lacks
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
+import sys
 
 NEEDS = {
     "docker": ("engine",),
@@ -109,7 +112,18 @@ def require(path: str, needs=None, doing: str | None = None) -> None:
                       + "\n  - ".join(lacking))
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--require", choices=tuple(NEEDS), help="check one path only; exit 1 naming what is missing")
+    args = parser.parse_args(argv)
+    if args.require:
+        try:
+            require(args.require)
+        except Missing as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1)
+        print(f"DEPLOY={args.require}: everything it needs is here")
+        return
     for path in NEEDS:
         lacking = missing(path)
         print(f"DEPLOY={path}: " + ("ready" if not lacking else "missing\n  - " + "\n  - ".join(lacking)))
