@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from deploy.containers import artifacts, launch, preflight
+from deploy.containers import artifacts, cli, launch, preflight
 from serving import endpoints as endpoints_mod
 from training import paths
 
@@ -57,14 +56,7 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for the health checks (default: 300)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    try:
-        up(root, args.timeout) if args.action == "up" else down(root)
-    except (preflight.Missing, artifacts.ArtifactError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1)
-    except subprocess.CalledProcessError as error:
-        print(f"error: `{' '.join(error.cmd[:3])} ...` exited with status {error.returncode}", file=sys.stderr)
-        raise SystemExit(1)
+    cli.guarded(lambda: up(root, args.timeout) if args.action == "up" else down(root))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from deploy.containers import artifacts, plan, preflight
+from deploy.containers import artifacts, cli, plan, preflight
 from training import paths
 
 DOCKERFILES = plan.REPO / "deploy" / "docker"
@@ -63,12 +62,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import docker
 
-    try:
+    def step() -> None:
         for image in build((args.artifacts or paths.artifacts_dir()).resolve()):
             print(f"built {image}")
-    except (preflight.Missing, artifacts.ArtifactError, docker.errors.BuildError, docker.errors.APIError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1)
+
+    cli.guarded(step, docker.errors.BuildError, docker.errors.APIError)
 
 
 if __name__ == "__main__":

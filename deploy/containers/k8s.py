@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
-from deploy.containers import artifacts, images, plan, preflight
+from deploy.containers import cli, images, plan, preflight
 from training import paths
 from training.spec import MODEL_NAME, SERVING_PORTS
 
@@ -58,14 +57,7 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for each rollout (default: 300)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    try:
-        up(root, build=not args.no_build, timeout=args.timeout) if args.action == "up" else down()
-    except (preflight.Missing, artifacts.ArtifactError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1)
-    except subprocess.CalledProcessError as error:
-        print(f"error: `{' '.join(error.cmd[:3])} ...` exited with status {error.returncode}", file=sys.stderr)
-        raise SystemExit(1)
+    cli.guarded(lambda: up(root, build=not args.no_build, timeout=args.timeout) if args.action == "up" else down())
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from deploy.containers import artifacts, plan, preflight
+from deploy.containers import artifacts, cli, plan, preflight
 from serving import endpoints as endpoints_mod
 from training import paths
 
@@ -181,16 +180,8 @@ def main(argv=None) -> None:
                         help="seconds to wait for each container to be healthy (default: 300)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    try:
-        if args.action == "up":
-            up(root, args.timeout)
-        elif args.action == "down":
-            down()
-        else:
-            status()
-    except (preflight.Missing, artifacts.ArtifactError, LaunchError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1)
+    actions = {"up": lambda: up(root, args.timeout), "down": down, "status": status}
+    cli.guarded(actions[args.action], LaunchError)
 
 
 if __name__ == "__main__":
