@@ -1,6 +1,9 @@
 """deploy/k8s/: valid Kubernetes objects (kubernetes-validate's schemas) that run the launcher's plan."""
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 import yaml
 
@@ -134,3 +137,15 @@ def test_autoscalers_target_deployments_with_cpu_requests():
 def test_probes_name_the_spec_model():
     pod = of_kind("Deployment")["tfserving"]["spec"]["template"]["spec"]
     assert f"/v1/models/{MODEL_NAME} " in pod["containers"][0]["readinessProbe"]["exec"]["command"][-1]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl to build the kustomization")
+def test_kustomize_build_is_valid_and_namespaced():
+    built = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True)
+    objects = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    assert len(objects) == len(documents())
+    for doc in objects:
+        kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "digits-everywhere"
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "digits"
