@@ -19,9 +19,17 @@ DEMO_PORT ?= 8000
 # Benchmark flags, e.g. `make bench-serving BENCH_ARGS="--seconds 5"`, `make bench-edge BENCH_ARGS="--iterations 1000"`.
 BENCH_ARGS ?=
 
+# Where `make deploy-all` / `make down` run the servers: local (processes on this machine), docker
+# (containers through the Docker SDK), compose (deploy/docker-compose.yml) or k8s (deploy/k8s/).
+DEPLOY ?= local
+CONTAINER_MODULE_docker := deploy.containers.launch
+CONTAINER_MODULE_compose := deploy.containers.compose
+CONTAINER_MODULE_k8s := deploy.containers.k8s
+
 .PHONY: help setup setup-system setup-python train test clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
 .PHONY: setup-serving-stubs export-serving serve stop bench-serving
+.PHONY: deploy-preflight containers-up down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,8 +82,10 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup train export serve ## from a fresh clone: set up, train, export every artifact, start both servers
-	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo; 'make stop' stops the servers"
+deploy-all: setup deploy-preflight train export ## from a fresh clone: set up, train, export, start the servers (DEPLOY=local|docker|compose|k8s)
+	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve; \
+	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo; 'make down' stops what started"
 
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
 .PHONY: export-edge bench-edge setup-tflite-runtime
@@ -102,3 +112,15 @@ stop: ## stop the servers `make serve` started
 
 bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
 	$(PY) -m serving.bench $(BENCH_ARGS)
+
+# ---- containers: Docker SDK, Compose, Kubernetes (deploy/) ----
+deploy-preflight: ## DEPLOY=docker|compose|k8s: stop early, naming what is missing (engine, plugin, kubectl, cluster)
+	@if [ "$(DEPLOY)" != local ]; then $(PY) -m deploy.containers.preflight --require $(DEPLOY); fi
+
+containers-up: ## start the serving containers for DEPLOY=docker|compose|k8s, wait until healthy, print endpoints
+	$(if $(CONTAINER_MODULE_$(DEPLOY)),,$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s))
+	$(PY) -m $(CONTAINER_MODULE_$(DEPLOY)) up
+
+down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, compose, k8s: the containers)
+	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner stop; \
+	else $(PY) -m $(or $(CONTAINER_MODULE_$(DEPLOY)),$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s)) down; fi

@@ -52,6 +52,7 @@ SERVING_PORTS = {
     "torchserve_grpc_management": 7071,
     "tfserving_grpc": 8500,
     "tfserving_rest": 8501,
+    "web_demo": 8000,  # the static web server of the browser demo (deploy/: nginx serving artifacts/web/)
 }
 
 

@@ -1,0 +1,1 @@
+"""Containers: the plan shared by the Docker launcher, the compose file and the manifests."""

@@ -1,0 +1,63 @@
+"""Run deploy/docker-compose.yml with Docker Compose.
+
+    python -m deploy.containers.compose up       # make deploy-all DEPLOY=compose
+    python -m deploy.containers.compose down     # make down DEPLOY=compose
+
+`up` checks for the docker client, a running engine and the Compose plugin (naming whatever is
+missing), verifies or builds the artifacts, then runs `docker compose up -d --wait`, which returns
+once every health check passes. The artifacts folder and the DIGITS_* port overrides reach the
+compose file as environment variables. The demo service is left out while artifacts/web/ is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from pathlib import Path
+
+from deploy.containers import artifacts, cli, launch, preflight
+from serving import endpoints as endpoints_mod
+from training import paths
+
+COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+PROJECT = "digits"
+
+
+def command(*args: str) -> list[str]:
+    return ["docker", "compose", "--file", str(COMPOSE_FILE), "--project-name", PROJECT, *args]
+
+
+def environment(root: Path) -> dict:
+    return {**os.environ, **endpoints_mod.resolve().as_environment(), "DIGITS_ARTIFACTS": str(root)}
+
+
+def up(root: Path, timeout: int = 300) -> None:
+    preflight.require("compose")
+    services = artifacts.ensure(root)
+    subprocess.run(command("up", "--detach", "--wait", "--wait-timeout", str(timeout), *services),
+                   env=environment(root), check=True)
+    endpoints = endpoints_mod.resolve()
+    print("\nendpoints (compose project 'digits'):")
+    for line in launch.endpoint_lines(endpoints, None):
+        print(f"  {line}")
+    if "web" in services:
+        print(f"Demo        {endpoints.url('web_demo')}/")
+
+
+def down(root: Path) -> None:
+    preflight.require("compose")
+    subprocess.run(command("down", "--remove-orphans"), env=environment(root), check=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for the health checks (default: 300)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    cli.guarded(lambda: up(root, args.timeout) if args.action == "up" else down(root))
+
+
+if __name__ == "__main__":
+    main()

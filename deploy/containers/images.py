@@ -1,0 +1,73 @@
+"""Build the images with the artifacts baked in (deploy/docker/*.Dockerfile) through the Docker SDK.
+
+    python -m deploy.containers.images build     # digits-torchserve:local, digits-tfserving:local, digits-web:local
+
+Each build gets a small staged context holding only the files its Dockerfile copies, at the
+same relative paths as in the repository, so `docker build -f deploy/docker/<name>.Dockerfile .`
+from the repo root and this command produce the same image. The Kubernetes manifests run these.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from deploy.containers import artifacts, cli, plan, preflight
+from training import paths
+
+DOCKERFILES = plan.REPO / "deploy" / "docker"
+
+
+def copied_sources(dockerfile: Path) -> list[str]:
+    """The repository-relative sources of every COPY line (the build context it needs)."""
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if words and words[0] == "COPY":
+            sources += [w for w in words[1:-1] if not w.startswith("--")]
+    return sources
+
+
+def stage(dockerfile: Path, root: Path, into: Path) -> Path:
+    """A build context in `into`: the Dockerfile plus its COPY sources (artifacts/ taken from `root`)."""
+    for source in copied_sources(dockerfile):
+        origin = root / Path(source).relative_to("artifacts") if source.startswith("artifacts/") else plan.REPO / source
+        target = into / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if origin.is_dir() else shutil.copy2)(origin, target)
+    shutil.copy2(dockerfile, into / "Dockerfile")
+    return into
+
+
+def build(root: Path, names=None) -> list[str]:
+    preflight.require("docker", doing="build the images")
+    client = preflight.docker_client()
+    ready = artifacts.ensure(root)
+    built = []
+    for name in names or ready:
+        dockerfile = DOCKERFILES / f"{name}.Dockerfile"
+        with tempfile.TemporaryDirectory(prefix=f"digits-{name}-") as context:
+            stage(dockerfile, root, Path(context))
+            print(f"{plan.BAKED_IMAGES[name]}: building from {dockerfile.relative_to(plan.REPO)}")
+            client.images.build(path=context, dockerfile="Dockerfile", tag=plan.BAKED_IMAGES[name], rm=True)
+        built.append(plan.BAKED_IMAGES[name])
+    return built
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("build",))
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    import docker
+
+    def step() -> None:
+        for image in build((args.artifacts or paths.artifacts_dir()).resolve()):
+            print(f"built {image}")
+
+    cli.guarded(step, docker.errors.BuildError, docker.errors.APIError)
+
+
+if __name__ == "__main__":
+    main()

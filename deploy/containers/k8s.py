@@ -1,0 +1,64 @@
+"""Apply the Kubernetes manifests (deploy/k8s/) to the cluster kubectl points at.
+
+    python -m deploy.containers.k8s up       # make deploy-all DEPLOY=k8s
+    python -m deploy.containers.k8s down     # make down DEPLOY=k8s
+
+`up` checks for kubectl, a reachable cluster and a Docker engine (naming whatever is missing),
+builds the images with the artifacts baked in (images.py), applies the kustomization and waits
+for each Deployment's rollout. A local cluster must be able to see the images (kind: `kind load
+docker-image ...`; see deploy/README.md); pass --no-build when they are already in a registry.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+
+from deploy.containers import cli, images, plan, preflight
+from training import paths
+from training.spec import MODEL_NAME, SERVING_PORTS
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"
+NAMESPACE = "digits"
+DEPLOYMENTS = ("torchserve", "tfserving", "web")
+
+
+def up(root: Path, build: bool = True, timeout: int = 300) -> None:
+    if build:
+        preflight.require("k8s")
+        built = images.build(root)
+        waited = [name for name in DEPLOYMENTS if plan.BAKED_IMAGES[name] in built]
+    else:
+        preflight.require("k8s", needs=("kubectl", "cluster"))
+        waited = list(DEPLOYMENTS)
+    subprocess.run(["kubectl", "apply", "--kustomize", str(MANIFESTS)], check=True)
+    for name in waited:
+        subprocess.run(["kubectl", "--namespace", NAMESPACE, "rollout", "status", f"deployment/{name}",
+                        f"--timeout={timeout}s"], check=True)
+    print(f"\nservices in namespace {NAMESPACE} (inside the cluster; `kubectl -n {NAMESPACE} port-forward "
+          f"svc/<name> <port>` to reach one from here):")
+    print(f"  torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_inference']}/predictions/{MODEL_NAME}  "
+          f"gRPC torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_grpc_inference']}")
+    print(f"  tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_rest']}/v1/models/{MODEL_NAME}:predict  "
+          f"gRPC tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_grpc']}")
+    print(f"  web.{NAMESPACE}:{SERVING_PORTS['web_demo']}/")
+
+
+def down() -> None:
+    preflight.require("k8s", needs=("kubectl", "cluster"))
+    subprocess.run(["kubectl", "delete", "--kustomize", str(MANIFESTS), "--ignore-not-found"], check=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--no-build", action="store_true", help="use images already visible to the cluster")
+    parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for each rollout (default: 300)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    cli.guarded(lambda: up(root, build=not args.no_build, timeout=args.timeout) if args.action == "up" else down())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The container plan: which image each service runs, with which ports, mounts, command and health check.
+
+Everything here is derived from the spec (`training/spec.py`: model name, SERVING_HOST,
+SERVING_PORTS) and the serving configs; the Docker launcher (launch.py) runs exactly this plan,
+and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and the Kubernetes
+manifests say the same thing. Inside a container every server listens on the spec's port; on the
+host each published port is bound to SERVING_HOST (127.0.0.1) unless DIGITS_SERVING_HOST says
+otherwise, with the same DIGITS_<NAME>_PORT overrides as serving/endpoints.py.
+
+    python -m deploy.containers.plan        # print the plan for ./artifacts
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serving import endpoints as endpoints_mod
+from serving.tfserving import configs as tf_configs
+from training import paths
+from training.spec import MODEL_NAME, SERVING_PORTS
+
+REPO = paths.REPO_ROOT
+CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)
+
+# The official images, pinned. TorchServe 0.12.0 is its last release; its CPU image runs as the
+# non-root user `model-server` (uid 1000). TF Serving and nginx run as root by default: the plan
+# gives them an unprivileged user.
+IMAGES = {
+    "torchserve": "pytorch/torchserve:0.12.0-cpu",
+    "tfserving": "tensorflow/serving:2.18.0",
+    "web": "nginx:1.27-alpine",
+}
+# Images built by deploy/docker/*.Dockerfile with the artifacts baked in (Kubernetes uses these).
+BAKED_IMAGES = {name: f"digits-{name}:local" for name in IMAGES}
+USERS = {"torchserve": "1000:1000", "tfserving": "65534:65534", "web": "101:101"}  # uid:gid, none is 0
+CONTAINER_PREFIX = "digits-"
+LABEL = "io.digits-everywhere.service"  # every container the launcher starts carries it
+
+# Paths inside the containers.
+TS_HOME = "/home/model-server"
+TS_CONFIG = f"{TS_HOME}/config.properties"
+TS_MODEL_STORE = f"{TS_HOME}/model-store"
+TS_HEALTH = f"{TS_HOME}/health.py"
+TS_WORKDIR = "/tmp"  # TorchServe writes key_file.json, logs and its pid here: a tmpfs
+TF_MODEL_BASE = f"/models/{MODEL_NAME}"
+TF_CONFIG_DIR = "/config"
+WEB_ROOT = "/usr/share/nginx/html"
+WEB_CONFIG = "/etc/nginx/nginx.conf"
+
+# Resources per container: `cpus`/`memory` are limits (compose `deploy.resources.limits`, Kubernetes
+# `limits`); `reserve` is the memory reservation (compose) or request (Kubernetes); `cpu_request`
+# is the Kubernetes CPU request, which the autoscaler's utilization target is measured against.
+LIMITS = {
+    # Java frontend + one Python worker: about 420 MB resident measured on the local runner.
+    "torchserve": {"cpus": "2", "memory": "1536M", "reserve": "512M", "cpu_request": "500m"},
+    "tfserving": {"cpus": "2", "memory": "1024M", "reserve": "256M", "cpu_request": "250m"},
+    "web": {"cpus": "0.5", "memory": "128M", "reserve": "16M", "cpu_request": "50m"},
+}
+HEALTH_TIMING = {"interval": 5, "timeout": 3, "retries": 12, "start_period": 30}  # seconds
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path  # on the host
+    target: str  # in the container
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # the compose service name; the container is CONTAINER_PREFIX + name
+    image: str
+    ports: dict  # spec port name -> container port (published as host_ip:<same or override>)
+    mounts: tuple
+    entrypoint: list | None
+    command: list
+    health: list  # a Docker health check test, ["CMD", ...]
+    user: str
+    environment: dict = field(default_factory=dict)
+    working_dir: str | None = None
+    tmpfs: dict = field(default_factory=lambda: {"/tmp": "rw,nosuid,nodev,size=64m"})  # the only writable path
+
+    @property
+    def container_name(self) -> str:
+        return CONTAINER_PREFIX + self.name
+
+
+def torchserve_command() -> list:
+    return ["--start", "--foreground", "--ncs", "--ts-config", TS_CONFIG, "--model-store", TS_MODEL_STORE]
+
+
+def torchserve_health() -> list:
+    # Ready = the model has a READY worker, asked over the management API, which the container
+    # binds to its own loopback only (never published).
+    management = f"http://127.0.0.1:{SERVING_PORTS['torchserve_management']}"
+    return ["CMD", "python", TS_HEALTH, management, MODEL_NAME, f"{TS_WORKDIR}/key_file.json"]
+
+
+def tfserving_command() -> list:
+    config = {key: f"{TF_CONFIG_DIR}/{name}" for key, name in tf_configs.CONFIG_FILES.items()}
+    return [f"--port={SERVING_PORTS['tfserving_grpc']}", f"--rest_api_port={SERVING_PORTS['tfserving_rest']}",
+            f"--model_config_file={config['models']}", "--enable_batching",
+            f"--batching_parameters_file={config['batching']}", f"--monitoring_config_file={config['monitoring']}",
+            "--file_system_poll_wait_seconds=5"]
+
+
+def tfserving_health() -> list:
+    # The image has neither curl nor Python: bash's /dev/tcp asks the model status endpoint and
+    # the check passes once a version is AVAILABLE.
+    request = f"GET /v1/models/{MODEL_NAME} HTTP/1.0\\r\\n\\r\\n"
+    script = (f"exec 3<>/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']} && printf '{request}' >&3 "
+              f"&& grep -q AVAILABLE <&3")
+    return ["CMD", "bash", "-c", script]
+
+
+def web_health() -> list:
+    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"]
+
+
+def services(root: Path) -> list[Service]:
+    """The three services, with host paths under the artifacts folder `root`."""
+    model_store = root / "torchserve" / "model-store"
+    return [
+        Service(
+            name="torchserve", image=IMAGES["torchserve"],
+            ports={name: SERVING_PORTS[name] for name in
+                   ("torchserve_inference", "torchserve_metrics", "torchserve_grpc_inference")},
+            mounts=(Mount(model_store, TS_MODEL_STORE), Mount(CONFIG_DIR / "torchserve.properties", TS_CONFIG),
+                    Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
+            entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(),
+            user=USERS["torchserve"], working_dir=TS_WORKDIR,
+            # exec: Java's native libraries (netty epoll) are unpacked into java.io.tmpdir and loaded.
+            tmpfs={"/tmp": "rw,exec,nosuid,nodev,size=512m"},
+            environment={"LOG_LOCATION": f"{TS_WORKDIR}/logs", "METRICS_LOCATION": f"{TS_WORKDIR}/logs",
+                         "TEMP": TS_WORKDIR}),
+        Service(
+            name="tfserving", image=IMAGES["tfserving"],
+            ports={name: SERVING_PORTS[name] for name in ("tfserving_grpc", "tfserving_rest")},
+            mounts=(Mount(tf_configs.base_path(root), TF_MODEL_BASE),
+                    Mount(CONFIG_DIR / tf_configs.CONFIG_FILES["models"], f"{TF_CONFIG_DIR}/models.config"),
+                    Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["batching"], f"{TF_CONFIG_DIR}/batching.config"),
+                    Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["monitoring"],
+                          f"{TF_CONFIG_DIR}/monitoring.config")),
+            entrypoint=["tensorflow_model_server"], command=tfserving_command(), health=tfserving_health(),
+            user=USERS["tfserving"]),
+        Service(
+            name="web", image=IMAGES["web"], ports={"web_demo": SERVING_PORTS["web_demo"]},
+            mounts=(Mount(root / "web", WEB_ROOT), Mount(CONFIG_DIR / "nginx.conf", WEB_CONFIG)),
+            entrypoint=None, command=["nginx", "-g", "daemon off;"], health=web_health(), user=USERS["web"]),
+    ]
+
+
+def published(service: Service, endpoints=None) -> dict:
+    """{container port: (host ip, host port)} with the DIGITS_* overrides of serving/endpoints.py."""
+    endpoints = endpoints or endpoints_mod.resolve()
+    return {port: (endpoints.host, endpoints.ports[name]) for name, port in service.ports.items()}
+
+
+def describe(root: Path) -> dict:
+    """The plan as plain data (printed by `main`, compared with the compose file by the tests)."""
+    return {s.name: {"image": s.image, "ports": s.ports, "user": s.user, "command": s.command,
+                     "mounts": [f"{m.source} -> {m.target} ({'ro' if m.read_only else 'rw'})" for m in s.mounts]}
+            for s in services(root)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    print(json.dumps(describe((args.artifacts or paths.artifacts_dir()).resolve()), indent=2))
+
+
+if __name__ == "__main__":
+    main()

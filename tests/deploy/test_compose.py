@@ -1,0 +1,128 @@
+"""deploy/docker-compose.yml: valid Compose, and the same plan the Docker launcher runs (from the spec)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from deploy.containers import launch, plan
+from serving import endpoints as endpoints_mod
+from tests.deploy.conftest import bind_source, parse_port
+from training.spec import MODEL_NAME, SERVING_HOST, SERVING_PORTS
+
+SCHEMA = Path(__file__).with_name("schemas") / "compose_spec.json"
+OVERRIDES = {"DIGITS_SERVING_HOST": "0.0.0.0", "DIGITS_TFSERVING_REST_PORT": "9501",
+             "DIGITS_TORCHSERVE_INFERENCE_PORT": "9080", "DIGITS_WEB_DEMO_PORT": "9000"}
+
+
+def validator():
+    schema = json.loads(SCHEMA.read_text())
+    return jsonschema.Draft201909Validator(schema, format_checker=jsonschema.Draft201909Validator.FORMAT_CHECKER)
+
+
+def test_compose_file_matches_the_compose_schema(compose_raw, compose_for):
+    validator().validate(compose_raw)
+    validator().validate(compose_for({}))  # and once interpolated
+
+
+def test_schema_check_can_fail(compose_raw):
+    broken = json.loads(json.dumps(compose_raw))
+    broken["services"]["torchserve"]["helthcheck"] = broken["services"]["torchserve"].pop("healthcheck")
+    errors = [e.message for e in validator().iter_errors(broken)]
+    assert any("helthcheck" in message for message in errors), errors
+
+
+def test_services_are_the_plan(compose_raw, tmp_path):
+    assert set(compose_raw["services"]) == {s.name for s in plan.services(tmp_path)}
+
+
+@pytest.mark.parametrize("environ", [{}, OVERRIDES], ids=["spec defaults", "DIGITS_* overrides"])
+def test_published_ports_agree_with_the_launcher(compose_for, environ, tmp_path):
+    compose = compose_for(environ)
+    endpoints = endpoints_mod.resolve(environ)
+    for service in plan.services(tmp_path):
+        published = {parse_port(p) for p in compose["services"][service.name]["ports"]}
+        options = launch.run_options(service, endpoints)["ports"]
+        expected = {(ip, port, int(key.split("/")[0])) for key, (ip, port) in options.items()}
+        assert published == expected, service.name
+
+
+def test_defaults_bind_the_spec_ports_to_loopback_only(compose_for):
+    published = {}
+    for service in compose_for({})["services"].values():
+        for text in service["ports"]:
+            host_ip, host_port, container_port = parse_port(text)
+            assert host_ip == SERVING_HOST == "127.0.0.1"
+            assert host_port == container_port, "inside and outside use the same spec port"
+            published[container_port] = host_ip
+    expected = {SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_metrics",
+                                                  "torchserve_grpc_inference", "tfserving_grpc", "tfserving_rest",
+                                                  "web_demo")}
+    assert set(published) == expected
+    # TorchServe's management APIs (REST and gRPC) are never published.
+    assert SERVING_PORTS["torchserve_management"] not in published
+    assert SERVING_PORTS["torchserve_grpc_management"] not in published
+
+
+def test_mounts_agree_with_the_launcher_and_are_read_only(compose_for, tmp_path):
+    root = tmp_path / "artifacts"
+    compose = compose_for({"DIGITS_ARTIFACTS": str(root)})
+    for service in plan.services(root):
+        volumes = compose["services"][service.name]["volumes"]
+        assert all(v["type"] == "bind" and v["read_only"] is True for v in volumes), service.name
+        in_compose = {(str(bind_source(v["source"])), v["target"]) for v in volumes}
+        mounts = launch.run_options(service, endpoints_mod.resolve({}))["mounts"]
+        assert all(m["ReadOnly"] and m["Type"] == "bind" for m in mounts)
+        assert in_compose == {(m["Source"], m["Target"]) for m in mounts}, service.name
+
+
+def test_default_artifacts_folder_is_the_repository_one(compose_for):
+    compose = compose_for({})
+    source = compose["services"]["tfserving"]["volumes"][0]["source"]
+    assert bind_source(source) == plan.REPO / "artifacts" / "tfserving" / MODEL_NAME
+
+
+def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, tmp_path):
+    compose = compose_for({})
+    for service in plan.services(tmp_path):
+        entry = compose["services"][service.name]
+        options = launch.run_options(service, endpoints_mod.resolve({}))
+        assert entry["image"] == options["image"]
+        assert entry.get("entrypoint") == options["entrypoint"]
+        assert entry["command"] == options["command"]
+        assert entry["user"] == options["user"]
+        assert entry.get("working_dir") == options["working_dir"]
+        assert entry.get("environment", {}) == options["environment"]
+        assert entry["healthcheck"]["test"] == options["healthcheck"]["test"]
+        for key, seconds in plan.HEALTH_TIMING.items():
+            value = entry["healthcheck"][key]
+            assert value == (seconds if key == "retries" else f"{seconds}s"), (service.name, key)
+        limits = plan.LIMITS[service.name]
+        resources = entry["deploy"]["resources"]
+        assert resources["limits"] == {"cpus": limits["cpus"], "memory": limits["memory"]}
+        assert resources["reservations"] == {"memory": limits["reserve"]}
+        assert options["mem_limit"] == limits["memory"]
+        assert options["nano_cpus"] == int(float(limits["cpus"]) * 1e9)
+        assert {t.split(":", 1)[0]: t.split(":", 1)[1] for t in entry["tmpfs"]} == options["tmpfs"]
+
+
+def test_every_container_is_locked_down(compose_for):
+    for name, entry in compose_for({})["services"].items():
+        uid = entry["user"].split(":")[0]
+        assert uid.isdigit() and int(uid) != 0, f"{name} runs as root"
+        assert entry["read_only"] is True, name
+        assert entry["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in entry["security_opt"], name
+        assert [t.split(":")[0] for t in entry["tmpfs"]] == ["/tmp"], name
+
+
+def test_health_checks_name_the_spec_model_and_ports(compose_for):
+    services = compose_for({})["services"]
+    torchserve = services["torchserve"]["healthcheck"]["test"]
+    assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_management']}" in torchserve and MODEL_NAME in torchserve
+    tfserving = services["tfserving"]["healthcheck"]["test"][-1]
+    assert f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']}" in tfserving
+    assert f"/v1/models/{MODEL_NAME} " in tfserving
+    assert services["web"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"

@@ -1,0 +1,151 @@
+"""deploy/k8s/: valid Kubernetes objects (kubernetes-validate's schemas) that run the launcher's plan."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+from deploy.containers import plan  # noqa: E402
+from tests.deploy.conftest import DEPLOY  # noqa: E402
+from training.spec import MODEL_NAME, SERVING_PORTS  # noqa: E402
+
+K8S = DEPLOY / "k8s"
+# The newest schema the package ships, and an older release still widely run.
+VERSIONS = (kubernetes_validate.latest_version(), "1.29.0")
+
+
+def kustomization() -> dict:
+    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+
+
+def documents() -> list[dict]:
+    return [doc for name in kustomization()["resources"] for doc in yaml.safe_load_all((K8S / name).read_text())
+            if doc]
+
+
+def of_kind(kind: str) -> dict:
+    return {doc["metadata"]["name"]: doc for doc in documents() if doc["kind"] == kind}
+
+
+def mebibytes(quantity: str) -> int:
+    assert quantity.endswith("Mi"), quantity
+    return int(quantity[:-2])
+
+
+def test_kustomization_lists_every_manifest():
+    listed = set(kustomization()["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_object_matches_the_kubernetes_schema(version):
+    kinds = []
+    for doc in documents():
+        kubernetes_validate.validate(doc, version, strict=True)
+        kinds.append(doc["kind"])
+    assert sorted(set(kinds)) == ["Deployment", "HorizontalPodAutoscaler", "Namespace", "NetworkPolicy", "Service"]
+
+
+def test_schema_check_can_fail():
+    deployment = of_kind("Deployment")["torchserve"]
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["periodSecnds"] = 5
+    with pytest.raises(kubernetes_validate.ValidationError, match="periodSecnds"):
+        kubernetes_validate.validate(deployment, VERSIONS[0], strict=True)
+
+
+@pytest.mark.parametrize("name", ["torchserve", "tfserving", "web"])
+def test_deployment_runs_the_plan(name, tmp_path):
+    service = next(s for s in plan.services(tmp_path) if s.name == name)
+    pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == plan.BAKED_IMAGES[name]
+    args = container.get("args", [])
+    if name == "torchserve":
+        # The one difference from compose: no token in the cluster (see torchserve.yaml).
+        assert args[-1] == "--disable-token-auth"
+        args = args[:-1]
+    assert container.get("command", []) + args == (service.entrypoint or []) + service.command
+    assert {p["containerPort"] for p in container["ports"]} == set(service.ports.values())
+    assert container.get("workingDir") == service.working_dir
+    assert {e["name"]: e["value"] for e in container.get("env", [])} == service.environment
+    limits = plan.LIMITS[name]
+    assert container["resources"]["limits"]["cpu"] == limits["cpus"] or container["resources"]["limits"]["cpu"] == \
+        f"{int(float(limits['cpus']) * 1000)}m"
+    assert mebibytes(container["resources"]["limits"]["memory"]) == int(limits["memory"].rstrip("M"))
+    assert mebibytes(container["resources"]["requests"]["memory"]) == int(limits["reserve"].rstrip("M"))
+    assert container["resources"]["requests"]["cpu"] == limits["cpu_request"]
+
+
+@pytest.mark.parametrize("name", ["torchserve", "tfserving", "web"])
+def test_deployment_is_non_root_read_only_and_probed(name):
+    pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    uid, gid = (int(x) for x in plan.USERS[name].split(":"))
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (uid, gid) != (0, 0)
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    assert "readinessProbe" in container and "livenessProbe" in container
+
+
+def test_readiness_probes_are_the_health_checks(tmp_path):
+    deployments = of_kind("Deployment")
+    for service in plan.services(tmp_path):
+        container = deployments[service.name]["spec"]["template"]["spec"]["containers"][0]
+        probe = container["readinessProbe"]
+        if "exec" in probe:
+            assert probe["exec"]["command"] == service.health[1:], service.name
+        else:  # the demo: the same URL as the compose health check, over httpGet
+            port = {p["name"]: p["containerPort"] for p in container["ports"]}[probe["httpGet"]["port"]]
+            assert service.health[-1] == f"http://127.0.0.1:{port}{probe['httpGet']['path']}"
+
+
+def test_services_expose_the_container_ports():
+    deployments, services = of_kind("Deployment"), of_kind("Service")
+    assert set(services) == set(deployments)
+    for name, service in services.items():
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert service["spec"]["type"] == "ClusterIP"
+        assert service["spec"]["selector"] == deployments[name]["spec"]["selector"]["matchLabels"]
+        for port in service["spec"]["ports"]:
+            assert named[port["targetPort"]] == port["port"], (name, port)
+    exposed = {p["port"] for s in services.values() for p in s["spec"]["ports"]}
+    assert SERVING_PORTS["torchserve_management"] not in exposed
+    assert SERVING_PORTS["torchserve_grpc_management"] not in exposed
+
+
+def test_autoscalers_target_deployments_with_cpu_requests():
+    deployments = of_kind("Deployment")
+    autoscalers = of_kind("HorizontalPodAutoscaler")
+    assert set(autoscalers) == {"torchserve", "tfserving"}
+    for hpa in autoscalers.values():
+        target = hpa["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment" and target["name"] in deployments
+        container = deployments[target["name"]]["spec"]["template"]["spec"]["containers"][0]
+        assert "cpu" in container["resources"]["requests"]  # utilization is measured against it
+        assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+
+
+def test_probes_name_the_spec_model():
+    pod = of_kind("Deployment")["tfserving"]["spec"]["template"]["spec"]
+    assert f"/v1/models/{MODEL_NAME} " in pod["containers"][0]["readinessProbe"]["exec"]["command"][-1]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl to build the kustomization")
+def test_kustomize_build_is_valid_and_namespaced():
+    built = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True)
+    objects = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    assert len(objects) == len(documents())
+    for doc in objects:
+        kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "digits-everywhere"
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "digits"

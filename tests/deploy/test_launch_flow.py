@@ -1,0 +1,132 @@
+"""The Docker launcher's control flow, against an in-memory stand-in for the Docker SDK client.
+
+No engine runs here, so this checks only the launcher's own decisions: what it asks the SDK to
+run, that a second `up` reuses running containers and replaces stopped ones, that it waits for
+Docker's health status and reports an unhealthy container with its log, where it puts
+TorchServe's key file, and that `down` removes by label. The containers themselves are not run.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.containers import artifacts, launch, plan, preflight
+
+
+class FakeContainer:
+    def __init__(self, options: dict, health_sequence: list[str]):
+        self.options = options
+        self.name = options["name"]
+        self.short_id = self.name[-6:]
+        self.status = "running"
+        self.image = type("Image", (), {"tags": [options["image"]]})()
+        self.health = list(health_sequence)
+        self.attrs = {}
+        self.removed = False
+        self.reload()
+
+    def reload(self):
+        status = self.health.pop(0) if len(self.health) > 1 else self.health[0]
+        self.attrs = {"State": {"Status": self.status, "Health": {"Status": status}}}
+
+    def logs(self, tail):
+        return b"worker died: out of memory\n"
+
+    def remove(self, force):
+        self.removed = True
+
+    def exec_run(self, command, user):
+        key = {"inference": {"key": "abc"}, "management": {"key": "def"}, "API": {"key": "ghi"}}
+        return type("Result", (), {"exit_code": 0, "output": json.dumps(key).encode()})()
+
+
+class FakeClient:
+    def __init__(self, health_sequence=("starting", "healthy")):
+        self.health_sequence = list(health_sequence)
+        self.by_name, self.pulled, self.runs = {}, [], []
+        client = self
+
+        class Containers:
+            def get(self, name):
+                import docker
+
+                if name not in client.by_name or client.by_name[name].removed:
+                    raise docker.errors.NotFound(name)
+                return client.by_name[name]
+
+            def run(self, **options):
+                client.runs.append(options)
+                container = FakeContainer(options, client.health_sequence)
+                client.by_name[options["name"]] = container
+                return container
+
+            def list(self, all, filters):
+                assert filters == {"label": plan.LABEL}
+                return [c for c in client.by_name.values() if not c.removed]
+
+        class Images:
+            def get(self, image):
+                import docker
+
+                if image not in client.pulled:
+                    raise docker.errors.ImageNotFound(image)
+
+            def pull(self, repository, tag):
+                client.pulled.append(f"{repository}:{tag}")
+
+        self.containers, self.images = Containers(), Images()
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    client = FakeClient()
+    monkeypatch.setattr(preflight, "require", lambda *args, **kwargs: None)
+    monkeypatch.setattr(preflight, "docker_client", lambda: client)
+    monkeypatch.setattr(artifacts, "ensure", lambda root: ["torchserve", "tfserving"])
+    monkeypatch.setattr(launch.time, "sleep", lambda seconds: None)
+    for name in launch.endpoints_mod.resolve({}).as_environment():  # the spec's own ports
+        monkeypatch.delenv(name, raising=False)
+    return client, tmp_path / "artifacts"
+
+
+def test_up_runs_the_plan_then_reuses_it(fake, capsys):
+    client, root = fake
+    times = launch.up(root, timeout=10)
+    assert set(times) == {"torchserve", "tfserving"}  # no demo built: left out
+    assert sorted(client.pulled) == sorted([plan.IMAGES["torchserve"], plan.IMAGES["tfserving"]])
+    expected = {s.name: launch.run_options(s, launch.endpoints_mod.resolve({})) for s in plan.services(root)}
+    assert client.runs == [expected["torchserve"], expected["tfserving"]]
+    key_file = root / "run" / "torchserve" / "key_file.json"
+    assert json.loads(key_file.read_text())["inference"]["key"] == "abc"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:8080/predictions/digits" in out and str(key_file) in out
+
+    launch.up(root, timeout=10)  # again: both already run this image, nothing new is started
+    assert len(client.runs) == 2
+    assert "torchserve: already running" in capsys.readouterr().out
+
+
+def test_a_stopped_container_is_replaced(fake):
+    client, root = fake
+    launch.up(root, timeout=10)
+    old = client.by_name["digits-tfserving"]
+    old.status = "exited"
+    launch.up(root, timeout=10)
+    assert old.removed and client.by_name["digits-tfserving"] is not old
+    assert len(client.runs) == 3
+
+
+def test_an_unhealthy_container_is_reported_with_its_log(fake):
+    client, root = fake
+    client.health_sequence = ["starting", "unhealthy"]
+    with pytest.raises(launch.LaunchError, match="digits-torchserve is not healthy(.|\n)*out of memory"):
+        launch.up(root, timeout=10)
+
+
+def test_down_removes_the_labelled_containers(fake):
+    client, root = fake
+    launch.up(root, timeout=10)
+    assert sorted(launch.down()) == ["digits-tfserving", "digits-torchserve"]
+    assert launch.down() == []

@@ -1,0 +1,109 @@
+"""The containers' health checks, run against live servers on this machine.
+
+No engine runs here, but the checks themselves are plain programs: the TorchServe one is a Python
+script (deploy/config/torchserve_health.py), the TF Serving one a bash line. Both run here
+against the servers the local runner starts (real TorchServe; TF Serving or the compatible
+server) on free ports, with the artifacts that deploy/containers/artifacts.py builds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from deploy.containers import artifacts, plan
+from serving import endpoints as endpoints_mod
+from serving.tfserving import configs as tf_configs
+from training import manifest
+from training.spec import MODEL_NAME, SERVING_PORTS
+
+pytestmark = pytest.mark.slow
+HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def local_runner(action: str, root, environ: dict) -> None:
+    # In a fresh interpreter: this one has TensorFlow loaded, and forking a process that large is
+    # slow enough that the runner's pid check can read the child's command line before its exec.
+    subprocess.run([sys.executable, "-m", "deploy.local.runner", action, "--artifacts", str(root)],
+                   env={**os.environ, **environ}, cwd=plan.REPO, check=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def live(trained_artifacts):
+    """Artifacts ensured by the container code, and both servers running on free ports."""
+    ready = artifacts.ensure(trained_artifacts)
+    environ = {endpoints_mod.port_variable(name): str(port)
+               for name, port in zip(SERVING_PORTS, free_ports(len(SERVING_PORTS)))}
+    try:
+        local_runner("start", trained_artifacts, environ)
+        yield trained_artifacts, endpoints_mod.resolve(environ), ready
+    finally:
+        local_runner("stop", trained_artifacts, environ)
+
+
+def test_missing_artifacts_are_built_and_verified(live):
+    root, _, ready = live
+    assert ready == ["torchserve", "tfserving"]  # no demo built in this folder: left out
+    manifest.verify("torchserve_mar", root)
+    assert tf_configs.verified_versions(root) == [1]
+    assert artifacts.ensure(root) == ready  # a second call builds nothing new
+    assert tf_configs.verified_versions(root) == [1]
+
+
+def health(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(HEALTH_SCRIPT), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_torchserve_health_check_passes_on_a_ready_model(live):
+    root, endpoints, _ = live
+    key_file = root / "run" / "torchserve" / "key_file.json"
+    answer = health(endpoints.url("torchserve_management"), MODEL_NAME, str(key_file))
+    assert answer.returncode == 0, answer.stderr
+
+
+def test_torchserve_health_check_fails_clearly(live, tmp_path):
+    root, endpoints, _ = live
+    key_file = root / "run" / "torchserve" / "key_file.json"
+    unknown = health(endpoints.url("torchserve_management"), "no-such-model", str(key_file))
+    assert unknown.returncode == 1 and "not ready" in unknown.stderr
+    wrong_key = tmp_path / "key_file.json"
+    wrong_key.write_text(json.dumps({"management": {"key": "wrong"}}))
+    refused = health(endpoints.url("torchserve_management"), MODEL_NAME, str(wrong_key))
+    assert refused.returncode == 1 and "not ready" in refused.stderr
+    # Without a key file (TorchServe run with --disable-token-auth) no key is sent: refused here.
+    no_key = health(endpoints.url("torchserve_management"), MODEL_NAME, str(tmp_path / "absent.json"))
+    assert no_key.returncode == 1
+
+
+def tfserving_check(port: int) -> list[str]:
+    command = plan.tfserving_health()[1:]
+    default = f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']} "
+    assert default in command[-1]
+    return command[:-1] + [command[-1].replace(default, f"/dev/tcp/127.0.0.1/{port} ")]
+
+
+def test_tfserving_health_check_passes_when_the_model_is_available(live):
+    _, endpoints, _ = live
+    answer = subprocess.run(tfserving_check(endpoints.ports["tfserving_rest"]), capture_output=True, timeout=30)
+    assert answer.returncode == 0, answer.stderr
+
+
+def test_tfserving_health_check_fails_without_a_server():
+    (port,) = free_ports(1)
+    answer = subprocess.run(tfserving_check(port), capture_output=True, timeout=30)
+    assert answer.returncode != 0
