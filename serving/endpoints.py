@@ -8,7 +8,7 @@ time each can be overridden:
 
 where NAME is a key of `training.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
 TORCHSERVE_MANAGEMENT, TORCHSERVE_METRICS, TORCHSERVE_GRPC_INFERENCE, TORCHSERVE_GRPC_MANAGEMENT,
-TFSERVING_GRPC, TFSERVING_REST). The process runner, the clients, the tests and the benchmark all
+TFSERVING_GRPC, TFSERVING_REST, WEB_DEMO). The process runner, the clients, the tests and the benchmark all
 resolve addresses here, so one set of variables moves everything together.
 """
 from __future__ import annotations
