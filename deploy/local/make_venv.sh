@@ -25,7 +25,7 @@ echo "  installing $lock into $venv (several minutes on a fresh machine)"
 # pip prints one line per package as progress; the mirror warnings of some pip configs are noise.
 set +e
 PYTHONUNBUFFERED=1 "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
-  -r "$lock" -c "$constraints" 2>&1 | grep --line-buffered -E "^(Collecting|Successfully|ERROR|error)" | sed 's/^/    /'
+  -r "$lock" -c "$constraints" 2>&1 | grep --line-buffered -E "^(Collecting|Successfully|ERROR|error)" | sed -u 's/^/    /'
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" -eq 0 ] || { echo "error: pip install into $venv failed (exit $status)" >&2; exit "$status"; }
