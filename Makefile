@@ -82,10 +82,10 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup deploy-preflight train export ## from a fresh clone: set up, train, export, start the servers (DEPLOY=local|docker|compose|k8s)
-	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve; \
+deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train, export, start the servers and the demo, one digit through every target (DEPLOY=local|docker|compose|k8s)
+	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve deploy-table; \
 	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
-	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo; 'make down' stops what started"
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
 
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
 .PHONY: export-edge bench-edge setup-tflite-runtime
@@ -124,3 +124,15 @@ containers-up: ## start the serving containers for DEPLOY=docker|compose|k8s, wa
 down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, compose, k8s: the containers)
 	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner stop; \
 	else $(PY) -m $(or $(CONTAINER_MODULE_$(DEPLOY)),$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s)) down; fi
+
+# ---- every target together: build-if-needed, the deploy-all table, the parity matrix (deploy/) ----
+.PHONY: deploy-build deploy-table parity
+
+deploy-build: ## train if no model is trained, then rebuild only the exports older than the model (what deploy-all runs)
+	$(PY) -m deploy.local.build --train-args "$(TRAIN_ARGS)"
+
+deploy-table: ## one test digit through every target: where it answers, label, latency -> artifacts/deploy-all.json
+	$(PY) -m deploy.smoke
+
+parity: ## every target on the test split vs its source framework -> artifacts/parity.json, artifacts/parity.md (needs `make serve`, web built)
+	$(PY) -m deploy.parity

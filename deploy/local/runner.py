@@ -1,8 +1,11 @@
-"""Start the two model servers in the background, wait until they answer, stop them again.
+"""Start the model servers and the demo in the background, wait until they answer, stop them again.
 
-    python -m deploy.local.runner start     # make serve: TorchServe + TF Serving, idempotent
+    python -m deploy.local.runner start     # make serve: TorchServe + TF Serving (+ the demo page), idempotent
     python -m deploy.local.runner status    # which servers run, and where
-    python -m deploy.local.runner stop      # make stop: only the processes recorded at start
+    python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
+
+The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built
+(`make export-web`); without it the runner says so and starts the two model servers.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
 config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
@@ -105,9 +108,13 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 
 def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
-    """Bring both servers up (skipping running ones); returns {server: seconds to ready or None}."""
+    """Bring the servers up (skipping running ones); returns {server: seconds to ready}."""
     endpoints = endpoints or endpoints_mod.resolve()
     plan = [servers.torchserve(root, endpoints), servers.tfserving(root, endpoints)]
+    if servers.web_built(root):
+        plan.append(servers.web(root, endpoints))
+    else:
+        print("web: the demo page is not built under " + str(root) + " (make export-web): not served")
     started, times = [], {}
     try:
         for server in plan:
