@@ -58,7 +58,11 @@ setup-web: ## install the TF.js demo's npm packages (web/tfjs/node_modules) from
 
 setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the protos inside its jar
 	@echo "setup: TorchServe gRPC stubs"
-	@$(PY) -m serving.torchserve.gen_stubs
+	@if [ serving/torchserve/grpc_stubs/inference_pb2_grpc.py -nt $(VENV)/.installed ]; then \
+		echo "  serving/torchserve/grpc_stubs: up to date"; \
+	else \
+		$(PY) -m serving.torchserve.gen_stubs; \
+	fi
 
 train: ## train both frameworks, run the twin check, write artifacts/metrics.json
 	$(PY) -m training.train $(TRAIN_ARGS)
@@ -104,10 +108,10 @@ export-serving: ## TorchServe archive (.mar) and the next TF Serving SavedModel 
 	$(PY) -m serving.torchserve.archive
 	$(PY) -m serving.tfserving.export
 
-serve: ## start TorchServe and TF Serving in the background (logs, pids under artifacts/run/)
+serve: ## start TorchServe, TF Serving and (when built) the demo page in the background (logs, pids under artifacts/run/)
 	$(PY) -m deploy.local.runner start
 
-stop: ## stop the servers `make serve` started
+stop: ## stop the servers (and the demo page) `make serve` started
 	$(PY) -m deploy.local.runner stop
 
 bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
