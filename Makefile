@@ -126,8 +126,10 @@ containers-up: ## start the serving containers for DEPLOY=docker|compose|k8s, wa
 	$(PY) -m $(CONTAINER_MODULE_$(DEPLOY)) up
 
 down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, compose, k8s: the containers)
+	@# (the check is the shell's: make would expand an $$(error) in this recipe even for DEPLOY=local)
 	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner stop; \
-	else $(PY) -m $(or $(CONTAINER_MODULE_$(DEPLOY)),$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s)) down; fi
+	elif [ -n "$(CONTAINER_MODULE_$(DEPLOY))" ]; then $(PY) -m $(CONTAINER_MODULE_$(DEPLOY)) down; \
+	else echo "DEPLOY=$(DEPLOY): choose local, docker, compose or k8s" >&2; exit 2; fi
 
 # ---- every target together: build-if-needed, the deploy-all table, the parity matrix (deploy/) ----
 .PHONY: deploy-build deploy-table parity
