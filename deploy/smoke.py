@@ -4,9 +4,11 @@
     python -m deploy.smoke --index 7       # another image of the saved test split
 
 The digit is one image of the saved test split (its true label is printed with it). Each target of
-the registry (deploy/targets.py) is loaded, then timed on that one image: `latency ms` is one
-predict() call as a client sees it, so it includes what the target pays per call: a network
-round trip for the servers, starting node for tfjs-node, starting Chromium for tfjs-chromium.
+the registry (deploy/targets.py) is loaded, then timed on that one image: `latency ms` is that
+first predict() call as a client sees it, so it includes what the target pays per call (a network
+round trip for the servers, starting node for tfjs-node, starting Chromium for tfjs-chromium) and
+a first call's set-up (a gRPC channel's connection, lazy initialisation). Steady-state latency is
+what the benchmarks measure (`make bench-serving`, `make bench-edge`, `make bench-web`).
 The table is printed and written to `<artifacts>/deploy-all.json`; exits 1 if a target fails.
 Servers must be running (`make serve`) and the web page built for the browser targets.
 """
