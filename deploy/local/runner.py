@@ -21,6 +21,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -79,6 +80,23 @@ def log_tail(folder: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def check_ports_free(server: servers.Server, host: str) -> None:
+    """StartError naming the port when another program already listens on one of the server's ports.
+
+    Checked before launching: otherwise a readiness check could be answered by that other program.
+    """
+    for name, port in server.ports.items():
+        with socket.socket() as probe:
+            # As the servers bind: a port left in TIME_WAIT by a stopped server is free, a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise StartError(f"{server.name}: port {port} on {host} ({name}) is already in use by another "
+                                 f"program: stop it, or move the port with {endpoints_mod.port_variable(name)}="
+                                 "<free port>") from None
+
+
 def launch(server: servers.Server, folder: Path) -> Recorded:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **server.env}
@@ -124,6 +142,7 @@ def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
                 print(f"{server.name}: already running (pid {recorded.pid})")
             else:
                 server.prepare()  # verify artifacts, render configs
+                check_ports_free(server, endpoints.host)
                 recorded = launch(server, folder)
                 started.append(server)
                 print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")

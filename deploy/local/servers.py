@@ -43,6 +43,7 @@ class Server:
     prepare: Callable[[], None]
     endpoint_lines: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    ports: dict = field(default_factory=dict)  # name in SERVING_PORTS -> port it binds (checked free before launch)
 
 
 def _answers(check: Callable[[], bool]) -> Callable[[], bool]:
@@ -107,6 +108,7 @@ def torchserve(root: Path, endpoints) -> Server:
         marker=str(config), ready=_answers(check), prepare=prepare,
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
              "METRICS_LOCATION": str(folder / "logs")},
+        ports={name: endpoints.ports[name] for name in endpoints.ports if name.startswith("torchserve")},
         endpoint_lines=[
             f"REST      POST {endpoints.url('torchserve_inference')}/predictions/{endpoints.model_name}",
             f"gRPC      {endpoints.target('torchserve_grpc_inference')} (inference), "
@@ -159,6 +161,7 @@ def tfserving(root: Path, endpoints) -> Server:
     return Server(
         name="tfserving", describe=describe, command=command, cwd=folder, marker=marker, ready=_answers(check),
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
+        ports={name: endpoints.ports[name] for name in ("tfserving_grpc", "tfserving_rest")},
         endpoint_lines=[
             f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; model {endpoints.model_name!r})",
             f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
@@ -191,5 +194,5 @@ def web(root: Path, endpoints) -> Server:
         name="web", describe="the browser demo (python -m web.tfjs.serve, static files)", command=command,
         cwd=REPO, marker=f"web.tfjs.serve --host {endpoints.host} --port {endpoints.ports['web_demo']} "
                          f"--artifacts {root}",
-        ready=_answers(check), prepare=prepare,
+        ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]},
         endpoint_lines=[f"page      {url}/  (draw a digit; the model runs in the browser)"])
