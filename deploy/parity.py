@@ -100,7 +100,7 @@ def run(root: Path, endpoints, names=None, progress=print) -> list[dict]:
             rows.append({"target": name, "framework": target.framework, "precision": target.precision,
                          "kind": target.kind, "where": targets.where(name, root, endpoints),
                          "artifact_bytes": artifact_bytes(name, root), "passed": False,
-                         "problems": [f"{type(error).__name__}: {error}"]})
+                         "problems": [targets.describe_error(name, error)]})
     return rows
 
 

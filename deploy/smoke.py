@@ -49,7 +49,7 @@ def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
         if getattr(predictor, "backend", None):
             row["backend"] = predictor.backend
     except Exception as error:  # reported in the table; the other targets still answer
-        row["error"] = f"{type(error).__name__}: {error}"
+        row["error"] = targets.describe_error(name, error)
     return row
 
 

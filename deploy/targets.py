@@ -115,6 +115,15 @@ def where(name: str, root: Path | None = None, endpoints=None) -> str:
     return f"node: {path}" if name == "tfjs-node" else str(path)
 
 
+def describe_error(name: str, error: Exception) -> str:
+    """One line for a target that could not answer, with the likely fix for a server."""
+    details = error.details() if callable(getattr(error, "details", None)) else str(error)  # gRPC errors
+    text = f"{type(error).__name__}: {(details.strip().splitlines() or [''])[0][:200]}"
+    if TARGETS[name].kind == "server":
+        text += " (is it running? `make serve`)"
+    return text
+
+
 def _eager(name, root, endpoints):
     from edge import eager
 

@@ -99,3 +99,14 @@ def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypa
 def test_the_table_names_a_bad_index(served):
     with pytest.raises(SystemExit, match="--index must lie in 0..359"):
         smoke.main(["--artifacts", str(served.root), "--index", "100000"])
+
+
+def test_a_server_that_does_not_answer_is_named_with_the_fix(served):
+    from tests.conftest import free_endpoints
+
+    nowhere = free_endpoints()  # nothing listens on these
+    x, _ = smoke.sample(served.root, 0)
+    for name in ("tfserving-grpc", "torchserve-rest"):
+        row = smoke.ask(name, served.root, nowhere, x)
+        assert "label" not in row and row["error"].endswith("(is it running? `make serve`)"), row
+        assert "\n" not in row["error"]
