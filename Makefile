@@ -58,7 +58,11 @@ setup-web: ## install the TF.js demo's npm packages (web/tfjs/node_modules) from
 
 setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the protos inside its jar
 	@echo "setup: TorchServe gRPC stubs"
-	@$(PY) -m serving.torchserve.gen_stubs
+	@if [ serving/torchserve/grpc_stubs/inference_pb2_grpc.py -nt $(VENV)/.installed ]; then \
+		echo "  serving/torchserve/grpc_stubs: up to date"; \
+	else \
+		$(PY) -m serving.torchserve.gen_stubs; \
+	fi
 
 train: ## train both frameworks, run the twin check, write artifacts/metrics.json
 	$(PY) -m training.train $(TRAIN_ARGS)
@@ -82,10 +86,10 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup deploy-preflight train export ## from a fresh clone: set up, train, export, start the servers (DEPLOY=local|docker|compose|k8s)
-	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve; \
+deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train, export, start the servers and the demo, one digit through every target (DEPLOY=local|docker|compose|k8s)
+	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve deploy-table; \
 	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
-	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make demo' serves the browser demo; 'make down' stops what started"
+	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
 
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
 .PHONY: export-edge bench-edge setup-tflite-runtime
@@ -104,10 +108,10 @@ export-serving: ## TorchServe archive (.mar) and the next TF Serving SavedModel 
 	$(PY) -m serving.torchserve.archive
 	$(PY) -m serving.tfserving.export
 
-serve: ## start TorchServe and TF Serving in the background (logs, pids under artifacts/run/)
+serve: ## start TorchServe, TF Serving and (when built) the demo page in the background (logs, pids under artifacts/run/)
 	$(PY) -m deploy.local.runner start
 
-stop: ## stop the servers `make serve` started
+stop: ## stop the servers (and the demo page) `make serve` started
 	$(PY) -m deploy.local.runner stop
 
 bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
@@ -122,5 +126,19 @@ containers-up: ## start the serving containers for DEPLOY=docker|compose|k8s, wa
 	$(PY) -m $(CONTAINER_MODULE_$(DEPLOY)) up
 
 down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, compose, k8s: the containers)
+	@# (the check is the shell's: make would expand an $$(error) in this recipe even for DEPLOY=local)
 	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner stop; \
-	else $(PY) -m $(or $(CONTAINER_MODULE_$(DEPLOY)),$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s)) down; fi
+	elif [ -n "$(CONTAINER_MODULE_$(DEPLOY))" ]; then $(PY) -m $(CONTAINER_MODULE_$(DEPLOY)) down; \
+	else echo "DEPLOY=$(DEPLOY): choose local, docker, compose or k8s" >&2; exit 2; fi
+
+# ---- every target together: build-if-needed, the deploy-all table, the parity matrix (deploy/) ----
+.PHONY: deploy-build deploy-table parity
+
+deploy-build: ## train if no model is trained, then rebuild only the exports older than the model (what deploy-all runs)
+	$(PY) -m deploy.local.build --train-args "$(TRAIN_ARGS)"
+
+deploy-table: ## one test digit through every target: where it answers, label, latency -> artifacts/deploy-all.json
+	$(PY) -m deploy.smoke
+
+parity: ## every target on the test split vs its source framework -> artifacts/parity.json, artifacts/parity.md (needs `make serve`, web built)
+	$(PY) -m deploy.parity

@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from training import paths
+from training import manifest, paths
 
 KINDS = ("reference", "edge", "server", "browser")
 
@@ -52,6 +52,7 @@ TARGETS = {target.name: target for target in (
     _t("tflite-fp32", "tensorflow", "fp32", "edge", "tflite_fp32", "edge", "deploy.targets:_edge"),
     _t("tflite-int8", "tensorflow", "int8", "edge", "tflite_int8", "edge", "deploy.targets:_edge"),
     _t("tfjs-node", "tensorflow", "fp32", "browser", "tfjs_graph_model", "node", "deploy.targets:_tfjs_node"),
+    _t("tfjs-chromium", "tensorflow", "fp32", "browser", "web_demo", "chromium", "deploy.targets:_tfjs_chromium"),
 )}
 
 REFERENCES = {"torch": "torch-eager", "tensorflow": "keras-eager"}  # source framework -> reference target
@@ -71,6 +72,56 @@ def load(name: str, root: Path | None = None, endpoints=None):
 def reference_for(name: str) -> str:
     """The reference target (eager source framework) that target `name` is held to."""
     return REFERENCES[TARGETS[name].framework]
+
+
+def artifact_id(name: str, root: Path) -> str | None:
+    """The manifest id of the file target `name` runs; TF Serving: the newest exported version."""
+    target = TARGETS[name]
+    if target.artifact is None and name.startswith("tfserving"):
+        from serving.tfserving import configs
+
+        found = configs.versions(configs.base_path(root))
+        return configs.artifact_id(found[-1]) if found else None
+    return target.artifact
+
+
+def web_running(root: Path) -> bool:
+    """Whether the local runner's demo server (`make serve`, `make deploy-all`) runs over `root`."""
+    from deploy.local import runner
+
+    return runner.read_pid(runner.run_dir("web", root)) is not None
+
+
+def where(name: str, root: Path | None = None, endpoints=None) -> str:
+    """Where target `name` answers, in words a reader can follow: a URL, a host:port, or a file."""
+    from serving import endpoints as endpoints_mod
+
+    root = (root or paths.artifacts_dir()).resolve()
+    endpoints = endpoints or endpoints_mod.resolve()
+    model = endpoints.model_name
+    served = {
+        "torchserve-rest": f"POST {endpoints.url('torchserve_inference')}/predictions/{model}",
+        "torchserve-grpc": f"grpc://{endpoints.target('torchserve_grpc_inference')} (Predictions)",
+        "tfserving-grpc": f"grpc://{endpoints.target('tfserving_grpc')} (Predict)",
+        "tfserving-rest": f"POST {endpoints.url('tfserving_rest')}/v1/models/{model}:predict",
+    }
+    if name in served:
+        return served[name]
+    if name == "tfjs-chromium":
+        page = f"{endpoints.url('web_demo')}/" if web_running(root) else "a private server on a free port"
+        return f"Chromium: {page} (page/model.js)"
+    entry = manifest.load(root).get(artifact_id(name, root) or "")
+    path = root / entry["path"] if entry else Path("(not built)")
+    return f"node: {path}" if name == "tfjs-node" else str(path)
+
+
+def describe_error(name: str, error: Exception) -> str:
+    """One line for a target that could not answer, with the likely fix for a server."""
+    details = error.details() if callable(getattr(error, "details", None)) else str(error)  # gRPC errors
+    text = f"{type(error).__name__}: {(details.strip().splitlines() or [''])[0][:200]}"
+    if TARGETS[name].kind == "server":
+        text += " (is it running? `make serve`)"
+    return text
 
 
 def _eager(name, root, endpoints):
@@ -95,3 +146,11 @@ def _tfjs_node(name, root, endpoints):
     from web.tfjs.predictor import TfjsPredictor
 
     return TfjsPredictor(root)
+
+
+def _tfjs_chromium(name, root, endpoints):
+    from web.tfjs.chromium_predictor import ChromiumPredictor
+
+    # The page as `make serve` serves it when that server runs over this folder, else a private one.
+    url = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else None
+    return ChromiumPredictor(root, url=url)

@@ -1,10 +1,41 @@
-"""Shared fixtures. Tests write under temporary artifacts folders, never ./artifacts."""
+"""Shared fixtures. Tests write under temporary artifacts folders, never ./artifacts.
+
+Session-wide, built once: `trained_artifacts` (both frameworks trained), `edge_artifacts` (plus
+every edge export), `web_artifacts` (plus the TF.js page) and `served` (TorchServe, TF Serving and
+the demo page's server running over that folder on free ports, as `make serve` runs them).
+"""
 from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 # Epochs for the session's trained model: enough for a sensible model, seconds to train.
 TEST_EPOCHS = 3
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS has just handed out (held together so they are distinct), then released."""
+    from training.spec import SERVING_HOST
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((SERVING_HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_endpoints():
+    """The spec's endpoints with every port (model servers and the demo) moved to a free one."""
+    from serving.endpoints import Endpoints
+    from training.spec import SERVING_HOST, SERVING_PORTS
+
+    return Endpoints(host=SERVING_HOST, ports=dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS)))))
 
 
 @pytest.fixture
@@ -36,3 +67,53 @@ def edge_artifacts(trained_artifacts):
 
     export_all(trained_artifacts)
     return trained_artifacts
+
+
+@pytest.fixture(scope="session")
+def web_artifacts(trained_artifacts):
+    """`trained_artifacts` with `web/` built into it (graph model, page, fixtures), once."""
+    from web.tfjs import export
+
+    if not (export.NODE_MODULES / "@tensorflow" / "tfjs").exists():
+        pytest.fail(f"{export.NODE_MODULES} is missing: run `make setup-web` (npm ci in web/tfjs)")
+    export.build(trained_artifacts)
+    return trained_artifacts
+
+
+@dataclass
+class Served:
+    root: Path
+    endpoints: object  # serving.endpoints.Endpoints
+    startup_seconds: dict
+
+
+def serve_folder(root: Path, endpoints, timeout: float = 300):
+    """Export the servers' artifacts into `root` and start every server over it (a context manager)."""
+    from contextlib import contextmanager
+
+    from deploy.local import runner
+    from serving.tfserving import export
+    from serving.torchserve import archive, gen_stubs
+
+    @contextmanager
+    def running():
+        if not (gen_stubs.STUBS_DIR / "inference_pb2_grpc.py").exists():  # normally done by `make setup`
+            gen_stubs.generate()
+        archive.build(root)
+        export.export(root)
+        try:
+            times = runner.start(root, endpoints, timeout=timeout)
+            yield Served(root, endpoints, times)
+        finally:
+            runner.stop(root)
+
+    return running()
+
+
+@pytest.fixture(scope="session")
+def served(web_artifacts):
+    """TorchServe, TF Serving (the real one if present, else the compatible one) and the demo page,
+    started once per test session on free ports over the session's trained model, through the same
+    runner `make serve` uses; stopped at the end of the session, also when tests fail."""
+    with serve_folder(web_artifacts, free_endpoints()) as running:
+        yield running

@@ -1,8 +1,11 @@
-"""Start the two model servers in the background, wait until they answer, stop them again.
+"""Start the model servers and the demo in the background, wait until they answer, stop them again.
 
-    python -m deploy.local.runner start     # make serve: TorchServe + TF Serving, idempotent
+    python -m deploy.local.runner start     # make serve: TorchServe + TF Serving (+ the demo page), idempotent
     python -m deploy.local.runner status    # which servers run, and where
-    python -m deploy.local.runner stop      # make stop: only the processes recorded at start
+    python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
+
+The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built
+(`make export-web`); without it the runner says so and starts the two model servers.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
 config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
@@ -18,6 +21,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,6 +80,23 @@ def log_tail(folder: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def check_ports_free(server: servers.Server, host: str) -> None:
+    """StartError naming the port when another program already listens on one of the server's ports.
+
+    Checked before launching: otherwise a readiness check could be answered by that other program.
+    """
+    for name, port in server.ports.items():
+        with socket.socket() as probe:
+            # As the servers bind: a port left in TIME_WAIT by a stopped server is free, a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise StartError(f"{server.name}: port {port} on {host} ({name}) is already in use by another "
+                                 f"program: stop it, or move the port with {endpoints_mod.port_variable(name)}="
+                                 "<free port>") from None
+
+
 def launch(server: servers.Server, folder: Path) -> Recorded:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **server.env}
@@ -105,9 +126,13 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 
 def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
-    """Bring both servers up (skipping running ones); returns {server: seconds to ready or None}."""
+    """Bring the servers up (skipping running ones); returns {server: seconds to ready}."""
     endpoints = endpoints or endpoints_mod.resolve()
     plan = [servers.torchserve(root, endpoints), servers.tfserving(root, endpoints)]
+    if servers.web_built(root):
+        plan.append(servers.web(root, endpoints))
+    else:
+        print("web: the demo page is not built under " + str(root) + " (make export-web): not served")
     started, times = [], {}
     try:
         for server in plan:
@@ -117,6 +142,7 @@ def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
                 print(f"{server.name}: already running (pid {recorded.pid})")
             else:
                 server.prepare()  # verify artifacts, render configs
+                check_ports_free(server, endpoints.host)
                 recorded = launch(server, folder)
                 started.append(server)
                 print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")

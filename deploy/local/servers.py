@@ -4,7 +4,9 @@ TorchServe runs from `artifacts/run/torchserve/` (its working directory, where i
 key file and its logs) with `serving/torchserve/config.properties`, addresses overridden from
 serving/endpoints.py. TF Serving is the real `tensorflow_model_server` when one is found
 (`$TFSERVING_BIN`, else on PATH), otherwise the project's TF-Serving-compatible server; both get
-the same flags and the same models.config, batching and monitoring files.
+the same flags and the same models.config, batching and monitoring files. The browser demo
+(`artifacts/web/`, built by `make export-web`) is served by `python -m web.tfjs.serve`, the same
+static server `make demo` runs, on the spec's `web_demo` port.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from serving.torchserve import archive
 from serving.torchserve.client import read_token
 from training import manifest, paths
 
-NAMES = ("torchserve", "tfserving")
+NAMES = ("torchserve", "tfserving", "web")
 REPO = paths.REPO_ROOT
 
 
@@ -41,6 +43,7 @@ class Server:
     prepare: Callable[[], None]
     endpoint_lines: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    ports: dict = field(default_factory=dict)  # name in SERVING_PORTS -> port it binds (checked free before launch)
 
 
 def _answers(check: Callable[[], bool]) -> Callable[[], bool]:
@@ -105,6 +108,7 @@ def torchserve(root: Path, endpoints) -> Server:
         marker=str(config), ready=_answers(check), prepare=prepare,
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
              "METRICS_LOCATION": str(folder / "logs")},
+        ports={name: endpoints.ports[name] for name in endpoints.ports if name.startswith("torchserve")},
         endpoint_lines=[
             f"REST      POST {endpoints.url('torchserve_inference')}/predictions/{endpoints.model_name}",
             f"gRPC      {endpoints.target('torchserve_grpc_inference')} (inference), "
@@ -157,8 +161,38 @@ def tfserving(root: Path, endpoints) -> Server:
     return Server(
         name="tfserving", describe=describe, command=command, cwd=folder, marker=marker, ready=_answers(check),
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
+        ports={name: endpoints.ports[name] for name in ("tfserving_grpc", "tfserving_rest")},
         endpoint_lines=[
             f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; model {endpoints.model_name!r})",
             f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
             f"metrics   {rest}{tf_configs.metrics_path()}",
         ])
+
+
+def web_built(root: Path) -> bool:
+    """Whether the demo page was built into `root` (`make export-web`; verified again before serving)."""
+    return (root / "web" / "index.html").is_file()
+
+
+def web(root: Path, endpoints) -> Server:
+    folder = root / "run" / "web"
+    url = endpoints.url("web_demo")
+    command = [sys.executable, "-m", "web.tfjs.serve", "--host", endpoints.host,
+               "--port", str(endpoints.ports["web_demo"]), "--artifacts", str(root)]
+
+    def prepare() -> None:
+        try:
+            manifest.verify("web_demo", root)  # the server checks again; this fails before launching
+        except manifest.ManifestError as error:
+            raise PrepareError(str(error)) from None
+
+    def check() -> bool:
+        # The page reads spec.json first: when that answers with this model, the page can load.
+        return requests.get(f"{url}/spec.json", timeout=2).json()["model_name"] == endpoints.model_name
+
+    return Server(
+        name="web", describe="the browser demo (python -m web.tfjs.serve, static files)", command=command,
+        cwd=REPO, marker=f"web.tfjs.serve --host {endpoints.host} --port {endpoints.ports['web_demo']} "
+                         f"--artifacts {root}",
+        ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]},
+        endpoint_lines=[f"page      {url}/  (draw a digit; the model runs in the browser)"])

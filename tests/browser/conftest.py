@@ -1,4 +1,5 @@
-"""Fixtures for the browser target: the web folder built once per session, and its server."""
+"""Fixtures for the browser target: a private server of the page (the web folder itself,
+`web_artifacts`, is built once per session in tests/conftest.py)."""
 from __future__ import annotations
 
 import re
@@ -25,15 +26,6 @@ def run_node(args: list[str], env: dict, timeout: float = 180) -> str:
     if done.returncode != 0:
         pytest.fail(f"node {' '.join(args)} failed (exit {done.returncode}):\n{output}", pytrace=False)
     return output
-
-
-@pytest.fixture(scope="session")
-def web_artifacts(trained_artifacts):
-    """`trained_artifacts` with `web/` built into it (graph model, page, fixtures), once."""
-    if not (NODE_MODULES / "@tensorflow" / "tfjs").exists():
-        pytest.fail(f"{NODE_MODULES} is missing: run `make setup-web` (npm ci in web/tfjs)")
-    export.build(trained_artifacts)
-    return trained_artifacts
 
 
 @pytest.fixture(scope="session")

@@ -61,21 +61,13 @@ def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
         serve.make_server(copy, "127.0.0.1", 0)
 
 
-def test_tfjs_predictor_gives_keras_answers(web_artifacts):
-    import keras
-
-    from training import data, paths
+def test_tfjs_predictor_refuses_bad_batches(web_artifacts):
+    """Its answers are checked with every other target's in tests/parity/test_every_target.py."""
     from training.predictor import Predictor
     from web.tfjs.predictor import TfjsPredictor
 
     predictor = TfjsPredictor(web_artifacts)
     assert isinstance(predictor, Predictor) and predictor.name == "tfjs-wasm"
-    test = data.load_split(paths.split_path(web_artifacts))["test"]
-    probabilities = predictor.predict(test.x[:50])
-    assert probabilities.shape == (50, 10) and probabilities.dtype == np.float32
-    expected = keras.models.load_model(paths.keras_model_path(web_artifacts)).predict(test.x[:50], verbose=0)
-    assert np.array_equal(probabilities.argmax(1), expected.argmax(1))
-    assert np.abs(probabilities - expected).max() <= 1e-4
     with pytest.raises(ValueError, match=r"shape \(N, 8, 8\).*got \(3, 64\)"):
         predictor.predict(np.zeros((3, 64), np.float32))
     with pytest.raises(ValueError, match=r"lie in \[0, 16\]"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
 
@@ -19,21 +19,11 @@ from deploy.containers import artifacts, plan
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from training import manifest
+from tests.conftest import free_ports
 from training.spec import MODEL_NAME, SERVING_PORTS
 
 pytestmark = pytest.mark.slow
 HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def local_runner(action: str, root, environ: dict) -> None:
@@ -43,17 +33,29 @@ def local_runner(action: str, root, environ: dict) -> None:
                    env={**os.environ, **environ}, cwd=plan.REPO, check=True, timeout=300)
 
 
+# What training wrote: the container code must build everything else from these alone.
+TRAINED = ("spec.json", "metrics.json", "manifest.json", "data", "torch", "tensorflow")
+
+
 @pytest.fixture(scope="module")
-def live(trained_artifacts):
-    """Artifacts ensured by the container code, and both servers running on free ports."""
-    ready = artifacts.ensure(trained_artifacts)
+def live(trained_artifacts, tmp_path_factory):
+    """Artifacts ensured by the container code, and both servers running on free ports.
+
+    In a copy of the trained folder holding only what training wrote: the session's own servers
+    (tests/conftest.py `served`) run over the original, and their exports and pid files stay theirs.
+    """
+    root = tmp_path_factory.mktemp("live-health")
+    for name in TRAINED:
+        source = trained_artifacts / name
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, root / name)
+    ready = artifacts.ensure(root)
     environ = {endpoints_mod.port_variable(name): str(port)
                for name, port in zip(SERVING_PORTS, free_ports(len(SERVING_PORTS)))}
     try:
-        local_runner("start", trained_artifacts, environ)
-        yield trained_artifacts, endpoints_mod.resolve(environ), ready
+        local_runner("start", root, environ)
+        yield root, endpoints_mod.resolve(environ), ready
     finally:
-        local_runner("stop", trained_artifacts, environ)
+        local_runner("stop", root, environ)
 
 
 def test_missing_artifacts_are_built_and_verified(live):

@@ -1,33 +1,21 @@
-"""Every edge artifact gives its source framework's answers on the whole saved test split.
+"""What is particular to the edge artifacts: manifest entries, int8 quantization, batch sizes, delegation.
 
-fp32 (TFLite, ExecuTorch XNNPACK and portable, ONNX): identical labels and probabilities within
-1e-5 of the eager model it came from (Keras for TFLite, PyTorch for the others). int8 TFLite:
-accuracy within 1 point of the fp32 file, and the same label on at least 98% of the images.
+Their answers on the test split, against their source framework, are checked with every other
+target's in tests/parity/test_every_target.py.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge import eager, registry
+from edge import registry
 from training import data, manifest, paths
-from training.predictor import Predictor
 
-FP32_TOLERANCE = 1e-5
-INT8_ACCURACY_DROP = 0.01  # at most 1 percentage point below fp32
-INT8_AGREEMENT = 0.98
-FP32_IDS = [artifact_id for artifact_id in registry.EDGE_ARTIFACTS if artifact_id.endswith("_fp32")]
 
 
 @pytest.fixture(scope="module")
 def test_split(edge_artifacts):
     return data.load_split(paths.split_path(edge_artifacts))["test"]
-
-
-@pytest.fixture(scope="module")
-def eager_probabilities(edge_artifacts, test_split):
-    """The source frameworks' probabilities on the test split, by framework."""
-    return {framework: cls(edge_artifacts).predict(test_split.x) for framework, cls in eager.BASELINES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +39,10 @@ def test_every_edge_artifact_is_recorded_and_verifies(edge_artifacts):
         assert len(entry["sha256"]) == 64
 
 
-@pytest.mark.parametrize("artifact_id", FP32_IDS)
-def test_fp32_artifact_matches_its_source_framework(artifact_id, predictions, eager_probabilities, test_split):
-    predictor, got = predictions[artifact_id]
-    assert isinstance(predictor, Predictor)
-    expected = eager_probabilities[predictor.framework]
-    assert got.shape == (len(test_split), 10) and got.dtype == np.float32
-    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
-    assert np.abs(got - expected).max() <= FP32_TOLERANCE
-
-
-def test_int8_tflite_keeps_fp32_accuracy_and_labels(predictions, test_split):
-    fp32 = predictions["tflite_fp32"][1].argmax(axis=1)
-    int8_probabilities = predictions["tflite_int8"][1]
-    int8 = int8_probabilities.argmax(axis=1)
-    accuracy_fp32, accuracy_int8 = np.mean(fp32 == test_split.y), np.mean(int8 == test_split.y)
-    assert accuracy_int8 >= accuracy_fp32 - INT8_ACCURACY_DROP, (accuracy_int8, accuracy_fp32)
-    assert np.mean(int8 == fp32) >= INT8_AGREEMENT
+def test_int8_tflite_answers_are_probabilities(predictions, test_split):
     # Dequantized int8 outputs are still probabilities (steps of the output scale, 1/256).
+    int8_probabilities = predictions["tflite_int8"][1]
+    assert int8_probabilities.shape == (len(test_split), 10)
     assert int8_probabilities.dtype == np.float32 and int8_probabilities.min() >= 0
     np.testing.assert_allclose(int8_probabilities.sum(axis=1), 1.0, atol=0.05)
 

@@ -49,3 +49,18 @@ def test_start_without_exports_fails_naming_the_missing_artifact(tmp_path, capsy
         runner.main(["start", "--artifacts", str(tmp_path)])
     assert exit_info.value.code == 1
     assert "'torchserve_mar' is not in" in capsys.readouterr().err
+
+
+def test_a_port_taken_by_another_program_is_named_before_anything_starts(tmp_path):
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        server = _server(tmp_path, "# fake-server-marker")
+        server.ports = {"tfserving_rest": port}
+        with pytest.raises(runner.StartError, match=f"fake: port {port} on 127.0.0.1 \\(tfserving_rest\\) is already "
+                                                    "in use by another program.*DIGITS_TFSERVING_REST_PORT"):
+            runner.check_ports_free(server, "127.0.0.1")
+    runner.check_ports_free(server, "127.0.0.1")  # free again: no error

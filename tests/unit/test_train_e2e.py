@@ -84,7 +84,8 @@ def test_manifest_lists_both_models_and_catches_tampering(trained_artifacts, tmp
     assert entries["torch_checkpoint"]["framework"] == "torch" and entries["keras_model"]["framework"] == "tensorflow"
     assert manifest.verify("torch_checkpoint", trained_artifacts) == paths.torch_checkpoint_path(trained_artifacts)
     copy = tmp_path / "copy"
-    shutil.copytree(trained_artifacts, copy)
+    # Not run/: the session's servers run over this folder, and their sockets cannot be copied.
+    shutil.copytree(trained_artifacts, copy, ignore=shutil.ignore_patterns("run"))
     with paths.torch_checkpoint_path(copy).open("ab") as handle:
         handle.write(b"tampered")
     with pytest.raises(manifest.ManifestError, match="does not match the manifest"):

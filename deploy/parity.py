@@ -1,0 +1,159 @@
+"""The parity matrix: every registered target on the saved test split, held to its source framework.
+
+    python -m deploy.parity                        # every target; needs `make serve` running, web built
+    python -m deploy.parity --targets onnx-fp32 tflite-int8
+    make parity                                    # the same, over ./artifacts
+
+Each target (deploy/targets.py) predicts the whole test split in one batch and is compared with
+the eager model of the framework that trained its weights (`targets.reference_for`):
+  fp32: identical labels and max abs probability difference <= 1e-4;
+  int8: the reference's label on >= 98% of the images, accuracy at most 1 point below it.
+Writes `<artifacts>/parity.json` and the markdown matrix `<artifacts>/parity.md`, prints the
+matrix, and exits 1 when a target fails. tests/parity/test_every_target.py runs the same checks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deploy import targets
+from training import data, manifest, paths
+
+FP32_TOLERANCE = 1e-4  # max abs probability difference to the reference
+INT8_AGREEMENT = 0.98  # share of images with the reference's label
+INT8_ACCURACY_DROP = 0.01  # at most 1 percentage point below the reference
+
+
+def test_split(root: Path):
+    """The saved test split (x (N, 8, 8) float32 0..16, y (N,)), the golden cases of every check."""
+    return data.load_split(paths.split_path(root))["test"]
+
+
+def references(root: Path, x: np.ndarray) -> dict:
+    """The eager reference's probabilities on `x`, by reference target name."""
+    return {name: targets.load(name, root=root).predict(x) for name in targets.REFERENCES.values()}
+
+
+def artifact_bytes(name: str, root: Path) -> int | None:
+    entry = manifest.load(root).get(targets.artifact_id(name, root) or "")
+    return entry["bytes"] if entry else None
+
+
+def judge(precision: str, got: np.ndarray, expected: np.ndarray, y: np.ndarray) -> dict:
+    """The row's figures and verdict: `problems` is empty when the target passes."""
+    labels, reference_labels = got.argmax(axis=1), expected.argmax(axis=1)
+    row = {
+        "accuracy": float(np.mean(labels == y)),
+        "reference_accuracy": float(np.mean(reference_labels == y)),
+        "label_agreement": float(np.mean(labels == reference_labels)),
+        "max_abs_diff": float(np.abs(got - expected).max()),
+    }
+    problems = []
+    if got.shape != expected.shape or got.dtype != np.float32:
+        problems.append(f"answered {got.dtype} {got.shape}, expected float32 {expected.shape}")
+    elif precision == "int8":
+        if row["label_agreement"] < INT8_AGREEMENT:
+            problems.append(f"label agreement {row['label_agreement']:.4f} < {INT8_AGREEMENT}")
+        if row["accuracy"] < row["reference_accuracy"] - INT8_ACCURACY_DROP:
+            problems.append(f"accuracy {row['accuracy']:.4f} more than 1 point below {row['reference_accuracy']:.4f}")
+    else:
+        if row["label_agreement"] < 1.0:
+            problems.append(f"{int(np.sum(labels != reference_labels))} labels differ from the reference")
+        if not row["max_abs_diff"] <= FP32_TOLERANCE:
+            problems.append(f"max abs diff {row['max_abs_diff']:.2e} > {FP32_TOLERANCE:g}")
+    return {**row, "problems": problems, "passed": not problems}
+
+
+def evaluate(name: str, root: Path, endpoints, split, expected: dict) -> dict:
+    """One target's row of the matrix (it predicts the whole split in one call)."""
+    target = targets.TARGETS[name]
+    predictor = targets.load(name, root=root, endpoints=endpoints)
+    start = time.perf_counter()
+    got = np.asarray(predictor.predict(split.x))
+    seconds = time.perf_counter() - start
+    reference = targets.reference_for(name)
+    row = {"target": name, "framework": target.framework, "precision": target.precision, "kind": target.kind,
+           "where": targets.where(name, root, endpoints), "reference": reference,
+           "artifact": targets.artifact_id(name, root), "artifact_bytes": artifact_bytes(name, root),
+           "images": len(split.y), "seconds": seconds}
+    if getattr(predictor, "backend", None):
+        row["backend"] = predictor.backend  # the browser targets say which tfjs backend ran
+    return {**row, **judge(target.precision, got, expected[reference], split.y)}
+
+
+def run(root: Path, endpoints, names=None, progress=print) -> list[dict]:
+    """Every target's row (or those in `names`), in registry order."""
+    split = test_split(root)
+    expected = references(root, split.x)
+    rows = []
+    for number, name in enumerate(names or targets.TARGETS, 1):
+        progress(f"parity: [{number}/{len(names or targets.TARGETS)}] {name}")
+        try:
+            rows.append(evaluate(name, root, endpoints, split, expected))
+        except Exception as error:  # a target that cannot answer is a failed row, the rest still run
+            target = targets.TARGETS[name]
+            rows.append({"target": name, "framework": target.framework, "precision": target.precision,
+                         "kind": target.kind, "where": targets.where(name, root, endpoints),
+                         "artifact_bytes": artifact_bytes(name, root), "passed": False,
+                         "problems": [targets.describe_error(name, error)]})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| target | framework | precision | answers at | accuracy | label agreement | max abs diff | bytes | ok |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        figures = (f"{row['accuracy']:.4f} | {row['label_agreement']:.4f} | {row['max_abs_diff']:.1e}"
+                   if "accuracy" in row else "- | - | -")
+        size = f"{row['artifact_bytes']:,}" if row.get("artifact_bytes") else "-"
+        verdict = "yes" if row["passed"] else "NO: " + "; ".join(row["problems"])
+        where = row["where"] + (f" [{row['backend']}]" if row.get("backend") else "")
+        lines.append(f"| {row['target']} | {row['framework']} | {row['precision']} | {where} | {figures} | "
+                     f"{size} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(rows: list[dict], root: Path, command: str) -> tuple[Path, Path]:
+    report = {
+        "command": command,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "checks": {"fp32_max_abs_diff": FP32_TOLERANCE, "fp32_label_agreement": 1.0,
+                   "int8_label_agreement": INT8_AGREEMENT, "int8_accuracy_drop": INT8_ACCURACY_DROP},
+        "passed": all(row["passed"] for row in rows),
+        "targets": rows,
+    }
+    json_path, md_path = root / "parity.json", root / "parity.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(markdown(rows))
+    return json_path, md_path
+
+
+def main(argv=None) -> None:
+    from serving import endpoints as endpoints_mod
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", nargs="+", choices=list(targets.TARGETS), help="only these (default: every target)")
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    try:
+        test_split(root)
+    except FileNotFoundError as error:
+        raise SystemExit(f"error: {error}: run `make train` first")
+    rows = run(root, endpoints_mod.resolve(), args.targets)
+    json_path, md_path = write(rows, root, " ".join(["python -m deploy.parity", *(sys.argv[1:] if argv is None else argv)]))
+    print("\n" + markdown(rows))
+    print(f"wrote {json_path} and {md_path}")
+    failed = [row["target"] for row in rows if not row["passed"]]
+    if failed:
+        raise SystemExit(f"parity: {len(failed)} target(s) failed: {', '.join(failed)}")
+    print(f"parity: all {len(rows)} targets agree with their reference")
+
+
+if __name__ == "__main__":
+    main()

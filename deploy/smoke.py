@@ -1,0 +1,102 @@
+"""One sample digit through every target: where each answers, its label and its latency.
+
+    python -m deploy.smoke                 # the last step of `make deploy-all`
+    python -m deploy.smoke --index 7       # another image of the saved test split
+
+The digit is one image of the saved test split (its true label is printed with it). Each target of
+the registry (deploy/targets.py) is loaded, then timed on that one image: `latency ms` is that
+first predict() call as a client sees it, so it includes what the target pays per call (a network
+round trip for the servers, starting node for tfjs-node, starting Chromium for tfjs-chromium) and
+a first call's set-up (a gRPC channel's connection, lazy initialisation). Steady-state latency is
+what the benchmarks measure (`make bench-serving`, `make bench-edge`, `make bench-web`).
+The table is printed and written to `<artifacts>/deploy-all.json`; exits 1 if a target fails.
+Servers must be running (`make serve`) and the web page built for the browser targets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deploy import targets
+from training import data, paths
+from training.spec import LABELS
+
+
+def sample(root: Path, index: int) -> tuple[np.ndarray, str]:
+    """Image `index` of the saved test split as a batch of one, and its true label."""
+    test = data.load_split(paths.split_path(root))["test"]
+    if not 0 <= index < len(test.y):
+        raise ValueError(f"--index must lie in 0..{len(test.y) - 1}, got {index}")
+    return test.x[index : index + 1], LABELS[int(test.y[index])]
+
+
+def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
+    """One target's row: where it answers, its label and probability, and the call's latency."""
+    row = {"target": name, "framework": targets.TARGETS[name].framework,
+           "precision": targets.TARGETS[name].precision, "where": targets.where(name, root, endpoints)}
+    try:
+        predictor = targets.load(name, root=root, endpoints=endpoints)
+        start = time.perf_counter()
+        probabilities = np.asarray(predictor.predict(x))[0]
+        row["latency_ms"] = (time.perf_counter() - start) * 1000
+        row["label"] = LABELS[int(probabilities.argmax())]
+        row["probability"] = float(probabilities.max())
+        if getattr(predictor, "backend", None):
+            row["backend"] = predictor.backend
+    except Exception as error:  # reported in the table; the other targets still answer
+        row["error"] = targets.describe_error(name, error)
+    return row
+
+
+def run(root: Path, endpoints, index: int = 0, progress=print) -> dict:
+    x, truth = sample(root, index)
+    rows = []
+    for number, name in enumerate(targets.TARGETS, 1):
+        progress(f"deploy-all: [{number}/{len(targets.TARGETS)}] {name}")
+        rows.append(ask(name, root, endpoints, x))
+    return {"index": index, "true_label": truth, "targets": rows}
+
+
+def table(result: dict) -> str:
+    width = max(len(row["where"]) for row in result["targets"])
+    lines = [f"one test digit (test split #{result['index']}, true label {result['true_label']}) through every target:",
+             f"{'target':<26}{'answers at':<{width + 2}}{'label':>5}{'prob':>7}{'latency ms':>12}"]
+    for row in result["targets"]:
+        if "error" in row:
+            lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}  FAILED: {row['error']}")
+        else:
+            lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}{row['label']:>5}{row['probability']:>7.3f}"
+                         f"{row['latency_ms']:>12.1f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    from serving import endpoints as endpoints_mod
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=int, default=0, help="which image of the saved test split (default: 0)")
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    try:
+        result = run(root, endpoints_mod.resolve(), args.index)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}")
+    result["command"] = " ".join(["python -m deploy.smoke", *(sys.argv[1:] if argv is None else argv)])
+    result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out = root / "deploy-all.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n" + table(result))
+    print(f"wrote {out}")
+    failed = [row["target"] for row in result["targets"] if "error" in row]
+    if failed:
+        raise SystemExit(f"deploy-all: {len(failed)} target(s) did not answer: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

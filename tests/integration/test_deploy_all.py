@@ -1,0 +1,112 @@
+"""What `make deploy-all` adds on top of `make serve`: the demo page's server, the build-if-needed
+step, the one-digit table through every target, and `make down`; against the session's servers."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+import requests
+
+from deploy import smoke, targets
+from deploy.local import build, runner, servers
+from training import paths
+
+pytestmark = pytest.mark.slow
+
+
+def page_answers(endpoints) -> bool:
+    try:
+        return "Draw a digit" in requests.get(endpoints.url("web_demo") + "/", timeout=5).text
+    except requests.ConnectionError:
+        return False
+
+
+def test_the_demo_page_is_served_on_the_spec_port_and_start_is_idempotent(served, capsys):
+    assert page_answers(served.endpoints)
+    assert served.startup_seconds["web"] > 0
+    before = runner.read_pid(runner.run_dir("web", served.root)).pid
+    runner.start(served.root, served.endpoints, timeout=30)
+    assert runner.read_pid(runner.run_dir("web", served.root)).pid == before
+    out = capsys.readouterr().out
+    assert "web: already running" in out and f"{served.endpoints.url('web_demo')}/" in out
+
+
+def test_stopping_the_demo_stops_only_it_and_start_brings_it_back(served, capsys):
+    assert runner.stop_one("web", served.root)
+    assert not page_answers(served.endpoints) and runner.read_pid(runner.run_dir("web", served.root)) is None
+    assert runner.read_pid(runner.run_dir("torchserve", served.root)) is not None  # the others keep running
+    times = runner.start(served.root, served.endpoints, timeout=60)
+    out = capsys.readouterr().out
+    assert "web: started" in out and "torchserve: already running" in out
+    assert times["web"] > 0 and page_answers(served.endpoints)
+
+
+def test_the_demo_server_refuses_a_page_that_was_not_built(tmp_path):
+    from serving.endpoints import resolve
+
+    assert not servers.web_built(tmp_path)
+    with pytest.raises(servers.PrepareError, match="'web_demo' is not in"):
+        servers.web(tmp_path, resolve({})).prepare()
+
+
+def test_make_down_stops_what_runs_and_says_when_nothing_does(tmp_path):
+    env = {**os.environ, "DIGITS_ARTIFACTS": str(tmp_path)}
+    answer = subprocess.run(["make", "--no-print-directory", "down"], cwd=paths.REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    assert f"nothing to stop: no server recorded under {tmp_path / 'run'}" in answer.stdout
+
+
+def test_the_build_step_reuses_what_is_built_and_rebuilds_what_is_older_than_its_model(served, edge_artifacts):
+    root = served.root
+    assert build.ensure(root, dry_run=True) == []  # everything built this session is up to date
+    keras_model = paths.keras_model_path(root)
+    stat = keras_model.stat()
+    os.utime(keras_model, (stat.st_atime, stat.st_mtime + 3600))  # as if Keras were retrained later
+    try:
+        assert build.ensure(root, dry_run=True) == ["export-web", "export-edge", "export-tfserving"]
+    finally:
+        os.utime(keras_model, (stat.st_atime, stat.st_mtime))
+    assert build.ensure(root, dry_run=True) == []
+
+
+def test_the_build_step_on_an_empty_folder_starts_with_training(tmp_path):
+    assert build.ensure(tmp_path, dry_run=True) == [step.name for step in build.STEPS]
+
+
+def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypatch):
+    for key, value in served.endpoints.as_environment().items():
+        monkeypatch.setenv(key, value)
+    smoke.main(["--artifacts", str(served.root), "--index", "3"])
+    result = json.loads((served.root / "deploy-all.json").read_text())
+    rows = {row["target"]: row for row in result["targets"]}
+    assert list(rows) == list(targets.TARGETS) and result["index"] == 3
+    assert not [row for row in rows.values() if "error" in row]
+    # Every target reads this digit the same way (its true label, for a trained model).
+    assert {row["label"] for row in rows.values()} == {result["true_label"]}
+    assert all(row["latency_ms"] > 0 and 0 < row["probability"] <= 1 for row in rows.values())
+    assert rows["tfserving-rest"]["where"] == (f"POST {served.endpoints.url('tfserving_rest')}"
+                                               f"/v1/models/{served.endpoints.model_name}:predict")
+    assert rows["tfjs-chromium"]["where"].startswith(f"Chromium: {served.endpoints.url('web_demo')}/")
+    assert rows["tfjs-chromium"]["backend"] == "wasm"
+    assert rows["onnx-fp32"]["where"] == str(served.root / "onnx" / "digits_fp32.onnx")
+    table = capsys.readouterr().out
+    assert all(name in table for name in targets.TARGETS) and "latency ms" in table
+
+
+def test_the_table_names_a_bad_index(served):
+    with pytest.raises(SystemExit, match="--index must lie in 0..359"):
+        smoke.main(["--artifacts", str(served.root), "--index", "100000"])
+
+
+def test_a_server_that_does_not_answer_is_named_with_the_fix(served):
+    from tests.conftest import free_endpoints
+
+    nowhere = free_endpoints()  # nothing listens on these
+    x, _ = smoke.sample(served.root, 0)
+    for name in ("tfserving-grpc", "torchserve-rest"):
+        row = smoke.ask(name, served.root, nowhere, x)
+        assert "label" not in row and row["error"].endswith("(is it running? `make serve`)"), row
+        assert "\n" not in row["error"]
