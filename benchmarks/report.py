@@ -1,0 +1,334 @@
+"""Turn the measured JSON results into REPORT.md with PNG charts: the common claims, tested here.
+
+    make report                                      # = python -m benchmarks.report
+    python -m benchmarks.report --artifacts /tmp/x/artifacts --out /tmp/x/REPORT.md
+
+Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
+edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
+load-capacity.json and load-<endpoint>.json (make loadtest-sweep), widths.json (make bench-widths).
+An input that is missing makes its section say "not measured: run <command>"; nothing else stops
+the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks import charts
+from training import paths
+
+# Where each input comes from: the command that (re)measures it.
+SOURCES = {
+    "metrics": ("metrics.json", "make train"),
+    "manifest": ("manifest.json", "make export"),
+    "edge": ("bench/edge.json", "make bench-edge"),
+    "serving": ("bench/serving.json", "make bench-serving"),
+    "web": ("bench/web.json", "make bench-web"),
+    "load": ("bench/load-capacity.json", "make loadtest-sweep"),
+    "widths": ("bench/widths.json", "make bench-widths"),
+}
+
+
+def load_inputs(root: Path) -> dict:
+    """{key: parsed JSON or None}; an unreadable file counts as missing (and is named in the report)."""
+    inputs = {}
+    for key, (relative, _) in SOURCES.items():
+        try:
+            inputs[key] = json.loads((root / relative).read_text())
+        except (OSError, ValueError):
+            inputs[key] = None
+    return inputs
+
+
+def missing(key: str) -> str:
+    relative, command = SOURCES[key]
+    return f"*not measured: run `{command}` (writes `artifacts/{relative}`)*\n\n"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def cell(value):
+        if value is None:
+            return "-"
+        if isinstance(value, float) and value == int(value) and (value == 0 or abs(value) >= 10):
+            return f"{value:,.0f}"
+        if isinstance(value, float):
+            return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+# ---- the figures each section and claim uses -------------------------------------------------
+
+def server_latency(inputs) -> dict:
+    """{target: (p50 ms, p99 ms, framework)} from serving.json (one client, batch 1)."""
+    if not inputs["serving"]:
+        return {}
+    return {r["target"]: (r["p50_ms"], r["p99_ms"], r["framework"]) for r in inputs["serving"]["results"]}
+
+
+def edge_latency(inputs) -> dict:
+    """{target: (p50 ms, p99 ms, framework, bytes)} at batch 1 from edge.json."""
+    if not inputs["edge"]:
+        return {}
+    return {r["name"]: (r["batch_1"]["p50_us"] / 1e3, r["batch_1"]["p99_us"] / 1e3, r["framework"], r["bytes"])
+            for r in inputs["edge"]["results"]}
+
+
+def browser_latency(inputs) -> dict:
+    """{"chromium-<backend>": (model p50 ms, p99 ms, cold p50 ms)} from web.json."""
+    if not inputs["web"]:
+        return {}
+    return {f"chromium-{name}": (f["warm_model"]["p50_ms"], f["warm_model"]["p99_ms"], f["cold_start"]["p50_ms"])
+            for name, f in inputs["web"]["backends"].items() if "error" not in f}
+
+
+def server_memory(inputs, setting="default") -> dict:
+    if not inputs["load"]:
+        return {}
+    return inputs["load"]["servers"].get(setting, {})
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+def section_training(inputs, out: Path) -> str:
+    text = "## Training time and accuracy per framework\n\n"
+    metrics = inputs["metrics"]
+    if not metrics:
+        return text + missing("metrics")
+    rows = [[fw, metrics[fw]["test_accuracy"], metrics[fw]["params"], metrics[fw]["train_seconds"], metrics[fw]["epochs"]]
+            for fw in ("torch", "tensorflow") if fw in metrics]
+    charts.bars([(r[0], r[3], r[0]) for r in rows], out / "training.png", "training time, same network and data", "seconds")
+    return (text + "Same network, split, seed and epochs in both frameworks (`make train`, `artifacts/metrics.json`); "
+            f"the twin check's max abs difference: {metrics.get('twin_max_abs_diff', '-')}.\n\n"
+            + table(["framework", "test accuracy", "parameters", "train seconds", "epochs"], rows)
+            + "\n![training time](report/training.png)\n")
+
+
+def section_sizes(inputs, out: Path) -> str:
+    text = "## Artifact size per format\n\n"
+    entries = inputs["manifest"]
+    if not entries:
+        return text + missing("manifest")
+    rows = sorted(([key, e["framework"], e["precision"], e["bytes"], e["path"]] for key, e in entries.items()),
+                  key=lambda r: (r[1], r[3]))
+    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "sizes.png", "artifact size (manifest)", "bytes", log=True)
+    return (text + "Every file `make export` writes, from `artifacts/manifest.json` (folders: the sum of their files).\n\n"
+            + table(["artifact", "framework", "precision", "bytes", "path"], rows) + "\n![sizes](report/sizes.png)\n")
+
+
+def section_latency(inputs, out: Path) -> str:
+    text = "## Latency per target (batch 1)\n\n"
+    rows = []
+    for name, (p50, p99, fw) in server_latency(inputs).items():
+        rows.append([name, fw, "server" if "inprocess" not in name else "in-process", p50, p99])
+    for name, (p50, p99, fw, _) in edge_latency(inputs).items():
+        rows.append([name, fw, "edge / eager", p50, p99])
+    for name, (p50, p99, _) in browser_latency(inputs).items():
+        rows.append([name, "tensorflow", "browser (model only)", p50, p99])
+    notes = [missing(key) for key in ("serving", "edge", "web") if not inputs[key]]
+    if not rows:
+        return text + "".join(notes)
+    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "latency.png", "p50 latency per call, batch 1", "ms (log)", log=True)
+    sources = []
+    for key, what in (("serving", "servers: one client thread, sequential"), ("edge", "edge: one thread per runtime"),
+                      ("web", "browser: warm model call in headless Chromium")):
+        if inputs[key]:
+            sources.append(f"{what} (`{inputs[key].get('command', SOURCES[key][1])}`)")
+    return (text + "Sources: " + "; ".join(sources) + ".\n\n" + "".join(notes)
+            + table(["target", "framework", "kind", "p50 ms", "p99 ms"], rows) + "\n![latency](report/latency.png)\n")
+
+
+def section_memory_and_cold(inputs, out: Path) -> str:
+    text = "## Peak memory and cold start of each server, and of the page\n\n"
+    load = inputs["load"]
+    if load:
+        rows = [[server, setting, f["cold_start_s"], f["idle_mb"], f["peak_mb"]]
+                for setting, by_server in load["servers"].items() for server, f in by_server.items()]
+        charts.bars([(f"{r[0]} ({r[1]})", r[4], "torch" if r[0] == "torchserve" else "tensorflow") for r in rows],
+                    out / "memory.png", "peak RSS of the server's process tree under load", "MiB")
+        text += (f"RSS summed over each server's process tree (TorchServe: Java frontend + Python workers), sampled every "
+                 f"0.25 s during the load sweep; cold start = process launch to the first successful readiness check "
+                 f"(`{load['command']}`). TF Serving here: {load.get('tfserving', 'see serving/tfserving/README.md')}.\n\n"
+                 + table(["server", "settings", "cold start s", "idle RSS MiB", "peak RSS MiB"], rows)
+                 + "\n![memory](report/memory.png)\n\n")
+    else:
+        text += missing("load")
+    browser = browser_latency(inputs)
+    if browser:
+        text += ("Page cold start (fresh headless Chromium, navigation to first prediction, "
+                 f"`{inputs['web'].get('command', 'make bench-web')}`):\n\n"
+                 + table(["backend", "cold start p50 ms"], [[name, cold] for name, (_, _, cold) in browser.items()]))
+    else:
+        text += missing("web")
+    return text
+
+
+def section_capacity(inputs, out: Path, root: Path) -> str:
+    text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, zero errors)\n\n"
+    load = inputs["load"]
+    if not load:
+        return text + missing("load")
+    settings = list(load["server_settings"])
+    rows = [[target, e["framework"], *[e["by_setting"].get(s) for s in settings], e["setting"]]
+            for target, e in load["endpoints"].items()]
+    text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
+             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or an error "
+             f"(`{load['command']}`). Load generator and servers share the machine's {load['machine']['cpus']} cores.\n\n"
+             + table(["endpoint", "framework", *[f"{s} req/s" for s in settings], "better"], rows))
+    text += "\nServer settings compared in the same run:\n\n" + "".join(
+        f"- **{name}**: `{json.dumps({k: v for k, v in s.items() if k != 'name'})}`\n" for name, s in load["server_settings"].items())
+    text += "\nIn-process rate of each framework in the same run (one thread, batch 1, no server):\n\n" + table(
+        ["framework", "calls/s", "p50 ms"], [[fw, e["calls_per_s"], e["p50_ms"]] for fw, e in load["in_process"].items()])
+    for target in load["endpoints"]:
+        png = root / "bench" / f"load-{target}.png"
+        if png.exists():
+            shutil.copyfile(png, out / png.name)
+            text += f"\n![{target}](report/{png.name})\n"
+    return text
+
+
+def section_widths(inputs, out: Path) -> str:
+    text = "## Latency against the width multiplier (1, 2, 4, 8)\n\n"
+    widths = inputs["widths"]
+    if not widths:
+        return text + missing("widths")
+    keys = list(widths["widths"])
+    names = list(next(iter(widths["widths"].values()))["targets"])
+    rows, series = [], {}
+    for name in names:
+        cells = [widths["widths"][w]["targets"].get(name, {}).get("p50_ms") for w in keys]
+        rows.append([name, *cells])
+        points = [(int(w), c) for w, c in zip(keys, cells) if c is not None]
+        if points:
+            series[name] = ([p[0] for p in points], [p[1] for p in points])
+    params = [["parameters", *[widths["widths"][w]["params"]["torch"] for w in keys]]]
+    charts.lines(series, out / "widths.png", "p50 latency against width (batch 1)", "width multiplier", "ms (log)")
+    errors = {name: widths["widths"][w]["targets"][name]["error"] for w in keys for name in names
+              if "error" in widths["widths"][w]["targets"].get(name, {})}
+    return (text + f"Each width trained {widths['epochs']} epoch(s) into its own folder, exported, and every target of "
+            f"deploy/targets.py timed at batch 1 (`{widths['command']}`). tfjs-node starts Node on every call; "
+            "chromium-wasm is the page's own model call.\n\n"
+            + table(["target (p50 ms)", *[f"w{w}" for w in keys]], params + rows)
+            + "".join(f"\n- {name}: not measured ({error})" for name, error in errors.items())
+            + "\n\n![widths](report/widths.png)\n")
+
+
+# ---- the claims --------------------------------------------------------------------------------
+
+def claims(inputs) -> list[dict]:
+    """Each common claim: what was measured, the figure, what it says here, and the command."""
+    found = []
+    memory = server_memory(inputs)
+    tf_mb, torch_mb = (memory.get("tfserving") or {}).get("peak_mb"), (memory.get("torchserve") or {}).get("peak_mb")
+    r = ratio(tf_mb, torch_mb)
+    found.append({"claim": "TensorFlow uses less memory",
+                  "measured": "peak RSS of each server's process tree under the same load (default settings)",
+                  "figure": f"TF Serving {tf_mb} MiB vs TorchServe {torch_mb} MiB: {r:.2f}x" if r else None,
+                  "verdict": None if r is None else ("holds here" if r < 1 else "does not hold here"),
+                  "command": "make loadtest-sweep", "input": "load"})
+    edge = edge_latency(inputs)
+    eager = [edge.get(name, (None,))[0] for name in ("torch-eager", "keras-eager")]
+    r = ratio(eager[1], eager[0])
+    found.append({"claim": "Performance is comparable",
+                  "measured": "eager batch-1 p50, Keras against PyTorch, same network, one thread",
+                  "figure": f"Keras {eager[1]:.3f} ms vs PyTorch {eager[0]:.3f} ms: {r:.2f}x" if r else None,
+                  "verdict": None if r is None else ("comparable here (within 2x)" if 0.5 <= r <= 2 else "not comparable here (over 2x apart)"),
+                  "command": "make bench-edge", "input": "edge"})
+    tflite, xnn = edge.get("tflite-fp32"), edge.get("executorch-xnnpack-fp32")
+    r = ratio(tflite[0], xnn[0]) if tflite and xnn else None
+    found.append({"claim": "TFLite is more mature than PyTorch's mobile path",
+                  "measured": "what is measurable of it: batch-1 p50 and file size, TFLite fp32 against ExecuTorch XNNPACK "
+                              "(both held to their framework's answers by tests/parity); only TFLite has an int8 file here",
+                  "figure": (f"TFLite {tflite[0]:.4f} ms / {tflite[3]:,} B vs ExecuTorch {xnn[0]:.4f} ms / {xnn[3]:,} B: "
+                             f"latency {r:.2f}x") if r else None,
+                  "verdict": None if r is None else ("TFLite faster here" if r < 1 else "ExecuTorch as fast or faster here"),
+                  "command": "make bench-edge", "input": "edge"})
+    load = inputs["load"]
+    if load:
+        caps = {t: e["capacity_rps"] for t, e in load["endpoints"].items()}
+        tf_best = max((v for t, v in caps.items() if t.startswith("tfserving")), default=None)
+        ts_best = max((v for t, v in caps.items() if t.startswith("torchserve")), default=None)
+        r = ratio(tf_best, ts_best) if ts_best else None
+        figure = f"best capacity TF Serving {tf_best:g} req/s vs TorchServe {ts_best:g} req/s" + (f": {r:.2f}x" if r else "")
+        verdict = "TF Serving carries more load here" if (tf_best or 0) > (ts_best or 0) else "TorchServe carries as much or more here"
+    else:
+        figure = verdict = None
+    found.append({"claim": "TF Serving is the production server",
+                  "measured": "capacity at p99 <= 50 ms, cold start and memory of both servers; "
+                              "TF Serving here is the project's compatible server unless tensorflow_model_server is installed",
+                  "figure": figure, "verdict": verdict, "command": "make loadtest-sweep", "input": "load"})
+    return found
+
+
+def section_claims(inputs) -> str:
+    text = "## The claims, tested on this machine\n\n"
+    rows = []
+    for c in claims(inputs):
+        if c["figure"] is None:
+            rows.append([c["claim"], c["measured"], "not measured: run `" + c["command"] + "`", "-", f"`{c['command']}`"])
+        else:
+            rows.append([c["claim"], c["measured"], c["figure"], c["verdict"], f"`{c['command']}`"])
+    return text + table(["claim", "what was measured", "figure", "on this machine", "reproduce"], rows)
+
+
+def headline(inputs) -> str:
+    """One row per served endpoint: latency, capacity, memory of its server."""
+    latency, load = server_latency(inputs), inputs["load"]
+    memory = server_memory(inputs)
+    rows = []
+    for target in ("torchserve-rest", "torchserve-grpc", "tfserving-grpc", "tfserving-rest"):
+        p50 = latency.get(target, (None,))[0]
+        capacity = load["endpoints"].get(target, {}) if load else {}
+        server = target.split("-")[0]
+        rows.append([target, p50, capacity.get("capacity_rps"), capacity.get("setting"),
+                     (memory.get(server) or {}).get("peak_mb"), (memory.get(server) or {}).get("cold_start_s")])
+    return table(["endpoint", "p50 ms (1 client)", "capacity req/s", "at settings", "server peak RSS MiB", "cold start s"], rows)
+
+
+def build(root: Path, out_md: Path) -> str:
+    inputs = load_inputs(root)
+    charts_dir = out_md.parent / "report"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    machine = (inputs["load"] or {}).get("machine") or {"platform": platform.platform(), "processor": platform.machine()}
+    parts = [
+        "# digits-everywhere: PyTorch and TensorFlow deployment, measured\n\n",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make report` from the JSON results under "
+        "`artifacts/` (`make bench-all` measures them all). Machine: "
+        f"{machine.get('platform')}, {machine.get('processor')}, {machine.get('cpus', '?')} CPU cores, no GPU. "
+        "**Every figure comes from one run on a shared 2-core machine where other work ran at the same time: absolute "
+        "numbers are noisy; the ratios of figures measured side by side in the same run are the point.**\n\n",
+        "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
+        section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
+        section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",
+        section_capacity(inputs, charts_dir, root), "\n", section_widths(inputs, charts_dir),
+    ]
+    text = "".join(parts)
+    out_md.write_text(text)
+    return text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--out", type=Path, default=paths.REPO_ROOT / "REPORT.md", help="(default: REPORT.md at the repo root)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    print(f"report: reading {root}", flush=True)
+    build(root, args.out)
+    absent = [f"{SOURCES[key][0]} ({SOURCES[key][1]})" for key, value in load_inputs(root).items() if value is None]
+    print(f"wrote {args.out} and {args.out.parent / 'report'}/*.png" + (f"; not measured: {', '.join(absent)}" if absent else ""))
+
+
+if __name__ == "__main__":
+    main()
