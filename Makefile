@@ -124,3 +124,32 @@ containers-up: ## start the serving containers for DEPLOY=docker|compose|k8s, wa
 down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, compose, k8s: the containers)
 	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner stop; \
 	else $(PY) -m $(or $(CONTAINER_MODULE_$(DEPLOY)),$(error DEPLOY=$(DEPLOY): choose local, docker, compose or k8s)) down; fi
+
+# ---- load tests, benchmarks and the report (serving/load/, benchmarks/) ----
+.PHONY: loadtest loadtest-open loadtest-sweep bench-widths bench-all report
+# `make loadtest LOAD_TARGET=tfserving-grpc LOAD_USERS=20 LOAD_DURATION=30`; `make loadtest-open LOAD_RATE=200`.
+LOAD_TARGET ?= torchserve-grpc
+LOAD_USERS ?= 10
+LOAD_RATE ?= 100
+LOAD_DURATION ?= 20
+# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
+SWEEP_ARGS ?=
+WIDTH_ARGS ?=
+
+loadtest: ## Locust headless on LOAD_TARGET with LOAD_USERS users for LOAD_DURATION s (needs make serve) -> artifacts/bench/load-locust-<target>.json
+	$(PY) -m serving.load.locust_run --target $(LOAD_TARGET) --users $(LOAD_USERS) --seconds $(LOAD_DURATION)
+
+loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s on LOAD_TARGET for LOAD_DURATION s (needs make serve)
+	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(LOAD_RATE) --seconds $(LOAD_DURATION)
+
+loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs tuned servers on free ports -> artifacts/bench/load-*.json, *.png
+	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
+
+bench-widths: ## latency of every target at width 1, 2, 4, 8 (brief training into artifacts/width/) -> artifacts/bench/widths.json
+	$(PY) -m benchmarks.widths $(WIDTH_ARGS)
+
+bench-all: ## every measurement the report needs, servers on free ports; then make report
+	$(PY) -m benchmarks.all
+
+report: ## REPORT.md and report/*.png from the JSON results (a missing one is named, with its command)
+	$(PY) -m benchmarks.report

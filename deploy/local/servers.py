@@ -114,7 +114,7 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
         name="torchserve", describe="TorchServe 0.12 (Java frontend, Python worker)", command=command, cwd=folder,
         marker=str(config), ready=_answers(check), prepare=prepare,
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
-             "METRICS_LOCATION": str(folder / "logs")},
+             "METRICS_LOCATION": str(folder / "logs"), **(settings.torchserve_env if settings else {})},
         endpoint_lines=[
             f"REST      POST {endpoints.url('torchserve_inference')}/predictions/{endpoints.model_name}",
             f"gRPC      {endpoints.target('torchserve_grpc_inference')} (inference), "

@@ -19,6 +19,8 @@ class ServerSettings:
     # Keys of the model entry in config.properties' `models=` JSON: minWorkers, maxWorkers,
     # batchSize, maxBatchDelay (ms), responseTimeout.
     torchserve: dict = field(default_factory=dict)
+    # Environment of TorchServe's processes (its Python workers inherit it), e.g. {"OMP_NUM_THREADS": "1"}.
+    torchserve_env: dict = field(default_factory=dict)
     # False starts TF Serving without --enable_batching.
     tfserving_batching: bool = True
     # Fields of batching.config: max_batch_size, batch_timeout_micros, max_enqueued_batches, num_batch_threads.
@@ -30,10 +32,12 @@ class ServerSettings:
 
 PRESETS = {
     "default": ServerSettings(),
-    # Two Python workers for two cores, bigger batches with a shorter wait: more throughput for
+    # Two Python workers for two cores, one intra-op thread each (two workers each spinning two
+    # threads would fight over the cores), bigger batches with a shorter wait: more throughput for
     # about 260 MB more memory. TF Serving without batching: every request runs at once.
     "tuned": ServerSettings(name="tuned", torchserve={"minWorkers": 2, "maxWorkers": 2, "batchSize": 16,
-                                                      "maxBatchDelay": 2}, tfserving_batching=False),
+                                                      "maxBatchDelay": 2},
+                            torchserve_env={"OMP_NUM_THREADS": "1"}, tfserving_batching=False),
 }
 
 

@@ -19,6 +19,10 @@ import time
 import grpc.experimental.gevent as grpc_gevent
 
 grpc_gevent.init_gevent()
+# TensorFlow (which TF Serving's stubs import) starts threads while it is imported: imported inside
+# a user's greenlet, that left the user stuck after its first request. Imported here, once, it works.
+import tensorflow  # noqa: E402,F401
+
 
 from locust import User, constant, task  # noqa: E402
 

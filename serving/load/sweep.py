@@ -147,7 +147,7 @@ def in_process_rates(root: Path, seconds: float) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate step, seconds (default: 3)")
-    parser.add_argument("--start-rate", type=float, default=20.0, help="first offered rate, req/s (default: 20)")
+    parser.add_argument("--start-rate", type=float, default=10.0, help="first offered rate, req/s (default: 10)")
     parser.add_argument("--factor", type=float, default=1.5, help="each step offers this much more (default: 1.5)")
     parser.add_argument("--max-rate", type=float, default=3000.0, help="stop the ladder here, req/s (default: 3000)")
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
