@@ -48,7 +48,8 @@ def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
     assert "| torchserve | default | 6.500 | 450 | 800 |" in text
     # the claims, with their ratios and verdicts
     assert "TF Serving 400.0 MiB vs TorchServe 800.0 MiB: 0.50x | holds here" in text
-    assert "Keras 0.400 ms vs PyTorch 0.040 ms: 10.00x | not comparable here (over 2x apart)" in text
+    assert ("eager: Keras 0.400 ms vs PyTorch 0.040 ms (10.00x); served model in-process: SavedModel signature "
+            "0.500 ms vs PyTorch 0.400 ms (1.25x) | comparable here (within 2x)") in text
     assert "latency 0.50x | TFLite faster here" in text
     assert "best capacity TF Serving 337.5 req/s vs TorchServe 150 req/s: 2.25x | TF Serving carries more load here" in text
     # what was not measured says how to measure it
