@@ -73,3 +73,27 @@ def test_the_rate_ladder():
     assert sweep.ladder(20, 2, 200) == [20, 40, 80, 160]
     with pytest.raises(ValueError):
         sweep.ladder(20, 1, 200)
+
+
+def test_a_variant_root_links_the_model_files_and_keeps_its_own_run_folder(tmp_path):
+    from serving.load import variants
+
+    root = tmp_path / "artifacts"
+    for item in variants.LINKED:
+        if "." in item:
+            (root / item).parent.mkdir(parents=True, exist_ok=True)
+            (root / item).write_text("{}")
+        else:
+            (root / item).mkdir(parents=True)
+    variant = variants.prepare(root, "tuned")
+    assert variant == root / "load" / "tuned"
+    assert all((variant / item).resolve() == (root / item).resolve() for item in variants.LINKED)
+    assert variants.prepare(root, "tuned") == variant  # again: nothing to do
+    assert not (variant / "run").exists()  # the runner makes the variant's own run folder
+
+
+def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):
+    from serving.load import variants
+
+    with pytest.raises(FileNotFoundError, match="manifest.json not found: run `make train export` first"):
+        variants.prepare(tmp_path, "tuned")
