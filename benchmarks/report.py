@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import time
@@ -186,7 +187,13 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
              f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or an error "
              f"(`{load['command']}`). Load generator and servers share the machine's {load['machine']['cpus']} cores.\n\n"
              + table(["endpoint", "framework", *[f"{s} req/s" for s in settings], "better"], rows))
-    text += "\nServer settings compared in the same run:\n\n" + "".join(
+    for target, e in load["endpoints"].items():
+        values = [e["by_setting"][s] for s in settings if s in e["by_setting"]]
+        if len(values) == 2 and max(values) > 1.5 * max(min(values), 1e-9):
+            text += (f"\n- {target}: {settings[1]} {values[1]:g} req/s against {settings[0]} {values[0]:g} req/s "
+                     f"({values[1] / values[0]:.1f}x)" if values[0] else
+                     f"\n- {target}: {settings[1]} {values[1]:g} req/s against {settings[0]} {values[0]:g} req/s")
+    text += "\n\nServer settings compared in the same run:\n\n" + "".join(
         f"- **{name}**: `{json.dumps({k: v for k, v in s.items() if k != 'name'})}`\n" for name, s in load["server_settings"].items())
     text += "\nIn-process rate of each framework in the same run (one thread, batch 1, no server):\n\n" + table(
         ["framework", "calls/s", "p50 ms"], [[fw, e["calls_per_s"], e["p50_ms"]] for fw, e in load["in_process"].items()])
@@ -312,7 +319,8 @@ def build(root: Path, out_md: Path) -> str:
     inputs = load_inputs(root)
     charts_dir = out_md.parent / "report"
     charts_dir.mkdir(parents=True, exist_ok=True)
-    machine = (inputs["load"] or {}).get("machine") or {"platform": platform.platform(), "processor": platform.machine()}
+    machine = (inputs["load"] or {}).get("machine") or {"platform": platform.platform(), "processor": platform.machine(),
+                                                         "cpus": len(os.sched_getaffinity(0))}
     parts = [
         "# digits-everywhere: PyTorch and TensorFlow deployment, measured\n\n",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make report` from the JSON results under "
