@@ -315,6 +315,20 @@ def headline(inputs) -> str:
     return table(["endpoint", "p50 ms (1 client)", "capacity req/s", "at settings", "server peak RSS MiB", "cold start s"], rows)
 
 
+CAVEATS = """## What these figures do not show
+
+- **TF Serving is the project's compatible server** (serving/tfserving/compat_server.py: Python, gRPC and REST
+  over the same SavedModel, no request merging) unless `tensorflow_model_server` was on PATH; the C++ server
+  cannot be installed on this machine. Its memory, cold start and capacity are that server's, not the binary's.
+- The load generator, the servers and other work share the same 2 cores: a server's capacity here includes
+  the cost of the client next to it. Latency is measured from each request's scheduled send time (open loop),
+  so queueing shows up in p99 rather than being hidden by a slower client.
+- Arrivals are drawn with a fixed seed, so a step's number of requests (and its achieved rate) can differ from
+  rate x seconds; achieved = good answers per second over the step.
+- One run: no confidence intervals. Rerun `make bench-all` on a quiet machine before quoting an absolute number.
+"""
+
+
 def build(root: Path, out_md: Path) -> str:
     inputs = load_inputs(root)
     charts_dir = out_md.parent / "report"
@@ -331,7 +345,7 @@ def build(root: Path, out_md: Path) -> str:
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
         section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",
-        section_capacity(inputs, charts_dir, root), "\n", section_widths(inputs, charts_dir),
+        section_capacity(inputs, charts_dir, root), "\n", section_widths(inputs, charts_dir), "\n", CAVEATS,
     ]
     text = "".join(parts)
     out_md.write_text(text)
