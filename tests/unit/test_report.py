@@ -51,7 +51,8 @@ def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
     assert ("eager: Keras 0.400 ms vs PyTorch 0.040 ms (10.00x); served model in-process: SavedModel signature "
             "0.500 ms vs PyTorch 0.400 ms (1.25x) | comparable here (within 2x)") in text
     assert "latency 0.50x | TFLite faster here" in text
-    assert "best capacity TF Serving 337.5 req/s vs TorchServe 150 req/s: 2.25x | TF Serving carries more load here" in text
+    assert ("best endpoint, better settings: TF Serving 337.5 vs TorchServe 150 req/s; default settings: 337.5 vs 100 req/s"
+            " | TF Serving carries more load here; TF Serving more with default settings") in text
     # what was not measured says how to measure it
     assert "*not measured: run `make bench-serving` (writes `artifacts/bench/serving.json`)*" in text
     assert "*not measured: run `make bench-web`" in text and "*not measured: run `make bench-widths`" in text
