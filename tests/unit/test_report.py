@@ -49,7 +49,7 @@ def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
     # the claims, with their ratios and verdicts
     assert "TF Serving 400.0 MiB vs TorchServe 800.0 MiB: 0.50x | holds here" in text
     assert ("eager: Keras 0.400 ms vs PyTorch 0.040 ms (10.00x); served model in-process: SavedModel signature "
-            "0.500 ms vs PyTorch 0.400 ms (1.25x) | comparable here (within 2x)") in text
+            "0.500 ms vs PyTorch 0.400 ms p50 (1.25x), 1,800 vs 2,500 calls/s (0.72x) | comparable here (within 2x)") in text
     assert "latency 0.50x | TFLite faster here" in text
     assert ("best endpoint, better settings: TF Serving 337.5 vs TorchServe 150 req/s; default settings: 337.5 vs 100 req/s"
             " | TF Serving carries more load here; TF Serving more with default settings") in text
