@@ -62,8 +62,11 @@ def run(target: str, users: int, seconds: int, root: Path, environ: dict | None 
         figures = stats_from_csv(stats_file)
         failures_file = prefix.parent / "locust_failures.csv"
         failures = list(csv.DictReader(open(failures_file, newline=""))) if failures_file.exists() else []
-    return {"target": target, "users": users, "seconds": seconds, "locust_exit": done.returncode, **figures,
-            "failures": [{"error": f["Error"], "count": int(f["Occurrences"])} for f in failures][:5]}
+    result = {"target": target, "users": users, "seconds": seconds, "locust_exit": done.returncode, **figures,
+              "failures": [{"error": f["Error"], "count": int(f["Occurrences"])} for f in failures][:5]}
+    if done.returncode != 0 and not figures["errors"]:  # no failed request to explain it: keep Locust's own words
+        result["locust_stderr_tail"] = done.stderr[-2000:]
+    return result
 
 
 def main(argv=None) -> dict:
@@ -77,6 +80,10 @@ def main(argv=None) -> dict:
     print(f"locust: {args.users} users on {args.target} for {args.seconds} s (headless) ...", flush=True)
     result = {"command": "python -m serving.load.locust_run " + shlex.join(sys.argv[1:] if argv is None else argv),
               **run(args.target, args.users, args.seconds, root)}
+    if result["requests"] == 0:
+        raise SystemExit(f"error: no request was answered on {args.target}: is the server up (`make serve`), and "
+                         f"are DIGITS_*_PORT and DIGITS_ARTIFACTS those it runs with? Locust said:\n"
+                         f"{result.get('locust_stderr_tail', '')}")
     out = root / "bench" / f"load-locust-{args.target}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
