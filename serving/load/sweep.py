@@ -107,6 +107,7 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
     variant = variants.prepare(root, name)
     endpoints = free_endpoints()
     print(f"\n== settings {name!r}: {json.dumps(settings.to_dict())}", flush=True)
+    runner.stop(variant)  # left over from an interrupted run: its cold start and settings would not be this run's
     try:
         cold = runner.start(variant, endpoints, timeout=300, settings=settings)
         pids = {server: runner.read_pid(runner.run_dir(server, variant)).pid for server in servers.NAMES}
