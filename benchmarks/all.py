@@ -66,6 +66,7 @@ def step_serving(root: Path, args) -> None:
 
     variant = variants.prepare(root, "bench")
     endpoints = sweep.free_endpoints()
+    runner.stop(variant)  # servers left by an interrupted run would answer on other ports
     runner.start(variant, endpoints, timeout=300)
     try:
         run(python("serving.bench"), env={"DIGITS_ARTIFACTS": str(variant), **endpoints.as_environment()})

@@ -96,6 +96,7 @@ def measure_width(root: Path, calls: int, warmup: int) -> dict:
     needs_server = [t for t in targets_mod.TARGETS.values() if t.kind == "server"]
     try:
         if needs_server:
+            runner.stop(root)  # servers left by an interrupted run would answer on other ports
             try:
                 runner.start(root, endpoints, timeout=300)
                 started = True
