@@ -22,6 +22,9 @@ def bars(rows: list[tuple[str, float, str]], out: Path, title: str, xlabel: str,
     labels = [label for label, _, _ in rows]
     ax.barh(labels, [value for _, value, _ in rows], color=[COLOURS.get(fw, "tab:grey") for _, _, fw in rows])
     ax.invert_yaxis()
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=colour, label=fw) for fw, colour in COLOURS.items()], fontsize=8)
     if log:
         ax.set_xscale("log")
     ax.set(title=title, xlabel=xlabel)
@@ -33,8 +36,9 @@ def lines(series: dict[str, tuple[list, list]], out: Path, title: str, xlabel: s
     """One line per name: {name: (x values, y values)}, log-log."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
-    for name, (xs, ys) in series.items():
-        ax.plot(xs, ys, "o-", label=name)
+    palette = plt.get_cmap("tab20").colors  # 20 distinct colours: every target gets its own
+    for number, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(xs, ys, "o-", label=name, color=palette[number % len(palette)])
     ax.set(xscale="log", yscale="log", title=title, xlabel=xlabel, ylabel=ylabel)
     ax.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
     from matplotlib.ticker import NullFormatter, ScalarFormatter

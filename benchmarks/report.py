@@ -39,7 +39,8 @@ def load_inputs(root: Path) -> dict:
     inputs = {}
     for key, (relative, _) in SOURCES.items():
         try:
-            inputs[key] = json.loads((root / relative).read_text())
+            # Commands recorded with this machine's absolute artifacts folder read as `artifacts`.
+            inputs[key] = json.loads((root / relative).read_text().replace(str(root), "artifacts"))
         except (OSError, ValueError):
             inputs[key] = None
     return inputs
@@ -345,6 +346,10 @@ CAVEATS = """## What these figures do not show
   rate x seconds; achieved = good answers per second over the step.
 - With the compatible server, TF Serving's batching on/off changes only the largest batch it accepts (it does not
   merge requests), so the difference between its two settings is this run's noise: a yardstick for the others.
+- PyTorch's default of one intra-op thread per core is the likely reason its figures suffer most when other
+  processes compete for the cores (training time, in-process p99, TorchServe with default settings); the tuned
+  TorchServe settings give each worker one thread (`OMP_NUM_THREADS=1`). Not isolated here: "tuned" changes
+  workers, batching and threads together.
 - One run: no confidence intervals. Rerun `make bench-all` on a quiet machine before quoting an absolute number.
 """
 
