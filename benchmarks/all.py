@@ -114,7 +114,8 @@ def main(argv=None) -> None:
         print(f"==== {name}: {times[name]:.0f} s", flush=True)
     print(f"\nbench-all: {time.monotonic() - started:.0f} s; seconds per step {json.dumps(times)}")
     if failed:
-        raise SystemExit(f"bench-all: these steps failed: {', '.join(failed)} (their report sections say 'not measured')")
+        raise SystemExit(f"bench-all: these steps failed: {', '.join(failed)} "
+                         "(their report sections say 'not measured')")
 
 
 if __name__ == "__main__":

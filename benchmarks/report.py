@@ -20,97 +20,21 @@ import time
 from pathlib import Path
 
 from benchmarks import charts
+from benchmarks.claims import section_claims
+from benchmarks.figures import (SOURCES, browser_latency, edge_latency, load_inputs, missing, server_latency,
+                                server_memory, table)
 from training import paths
 
-# Where each input comes from: the command that (re)measures it.
-SOURCES = {
-    "metrics": ("metrics.json", "make train"),
-    "manifest": ("manifest.json", "make export"),
-    "edge": ("bench/edge.json", "make bench-edge"),
-    "serving": ("bench/serving.json", "make bench-serving"),
-    "web": ("bench/web.json", "make bench-web"),
-    "load": ("bench/load-capacity.json", "make loadtest-sweep"),
-    "widths": ("bench/widths.json", "make bench-widths"),
-}
-
-
-def load_inputs(root: Path) -> dict:
-    """{key: parsed JSON or None}; an unreadable file counts as missing (and is named in the report)."""
-    inputs = {}
-    for key, (relative, _) in SOURCES.items():
-        try:
-            # Commands recorded with this machine's absolute artifacts folder read as `artifacts`.
-            inputs[key] = json.loads((root / relative).read_text().replace(str(root), "artifacts"))
-        except (OSError, ValueError):
-            inputs[key] = None
-    return inputs
-
-
-def missing(key: str) -> str:
-    relative, command = SOURCES[key]
-    return f"*not measured: run `{command}` (writes `artifacts/{relative}`)*\n\n"
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    def cell(value):
-        if value is None:
-            return "-"
-        if isinstance(value, float) and value == int(value) and (value == 0 or abs(value) >= 10):
-            return f"{value:,.0f}"
-        if isinstance(value, float):
-            return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
-        return f"{value:,}" if isinstance(value, int) else str(value)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def ratio(a, b):
-    return None if a is None or b in (None, 0) else a / b
-
-
-# ---- the figures each section and claim uses -------------------------------------------------
-
-def server_latency(inputs) -> dict:
-    """{target: (p50 ms, p99 ms, framework)} from serving.json (one client, batch 1)."""
-    if not inputs["serving"]:
-        return {}
-    return {r["target"]: (r["p50_ms"], r["p99_ms"], r["framework"]) for r in inputs["serving"]["results"]}
-
-
-def edge_latency(inputs) -> dict:
-    """{target: (p50 ms, p99 ms, framework, bytes)} at batch 1 from edge.json."""
-    if not inputs["edge"]:
-        return {}
-    return {r["name"]: (r["batch_1"]["p50_us"] / 1e3, r["batch_1"]["p99_us"] / 1e3, r["framework"], r["bytes"])
-            for r in inputs["edge"]["results"]}
-
-
-def browser_latency(inputs) -> dict:
-    """{"chromium-<backend>": (model p50 ms, p99 ms, cold p50 ms)} from web.json."""
-    if not inputs["web"]:
-        return {}
-    return {f"chromium-{name}": (f["warm_model"]["p50_ms"], f["warm_model"]["p99_ms"], f["cold_start"]["p50_ms"])
-            for name, f in inputs["web"]["backends"].items() if "error" not in f}
-
-
-def server_memory(inputs, setting="default") -> dict:
-    if not inputs["load"]:
-        return {}
-    return inputs["load"]["servers"].get(setting, {})
-
-
-# ---- sections --------------------------------------------------------------------------------
 
 def section_training(inputs, out: Path) -> str:
     text = "## Training time and accuracy per framework\n\n"
     metrics = inputs["metrics"]
     if not metrics:
         return text + missing("metrics")
-    rows = [[fw, metrics[fw]["test_accuracy"], metrics[fw]["params"], metrics[fw]["train_seconds"], metrics[fw]["epochs"]]
+    rows = [[fw, *(metrics[fw][key] for key in ("test_accuracy", "params", "train_seconds", "epochs"))]
             for fw in ("torch", "tensorflow") if fw in metrics]
-    charts.bars([(r[0], r[3], r[0]) for r in rows], out / "training.png", "training time, same network and data", "seconds")
+    charts.bars([(r[0], r[3], r[0]) for r in rows], out / "training.png", "training time, same network and data",
+                "seconds")
     return (text + "Same network, split, seed and epochs in both frameworks (`make train`, `artifacts/metrics.json`); "
             f"the twin check's max abs difference: {metrics.get('twin_max_abs_diff', '-')}.\n\n"
             + table(["framework", "test accuracy", "parameters", "train seconds", "epochs"], rows)
@@ -125,7 +49,8 @@ def section_sizes(inputs, out: Path) -> str:
     rows = sorted(([key, e["framework"], e["precision"], e["bytes"], e["path"]] for key, e in entries.items()),
                   key=lambda r: (r[1], r[3]))
     charts.bars([(r[0], r[3], r[1]) for r in rows], out / "sizes.png", "artifact size (manifest)", "bytes", log=True)
-    return (text + "Every file `make export` writes, from `artifacts/manifest.json` (folders: the sum of their files).\n\n"
+    return (text + "Every file `make export` writes, from `artifacts/manifest.json` "
+            "(folders: the sum of their files).\n\n"
             + table(["artifact", "framework", "precision", "bytes", "path"], rows) + "\n![sizes](report/sizes.png)\n")
 
 
@@ -141,7 +66,8 @@ def section_latency(inputs, out: Path) -> str:
     notes = [missing(key) for key in ("serving", "edge", "web") if not inputs[key]]
     if not rows:
         return text + "".join(notes)
-    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "latency.png", "p50 latency per call, batch 1", "ms (log)", log=True)
+    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "latency.png", "p50 latency per call, batch 1", "ms (log)",
+                log=True)
     sources = []
     for key, what in (("serving", "servers: one client thread, sequential"), ("edge", "edge: one thread per runtime"),
                       ("web", "browser: warm model call in headless Chromium")):
@@ -159,9 +85,10 @@ def section_memory_and_cold(inputs, out: Path) -> str:
                 for setting, by_server in load["servers"].items() for server, f in by_server.items()]
         charts.bars([(f"{r[0]} ({r[1]})", r[4], "torch" if r[0] == "torchserve" else "tensorflow") for r in rows],
                     out / "memory.png", "peak RSS of the server's process tree under load", "MiB")
-        text += (f"RSS summed over each server's process tree (TorchServe: Java frontend + Python workers), sampled every "
-                 f"0.25 s during the load sweep; cold start = process launch to the first successful readiness check "
-                 f"(`{load['command']}`). TF Serving here: {load.get('tfserving', 'see serving/tfserving/README.md')}.\n\n"
+        tfserving = load.get("tfserving", "see serving/tfserving/README.md")
+        text += (f"RSS summed over each server's process tree (TorchServe: Java frontend + Python workers), sampled "
+                 f"every 0.25 s during the load sweep; cold start = process launch to the first successful readiness "
+                 f"check (`{load['command']}`). TF Serving here: {tfserving}.\n\n"
                  + table(["server", "settings", "cold start s", "idle RSS MiB", "peak RSS MiB"], rows)
                  + "\n![memory](report/memory.png)\n\n")
     else:
@@ -186,7 +113,8 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
             for target, e in load["endpoints"].items()]
     text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
              f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or an error "
-             f"(`{load['command']}`). Load generator and servers share the machine's {load['machine']['cpus']} cores.\n\n"
+             f"(`{load['command']}`). Load generator and servers share the machine's "
+             f"{load['machine']['cpus']} cores.\n\n"
              + table(["endpoint", "framework", *[f"{s} req/s" for s in settings], "better"], rows))
     for target, e in load["endpoints"].items():
         values = [e["by_setting"][s] for s in settings if s in e["by_setting"]]
@@ -195,9 +123,11 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
                      f"({values[1] / values[0]:.1f}x)" if values[0] else
                      f"\n- {target}: {settings[1]} {values[1]:g} req/s against {settings[0]} {values[0]:g} req/s")
     text += "\n\nServer settings compared in the same run:\n\n" + "".join(
-        f"- **{name}**: `{json.dumps({k: v for k, v in s.items() if k != 'name'})}`\n" for name, s in load["server_settings"].items())
+        f"- **{name}**: `{json.dumps({k: v for k, v in s.items() if k != 'name'})}`\n"
+        for name, s in load["server_settings"].items())
     text += "\nIn-process rate of each framework in the same run (one thread, batch 1, no server):\n\n" + table(
-        ["framework", "calls/s", "p50 ms"], [[fw, e["calls_per_s"], e["p50_ms"]] for fw, e in load["in_process"].items()])
+        ["framework", "calls/s", "p50 ms"],
+        [[fw, e["calls_per_s"], e["p50_ms"]] for fw, e in load["in_process"].items()])
     for target in load["endpoints"]:
         png = root / "bench" / f"load-{target}.png"
         if png.exists():
@@ -232,92 +162,6 @@ def section_widths(inputs, out: Path) -> str:
             + "\n\n![widths](report/widths.png)\n")
 
 
-# ---- the claims --------------------------------------------------------------------------------
-
-def claims(inputs) -> list[dict]:
-    """Each common claim: what was measured, the figure, what it says here, and the command."""
-    found = []
-    memory = server_memory(inputs)
-    tf_mb, torch_mb = (memory.get("tfserving") or {}).get("peak_mb"), (memory.get("torchserve") or {}).get("peak_mb")
-    r = ratio(tf_mb, torch_mb)
-    found.append({"claim": "TensorFlow uses less memory",
-                  "measured": "peak RSS of each server's process tree under the same load (default settings)",
-                  "figure": f"TF Serving {tf_mb} MiB vs TorchServe {torch_mb} MiB: {r:.2f}x" if r else None,
-                  "verdict": None if r is None else ("holds here" if r < 1 else "does not hold here"),
-                  "command": "make loadtest-sweep", "input": "load"})
-    edge = edge_latency(inputs)
-    eager = [edge.get(name, (None,))[0] for name in ("torch-eager", "keras-eager")]
-    r_eager = ratio(eager[1], eager[0])
-    in_process = (inputs["load"] or {}).get("in_process", {})
-    graph = [(in_process.get(fw) or {}).get("p50_ms") for fw in ("torch", "tensorflow")]
-    rate = [(in_process.get(fw) or {}).get("calls_per_s") for fw in ("torch", "tensorflow")]
-    r_graph, r_rate = ratio(graph[1], graph[0]), ratio(rate[1], rate[0])
-    figures = []
-    if r_eager:
-        figures.append(f"eager: Keras {eager[1]:.3f} ms vs PyTorch {eager[0]:.3f} ms ({r_eager:.2f}x)")
-    if r_graph and r_rate:
-        figures.append(f"served model in-process: SavedModel signature {graph[1]:.3f} ms vs PyTorch {graph[0]:.3f} ms "
-                       f"p50 ({r_graph:.2f}x), {rate[1]:,.0f} vs {rate[0]:,.0f} calls/s ({r_rate:.2f}x)")
-    deciding = [r_graph, r_rate] if r_graph and r_rate else [r_eager] if r_eager else []
-    verdict = None
-    if deciding:
-        verdict = ("comparable here (within 2x)" if all(0.5 <= r <= 2 for r in deciding)
-                   else "not comparable here (over 2x apart)")
-    found.append({"claim": "Performance is comparable",
-                  "measured": "batch 1, the same network, TensorFlow against PyTorch: eager p50 (one thread), and the "
-                              "model each server runs called in-process (p50 and calls/s of one client); the verdict uses "
-                              "the latter when measured",
-                  "figure": "; ".join(figures) or None, "verdict": verdict,
-                  "command": "make bench-edge; make loadtest-sweep", "input": "edge"})
-    tflite, xnn = edge.get("tflite-fp32"), edge.get("executorch-xnnpack-fp32")
-    r = ratio(tflite[0], xnn[0]) if tflite and xnn else None
-    found.append({"claim": "TFLite is more mature than PyTorch's mobile path",
-                  "measured": "what is measurable of it: batch-1 p50 and file size, TFLite fp32 against ExecuTorch XNNPACK "
-                              "(both held to their framework's answers by tests/parity); only TFLite has an int8 file here",
-                  "figure": (f"TFLite {tflite[0]:.4f} ms / {tflite[3]:,} B vs ExecuTorch {xnn[0]:.4f} ms / {xnn[3]:,} B: "
-                             f"latency {r:.2f}x") if r else None,
-                  "verdict": None if r is None else ("TFLite faster here" if r < 1 else "ExecuTorch as fast or faster here"),
-                  "command": "make bench-edge", "input": "edge"})
-    load = inputs["load"]
-    figure = verdict = None
-    if load:
-        def best(prefix, setting=None):
-            values = [(e["by_setting"].get(setting) if setting else e["capacity_rps"])
-                      for t, e in load["endpoints"].items() if t.startswith(prefix)]
-            values = [v for v in values if v is not None]
-            return max(values) if values else None
-
-        tf_best, ts_best = best("tfserving"), best("torchserve")
-        tf_default, ts_default = best("tfserving", "default"), best("torchserve", "default")
-        if tf_best is not None and ts_best is not None:
-            figure = (f"best endpoint, better settings: TF Serving {tf_best:g} vs TorchServe {ts_best:g} req/s; "
-                      f"default settings: {tf_default:g} vs {ts_default:g} req/s")
-            if tf_best > 1.2 * ts_best:
-                verdict = "TF Serving carries more load here"
-            elif ts_best > 1.2 * tf_best:
-                verdict = "TorchServe carries more load here"
-            else:
-                verdict = "about the same once tuned (within 20%)"
-            if tf_default is not None and ts_default is not None and tf_default > 1.2 * ts_default:
-                verdict += "; TF Serving more with default settings"
-    found.append({"claim": "TF Serving is the production server",
-                  "measured": "capacity at p99 <= 50 ms, cold start and memory of both servers; "
-                              "TF Serving here is the project's compatible server unless tensorflow_model_server is installed",
-                  "figure": figure, "verdict": verdict, "command": "make loadtest-sweep", "input": "load"})
-    return found
-
-
-def section_claims(inputs) -> str:
-    text = "## The claims, tested on this machine\n\n"
-    rows = []
-    for c in claims(inputs):
-        if c["figure"] is None:
-            rows.append([c["claim"], c["measured"], "not measured: run `" + c["command"] + "`", "-", f"`{c['command']}`"])
-        else:
-            rows.append([c["claim"], c["measured"], c["figure"], c["verdict"], f"`{c['command']}`"])
-    return text + table(["claim", "what was measured", "figure", "on this machine", "reproduce"], rows)
-
-
 def headline(inputs) -> str:
     """One row per served endpoint: latency, capacity, memory of its server."""
     latency, load = server_latency(inputs), inputs["load"]
@@ -331,7 +175,8 @@ def headline(inputs) -> str:
         figures = (server_memory(inputs, capacity["setting"]) if capacity else memory).get(server) or {}
         rows.append([target, p50, capacity.get("capacity_rps"), capacity.get("setting"),
                      figures.get("peak_mb"), figures.get("cold_start_s")])
-    return table(["endpoint", "p50 ms (1 client)", "capacity req/s", "at settings", "server peak RSS MiB", "cold start s"], rows)
+    return table(["endpoint", "p50 ms (1 client)", "capacity req/s", "at settings", "server peak RSS MiB",
+                  "cold start s"], rows)
 
 
 CAVEATS = """## What these figures do not show
@@ -358,8 +203,8 @@ def build(root: Path, out_md: Path) -> str:
     inputs = load_inputs(root)
     charts_dir = out_md.parent / "report"
     charts_dir.mkdir(parents=True, exist_ok=True)
-    machine = (inputs["load"] or {}).get("machine") or {"platform": platform.platform(), "processor": platform.machine(),
-                                                         "cpus": len(os.sched_getaffinity(0))}
+    machine = (inputs["load"] or {}).get("machine") or {
+        "platform": platform.platform(), "processor": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
     parts = [
         "# digits-everywhere: PyTorch and TensorFlow deployment, measured\n\n",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make report` from the JSON results under "
@@ -380,13 +225,15 @@ def build(root: Path, out_md: Path) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
-    parser.add_argument("--out", type=Path, default=paths.REPO_ROOT / "REPORT.md", help="(default: REPORT.md at the repo root)")
+    parser.add_argument("--out", type=Path, default=paths.REPO_ROOT / "REPORT.md",
+                        help="the report to write (default: REPORT.md at the repo root)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     print(f"report: reading {root}", flush=True)
     build(root, args.out)
     absent = [f"{SOURCES[key][0]} ({SOURCES[key][1]})" for key, value in load_inputs(root).items() if value is None]
-    print(f"wrote {args.out} and {args.out.parent / 'report'}/*.png" + (f"; not measured: {', '.join(absent)}" if absent else ""))
+    print(f"wrote {args.out} and {args.out.parent / 'report'}/*.png"
+          + (f"; not measured: {', '.join(absent)}" if absent else ""))
 
 
 if __name__ == "__main__":

@@ -114,8 +114,8 @@ def measure_width(root: Path, calls: int, warmup: int) -> dict:
             except Exception as error:  # a target that cannot run here is reported, not fatal
                 results[target.name] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
             figure = results[target.name]
-            print(f"    {target.name:<26}" + (f"p50 {figure['p50_ms']:.3f} ms" if "p50_ms" in figure else figure["error"]),
-                  flush=True)
+            shown = f"p50 {figure['p50_ms']:.3f} ms" if "p50_ms" in figure else figure["error"]
+            print(f"    {target.name:<26}{shown}", flush=True)
     finally:
         if started:
             runner.stop(root)
@@ -136,7 +136,8 @@ def _browser(root: Path) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), choices=WIDTHS, help="(default: 1 2 4 8)")
+    parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), choices=WIDTHS,
+                        help="width multipliers (default: 1 2 4 8)")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs per width (default: 1)")
     parser.add_argument("--calls", type=int, default=100, help="timed batch-1 calls per target (default: 100)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls first (default: 10)")

@@ -107,7 +107,8 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
                      f"{log_tail(folder)}")
 
 
-def start(root: Path, endpoints=None, timeout: float = 180.0, settings: settings_mod.ServerSettings | None = None) -> dict:
+def start(root: Path, endpoints=None, timeout: float = 180.0,
+          settings: settings_mod.ServerSettings | None = None) -> dict:
     """Bring both servers up (skipping running ones); returns {server: seconds to ready or None}.
 
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant

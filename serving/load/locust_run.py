@@ -87,9 +87,11 @@ def main(argv=None) -> dict:
     out = root / "bench" / f"load-locust-{args.target}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'endpoint':<18}{'users':>6}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}")
+    print(f"{'endpoint':<18}{'users':>6}{'requests':>10}{'errors':>8}{'req/s':>9}"
+          + "".join(f"{name:>8}" for name in ("p50 ms", "p90 ms", "p99 ms", "max ms")))
     print(f"{args.target:<18}{args.users:>6}{result['requests']:>10}{result['errors']:>8}{result['achieved_rps']:>9.1f}"
-          + "".join(f"{result[k] if result[k] is not None else float('nan'):>8.0f}" for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")))
+          + "".join(f"{result[k] if result[k] is not None else float('nan'):>8.0f}"
+                    for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")))
     print(f"wrote {out}")
     if result["errors"]:
         print(f"failures: {result['failures']}", file=sys.stderr)

@@ -54,8 +54,8 @@ class PredictorUser(User):
         except Exception as exc:  # reported to Locust as this request's failure
             error = exc
         self.environment.events.request.fire(
-            request_type=self.target.rsplit("-", 1)[1], name=self.target, response_time=(time.perf_counter() - start) * 1e3,
-            response_length=0, exception=error, context={})
+            request_type=self.target.rsplit("-", 1)[1], name=self.target,
+            response_time=(time.perf_counter() - start) * 1e3, response_length=0, exception=error, context={})
 
 
 class TorchServeRestUser(PredictorUser):

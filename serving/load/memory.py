@@ -53,4 +53,5 @@ class Sampler:
         self.thread.join()
 
     def result(self) -> dict:
-        return {name: {"idle_mb": round(self.idle[name], 1), "peak_mb": round(self.peak[name], 1)} for name in self.pids}
+        return {name: {"idle_mb": round(self.idle[name], 1), "peak_mb": round(self.peak[name], 1)}
+                for name in self.pids}

@@ -135,7 +135,8 @@ def predictor_factory(target: str, root: Path, endpoints=None):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", required=True, help="served target: torchserve-rest, torchserve-grpc, tfserving-grpc, tfserving-rest")
+    parser.add_argument("--target", required=True,
+                        help="served target: torchserve-rest, torchserve-grpc, tfserving-grpc, tfserving-rest")
     parser.add_argument("--rate", type=float, default=100.0, help="offered requests per second (default: 100)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the run, seconds (default: 10)")
     parser.add_argument("--threads", type=int, default=32, help="client threads (default: 32)")
@@ -144,8 +145,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     endpoints = endpoints_mod.resolve()
-    print(f"open loop: {args.target} at {args.rate:g} req/s (Poisson) for {args.seconds:g} s, {args.threads} client threads",
-          flush=True)
+    print(f"open loop: {args.target} at {args.rate:g} req/s (Poisson) for {args.seconds:g} s, "
+          f"{args.threads} client threads", flush=True)
     result = {"target": args.target,
               "command": "python -m serving.load.openloop " + shlex.join(sys.argv[1:] if argv is None else argv),
               **run(predictor_factory(args.target, root, endpoints), test_images(root), args.rate, args.seconds,

@@ -152,7 +152,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--factor", type=float, default=1.5, help="each step offers this much more (default: 1.5)")
     parser.add_argument("--max-rate", type=float, default=3000.0, help="stop the ladder here, req/s (default: 3000)")
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
-    parser.add_argument("--retries", type=int, default=1, help="runs again of a failing step before stopping (default: 1)")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="runs again of a failing step before stopping (default: 1)")
     parser.add_argument("--settings", nargs="+", default=["default", "tuned"], choices=sorted(settings_mod.PRESETS),
                         help="server settings to compare (default: default tuned)")
     parser.add_argument("--targets", nargs="+", default=server_targets(), choices=server_targets(),
@@ -166,7 +167,8 @@ def main(argv=None) -> dict:
     print(f"sweep: {len(args.targets)} endpoints x {len(args.settings)} settings, steps of {args.seconds:g} s at "
           f"{rates[0]:g}..{rates[-1]:g} req/s (x{args.factor:g}), objective p99 <= {SLO_P99_MS:g} ms", flush=True)
 
-    by_setting = {name: run_setting(root, name, args.targets, rates, args.seconds, args.threads, args.retries) for name in args.settings}
+    by_setting = {name: run_setting(root, name, args.targets, rates, args.seconds, args.threads, args.retries)
+                  for name in args.settings}
     print("\nin-process rates (no server):", flush=True)
     in_process = in_process_rates(root, args.seconds)
 
@@ -193,7 +195,8 @@ def main(argv=None) -> dict:
 
     print(f"\n{'endpoint':<18}" + "".join(f"{name + ' req/s':>16}" for name in args.settings) + f"{'best':>10}")
     for target, entry in summary["endpoints"].items():
-        print(f"{target:<18}" + "".join(f"{entry['by_setting'][name]:>16g}" for name in args.settings) + f"{entry['setting']:>10}")
+        print(f"{target:<18}" + "".join(f"{entry['by_setting'][name]:>16g}" for name in args.settings)
+              + f"{entry['setting']:>10}")
     for framework, entry in in_process.items():
         print(f"in-process {framework:<11}{entry['calls_per_s']:>12.1f} calls/s (one thread, batch 1)")
     print(f"\nwrote {out_dir}/load-*.json, load-*.png and load-capacity.json in {time.monotonic() - started:.0f} s "

@@ -13,11 +13,15 @@ def write(root, relative, data):
 
 
 def made_up(root):
-    write(root, "metrics.json", {"torch": {"test_accuracy": 0.9712, "params": 9802, "train_seconds": 41.5, "epochs": 25},
-                                 "tensorflow": {"test_accuracy": 0.9688, "params": 9802, "train_seconds": 33.25, "epochs": 25},
-                                 "twin_max_abs_diff": 1e-7})
-    write(root, "manifest.json", {"tflite_int8": {"path": "tflite/digits_int8.tflite", "bytes": 17123, "framework": "tensorflow", "precision": "int8"},
-                                  "torchserve_mar": {"path": "torchserve/model-store/digits.mar", "bytes": 55161, "framework": "torch", "precision": "fp32"}})
+    write(root, "metrics.json", {
+        "torch": {"test_accuracy": 0.9712, "params": 9802, "train_seconds": 41.5, "epochs": 25},
+        "tensorflow": {"test_accuracy": 0.9688, "params": 9802, "train_seconds": 33.25, "epochs": 25},
+        "twin_max_abs_diff": 1e-7})
+    write(root, "manifest.json", {
+        "tflite_int8": {"path": "tflite/digits_int8.tflite", "bytes": 17123, "framework": "tensorflow",
+                        "precision": "int8"},
+        "torchserve_mar": {"path": "torchserve/model-store/digits.mar", "bytes": 55161, "framework": "torch",
+                           "precision": "fp32"}})
     rows = [("torch-eager", "torch", 40.0, 43519), ("keras-eager", "tensorflow", 400.0, 163278),
             ("tflite-fp32", "tensorflow", 4.0, 40000), ("executorch-xnnpack-fp32", "torch", 8.0, 50000)]
     write(root, "bench/edge.json", {"command": "python -m edge.bench", "results": [
@@ -30,10 +34,12 @@ def made_up(root):
                                           "by_setting": {"default": 100.0, "tuned": 150.0}},
                       "tfserving-grpc": {"capacity_rps": 337.5, "setting": "default", "framework": "tensorflow",
                                          "by_setting": {"default": 337.5, "tuned": 225.0}}},
-        "in_process": {"torch": {"calls_per_s": 2500.0, "p50_ms": 0.4}, "tensorflow": {"calls_per_s": 1800.0, "p50_ms": 0.5}},
+        "in_process": {"torch": {"calls_per_s": 2500.0, "p50_ms": 0.4},
+                       "tensorflow": {"calls_per_s": 1800.0, "p50_ms": 0.5}},
         "servers": {"default": {"torchserve": {"cold_start_s": 6.5, "idle_mb": 450.0, "peak_mb": 800.0},
                                 "tfserving": {"cold_start_s": 9.0, "idle_mb": 380.0, "peak_mb": 400.0}}},
-        "server_settings": {"default": {"name": "default"}, "tuned": {"name": "tuned", "torchserve": {"batchSize": 16}}}})
+        "server_settings": {"default": {"name": "default"},
+                            "tuned": {"name": "tuned", "torchserve": {"batchSize": 16}}}})
 
 
 def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
@@ -49,10 +55,12 @@ def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
     # the claims, with their ratios and verdicts
     assert "TF Serving 400.0 MiB vs TorchServe 800.0 MiB: 0.50x | holds here" in text
     assert ("eager: Keras 0.400 ms vs PyTorch 0.040 ms (10.00x); served model in-process: SavedModel signature "
-            "0.500 ms vs PyTorch 0.400 ms p50 (1.25x), 1,800 vs 2,500 calls/s (0.72x) | comparable here (within 2x)") in text
+            "0.500 ms vs PyTorch 0.400 ms p50 (1.25x), 1,800 vs 2,500 calls/s (0.72x) | "
+            "comparable here (within 2x)") in text
     assert "latency 0.50x | TFLite faster here" in text
-    assert ("best endpoint, better settings: TF Serving 337.5 vs TorchServe 150 req/s; default settings: 337.5 vs 100 req/s"
-            " | TF Serving carries more load here; TF Serving more with default settings") in text
+    assert ("best endpoint, better settings: TF Serving 337.5 vs TorchServe 150 req/s; "
+            "default settings: 337.5 vs 100 req/s | "
+            "TF Serving carries more load here; TF Serving more with default settings") in text
     # what was not measured says how to measure it
     assert "*not measured: run `make bench-serving` (writes `artifacts/bench/serving.json`)*" in text
     assert "*not measured: run `make bench-web`" in text and "*not measured: run `make bench-widths`" in text

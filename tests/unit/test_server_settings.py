@@ -37,10 +37,12 @@ def test_tfserving_batching_can_be_turned_off_or_overridden(tmp_path):
     assert not any(flag.startswith(("--enable_batching", "--batching_parameters_file")) for flag in off.command)
     on = servers.tfserving(tmp_path, resolve({}), settings.preset("default"))
     assert "--enable_batching" in on.command
-    out = configs.render(tmp_path, tmp_path / "run", batching={"batch_timeout_micros": 500, "pad_variable_length_inputs": 0})
+    out = configs.render(tmp_path, tmp_path / "run",
+                         batching={"batch_timeout_micros": 500, "pad_variable_length_inputs": 0})
     values = configs.read_text_proto_values(out["batching"])
     assert values["batch_timeout_micros"] == 500 and values["pad_variable_length_inputs"] == 0
-    assert values["max_batch_size"] == configs.read_text_proto_values(configs.CONFIG_DIR / "batching.config")["max_batch_size"]
+    checked_in = configs.read_text_proto_values(configs.CONFIG_DIR / "batching.config")
+    assert values["max_batch_size"] == checked_in["max_batch_size"]
 
 
 def test_an_unknown_settings_name_is_named():
