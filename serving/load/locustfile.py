@@ -12,6 +12,7 @@ test split) from $DIGITS_ARTIFACTS.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 # Locust runs users as gevent greenlets; gRPC's C core must be told before any channel exists,
@@ -21,8 +22,10 @@ import grpc.experimental.gevent as grpc_gevent
 grpc_gevent.init_gevent()
 # TensorFlow (which TF Serving's stubs import) starts threads while it is imported: imported inside
 # a user's greenlet, that left the user stuck after its first request. Imported here, once, it works.
-import tensorflow  # noqa: E402,F401
-
+# Only when the TF Serving gRPC user may run (named on the command line, or no class named: the web
+# UI offers them all), since the import takes seconds.
+if "TFServingGrpcUser" in sys.argv or not any(arg.endswith("User") for arg in sys.argv[1:]):
+    import tensorflow  # noqa: E402,F401
 
 from locust import User, constant, task  # noqa: E402
 
