@@ -187,8 +187,9 @@ CAVEATS = """## What these figures do not show
 - The load generator, the servers and other work share the same 2 cores: a server's capacity here includes
   the cost of the client next to it. Latency is measured from each request's scheduled send time (open loop),
   so queueing shows up in p99 rather than being hidden by a slower client.
-- Arrivals are drawn with a fixed seed, so a step's number of requests (and its achieved rate) can differ from
-  rate x seconds; achieved = good answers per second over the step.
+- Arrivals are drawn reproducibly (one seed per offered rate, the same for every endpoint), so a step's number
+  of requests, and its achieved rate, can differ from rate x seconds by Poisson noise; achieved = good answers
+  per second over the step.
 - With the compatible server, TF Serving's batching on/off changes only the largest batch it accepts (it does not
   merge requests), so the difference between its two settings is this run's noise: a yardstick for the others.
 - PyTorch's default of one intra-op thread per core is the likely reason its figures suffer most when other

@@ -64,8 +64,13 @@ def check_answer(probabilities: np.ndarray, rows: int) -> None:
 
 
 def run(make_predictor, images: np.ndarray, rate: float, seconds: float, threads: int = 32, grace: float = 2.0,
-        seed: int = 0) -> dict:
-    """One open-loop run at `rate` requests/s for `seconds`; `make_predictor()` gives each thread its client."""
+        seed: int | None = None) -> dict:
+    """One open-loop run at `rate` requests/s for `seconds`; `make_predictor()` gives each thread its client.
+
+    The arrivals are reproducible: by default the seed is derived from the rate, so every endpoint
+    sees the same arrivals at a given rate, and each rate its own draw.
+    """
+    seed = int(rate * 1000) if seed is None else seed
     schedule = poisson_schedule(rate, seconds, np.random.default_rng(seed))
     predictors = [make_predictor() for _ in range(threads)]
     for predictor in predictors:  # connect and warm each client before the clock starts
