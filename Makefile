@@ -142,3 +142,34 @@ deploy-table: ## one test digit through every target: where it answers, label, l
 
 parity: ## every target on the test split vs its source framework -> artifacts/parity.json, artifacts/parity.md (needs `make serve`, web built)
 	$(PY) -m deploy.parity
+
+# ---- load tests, benchmarks and the report (serving/load/, benchmarks/) ----
+.PHONY: loadtest loadtest-open loadtest-sweep bench-widths bench-all report
+# `make loadtest LOAD_TARGET=tfserving-grpc LOAD_USERS=20 LOAD_DURATION=30` (Locust users), or with
+# `LOAD_RATE=200` instead: an open loop at that many requests/s (the same as `make loadtest-open`).
+LOAD_TARGET ?= torchserve-grpc
+LOAD_USERS ?= 10
+LOAD_RATE ?=
+LOAD_DURATION ?= 20
+# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
+SWEEP_ARGS ?=
+WIDTH_ARGS ?=
+
+loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/s open loop), LOAD_DURATION s; needs make serve
+	@if [ -n "$(LOAD_RATE)" ]; then $(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(LOAD_RATE) --seconds $(LOAD_DURATION); \
+	else $(PY) -m serving.load.locust_run --target $(LOAD_TARGET) --users $(LOAD_USERS) --seconds $(LOAD_DURATION); fi
+
+loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) on LOAD_TARGET for LOAD_DURATION s (needs make serve)
+	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
+
+loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs tuned servers on free ports -> artifacts/bench/load-*.json, *.png
+	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
+
+bench-widths: ## latency of every target at width 1, 2, 4, 8 (brief training into artifacts/width/) -> artifacts/bench/widths.json
+	$(PY) -m benchmarks.widths $(WIDTH_ARGS)
+
+bench-all: ## every measurement the report needs, servers on free ports; then make report
+	$(PY) -m benchmarks.all
+
+report: ## REPORT.md and report/*.png from the JSON results (a missing one is named, with its command)
+	$(PY) -m benchmarks.report

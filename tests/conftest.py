@@ -117,3 +117,11 @@ def served(web_artifacts):
     runner `make serve` uses; stopped at the end of the session, also when tests fail."""
     with serve_folder(web_artifacts, free_endpoints()) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def test_split(trained_artifacts):
+    """The saved test split of the session's model (the golden cases every target is checked on)."""
+    from training import data, paths
+
+    return data.load_split(paths.split_path(trained_artifacts))["test"]

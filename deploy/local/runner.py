@@ -3,6 +3,7 @@
     python -m deploy.local.runner start     # make serve: TorchServe + TF Serving (+ the demo page), idempotent
     python -m deploy.local.runner status    # which servers run, and where
     python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
+    python -m deploy.local.runner start --settings tuned   # named settings (deploy/local/settings.py)
 
 The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built
 (`make export-web`); without it the runner says so and starts the two model servers.
@@ -18,6 +19,7 @@ Addresses come from serving/endpoints.py (DIGITS_*_PORT, DIGITS_SERVING_HOST).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import servers
+from deploy.local import settings as settings_mod
 from serving import endpoints as endpoints_mod
 from training import paths
 
@@ -125,10 +128,16 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
                      f"{log_tail(folder)}")
 
 
-def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
-    """Bring the servers up (skipping running ones); returns {server: seconds to ready}."""
+def start(root: Path, endpoints=None, timeout: float = 180.0,
+          settings: settings_mod.ServerSettings | None = None) -> dict:
+    """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
+
+    `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
+    with other settings needs its own root (run folder) and endpoints.
+    """
     endpoints = endpoints or endpoints_mod.resolve()
-    plan = [servers.torchserve(root, endpoints), servers.tfserving(root, endpoints)]
+    settings = settings or settings_mod.preset("default")
+    plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings)]
     if servers.web_built(root):
         plan.append(servers.web(root, endpoints))
     else:
@@ -144,6 +153,7 @@ def start(root: Path, endpoints=None, timeout: float = 180.0) -> dict:
                 server.prepare()  # verify artifacts, render configs
                 check_ports_free(server, endpoints.host)
                 recorded = launch(server, folder)
+                (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
                 started.append(server)
                 print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
             times[server.name] = wait_ready(server, folder, recorded, timeout)  # instant when already up
@@ -211,11 +221,13 @@ def main(argv=None) -> None:
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each server (default: 180)")
+    parser.add_argument("--settings", default="default", choices=sorted(settings_mod.PRESETS),
+                        help="named server settings from deploy/local/settings.py (default: default)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     if args.action == "start":
         try:
-            start(root, timeout=args.timeout)
+            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings))
         except (StartError, servers.PrepareError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1)

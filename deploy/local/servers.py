@@ -10,6 +10,7 @@ static server `make demo` runs, on the spec's `web_demo` port.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ from typing import Callable
 
 import requests
 
+from deploy.local.settings import ServerSettings
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
@@ -55,8 +57,8 @@ def _answers(check: Callable[[], bool]) -> Callable[[], bool]:
     return ready
 
 
-def torchserve_config(root: Path, endpoints) -> Path:
-    """serving/torchserve/config.properties with this run's addresses and a private tmpdir."""
+def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = None) -> Path:
+    """serving/torchserve/config.properties with this run's addresses, a private tmpdir and the settings' model keys."""
     folder = root / "run" / "torchserve"
     tmp = folder / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -77,13 +79,21 @@ def torchserve_config(root: Path, endpoints) -> Path:
             line = f"{key}={overrides[key]}"
         elif key == "vmargs":
             line = f"{line} -Djava.io.tmpdir={tmp}"
+        elif key == "models" and settings and settings.torchserve:
+            models = json.loads(line.split("=", 1)[1])
+            for versions in models.values():
+                for entry in versions.values():
+                    entry.update(settings.torchserve)
+            line = f"models={json.dumps(models)}"
+        elif key == "default_workers_per_model" and settings and "minWorkers" in settings.torchserve:
+            line = f"{key}={settings.torchserve['minWorkers']}"
         lines.append(line)
     out = folder / "config.properties"
     out.write_text("\n".join(lines) + "\n")
     return out
 
 
-def torchserve(root: Path, endpoints) -> Server:
+def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     folder = root / "run" / "torchserve"
     config = folder / "config.properties"
     management = endpoints.url("torchserve_management")
@@ -93,7 +103,7 @@ def torchserve(root: Path, endpoints) -> Server:
             manifest.verify("torchserve_mar", root)
         except manifest.ManifestError as error:
             raise PrepareError(str(error)) from None
-        torchserve_config(root, endpoints)
+        torchserve_config(root, endpoints, settings)
         (folder / "key_file.json").unlink(missing_ok=True)  # a fresh key file proves this start wrote it
 
     def check() -> bool:
@@ -107,7 +117,7 @@ def torchserve(root: Path, endpoints) -> Server:
         name="torchserve", describe="TorchServe 0.12 (Java frontend, Python worker)", command=command, cwd=folder,
         marker=str(config), ready=_answers(check), prepare=prepare,
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
-             "METRICS_LOCATION": str(folder / "logs")},
+             "METRICS_LOCATION": str(folder / "logs"), **(settings.torchserve_env if settings else {})},
         ports={name: endpoints.ports[name] for name in endpoints.ports if name.startswith("torchserve")},
         endpoint_lines=[
             f"REST      POST {endpoints.url('torchserve_inference')}/predictions/{endpoints.model_name}",
@@ -126,7 +136,7 @@ def tfserving_binary() -> str | None:
     return shutil.which("tensorflow_model_server")
 
 
-def tfserving(root: Path, endpoints) -> Server:
+def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     folder = root / "run" / "tfserving"
     rest = endpoints.url("tfserving_rest")
     files = tf_configs.rendered_paths(folder)
@@ -135,6 +145,8 @@ def tfserving(root: Path, endpoints) -> Server:
              f"--model_config_file={files['models']}", "--enable_batching",
              f"--batching_parameters_file={files['batching']}", f"--monitoring_config_file={files['monitoring']}",
              "--file_system_poll_wait_seconds=1"]
+    if settings and not settings.tfserving_batching:
+        flags = [f for f in flags if not f.startswith(("--enable_batching", "--batching_parameters_file"))]
     if binary:
         command, marker = [binary, *flags], binary
         describe = f"the real tensorflow_model_server ({binary})"
@@ -152,7 +164,7 @@ def tfserving(root: Path, endpoints) -> Server:
             raise PrepareError(str(error)) from None
         if not versions:
             raise PrepareError(f"no SavedModel version under {tf_configs.base_path(root)}: run `make export`")
-        tf_configs.render(root, folder)
+        tf_configs.render(root, folder, batching=settings.tfserving if settings else None)
 
     def check() -> bool:
         status = requests.get(f"{rest}/v1/models/{endpoints.model_name}", timeout=2).json()

@@ -49,14 +49,24 @@ def rendered_paths(folder: Path) -> dict:
     return {key: folder / name for key, name in CONFIG_FILES.items()}
 
 
-def render(root: Path, folder: Path) -> dict:
-    """Write this run's config files into `folder` (models.config gets the absolute base path)."""
+def render(root: Path, folder: Path, batching: dict | None = None) -> dict:
+    """Write this run's config files into `folder` (models.config gets the absolute base path).
+
+    `batching` overrides fields of batching.config, e.g. {"batch_timeout_micros": 500}.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     out = rendered_paths(folder)
     text = Template((CONFIG_DIR / CONFIG_FILES["models"]).read_text())
     out["models"].write_text(text.substitute(MODEL_NAME=MODEL_NAME, MODEL_BASE_PATH=str(base_path(root).resolve())))
     for key in ("batching", "monitoring"):
         shutil.copyfile(CONFIG_DIR / CONFIG_FILES[key], out[key])
+    if batching:
+        text = out["batching"].read_text()
+        for name, value in batching.items():
+            text, found = re.subn(rf"^{name}\s*\{{[^}}]*\}}", f"{name} {{ value: {int(value)} }}", text, flags=re.M)
+            if not found:
+                text += f"{name} {{ value: {int(value)} }}\n"
+        out["batching"].write_text(text)
     return out
 
 

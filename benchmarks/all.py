@@ -1,0 +1,122 @@
+"""Every measurement the report needs, one after the other, then the report (`make bench-all`).
+
+    make bench-all                         # = python -m benchmarks.all
+    python -m benchmarks.all --skip widths --sweep-args "--seconds 2"
+
+Steps: train and export when their results are missing; bench-edge; the serving benchmark against
+servers started for it on free ports (in their own run folder, so a `make serve` already running
+is left alone); bench-web; the capacity sweep (default vs tuned); the width sweep; `make report`.
+Each step runs as its own process, prints its progress, and a failed step is named at the end
+while the others still run (the report then says which figures are missing). Takes about
+15-25 minutes on a 2-core machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from training import manifest, paths
+
+STEPS = ("train", "export", "edge", "serving", "web", "sweep", "widths", "report")
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def run(command: list[str], env: dict | None = None) -> None:
+    print("$ " + shlex.join(command[2:] if command[0] == sys.executable else command), flush=True)
+    subprocess.run(command, check=True, cwd=paths.REPO_ROOT, env={**os.environ, **(env or {})})
+
+
+def step_train(root: Path, args) -> None:
+    if paths.metrics_path(root).exists():
+        print(f"{paths.metrics_path(root)} exists: training skipped (`make train` retrains)")
+        return
+    run(python("training.train", "--artifacts", str(root)))
+
+
+def step_export(root: Path, args) -> None:
+    entries = manifest.load(root)
+    if "onnx_fp32" not in entries:
+        run(python("edge.export", "--artifacts", str(root)))
+    if "torchserve_mar" not in entries:
+        run(python("serving.torchserve.archive", "--artifacts", str(root)))
+    if not any(key.startswith("tfserving_") for key in entries):
+        run(python("serving.tfserving.export", "--artifacts", str(root)))
+    if "tfjs_graph_model" not in entries:
+        run(python("web.tfjs.export", "--artifacts", str(root)))
+
+
+def step_edge(root: Path, args) -> None:
+    run(python("edge.bench"), env={"DIGITS_ARTIFACTS": str(root)})
+
+
+def step_serving(root: Path, args) -> None:
+    """serving.bench against servers of our own on free ports; its JSON lands in <root>/bench/."""
+    from deploy.local import runner
+    from serving.load import sweep, variants
+
+    variant = variants.prepare(root, "bench")
+    endpoints = sweep.free_endpoints()
+    runner.stop(variant)  # servers left by an interrupted run would answer on other ports
+    runner.start(variant, endpoints, timeout=300)
+    try:
+        run(python("serving.bench"), env={"DIGITS_ARTIFACTS": str(variant), **endpoints.as_environment()})
+    finally:
+        runner.stop(variant)
+    (root / "bench").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(variant / "bench" / "serving.json", root / "bench" / "serving.json")
+
+
+def step_web(root: Path, args) -> None:
+    run(python("web.tfjs.bench", "--artifacts", str(root)))
+
+
+def step_sweep(root: Path, args) -> None:
+    run(python("serving.load.sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
+
+
+def step_widths(root: Path, args) -> None:
+    run(python("benchmarks.widths", "--artifacts", str(root), *shlex.split(args.width_args)))
+
+
+def step_report(root: Path, args) -> None:
+    run(python("benchmarks.report", "--artifacts", str(root)))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
+    parser.add_argument("--sweep-args", default="", help="flags for serving.load.sweep, e.g. \"--seconds 2\"")
+    parser.add_argument("--width-args", default="", help="flags for benchmarks.widths, e.g. \"--widths 1 8\"")
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    steps = [name for name in STEPS if name not in args.skip]
+    failed, times, started = [], {}, time.monotonic()
+    for number, name in enumerate(steps, 1):
+        print(f"\n==== bench-all [{number}/{len(steps)}] {name}", flush=True)
+        begin = time.monotonic()
+        try:
+            globals()[f"step_{name}"](root, args)
+        except (subprocess.CalledProcessError, Exception) as error:
+            print(f"==== {name} failed: {error}", flush=True)
+            failed.append(name)
+        times[name] = round(time.monotonic() - begin, 1)
+        print(f"==== {name}: {times[name]:.0f} s", flush=True)
+    print(f"\nbench-all: {time.monotonic() - started:.0f} s; seconds per step {json.dumps(times)}")
+    if failed:
+        raise SystemExit(f"bench-all: these steps failed: {', '.join(failed)} "
+                         "(their report sections say 'not measured')")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The report's PNG charts (matplotlib, files only). Each takes plain rows and writes one file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+COLOURS = {"torch": "tab:red", "tensorflow": "tab:orange"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bars(rows: list[tuple[str, float, str]], out: Path, title: str, xlabel: str, log: bool = False) -> Path:
+    """Horizontal bars: rows of (label, value, framework), coloured by framework."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 0.35 * len(rows) + 1.4))
+    labels = [label for label, _, _ in rows]
+    ax.barh(labels, [value for _, value, _ in rows], color=[COLOURS.get(fw, "tab:grey") for _, _, fw in rows])
+    ax.invert_yaxis()
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=colour, label=fw) for fw, colour in COLOURS.items()], fontsize=8)
+    if log:
+        ax.set_xscale("log")
+    ax.set(title=title, xlabel=xlabel)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    return _save(plt, fig, out)
+
+
+def lines(series: dict[str, tuple[list, list]], out: Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """One line per name: {name: (x values, y values)}, log-log."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    palette = plt.get_cmap("tab20").colors  # 20 distinct colours: every target gets its own
+    for number, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(xs, ys, "o-", label=name, color=palette[number % len(palette)])
+    ax.set(xscale="log", yscale="log", title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(plt, fig, out)
+
+
+def _save(plt, fig, out: Path) -> Path:
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

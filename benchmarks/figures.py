@@ -1,0 +1,87 @@
+"""The measured results the report reads, and the figures both its sections and its claims take from them.
+
+Each input is one JSON file under the artifacts folder, named in SOURCES with the command that
+writes it; a missing or unreadable one is None, and `missing(key)` says how to measure it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# Where each input comes from: the command that (re)measures it.
+SOURCES = {
+    "metrics": ("metrics.json", "make train"),
+    "manifest": ("manifest.json", "make export"),
+    "edge": ("bench/edge.json", "make bench-edge"),
+    "serving": ("bench/serving.json", "make bench-serving"),
+    "web": ("bench/web.json", "make bench-web"),
+    "load": ("bench/load-capacity.json", "make loadtest-sweep"),
+    "widths": ("bench/widths.json", "make bench-widths"),
+}
+
+
+def load_inputs(root: Path) -> dict:
+    """{key: parsed JSON or None}; an unreadable file counts as missing (and is named in the report)."""
+    inputs = {}
+    for key, (relative, _) in SOURCES.items():
+        try:
+            # Commands recorded with this machine's absolute artifacts folder read as `artifacts`.
+            inputs[key] = json.loads((root / relative).read_text().replace(str(root), "artifacts"))
+        except (OSError, ValueError):
+            inputs[key] = None
+    return inputs
+
+
+def missing(key: str) -> str:
+    relative, command = SOURCES[key]
+    return f"*not measured: run `{command}` (writes `artifacts/{relative}`)*\n\n"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def cell(value):
+        if value is None:
+            return "-"
+        if isinstance(value, float) and value == int(value) and (value == 0 or abs(value) >= 10):
+            return f"{value:,.0f}"
+        if isinstance(value, float):
+            return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+# ---- the figures each section and claim uses -------------------------------------------------
+
+def server_latency(inputs) -> dict:
+    """{target: (p50 ms, p99 ms, framework)} from serving.json (one client, batch 1)."""
+    if not inputs["serving"]:
+        return {}
+    return {r["target"]: (r["p50_ms"], r["p99_ms"], r["framework"]) for r in inputs["serving"]["results"]}
+
+
+def edge_latency(inputs) -> dict:
+    """{target: (p50 ms, p99 ms, framework, bytes)} at batch 1 from edge.json."""
+    if not inputs["edge"]:
+        return {}
+    return {r["name"]: (r["batch_1"]["p50_us"] / 1e3, r["batch_1"]["p99_us"] / 1e3, r["framework"], r["bytes"])
+            for r in inputs["edge"]["results"]}
+
+
+def browser_latency(inputs) -> dict:
+    """{"chromium-<backend>": (model p50 ms, p99 ms, cold p50 ms)} from web.json."""
+    if not inputs["web"]:
+        return {}
+    return {f"chromium-{name}": (f["warm_model"]["p50_ms"], f["warm_model"]["p99_ms"], f["cold_start"]["p50_ms"])
+            for name, f in inputs["web"]["backends"].items() if "error" not in f}
+
+
+def server_memory(inputs, setting="default") -> dict:
+    if not inputs["load"]:
+        return {}
+    return inputs["load"]["servers"].get(setting, {})

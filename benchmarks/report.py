@@ -1,0 +1,241 @@
+"""Turn the measured JSON results into REPORT.md with PNG charts: the common claims, tested here.
+
+    make report                                      # = python -m benchmarks.report
+    python -m benchmarks.report --artifacts /tmp/x/artifacts --out /tmp/x/REPORT.md
+
+Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
+edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
+load-capacity.json and load-<endpoint>.json (make loadtest-sweep), widths.json (make bench-widths).
+An input that is missing makes its section say "not measured: run <command>"; nothing else stops
+the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks import charts
+from benchmarks.claims import section_claims
+from benchmarks.figures import (SOURCES, browser_latency, edge_latency, load_inputs, missing, server_latency,
+                                server_memory, table)
+from training import paths
+
+
+def section_training(inputs, out: Path) -> str:
+    text = "## Training time and accuracy per framework\n\n"
+    metrics = inputs["metrics"]
+    if not metrics:
+        return text + missing("metrics")
+    rows = [[fw, *(metrics[fw][key] for key in ("test_accuracy", "params", "train_seconds", "epochs"))]
+            for fw in ("torch", "tensorflow") if fw in metrics]
+    charts.bars([(r[0], r[3], r[0]) for r in rows], out / "training.png", "training time, same network and data",
+                "seconds")
+    return (text + "Same network, split, seed and epochs in both frameworks (`make train`, `artifacts/metrics.json`); "
+            f"the twin check's max abs difference: {metrics.get('twin_max_abs_diff', '-')}.\n\n"
+            + table(["framework", "test accuracy", "parameters", "train seconds", "epochs"], rows)
+            + "\n![training time](report/training.png)\n")
+
+
+def section_sizes(inputs, out: Path) -> str:
+    text = "## Artifact size per format\n\n"
+    entries = inputs["manifest"]
+    if not entries:
+        return text + missing("manifest")
+    rows = sorted(([key, e["framework"], e["precision"], e["bytes"], e["path"]] for key, e in entries.items()),
+                  key=lambda r: (r[1], r[3]))
+    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "sizes.png", "artifact size (manifest)", "bytes", log=True)
+    return (text + "Every file `make export` writes, from `artifacts/manifest.json` "
+            "(folders: the sum of their files).\n\n"
+            + table(["artifact", "framework", "precision", "bytes", "path"], rows) + "\n![sizes](report/sizes.png)\n")
+
+
+def section_latency(inputs, out: Path) -> str:
+    text = "## Latency per target (batch 1)\n\n"
+    rows = []
+    for name, (p50, p99, fw) in server_latency(inputs).items():
+        rows.append([name, fw, "server" if "inprocess" not in name else "in-process", p50, p99])
+    for name, (p50, p99, fw, _) in edge_latency(inputs).items():
+        rows.append([name, fw, "edge / eager", p50, p99])
+    for name, (p50, p99, _) in browser_latency(inputs).items():
+        rows.append([name, "tensorflow", "browser (model only)", p50, p99])
+    notes = [missing(key) for key in ("serving", "edge", "web") if not inputs[key]]
+    if not rows:
+        return text + "".join(notes)
+    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "latency.png", "p50 latency per call, batch 1", "ms (log)",
+                log=True)
+    sources = []
+    for key, what in (("serving", "servers: one client thread, sequential"), ("edge", "edge: one thread per runtime"),
+                      ("web", "browser: warm model call in headless Chromium")):
+        if inputs[key]:
+            sources.append(f"{what} (`{inputs[key].get('command', SOURCES[key][1])}`)")
+    return (text + "Sources: " + "; ".join(sources) + ".\n\n" + "".join(notes)
+            + table(["target", "framework", "kind", "p50 ms", "p99 ms"], rows) + "\n![latency](report/latency.png)\n")
+
+
+def section_memory_and_cold(inputs, out: Path) -> str:
+    text = "## Peak memory and cold start of each server, and of the page\n\n"
+    load = inputs["load"]
+    if load:
+        rows = [[server, setting, f["cold_start_s"], f["idle_mb"], f["peak_mb"]]
+                for setting, by_server in load["servers"].items() for server, f in by_server.items()]
+        charts.bars([(f"{r[0]} ({r[1]})", r[4], "torch" if r[0] == "torchserve" else "tensorflow") for r in rows],
+                    out / "memory.png", "peak RSS of the server's process tree under load", "MiB")
+        tfserving = load.get("tfserving", "see serving/tfserving/README.md")
+        text += (f"RSS summed over each server's process tree (TorchServe: Java frontend + Python workers), sampled "
+                 f"every 0.25 s during the load sweep; cold start = process launch to the first successful readiness "
+                 f"check (`{load['command']}`). TF Serving here: {tfserving}.\n\n"
+                 + table(["server", "settings", "cold start s", "idle RSS MiB", "peak RSS MiB"], rows)
+                 + "\n![memory](report/memory.png)\n\n")
+    else:
+        text += missing("load")
+    browser = browser_latency(inputs)
+    if browser:
+        text += ("Page cold start (fresh headless Chromium, navigation to first prediction, "
+                 f"`{inputs['web'].get('command', 'make bench-web')}`):\n\n"
+                 + table(["backend", "cold start p50 ms"], [[name, cold] for name, (_, _, cold) in browser.items()]))
+    else:
+        text += missing("web")
+    return text
+
+
+def section_capacity(inputs, out: Path, root: Path) -> str:
+    text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, zero errors)\n\n"
+    load = inputs["load"]
+    if not load:
+        return text + missing("load")
+    settings = list(load["server_settings"])
+    rows = [[target, e["framework"], *[e["by_setting"].get(s) for s in settings], e["setting"]]
+            for target, e in load["endpoints"].items()]
+    text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
+             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or an error "
+             f"(`{load['command']}`). Load generator and servers share the machine's "
+             f"{load['machine']['cpus']} cores.\n\n"
+             + table(["endpoint", "framework", *[f"{s} req/s" for s in settings], "better"], rows))
+    for target, e in load["endpoints"].items():
+        values = [e["by_setting"][s] for s in settings if s in e["by_setting"]]
+        if len(values) == 2 and max(values) > 1.5 * max(min(values), 1e-9):
+            text += (f"\n- {target}: {settings[1]} {values[1]:g} req/s against {settings[0]} {values[0]:g} req/s "
+                     f"({values[1] / values[0]:.1f}x)" if values[0] else
+                     f"\n- {target}: {settings[1]} {values[1]:g} req/s against {settings[0]} {values[0]:g} req/s")
+    text += "\n\nServer settings compared in the same run:\n\n" + "".join(
+        f"- **{name}**: `{json.dumps({k: v for k, v in s.items() if k != 'name'})}`\n"
+        for name, s in load["server_settings"].items())
+    text += "\nIn-process rate of each framework in the same run (one thread, batch 1, no server):\n\n" + table(
+        ["framework", "calls/s", "p50 ms"],
+        [[fw, e["calls_per_s"], e["p50_ms"]] for fw, e in load["in_process"].items()])
+    for target in load["endpoints"]:
+        png = root / "bench" / f"load-{target}.png"
+        if png.exists():
+            shutil.copyfile(png, out / png.name)
+            text += f"\n![{target}](report/{png.name})\n"
+    return text
+
+
+def section_widths(inputs, out: Path) -> str:
+    text = "## Latency against the width multiplier (1, 2, 4, 8)\n\n"
+    widths = inputs["widths"]
+    if not widths:
+        return text + missing("widths")
+    keys = list(widths["widths"])
+    names = list(next(iter(widths["widths"].values()))["targets"])
+    rows, series = [], {}
+    for name in names:
+        cells = [widths["widths"][w]["targets"].get(name, {}).get("p50_ms") for w in keys]
+        rows.append([name, *cells])
+        points = [(int(w), c) for w, c in zip(keys, cells) if c is not None]
+        if points:
+            series[name] = ([p[0] for p in points], [p[1] for p in points])
+    params = [["parameters", *[widths["widths"][w]["params"]["torch"] for w in keys]]]
+    charts.lines(series, out / "widths.png", "p50 latency against width (batch 1)", "width multiplier", "ms (log)")
+    errors = {name: widths["widths"][w]["targets"][name]["error"] for w in keys for name in names
+              if "error" in widths["widths"][w]["targets"].get(name, {})}
+    return (text + f"Each width trained {widths['epochs']} epoch(s) into its own folder, exported, and every target of "
+            f"deploy/targets.py timed at batch 1 (`{widths['command']}`). tfjs-node starts Node on every call; "
+            "chromium-wasm is the page's own model call.\n\n"
+            + table(["target (p50 ms)", *[f"w{w}" for w in keys]], params + rows)
+            + "".join(f"\n- {name}: not measured ({error})" for name, error in errors.items())
+            + "\n\n![widths](report/widths.png)\n")
+
+
+def headline(inputs) -> str:
+    """One row per served endpoint: latency, capacity, memory of its server."""
+    latency, load = server_latency(inputs), inputs["load"]
+    memory = server_memory(inputs)
+    rows = []
+    for target in ("torchserve-rest", "torchserve-grpc", "tfserving-grpc", "tfserving-rest"):
+        p50 = latency.get(target, (None,))[0]
+        capacity = load["endpoints"].get(target, {}) if load else {}
+        server = target.split("-")[0]
+        # memory and cold start of the server at the settings its capacity was measured with
+        figures = (server_memory(inputs, capacity["setting"]) if capacity else memory).get(server) or {}
+        rows.append([target, p50, capacity.get("capacity_rps"), capacity.get("setting"),
+                     figures.get("peak_mb"), figures.get("cold_start_s")])
+    return table(["endpoint", "p50 ms (1 client)", "capacity req/s", "at settings", "server peak RSS MiB",
+                  "cold start s"], rows)
+
+
+CAVEATS = """## What these figures do not show
+
+- **TF Serving is the project's compatible server** (serving/tfserving/compat_server.py: Python, gRPC and REST
+  over the same SavedModel, no request merging) unless `tensorflow_model_server` was on PATH; the C++ server
+  cannot be installed on this machine. Its memory, cold start and capacity are that server's, not the binary's.
+- The load generator, the servers and other work share the same 2 cores: a server's capacity here includes
+  the cost of the client next to it. Latency is measured from each request's scheduled send time (open loop),
+  so queueing shows up in p99 rather than being hidden by a slower client.
+- Arrivals are drawn reproducibly (one seed per offered rate, the same for every endpoint), so a step's number
+  of requests, and its achieved rate, can differ from rate x seconds by Poisson noise; achieved = good answers
+  per second over the step.
+- With the compatible server, TF Serving's batching on/off changes only the largest batch it accepts (it does not
+  merge requests), so the difference between its two settings is this run's noise: a yardstick for the others.
+- PyTorch's default of one intra-op thread per core is the likely reason its figures suffer most when other
+  processes compete for the cores (training time, in-process p99, TorchServe with default settings); the tuned
+  TorchServe settings give each worker one thread (`OMP_NUM_THREADS=1`). Not isolated here: "tuned" changes
+  workers, batching and threads together.
+- One run: no confidence intervals. Rerun `make bench-all` on a quiet machine before quoting an absolute number.
+"""
+
+
+def build(root: Path, out_md: Path) -> str:
+    inputs = load_inputs(root)
+    charts_dir = out_md.parent / "report"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    machine = (inputs["load"] or {}).get("machine") or {
+        "platform": platform.platform(), "processor": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
+    parts = [
+        "# digits-everywhere: PyTorch and TensorFlow deployment, measured\n\n",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make report` from the JSON results under "
+        "`artifacts/` (`make bench-all` measures them all). Machine: "
+        f"{machine.get('platform')}, {machine.get('processor')}, {machine.get('cpus', '?')} CPU cores, no GPU. "
+        "**Every figure comes from one run on a shared 2-core machine where other work ran at the same time: absolute "
+        "numbers are noisy; the ratios of figures measured side by side in the same run are the point.**\n\n",
+        "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
+        section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
+        section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",
+        section_capacity(inputs, charts_dir, root), "\n", section_widths(inputs, charts_dir), "\n", CAVEATS,
+    ]
+    text = "".join(parts)
+    out_md.write_text(text)
+    return text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--out", type=Path, default=paths.REPO_ROOT / "REPORT.md",
+                        help="the report to write (default: REPORT.md at the repo root)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    print(f"report: reading {root}", flush=True)
+    build(root, args.out)
+    absent = [f"{SOURCES[key][0]} ({SOURCES[key][1]})" for key, value in load_inputs(root).items() if value is None]
+    print(f"wrote {args.out} and {args.out.parent / 'report'}/*.png"
+          + (f"; not measured: {', '.join(absent)}" if absent else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Locust users for the four served endpoints: each user is a client Predictor in a closed loop.
+
+    make loadtest LOAD_TARGET=tfserving-grpc LOAD_USERS=20 LOAD_DURATION=30    # headless, see locust_run.py
+    .venv/bin/locust -f serving/load/locustfile.py TorchServeGrpcUser           # Locust's web UI (port 8089)
+
+gRPC users go through the official stubs: TF Serving's `tensorflow-serving-api` PredictionService
+and TorchServe's stubs generated from its own protos (serving/*/client.py); REST users through the
+same clients' HTTP sessions. Each request sends one test-split image and checks the answer is ten
+probabilities summing to 1; anything else is reported to Locust as a failure.
+Addresses come from serving/endpoints.py (DIGITS_*_PORT), the artifacts (TorchServe's token, the
+test split) from $DIGITS_ARTIFACTS.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+# Locust runs users as gevent greenlets; gRPC's C core must be told before any channel exists,
+# or a call blocks the whole process instead of yielding to the other users.
+import grpc.experimental.gevent as grpc_gevent
+
+grpc_gevent.init_gevent()
+# TensorFlow (which TF Serving's stubs import) starts threads while it is imported: imported inside
+# a user's greenlet, that left the user stuck after its first request. Imported here, once, it works.
+# Only when the TF Serving gRPC user may run (named on the command line, or no class named: the web
+# UI offers them all), since the import takes seconds.
+if "TFServingGrpcUser" in sys.argv or not any(arg.endswith("User") for arg in sys.argv[1:]):
+    import tensorflow  # noqa: E402,F401
+
+from locust import User, constant, task  # noqa: E402
+
+from serving import endpoints as endpoints_mod  # noqa: E402
+from serving.load import openloop  # noqa: E402
+from serving.registry import load_predictor  # noqa: E402
+from training import paths  # noqa: E402
+
+
+class PredictorUser(User):
+    abstract = True
+    target = ""  # a served target of serving/registry.py
+    wait_time = constant(0)  # closed loop: the next request leaves when the answer is in
+
+    def on_start(self) -> None:
+        root = paths.artifacts_dir()
+        self.predictor = load_predictor(self.target, endpoints_mod.resolve(), root=root)
+        self.predictor.timeout = openloop.CLIENT_TIMEOUT_S
+        self.images = openloop.test_images(root)
+        self.sent = 0
+
+    @task
+    def predict(self) -> None:
+        image = self.images[self.sent % len(self.images)][None]
+        self.sent += 1
+        start, error = time.perf_counter(), None
+        try:
+            openloop.check_answer(self.predictor.predict(image), 1)
+        except Exception as exc:  # reported to Locust as this request's failure
+            error = exc
+        self.environment.events.request.fire(
+            request_type=self.target.rsplit("-", 1)[1], name=self.target,
+            response_time=(time.perf_counter() - start) * 1e3, response_length=0, exception=error, context={})
+
+
+class TorchServeRestUser(PredictorUser):
+    target = "torchserve-rest"
+
+
+class TorchServeGrpcUser(PredictorUser):
+    target = "torchserve-grpc"
+
+
+class TFServingGrpcUser(PredictorUser):
+    target = "tfserving-grpc"
+
+
+class TFServingRestUser(PredictorUser):
+    target = "tfserving-rest"
+

@@ -1,0 +1,43 @@
+"""PNG plots of the load results (matplotlib, no display needed).
+
+    plots.latency_vs_load(json.loads(Path("artifacts/bench/load-torchserve-grpc.json").read_text()), "out.png")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def latency_vs_load(result: dict, out: Path) -> Path:
+    """p50 and p99 against offered rate, one colour per server setting, with the objective as a line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for (name, setting), colour in zip(result["settings"].items(), ("tab:blue", "tab:orange", "tab:green")):
+        steps = [s for s in setting["steps"] if s["p99_ms"] is not None]
+        offered = [s["offered_rps"] for s in steps]
+        ax.plot(offered, [s["p50_ms"] for s in steps], "o--", color=colour, label=f"{name} p50")
+        ax.plot(offered, [s["p99_ms"] for s in steps], "o-", color=colour, label=f"{name} p99")
+    ax.axhline(result["slo_p99_ms"], color="grey", linestyle=":", label=f"objective p99 {result['slo_p99_ms']:g} ms")
+    ax.set(xscale="log", yscale="log", xlabel="offered load (requests/s, Poisson arrivals)",
+           ylabel="latency from scheduled send (ms)", title=f"{result['target']}: latency against offered load")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers on log axes
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,99 @@
+"""The load tools' logic without servers: Poisson schedule, latency from the scheduled time, the capacity rule."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from serving.load import openloop, sweep
+
+
+def test_poisson_schedule_has_the_rate_and_exponential_gaps():
+    times = openloop.poisson_schedule(500, 20, np.random.default_rng(1))
+    assert np.all(np.diff(times) > 0) and times[-1] < 20
+    assert abs(len(times) - 10_000) < 5 * np.sqrt(10_000)  # Poisson count: mean 10,000, sd 100
+    gaps = np.diff(times)
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, abs=0.05)  # exponential: sd equals the mean
+
+
+def test_poisson_schedule_rejects_a_rate_of_zero():
+    with pytest.raises(ValueError, match="rate and seconds must be positive"):
+        openloop.poisson_schedule(0, 5, np.random.default_rng(0))
+
+
+class SlowPredictor:
+    """50 ms per call, one answer at a time: 20 calls/s at most."""
+
+    def predict(self, batch):
+        time.sleep(0.05)
+        return np.full((len(batch), 10), 0.1, dtype=np.float32)
+
+
+def test_latency_counts_from_the_scheduled_time_so_an_overloaded_server_shows_it():
+    images = np.zeros((4, 8, 8), dtype=np.float32)
+    result = openloop.run(SlowPredictor, images, rate=60, seconds=1, threads=1, grace=0.5)
+    # A closed loop would report ~50 ms per call; offered 3x what one client can serve, requests
+    # wait in line, and the wait is part of their latency.
+    assert result["p50_ms"] > 150 and result["max_ms"] > 400
+    assert result["errors"] > 0 and "not sent: the client fell behind the schedule" in result["error_kinds"]
+    assert result["completed"] + result["errors"] == result["scheduled"]
+
+
+def test_a_malformed_answer_is_an_error():
+    class Wrong:
+        def predict(self, batch):
+            return np.zeros((len(batch), 3))
+
+    with pytest.raises(ValueError, match="malformed answer: shape"):
+        openloop.run(Wrong, np.zeros((2, 8, 8), dtype=np.float32), rate=10, seconds=0.5, threads=1)
+
+
+def step(rate, p99, errors=0):
+    return {"offered_rps": rate, "achieved_rps": rate, "p50_ms": p99 / 2, "p99_ms": p99, "errors": errors}
+
+
+def test_capacity_is_the_highest_rate_within_the_objective_with_no_errors():
+    steps, capacity = sweep.find_capacity(lambda rate: step(rate, rate / 10), [100, 200, 400, 800], retries=0,
+                                          progress=lambda _: None)
+    assert capacity == 400 and [s["offered_rps"] for s in steps] == [100, 200, 400, 800]
+    steps, capacity = sweep.find_capacity(lambda rate: step(rate, 1, errors=int(rate > 150)), [100, 200, 400],
+                                          retries=0, progress=lambda _: None)
+    assert capacity == 100 and len(steps) == 2
+
+
+def test_a_failing_step_is_run_once_more_before_the_ladder_stops():
+    tries = iter([step(100, 10), step(200, 90), step(200, 20), step(400, 90), step(400, 95)])
+    steps, capacity = sweep.find_capacity(lambda rate: next(tries), [100, 200, 400], retries=1, progress=lambda _: None)
+    assert capacity == 200
+    assert [s["attempts"] for s in steps] == [1, 2, 2]
+
+
+def test_the_rate_ladder():
+    assert sweep.ladder(20, 2, 200) == [20, 40, 80, 160]
+    with pytest.raises(ValueError):
+        sweep.ladder(20, 1, 200)
+
+
+def test_a_variant_root_links_the_model_files_and_keeps_its_own_run_folder(tmp_path):
+    from serving.load import variants
+
+    root = tmp_path / "artifacts"
+    for item in variants.LINKED:
+        if "." in item:
+            (root / item).parent.mkdir(parents=True, exist_ok=True)
+            (root / item).write_text("{}")
+        else:
+            (root / item).mkdir(parents=True)
+    variant = variants.prepare(root, "tuned")
+    assert variant == root / "load" / "tuned"
+    assert all((variant / item).resolve() == (root / item).resolve() for item in variants.LINKED)
+    assert variants.prepare(root, "tuned") == variant  # again: nothing to do
+    assert not (variant / "run").exists()  # the runner makes the variant's own run folder
+
+
+def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):
+    from serving.load import variants
+
+    with pytest.raises(FileNotFoundError, match="manifest.json not found: run `make train export` first"):
+        variants.prepare(tmp_path, "tuned")
