@@ -153,6 +153,16 @@ class MalformedRequests(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
 
 
+def _dtype_name(number: int) -> str:
+    """A DataType enum value's name (float32, string...), or words saying it is not one."""
+    import tensorflow as tf
+
+    try:
+        return tf.dtypes.as_dtype(number).name if number else "an invalid dtype"
+    except TypeError:
+        return f"an unknown dtype ({number})"
+
+
 def add_grpc_services(grpc_server, server: Server) -> None:
     import tensorflow as tf
     from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
@@ -169,7 +179,7 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                 for name, proto in request.inputs.items():
                     if name in signature_def.inputs and proto.dtype != signature_def.inputs[name].dtype:
                         want = tf.dtypes.as_dtype(signature_def.inputs[name].dtype).name
-                        got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "an invalid dtype"
+                        got = _dtype_name(proto.dtype)
                         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                            f'input "{name}": expects arg to be {want} but {got} is provided')
                     if name in signature_def.inputs:
@@ -264,6 +274,8 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     if ("instances" in body) == ("inputs" in body):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request must have exactly one of "instances" or "inputs"')
     signature_name = body.get("signature_name", "")
+    if not isinstance(signature_name, str):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'"signature_name" must be a string, got {type(signature_name).__name__}')
     servable = server.registry(name, version).servable(version)
     signature_def, _ = signature(servable, signature_name)
     (input_name, tensor_info), = signature_def.inputs.items()  # this server handles one-input signatures
@@ -272,7 +284,7 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     if isinstance(value, dict):  # {"inputs": {"image": [...]}} or named-input form
         value = value.get(input_name, value)
     if field == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
-        value = [row.get(input_name) for row in value]  # [{"image": ...}, ...]
+        value = [row.get(input_name) if isinstance(row, dict) else row for row in value]  # [{"image": ...}, ...]
     try:
         array = batch_from_instances(value, field=field, item_shape=tuple(expected_shape(tensor_info)[1:]),
                                      max_batch=server.max_batch_size)
