@@ -1,4 +1,5 @@
-"""Faults under load, on servers of this module's own: a killed TorchServe worker, a restarted server.
+"""Faults and model updates under load, on servers of this module's own: a killed TorchServe worker,
+a restarted server, a new version published to both servers and rolled back.
 
 Background threads send predictions through the project's clients (with their retries) while the
 fault happens; every request must end with an answer or an explicit, counted error, none lost,
@@ -113,5 +114,55 @@ def test_clients_ride_out_a_tfserving_restart(servers, images):
     ok_after_restart = {name: load.snapshot().ok for name, load in loads.items()}
     assert wait_for(lambda: all(load.snapshot().ok >= ok_after_restart[name] + 5 for name, load in loads.items()), 60)
     counts = report("TF Serving stopped and started again during load", loads)
+    for name, numbers in counts.items():
+        assert (numbers["lost"], numbers["wrong"]) == (0, 0), (name, numbers)
+        # Requests sent while the server was down were retried until it was back. One caught inside
+        # the stopping server's gRPC shutdown can end CANCELLED (not retried: the clients retry only
+        # what says "not processed"), explicitly and counted.
+        assert set(numbers["errors"]) <= {"CANCELLED"} and sum(numbers["errors"].values()) <= 1, (name, numbers)
+
+
+def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(servers, images):
+    """Version 2 goes live on both servers while all four endpoints are under load, then back to 1."""
+    import keras
+
+    from serving import update
+    from serving.inprocess import TorchInProcess
+    from serving.tfserving.client import TFServingGrpc, TFServingRest
+    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
+    from training import manifest
+
+    torch_expected = TorchInProcess(servers.root).predict(images)
+    keras_expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)
+    ep, root = servers.endpoints, servers.root
+    loads = {
+        "torchserve-rest": Load(lambda: TorchServeRest(ep, root=root), images, torch_expected, threads=1),
+        "torchserve-grpc": Load(lambda: TorchServeGrpc(ep, root=root), images, torch_expected, threads=1),
+        "tfserving-grpc": Load(lambda: TFServingGrpc(ep), images, keras_expected, threads=1),
+        "tfserving-rest": Load(lambda: TFServingRest(ep), images, keras_expected, threads=1),
+    }
+    for load in loads.values():
+        load.start()
+    assert wait_for(lambda: all(load.snapshot().ok >= 5 for load in loads.values()), 30)
+    torchserve = update.TorchServeVersions(root, ep)
+    before = update.served_versions(ep)
+
+    assert update.tfserving_publish(root, ep) == before[-1] + 1
+    assert torchserve.publish() == "2.0"
+    assert update.served_versions(ep) == [before[-1] + 1]
+    assert [(v["version"], v["default"], v["ready"]) for v in torchserve.versions()] == [("1.0", False, True), ("2.0", True, True)]
+    probe = TFServingGrpc(ep).predict_tensors({"image": images})
+    assert probe.model_spec.version.value == before[-1] + 1  # the answer names the version that gave it
+    ok_on_v2 = {name: load.snapshot().ok for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v2[name] + 5 for name, load in loads.items()), 30)
+
+    assert update.tfserving_rollback(root, ep) == before[-1]
+    assert torchserve.rollback() == "1.0"
+    assert update.served_versions(ep) == before
+    assert [(v["version"], v["default"]) for v in torchserve.versions()] == [("1.0", True)]
+    ok_on_v1 = {name: load.snapshot().ok for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v1[name] + 5 for name, load in loads.items()), 30)
+
+    counts = report("version 2 published, then rolled back, during load", loads)
     for name, numbers in counts.items():
         assert (numbers["lost"], numbers["wrong"], numbers["errors"]) == (0, 0, {}), (name, numbers)
