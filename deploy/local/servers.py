@@ -4,7 +4,8 @@ TorchServe runs from `artifacts/run/torchserve/` (its working directory, where i
 key file and its logs) with `serving/torchserve/config.properties`, addresses overridden from
 serving/endpoints.py. TF Serving is the real `tensorflow_model_server` when one is found
 (`$TFSERVING_BIN`, else on PATH), otherwise the project's TF-Serving-compatible server; both get
-the same flags and the same models.config, batching and monitoring files.
+the same flags and the same models.config, batching and monitoring files. With DIGITS_GRPC_TLS_CERT and
+DIGITS_GRPC_TLS_KEY set (serving/tls.py), both serve gRPC over TLS with that certificate.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Callable
 
 import requests
 
+from serving import tls
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
@@ -67,6 +69,10 @@ def torchserve_config(root: Path, endpoints) -> Path:
         "grpc_inference_port": str(ports["torchserve_grpc_inference"]),
         "grpc_management_port": str(ports["torchserve_grpc_management"]),
     }
+    tls_files = tls.from_environment()
+    if tls_files:  # gRPC over TLS (REST stays http on 127.0.0.1)
+        overrides.update({"enable_grpc_ssl": "true", "certificate_file": str(tls_files.cert.resolve()),
+                          "private_key_file": str(tls_files.key.resolve())})
     lines = []
     for line in (REPO / "serving" / "torchserve" / "config.properties").read_text().splitlines():
         key = line.split("=", 1)[0].strip()
@@ -75,6 +81,8 @@ def torchserve_config(root: Path, endpoints) -> Path:
         elif key == "vmargs":
             line = f"{line} -Djava.io.tmpdir={tmp}"
         lines.append(line)
+    lines += [f"{key}={value}" for key, value in overrides.items()
+              if not any(line.startswith(f"{key}=") for line in lines)]  # keys the file does not have
     out = folder / "config.properties"
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -131,6 +139,10 @@ def tfserving(root: Path, endpoints) -> Server:
              f"--model_config_file={files['models']}", "--enable_batching",
              f"--batching_parameters_file={files['batching']}", f"--monitoring_config_file={files['monitoring']}",
              "--file_system_poll_wait_seconds=1"]
+    tls_files = tls.from_environment()
+    ssl_config = folder / "ssl.config"
+    if tls_files:  # the real server's flag; the compatible server reads the same file
+        flags.append(f"--ssl_config_file={ssl_config}")
     if binary:
         command, marker = [binary, *flags], binary
         describe = f"the real tensorflow_model_server ({binary})"
@@ -149,6 +161,9 @@ def tfserving(root: Path, endpoints) -> Server:
         if not versions:
             raise PrepareError(f"no SavedModel version under {tf_configs.base_path(root)}: run `make export`")
         tf_configs.render(root, folder)
+        if tls_files:
+            ssl_config.write_text(tls.tfserving_ssl_config(tls_files))
+            ssl_config.chmod(0o600)  # it holds the private key
 
     def check() -> bool:
         status = requests.get(f"{rest}/v1/models/{endpoints.model_name}", timeout=2).json()

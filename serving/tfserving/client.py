@@ -16,6 +16,7 @@ import numpy as np
 import requests
 
 from serving import endpoints as endpoints_mod
+from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from training.spec import INPUT_NAME, OUTPUT_NAME
@@ -25,11 +26,10 @@ class TFServingGrpc:
     name, framework, precision = "tfserving-grpc", "tensorflow", "fp32"
 
     def __init__(self, endpoints=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
-        import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.endpoints = endpoints or endpoints_mod.resolve()
-        self.channel = grpc.insecure_channel(self.endpoints.target("tfserving_grpc"), options=GRPC_CHANNEL_OPTIONS)
+        self.channel = tls.channel(self.endpoints.target("tfserving_grpc"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
         self.timeout = timeout  # seconds per attempt

@@ -377,6 +377,11 @@ def make_rest_handler(server: Server, metrics_path: str | None):
     return Handler
 
 
+def _pem(text: str) -> bytes:
+    """A PEM text from a text proto string (escaped newlines and quotes undone)."""
+    return text.encode().decode("unicode_escape").encode()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (default: 8500)")
@@ -386,6 +391,8 @@ def main(argv=None) -> None:
     parser.add_argument("--enable_batching", action="store_true", help="read --batching_parameters_file")
     parser.add_argument("--batching_parameters_file", type=Path, help="BatchingParameters text proto")
     parser.add_argument("--monitoring_config_file", type=Path, help="MonitoringConfig text proto (Prometheus path)")
+    parser.add_argument("--ssl_config_file", type=Path,
+                        help="SSLConfig text proto (server_key, server_cert PEM texts): serve gRPC over TLS")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between looks for new versions (default: 1)")
     args = parser.parse_args(argv)
@@ -406,11 +413,16 @@ def main(argv=None) -> None:
                               options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
     add_grpc_services(grpc_server, server)
     try:
-        grpc_server.add_insecure_port(f"{args.host}:{args.port}")
+        if args.ssl_config_file:
+            ssl = configs.read_text_proto_values(args.ssl_config_file)
+            credentials = grpc.ssl_server_credentials([(_pem(ssl["server_key"]), _pem(ssl["server_cert"]))])
+            grpc_server.add_secure_port(f"{args.host}:{args.port}", credentials)
+        else:
+            grpc_server.add_insecure_port(f"{args.host}:{args.port}")
     except RuntimeError:
         raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: is another server using the port?") from None
     grpc_server.start()
-    log.info("gRPC on %s:%d", args.host, args.port)
+    log.info("gRPC on %s:%d%s", args.host, args.port, " (TLS)" if args.ssl_config_file else "")
     http = None
     if args.rest_api_port:
         try:

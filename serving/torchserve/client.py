@@ -19,6 +19,7 @@ import numpy as np
 import requests
 
 from serving import endpoints as endpoints_mod
+from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from training import paths
@@ -89,13 +90,11 @@ class TorchServeGrpc:
 
     def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0,
                  retry: RetryPolicy = RetryPolicy()):
-        import grpc
-
         from serving.torchserve.stubs import load
 
         self.endpoints = endpoints or endpoints_mod.resolve()
         self.pb2, pb2_grpc = load("inference")
-        self.channel = grpc.insecure_channel(self.endpoints.target("torchserve_grpc_inference"), options=GRPC_CHANNEL_OPTIONS)
+        self.channel = tls.channel(self.endpoints.target("torchserve_grpc_inference"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.stub = pb2_grpc.InferenceAPIsServiceStub(self.channel)
         token = _token(token, root)
         self.metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
