@@ -18,7 +18,7 @@ import numpy as np
 
 from serving.tfserving import configs
 from training import manifest
-from training.spec import VALUE_MAX, VALUE_MIN
+from training.spec import MAX_REQUEST_BYTES, VALUE_MAX, VALUE_MIN
 
 log = logging.getLogger("compat_server")
 DEFAULT_SIGNATURE = "serving_default"
@@ -150,6 +150,10 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
     if max_batch_size and dims and dims[0] > max_batch_size:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"Task size {dims[0]} is larger than maximum input batch size {max_batch_size}")
+    values = int(np.prod(dims, dtype=np.float64))  # float: the product of absurd dims must not overflow
+    if values > MAX_REQUEST_BYTES // 4:  # more values than a request can carry at 4 bytes each, batching off or not
+        raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f'input "{name}" declares {values:,} values, more than a request may carry')
 
 
 def check_input(name: str, value: np.ndarray, tensor_info) -> np.ndarray:

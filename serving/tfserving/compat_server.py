@@ -176,14 +176,16 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                 servable = server.registry(spec.name, version).servable(version)
                 signature_def, _ = signature(servable, spec.signature_name)
                 inputs = {}
+                if set(request.inputs) != set(signature_def.inputs):  # before any tensor is materialized
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "input names do not match the signature: "
+                                       f"sent {sorted(request.inputs)}, expected {sorted(signature_def.inputs)}")
                 for name, proto in request.inputs.items():
-                    if name in signature_def.inputs and proto.dtype != signature_def.inputs[name].dtype:
+                    if proto.dtype != signature_def.inputs[name].dtype:
                         want = tf.dtypes.as_dtype(signature_def.inputs[name].dtype).name
                         got = _dtype_name(proto.dtype)
                         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                            f'input "{name}": expects arg to be {want} but {got} is provided')
-                    if name in signature_def.inputs:
-                        check_proto_shape(name, proto, signature_def.inputs[name], server.max_batch_size)
+                    check_proto_shape(name, proto, signature_def.inputs[name], server.max_batch_size)
                     try:
                         inputs[name] = tf.make_ndarray(proto)
                     except (ValueError, TypeError) as error:

@@ -208,6 +208,15 @@ def test_tfserving_grpc_bad_tensor_is_a_client_error_naming_the_problem(case, cl
     still_serving(clients, references, test_split, "tf-grpc")
 
 
+def test_tfserving_grpc_refuses_an_unknown_input_before_reading_its_tensor(clients, references, test_split):
+    """Found by `make fuzz`: a billion-image tensor under another input name must not be materialized."""
+    with pytest.raises(grpc.RpcError) as error:
+        clients["tf-grpc"].predict_tensors({"pixels": _tensor([10 ** 8, 8, 8], float_val=[1.0])})
+    assert (error.value.code(), error.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "input names do not match the signature: sent ['pixels'], expected ['image']")
+    still_serving(clients, references, test_split, "tf-grpc")
+
+
 PREDICT_METHODS = {"ts": "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Predictions",
                    "tf": "/tensorflow.serving.PredictionService/Predict"}
 
