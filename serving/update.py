@@ -31,6 +31,7 @@ from serving.torchserve.client import read_token
 from training import manifest, paths
 
 TORCHSERVE_CONFIG = paths.REPO_ROOT / "serving" / "torchserve" / "config.properties"
+DRAIN_SECONDS = 2.0  # after a rollback switches the default, before the newer version is unregistered
 
 
 class UpdateError(RuntimeError):
@@ -86,6 +87,9 @@ class TorchServeVersions:
             raise UpdateError(f"TorchServe: version {current} is the oldest registered; nothing to roll back to")
         previous = older[-1]
         self._call("PUT", f"/{self.endpoints.model_name}/{previous}/set-default")
+        # Requests already routed to the newer version finish before it goes: unregistering it
+        # with jobs still queued for it leaves those waiting for their response timeout.
+        time.sleep(DRAIN_SECONDS)
         self._call("DELETE", f"/{self.endpoints.model_name}/{current}")
         print(f"torchserve: version {previous} is the default again; {current} unregistered")
         return previous

@@ -161,7 +161,8 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     assert update.served_versions(ep) == before
     assert [(v["version"], v["default"]) for v in torchserve.versions()] == [("1.0", True)]
     ok_on_v1 = {name: load.snapshot().ok for name, load in loads.items()}
-    assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v1[name] + 5 for name, load in loads.items()), 30)
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v1[name] + 5 for name, load in loads.items()), 30), \
+        {name: (ok_on_v1[name], load.snapshot().as_dict()) for name, load in loads.items()}
 
     counts = report("version 2 published, then rolled back, during load", loads)
     for name, numbers in counts.items():
