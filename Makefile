@@ -173,3 +173,26 @@ bench-all: ## every measurement the report needs, servers on free ports; then ma
 
 report: ## REPORT.md and report/*.png from the JSON results (a missing one is named, with its command)
 	$(PY) -m benchmarks.report
+
+# ---- hardening: fuzzing, model updates, soak (serving/update.py, serving/soak.py, tests/integration/) ----
+.PHONY: fuzz update-publish update-rollback update-status soak
+# Fuzz cases per endpoint for `make fuzz` (`make test` runs 75).
+FUZZ_EXAMPLES ?= 2500
+# Soak flags, e.g. `make soak SOAK_ARGS="--seconds 60 --rate 30"`.
+SOAK_ARGS ?=
+
+fuzz: ## property-based fuzzing, FUZZ_EXAMPLES (2500) bodies per endpoint on fresh servers -> artifacts/bench/fuzz.json
+	DIGITS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) DIGITS_FUZZ_REPORT=$(CURDIR)/artifacts/bench/fuzz.json \
+		$(PY) -m pytest tests/integration/test_fuzz.py -q -s
+
+update-publish: ## export the next model version and switch both running servers to it, without downtime
+	$(PY) -m serving.update publish
+
+update-rollback: ## switch both running servers back to the previous model version
+	$(PY) -m serving.update rollback
+
+update-status: ## the model versions each running server holds, and which one answers
+	$(PY) -m serving.update status
+
+soak: serve ## every endpoint at half its capacity for 10 minutes: errors, memory growth -> artifacts/bench/soak.json
+	$(PY) -m serving.soak $(SOAK_ARGS)

@@ -25,7 +25,7 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float, **
     except ValueError:
         body = None
     if response.status_code >= 300:
-        message = response.text
+        message = response.text or response.reason  # TorchServe answers 413 with an empty body
         if isinstance(body, dict):  # TF Serving: {"error": ...}; TorchServe: {"code", "type", "message"}
             message = body.get("error") or body.get("message") or json.dumps(body)
         raise RestError(response.status_code, message)

@@ -55,6 +55,13 @@ SERVING_PORTS = {
     "web_demo": 8000,  # the static web server of the browser demo (deploy/: nginx serving artifacts/web/)
 }
 
+# What one request may carry, on every server and API: larger requests get a client error
+# (HTTP 400/413, gRPC INVALID_ARGUMENT/RESOURCE_EXHAUSTED) instead of tying up a worker.
+# serving/torchserve/config.properties (max_request_size) and serving/tfserving/batching.config
+# (max_batch_size) hold the same numbers for the servers that read them; a test checks they agree.
+MAX_BATCH_SIZE = 512  # images per request
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # bytes of one request body (4 MiB, gRPC's default message limit)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -121,7 +128,8 @@ def build_spec(config: ModelConfig, *, seed: int | None = None, data_source: str
         },
         "model": config.to_dict(),
         "training": {"seed": seed, "data_source": data_source},
-        "serving": {"model_name": MODEL_NAME, "host": SERVING_HOST, "ports": dict(SERVING_PORTS)},
+        "serving": {"model_name": MODEL_NAME, "host": SERVING_HOST, "ports": dict(SERVING_PORTS),
+                    "limits": {"max_batch_size": MAX_BATCH_SIZE, "max_request_bytes": MAX_REQUEST_BYTES}},
     }
 
 

@@ -68,6 +68,7 @@ def torchserve_properties() -> str:
         "grpc_management_address": "127.0.0.1",
         "grpc_inference_port": str(ports["torchserve_grpc_inference"]),
         "grpc_management_port": str(ports["torchserve_grpc_management"]),
+        "enable_model_api": "false",  # versions change by a new image/volume here, not by registration
     }, "TorchServe in a container: addresses for a container network, every other setting as in serving/\n"
        "# (token authorization on: the key file is written to the working directory, /tmp in the container).")
 
@@ -91,6 +92,7 @@ def kserve_properties() -> str:
         # KServe authorization guard the model, so TorchServe's token file (which no client in the
         # cluster could read) is switched off here and only here.
         "disable_token_authorization": "true",
+        "enable_model_api": "false",  # the management port is KServe's proxy port here: no registration
     }, "TorchServe under KServe: storage layout /mnt/models/{config,model-store}, proxy port 8085;\n"
        "# the models are registered from model_snapshot; token authorization off (see configs.py).")
 

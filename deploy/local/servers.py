@@ -6,7 +6,8 @@ serving/endpoints.py. TF Serving is the real `tensorflow_model_server` when one 
 (`$TFSERVING_BIN`, else on PATH), otherwise the project's TF-Serving-compatible server; both get
 the same flags and the same models.config, batching and monitoring files. The browser demo
 (`artifacts/web/`, built by `make export-web`) is served by `python -m web.tfjs.serve`, the same
-static server `make demo` runs, on the spec's `web_demo` port.
+static server `make demo` runs, on the spec's `web_demo` port. With DIGITS_GRPC_TLS_CERT and
+DIGITS_GRPC_TLS_KEY set (serving/tls.py), both model servers serve gRPC over TLS with that certificate.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Callable
 import requests
 
 from deploy.local.settings import ServerSettings
+from serving import tls
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
@@ -72,6 +74,10 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
         "grpc_inference_port": str(ports["torchserve_grpc_inference"]),
         "grpc_management_port": str(ports["torchserve_grpc_management"]),
     }
+    tls_files = tls.from_environment()
+    if tls_files:  # gRPC over TLS (REST stays http on 127.0.0.1)
+        overrides.update({"enable_grpc_ssl": "true", "certificate_file": str(tls_files.cert.resolve()),
+                          "private_key_file": str(tls_files.key.resolve())})
     lines = []
     for line in (REPO / "serving" / "torchserve" / "config.properties").read_text().splitlines():
         key = line.split("=", 1)[0].strip()
@@ -88,6 +94,8 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
         elif key == "default_workers_per_model" and settings and "minWorkers" in settings.torchserve:
             line = f"{key}={settings.torchserve['minWorkers']}"
         lines.append(line)
+    lines += [f"{key}={value}" for key, value in overrides.items()
+              if not any(line.startswith(f"{key}=") for line in lines)]  # keys the file does not have
     out = folder / "config.properties"
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -147,6 +155,10 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
              "--file_system_poll_wait_seconds=1"]
     if settings and not settings.tfserving_batching:
         flags = [f for f in flags if not f.startswith(("--enable_batching", "--batching_parameters_file"))]
+    tls_files = tls.from_environment()
+    ssl_config = folder / "ssl.config"
+    if tls_files:  # the real server's flag; the compatible server reads the same file
+        flags.append(f"--ssl_config_file={ssl_config}")
     if binary:
         command, marker = [binary, *flags], binary
         describe = f"the real tensorflow_model_server ({binary})"
@@ -165,6 +177,9 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
         if not versions:
             raise PrepareError(f"no SavedModel version under {tf_configs.base_path(root)}: run `make export`")
         tf_configs.render(root, folder, batching=settings.tfserving if settings else None)
+        if tls_files:
+            ssl_config.write_text(tls.tfserving_ssl_config(tls_files))
+            ssl_config.chmod(0o600)  # it holds the private key
 
     def check() -> bool:
         status = requests.get(f"{rest}/v1/models/{endpoints.model_name}", timeout=2).json()

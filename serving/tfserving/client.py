@@ -2,7 +2,9 @@
 
 gRPC goes through the official `tensorflow-serving-api` stubs (PredictionService.Predict and
 GetModelMetadata, ModelService.GetModelStatus); REST posts `{"instances": ...}` to
-`/v1/models/digits:predict`. No token: TF Serving has no authentication of its own.
+`/v1/models/digits:predict`. No token: TF Serving has no authentication of its own. Predictions
+are retried on connection errors, HTTP 503 and gRPC UNAVAILABLE under one deadline
+(serving/retry.py; `retry=NO_RETRY` turns that off).
 
     python -m serving.tfserving.client           # status, signature, and 5 test images both ways
 """
@@ -14,22 +16,24 @@ import numpy as np
 import requests
 
 from serving import endpoints as endpoints_mod
+from serving import tls
 from serving.rest import call
+from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from training.spec import INPUT_NAME, OUTPUT_NAME
 
 
 class TFServingGrpc:
     name, framework, precision = "tfserving-grpc", "tensorflow", "fp32"
 
-    def __init__(self, endpoints=None, timeout: float = 30.0):
-        import grpc
+    def __init__(self, endpoints=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.endpoints = endpoints or endpoints_mod.resolve()
-        self.channel = grpc.insecure_channel(self.endpoints.target("tfserving_grpc"))
+        self.channel = tls.channel(self.endpoints.target("tfserving_grpc"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
-        self.timeout = timeout
+        self.timeout = timeout  # seconds per attempt
+        self.retry = retry
 
     def _spec(self, spec, model_name, version, signature_name=None):
         spec.name = model_name or self.endpoints.model_name
@@ -47,7 +51,7 @@ class TFServingGrpc:
         self._spec(request.model_spec, model_name, version, signature_name)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(value if hasattr(value, "tensor_shape") else tf.make_tensor_proto(value))
-        return self.predictions.Predict(request, timeout=self.timeout)
+        return call_with_retry(lambda left: self.predictions.Predict(request, timeout=min(self.timeout, left)), self.retry)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -82,11 +86,12 @@ class TFServingGrpc:
 class TFServingRest:
     name, framework, precision = "tfserving-rest", "tensorflow", "fp32"
 
-    def __init__(self, endpoints=None, timeout: float = 30.0):
+    def __init__(self, endpoints=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
         self.endpoints = endpoints or endpoints_mod.resolve()
         self.base = f"{self.endpoints.url('tfserving_rest')}/v1/models"
         self.session = requests.Session()
-        self.timeout = timeout
+        self.timeout = timeout  # seconds per attempt
+        self.retry = retry
 
     def model_url(self, model_name=None, version=None) -> str:
         url = f"{self.base}/{model_name or self.endpoints.model_name}"
@@ -94,7 +99,9 @@ class TFServingRest:
 
     def predict_json(self, body, model_name=None, version=None) -> dict:
         """POST any JSON body to :predict; the decoded answer (raises RestError)."""
-        return call(self.session, "POST", self.model_url(model_name, version) + ":predict", json=body, timeout=self.timeout)
+        url = self.model_url(model_name, version) + ":predict"
+        return call_with_retry(lambda left: call(self.session, "POST", url, json=body, timeout=min(self.timeout, left)),
+                               self.retry)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         answer = self.predict_json({"instances": np.asarray(batch).tolist()})

@@ -18,6 +18,7 @@ import numpy as np
 
 from serving.tfserving import configs
 from training import manifest
+from training.spec import MAX_REQUEST_BYTES, VALUE_MAX, VALUE_MIN
 
 log = logging.getLogger("compat_server")
 DEFAULT_SIGNATURE = "serving_default"
@@ -134,8 +135,33 @@ def expected_shape(tensor_info) -> list[int]:
     return [d.size for d in tensor_info.tensor_shape.dim]
 
 
+def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None) -> None:
+    """Refuse a TensorProto whose declared shape does not fit, before its values are materialized.
+
+    A proto may declare a shape of billions of elements with one value (TF fills the rest with
+    it): checking the declared shape first keeps such a request from allocating gigabytes.
+    """
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" has a negative dimension: {dims}')
+    shape = expected_shape(tensor_info)
+    if len(dims) != len(shape) or any(s != -1 and s != got for s, got in zip(shape, dims)):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" must have shape {shape}, got {dims}')
+    if max_batch_size and dims and dims[0] > max_batch_size:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"Task size {dims[0]} is larger than maximum input batch size {max_batch_size}")
+    values = int(np.prod(dims, dtype=np.float64))  # float: the product of absurd dims must not overflow
+    if values > MAX_REQUEST_BYTES // 4:  # more values than a request can carry at 4 bytes each, batching off or not
+        raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f'input "{name}" declares {values:,} values, more than a request may carry')
+
+
 def check_input(name: str, value: np.ndarray, tensor_info) -> np.ndarray:
-    """Refuse a tensor whose dtype or shape does not match the signature; returns it cast."""
+    """Refuse a tensor whose dtype, shape or values do not match the signature and the spec; returns it cast.
+
+    Unlike the real server, values must also be finite and lie in the spec's range (every model
+    this project exports shares that input contract): NaN in, NaN out would be a silent failure.
+    """
     import tensorflow as tf
 
     want = tf.dtypes.as_dtype(tensor_info.dtype)
@@ -148,7 +174,14 @@ def check_input(name: str, value: np.ndarray, tensor_info) -> np.ndarray:
                            f'input "{name}" must have shape {shape}, got {list(value.shape)}')
     if value.shape[0] == 0:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" holds no examples (shape {list(value.shape)})')
-    return value.astype(want.as_numpy_dtype)
+    with np.errstate(over="ignore"):
+        value = value.astype(want.as_numpy_dtype)
+    if not np.all(np.isfinite(value)):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" contains NaN or infinite values')
+    if value.min() < VALUE_MIN or value.max() > VALUE_MAX:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" values must lie in '
+                           f"[{VALUE_MIN:g}, {VALUE_MAX:g}], got [{value.min():g}, {value.max():g}]")
+    return value
 
 
 def predict(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,

@@ -11,10 +11,12 @@ GetModelMetadata, ModelService.GetModelStatus (Classify, Regress, MultiInference
 HandleReloadConfigRequest answer UNIMPLEMENTED). REST: GET /v1/models/<name>[/versions/<v>],
 GET .../metadata, POST ...:predict with "instances" (row format) or "inputs" (columnar).
 Errors use TF Serving's status codes: NOT_FOUND for an unknown model or version,
-INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error": ...}).
+INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error": ...}), also for
+a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
+RESOURCE_EXHAUSTED (HTTP 413).
 
 Differences from the real server, on purpose: it checks each version against the artifact
-manifest before loading it; it does not merge concurrent requests into batches (the batching
+manifest before loading it; it refuses NaN/Inf and values outside the spec's 0..16; it does not merge concurrent requests into batches (the batching
 file's max_batch_size is enforced as the largest request); metrics are a few counters.
 """
 from __future__ import annotations
@@ -33,13 +35,17 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from serving.contract import ContractError, batch_from_instances
+from serving.contract import ContractError, batch_from_instances, parse_json
 from serving.tfserving import configs
-from serving.tfserving.compat_models import DEFAULT_SIGNATURE, ModelRegistry, ServingError, expected_shape, predict, signature
+from serving.tfserving.compat_models import (DEFAULT_SIGNATURE, ModelRegistry, ServingError, check_proto_shape, expected_shape,
+                                             predict, signature)
+from training.spec import MAX_REQUEST_BYTES
 
 log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
-               grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500}
+               grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
+               grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500}
+DRAIN_LIMIT = 64 * MAX_REQUEST_BYTES  # an oversized body up to this is read and dropped (keeps the connection); beyond, the connection closes
 
 
 class Server:
@@ -120,6 +126,43 @@ def _version(model_spec) -> int | None:
     return None
 
 
+class MalformedRequests(grpc.ServerInterceptor):
+    """Answer a request that does not parse as its method's protobuf with INVALID_ARGUMENT.
+
+    grpcio itself answers INTERNAL ("Exception deserializing request!"), a server error, for what is
+    the client's mistake; this hands each method the raw bytes and parses them itself.
+    """
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        parse, behaviour = handler.request_deserializer, handler.unary_unary
+        method = handler_call_details.method
+
+        def unary(raw: bytes, context):
+            from google.protobuf.message import DecodeError
+
+            try:
+                request = parse(raw)
+            except (DecodeError, ValueError, RecursionError) as error:
+                return context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                     f"the request to {method} is not a valid protobuf message ({error})")
+            return behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
+
+
+def _dtype_name(number: int) -> str:
+    """A DataType enum value's name (float32, string...), or words saying it is not one."""
+    import tensorflow as tf
+
+    try:
+        return tf.dtypes.as_dtype(number).name if number else "an invalid dtype"
+    except TypeError:
+        return f"an unknown dtype ({number})"
+
+
 def add_grpc_services(grpc_server, server: Server) -> None:
     import tensorflow as tf
     from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
@@ -133,12 +176,16 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                 servable = server.registry(spec.name, version).servable(version)
                 signature_def, _ = signature(servable, spec.signature_name)
                 inputs = {}
+                if set(request.inputs) != set(signature_def.inputs):  # before any tensor is materialized
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "input names do not match the signature: "
+                                       f"sent {sorted(request.inputs)}, expected {sorted(signature_def.inputs)}")
                 for name, proto in request.inputs.items():
-                    if name in signature_def.inputs and proto.dtype != signature_def.inputs[name].dtype:
+                    if proto.dtype != signature_def.inputs[name].dtype:
                         want = tf.dtypes.as_dtype(signature_def.inputs[name].dtype).name
-                        got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "an invalid dtype"
+                        got = _dtype_name(proto.dtype)
                         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                            f'input "{name}": expects arg to be {want} but {got} is provided')
+                    check_proto_shape(name, proto, signature_def.inputs[name], server.max_batch_size)
                     try:
                         inputs[name] = tf.make_ndarray(proto)
                     except (ValueError, TypeError) as error:
@@ -229,6 +276,8 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     if ("instances" in body) == ("inputs" in body):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request must have exactly one of "instances" or "inputs"')
     signature_name = body.get("signature_name", "")
+    if not isinstance(signature_name, str):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'"signature_name" must be a string, got {type(signature_name).__name__}')
     servable = server.registry(name, version).servable(version)
     signature_def, _ = signature(servable, signature_name)
     (input_name, tensor_info), = signature_def.inputs.items()  # this server handles one-input signatures
@@ -237,9 +286,10 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     if isinstance(value, dict):  # {"inputs": {"image": [...]}} or named-input form
         value = value.get(input_name, value)
     if field == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
-        value = [row.get(input_name) for row in value]  # [{"image": ...}, ...]
+        value = [row.get(input_name) if isinstance(row, dict) else row for row in value]  # [{"image": ...}, ...]
     try:
-        array = batch_from_instances(value, field=field, check_range=False, item_shape=tuple(expected_shape(tensor_info)[1:]))
+        array = batch_from_instances(value, field=field, item_shape=tuple(expected_shape(tensor_info)[1:]),
+                                     max_batch=server.max_batch_size)
     except ContractError as error:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
     served, _, outputs = server.predict(name, version, signature_name, {input_name: array})
@@ -265,6 +315,8 @@ def make_rest_handler(server: Server, metrics_path: str | None):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
@@ -283,17 +335,40 @@ def make_rest_handler(server: Server, metrics_path: str | None):
                     return self.send(200, rest_metadata(server, name, version))
                 if rest != ":predict":
                     raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"{rest[1:]} is not implemented by this server: use :predict")
-                length = int(self.headers.get("Content-Length") or 0)
                 try:
-                    body = json.loads(self.rfile.read(length) or b"null")
-                except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"the request body is not valid JSON: {error}")
+                    body = parse_json(self.read_body())
+                except ContractError as error:
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
                 return self.send(200, rest_predict(server, name, version, body))
             except ServingError as error:
                 return self.send(HTTP_STATUS.get(error.code, 500), {"error": error.message})
             except Exception as error:  # keep serving; report it like TF Serving's INTERNAL
                 log.exception("request failed")
                 return self.send(500, {"error": f"internal error: {error}"})
+
+        def read_body(self) -> bytes:
+            """The request body, at most MAX_REQUEST_BYTES; ServingError when it is larger or unsized."""
+            text = self.headers.get("Content-Length")
+            if text is None:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "the request has no Content-Length: send a JSON body with its length")
+            if not text.strip().isdigit():
+                self.close_connection = True  # the body's end is unknown: this connection cannot carry another request
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Content-Length {text!r} is not a number of bytes")
+            length = int(text)
+            if length > MAX_REQUEST_BYTES:
+                if length <= DRAIN_LIMIT:  # read and drop it, so the client sees the answer, not a reset
+                    remaining = length
+                    while remaining > 0:
+                        chunk = self.rfile.read(min(remaining, 1 << 20))
+                        if not chunk:
+                            break
+                        remaining -= len(chunk)
+                else:
+                    self.close_connection = True
+                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   f"the request body has {length:,} bytes, more than the {MAX_REQUEST_BYTES:,} allowed")
+            return self.rfile.read(length)
 
         def do_GET(self):
             self.route("GET")
@@ -302,6 +377,11 @@ def make_rest_handler(server: Server, metrics_path: str | None):
             self.route("POST")
 
     return Handler
+
+
+def _pem(text: str) -> bytes:
+    """A PEM text from a text proto string (escaped newlines and quotes undone)."""
+    return text.encode().decode("unicode_escape").encode()
 
 
 def main(argv=None) -> None:
@@ -313,6 +393,8 @@ def main(argv=None) -> None:
     parser.add_argument("--enable_batching", action="store_true", help="read --batching_parameters_file")
     parser.add_argument("--batching_parameters_file", type=Path, help="BatchingParameters text proto")
     parser.add_argument("--monitoring_config_file", type=Path, help="MonitoringConfig text proto (Prometheus path)")
+    parser.add_argument("--ssl_config_file", type=Path,
+                        help="SSLConfig text proto (server_key, server_cert PEM texts): serve gRPC over TLS")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between looks for new versions (default: 1)")
     args = parser.parse_args(argv)
@@ -329,14 +411,20 @@ def main(argv=None) -> None:
     for registry in server.models.values():
         registry.poll()
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it.
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)])
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[MalformedRequests()],
+                              options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
     add_grpc_services(grpc_server, server)
     try:
-        grpc_server.add_insecure_port(f"{args.host}:{args.port}")
+        if args.ssl_config_file:
+            ssl = configs.read_text_proto_values(args.ssl_config_file)
+            credentials = grpc.ssl_server_credentials([(_pem(ssl["server_key"]), _pem(ssl["server_cert"]))])
+            grpc_server.add_secure_port(f"{args.host}:{args.port}", credentials)
+        else:
+            grpc_server.add_insecure_port(f"{args.host}:{args.port}")
     except RuntimeError:
         raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: is another server using the port?") from None
     grpc_server.start()
-    log.info("gRPC on %s:%d", args.host, args.port)
+    log.info("gRPC on %s:%d%s", args.host, args.port, " (TLS)" if args.ssl_config_file else "")
     http = None
     if args.rest_api_port:
         try:

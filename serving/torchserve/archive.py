@@ -5,7 +5,9 @@
 Steps: verify the checkpoint against the manifest, load it, trace it to TorchScript (checked
 against the eager network on the test split), stage what the handler needs (spec.json, the
 input-contract and preprocessing modules from training/ and serving/), run
-torch-model-archiver, and record the .mar in the manifest as `torchserve_mar`.
+torch-model-archiver, and record the .mar in the manifest as `torchserve_mar`. A later version
+(`build(root, version="2.0")`, used by serving/update.py) lands next to it as `digits-v2.0.mar`,
+recorded as `torchserve_mar_v2.0`.
 """
 from __future__ import annotations
 
@@ -31,8 +33,14 @@ def model_store(root: Path) -> Path:
     return root / "torchserve" / "model-store"
 
 
-def mar_path(root: Path) -> Path:
-    return model_store(root) / "digits.mar"
+def mar_path(root: Path, version: str = MAR_VERSION) -> Path:
+    """The archive of one model version: digits.mar for the first, digits-v<version>.mar after."""
+    return model_store(root) / ("digits.mar" if version == MAR_VERSION else f"digits-v{version}.mar")
+
+
+def artifact_id(version: str = MAR_VERSION) -> str:
+    """The manifest id of one archive version."""
+    return "torchserve_mar" if version == MAR_VERSION else f"torchserve_mar_v{version}"
 
 
 def build_torchscript(root: Path, out: Path) -> Path:
@@ -70,21 +78,25 @@ def stage_extra_files(root: Path, stage: Path) -> Path:
     return stage
 
 
-def build(root: Path) -> Path:
+def build(root: Path, version: str = MAR_VERSION) -> Path:
     build_dir = root / "torchserve" / "build"
     serialized = build_torchscript(root, build_dir / "digits.pt")
     extra = stage_extra_files(root, build_dir / "extra")
+    staging = build_dir / "mar"  # the archiver names its output <model-name>.mar: rename it after
+    staging.mkdir(parents=True, exist_ok=True)
     model_store(root).mkdir(parents=True, exist_ok=True)
     archiver = Path(sys.executable).with_name("torch-model-archiver")
-    command = [str(archiver), "--model-name", "digits", "--version", MAR_VERSION,
+    command = [str(archiver), "--model-name", "digits", "--version", version,
                "--serialized-file", str(serialized), "--handler", str(HANDLER),
-               "--extra-files", str(extra), "--export-path", str(model_store(root)), "--force"]
-    print("archive: " + " ".join(command[1:3]) + " ...")
+               "--extra-files", str(extra), "--export-path", str(staging), "--force"]
+    print("archive: " + " ".join(command[1:5]) + " ...")
     subprocess.run(command, check=True)
-    entry = manifest.record("torchserve_mar", mar_path(root), framework="torch", precision="fp32", root=root,
-                            format="torchscript", mar_version=MAR_VERSION)
-    print(f"archive: {mar_path(root)} ({entry['bytes']:,} bytes, sha256 {entry['sha256'][:12]}...)")
-    return mar_path(root)
+    out = mar_path(root, version)
+    shutil.move(staging / "digits.mar", out)
+    entry = manifest.record(artifact_id(version), out, framework="torch", precision="fp32", root=root,
+                            format="torchscript", mar_version=version)
+    print(f"archive: {out} ({entry['bytes']:,} bytes, sha256 {entry['sha256'][:12]}...)")
+    return out
 
 
 def main(argv=None) -> None:

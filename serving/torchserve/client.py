@@ -3,6 +3,8 @@
 Token authorization is on: TorchServe writes `key_file.json` into its working directory
 (`artifacts/run/torchserve/` when started by `make serve`), and every call carries
 `Authorization: Bearer <inference key>`. The clients read the key from there unless given one.
+Every call is retried on connection errors, HTTP 503 and gRPC UNAVAILABLE under one deadline
+(serving/retry.py; `retry=NO_RETRY` turns that off).
 
     python -m serving.torchserve.client                  # predict 5 test images over REST and gRPC
     python -m serving.torchserve.client --png digit.png  # one picture, over REST
@@ -17,7 +19,9 @@ import numpy as np
 import requests
 
 from serving import endpoints as endpoints_mod
+from serving import tls
 from serving.rest import call
+from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from training import paths
 
 FROM_KEY_FILE = "from-key-file"  # the token argument's default: read it from key_file.json
@@ -50,13 +54,19 @@ class TorchServeRest:
 
     name, framework, precision = "torchserve-rest", "torch", "fp32"
 
-    def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0):
+    def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy = RetryPolicy()):
         self.endpoints = endpoints or endpoints_mod.resolve()
         self.session = requests.Session()
         token = _token(token, root)
         if token is not None:
             self.session.headers["Authorization"] = f"Bearer {token}"
-        self.timeout = timeout
+        self.timeout = timeout  # seconds per attempt
+        self.retry = retry
+
+    def _post(self, url: str, **kwargs) -> dict:
+        return call_with_retry(lambda left: call(self.session, "POST", url, timeout=min(self.timeout, left), **kwargs),
+                               self.retry)
 
     def url(self, model_name: str | None = None, version: str | None = None) -> str:
         url = f"{self.endpoints.url('torchserve_inference')}/predictions/{model_name or self.endpoints.model_name}"
@@ -64,11 +74,10 @@ class TorchServeRest:
 
     def predict_json(self, body, model_name: str | None = None, version: str | None = None) -> dict:
         """Send any JSON body; the decoded answer (raises RestError on an error status)."""
-        return call(self.session, "POST", self.url(model_name, version), json=body, timeout=self.timeout)
+        return self._post(self.url(model_name, version), json=body)
 
     def predict_image(self, image: bytes, content_type: str = "image/png") -> dict:
-        return call(self.session, "POST", self.url(), data=image, headers={"Content-Type": content_type},
-                    timeout=self.timeout)
+        return self._post(self.url(), data=image, headers={"Content-Type": content_type})
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return probabilities_of(self.predict_json({"instances": np.asarray(batch).tolist()}))
@@ -79,24 +88,25 @@ class TorchServeGrpc:
 
     name, framework, precision = "torchserve-grpc", "torch", "fp32"
 
-    def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0):
-        import grpc
-
+    def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy = RetryPolicy()):
         from serving.torchserve.stubs import load
 
         self.endpoints = endpoints or endpoints_mod.resolve()
         self.pb2, pb2_grpc = load("inference")
-        self.channel = grpc.insecure_channel(self.endpoints.target("torchserve_grpc_inference"))
+        self.channel = tls.channel(self.endpoints.target("torchserve_grpc_inference"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.stub = pb2_grpc.InferenceAPIsServiceStub(self.channel)
         token = _token(token, root)
         self.metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
-        self.timeout = timeout
+        self.timeout = timeout  # seconds per attempt
+        self.retry = retry
 
     def predict_bytes(self, payload: bytes, model_name: str | None = None, version: str | None = None) -> dict:
         """Send raw bytes (JSON or a picture); the decoded answer (raises grpc.RpcError)."""
         request = self.pb2.PredictionsRequest(model_name=model_name or self.endpoints.model_name,
                                               model_version=version or "", input={"data": payload})
-        reply = self.stub.Predictions(request, metadata=self.metadata, timeout=self.timeout)
+        reply = call_with_retry(lambda left: self.stub.Predictions(request, metadata=self.metadata,
+                                                                   timeout=min(self.timeout, left)), self.retry)
         answer = json.loads(reply.prediction)
         if "error" in answer:  # a bad request batched with good ones: TorchServe answers OK + error body
             raise ValueError(answer["error"])

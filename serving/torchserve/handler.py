@@ -25,12 +25,13 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 from ts.utils.util import PredictionException
 
-from serving.contract import ContractError, batch_from_instances
+from serving.contract import ContractError, batch_from_instances, parse_json
 from training.preprocess import ImageError, image_to_input
 
 logger = logging.getLogger(__name__)
 
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # PNG, JPEG
+EXPECTED = 'JSON {"instances": [...]} or a PNG/JPEG image'  # what a bad request is told to send
 
 
 class DigitsHandler(BaseHandler):
@@ -70,20 +71,18 @@ class DigitsHandler(BaseHandler):
         return responses
 
     def request_to_batch(self, row) -> np.ndarray:
-        """One request (JSON or picture) -> float32 (n, 8, 8)."""
+        """One request (JSON or picture) -> float32 (n, 8, 8); ContractError/ImageError when bad."""
         body = row.get("data") if row.get("data") is not None else row.get("body")
+        if body is None:
+            raise ContractError(f"the request has no body: send {EXPECTED}")
         if isinstance(body, (bytes, bytearray)):
             if body.startswith(IMAGE_MAGIC):
                 return image_to_input(bytes(body))[None]  # (1, 8, 8)
-            try:  # gRPC and some HTTP clients deliver JSON as raw bytes
-                body = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise ContractError('the body is neither JSON {"instances": [...]} nor a PNG/JPEG image') from None
-        if isinstance(body, str):
-            try:
-                body = json.loads(body)
-            except json.JSONDecodeError:
-                raise ContractError('the body is not valid JSON: send {"instances": [...]}') from None
+            # gRPC and other content types deliver JSON as raw bytes; TorchServe hands over the raw
+            # bytes too when its own JSON decoding failed.
+            body = parse_json(body, EXPECTED)
+        elif isinstance(body, str):
+            body = parse_json(body, EXPECTED)
         if not isinstance(body, dict) or "instances" not in body:
             raise ContractError('the JSON body must be an object with an "instances" list')
         return batch_from_instances(body["instances"])

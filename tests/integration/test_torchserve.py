@@ -177,11 +177,14 @@ def test_concurrent_good_and_bad_requests_each_get_their_own_answer(rest, test_s
             assert isinstance(answer, RestError) and answer.status == 400 and "is empty" in answer.message
 
 
-def test_metrics_are_prometheus_text_and_model_registration_is_off(served):
+def test_metrics_are_prometheus_text_and_registration_needs_the_management_key(served):
+    """Registration is on for serving/update.py, on 127.0.0.1 only and behind the management key."""
     from serving.torchserve.client import read_token
 
     metrics = requests.get(served.endpoints.url("torchserve_metrics") + "/metrics", timeout=10)
     assert metrics.status_code == 200 and "# TYPE Requests2XX counter" in metrics.text
-    headers = {"Authorization": f"Bearer {read_token(served.root, 'management')}"}
-    register = requests.post(served.endpoints.url("torchserve_management") + "/models?url=digits.mar", headers=headers, timeout=10)
-    assert register.status_code == 405
+    assert served.endpoints.url("torchserve_management").startswith("http://127.0.0.1:")
+    register = served.endpoints.url("torchserve_management") + "/models?url=digits.mar"
+    for headers in ({}, {"Authorization": f"Bearer {read_token(served.root, 'inference')}"}):  # none; the wrong key
+        refused = requests.post(register, headers=headers, timeout=10)
+        assert (refused.status_code, refused.json()["message"]) == (400, TOKEN_FAILED)

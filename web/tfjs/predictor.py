@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.common import check_batch
 from training import manifest, paths
-from training.spec import IMAGE_SIZE, NUM_CLASSES, VALUE_MAX, VALUE_MIN
+from training.spec import NUM_CLASSES
 
 TFJS_DIR = Path(__file__).resolve().parent
 
@@ -37,11 +38,7 @@ class TfjsPredictor:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
-        batch = np.asarray(batch, dtype=np.float32)
-        if batch.ndim != 3 or batch.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(batch) == 0:
-            raise ValueError(f"expected a batch of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}) with N >= 1, got {batch.shape}")
-        if not np.all(np.isfinite(batch)) or batch.min() < VALUE_MIN or batch.max() > VALUE_MAX:
-            raise ValueError(f"values must be finite and lie in [{VALUE_MIN:g}, {VALUE_MAX:g}]")
+        batch = check_batch(batch, self.name)  # the edge runners' check: InputError (a ValueError) naming the problem
         request = json.dumps({"shape": list(batch.shape), "values": batch.ravel().tolist()})
         done = subprocess.run([self.node, "tools/predict.js", str(self.web_dir)], cwd=TFJS_DIR, input=request,
                               capture_output=True, text=True)

@@ -1,0 +1,170 @@
+"""Soak test: every served endpoint at half its capacity for a long time; errors and memory growth.
+
+    python -m serving.soak                       # make soak: 10 minutes, needs `make serve`
+    python -m serving.soak --seconds 30 --rate 10
+
+Each endpoint of serving/registry.py gets its own paced load (serving/loadgen.py) at `--fraction`
+(default 0.5) of its capacity, read from artifacts/bench/load-capacity.json
+({"endpoints": {"torchserve-rest": {"capacity_rps": ...}, ...}}, written by the load test) where
+present, else at `--rate` requests per second. Every answer is checked against the in-process
+model. Every `--sample` seconds the resident memory (RSS) of each server's whole process tree
+(TorchServe: Java front and Python workers; TF Serving: its process) is read from /proc.
+Prints a table and writes artifacts/bench/soak.json; exits 1 when any request failed or was lost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from serving import endpoints as endpoints_mod
+from serving.loadgen import Load
+from training import data, paths
+
+SERVER_OF = {"torchserve-rest": "torchserve", "torchserve-grpc": "torchserve",
+             "tfserving-grpc": "tfserving", "tfserving-rest": "tfserving"}
+REFERENCE_OF = {"torch": "torch-inprocess", "tensorflow": "tensorflow-inprocess"}
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 when it is gone)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])  # kB
+        except OSError:
+            continue
+        stack.extend(children.get(current, []))
+    return total / 1024
+
+
+def server_pids(root: Path) -> dict[str, int]:
+    """The running servers' recorded pids (the runner's pid files)."""
+    from deploy.local import runner, servers
+
+    found = {}
+    for name in servers.NAMES:
+        recorded = runner.read_pid(runner.run_dir(name, root))
+        if recorded is None:
+            raise SystemExit(f"error: {name} is not running under {root}: start it with `make serve`")
+        found[name] = recorded.pid
+    return found
+
+
+def rates(names, capacity_file: Path, fraction: float, default_rate: float) -> dict[str, tuple[float, str]]:
+    """Requests per second for each endpoint, and where that number came from."""
+    capacity = {}
+    if capacity_file.exists():
+        capacity = json.loads(capacity_file.read_text()).get("endpoints", {})
+    out = {}
+    for name in names:
+        rps = capacity.get(name, {}).get("capacity_rps")
+        out[name] = (fraction * rps, f"{fraction:g} x capacity {rps:.1f}/s") if rps else (default_rate, "--rate")
+    return out
+
+
+def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoints=None, threads: int = 2) -> dict:
+    """Run the loads side by side; the report (counts, latencies, memory samples) as a dict."""
+    from serving.registry import SERVED, load_predictor
+
+    endpoints = endpoints or endpoints_mod.resolve()
+    images = data.load_split(paths.split_path(root))["test"].x[:1]
+    pids = server_pids(root)
+    references = {framework: load_predictor(name, root=root).predict(images) for framework, name in REFERENCE_OF.items()}
+    loads = {}
+    for name in SERVED:
+        client = load_predictor(name, endpoints, root)
+        loads[name] = Load(lambda name=name: load_predictor(name, endpoints, root), images,
+                           references[client.framework], threads=threads, rate=rate_of[name][0])
+    memory = {server: [(0.0, process_tree_rss_mb(pid))] for server, pid in pids.items()}
+    start = time.monotonic()
+    for load in loads.values():
+        load.start()
+    next_sample, next_progress = start + sample, start + max(seconds / 10, 5)
+    while (now := time.monotonic()) < start + seconds:
+        if now >= next_sample:
+            for server, pid in pids.items():
+                memory[server].append((round(now - start, 1), process_tree_rss_mb(pid)))
+            next_sample += sample
+        if now >= next_progress:
+            done = {name: load.snapshot() for name, load in loads.items()}
+            print(f"soak: {now - start:5.0f}/{seconds:.0f} s  "
+                  + "  ".join(f"{name} {c.ok} ok {c.failed} failed" for name, c in done.items()), flush=True)
+            next_progress += max(seconds / 10, 5)
+        time.sleep(min(0.2, max(start + seconds - now, 0)))
+    elapsed = time.monotonic() - start
+    counts = {name: load.stop() for name, load in loads.items()}
+    for server, pid in pids.items():
+        memory[server].append((round(time.monotonic() - start, 1), process_tree_rss_mb(pid)))
+
+    results = {}
+    for name, count in counts.items():
+        ms = np.array(loads[name].latencies) * 1e3 if loads[name].latencies else np.zeros(1)
+        results[name] = {"target_rps": rate_of[name][0], "rate_from": rate_of[name][1],
+                         "achieved_rps": count.ok / elapsed, "p50_ms": float(np.percentile(ms, 50)),
+                         "p99_ms": float(np.percentile(ms, 99)), **count.as_dict()}
+    rss = {server: {"start_mb": samples[0][1], "end_mb": samples[-1][1], "max_mb": max(s[1] for s in samples),
+                    "growth_mb": samples[-1][1] - samples[0][1],
+                    "growth_ratio": samples[-1][1] / samples[0][1] if samples[0][1] else None,
+                    "samples": samples} for server, samples in memory.items()}
+    return {"seconds": round(elapsed, 1), "endpoints": results, "memory": rss}
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{'endpoint':<18}{'rate/s':>8}{'got/s':>8}{'ok':>8}{'failed':>8}{'lost':>6}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, r in report["endpoints"].items():
+        failed = r["wrong"] + sum(r["errors"].values())
+        print(f"{name:<18}{r['target_rps']:>8.1f}{r['achieved_rps']:>8.1f}{r['ok']:>8}{failed:>8}{r['lost']:>6}"
+              f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+    print(f"\n{'server':<18}{'RSS start MB':>14}{'end MB':>10}{'max MB':>10}{'growth MB':>11}{'end/start':>11}")
+    for server, m in report["memory"].items():
+        ratio = f"{m['growth_ratio']:.3f}" if m["growth_ratio"] else "-"
+        print(f"{server:<18}{m['start_mb']:>14.1f}{m['end_mb']:>10.1f}{m['max_mb']:>10.1f}{m['growth_mb']:>11.1f}{ratio:>11}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=600.0, help="how long, seconds (default: 600)")
+    parser.add_argument("--rate", type=float, default=20.0,
+                        help="requests/s per endpoint without a capacity file (default: 20)")
+    parser.add_argument("--fraction", type=float, default=0.5, help="share of measured capacity (default: 0.5)")
+    parser.add_argument("--sample", type=float, default=5.0, help="seconds between memory samples (default: 5)")
+    parser.add_argument("--out", type=Path, help="report file (default: <artifacts>/bench/soak.json)")
+    args = parser.parse_args(argv)
+    from serving.registry import SERVED
+
+    root = paths.artifacts_dir()
+    capacity_file = root / "bench" / "load-capacity.json"
+    rate_of = rates(SERVED, capacity_file, args.fraction, args.rate)
+    for name, (rps, source) in rate_of.items():
+        print(f"soak: {name} at {rps:.1f} requests/s ({source})")
+    report = soak(root, args.seconds, rate_of, args.sample)
+    report["command"] = "python -m serving.soak " + shlex.join(sys.argv[1:] if argv is None else argv)
+    report["capacity_file"] = str(capacity_file) if capacity_file.exists() else None
+    out = args.out or root / "bench" / "soak.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    failed = sum(r["wrong"] + sum(r["errors"].values()) + r["lost"] for r in report["endpoints"].values())
+    print(f"\n{report['seconds']:.0f} s; {failed} failed or lost requests; written to {out}")
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Publish a new model version to both running servers, or roll back to the previous one, without downtime.
+
+    python -m serving.update publish     # make update-publish: export version N+1 and switch both servers to it
+    python -m serving.update rollback    # make update-rollback: back to the previous version on both
+    python -m serving.update status      # the versions each server holds and which one answers
+
+TF Serving moves by its version policy (`latest 1`, serving/tfserving/models.config): `publish`
+exports the next SavedModel version and waits until the server serves it; `rollback` moves the
+newest version folder aside (to artifacts/tfserving/retired/) so the policy falls back to the
+previous one. Either way the server loads the new version before it drops the old one.
+TorchServe: `publish` builds `digits-v<N>.mar`, registers it over the management API (127.0.0.1,
+management key) with a worker, and makes it the default; the previous version stays registered,
+so `rollback` is one call that makes it the default again, then unregisters the newer one.
+Every archive and SavedModel is checked against the manifest before it is served. A restarted
+TorchServe starts from digits.mar (version 1.0) again, as `load_models` in its config says.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import requests
+
+from serving import endpoints as endpoints_mod
+from serving.tfserving import configs as tf_configs
+from serving.torchserve import archive
+from serving.torchserve.client import read_token
+from training import manifest, paths
+
+TORCHSERVE_CONFIG = paths.REPO_ROOT / "serving" / "torchserve" / "config.properties"
+DRAIN_SECONDS = 2.0  # after a rollback switches the default, before the newer version is unregistered
+
+
+class UpdateError(RuntimeError):
+    """A step of an update failed; the message says which and why."""
+
+
+# ---- TorchServe --------------------------------------------------------------------------------
+
+class TorchServeVersions:
+    """The model's versions on a running TorchServe, through its management API."""
+
+    def __init__(self, root: Path, endpoints=None, timeout: float = 120.0):
+        self.root = root
+        self.endpoints = endpoints or endpoints_mod.resolve()
+        self.base = f"{self.endpoints.url('torchserve_management')}/models"
+        self.headers = {"Authorization": f"Bearer {read_token(root, 'management')}"}
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, **params) -> object:
+        answer = requests.request(method, self.base + path, headers=self.headers, params=params, timeout=self.timeout)
+        if answer.status_code >= 300:
+            raise UpdateError(f"TorchServe {method} /models{path}: HTTP {answer.status_code} {answer.text.strip()[:300]}")
+        return answer.json()
+
+    def versions(self) -> list[dict]:
+        """[{"version": "1.0", "default": True, "ready": True}, ...], oldest first."""
+        found = self._call("GET", f"/{self.endpoints.model_name}/all")
+        default = self._call("GET", f"/{self.endpoints.model_name}")[0]["modelVersion"]
+        return sorted(({"version": m["modelVersion"], "default": m["modelVersion"] == default,
+                        "ready": any(w["status"] == "READY" for w in m["workers"])} for m in found),
+                      key=lambda v: float(v["version"]))
+
+    def publish(self) -> str:
+        """Build, verify, register and make default the next version; returns it."""
+        version = f"{int(float(self.versions()[-1]['version'])) + 1}.0"
+        mar = archive.build(self.root, version)
+        manifest.verify(archive.artifact_id(version), self.root)
+        settings = model_settings()
+        print(f"torchserve: registering {mar.name} as version {version} ...")
+        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name, initial_workers=1, synchronous="true",
+                   batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
+                   response_timeout=settings["responseTimeout"])
+        self._call("PUT", f"/{self.endpoints.model_name}/{version}/set-default")
+        print(f"torchserve: version {version} is the default")
+        return version
+
+    def rollback(self) -> str:
+        """Make the version before the default the default again and unregister the newer one."""
+        versions = [v["version"] for v in self.versions()]
+        current = next(v["version"] for v in self.versions() if v["default"])
+        older = [v for v in versions if float(v) < float(current)]
+        if not older:
+            raise UpdateError(f"TorchServe: version {current} is the oldest registered; nothing to roll back to")
+        previous = older[-1]
+        self._call("PUT", f"/{self.endpoints.model_name}/{previous}/set-default")
+        # Requests already routed to the newer version finish before it goes: unregistering it
+        # with jobs still queued for it leaves those waiting for their response timeout.
+        time.sleep(DRAIN_SECONDS)
+        self._call("DELETE", f"/{self.endpoints.model_name}/{current}")
+        print(f"torchserve: version {previous} is the default again; {current} unregistered")
+        return previous
+
+
+def model_settings() -> dict:
+    """The model's batching and timeout settings from the `models=` line of config.properties."""
+    for line in TORCHSERVE_CONFIG.read_text().splitlines():
+        if line.startswith("models="):
+            (versions,) = json.loads(line.split("=", 1)[1]).values()
+            (settings,) = versions.values()
+            return settings
+    raise UpdateError(f"{TORCHSERVE_CONFIG}: no models= line")
+
+
+# ---- TF Serving --------------------------------------------------------------------------------
+
+def tfserving_client(endpoints=None):
+    from serving.tfserving.client import TFServingRest
+
+    return TFServingRest(endpoints)
+
+
+def served_versions(endpoints=None) -> list[int]:
+    status = tfserving_client(endpoints).status()
+    return sorted(int(v["version"]) for v in status["model_version_status"] if v["state"] == "AVAILABLE")
+
+
+def wait_until_served(version: int, endpoints=None, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if served_versions(endpoints) == [version]:
+            return
+        time.sleep(0.5)
+    raise UpdateError(f"TF Serving did not switch to version {version} within {seconds:.0f} s "
+                      f"(serving {served_versions(endpoints)}); see artifacts/run/tfserving/server.log")
+
+
+def tfserving_publish(root: Path, endpoints=None) -> int:
+    from serving.tfserving import export
+
+    version = int(export.export(root).name)
+    print(f"tfserving: exported version {version}; waiting for the server to serve it ...")
+    wait_until_served(version, endpoints)
+    print(f"tfserving: serving version {version}")
+    return version
+
+
+def tfserving_rollback(root: Path, endpoints=None) -> int:
+    base = tf_configs.base_path(root)
+    on_disk = tf_configs.versions(base)
+    if len(on_disk) < 2:
+        raise UpdateError(f"TF Serving: only version(s) {on_disk} under {base}; nothing to roll back to")
+    newest, previous = on_disk[-1], on_disk[-2]
+    manifest.verify(tf_configs.artifact_id(previous), root)  # refuse to fall back onto a modified version
+    retired = root / "tfserving" / "retired" / base.name / f"{newest}-{time.strftime('%Y%m%d-%H%M%S')}"
+    retired.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(base / str(newest)), retired)
+    print(f"tfserving: moved version {newest} to {retired}; waiting for version {previous} ...")
+    wait_until_served(previous, endpoints)
+    print(f"tfserving: serving version {previous} again")
+    return previous
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+def status(root: Path, endpoints=None) -> dict:
+    return {"torchserve": TorchServeVersions(root, endpoints).versions(), "tfserving": served_versions(endpoints)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("publish", "rollback", "status"))
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--server", choices=("both", "torchserve", "tfserving"), default="both",
+                        help="which server to update (default: both)")
+    args = parser.parse_args(argv)
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    try:
+        if args.action == "status":
+            print(json.dumps(status(root), indent=2))
+            return
+        if args.server in ("both", "tfserving"):
+            (tfserving_publish if args.action == "publish" else tfserving_rollback)(root)
+        if args.server in ("both", "torchserve"):
+            versions = TorchServeVersions(root)
+            versions.publish() if args.action == "publish" else versions.rollback()
+    except (UpdateError, manifest.ManifestError, FileNotFoundError, requests.RequestException) as error:
+        raise SystemExit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

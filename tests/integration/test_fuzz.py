@@ -1,0 +1,196 @@
+"""Property-based fuzzing of request bodies against every served endpoint (hypothesis).
+
+Every generated request must get either a valid prediction (one row of 10 probabilities summing
+to 1 per image) or a well-formed client error: HTTP 4xx with a message, or gRPC INVALID_ARGUMENT /
+NOT_FOUND / RESOURCE_EXHAUSTED / FAILED_PRECONDITION with details. Never a 5xx, INTERNAL or UNKNOWN.
+
+`make test` runs DIGITS_FUZZ_EXAMPLES (default 75) cases per endpoint; `make fuzz` runs thousands
+and writes the outcome counts to artifacts/bench/fuzz.json (DIGITS_FUZZ_REPORT):
+
+    DIGITS_FUZZ_EXAMPLES=2000 DIGITS_FUZZ_REPORT=artifacts/bench/fuzz.json \
+        .venv/bin/python -m pytest tests/integration/test_fuzz.py -q
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving.rest import RestError, call
+from training.spec import MAX_BATCH_SIZE, NUM_CLASSES
+
+pytestmark = pytest.mark.slow
+EXAMPLES = int(os.environ.get("DIGITS_FUZZ_EXAMPLES", "75"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+CLIENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                 grpc.StatusCode.FAILED_PRECONDITION}
+OUTCOMES: Counter = Counter()  # (endpoint, outcome) -> count, for the summary and the report file
+
+# ---- what gets sent ---------------------------------------------------------------------------
+
+pixel = st.one_of(st.floats(0, 16, width=32), st.integers(0, 16),  # valid values, most of the time
+                  st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 ** 70, 2 ** 70),
+                  st.text(max_size=3), st.none(), st.booleans())
+row = st.lists(pixel, min_size=7, max_size=9)
+good_image = st.lists(st.lists(st.floats(0, 16, width=32), min_size=8, max_size=8), min_size=8, max_size=8)
+any_image = st.one_of(good_image, st.lists(row, min_size=7, max_size=9), pixel)
+instances = st.one_of(st.lists(good_image, min_size=1, max_size=4), st.lists(any_image, max_size=4),
+                      st.sampled_from([MAX_BATCH_SIZE, MAX_BATCH_SIZE + 1]).map(lambda n: [[[1.0] * 8] * 8] * n))
+json_value = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                          max_leaves=25)
+KEYS = st.sampled_from(["instances", "inputs", "signature_name", "image", "x"])
+bodies = st.one_of(
+    instances.map(lambda value: json.dumps({"instances": value}).encode()),
+    st.dictionaries(KEYS, st.one_of(instances, json_value), max_size=3).map(lambda body: json.dumps(body).encode()),
+    json_value.map(lambda value: json.dumps(value).encode()),
+    st.binary(max_size=300),
+    st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"[" * 5000, b"{", b""]).flatmap(
+        lambda head: st.binary(max_size=100).map(lambda tail: head + tail)),
+)
+
+
+@st.composite
+def tensor_requests(draw):
+    """(inputs {name: TensorProto}, model name, version) for TF Serving's Predict."""
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+    dtype = draw(st.sampled_from([types_pb2.DT_FLOAT] * 4 + [types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_STRING,
+                                                              types_pb2.DT_HALF, types_pb2.DT_BOOL, 0, 999]))
+    kind = draw(st.sampled_from(["images", "any", "huge batch"]))
+    if kind == "images":
+        shape = [draw(st.integers(1, 4)), 8, 8]
+    elif kind == "any":
+        shape = draw(st.lists(st.integers(-2, 2 * MAX_BATCH_SIZE), max_size=4))
+    else:
+        shape = [draw(st.integers(0, 10 ** 10)), 8, 8]
+    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]))
+    how = draw(st.sampled_from(["float_val", "content", "string_val", "none"]))
+    if how == "float_val":
+        count = int(np.prod(shape)) if shape and all(0 <= d <= 64 for d in shape) else draw(st.integers(0, 70))
+        proto.float_val.extend(draw(st.lists(st.floats(-1, 20, width=32) | st.floats(width=32), min_size=min(count, 1),
+                                             max_size=max(min(count, 300), 1))))
+    elif how == "content":
+        proto.tensor_content = draw(st.binary(max_size=300))
+    elif how == "string_val":
+        proto.string_val.extend(draw(st.lists(st.binary(max_size=5), max_size=3)))
+    name = draw(st.sampled_from(["image"] * 6 + ["pixels", ""]))
+    model = draw(st.sampled_from(["digits"] * 6 + ["nope"]))
+    version = draw(st.sampled_from([None] * 6 + [1, 999]))
+    return {name: proto}, model, version
+
+
+# ---- the property -----------------------------------------------------------------------------
+
+def check_predictions(endpoint: str, rows) -> None:
+    probabilities = np.asarray([r["probabilities"] if isinstance(r, dict) else r for r in rows], dtype=np.float64)
+    assert probabilities.ndim == 2 and probabilities.shape[1] == NUM_CLASSES, probabilities.shape
+    assert 1 <= len(probabilities) <= MAX_BATCH_SIZE
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    OUTCOMES[(endpoint, "prediction")] += 1
+
+
+def check_rest(endpoint: str, send) -> None:
+    try:
+        answer = send()
+    except RestError as error:
+        assert 400 <= error.status < 500, f"{endpoint}: server error {error.status}: {error.message}"
+        assert error.message.strip(), f"{endpoint}: HTTP {error.status} without a message"
+        OUTCOMES[(endpoint, f"HTTP {error.status}")] += 1
+        return
+    check_predictions(endpoint, answer["predictions"] if "predictions" in answer else answer["outputs"])  # row / columnar
+
+
+def check_grpc(endpoint: str, send) -> None:
+    try:
+        rows = send()
+    except ValueError as error:  # TorchServe: a bad request batched with good ones gets OK + {"error": ...}
+        assert str(error).strip(), f"{endpoint}: an error body without a message"
+        OUTCOMES[(endpoint, "error body")] += 1
+        return
+    except grpc.RpcError as error:
+        assert error.code() in CLIENT_ERRORS, f"{endpoint}: {error.code()} {error.details()}"
+        assert error.details().strip(), f"{endpoint}: {error.code()} without details"
+        OUTCOMES[(endpoint, error.code().name)] += 1
+        return
+    check_predictions(endpoint, rows)
+
+
+@pytest.fixture(scope="module")
+def clients(served):
+    from serving.tfserving.client import TFServingGrpc, TFServingRest
+    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
+
+    made = {"torchserve-rest": TorchServeRest(served.endpoints, root=served.root),
+            "torchserve-grpc": TorchServeGrpc(served.endpoints, root=served.root),
+            "tfserving-rest": TFServingRest(served.endpoints), "tfserving-grpc": TFServingGrpc(served.endpoints)}
+    yield made
+    made["torchserve-grpc"].close()
+    made["tfserving-grpc"].close()
+    report()
+
+
+def report() -> None:
+    """Print the outcome counts; write them as JSON where DIGITS_FUZZ_REPORT names a file."""
+    per_endpoint: dict = {}
+    for (endpoint, outcome), count in sorted(OUTCOMES.items()):
+        per_endpoint.setdefault(endpoint, {})[outcome] = count
+    print(f"\nfuzz outcomes ({EXAMPLES} examples per endpoint asked):")
+    for endpoint, counts in per_endpoint.items():
+        print(f"  {endpoint:<16} {sum(counts.values()):>6} requests  {counts}")
+    target = os.environ.get("DIGITS_FUZZ_REPORT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(json.dumps({
+            "examples_per_endpoint": EXAMPLES, "endpoints": per_endpoint,
+            "requests": sum(OUTCOMES.values()), "server_errors": 0,  # any would have failed the run
+            "command": f"DIGITS_FUZZ_EXAMPLES={EXAMPLES} DIGITS_FUZZ_REPORT={target} "
+                       ".venv/bin/python -m pytest tests/integration/test_fuzz.py -q  (or: make fuzz)"}, indent=2) + "\n")
+        print(f"  wrote {target}")
+
+
+@FUZZ
+@given(body=bodies)
+def test_torchserve_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, body):
+    client = clients["torchserve-rest"]
+    check_rest("torchserve-rest", lambda: call(client.session, "POST", client.url(), data=body, timeout=60,
+                                               headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(body=bodies)
+def test_torchserve_grpc_answers_any_body_with_a_prediction_or_a_client_error(clients, body):
+    client = clients["torchserve-grpc"]
+    check_grpc("torchserve-grpc", lambda: client.predict_bytes(body)["predictions"])
+
+
+@FUZZ
+@given(body=bodies)
+def test_tfserving_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, body):
+    client = clients["tfserving-rest"]
+    check_rest("tfserving-rest", lambda: call(client.session, "POST", client.model_url() + ":predict", data=body,
+                                              timeout=60, headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(request=tensor_requests())
+def test_tfserving_grpc_answers_any_tensor_with_a_prediction_or_a_client_error(clients, request):
+    import tensorflow as tf
+
+    client = clients["tfserving-grpc"]
+    inputs, model, version = request
+
+    def send():
+        response = client.predict_tensors(inputs, model_name=model or None, version=version)
+        return tf.make_ndarray(response.outputs["probabilities"]).tolist()
+
+    check_grpc("tfserving-grpc", send)

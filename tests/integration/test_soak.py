@@ -1,0 +1,25 @@
+"""The soak benchmark's 30-second version (`make soak` runs 10 minutes): every endpoint under a
+steady paced load, every answer checked, no failure, no lost request, memory sampled."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+SECONDS = 30
+RATE = 8.0  # requests/s per endpoint: well under what each serves on a shared 2-core machine
+
+
+def test_thirty_seconds_at_a_steady_rate_without_a_failed_request(served):
+    from serving.registry import SERVED
+    from serving.soak import print_table, soak
+
+    report = soak(served.root, SECONDS, {name: (RATE, "test") for name in SERVED}, sample=5.0,
+                  endpoints=served.endpoints)
+    print_table(report)
+    assert set(report["endpoints"]) == set(SERVED)
+    for name, result in report["endpoints"].items():
+        assert (result["wrong"], result["errors"], result["lost"]) == (0, {}, 0), (name, result)
+        assert result["ok"] == result["sent"] > 0, (name, result)
+    for server, memory in report["memory"].items():
+        assert len(memory["samples"]) >= SECONDS // 5, server  # sampled all along
+        assert memory["start_mb"] > 50 and memory["end_mb"] > 50, (server, memory)  # the whole process tree was found

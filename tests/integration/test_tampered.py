@@ -1,0 +1,89 @@
+"""Secure defaults around artifacts: a modified file is refused with a clear message before any
+server starts on it, a rollback refuses to fall back onto a modified version, and checkpoints load
+with weights_only=True so a pickle carrying code is refused. (Edge runners: test_edge_runners.py;
+the TF.js page: tests/browser/test_web_export.py; the compatible server's own check of each new
+version: test_tfserving.py.)
+"""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from tests.integration.own_servers import copy_trained
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def exported(trained_artifacts, tmp_path_factory):
+    """A private artifacts folder with both servers' artifacts built (servers not started)."""
+    from serving.tfserving import export
+    from serving.torchserve import archive
+
+    root = copy_trained(trained_artifacts, tmp_path_factory.mktemp("tampered") / "artifacts")
+    archive.build(root)
+    export.export(root)
+    return root
+
+
+def _flip_last_byte(path) -> bytes:
+    """Change one byte of a file; returns its original content, to put back."""
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    return original
+
+
+@pytest.mark.parametrize("server, artifact, message", [
+    ("torchserve", "torchserve/model-store/digits.mar", "torchserve_mar: .* does not match the manifest"),
+    ("tfserving", "tfserving/digits/1/saved_model.pb", "tfserving_digits_v1: .* does not match the manifest"),
+], ids=["torchserve archive", "tfserving version"])
+def test_a_server_refuses_to_start_on_a_modified_artifact(server, artifact, message, exported):
+    from deploy.local import servers
+    from serving import endpoints
+
+    plan = getattr(servers, server)(exported, endpoints.resolve({}))
+    original = _flip_last_byte(exported / artifact)
+    try:
+        with pytest.raises(servers.PrepareError, match=message + r".*refusing to load a modified artifact"):
+            plan.prepare()  # what the runner does before it launches anything
+    finally:
+        (exported / artifact).write_bytes(original)
+    plan.prepare()  # the restored file passes again
+
+
+def test_rollback_refuses_a_modified_previous_version(exported):
+    import shutil
+
+    from serving import update
+    from serving.tfserving import configs, export
+    from training import manifest
+
+    newest = export.export(exported)  # version 2, so there is a version to roll back to
+    original = _flip_last_byte(exported / "tfserving/digits/1/saved_model.pb")
+    try:
+        with pytest.raises(manifest.ManifestError, match="tfserving_digits_v1: .* does not match the manifest"):
+            update.tfserving_rollback(exported)
+        assert newest.exists()  # nothing was moved: version 2 stays in place
+    finally:
+        (exported / "tfserving/digits/1/saved_model.pb").write_bytes(original)
+        shutil.rmtree(newest)
+    assert configs.versions(configs.base_path(exported)) == [1]
+
+
+def test_checkpoints_load_weights_only(exported, tmp_path):
+    import torch
+
+    from training.model_torch import load_checkpoint
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "config": {}, "spec": {}, "payload": _Payload()}, evil)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load_checkpoint(evil)
+
+
+class _Payload:
+    """An object a plain pickle would rebuild by running code; weights_only refuses it."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))

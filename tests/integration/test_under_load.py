@@ -1,0 +1,169 @@
+"""Faults and model updates under load, on servers of this module's own: a killed TorchServe worker,
+a restarted server, a new version published to both servers and rolled back.
+
+Background threads send predictions through the project's clients (with their retries) while the
+fault happens; every request must end with an answer or an explicit, counted error, none lost,
+and good answers must flow again afterwards. The counts are printed (`pytest -s`) for the record.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from serving.loadgen import Load
+from serving.retry import RetryPolicy
+from tests.integration.own_servers import own_servers
+
+pytestmark = pytest.mark.slow
+# Long enough to ride out a server restart (the compatible server takes ~10 s to load TensorFlow).
+PATIENT = RetryPolicy(attempts=60, backoff=0.1, max_backoff=1.0, deadline=120.0)
+
+
+@pytest.fixture(scope="module")
+def servers(trained_artifacts, tmp_path_factory):
+    with own_servers(trained_artifacts, tmp_path_factory.mktemp("faults")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def images(servers):
+    from training import data, paths
+
+    return data.load_split(paths.split_path(servers.root))["test"].x[:4]
+
+
+def workers(served) -> list[dict]:
+    from serving.torchserve.client import read_token
+
+    headers = {"Authorization": f"Bearer {read_token(served.root, 'management')}"}
+    url = f"{served.endpoints.url('torchserve_management')}/models/{served.endpoints.model_name}"
+    return requests.get(url, headers=headers, timeout=10).json()[0]["workers"]
+
+
+def wait_for(condition, seconds: float = 90.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except (requests.RequestException, KeyError, IndexError, ValueError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def report(title: str, loads: dict) -> dict:
+    counts = {name: load.stop().as_dict() for name, load in loads.items()}
+    print(f"\n{title}:")
+    for name, numbers in counts.items():
+        print(f"  {name:<16} {numbers}")
+    return counts
+
+
+def test_a_killed_torchserve_worker_is_replaced_and_every_request_ends(servers, images):
+    from serving.inprocess import TorchInProcess
+    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
+
+    expected = TorchInProcess(servers.root).predict(images)
+    loads = {
+        "torchserve-rest": Load(lambda: TorchServeRest(servers.endpoints, root=servers.root), images, expected, threads=2),
+        "torchserve-grpc": Load(lambda: TorchServeGrpc(servers.endpoints, root=servers.root), images, expected, threads=1),
+    }
+    for load in loads.values():
+        load.start()
+    assert wait_for(lambda: all(load.snapshot().ok >= 5 for load in loads.values()), 30)
+    (before,) = workers(servers)
+    os.kill(before["pid"], signal.SIGKILL)  # the Python worker; TorchServe's Java front stays
+    assert wait_for(lambda: any(w["pid"] != before["pid"] and w["status"] == "READY" for w in workers(servers)))
+    ok_when_replaced = {name: load.snapshot().ok for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_when_replaced[name] + 5 for name, load in loads.items()), 30)
+    counts = report(f"worker {before['pid']} killed during load", loads)
+    for name, numbers in counts.items():
+        assert numbers["lost"] == 0, name
+        assert numbers["wrong"] == 0, name
+        # Only requests the worker held when it died fail, explicitly: TorchServe answers them
+        # "Worker died." (HTTP 507, gRPC RESOURCE_EXHAUSTED). The clients do not retry those: only
+        # connection errors, 503 and UNAVAILABLE are retried (serving/retry.py).
+        assert set(numbers["errors"]) <= {"HTTP 507", "RESOURCE_EXHAUSTED"}, numbers
+        assert sum(numbers["errors"].values()) <= loads[name].threads, numbers
+        assert all("Worker died." in example for example in numbers["error_examples"].values()), numbers
+
+
+def test_clients_ride_out_a_tfserving_restart(servers, images):
+    import keras
+
+    from deploy.local import runner
+    from serving.tfserving.client import TFServingGrpc, TFServingRest
+    from training import manifest
+
+    expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)
+    loads = {
+        "tfserving-grpc": Load(lambda: TFServingGrpc(servers.endpoints, retry=PATIENT), images, expected, threads=1),
+        "tfserving-rest": Load(lambda: TFServingRest(servers.endpoints, retry=PATIENT), images, expected, threads=1),
+    }
+    for load in loads.values():
+        load.start()
+    assert wait_for(lambda: all(load.snapshot().ok >= 5 for load in loads.values()), 30)
+    assert runner.stop_one("tfserving", servers.root)
+    runner.start(servers.root, servers.endpoints)  # TorchServe is still up: only TF Serving starts
+    ok_after_restart = {name: load.snapshot().ok for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_after_restart[name] + 5 for name, load in loads.items()), 60)
+    counts = report("TF Serving stopped and started again during load", loads)
+    for name, numbers in counts.items():
+        assert (numbers["lost"], numbers["wrong"]) == (0, 0), (name, numbers)
+        # Requests sent while the server was down were retried until it was back. One caught inside
+        # the stopping server's gRPC shutdown can end CANCELLED (not retried: the clients retry only
+        # what says "not processed"), explicitly and counted.
+        assert set(numbers["errors"]) <= {"CANCELLED"} and sum(numbers["errors"].values()) <= 1, (name, numbers)
+
+
+def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(servers, images):
+    """Version 2 goes live on both servers while all four endpoints are under load, then back to 1."""
+    import keras
+
+    from serving import update
+    from serving.inprocess import TorchInProcess
+    from serving.tfserving.client import TFServingGrpc, TFServingRest
+    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
+    from training import manifest
+
+    torch_expected = TorchInProcess(servers.root).predict(images)
+    keras_expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)
+    ep, root = servers.endpoints, servers.root
+    loads = {
+        "torchserve-rest": Load(lambda: TorchServeRest(ep, root=root), images, torch_expected, threads=1),
+        "torchserve-grpc": Load(lambda: TorchServeGrpc(ep, root=root), images, torch_expected, threads=1),
+        "tfserving-grpc": Load(lambda: TFServingGrpc(ep), images, keras_expected, threads=1),
+        "tfserving-rest": Load(lambda: TFServingRest(ep), images, keras_expected, threads=1),
+    }
+    for load in loads.values():
+        load.start()
+    assert wait_for(lambda: all(load.snapshot().ok >= 5 for load in loads.values()), 30)
+    torchserve = update.TorchServeVersions(root, ep)
+    before = update.served_versions(ep)
+
+    assert update.tfserving_publish(root, ep) == before[-1] + 1
+    assert torchserve.publish() == "2.0"
+    assert update.served_versions(ep) == [before[-1] + 1]
+    assert [(v["version"], v["default"], v["ready"]) for v in torchserve.versions()] == [("1.0", False, True), ("2.0", True, True)]
+    probe = TFServingGrpc(ep).predict_tensors({"image": images})
+    assert probe.model_spec.version.value == before[-1] + 1  # the answer names the version that gave it
+    ok_on_v2 = {name: load.snapshot().ok for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v2[name] + 5 for name, load in loads.items()), 30)
+
+    assert update.tfserving_rollback(root, ep) == before[-1]
+    assert torchserve.rollback() == "1.0"
+    assert update.served_versions(ep) == before
+    assert [(v["version"], v["default"]) for v in torchserve.versions()] == [("1.0", True)]
+    ok_on_v1 = {name: load.snapshot().ok for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v1[name] + 5 for name, load in loads.items()), 30), \
+        {name: (ok_on_v1[name], load.snapshot().as_dict()) for name, load in loads.items()}
+
+    counts = report("version 2 published, then rolled back, during load", loads)
+    for name, numbers in counts.items():
+        assert (numbers["lost"], numbers["wrong"], numbers["errors"]) == (0, 0, {}), (name, numbers)
