@@ -3,16 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from serving.load.plots import pyplot as _pyplot
+from serving.load.plots import save as _save
+
 COLOURS = {"torch": "tab:red", "tensorflow": "tab:orange"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: servers and CI
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def bars(rows: list[tuple[str, float, str]], out: Path, title: str, xlabel: str, log: bool = False) -> Path:
@@ -48,12 +42,3 @@ def lines(series: dict[str, tuple[list, list]], out: Path, title: str, xlabel: s
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return _save(plt, fig, out)
-
-
-def _save(plt, fig, out: Path) -> Path:
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out

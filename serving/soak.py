@@ -58,7 +58,7 @@ def server_pids(root: Path) -> dict[str, int]:
     from deploy.local import runner, servers
 
     found = {}
-    for name in servers.NAMES:
+    for name in servers.MODEL_SERVERS:
         recorded = runner.read_pid(runner.run_dir(name, root))
         if recorded is None:
             raise SystemExit(f"error: {name} is not running under {root}: start it with `make serve`")

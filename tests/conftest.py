@@ -125,3 +125,15 @@ def test_split(trained_artifacts):
     from training import data, paths
 
     return data.load_split(paths.split_path(trained_artifacts))["test"]
+
+
+@pytest.fixture(scope="session")
+def server_clients(served):
+    """A client of each served endpoint, by target name (torchserve-rest, ..., tfserving-grpc)."""
+    from serving.registry import SERVED, load_predictor
+
+    made = {name: load_predictor(name, served.endpoints, root=served.root) for name in SERVED}
+    yield made
+    for client in made.values():
+        if hasattr(client, "close"):  # the gRPC channels
+            client.close()

@@ -28,7 +28,8 @@ from serving.torchserve import archive
 from serving.torchserve.client import read_token
 from training import manifest, paths
 
-NAMES = ("torchserve", "tfserving", "web")
+MODEL_SERVERS = ("torchserve", "tfserving")  # what serves the model; benchmarks and soaks watch these
+NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)
 REPO = paths.REPO_ROOT
 
 

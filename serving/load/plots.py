@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and in CI
@@ -18,7 +18,7 @@ def _pyplot():
 
 def latency_vs_load(result: dict, out: Path) -> Path:
     """p50 and p99 against offered rate, one colour per server setting, with the objective as a line."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for (name, setting), colour in zip(result["settings"].items(), ("tab:blue", "tab:orange", "tab:green")):
         steps = [s for s in setting["steps"] if s["p99_ms"] is not None]
@@ -35,6 +35,11 @@ def latency_vs_load(result: dict, out: Path) -> Path:
         axis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    return save(plt, fig, out)
+
+
+def save(plt, fig, out: Path) -> Path:
+    """Write the figure as a PNG (creating its folder) and free it."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
     runner.stop(variant)  # left over from an interrupted run: its cold start and settings would not be this run's
     try:
         cold = runner.start(variant, endpoints, timeout=300, settings=settings)
-        pids = {server: runner.read_pid(runner.run_dir(server, variant)).pid for server in servers.NAMES}
+        pids = {server: runner.read_pid(runner.run_dir(server, variant)).pid for server in servers.MODEL_SERVERS}
         images = openloop.test_images(root)
         results = {}
         with memory.Sampler(pids) as sampler:
@@ -126,7 +126,7 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
         runner.stop(variant)
     usage = sampler.result()
     return {"server_settings": settings.to_dict(), "targets": results,
-            "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]} for server in servers.NAMES}}
+            "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]} for server in servers.MODEL_SERVERS}}
 
 
 def in_process_rates(root: Path, seconds: float) -> dict:

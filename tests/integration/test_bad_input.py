@@ -84,16 +84,10 @@ GRPC_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOU
 
 
 @pytest.fixture(scope="module")
-def clients(served):
-    from serving.tfserving.client import TFServingGrpc, TFServingRest
-    from serving.torchserve.client import TorchServeGrpc, TorchServeRest
-
-    made = {"ts-rest": TorchServeRest(served.endpoints, root=served.root),
-            "ts-grpc": TorchServeGrpc(served.endpoints, root=served.root),
-            "tf-rest": TFServingRest(served.endpoints), "tf-grpc": TFServingGrpc(served.endpoints)}
-    yield made
-    made["ts-grpc"].close()
-    made["tf-grpc"].close()
+def clients(server_clients):
+    """The session's clients under this module's short names: ts/tf (server), rest/grpc (API)."""
+    return {"ts-rest": server_clients["torchserve-rest"], "ts-grpc": server_clients["torchserve-grpc"],
+            "tf-rest": server_clients["tfserving-rest"], "tf-grpc": server_clients["tfserving-grpc"]}
 
 
 @pytest.fixture(scope="module")
