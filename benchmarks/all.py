@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from training import manifest, paths
+from training import paths
 
 STEPS = ("train", "export", "edge", "serving", "web", "sweep", "widths", "report")
 
@@ -44,15 +44,8 @@ def step_train(root: Path, args) -> None:
 
 
 def step_export(root: Path, args) -> None:
-    entries = manifest.load(root)
-    if "onnx_fp32" not in entries:
-        run(python("edge.export", "--artifacts", str(root)))
-    if "torchserve_mar" not in entries:
-        run(python("serving.torchserve.archive", "--artifacts", str(root)))
-    if not any(key.startswith("tfserving_") for key in entries):
-        run(python("serving.tfserving.export", "--artifacts", str(root)))
-    if "tfjs_graph_model" not in entries:
-        run(python("web.tfjs.export", "--artifacts", str(root)))
+    """Build what is missing or older than its model (the same step `make deploy-all` runs)."""
+    run(python("deploy.local.build", "--artifacts", str(root)))
 
 
 def step_edge(root: Path, args) -> None:

@@ -211,8 +211,9 @@ def build(root: Path, out_md: Path) -> str:
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make report` from the JSON results under "
         "`artifacts/` (`make bench-all` measures them all). Machine: "
         f"{machine.get('platform')}, {machine.get('processor')}, {machine.get('cpus', '?')} CPU cores, no GPU. "
-        "**Every figure comes from one run on a shared 2-core machine where other work ran at the same time: absolute "
-        "numbers are noisy; the ratios of figures measured side by side in the same run are the point.**\n\n",
+        f"**Every figure comes from one run on this {machine.get('cpus', '?')}-core machine, where the load generator "
+        "shares the cores with the servers: absolute numbers vary between runs; the ratios of figures measured side by "
+        "side in the same run are the point.**\n\n",
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
         section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",

@@ -64,7 +64,7 @@ def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
     # what was not measured says how to measure it
     assert "*not measured: run `make bench-serving` (writes `artifacts/bench/serving.json`)*" in text
     assert "*not measured: run `make bench-web`" in text and "*not measured: run `make bench-widths`" in text
-    assert "one run on a shared 2-core machine" in text
+    assert "one run on this 2-core machine" in text  # the cores of the machine the inputs name
     for png in ("training", "sizes", "latency", "memory"):
         assert (out.parent / "report" / f"{png}.png").stat().st_size > 1000
     assert not (out.parent / "report" / "widths.png").exists()
