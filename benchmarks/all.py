@@ -55,10 +55,11 @@ def step_edge(root: Path, args) -> None:
 def step_serving(root: Path, args) -> None:
     """serving.bench against servers of our own on free ports; its JSON lands in <root>/bench/."""
     from deploy.local import runner
-    from serving.load import sweep, variants
+    from serving.endpoints import free_endpoints
+    from serving.load import variants
 
     variant = variants.prepare(root, "bench")
-    endpoints = sweep.free_endpoints()
+    endpoints = free_endpoints()
     runner.stop(variant)  # servers left by an interrupted run would answer on other ports
     runner.start(variant, endpoints, timeout=300)
     try:

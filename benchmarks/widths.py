@@ -89,7 +89,7 @@ def time_target(predictor, image: np.ndarray, calls: int, warmup: int) -> dict:
 def measure_width(root: Path, calls: int, warmup: int) -> dict:
     """Every target's batch-1 latency over the artifacts in `root` (servers started and stopped here)."""
     from deploy.local import runner
-    from serving.load.sweep import free_endpoints
+    from serving.endpoints import free_endpoints
 
     image = data.load_split(paths.split_path(root))["test"].x[:1]
     results, endpoints, started = {}, free_endpoints(), False

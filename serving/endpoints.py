@@ -14,6 +14,7 @@ resolve addresses here, so one set of variables moves everything together.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 
 from training.spec import MODEL_NAME, SERVING_HOST, SERVING_PORTS
@@ -55,3 +56,20 @@ def resolve(environ=None) -> Endpoints:
             raise ValueError(f"{port_variable(name)}={value!r} is not a port number (1..65535)")
         ports[name] = int(value)
     return Endpoints(host=environ.get("DIGITS_SERVING_HOST", SERVING_HOST), ports=ports)
+
+
+def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
+    """Ports the OS has just handed out (held together so they are distinct), then released."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_endpoints(host: str = SERVING_HOST) -> Endpoints:
+    """The spec's endpoints with every port moved to a free one (tests, benchmarks, side-by-side servers)."""
+    return Endpoints(host=host, ports=dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS), host))))

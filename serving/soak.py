@@ -8,7 +8,7 @@ Each endpoint of serving/registry.py gets its own paced load (serving/loadgen.py
 ({"endpoints": {"torchserve-rest": {"capacity_rps": ...}, ...}}, written by the load test) where
 present, else at `--rate` requests per second. Every answer is checked against the in-process
 model. Every `--sample` seconds the resident memory (RSS) of each server's whole process tree
-(TorchServe: Java front and Python workers; TF Serving: its process) is read from /proc.
+(TorchServe: Java front and Python workers; TF Serving: its process) is summed (serving/load/memory.py).
 Prints a table and writes artifacts/bench/soak.json; exits 1 when any request failed or was lost.
 """
 from __future__ import annotations
@@ -23,34 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from serving import endpoints as endpoints_mod
+from serving.load.memory import tree_rss_mb
 from serving.loadgen import Load
 from training import data, paths
 
 SERVER_OF = {"torchserve-rest": "torchserve", "torchserve-grpc": "torchserve",
              "tfserving-grpc": "tfserving", "tfserving-rest": "tfserving"}
 REFERENCE_OF = {"torch": "torch-inprocess", "tensorflow": "tensorflow-inprocess"}
-
-
-def process_tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (0 when it is gone)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])  # kB
-        except OSError:
-            continue
-        stack.extend(children.get(current, []))
-    return total / 1024
 
 
 def server_pids(root: Path) -> dict[str, int]:
@@ -91,7 +70,7 @@ def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoin
         client = load_predictor(name, endpoints, root)
         loads[name] = Load(lambda name=name: load_predictor(name, endpoints, root), images,
                            references[client.framework], threads=threads, rate=rate_of[name][0])
-    memory = {server: [(0.0, process_tree_rss_mb(pid))] for server, pid in pids.items()}
+    memory = {server: [(0.0, tree_rss_mb(pid))] for server, pid in pids.items()}
     start = time.monotonic()
     for load in loads.values():
         load.start()
@@ -99,7 +78,7 @@ def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoin
     while (now := time.monotonic()) < start + seconds:
         if now >= next_sample:
             for server, pid in pids.items():
-                memory[server].append((round(now - start, 1), process_tree_rss_mb(pid)))
+                memory[server].append((round(now - start, 1), tree_rss_mb(pid)))
             next_sample += sample
         if now >= next_progress:
             done = {name: load.snapshot() for name, load in loads.items()}
@@ -110,7 +89,7 @@ def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoin
     elapsed = time.monotonic() - start
     counts = {name: load.stop() for name, load in loads.items()}
     for server, pid in pids.items():
-        memory[server].append((round(time.monotonic() - start, 1), process_tree_rss_mb(pid)))
+        memory[server].append((round(time.monotonic() - start, 1), tree_rss_mb(pid)))
 
     results = {}
     for name, count in counts.items():

@@ -6,36 +6,16 @@ the demo page's server running over that folder on free ports, as `make serve` r
 """
 from __future__ import annotations
 
-import socket
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from serving.endpoints import free_endpoints, free_ports  # noqa: F401 (importable from here)
+
 # Epochs for the session's trained model: enough for a sensible model, seconds to train.
 TEST_EPOCHS = 3
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the OS has just handed out (held together so they are distinct), then released."""
-    from training.spec import SERVING_HOST
-
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((SERVING_HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def free_endpoints():
-    """The spec's endpoints with every port (model servers and the demo) moved to a free one."""
-    from serving.endpoints import Endpoints
-    from training.spec import SERVING_HOST, SERVING_PORTS
-
-    return Endpoints(host=SERVING_HOST, ports=dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS)))))
 
 
 @pytest.fixture
@@ -85,6 +65,21 @@ class Served:
     root: Path
     endpoints: object  # serving.endpoints.Endpoints
     startup_seconds: dict
+
+
+# What a trained artifacts folder holds before anything is exported or started.
+TRAINED = ("spec.json", "manifest.json", "metrics.json", "data", "torch", "tensorflow")
+
+
+def copy_trained(source: Path, target: Path) -> Path:
+    """The trained model (not the exports, not the running servers' state) in another artifacts folder."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in TRAINED:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target / name)
+        elif (source / name).exists():
+            shutil.copy2(source / name, target / name)
+    return target
 
 
 def serve_folder(root: Path, endpoints, timeout: float = 300):

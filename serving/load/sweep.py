@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import shlex
-import socket
 import sys
 import time
 from pathlib import Path
@@ -35,10 +34,9 @@ from pathlib import Path
 from deploy import targets as targets_mod
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
-from serving.endpoints import Endpoints
+from serving.endpoints import free_endpoints
 from serving.load import memory, openloop, plots, variants
 from training import paths
-from training.spec import SERVING_HOST, SERVING_PORTS
 
 SLO_P99_MS = 50.0
 
@@ -46,18 +44,6 @@ SLO_P99_MS = 50.0
 def server_targets() -> list[str]:
     """Every served endpoint in the one registry of targets."""
     return [t.name for t in targets_mod.TARGETS.values() if t.kind == "server"]
-
-
-def free_endpoints(host: str = SERVING_HOST) -> Endpoints:
-    """Endpoints on ports the OS has just handed out (held together so they are distinct)."""
-    sockets = [socket.socket() for _ in SERVING_PORTS]
-    try:
-        for sock in sockets:
-            sock.bind((host, 0))
-        return Endpoints(host=host, ports={name: sock.getsockname()[1] for name, sock in zip(SERVING_PORTS, sockets)})
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def ladder(start: float, factor: float, maximum: float) -> list[float]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -19,7 +18,7 @@ from deploy.containers import artifacts, plan
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from training import manifest
-from tests.conftest import free_ports
+from tests.conftest import copy_trained, free_endpoints, free_ports
 from training.spec import MODEL_NAME, SERVING_PORTS
 
 pytestmark = pytest.mark.slow
@@ -33,10 +32,6 @@ def local_runner(action: str, root, environ: dict) -> None:
                    env={**os.environ, **environ}, cwd=plan.REPO, check=True, timeout=300)
 
 
-# What training wrote: the container code must build everything else from these alone.
-TRAINED = ("spec.json", "metrics.json", "manifest.json", "data", "torch", "tensorflow")
-
-
 @pytest.fixture(scope="module")
 def live(trained_artifacts, tmp_path_factory):
     """Artifacts ensured by the container code, and both servers running on free ports.
@@ -44,13 +39,10 @@ def live(trained_artifacts, tmp_path_factory):
     In a copy of the trained folder holding only what training wrote: the session's own servers
     (tests/conftest.py `served`) run over the original, and their exports and pid files stay theirs.
     """
-    root = tmp_path_factory.mktemp("live-health")
-    for name in TRAINED:
-        source = trained_artifacts / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, root / name)
+    # Only what training wrote: the container code must build everything else from it alone.
+    root = copy_trained(trained_artifacts, tmp_path_factory.mktemp("live-health"))
     ready = artifacts.ensure(root)
-    environ = {endpoints_mod.port_variable(name): str(port)
-               for name, port in zip(SERVING_PORTS, free_ports(len(SERVING_PORTS)))}
+    environ = free_endpoints().as_environment()
     try:
         local_runner("start", root, environ)
         yield root, endpoints_mod.resolve(environ), ready

@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from tests.integration.own_servers import copy_trained
+from tests.conftest import copy_trained
 
 pytestmark = pytest.mark.slow
 
