@@ -1,4 +1,4 @@
-"""The data: scikit-learn's bundled digits (or your own .npz), validated and split once.
+"""The data: scikit-learn's bundled digits (or your own .npz), validated, described and split once.
 
 The split is deterministic and stratified by seed, and it is saved to `artifacts/data/split.npz`
 (indices and arrays), so both frameworks train on the same examples and every later stage
@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core import contract
+from core.spec import Spec
 from training import paths
-from training.spec import IMAGE_SIZE, NUM_CLASSES, VALUE_MAX, VALUE_MIN
+from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE,
+                           NAME_PATTERN)
 
 SPLITS = ("train", "val", "test")
 
@@ -27,7 +30,7 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    """Arrays for one split: x (N, 8, 8) float32 raw 0..16, y (N,) int64, and the source indices."""
+    """Arrays for one split: x (N, *item_shape) float32 raw values, y (N,) int64, and the source indices."""
 
     x: np.ndarray
     y: np.ndarray
@@ -37,57 +40,121 @@ class Split:
         return len(self.y)
 
 
-def validate_images(x: np.ndarray, source: str = "input") -> np.ndarray:
-    """Check a batch of images against the input contract; return it as float32 (N, 8, 8).
+@dataclass(frozen=True)
+class Dataset:
+    """A validated data set and what the spec learns from it.
 
-    The checks every consumer of the contract shares: training data, edge runners, servers.
+    x: (N, H, W) or (N, H, W, C) float32 raw values; y: (N,) int64 class ids 0..K-1; labels: K names;
+    value_range: (min, max) the network maps onto 0..1; name: the model name.
     """
-    x = np.asarray(x)
-    if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DataError(f"{source}: x must have shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}), got {x.shape}")
-    if len(x) == 0:
-        raise DataError(f"{source}: empty batch (x has shape {x.shape})")
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise DataError(f"{source}: x must be numeric, got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise DataError(f"{source}: x contains {int(np.sum(~np.isfinite(x)))} NaN or infinite values")
-    if x.min() < VALUE_MIN or x.max() > VALUE_MAX:
-        raise DataError(
-            f"{source}: x values must lie in [{VALUE_MIN:g}, {VALUE_MAX:g}] (raw ink counts), "
-            f"got [{x.min():g}, {x.max():g}]"
-        )
-    return x.astype(np.float32)
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: tuple[str, ...]
+    value_range: tuple[float, float]
+    name: str
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
 
 
-def validate(x: np.ndarray, y: np.ndarray, source: str = "data") -> tuple[np.ndarray, np.ndarray]:
-    """Check images and labels against the contract; return them as float32 / int64."""
-    x = np.asarray(x)
-    y = np.asarray(y)
+def validate_images(x: np.ndarray, spec: Spec, source: str = "input") -> np.ndarray:
+    """Check a batch of images against a spec's contract (no batch-size limit); float32 (N, *item_shape)."""
+    try:
+        return contract.check_batch(x, spec, source, max_batch=None)
+    except contract.ContractError as error:
+        raise DataError(str(error)) from None
+
+
+def check_shape(x: np.ndarray, source: str) -> None:
+    """x must be (N, H, W) or (N, H, W, C) with C in {1, 3} and H, W in MIN_SIDE..MAX_SIDE."""
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
+        raise DataError(f"{source}: x must have shape (N, H, W) or (N, H, W, C) with C = 1 or 3, got {x.shape}")
+    height, width = x.shape[1:3]
+    if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
+        raise DataError(f"{source}: images must be {MIN_SIDE} to {MAX_SIDE} pixels high and wide, got {height}x{width}")
+
+
+def value_range_of(x: np.ndarray) -> tuple[float, float]:
+    """The range the network maps onto 0..1, from the data: its dtype's range for 8-bit images, else
+    the smallest familiar range holding every value ([0, 1], [-1, 1], [0, 255]), else the data's own."""
+    if x.dtype == np.uint8:
+        return 0.0, 255.0
+    low, high = float(x.min()), float(x.max())
+    for familiar in ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)):
+        if familiar[0] <= low and high <= familiar[1]:
+            return familiar
+    if high == low:
+        raise DataError(f"every value of x is {low:g}: nothing to learn from")
+    return low, high
+
+
+def validate(x, y, source: str = "data", labels=None, name: str = DIGITS_NAME,
+             value_range: tuple[float, float] | None = None) -> Dataset:
+    """Check images, class ids, names and range; return them as a Dataset (float32 x, int64 y)."""
+    x, y = np.asarray(x), np.asarray(y)
     if x.size == 0 or y.size == 0:
         raise DataError(f"{source}: empty dataset (x has shape {x.shape}, y has shape {y.shape})")
-    x = validate_images(x, source)
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{source}: x must be numeric, got dtype {x.dtype}")
+    check_shape(x, source)
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{source}: x contains {int(np.sum(~np.isfinite(x)))} NaN or infinite values")
     if y.ndim != 1:
         raise DataError(f"{source}: y must have shape (N,), got {y.shape}")
     if len(x) != len(y):
         raise DataError(f"{source}: x has {len(x)} images but y has {len(y)} labels")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise DataError(f"{source}: y must hold integer labels, got dtype {y.dtype}")
-    if y.min() < 0 or y.max() >= NUM_CLASSES:
-        raise DataError(f"{source}: labels must lie in 0..{NUM_CLASSES - 1}, got {int(y.min())}..{int(y.max())}")
-    return x, y.astype(np.int64)
+            raise DataError(f"{source}: y must hold integer class ids, got dtype {y.dtype}")
+    labels = check_labels(labels, y, source)
+    if not NAME_PATTERN.match(name):
+        raise DataError(f"{source}: name {name!r} must be lower-case letters, digits and _ (starting with a letter, "
+                        "at most 40): it names files, URLs and the served model")
+    low, high = value_range if value_range is not None else value_range_of(x)
+    if not high > low:
+        raise DataError(f"{source}: the value range must have max > min, got [{low:g}, {high:g}]")
+    if x.min() < low or x.max() > high:
+        raise DataError(f"{source}: x values must lie in [{low:g}, {high:g}], got [{x.min():g}, {x.max():g}]")
+    return Dataset(x.astype(np.float32), y.astype(np.int64), labels, (float(low), float(high)), name)
 
 
-def load_builtin() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 bundled 8x8 digits (no download): x (1797, 8, 8) float32, y (1797,)."""
+def check_labels(labels, y: np.ndarray, source: str) -> tuple[str, ...]:
+    """Class names (default "0".."K-1", K = max(y) + 1), checked against the class ids in y."""
+    if y.min() < 0:
+        raise DataError(f"{source}: class ids must be 0 or more, got {int(y.min())}")
+    if labels is None:
+        labels = [str(i) for i in range(int(y.max()) + 1)]
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "UO":
+        raise DataError(f"{source}: labels must be a 1-D array of class names (strings), got shape {labels.shape} "
+                        f"dtype {labels.dtype}")
+    labels = tuple(str(label) for label in labels)
+    if not MIN_CLASSES <= len(labels) <= MAX_CLASSES:
+        raise DataError(f"{source}: {len(labels)} classes; between {MIN_CLASSES} and {MAX_CLASSES} are supported")
+    if any(not label.strip() for label in labels) or len(set(labels)) != len(labels):
+        raise DataError(f"{source}: class names must be non-empty and distinct, got {list(labels)[:20]}")
+    if y.max() >= len(labels):
+        raise DataError(f"{source}: class ids must lie in 0..{len(labels) - 1} ({len(labels)} labels), "
+                        f"got {int(y.min())}..{int(y.max())}")
+    missing = sorted(set(range(len(labels))) - set(np.unique(y).tolist()))
+    if missing:
+        raise DataError(f"{source}: no examples of class(es) {[labels[i] for i in missing[:10]]}")
+    return labels
+
+
+def load_builtin() -> Dataset:
+    """scikit-learn's 1,797 bundled 8x8 digits (no download): x (1797, 8, 8) values 0..16."""
     from sklearn.datasets import load_digits  # imported here: the edge runtime has no scikit-learn
 
     digits = load_digits()
-    return validate(digits.images, digits.target, "sklearn load_digits")
+    return validate(digits.images, digits.target, "sklearn load_digits", labels=DIGITS_LABELS, name=DIGITS_NAME,
+                    value_range=DIGITS_RANGE)
 
 
-def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Your own data: an .npz with `x` (N, 8, 8) raw values 0..16 and `y` (N,) labels 0..9."""
+def load_npz(path: Path, value_range: tuple[float, float] | None = None) -> Dataset:
+    """Your own data: an .npz with `x` (N, H, W[, C]), `y` (N,) class ids, optional `labels` (K,), `name`."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -97,11 +164,13 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             if missing:
                 raise DataError(f"{path}: missing array(s) {sorted(missing)}; found {sorted(archive.files)}")
             x, y = archive["x"], archive["y"]
+            labels = archive["labels"] if "labels" in archive.files else None
+            name = str(archive["name"]) if "name" in archive.files else path.stem.lower().replace("-", "_")
     except DataError:
         raise
     except Exception as error:  # not a zip, truncated, pickled objects...
         raise DataError(f"{path}: not a readable .npz file ({error})") from error
-    return validate(x, y, str(path))
+    return validate(x, y, str(path), labels=labels, name=name, value_range=value_range)
 
 
 def split_indices(y: np.ndarray, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.2) -> dict:
@@ -139,21 +208,22 @@ def load_split(path: Path | None = None) -> dict[str, Split]:
         return {name: Split(archive[f"x_{name}"], archive[f"y_{name}"], archive[f"index_{name}"]) for name in SPLITS}
 
 
-def prepare(seed: int, data: Path | None, out: Path) -> dict[str, Split]:
-    """Load (built-in or your .npz), validate, split and save; return the split."""
-    x, y = load_npz(data) if data else load_builtin()
-    splits = make_split(x, y, seed)
+def prepare(seed: int, data: Path | None, out: Path,
+            value_range: tuple[float, float] | None = None) -> tuple[Dataset, dict[str, Split]]:
+    """Load (built-in or your .npz), validate, split and save; return the data set and its split."""
+    dataset = load_npz(data, value_range) if data else load_builtin()
+    splits = make_split(dataset.x, dataset.y, seed)
     save_split(splits, out, seed)
-    return splits
+    return dataset, splits
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
-    parser.add_argument("--data", type=Path, help=".npz with x (N, 8, 8) values 0..16 and y (N,) labels 0..9")
+    parser.add_argument("--data", type=Path, help=".npz with x (N, H, W[, C]), y (N,) class ids, optional labels, name")
     args = parser.parse_args()
     out = paths.split_path()
-    splits = prepare(args.seed, args.data, out)
+    _, splits = prepare(args.seed, args.data, out)
     sizes = ", ".join(f"{name} {len(part)}" for name, part in splits.items())
     print(f"wrote {out}: {sizes}")
 

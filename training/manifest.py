@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from training import paths
-from training.spec import INPUT_DTYPE, INPUT_NAME, OUTPUT_NAME, VALUE_MAX, VALUE_MIN
+from core import spec as specs
 
-INPUT_CONTRACT = {
-    "name": INPUT_NAME, "dtype": INPUT_DTYPE, "shape": [-1, 8, 8], "min": VALUE_MIN, "max": VALUE_MAX,
-    "output": OUTPUT_NAME,
-}
+
+def input_contract(root: Path) -> dict:
+    """The contract an artifact of folder `root` honours, as its spec says: recorded with every entry."""
+    task = specs.load(root)
+    return {**task.data["input"], "output": task.output_name, "labels": task.labels}
 
 
 class ManifestError(RuntimeError):
@@ -76,7 +77,7 @@ def record(artifact_id: str, path: Path, *, framework: str, precision: str, root
         "bytes": size_of(path),
         "framework": framework,
         "precision": precision,
-        "input_contract": INPUT_CONTRACT,
+        "input_contract": input_contract(root),
         **extra,
     }
     with _locked(root):

@@ -2,7 +2,8 @@
 
     python -m training.train                    # both frameworks, width 1, 25 epochs
     python -m training.train --epochs 1         # the fast path tests use
-    python -m training.train --data mine.npz    # your own x (N, 8, 8) 0..16 and y (N,) 0..9
+    python -m training.train --data mine.npz    # your own x (N, H, W[, C]), y (N,), labels, name
+    python -m training.train --arch resnet      # the second reference network
 
 Writes under the artifacts folder (`artifacts/` or $DIGITS_ARTIFACTS):
   spec.json                      the one source of truth every later stage reads
@@ -20,7 +21,8 @@ import json
 from pathlib import Path
 
 from training import data, paths
-from training.spec import WIDTHS, ModelConfig, build_spec, write_spec
+from core.spec import from_dict
+from training.spec import ARCHS, DIGITS_REDUCTION, RESIZE_REDUCTION, WIDTHS, ModelConfig, derive_spec, write_spec
 
 TWIN_TOLERANCE = 1e-5
 
@@ -32,37 +34,51 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed for the split and both trainings (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default: 3e-3)")
-    parser.add_argument("--data", type=Path, help="your own .npz instead of scikit-learn's digits")
+    parser.add_argument("--arch", default="cnn", choices=ARCHS, help="the network (default: cnn)")
+    parser.add_argument("--data", type=Path, help="your own .npz instead of scikit-learn's digits: x (N, H, W) or "
+                        "(N, H, W, C) with C 1 or 3, y (N,) class ids, optional labels (K,) and name")
+    parser.add_argument("--value-min", type=float, help="smallest raw input value (default: from the data)")
+    parser.add_argument("--value-max", type=float, help="largest raw input value (default: from the data)")
     parser.add_argument("--artifacts", type=Path, help="output folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if (args.value_min is None) != (args.value_max is None):
+        parser.error("--value-min and --value-max go together")
+    if (args.value_min is not None or args.value_max is not None) and not args.data:
+        parser.error("--value-min/--value-max apply to your own --data")
     return args
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    config = ModelConfig(width=args.width)
+    config = ModelConfig(width=args.width, arch=args.arch)
     hyper = dict(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, learning_rate=args.lr)
 
+    value_range = (args.value_min, args.value_max) if args.value_min is not None else None
     try:
-        splits = data.prepare(args.seed, args.data, paths.split_path(root))
+        dataset, splits = data.prepare(args.seed, args.data, paths.split_path(root), value_range)
     except data.DataError as error:
         raise SystemExit(f"error: {error}")
+    spec_dict = derive_spec(config, item_shape=dataset.item_shape, labels=dataset.labels,
+                            value_range=dataset.value_range, model_name=dataset.name,
+                            reduction=RESIZE_REDUCTION if args.data else DIGITS_REDUCTION, seed=args.seed,
+                            data_source=str(args.data or "sklearn.load_digits"))
+    write_spec(spec_dict, paths.spec_path(root))
+    spec = from_dict(spec_dict)
     print(f"data: {', '.join(f'{name} {len(part)}' for name, part in splits.items())} "
-          f"({args.data or 'scikit-learn digits'}), seed {args.seed}, width {args.width}")
-    spec = build_spec(config, seed=args.seed, data_source=str(args.data or "sklearn.load_digits"))
-    write_spec(spec, paths.spec_path(root))
+          f"({args.data or 'scikit-learn digits'}): {dataset.name!r}, images {spec.describe_item()} in "
+          f"{spec.value_range()}, {spec.num_classes} classes; seed {args.seed}, {args.arch} width {args.width}")
 
     # Imported here, not at the top: `--help` and bad-data errors answer without loading frameworks.
     from training import manifest, train_keras, train_torch, twin
     from training.model_torch import save_checkpoint
 
-    torch_model, torch_metrics = train_torch.train(splits, config, log_dir=paths.tensorboard_dir("torch", root), **hyper)
+    torch_model, torch_metrics = train_torch.train(splits, config, spec, log_dir=paths.tensorboard_dir("torch", root), **hyper)
     save_checkpoint(torch_model, spec, paths.torch_checkpoint_path(root), extra={"metrics": torch_metrics})
 
-    keras_model, keras_metrics = train_keras.train(splits, config, log_dir=paths.tensorboard_dir("tensorflow", root), **hyper)
+    keras_model, keras_metrics = train_keras.train(splits, config, spec, log_dir=paths.tensorboard_dir("tensorflow", root), **hyper)
     paths.keras_model_path(root).parent.mkdir(parents=True, exist_ok=True)
     keras_model.save(paths.keras_model_path(root))
 

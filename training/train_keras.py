@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from training.data import Split, augment_with_shifts
 from training.model_keras import build_model
+from core.spec import Spec
 from training.spec import ModelConfig
 
 
@@ -36,12 +37,12 @@ def accuracy(model: keras.Model, split: Split) -> float:
     return float(np.mean(predicted == split.y))
 
 
-def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: int, batch_size: int,
+def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: int, seed: int, batch_size: int,
           learning_rate: float, log_dir: Path) -> tuple[keras.Model, dict]:
     """Seeded Adam training; returns the model and its metrics entry."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = build_model(config)
+    model = build_model(config, spec)
     train_split = augment_with_shifts(splits["train"])
     steps = epochs * math.ceil(len(train_split) / batch_size)
     # Cosine decay to zero over the run, per step, the same schedule as the PyTorch loop.
@@ -58,7 +59,7 @@ def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: i
     seconds = time.perf_counter() - start
     metrics = {
         "test_accuracy": accuracy(model, splits["test"]),
-        "params": int(model.count_params()),
+        "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),  # as PyTorch counts
         "train_seconds": round(seconds, 2),
         "epochs": epochs,
     }

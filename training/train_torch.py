@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from training.data import Split, augment_with_shifts
 from training.model_torch import DigitsCNN, count_params
+from core.spec import Spec
 from training.spec import ModelConfig
 
 
@@ -22,13 +23,13 @@ def accuracy(model: DigitsCNN, split: Split) -> float:
     return float(np.mean(predicted == split.y))
 
 
-def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: int, batch_size: int,
+def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: int, seed: int, batch_size: int,
           learning_rate: float, log_dir: Path) -> tuple[DigitsCNN, dict]:
     """Seeded Adam training; returns the model and its metrics entry."""
     torch.manual_seed(seed)
     train_split = augment_with_shifts(splits["train"])
     generator = torch.Generator().manual_seed(seed)
-    model = DigitsCNN(config)
+    model = DigitsCNN(config, spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     steps = epochs * math.ceil(len(train_split) / batch_size)
     # Cosine decay to zero over the run, per step, the same schedule as the Keras loop.

@@ -12,17 +12,17 @@ import numpy as np
 from training.spec import ModelConfig
 
 
-def torch_to_keras_weights(state_dict: dict, config: ModelConfig) -> dict[str, list[np.ndarray]]:
+def torch_to_keras_weights(state_dict: dict, config: ModelConfig, spec) -> dict[str, list[np.ndarray]]:
     """Map a PyTorch `DigitsCNN` state dict onto Keras layer names -> [kernel, bias]."""
     w = {name: tensor.detach().cpu().numpy() for name, tensor in state_dict.items()}
-    side, c2 = config.pooled_size, config.conv2_channels
-    fc1 = w["fc1.weight"].reshape(-1, c2, side, side)  # (hidden, C, H, W)
-    fc1 = fc1.transpose(2, 3, 1, 0).reshape(side * side * c2, -1)  # (H*W*C, hidden)
+    height, width, c2 = spec.height // 2, spec.width // 2, config.conv2_channels
+    fc1 = w["fc1.weight"].reshape(-1, c2, height, width)  # (hidden, C, H, W)
+    fc1 = fc1.transpose(2, 3, 1, 0).reshape(height * width * c2, -1)  # (H*W*C, hidden)
     return {
         "conv1": [w["conv1.weight"].transpose(2, 3, 1, 0), w["conv1.bias"]],
         "conv2": [w["conv2.weight"].transpose(2, 3, 1, 0), w["conv2.bias"]],
         "fc1": [fc1, w["fc1.bias"]],
-        "probabilities": [w["fc2.weight"].T, w["fc2.bias"]],
+        spec.output_name: [w["fc2.weight"].T, w["fc2.bias"]],
     }
 
 
@@ -30,8 +30,9 @@ def keras_twin(torch_model):
     """A Keras network carrying the PyTorch model's weights."""
     from training.model_keras import build_model
 
-    keras_model = build_model(torch_model.config)
-    for layer_name, weights in torch_to_keras_weights(torch_model.state_dict(), torch_model.config).items():
+    keras_model = build_model(torch_model.config, torch_model.spec)
+    for layer_name, weights in torch_to_keras_weights(torch_model.state_dict(), torch_model.config,
+                                                      torch_model.spec).items():
         keras_model.get_layer(layer_name).set_weights(weights)
     return keras_model
 

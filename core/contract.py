@@ -1,0 +1,122 @@
+"""The one input check: a batch against the spec, for every server, runner, client and page driver.
+
+    from core import contract, spec
+    batch = contract.check_batch(array, spec.load())          # -> float32 (N, *item_shape)
+    batch = contract.check_instances(json_list, task)          # nested lists from a JSON request
+
+Both raise `ContractError` (a ValueError) with a message naming the problem: not an array, empty,
+ragged, non-numeric, wrong shape, NaN or infinite, out of the spec's value range, more images than
+the spec allows per request. `parse_json` decodes a request body the same way for both servers.
+numpy and the standard library only: the edge runtime and the TorchServe archive ship it. The page
+keeps one JavaScript twin (web/tfjs/page/contract.js), checked against the same vectors.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from core.spec import Spec
+
+
+class ContractError(ValueError):
+    """The input does not meet the spec's contract; the message names the problem."""
+
+
+def parse_json(body: bytes | str, expect: str = 'JSON {"instances": [...]}'):
+    """A JSON request body -> Python value; ContractError naming what is wrong with it.
+
+    `expect` says what to send instead, in the messages.
+    """
+    what = "the request body"
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ContractError(f"{what} is not UTF-8 text (byte {error.start}): send {expect}") from None
+    if not body.strip():
+        raise ContractError(f"{what} is empty: send {expect}")
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        raise ContractError(f"{what} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except RecursionError:  # [[[[...]]]] thousands deep: refuse it rather than crash a worker
+        raise ContractError(f"{what} is nested too deeply to be an image batch") from None
+
+
+def check_batch(batch, spec: Spec, source: str = "input", *, check_range: bool = True,
+                max_batch: int | None = -1) -> np.ndarray:
+    """Any array-like meeting the contract -> float32 (N, *spec.item_shape).
+
+    `source` names the input in messages. `check_range` refuses values outside the spec's range;
+    `max_batch` refuses more images than that (-1: the spec's limit, None: no limit).
+    """
+    item = spec.describe_item()
+    try:
+        values = np.asarray(batch)
+    except (ValueError, TypeError, RecursionError):  # ragged nested lists and the like
+        raise ContractError(f"{source}: ragged: every image must be {item} numbers") from None
+    if values.dtype.kind not in "iuf":  # strings, None, booleans, objects (or integers beyond 64 bits)
+        if values.dtype == object:
+            found = _first_non_number(batch if isinstance(batch, list) else values.tolist())
+            if found is _ALL_NUMBERS:
+                raise ContractError(f"{source}: holds a number too large for float32")
+            raise ContractError(f"{source}: must hold numbers only, found {found!r}")
+        raise ContractError(f"{source}: must be numeric, got dtype {values.dtype}")
+    if values.ndim != len(spec.item_shape) + 1 or values.shape[1:] != spec.item_shape:
+        raise ContractError(f"{source}: must have shape {[-1, *spec.item_shape]} (N images of {item}), "
+                            f"got {list(values.shape)}")
+    if len(values) == 0:
+        raise ContractError(f"{source}: empty batch: send at least one {item} image")
+    limit = spec.max_batch_size if max_batch == -1 else max_batch
+    if limit is not None and len(values) > limit:
+        raise ContractError(f"{source}: holds {len(values)} images, more than the {limit} allowed per request: "
+                            "split the batch")
+    if not np.all(np.isfinite(values)):
+        raise ContractError(f"{source}: contains {int(np.sum(~np.isfinite(values)))} NaN or infinite values")
+    if check_range and (values.min() < spec.value_min or values.max() > spec.value_max):
+        raise ContractError(f"{source}: values must lie in {spec.value_range()}, "
+                            f"got [{values.min():g}, {values.max():g}]")
+    with np.errstate(over="ignore"):
+        checked = values.astype(np.float32)
+    if not np.all(np.isfinite(checked)):  # finite as float64, infinite as float32 (only without the range check)
+        raise ContractError(f"{source}: holds a number too large for float32")
+    return checked
+
+
+def check_instances(instances, spec: Spec, field: str = "instances", **options) -> np.ndarray:
+    """A JSON list of images (nested lists) -> float32 (N, *item_shape); `field` names the key in messages.
+
+    The list-level problems (not a list, empty, too many) are named before numpy sees the data,
+    so a huge or deeply nested request is refused without materializing it.
+    """
+    item = spec.describe_item()
+    if not isinstance(instances, list):
+        raise ContractError(f'"{field}" must be a list of {item} images, got {type(instances).__name__}')
+    if not instances:
+        raise ContractError(f'"{field}" is empty: send at least one {item} image')
+    limit = spec.max_batch_size if options.get("max_batch", -1) == -1 else options["max_batch"]
+    if limit is not None and len(instances) > limit:
+        raise ContractError(f'"{field}" holds {len(instances)} images, more than the {limit} allowed per request: '
+                            "split the batch")
+    return check_batch(instances, spec, f'"{field}"', **options)
+
+
+_ALL_NUMBERS = object()  # what _first_non_number answers when every leaf is a number
+
+
+def _first_non_number(nested):
+    """The first leaf of nested lists that is not a number, for the error message (_ALL_NUMBERS if none).
+
+    Walks with an explicit stack: a request nested a thousand deep must not hit the recursion limit.
+    """
+    stack = [iter(nested if isinstance(nested, list) else [nested])]
+    while stack:
+        item = next(stack[-1], StopIteration)
+        if item is StopIteration:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return item
+    return _ALL_NUMBERS
