@@ -6,9 +6,10 @@ Every runner has the same command line, built by `main()` here:
 
     python -m edge.<target>.run --model PATH INPUT
 
-INPUT is a PNG/JPEG of one digit (reduced with `training.preprocess.image_to_input`) or an `.npz`
-holding images (N, 8, 8) raw values 0..16 under `x` (or as its only array). Each image's label
-and top-3 probabilities are printed; a bad input stops with a message naming the problem.
+INPUT is a PNG/JPEG picture (made into one input the spec's way, `training.preprocess`) or an
+`.npz` holding images (N, *item_shape) in the spec's value range under `x` (or as its only array).
+Each image's label and top-3 probabilities are printed; a bad input stops with a message naming
+the problem. Shapes, range and labels come from the spec of the model's artifacts folder.
 """
 from __future__ import annotations
 
@@ -18,18 +19,18 @@ from typing import Callable
 
 import numpy as np
 
+from core import spec as specs
+from core.contract import ContractError, check_batch
+from core.predictor import Predictor
+from core.spec import Spec
 from training import manifest, paths
-from training.data import DataError, validate_images
-from training.predictor import Predictor
-from training.preprocess import ImageError, image_to_input
-from training.spec import IMAGE_SIZE, LABELS
+from training.preprocess import ImageError, picture_to_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TOP_K = 3
 
 
-class InputError(ValueError):
-    """An input that does not meet the contract; the message names the problem."""
+InputError = ContractError  # an input that does not meet the contract; the message names the problem
 
 
 def find_artifact(model: Path, root: Path | None = None) -> tuple[str, Path]:
@@ -53,11 +54,12 @@ def find_artifact(model: Path, root: Path | None = None) -> tuple[str, Path]:
     )
 
 
-def verified_entry(model: Path, root: Path | None = None) -> tuple[Path, dict]:
-    """The model's path after checking its sha256 against the manifest, and its manifest entry."""
+def verified_entry(model: Path, root: Path | None = None) -> tuple[Path, dict, Spec]:
+    """The model's path after checking its sha256 against the manifest, its manifest entry, and the
+    spec of its artifacts folder (the contract its inputs are checked against)."""
     artifact_id, root = find_artifact(model, root)
     path = manifest.verify(artifact_id, root)
-    return path, {"id": artifact_id, **manifest.load(root)[artifact_id]}
+    return path, {"id": artifact_id, **manifest.load(root)[artifact_id]}, specs.load(root)
 
 
 def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framework: str, precision: str,
@@ -76,22 +78,13 @@ def predictor_name(entry: dict) -> str:
     return entry["id"].replace("_", "-")
 
 
-def check_batch(batch, source: str = "input") -> np.ndarray:
-    """Any array meeting the contract -> float32 (N, 8, 8); one (8, 8) image becomes a batch of 1."""
-    try:
-        batch = np.asarray(batch)
-    except Exception as error:  # ragged nested lists and the like
-        raise InputError(f"{source}: not an array ({error})") from error
-    if batch.shape == (IMAGE_SIZE, IMAGE_SIZE):
-        batch = batch[None]
-    try:
-        return validate_images(batch, source)
-    except DataError as error:
-        raise InputError(str(error)) from error
+def check_runner_batch(batch, spec: Spec, source: str) -> np.ndarray:
+    """The contract check of every runner: any number of images (runners chunk what they must)."""
+    return check_batch(batch, spec, source, max_batch=None)
 
 
-def load_input(path: Path) -> np.ndarray:
-    """A PNG/JPEG of one digit or an .npz of images -> checked float32 (N, 8, 8)."""
+def load_input(path: Path, spec: Spec) -> np.ndarray:
+    """A PNG/JPEG picture or an .npz of images -> checked float32 (N, *item_shape); one image -> a batch of 1."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -117,14 +110,14 @@ def load_input(path: Path) -> np.ndarray:
         raise InputError(f"{path}: {error}{hint}") from error
 
 
-def top_k(probabilities: np.ndarray, k: int = TOP_K) -> list[tuple[str, float]]:
+def top_k(probabilities: np.ndarray, labels: list[str], k: int = TOP_K) -> list[tuple[str, float]]:
     """The k most likely labels of one row of probabilities, most likely first."""
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [(LABELS[i], float(probabilities[i])) for i in order]
+    return [(labels[i], float(probabilities[i])) for i in order]
 
 
-def format_prediction(index: int, probabilities: np.ndarray) -> str:
-    best = top_k(probabilities)
+def format_prediction(index: int, probabilities: np.ndarray, labels: list[str]) -> str:
+    best = top_k(probabilities, labels)
     ranked = ", ".join(f"{label}: {p:.4f}" for label, p in best)
     return f"[{index}] label {best[0][0]}  top-{TOP_K} {ranked}"
 
@@ -134,17 +127,18 @@ def main(description: str, make_predictor: Callable[[argparse.Namespace], Predic
     """The shared command line: parse, load the verified model, predict INPUT, print the answers."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="the model file (recorded in its artifacts manifest)")
-    parser.add_argument("input", type=Path, metavar="INPUT", help="PNG/JPEG of one digit, or .npz of images (N, 8, 8) 0..16")
+    parser.add_argument("input", type=Path, metavar="INPUT",
+                        help="a PNG/JPEG picture, or an .npz of images (N, *item_shape) in the spec's range")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        batch = load_input(args.input)
         predictor = make_predictor(args)
+        batch = load_input(args.input, predictor.spec)
         probabilities = predictor.predict(batch)
-    except (InputError, manifest.ManifestError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except (InputError, manifest.ManifestError, specs.SpecError, FileNotFoundError, ValueError, RuntimeError) as error:
         raise SystemExit(f"error: {error}")
     print(f"{predictor.name} ({predictor.framework}, {predictor.precision}): {len(batch)} image(s) from {args.input}")
     for index, row in enumerate(probabilities):
-        print(format_prediction(index, row))
+        print(format_prediction(index, row, predictor.spec.labels))
     return probabilities

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import spec as specs
 from edge import common
 from training import manifest
 
@@ -22,13 +23,13 @@ class TorchEagerPredictor:
     def __init__(self, root: Path | None = None):
         from training.model_torch import load_checkpoint
 
-        self.model, _ = load_checkpoint(manifest.verify(self.artifact_id, root))
+        self.model, self.spec = load_checkpoint(manifest.verify(self.artifact_id, root))
 
     def predict(self, batch) -> np.ndarray:
         import torch
 
         with torch.no_grad():
-            return self.model(torch.from_numpy(common.check_batch(batch))).numpy()
+            return self.model(torch.from_numpy(common.check_runner_batch(batch, self.spec, self.name))).numpy()
 
 
 class KerasEagerPredictor:
@@ -41,9 +42,9 @@ class KerasEagerPredictor:
         import keras
 
         self.model = keras.models.load_model(manifest.verify(self.artifact_id, root))
+        self.spec = specs.load(root)
 
     def predict(self, batch) -> np.ndarray:
-        return np.asarray(self.model(common.check_batch(batch), training=False), dtype=np.float32)
+        batch = common.check_runner_batch(batch, self.spec, self.name)
+        return np.asarray(self.model(batch, training=False), dtype=np.float32)
 
-
-BASELINES = {"torch": TorchEagerPredictor, "tensorflow": KerasEagerPredictor}  # by source framework

@@ -1,12 +1,13 @@
 """Where the two model servers listen: the spec's defaults, overridden by environment variables.
 
-The defaults live once in `training/spec.py` (and in `artifacts/spec.json` under `serving`). At run
-time each can be overridden:
+The defaults live once in `core/spec.py` (and in `artifacts/spec.json` under `serving`); the model
+name is the trained model's, from the spec of the artifacts folder. At run time each address can
+be overridden:
 
     DIGITS_SERVING_HOST                 every address (default 127.0.0.1)
     DIGITS_<NAME>_PORT                  one port, e.g. DIGITS_TFSERVING_GRPC_PORT=9500
 
-where NAME is a key of `training.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
+where NAME is a key of `core.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
 TORCHSERVE_MANAGEMENT, TORCHSERVE_METRICS, TORCHSERVE_GRPC_INFERENCE, TORCHSERVE_GRPC_MANAGEMENT,
 TFSERVING_GRPC, TFSERVING_REST, WEB_DEMO). The process runner, the clients, the tests and the benchmark all
 resolve addresses here, so one set of variables moves everything together.
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from training.spec import MODEL_NAME, SERVING_HOST, SERVING_PORTS
+from core import spec as specs
+from core.spec import SERVING_HOST, SERVING_PORTS
 
 
 def port_variable(name: str) -> str:
@@ -29,7 +32,11 @@ def port_variable(name: str) -> str:
 class Endpoints:
     host: str
     ports: dict
-    model_name: str = MODEL_NAME
+    model_name: str | None = None  # the served model's name: the spec's (see for_root)
+
+    def for_root(self, root: Path | None) -> "Endpoints":
+        """These endpoints serving the model trained into artifacts folder `root` (its spec names it)."""
+        return replace(self, model_name=model_name_of(root))
 
     def url(self, name: str) -> str:
         """http://host:port for a REST port."""
@@ -46,8 +53,14 @@ class Endpoints:
         return env
 
 
-def resolve(environ=None) -> Endpoints:
-    """The endpoints in force now: spec defaults, then environment overrides."""
+def model_name_of(root: Path | None) -> str:
+    """The model name in the spec of artifacts folder `root` (the one in force when None)."""
+    return specs.load(root).model_name
+
+
+def resolve(environ=None, root: Path | None = None) -> Endpoints:
+    """The endpoints in force now: spec defaults, then environment overrides; the model name is the
+    one trained into `root` (the artifacts folder in force when None), if one is trained yet."""
     environ = os.environ if environ is None else environ
     ports = {}
     for name, default in SERVING_PORTS.items():
@@ -55,7 +68,11 @@ def resolve(environ=None) -> Endpoints:
         if not value.isdigit() or not 0 < int(value) < 65536:
             raise ValueError(f"{port_variable(name)}={value!r} is not a port number (1..65535)")
         ports[name] = int(value)
-    return Endpoints(host=environ.get("DIGITS_SERVING_HOST", SERVING_HOST), ports=ports)
+    try:
+        model = model_name_of(root)
+    except specs.SpecError:  # nothing trained yet: addresses only (a server needs a trained model anyway)
+        model = None
+    return Endpoints(host=environ.get("DIGITS_SERVING_HOST", SERVING_HOST), ports=ports, model_name=model)
 
 
 def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
@@ -70,6 +87,8 @@ def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
             sock.close()
 
 
-def free_endpoints(host: str = SERVING_HOST) -> Endpoints:
-    """The spec's endpoints with every port moved to a free one (tests, benchmarks, side-by-side servers)."""
-    return Endpoints(host=host, ports=dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS), host))))
+def free_endpoints(host: str = SERVING_HOST, root: Path | None = None) -> Endpoints:
+    """The spec's endpoints with every port moved to a free one (tests, benchmarks, side-by-side servers);
+    the model name is the one trained into `root`, when given."""
+    ports = dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS), host)))
+    return Endpoints(host=host, ports=ports, model_name=model_name_of(root) if root is not None else None)

@@ -23,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.spec import BITMAP_SIZE, BLOCK_SIZE, IMAGE_SIZE, INK_ALPHA_THRESHOLD, MIN_CONTRAST
+from training.spec import DIGITS_REDUCTION
+
+BITMAP_SIZE, BLOCK_SIZE = DIGITS_REDUCTION["bitmap_size"], DIGITS_REDUCTION["block_size"]
+INK_ALPHA_THRESHOLD, MIN_CONTRAST = DIGITS_REDUCTION["ink_alpha_threshold"], DIGITS_REDUCTION["min_contrast"]
 
 MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger pictures are refused before decoding
 
@@ -103,6 +106,11 @@ def image_to_input(data: bytes) -> np.ndarray:
     alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
     grey = np.asarray(image.convert("L"))
     return reduce_ink(binarize(grey, alpha))
+
+
+def picture_to_input(data: bytes, spec) -> np.ndarray:
+    """PNG/JPEG bytes -> one input of the spec's item shape."""
+    return image_to_input(data)
 
 
 def main() -> None:

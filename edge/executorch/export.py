@@ -7,8 +7,8 @@ torch.export with a dynamic batch dimension (example batch of 2: an example batc
 specialize the batch to 1) -> `to_edge_transform_and_lower`, with the XNNPACK partitioner or
 without any (the portable kernels) -> `.to_executorch()`. Writes:
 
-  executorch/digits_xnnpack_fp32.pte    manifest id `executorch_xnnpack_fp32` (with `delegation`)
-  executorch/digits_portable_fp32.pte   manifest id `executorch_portable_fp32`
+  executorch/<model>_xnnpack_fp32.pte    manifest id `executorch_xnnpack_fp32` (with `delegation`)
+  executorch/<model>_portable_fp32.pte   manifest id `executorch_portable_fp32`
 
 Every operator of the reference CNN runs on XNNPACK: if any falls back to the portable kernels
 (a new layer, a changed op set), the export stops with the operators that fell back.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core import spec as specs
 from edge.common import save_artifact
 from training import data, manifest, paths
 
@@ -32,7 +33,8 @@ class DelegationError(RuntimeError):
 
 
 def pte_path(variant: str, root: Path | None = None) -> Path:
-    return (root or paths.artifacts_dir()) / "executorch" / f"digits_{variant}_fp32.pte"
+    root = root or paths.artifacts_dir()
+    return root / "executorch" / f"{specs.load(root).model_name}_{variant}_fp32.pte"
 
 
 def delegation_report(lowered) -> dict:

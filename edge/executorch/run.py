@@ -23,17 +23,17 @@ class ExecuTorchPredictor:
     def __init__(self, model: Path, root: Path | None = None):
         from executorch.runtime import Runtime
 
-        path, entry = common.verified_entry(model, root)
+        path, entry, self.spec = common.verified_entry(model, root)
         self.name = common.predictor_name(entry)
         self.precision = entry["precision"]
         self.max_batch = int(entry["max_batch"])
         self.method = Runtime.get().load_program(path).load_method("forward")
 
     def predict(self, batch) -> np.ndarray:
-        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
+        """(N, *item_shape) float32 raw values -> (N, K) float32 probabilities."""
         import torch
 
-        batch = common.check_batch(batch)
+        batch = common.check_runner_batch(batch, self.spec, self.name)
         chunks = [self.method.execute([torch.from_numpy(batch[first : first + self.max_batch])])[0].numpy()
                   for first in range(0, len(batch), self.max_batch)]
         return np.concatenate(chunks).astype(np.float32)

@@ -1,6 +1,6 @@
 """Export the trained PyTorch model to one self-contained ONNX file with a dynamic batch.
 
-    python -m edge.onnx.export          # into artifacts/onnx/digits_fp32.onnx (manifest id `onnx_fp32`)
+    python -m edge.onnx.export          # into artifacts/onnx/<model>_fp32.onnx (manifest id `onnx_fp32`)
 
 `torch.onnx.export` (the dynamo exporter, which needs onnxscript), weights inside the file
 (`external_data=False`), input and output named by the spec.
@@ -12,11 +12,12 @@ from pathlib import Path
 
 from edge.common import save_artifact
 from training import data, manifest, paths
-from training.spec import INPUT_NAME, OUTPUT_NAME
+from core import spec as specs
 
 
 def onnx_path(root: Path | None = None) -> Path:
-    return (root or paths.artifacts_dir()) / "onnx" / "digits_fp32.onnx"
+    root = root or paths.artifacts_dir()
+    return root / "onnx" / f"{specs.load(root).model_name}_fp32.onnx"
 
 
 def export(root: Path | None = None) -> dict[str, dict]:
@@ -26,12 +27,12 @@ def export(root: Path | None = None) -> dict[str, dict]:
     from training.model_torch import load_checkpoint
 
     root = (root or paths.artifacts_dir()).resolve()
-    model, _ = load_checkpoint(manifest.verify("torch_checkpoint", root))
+    model, task = load_checkpoint(manifest.verify("torch_checkpoint", root))
     example = torch.tensor(data.load_split(paths.split_path(root))["train"].x[:2])
     out = onnx_path(root)
     out.parent.mkdir(parents=True, exist_ok=True)
     print("onnx: exporting (dynamo)")
-    torch.onnx.export(model, (example,), str(out), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+    torch.onnx.export(model, (example,), str(out), input_names=[task.input_name], output_names=[task.output_name],
                       dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False, dynamo=True,
                       verbose=False)
     entry = save_artifact("onnx_fp32", out, None, framework="torch", precision="fp32", root=root,

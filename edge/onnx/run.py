@@ -21,7 +21,7 @@ class OnnxPredictor:
     def __init__(self, model: Path, threads: int = 1, root: Path | None = None):
         import onnxruntime as ort
 
-        path, entry = common.verified_entry(model, root)
+        path, entry, self.spec = common.verified_entry(model, root)
         self.name = common.predictor_name(entry)
         self.precision = entry["precision"]
         options = ort.SessionOptions()
@@ -30,8 +30,8 @@ class OnnxPredictor:
         self.input_name = self.session.get_inputs()[0].name
 
     def predict(self, batch) -> np.ndarray:
-        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
-        batch = common.check_batch(batch)
+        """(N, *item_shape) float32 raw values -> (N, K) float32 probabilities."""
+        batch = common.check_runner_batch(batch, self.spec, self.name)
         return self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
 
 

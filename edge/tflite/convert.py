@@ -12,8 +12,8 @@ int8 is full-integer: int8 input, weights, activations and output. The represent
 images of the train split; the input and output scale / zero point are recorded in the manifest
 entry, and the runner quantizes the raw 0..16 values with them. Writes:
 
-  tflite/digits_fp32.tflite   manifest id `tflite_fp32`
-  tflite/digits_int8.tflite   manifest id `tflite_int8` (with `quantization`)
+  tflite/<model>_fp32.tflite   manifest id `tflite_fp32` (<model>: the spec's model name, e.g. digits)
+  tflite/<model>_int8.tflite   manifest id `tflite_int8` (with `quantization`)
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import spec as specs
 from edge.common import save_artifact
 from training import data, manifest, paths
 
@@ -29,7 +30,8 @@ DEFAULT_CALIBRATION = 500  # train images fed to the int8 calibration; more chan
 
 
 def tflite_path(precision: str, root: Path | None = None) -> Path:
-    return (root or paths.artifacts_dir()) / "tflite" / f"digits_{precision}.tflite"
+    root = root or paths.artifacts_dir()
+    return root / "tflite" / f"{specs.load(root).model_name}_{precision}.tflite"
 
 
 def _converter(keras_model, precision: str, calibration: np.ndarray):

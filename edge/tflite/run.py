@@ -6,9 +6,10 @@
 
 The interpreter comes from ai-edge-litert (default) or the legacy tflite-runtime 2.14 (its own
 environment, `make setup-tflite-runtime`). The model is verified against its manifest first. The
-int8 model takes int8 input: the raw 0..16 values are quantized here with the scale and zero
-point recorded in the manifest, and the int8 output is turned back into probabilities, so the
-caller always sees the project's contract: float32 (N, 8, 8) in, float32 (N, 10) out.
+int8 model takes int8 input: the raw values (0..16 for the digits) are quantized here with the
+scale and zero point recorded in the manifest, and the int8 output is turned back into
+probabilities, so the caller always sees the spec's contract: float32 (N, *item_shape) in,
+float32 (N, K) out.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class TFLitePredictor:
     framework = "tensorflow"
 
     def __init__(self, model: Path, runtime: str = "litert", threads: int = 1, root: Path | None = None):
-        path, entry = common.verified_entry(model, root)
+        path, entry, self.spec = common.verified_entry(model, root)
         self.name = common.predictor_name(entry) + ("" if runtime == "litert" else f"-{runtime}")
         self.precision = entry["precision"]
         self.interpreter = load_interpreter_class(runtime)(model_path=str(path), num_threads=threads)
@@ -85,8 +86,8 @@ class TFLitePredictor:
         return ((raw.astype(np.float32) - q["zero_point"]) * q["scale"]).astype(np.float32)
 
     def predict(self, batch) -> np.ndarray:
-        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
-        batch = common.check_batch(batch)
+        """(N, *item_shape) float32 raw values -> (N, K) float32 probabilities."""
+        batch = common.check_runner_batch(batch, self.spec, self.name)
         self._allocate(len(batch))
         self.interpreter.set_tensor(self.input["index"], self._encode(batch))
         self.interpreter.invoke()

@@ -1,6 +1,6 @@
 """The TF Serving layout and config files: versions on disk, manifest ids, rendering the configs.
 
-    artifacts/tfserving/digits/<int version>/       one SavedModel per version (export.py)
+    artifacts/tfserving/<model name>/<int version>/  one SavedModel per version (export.py)
     serving/tfserving/{models,batching,monitoring}.config   the checked-in configs
     artifacts/run/tfserving/*.config                 the same, rendered for one run
 
@@ -13,20 +13,21 @@ import shutil
 from pathlib import Path
 from string import Template
 
+from core import spec as specs
 from training import manifest
-from training.spec import MODEL_NAME
 
 CONFIG_DIR = Path(__file__).parent
 CONFIG_FILES = {"models": "models.config", "batching": "batching.config", "monitoring": "monitoring.config"}
 
 
 def base_path(root: Path) -> Path:
-    return root / "tfserving" / MODEL_NAME
+    """Where the versions of the model trained into `root` lie (named by its spec)."""
+    return root / "tfserving" / specs.load(root).model_name
 
 
 def artifact_id(version: int) -> str:
     """The manifest id of one exported version."""
-    return f"tfserving_{MODEL_NAME}_v{version}"
+    return f"tfserving_v{version}"
 
 
 def versions(model_base: Path) -> list[int]:
@@ -57,7 +58,7 @@ def render(root: Path, folder: Path, batching: dict | None = None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     out = rendered_paths(folder)
     text = Template((CONFIG_DIR / CONFIG_FILES["models"]).read_text())
-    out["models"].write_text(text.substitute(MODEL_NAME=MODEL_NAME, MODEL_BASE_PATH=str(base_path(root).resolve())))
+    out["models"].write_text(text.substitute(MODEL_NAME=specs.load(root).model_name, MODEL_BASE_PATH=str(base_path(root).resolve())))
     for key in ("batching", "monitoring"):
         shutil.copyfile(CONFIG_DIR / CONFIG_FILES[key], out[key])
     if batching:

@@ -1,11 +1,12 @@
-"""Export the trained Keras model as the next TF Serving version of `digits`.
+"""Export the trained Keras model as the next TF Serving version of the spec's model.
 
-    python -m serving.tfserving.export     # -> artifacts/tfserving/digits/<next int version>/
+    python -m serving.tfserving.export     # -> artifacts/tfserving/<model name>/<next int version>/
 
 Verifies the Keras model against the manifest, writes a SavedModel with the spec's
-`serving_default` signature (input `image` float32 [-1, 8, 8], output `probabilities`
-[-1, 10]; training/savedmodel.py), checks it against the Keras model on the test split, and
-records it as `tfserving_digits_v<N>`. Each run adds a version; a running server picks it up.
+`serving_default` signature (input named by the spec, float32 [-1, *item_shape], e.g. `image`
+[-1, 8, 8] for the digits; output `probabilities` [-1, K]; training/savedmodel.py), checks it
+against the Keras model on the test split, and records it as `tfserving_v<N>`. Each run adds a
+version; a running server picks it up.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import spec as specs
 from serving.tfserving import configs
 from training import data, manifest, paths
 
@@ -34,10 +36,11 @@ def export(root: Path) -> Path:
     # half-written version directory.
     staging = configs.base_path(root).parent / f".staging-{version}"
     shutil.rmtree(staging, ignore_errors=True)
-    export_saved_model(model, staging)
+    task = specs.load(root)
+    export_saved_model(model, staging, task)
     test_x = data.load_split(paths.split_path(root))["test"].x
-    served = tf.saved_model.load(str(staging)).signatures["serving_default"](image=tf.constant(test_x))
-    diff = float(np.abs(served["probabilities"].numpy() - model.predict(test_x, verbose=0)).max())
+    served = tf.saved_model.load(str(staging)).signatures["serving_default"](**{task.input_name: tf.constant(test_x)})
+    diff = float(np.abs(served[task.output_name].numpy() - model.predict(test_x, verbose=0)).max())
     if diff > TOLERANCE:
         shutil.rmtree(staging)
         raise SystemExit(f"SavedModel differs from the Keras model by {diff:g} (> {TOLERANCE}): not exported")

@@ -22,7 +22,7 @@ class ConversionError(RuntimeError):
     """The converter is missing or failed; the message carries its output."""
 
 
-def convert(keras_model, out_dir: Path, converter: Path = DEFAULT_CONVERTER) -> Path:
+def convert(keras_model, out_dir: Path, spec, converter: Path = DEFAULT_CONVERTER) -> Path:
     """Write `out_dir/model.json` and its weight shards; returns `out_dir/model.json`."""
     from training.savedmodel import export_saved_model  # imported here: it loads TensorFlow
 
@@ -31,7 +31,7 @@ def convert(keras_model, out_dir: Path, converter: Path = DEFAULT_CONVERTER) -> 
         raise ConversionError(f"{converter} not found: run `make setup` (it builds .venv-tfjs)")
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="digits-savedmodel-") as tmp:
-        saved_model = export_saved_model(keras_model, Path(tmp) / "saved_model")
+        saved_model = export_saved_model(keras_model, Path(tmp) / "saved_model", spec)
         command = [
             str(converter), "--input_format=tf_saved_model", "--output_format=tfjs_graph_model",
             "--signature_name=serving_default", "--saved_model_tags=serve", str(saved_model), str(out_dir),
