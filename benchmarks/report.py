@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks import charts
+from core import registry
 from benchmarks.claims import section_claims
 from benchmarks.figures import (SOURCES, browser_latency, edge_latency, load_inputs, missing, server_latency,
                                 server_memory, table)
@@ -58,7 +59,7 @@ def section_latency(inputs, out: Path) -> str:
     text = "## Latency per target (batch 1)\n\n"
     rows = []
     for name, (p50, p99, fw) in server_latency(inputs).items():
-        rows.append([name, fw, "server" if "inprocess" not in name else "in-process", p50, p99])
+        rows.append([name, fw, registry.TARGETS[name].kind if name in registry.TARGETS else "server", p50, p99])
     for name, (p50, p99, fw, _) in edge_latency(inputs).items():
         rows.append([name, fw, "edge / eager", p50, p99])
     for name, (p50, p99, _) in browser_latency(inputs).items():

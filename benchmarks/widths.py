@@ -1,4 +1,4 @@
-"""How latency grows with the width multiplier (1, 2, 4, 8) on every target of deploy/targets.py.
+"""How latency grows with the width multiplier (1, 2, 4, 8) on every target of core/registry.py.
 
     make bench-widths                                  # = python -m benchmarks.widths
     python -m benchmarks.widths --widths 1 8 --epochs 1 --calls 100
@@ -6,7 +6,7 @@
 For each width it trains both frameworks briefly (accuracy is not the point here) into its own
 artifacts folder `<artifacts>/width/w<k>/`, exports every artifact (edge files, the TorchServe
 archive, a SavedModel version, the TF.js model), starts both servers there on free ports, and times
-`--calls` sequential batch-1 predictions of every target in deploy/targets.py (after a warm-up).
+`--calls` sequential batch-1 predictions of every target in core/registry.py (after a warm-up).
 A target that cannot be built or reached here is recorded with the reason instead of a figure.
 In-process runtimes are held to one thread, as in `make bench-edge`. tfjs-node starts Node for
 every call, so its figure is mostly start-up; the browser's own latency (Chromium, wasm) is
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import targets as targets_mod
+from core import registry
 from training import data, manifest, paths
 from training.spec import WIDTHS
 
@@ -93,7 +93,7 @@ def measure_width(root: Path, calls: int, warmup: int) -> dict:
 
     image = data.load_split(paths.split_path(root))["test"].x[:1]
     results, endpoints, started = {}, free_endpoints(), False
-    needs_server = [t for t in targets_mod.TARGETS.values() if t.kind == "server"]
+    needs_server = [t for t in registry.TARGETS.values() if t.kind == "server"]
     try:
         if needs_server:
             runner.stop(root)  # servers left by an interrupted run would answer on other ports
@@ -103,12 +103,12 @@ def measure_width(root: Path, calls: int, warmup: int) -> dict:
             except Exception as error:
                 for target in needs_server:
                     results[target.name] = {"error": f"servers did not start: {str(error)[:200]}"}
-        for target in targets_mod.TARGETS.values():
+        for target in registry.TARGETS.values():
             if target.name in results:
                 continue
             slow = target.kind == "browser"  # one Node start per call
             try:
-                predictor = targets_mod.load(target.name, root=root, endpoints=endpoints)
+                predictor = registry.load(target.name, root=root, endpoints=endpoints)
                 results[target.name] = time_target(predictor, image, 3 if slow else calls, 1 if slow else warmup)
                 getattr(predictor, "close", lambda: None)()
             except Exception as error:  # a target that cannot run here is reported, not fatal

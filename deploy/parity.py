@@ -4,8 +4,8 @@
     python -m deploy.parity --targets onnx-fp32 tflite-int8
     make parity                                    # the same, over ./artifacts
 
-Each target (deploy/targets.py) predicts the whole test split in one batch and is compared with
-the eager model of the framework that trained its weights (`targets.reference_for`):
+Each target (core/registry.py) predicts the whole test split in one batch and is compared with
+the eager model of the framework that trained its weights (`registry.reference_for`):
   fp32: identical labels and max abs probability difference <= 1e-4;
   int8: the reference's label on >= 98% of the images, accuracy at most 1 point below it.
 Writes `<artifacts>/parity.json` and the markdown matrix `<artifacts>/parity.md`, prints the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import targets
+from core import registry
 from training import data, manifest, paths
 
 FP32_TOLERANCE = 1e-4  # max abs probability difference to the reference
@@ -36,11 +36,11 @@ def test_split(root: Path):
 
 def references(root: Path, x: np.ndarray) -> dict:
     """The eager reference's probabilities on `x`, by reference target name."""
-    return {name: targets.load(name, root=root).predict(x) for name in targets.REFERENCES.values()}
+    return {name: registry.load(name, root=root).predict(x) for name in registry.REFERENCES.values()}
 
 
 def artifact_bytes(name: str, root: Path) -> int | None:
-    entry = manifest.load(root).get(targets.artifact_id(name, root) or "")
+    entry = manifest.load(root).get(registry.artifact_id(name, root) or "")
     return entry["bytes"] if entry else None
 
 
@@ -71,15 +71,15 @@ def judge(precision: str, got: np.ndarray, expected: np.ndarray, y: np.ndarray) 
 
 def evaluate(name: str, root: Path, endpoints, split, expected: dict) -> dict:
     """One target's row of the matrix (it predicts the whole split in one call)."""
-    target = targets.TARGETS[name]
-    predictor = targets.load(name, root=root, endpoints=endpoints)
+    target = registry.TARGETS[name]
+    predictor = registry.load(name, root=root, endpoints=endpoints)
     start = time.perf_counter()
     got = np.asarray(predictor.predict(split.x))
     seconds = time.perf_counter() - start
-    reference = targets.reference_for(name)
+    reference = registry.reference_for(name)
     row = {"target": name, "framework": target.framework, "precision": target.precision, "kind": target.kind,
-           "where": targets.where(name, root, endpoints), "reference": reference,
-           "artifact": targets.artifact_id(name, root), "artifact_bytes": artifact_bytes(name, root),
+           "where": registry.where(name, root, endpoints), "reference": reference,
+           "artifact": registry.artifact_id(name, root), "artifact_bytes": artifact_bytes(name, root),
            "images": len(split.y), "seconds": seconds}
     if getattr(predictor, "backend", None):
         row["backend"] = predictor.backend  # the browser targets say which tfjs backend ran
@@ -91,16 +91,16 @@ def run(root: Path, endpoints, names=None, progress=print) -> list[dict]:
     split = test_split(root)
     expected = references(root, split.x)
     rows = []
-    for number, name in enumerate(names or targets.TARGETS, 1):
-        progress(f"parity: [{number}/{len(names or targets.TARGETS)}] {name}")
+    for number, name in enumerate(names or registry.TARGETS, 1):
+        progress(f"parity: [{number}/{len(names or registry.TARGETS)}] {name}")
         try:
             rows.append(evaluate(name, root, endpoints, split, expected))
         except Exception as error:  # a target that cannot answer is a failed row, the rest still run
-            target = targets.TARGETS[name]
+            target = registry.TARGETS[name]
             rows.append({"target": name, "framework": target.framework, "precision": target.precision,
-                         "kind": target.kind, "where": targets.where(name, root, endpoints),
+                         "kind": target.kind, "where": registry.where(name, root, endpoints),
                          "artifact_bytes": artifact_bytes(name, root), "passed": False,
-                         "problems": [targets.describe_error(name, error)]})
+                         "problems": [registry.describe_error(name, error)]})
     return rows
 
 
@@ -137,7 +137,7 @@ def main(argv=None) -> None:
     from serving import endpoints as endpoints_mod
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", nargs="+", choices=list(targets.TARGETS), help="only these (default: every target)")
+    parser.add_argument("--targets", nargs="+", choices=list(registry.TARGETS), help="only these (default: every target)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()

@@ -4,7 +4,7 @@
     python -m deploy.smoke --index 7       # another image of the saved test split
 
 The digit is one image of the saved test split (its true label is printed with it). Each target of
-the registry (deploy/targets.py) is loaded, then timed on that one image: `latency ms` is that
+the registry (core/registry.py) is loaded, then timed on that one image: `latency ms` is that
 first predict() call as a client sees it, so it includes what the target pays per call (a network
 round trip for the servers, starting node for tfjs-node, starting Chromium for tfjs-chromium) and
 a first call's set-up (a gRPC channel's connection, lazy initialisation). Steady-state latency is
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import targets
+from core import registry
 from training import data, paths
-from training.spec import LABELS
+from core import spec as specs
 
 
 def sample(root: Path, index: int) -> tuple[np.ndarray, str]:
@@ -32,32 +32,32 @@ def sample(root: Path, index: int) -> tuple[np.ndarray, str]:
     test = data.load_split(paths.split_path(root))["test"]
     if not 0 <= index < len(test.y):
         raise ValueError(f"--index must lie in 0..{len(test.y) - 1}, got {index}")
-    return test.x[index : index + 1], LABELS[int(test.y[index])]
+    return test.x[index : index + 1], specs.load(root).labels[int(test.y[index])]
 
 
 def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
     """One target's row: where it answers, its label and probability, and the call's latency."""
-    row = {"target": name, "framework": targets.TARGETS[name].framework,
-           "precision": targets.TARGETS[name].precision, "where": targets.where(name, root, endpoints)}
+    row = {"target": name, "framework": registry.TARGETS[name].framework,
+           "precision": registry.TARGETS[name].precision, "where": registry.where(name, root, endpoints)}
     try:
-        predictor = targets.load(name, root=root, endpoints=endpoints)
+        predictor = registry.load(name, root=root, endpoints=endpoints)
         start = time.perf_counter()
         probabilities = np.asarray(predictor.predict(x))[0]
         row["latency_ms"] = (time.perf_counter() - start) * 1000
-        row["label"] = LABELS[int(probabilities.argmax())]
+        row["label"] = specs.load(root).labels[int(probabilities.argmax())]
         row["probability"] = float(probabilities.max())
         if getattr(predictor, "backend", None):
             row["backend"] = predictor.backend
     except Exception as error:  # reported in the table; the other targets still answer
-        row["error"] = targets.describe_error(name, error)
+        row["error"] = registry.describe_error(name, error)
     return row
 
 
 def run(root: Path, endpoints, index: int = 0, progress=print) -> dict:
     x, truth = sample(root, index)
     rows = []
-    for number, name in enumerate(targets.TARGETS, 1):
-        progress(f"deploy-all: [{number}/{len(targets.TARGETS)}] {name}")
+    for number, name in enumerate(registry.TARGETS, 1):
+        progress(f"deploy-all: [{number}/{len(registry.TARGETS)}] {name}")
         rows.append(ask(name, root, endpoints, x))
     return {"index": index, "true_label": truth, "targets": rows}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edge import eager, registry
+from core import registry
 from training import data, manifest, paths
 
 BATCHES = (1, 32)
@@ -52,12 +52,12 @@ def time_calls(predictor, batch: np.ndarray, warmup: int, iterations: int) -> di
 
 
 def targets(root: Path):
-    """(manifest id, predictor factory) for the two eager baselines and every edge artifact built."""
+    """(manifest id, predictor factory) for the two eager references and every edge artifact built."""
     built = manifest.load(root)
-    yield from ((cls.artifact_id, lambda cls=cls: cls(root)) for cls in eager.BASELINES.values())
-    for artifact_id in registry.EDGE_ARTIFACTS:
+    for name in (*registry.names("reference"), *registry.names("edge")):
+        artifact_id = registry.TARGETS[name].artifact
         if artifact_id in built:
-            yield artifact_id, lambda artifact_id=artifact_id: registry.load_predictor(artifact_id, root)
+            yield artifact_id, lambda name=name: registry.load(name, root)
 
 
 def run(root: Path, warmup: int, iterations: int) -> list[dict]:

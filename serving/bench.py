@@ -24,9 +24,9 @@ from training import data, paths
 
 
 def targets(root):
-    from serving.registry import IN_PROCESS, SERVED, load_predictor
+    from core import registry
 
-    return [load_predictor(name, root=root) for name in (*SERVED, *IN_PROCESS)]
+    return [registry.load(name, root=root) for name in (*registry.served(), *registry.IN_PROCESS.values())]
 
 
 def measure(predictor, batch: np.ndarray, seconds: float, warmup: int) -> dict:

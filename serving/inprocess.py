@@ -1,8 +1,8 @@
-"""The served models run in-process: the reference answers for the servers, and the benchmark's baseline.
+"""TF Serving's model run in-process: the `savedmodel` target, and the serving benchmarks' baseline.
 
-`TorchInProcess` is the verified PyTorch checkpoint (what the TorchServe archive was built from);
 `SavedModelInProcess` is the newest verified TF Serving version directory, called through its
-`serving_default` signature (what TF Serving serves). Both are Predictors.
+`serving_default` signature (what TF Serving serves), as a Predictor. TorchServe's in-process
+twin is the `torch-eager` target (edge/eager.py): the checkpoint its archive was built from.
 """
 from __future__ import annotations
 
@@ -12,23 +12,7 @@ import numpy as np
 
 from serving.tfserving import configs
 from training import manifest, paths
-from training.spec import INPUT_NAME, OUTPUT_NAME
-
-
-class TorchInProcess:
-    name, framework, precision = "torch-inprocess", "torch", "fp32"
-
-    def __init__(self, root: Path | None = None):
-        import torch
-
-        from training.model_torch import load_checkpoint
-
-        self.torch = torch
-        self.model, _ = load_checkpoint(manifest.verify("torch_checkpoint", root or paths.artifacts_dir()))
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(np.asarray(batch, dtype=np.float32))).numpy()
+from core import spec as specs
 
 
 class SavedModelInProcess:
@@ -46,7 +30,8 @@ class SavedModelInProcess:
         self.tf = tf
         self.loaded = tf.saved_model.load(str(path))  # kept: the signature needs its variables
         self.signature = self.loaded.signatures["serving_default"]
+        self.spec = specs.load(root)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         image = self.tf.constant(np.asarray(batch, dtype=np.float32))
-        return self.signature(**{INPUT_NAME: image})[OUTPUT_NAME].numpy()
+        return self.signature(**{self.spec.input_name: image})[self.spec.output_name].numpy()

@@ -29,7 +29,6 @@ from training import data, paths
 
 SERVER_OF = {"torchserve-rest": "torchserve", "torchserve-grpc": "torchserve",
              "tfserving-grpc": "tfserving", "tfserving-rest": "tfserving"}
-REFERENCE_OF = {"torch": "torch-inprocess", "tensorflow": "tensorflow-inprocess"}
 
 
 def server_pids(root: Path) -> dict[str, int]:
@@ -59,16 +58,17 @@ def rates(names, capacity_file: Path, fraction: float, default_rate: float) -> d
 
 def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoints=None, threads: int = 2) -> dict:
     """Run the loads side by side; the report (counts, latencies, memory samples) as a dict."""
-    from serving.registry import SERVED, load_predictor
+    from core import registry
 
     endpoints = endpoints or endpoints_mod.resolve()
     images = data.load_split(paths.split_path(root))["test"].x[:1]
     pids = server_pids(root)
-    references = {framework: load_predictor(name, root=root).predict(images) for framework, name in REFERENCE_OF.items()}
+    references = {framework: registry.load(name, root=root).predict(images)
+                  for framework, name in registry.IN_PROCESS.items()}
     loads = {}
-    for name in SERVED:
-        client = load_predictor(name, endpoints, root)
-        loads[name] = Load(lambda name=name: load_predictor(name, endpoints, root), images,
+    for name in registry.served():
+        client = registry.load(name, root=root, endpoints=endpoints)
+        loads[name] = Load(lambda name=name: registry.load(name, root=root, endpoints=endpoints), images,
                            references[client.framework], threads=threads, rate=rate_of[name][0])
     memory = {server: [(0.0, tree_rss_mb(pid))] for server, pid in pids.items()}
     start = time.monotonic()
@@ -125,11 +125,11 @@ def main(argv=None) -> None:
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between memory samples (default: 5)")
     parser.add_argument("--out", type=Path, help="report file (default: <artifacts>/bench/soak.json)")
     args = parser.parse_args(argv)
-    from serving.registry import SERVED
+    from core import registry
 
     root = paths.artifacts_dir()
     capacity_file = root / "bench" / "load-capacity.json"
-    rate_of = rates(SERVED, capacity_file, args.fraction, args.rate)
+    rate_of = rates(registry.served(), capacity_file, args.fraction, args.rate)
     for name, (rps, source) in rate_of.items():
         print(f"soak: {name} at {rps:.1f} requests/s ({source})")
     report = soak(root, args.seconds, rate_of, args.sample)

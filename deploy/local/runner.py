@@ -135,7 +135,7 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
     with other settings needs its own root (run folder) and endpoints.
     """
-    endpoints = endpoints or endpoints_mod.resolve()
+    endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
     plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings)]
     if servers.web_built(root):

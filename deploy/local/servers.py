@@ -17,10 +17,12 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 from typing import Callable
 
 import requests
 
+from core import spec as specs
 from deploy.local.settings import ServerSettings
 from serving import tls
 from serving.tfserving import configs as tf_configs
@@ -80,7 +82,8 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
         overrides.update({"enable_grpc_ssl": "true", "certificate_file": str(tls_files.cert.resolve()),
                           "private_key_file": str(tls_files.key.resolve())})
     lines = []
-    for line in (REPO / "serving" / "torchserve" / "config.properties").read_text().splitlines():
+    source = (REPO / "serving" / "torchserve" / "config.properties").read_text()
+    for line in Template(source).substitute(MODEL_NAME=specs.load(root).model_name).splitlines():
         key = line.split("=", 1)[0].strip()
         if key in overrides:
             line = f"{key}={overrides[key]}"

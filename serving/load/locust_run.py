@@ -21,14 +21,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from serving.registry import SERVED
+from core import registry
 from training import paths
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # The locustfile's user class per served target (named here: importing the locustfile patches gevent).
 USER_CLASSES = {"torchserve-rest": "TorchServeRestUser", "torchserve-grpc": "TorchServeGrpcUser",
                 "tfserving-grpc": "TFServingGrpcUser", "tfserving-rest": "TFServingRestUser"}
-TARGETS = tuple(SERVED)
+TARGETS = tuple(registry.served())
 
 
 def stats_from_csv(path: Path) -> dict:

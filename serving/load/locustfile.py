@@ -31,18 +31,18 @@ from locust import User, constant, task  # noqa: E402
 
 from serving import endpoints as endpoints_mod  # noqa: E402
 from serving.load import openloop  # noqa: E402
-from serving.registry import load_predictor  # noqa: E402
+from core import registry  # noqa: E402
 from training import paths  # noqa: E402
 
 
 class PredictorUser(User):
     abstract = True
-    target = ""  # a served target of serving/registry.py
+    target = ""  # a served target of core/registry.py
     wait_time = constant(0)  # closed loop: the next request leaves when the answer is in
 
     def on_start(self) -> None:
         root = paths.artifacts_dir()
-        self.predictor = load_predictor(self.target, endpoints_mod.resolve(), root=root)
+        self.predictor = registry.load(self.target, root=root, endpoints=endpoints_mod.resolve(root=root))
         self.predictor.timeout = openloop.CLIENT_TIMEOUT_S
         self.images = openloop.test_images(root)
         self.sent = 0

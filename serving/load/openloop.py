@@ -9,7 +9,7 @@ the time a request was *scheduled*, not from when a free client thread got round
 a stalled server shows up as tail latency. Client threads each own a Predictor
 (serving/registry.py) and take the next scheduled request when they are free. A request still
 unsent `--grace` seconds after the run's end is counted as an error ("not sent"), which bounds a
-run against an overwhelmed server. Every answer is checked: (N, 10) probabilities summing to 1.
+run against an overwhelmed server. Every answer is checked: (N, K) probabilities summing to 1, K the spec's class count.
 
 Writes the result (offered and achieved rate, p50/p90/p99/max in ms, errors) as JSON to `--out`
 (default: artifacts/bench/load-run-<target>.json) and prints it.
@@ -56,15 +56,15 @@ def summarize(latencies_ms, errors: int, elapsed_s: float) -> dict:
     return stats
 
 
-def check_answer(probabilities: np.ndarray, rows: int) -> None:
-    """Raise ValueError unless the answer is (rows, 10) probabilities that sum to 1."""
+def check_answer(probabilities: np.ndarray, rows: int, classes: int) -> None:
+    """Raise ValueError unless the answer is (rows, classes) probabilities that sum to 1."""
     probabilities = np.asarray(probabilities)
-    if probabilities.shape != (rows, 10) or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+    if probabilities.shape != (rows, classes) or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
         raise ValueError(f"malformed answer: shape {probabilities.shape}")
 
 
 def run(make_predictor, images: np.ndarray, rate: float, seconds: float, threads: int = 32, grace: float = 2.0,
-        seed: int | None = None) -> dict:
+        seed: int | None = None, classes: int | None = None) -> dict:
     """One open-loop run at `rate` requests/s for `seconds`; `make_predictor()` gives each thread its client.
 
     The arrivals are reproducible: by default the seed is derived from the rate, so every endpoint
@@ -75,7 +75,9 @@ def run(make_predictor, images: np.ndarray, rate: float, seconds: float, threads
     predictors = [make_predictor() for _ in range(threads)]
     for predictor in predictors:  # connect and warm each client before the clock starts
         predictor.timeout = CLIENT_TIMEOUT_S
-        check_answer(predictor.predict(images[:1]), 1)
+        if classes is None:  # each client's spec knows the class count
+            classes = predictor.spec.num_classes if hasattr(predictor, "spec") else len(predictor.predict(images[:1])[0])
+        check_answer(predictor.predict(images[:1]), 1, classes)
     latencies, lags, errors = [], [], Counter()
     lock, next_index = threading.Lock(), [0]
     start = time.perf_counter() + 0.05
@@ -99,7 +101,7 @@ def run(make_predictor, images: np.ndarray, rate: float, seconds: float, threads
                 continue
             image = images[index % len(images)][None]
             try:
-                check_answer(predictor.predict(image), 1)
+                check_answer(predictor.predict(image), 1, classes)
             except Exception as error:  # every failure is a result here, named by its type and text
                 with lock:
                     errors[f"{type(error).__name__}: {str(error)[:120]}"] += 1
@@ -131,11 +133,11 @@ def test_images(root: Path, count: int = 64) -> np.ndarray:
 
 def predictor_factory(target: str, root: Path, endpoints=None):
     """A function that builds a fresh client of served target `target` (serving/registry.py)."""
-    from serving.registry import SERVED, load_predictor
+    from core import registry
 
-    if target not in SERVED:
-        raise SystemExit(f"error: unknown served target {target!r}; choose one of {', '.join(SERVED)}")
-    return lambda: load_predictor(target, endpoints, root=root)
+    if target not in registry.served():
+        raise SystemExit(f"error: unknown served target {target!r}; choose one of {', '.join(registry.served())}")
+    return lambda: registry.load(target, root=root, endpoints=endpoints)
 
 
 def main(argv=None) -> dict:

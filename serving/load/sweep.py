@@ -118,13 +118,13 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
 def in_process_rates(root: Path, seconds: float) -> dict:
     """Sequential batch-1 calls per second of each framework's model without a server (serving/bench.py)."""
     from serving import bench
-    from serving.registry import IN_PROCESS, load_predictor
+    from core import registry
 
     images = openloop.test_images(root)
     rates = {}
-    for name in IN_PROCESS:
+    for name in registry.IN_PROCESS.values():
         print(f"  in-process {name} for {seconds:g} s", flush=True)
-        predictor = load_predictor(name, root=root)
+        predictor = registry.load(name, root=root)
         figures = bench.measure(predictor, images[:1], seconds, warmup=20)
         rates[predictor.framework] = {"target": name, "calls_per_s": round(figures["calls_per_s"], 1),
                                       "p50_ms": round(figures["p50_ms"], 4), "p99_ms": round(figures["p99_ms"], 4)}

@@ -1,8 +1,8 @@
-"""Clients for the digits model on TF Serving (real or compatible), over gRPC and REST; both are Predictors.
+"""Clients for the trained model on TF Serving (real or compatible), over gRPC and REST; both are Predictors.
 
 gRPC goes through the official `tensorflow-serving-api` stubs (PredictionService.Predict and
 GetModelMetadata, ModelService.GetModelStatus); REST posts `{"instances": ...}` to
-`/v1/models/digits:predict`. No token: TF Serving has no authentication of its own. Predictions
+`/v1/models/<model>:predict` (the model name, input and output names come from the spec). No token: TF Serving has no authentication of its own. Predictions
 are retried on connection errors, HTTP 503 and gRPC UNAVAILABLE under one deadline
 (serving/retry.py; `retry=NO_RETRY` turns that off).
 
@@ -19,16 +19,17 @@ from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
-from training.spec import INPUT_NAME, OUTPUT_NAME
+from core import spec as specs
 
 
 class TFServingGrpc:
     name, framework, precision = "tfserving-grpc", "tensorflow", "fp32"
 
-    def __init__(self, endpoints=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
+    def __init__(self, endpoints=None, root=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-        self.endpoints = endpoints or endpoints_mod.resolve()
+        self.spec = specs.load(root)  # the model name and its tensors' names
+        self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
         self.channel = tls.channel(self.endpoints.target("tfserving_grpc"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
@@ -56,8 +57,8 @@ class TFServingGrpc:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
-        response = self.predict_tensors({INPUT_NAME: np.asarray(batch, dtype=np.float32)})
-        return tf.make_ndarray(response.outputs[OUTPUT_NAME]).astype(np.float32)
+        response = self.predict_tensors({self.spec.input_name: np.asarray(batch, dtype=np.float32)})
+        return tf.make_ndarray(response.outputs[self.spec.output_name]).astype(np.float32)
 
     def metadata(self, model_name=None, version=None):
         """The served signature_def map (SignatureDefMap) and the version that answered."""
@@ -86,8 +87,8 @@ class TFServingGrpc:
 class TFServingRest:
     name, framework, precision = "tfserving-rest", "tensorflow", "fp32"
 
-    def __init__(self, endpoints=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
-        self.endpoints = endpoints or endpoints_mod.resolve()
+    def __init__(self, endpoints=None, root=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
+        self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
         self.base = f"{self.endpoints.url('tfserving_rest')}/v1/models"
         self.session = requests.Session()
         self.timeout = timeout  # seconds per attempt
@@ -123,7 +124,7 @@ def main(argv=None) -> None:
     grpc_client, rest = TFServingGrpc(), TFServingRest()
     print("status (gRPC):", grpc_client.status())
     signatures, version = grpc_client.metadata()
-    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[INPUT_NAME].tensor_shape)
+    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[grpc_client.spec.input_name].tensor_shape)
     test = data.load_split(paths.split_path())["test"]
     for client in (grpc_client, rest):
         labels = client.predict(test.x[: args.count]).argmax(axis=1)

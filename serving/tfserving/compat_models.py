@@ -16,9 +16,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from core import contract
+from core import spec as specs
+from core.spec import MAX_REQUEST_BYTES
 from serving.tfserving import configs
 from training import manifest
-from training.spec import MAX_REQUEST_BYTES, VALUE_MAX, VALUE_MIN
 
 log = logging.getLogger("compat_server")
 DEFAULT_SIGNATURE = "serving_default"
@@ -55,6 +57,8 @@ class ModelRegistry:
         self.base_path = Path(model_config.base_path)
         self.policy = model_config.model_version_policy
         self.artifacts_root = artifacts_root  # None: do not check the manifest (a foreign layout)
+        # The input contract of the project's own layout (its spec.json); a foreign layout has none.
+        self.spec = specs.load(artifacts_root) if artifacts_root and specs.spec_file(artifacts_root).exists() else None
         self.servables: dict[int, Servable] = {}
         self.failed: dict[int, str] = {}  # version -> why it was refused (kept so we do not retry forever)
         self.lock = threading.Lock()
@@ -156,11 +160,21 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
                            f'input "{name}" declares {values:,} values, more than a request may carry')
 
 
-def check_input(name: str, value: np.ndarray, tensor_info) -> np.ndarray:
+def contract_of(registry: "ModelRegistry", tensor_info) -> specs.Spec:
+    """The contract a request is checked against: the model's spec, or (a foreign layout) one made
+    from the signature alone (its shape; any finite value)."""
+    if registry.spec is not None:
+        return registry.spec
+    shape = expected_shape(tensor_info)
+    return specs.Spec({"input": {"shape": shape, "min": float("-inf"), "max": float("inf")},
+                       "serving": {"limits": {"max_batch_size": 0, "max_request_bytes": MAX_REQUEST_BYTES}}})
+
+
+def check_input(name: str, value: np.ndarray, tensor_info, spec: specs.Spec) -> np.ndarray:
     """Refuse a tensor whose dtype, shape or values do not match the signature and the spec; returns it cast.
 
-    Unlike the real server, values must also be finite and lie in the spec's range (every model
-    this project exports shares that input contract): NaN in, NaN out would be a silent failure.
+    Unlike the real server, values must also be finite and lie in the spec's range (the one
+    contract check, core/contract.py): NaN in, NaN out would be a silent failure.
     """
     import tensorflow as tf
 
@@ -174,14 +188,12 @@ def check_input(name: str, value: np.ndarray, tensor_info) -> np.ndarray:
                            f'input "{name}" must have shape {shape}, got {list(value.shape)}')
     if value.shape[0] == 0:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" holds no examples (shape {list(value.shape)})')
+    try:
+        contract.check_batch(value, spec, f'input "{name}"', max_batch=None)
+    except contract.ContractError as error:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
     with np.errstate(over="ignore"):
-        value = value.astype(want.as_numpy_dtype)
-    if not np.all(np.isfinite(value)):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" contains NaN or infinite values')
-    if value.min() < VALUE_MIN or value.max() > VALUE_MAX:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" values must lie in '
-                           f"[{VALUE_MIN:g}, {VALUE_MAX:g}], got [{value.min():g}, {value.max():g}]")
-    return value
+        return value.astype(want.as_numpy_dtype)
 
 
 def predict(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
@@ -195,7 +207,8 @@ def predict(registry: ModelRegistry, version: int | None, signature_name: str, i
     if set(inputs) != expected:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"input names do not match the signature: sent {sorted(inputs)}, expected {sorted(expected)}")
-    checked = {name: check_input(name, value, signature_def.inputs[name]) for name, value in inputs.items()}
+    checked = {name: check_input(name, value, signature_def.inputs[name], contract_of(registry, signature_def.inputs[name]))
+               for name, value in inputs.items()}
     size = max(len(v) for v in checked.values())
     if max_batch_size and size > max_batch_size:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,

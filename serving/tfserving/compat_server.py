@@ -16,7 +16,7 @@ a request that is not a valid protobuf; a request body over the spec's MAX_REQUE
 RESOURCE_EXHAUSTED (HTTP 413).
 
 Differences from the real server, on purpose: it checks each version against the artifact
-manifest before loading it; it refuses NaN/Inf and values outside the spec's 0..16; it does not merge concurrent requests into batches (the batching
+manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does not merge concurrent requests into batches (the batching
 file's max_batch_size is enforced as the largest request); metrics are a few counters.
 """
 from __future__ import annotations
@@ -35,11 +35,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from serving.contract import ContractError, batch_from_instances, parse_json
+from core.contract import ContractError, check_instances, parse_json
+from core.spec import MAX_REQUEST_BYTES
 from serving.tfserving import configs
-from serving.tfserving.compat_models import (DEFAULT_SIGNATURE, ModelRegistry, ServingError, check_proto_shape, expected_shape,
-                                             predict, signature)
-from training.spec import MAX_REQUEST_BYTES
+from serving.tfserving.compat_models import (DEFAULT_SIGNATURE, ModelRegistry, ServingError, check_proto_shape, contract_of,
+                                             expected_shape, predict, signature)
 
 log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -288,8 +288,8 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     if field == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
         value = [row.get(input_name) if isinstance(row, dict) else row for row in value]  # [{"image": ...}, ...]
     try:
-        array = batch_from_instances(value, field=field, item_shape=tuple(expected_shape(tensor_info)[1:]),
-                                     max_batch=server.max_batch_size)
+        array = check_instances(value, contract_of(server.registry(name, version), tensor_info), field,
+                                max_batch=server.max_batch_size)
     except ContractError as error:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
     served, _, outputs = server.predict(name, version, signature_name, {input_name: array})

@@ -1,12 +1,14 @@
-"""Build the TorchServe model archive `digits.mar` from the trained PyTorch checkpoint.
+"""Build the TorchServe model archive `<model>.mar` from the trained PyTorch checkpoint.
 
-    python -m serving.torchserve.archive                 # -> artifacts/torchserve/model-store/digits.mar
+    python -m serving.torchserve.archive                 # -> artifacts/torchserve/model-store/<model>.mar
+
+(<model>: the spec's model name, `digits` for the built-in task.)
 
 Steps: verify the checkpoint against the manifest, load it, trace it to TorchScript (checked
 against the eager network on the test split), stage what the handler needs (spec.json, the
 input-contract and preprocessing modules from training/ and serving/), run
 torch-model-archiver, and record the .mar in the manifest as `torchserve_mar`. A later version
-(`build(root, version="2.0")`, used by serving/update.py) lands next to it as `digits-v2.0.mar`,
+(`build(root, version="2.0")`, used by serving/update.py) lands next to it as `<model>-v2.0.mar`,
 recorded as `torchserve_mar_v2.0`.
 """
 from __future__ import annotations
@@ -19,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core import spec as specs
 from training import data, manifest, paths
 
 REPO = paths.REPO_ROOT
 HANDLER = Path(__file__).with_name("handler.py")
 # The modules the handler imports, shipped inside the archive with their package folders.
-SHIPPED_MODULES = ("training/__init__.py", "training/spec.py", "training/preprocess.py",
-                   "serving/__init__.py", "serving/contract.py")
+SHIPPED_MODULES = ("core/__init__.py", "core/spec.py", "core/contract.py",
+                   "training/__init__.py", "training/spec.py", "training/preprocess.py")
 MAR_VERSION = "1.0"
 
 
@@ -34,8 +37,9 @@ def model_store(root: Path) -> Path:
 
 
 def mar_path(root: Path, version: str = MAR_VERSION) -> Path:
-    """The archive of one model version: digits.mar for the first, digits-v<version>.mar after."""
-    return model_store(root) / ("digits.mar" if version == MAR_VERSION else f"digits-v{version}.mar")
+    """The archive of one model version: <model>.mar for the first, <model>-v<version>.mar after."""
+    name = specs.load(root).model_name
+    return model_store(root) / (f"{name}.mar" if version == MAR_VERSION else f"{name}-v{version}.mar")
 
 
 def artifact_id(version: str = MAR_VERSION) -> str:
@@ -80,19 +84,20 @@ def stage_extra_files(root: Path, stage: Path) -> Path:
 
 def build(root: Path, version: str = MAR_VERSION) -> Path:
     build_dir = root / "torchserve" / "build"
-    serialized = build_torchscript(root, build_dir / "digits.pt")
+    name = specs.load(root).model_name
+    serialized = build_torchscript(root, build_dir / f"{name}.pt")
     extra = stage_extra_files(root, build_dir / "extra")
     staging = build_dir / "mar"  # the archiver names its output <model-name>.mar: rename it after
     staging.mkdir(parents=True, exist_ok=True)
     model_store(root).mkdir(parents=True, exist_ok=True)
     archiver = Path(sys.executable).with_name("torch-model-archiver")
-    command = [str(archiver), "--model-name", "digits", "--version", version,
+    command = [str(archiver), "--model-name", name, "--version", version,
                "--serialized-file", str(serialized), "--handler", str(HANDLER),
                "--extra-files", str(extra), "--export-path", str(staging), "--force"]
     print("archive: " + " ".join(command[1:5]) + " ...")
     subprocess.run(command, check=True)
     out = mar_path(root, version)
-    shutil.move(staging / "digits.mar", out)
+    shutil.move(staging / f"{name}.mar", out)
     entry = manifest.record(artifact_id(version), out, framework="torch", precision="fp32", root=root,
                             format="torchscript", mar_version=version)
     print(f"archive: {out} ({entry['bytes']:,} bytes, sha256 {entry['sha256'][:12]}...)")

@@ -1,4 +1,4 @@
-"""Clients for the digits model on TorchServe, over REST and gRPC; both are Predictors.
+"""Clients for the trained model on TorchServe, over REST and gRPC; both are Predictors.
 
 Token authorization is on: TorchServe writes `key_file.json` into its working directory
 (`artifacts/run/torchserve/` when started by `make serve`), and every call carries
@@ -50,13 +50,13 @@ def probabilities_of(answer: dict) -> np.ndarray:
 
 
 class TorchServeRest:
-    """POST /predictions/digits with {"instances": ...} or picture bytes."""
+    """POST /predictions/<model> with {"instances": ...} or picture bytes."""
 
     name, framework, precision = "torchserve-rest", "torch", "fp32"
 
     def __init__(self, endpoints=None, token=FROM_KEY_FILE, root: Path | None = None, timeout: float = 30.0,
                  retry: RetryPolicy = RetryPolicy()):
-        self.endpoints = endpoints or endpoints_mod.resolve()
+        self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
         self.session = requests.Session()
         token = _token(token, root)
         if token is not None:
@@ -92,7 +92,7 @@ class TorchServeGrpc:
                  retry: RetryPolicy = RetryPolicy()):
         from serving.torchserve.stubs import load
 
-        self.endpoints = endpoints or endpoints_mod.resolve()
+        self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
         self.pb2, pb2_grpc = load("inference")
         self.channel = tls.channel(self.endpoints.target("torchserve_grpc_inference"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.stub = pb2_grpc.InferenceAPIsServiceStub(self.channel)

@@ -1,8 +1,9 @@
-"""TorchServe handler for the digits model; shipped inside `digits.mar` (see archive.py).
+"""TorchServe handler for the trained model; shipped inside `<model name>.mar` (see archive.py).
 
-Each request is either JSON `{"instances": [image, ...]}` (each image 8x8 raw values 0..16) or
-the PNG/JPEG bytes of one digit, reduced to the 8x8 input by `training/preprocess.py` (shipped
-in the archive). The answer is `{"predictions": [{"label": "3", "probabilities": [10 floats]}]}`.
+Each request is either JSON `{"instances": [image, ...]}` (each image of the spec's item shape, raw
+values in its range: 8x8 values 0..16 for the digits) or the PNG/JPEG bytes of one picture, made
+into one input by `training/preprocess.py` (shipped in the archive) the spec's way. The answer is
+`{"predictions": [{"label": "3", "probabilities": [K floats]}]}`.
 
 TorchServe's dynamic batching hands this handler several requests at once: the valid ones run
 as one tensor and are split back. A bad request gets a 400 with a message naming the problem:
@@ -25,8 +26,9 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 from ts.utils.util import PredictionException
 
-from serving.contract import ContractError, batch_from_instances, parse_json
-from training.preprocess import ImageError, image_to_input
+from core import spec as specs
+from core.contract import ContractError, check_instances, parse_json
+from training.preprocess import ImageError, picture_to_input
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +40,9 @@ class DigitsHandler(BaseHandler):
     def initialize(self, context):
         super().initialize(context)  # loads the TorchScript file named in the archive's manifest
         model_dir = context.system_properties.get("model_dir")
-        with open(os.path.join(model_dir, "spec.json")) as handle:
-            self.spec = json.load(handle)
-        self.labels = self.spec["labels"]
-        logger.info("digits handler ready: labels %s, input %s", self.labels, self.spec["input"])
+        self.spec = specs.from_file(os.path.join(model_dir, "spec.json"))
+        self.labels = self.spec.labels
+        logger.info("%s handler ready: labels %s, input %s", self.spec.model_name, self.labels, self.spec.data["input"])
 
     def handle(self, data, context):
         """data: one entry per request in this batch; returns one response body per request."""
@@ -71,13 +72,13 @@ class DigitsHandler(BaseHandler):
         return responses
 
     def request_to_batch(self, row) -> np.ndarray:
-        """One request (JSON or picture) -> float32 (n, 8, 8); ContractError/ImageError when bad."""
+        """One request (JSON or picture) -> float32 (n, *item_shape); ContractError/ImageError when bad."""
         body = row.get("data") if row.get("data") is not None else row.get("body")
         if body is None:
             raise ContractError(f"the request has no body: send {EXPECTED}")
         if isinstance(body, (bytes, bytearray)):
             if body.startswith(IMAGE_MAGIC):
-                return image_to_input(bytes(body))[None]  # (1, 8, 8)
+                return picture_to_input(bytes(body), self.spec)[None]  # (1, *item_shape)
             # gRPC and other content types deliver JSON as raw bytes; TorchServe hands over the raw
             # bytes too when its own JSON decoding failed.
             body = parse_json(body, EXPECTED)
@@ -85,9 +86,9 @@ class DigitsHandler(BaseHandler):
             body = parse_json(body, EXPECTED)
         if not isinstance(body, dict) or "instances" not in body:
             raise ContractError('the JSON body must be an object with an "instances" list')
-        return batch_from_instances(body["instances"])
+        return check_instances(body["instances"], self.spec)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 8, 8) float32 -> (N, 10) float32 probabilities."""
+        """(N, *item_shape) float32 -> (N, K) float32 probabilities."""
         with torch.inference_mode():
             return self.model(torch.from_numpy(batch).to(self.device)).cpu().numpy()

@@ -82,7 +82,7 @@ def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypa
     smoke.main(["--artifacts", str(served.root), "--index", "3"])
     result = json.loads((served.root / "deploy-all.json").read_text())
     rows = {row["target"]: row for row in result["targets"]}
-    assert list(rows) == list(targets.TARGETS) and result["index"] == 3
+    assert list(rows) == list(registry.TARGETS) and result["index"] == 3
     assert not [row for row in rows.values() if "error" in row]
     # Every target reads this digit the same way (its true label, for a trained model).
     assert {row["label"] for row in rows.values()} == {result["true_label"]}
@@ -93,7 +93,7 @@ def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypa
     assert rows["tfjs-chromium"]["backend"] == "wasm"
     assert rows["onnx-fp32"]["where"] == str(served.root / "onnx" / "digits_fp32.onnx")
     table = capsys.readouterr().out
-    assert all(name in table for name in targets.TARGETS) and "latency ms" in table
+    assert all(name in table for name in registry.TARGETS) and "latency ms" in table
 
 
 def test_the_table_names_a_bad_index(served):

@@ -1,6 +1,6 @@
 """Every registered target gives its source framework's answers on the saved test split.
 
-The golden cases are the whole test split; each target (deploy/targets.py) predicts it in one
+The golden cases are the whole test split; each target (core/registry.py) predicts it in one
 batch and is held to the eager model of the framework that trained its weights: fp32 targets to
 identical labels and probabilities within 1e-4, int8 to 98% label agreement and accuracy within
 1 point. The checks are deploy/parity.py's, the same `make parity` runs. The servers and the demo
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deploy import parity, targets
+from core import registry
+from deploy import parity
 from training.predictor import Predictor
 
 pytestmark = pytest.mark.slow
@@ -34,14 +35,14 @@ def expected(deployed, split):
 
 
 def test_every_kind_of_target_is_registered():
-    kinds = {target.kind for target in targets.TARGETS.values()}
-    assert kinds == set(targets.KINDS)
-    assert {"tfjs-node", "tfjs-chromium", "torchserve-grpc", "tfserving-rest", "tflite-int8"} <= set(targets.TARGETS)
-    for name, target in targets.TARGETS.items():
-        assert targets.reference_for(name) == targets.REFERENCES[target.framework]
+    kinds = {target.kind for target in registry.TARGETS.values()}
+    assert kinds == set(registry.KINDS)
+    assert {"tfjs-node", "tfjs-chromium", "torchserve-grpc", "tfserving-rest", "tflite-int8"} <= set(registry.TARGETS)
+    for name, target in registry.TARGETS.items():
+        assert registry.reference_for(name) == registry.REFERENCES[target.framework]
 
 
-@pytest.mark.parametrize("name", list(targets.TARGETS))
+@pytest.mark.parametrize("name", list(registry.TARGETS))
 def test_target_matches_its_source_framework(name, deployed, split, expected):
     row = parity.evaluate(name, deployed.root, deployed.endpoints, split, expected)
     assert row["passed"], f"{name}: {'; '.join(row['problems'])}"
@@ -51,16 +52,16 @@ def test_target_matches_its_source_framework(name, deployed, split, expected):
     else:
         assert row["label_agreement"] >= parity.INT8_AGREEMENT
         assert row["accuracy"] >= row["reference_accuracy"] - parity.INT8_ACCURACY_DROP
-    if targets.TARGETS[name].kind != "reference":
+    if registry.TARGETS[name].kind != "reference":
         assert row["artifact_bytes"] > 0  # its file is in the manifest
 
 
 def test_the_browser_target_runs_the_served_page_in_chromium(deployed, split):
-    predictor = targets.load("tfjs-chromium", root=deployed.root, endpoints=deployed.endpoints)
+    predictor = registry.load("tfjs-chromium", root=deployed.root, endpoints=deployed.endpoints)
     assert isinstance(predictor, Predictor)
     # The session runs the demo server, so the target uses that page, where `make serve` puts it.
     assert predictor.url == f"{deployed.endpoints.url('web_demo')}/"
-    assert targets.where("tfjs-chromium", deployed.root, deployed.endpoints).startswith(f"Chromium: {predictor.url}")
+    assert registry.where("tfjs-chromium", deployed.root, deployed.endpoints).startswith(f"Chromium: {predictor.url}")
     probabilities = predictor.predict(split.x[:3])
     assert predictor.backend == "wasm"  # the page's first choice starts in headless Chromium
     assert probabilities.shape == (3, 10)

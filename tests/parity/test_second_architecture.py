@@ -3,7 +3,7 @@
 A second architecture (width 2: twice the channels and hidden units) is trained for one epoch into
 its own artifacts folder, exported to every target by the same exporters, served by the same
 runner on free ports, its web page built, and held to the same parity checks as the reference
-model (deploy/parity.py over deploy/targets.py). No target's code knows which network it runs.
+model (deploy/parity.py over core/registry.py). No target's code knows which network it runs.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from deploy import parity, targets
+from core import registry
+from deploy import parity
 from tests.conftest import free_endpoints, serve_folder
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def test_a_wider_network_runs_through_every_target(second):
     assert metrics["torch"]["params"] > count_params(DigitsCNN(ModelConfig(width=1)))  # really another network
     with serve_folder(second, free_endpoints()) as running:
         rows = parity.run(second, running.endpoints)
-    assert [row["target"] for row in rows] == list(targets.TARGETS)
+    assert [row["target"] for row in rows] == list(registry.TARGETS)
     failed = {row["target"]: row["problems"] for row in rows if not row["passed"]}
     assert not failed, failed
     # The web page served the new model too: its graph model is what Chromium ran.
