@@ -22,7 +22,9 @@ from string import Template
 
 from deploy.containers import plan
 from serving.tfserving import configs as tf_configs
-from training.spec import MODEL_NAME, SERVING_PORTS
+from core.spec import SERVING_PORTS
+# The committed container files (deploy/config, deploy/k8s, compose) are written for the built-in task.
+from training.spec import DIGITS_NAME as MODEL_NAME
 
 SOURCE = plan.REPO / "serving" / "torchserve" / "config.properties"
 KSERVE_CONFIG = plan.REPO / "deploy" / "kserve" / "config" / "config.properties"

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from deploy.containers import cli, images, plan, preflight
 from training import paths
-from training.spec import MODEL_NAME, SERVING_PORTS
+from core.spec import SERVING_PORTS
+# The committed container files (deploy/config, deploy/k8s, compose) are written for the built-in task.
+from training.spec import DIGITS_NAME as MODEL_NAME
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"
 NAMESPACE = "digits"

@@ -1,6 +1,6 @@
 """The container plan: which image each service runs, with which ports, mounts, command and health check.
 
-Everything here is derived from the spec (`training/spec.py`: model name, SERVING_HOST,
+Everything here is derived from the spec (`core/spec.py`: SERVING_HOST,
 SERVING_PORTS) and the serving configs; the Docker launcher (launch.py) runs exactly this plan,
 and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and the Kubernetes
 manifests say the same thing. Inside a container every server listens on the spec's port; on the
@@ -19,7 +19,9 @@ from pathlib import Path
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from training import paths
-from training.spec import MODEL_NAME, SERVING_PORTS
+from core.spec import SERVING_PORTS
+# The committed container files (deploy/config, deploy/k8s, compose) are written for the built-in task.
+from training.spec import DIGITS_NAME as MODEL_NAME
 
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)

@@ -6,7 +6,7 @@
 For each named server setting (deploy/local/settings.py) it starts both servers in their own
 variant root (serving/load/variants.py) on free ports, records each server's cold start and the
 RSS of its process tree (idle and peak under load), then raises the offered open-loop rate
-(serving/load/openloop.py) step by step on every server target of deploy/targets.py until a
+(serving/load/openloop.py) step by step on every server target of core/registry.py until a
 step's p99 exceeds the objective (50 ms) or any request fails. An endpoint's capacity is the
 highest offered rate whose p99 stayed within the objective with zero errors. Each endpoint first
 gets an unrecorded warm-up at the lowest rate, and a failing step is run once more before the
@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from deploy import targets as targets_mod
+from core import registry
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
@@ -39,11 +39,6 @@ from serving.load import memory, openloop, plots, variants
 from training import paths
 
 SLO_P99_MS = 50.0
-
-
-def server_targets() -> list[str]:
-    """Every served endpoint in the one registry of targets."""
-    return [t.name for t in targets_mod.TARGETS.values() if t.kind == "server"]
 
 
 def ladder(start: float, factor: float, maximum: float) -> list[float]:
@@ -142,8 +137,8 @@ def main(argv=None) -> dict:
                         help="runs again of a failing step before stopping (default: 1)")
     parser.add_argument("--settings", nargs="+", default=["default", "tuned"], choices=sorted(settings_mod.PRESETS),
                         help="server settings to compare (default: default tuned)")
-    parser.add_argument("--targets", nargs="+", default=server_targets(), choices=server_targets(),
-                        help="served endpoints (default: every server target in deploy/targets.py)")
+    parser.add_argument("--targets", nargs="+", default=registry.served(), choices=registry.served(),
+                        help="served endpoints (default: every server target in core/registry.py)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()

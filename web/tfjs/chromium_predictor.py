@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from training import manifest, paths
-from training.spec import IMAGE_SIZE, NUM_CLASSES, VALUE_MAX, VALUE_MIN
+from core import spec as specs
+from core.contract import check_batch
 
 TFJS_DIR = Path(__file__).resolve().parent
 TIMEOUT = 120  # seconds for one browser run, start to answer
@@ -38,6 +39,7 @@ class ChromiumPredictor:
         self.root = (root or paths.artifacts_dir()).resolve()
         manifest.verify("web_demo", self.root)  # refuses a changed or missing page (model included)
         self.url = url
+        self.spec = specs.load(self.root)
         self.backend = None  # known after the first predict()
         self.node = shutil.which("node")
         if self.node is None:
@@ -45,11 +47,7 @@ class ChromiumPredictor:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
-        batch = np.asarray(batch, dtype=np.float32)
-        if batch.ndim != 3 or batch.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(batch) == 0:
-            raise ValueError(f"expected a batch of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}) with N >= 1, got {batch.shape}")
-        if not np.all(np.isfinite(batch)) or batch.min() < VALUE_MIN or batch.max() > VALUE_MAX:
-            raise ValueError(f"values must be finite and lie in [{VALUE_MIN:g}, {VALUE_MAX:g}]")
+        batch = check_batch(batch, self.spec, self.name, max_batch=None)
         request = json.dumps({"shape": list(batch.shape), "values": batch.ravel().tolist()})
         if self.url is not None:
             answer = self._run(self.url, request)
@@ -57,7 +55,7 @@ class ChromiumPredictor:
             answer = self._run_with_own_server(request)
         self.backend = answer["backend"]
         probabilities = np.asarray(answer["probabilities"], dtype=np.float32)
-        return probabilities.reshape(len(batch), NUM_CLASSES)
+        return probabilities.reshape(len(batch), self.spec.num_classes)
 
     def _run_with_own_server(self, request: str) -> dict:
         from web.tfjs import serve  # the demo's own static server, on a free port for this call

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from training.preprocess import ImageError, image_to_input, reduce_ink
-from training.spec import IMAGE_SIZE, LABELS
+from training.spec import DIGITS_LABELS as LABELS
+
+IMAGE_SIZE = 8  # the digits' grid (this module writes the digits page's fixtures)
 
 # Pen widths, as a fraction of one 8x8 cell on the pad, for which every drawn digit is checked.
 PEN_TO_CELL = (0.5, 0.7, 0.9)
