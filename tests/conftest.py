@@ -26,6 +26,15 @@ def artifacts(tmp_path, monkeypatch):
     return root
 
 
+@pytest.fixture
+def spec_folder(tmp_path):
+    """`tmp_path` holding the built-in task's spec.json, as training writes it (nothing else)."""
+    from training.spec import digits_spec, write_spec
+
+    write_spec(digits_spec(), tmp_path / "spec.json")
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def trained_artifacts(tmp_path_factory):
     """An artifacts folder holding a model trained once for the whole session (both frameworks).

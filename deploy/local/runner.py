@@ -32,6 +32,7 @@ from pathlib import Path
 
 from deploy.local import servers
 from deploy.local import settings as settings_mod
+from core import spec as specs
 from serving import endpoints as endpoints_mod
 from training import paths
 
@@ -228,7 +229,7 @@ def main(argv=None) -> None:
     if args.action == "start":
         try:
             start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings))
-        except (StartError, servers.PrepareError) as error:
+        except (StartError, servers.PrepareError, specs.SpecError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1)
     elif args.action == "stop":

@@ -2,6 +2,10 @@ import numpy as np
 import pytest
 
 from training import data
+from training.spec import DIGITS_LABELS, DIGITS_RANGE
+
+DIGITS_SHAPE = (8, 8)  # the built-in data set's images
+Y10 = np.arange(10) % 2  # ten examples of two classes
 
 
 @pytest.fixture(scope="module")
@@ -10,15 +14,15 @@ def digits():
 
 
 def test_builtin_digits_meet_the_contract(digits):
-    x, y = digits
-    assert x.shape == (1797, 8, 8) and x.dtype == np.float32
+    x, y = digits.x, digits.y
+    assert x.shape == (1797, *DIGITS_SHAPE) and x.dtype == np.float32
     assert y.shape == (1797,) and y.dtype == np.int64
-    assert x.min() == 0.0 and x.max() == 16.0
-    assert set(np.unique(y)) == set(range(10))
+    assert (x.min(), x.max()) == DIGITS_RANGE == digits.value_range
+    assert set(np.unique(y)) == set(range(len(DIGITS_LABELS))) and digits.labels == DIGITS_LABELS
 
 
 def test_split_is_deterministic_disjoint_complete_and_stratified(digits):
-    _, y = digits
+    y = digits.y
     first, again, other = data.split_indices(y, seed=0), data.split_indices(y, seed=0), data.split_indices(y, seed=1)
     for name in data.SPLITS:
         np.testing.assert_array_equal(first[name], again[name])
@@ -27,18 +31,18 @@ def test_split_is_deterministic_disjoint_complete_and_stratified(digits):
     assert len(everything) == len(y) and len(np.unique(everything)) == len(y)
     assert len(first["test"]) == 360 and len(first["val"]) == 180
     # Stratified: every class's share of the test split is within a point of its overall share.
-    overall = np.bincount(y, minlength=10) / len(y)
-    in_test = np.bincount(y[first["test"]], minlength=10) / len(first["test"])
+    overall = np.bincount(y) / len(y)
+    in_test = np.bincount(y[first["test"]]) / len(first["test"])
     assert np.max(np.abs(overall - in_test)) < 0.01
 
 
 def test_saved_split_loads_back_identically(artifacts, digits):
-    splits = data.prepare(seed=3, data=None, out=artifacts / "data" / "split.npz")
+    _, splits = data.prepare(seed=3, data=None, out=artifacts / "data" / "split.npz")
     loaded = data.load_split()  # resolves through DIGITS_ARTIFACTS
     for name in data.SPLITS:
         np.testing.assert_array_equal(loaded[name].x, splits[name].x)
         np.testing.assert_array_equal(loaded[name].y, splits[name].y)
-        np.testing.assert_array_equal(loaded[name].x, digits[0][loaded[name].index])
+        np.testing.assert_array_equal(loaded[name].x, digits.x[loaded[name].index])
 
 
 def test_missing_split_names_the_fix(artifacts):
@@ -55,14 +59,23 @@ def _write(path, **arrays):
     "arrays, message",
     [
         ({"x": np.zeros((0, 8, 8)), "y": np.zeros(0, int)}, "empty dataset"),
-        ({"x": np.zeros((10, 8, 9)), "y": np.zeros(10, int)}, r"x must have shape \(N, 8, 8\), got \(10, 8, 9\)"),
-        ({"x": np.zeros((10, 64)), "y": np.zeros(10, int)}, r"x must have shape \(N, 8, 8\)"),
+        ({"x": np.zeros((10, 8, 8, 2)), "y": Y10}, r"x must have shape \(N, H, W\) or \(N, H, W, C\) with C = 1 or 3"),
+        ({"x": np.zeros((10, 64)), "y": Y10}, r"x must have shape \(N, H, W\) or \(N, H, W, C\)"),
+        ({"x": np.zeros((10, 3, 8)), "y": Y10}, "4 to 256 pixels high and wide, got 3x8"),
+        ({"x": np.zeros((10, 8, 300)), "y": Y10}, "4 to 256 pixels high and wide, got 8x300"),
         ({"x": np.zeros((10, 8, 8)), "y": np.zeros((10, 1), int)}, r"y must have shape \(N,\)"),
         ({"x": np.zeros((10, 8, 8)), "y": np.zeros(9, int)}, "10 images but y has 9 labels"),
         ({"x": np.full((10, 8, 8), np.nan), "y": np.zeros(10, int)}, "640 NaN or infinite"),
-        ({"x": np.full((10, 8, 8), 255.0), "y": np.zeros(10, int)}, r"must lie in \[0, 16\].*got \[255, 255\]"),
-        ({"x": np.zeros((10, 8, 8)), "y": np.arange(10) + 1}, "labels must lie in 0..9, got 1..10"),
-        ({"x": np.zeros((10, 8, 8)), "y": np.full(10, 0.5)}, "integer labels"),
+        ({"x": np.full((10, 8, 8), 700.0), "y": Y10}, "every value of x is 700: nothing to learn from"),
+        ({"x": np.zeros((10, 8, 8)), "y": np.arange(10) % 3, "labels": np.array(["a", "b"])},
+         r"class ids must lie in 0..1 \(2 labels\)"),
+        ({"x": np.zeros((10, 8, 8)), "y": np.arange(10) - 1}, "class ids must be 0 or more, got -1"),
+        ({"x": np.zeros((10, 8, 8)), "y": np.full(10, 0.5)}, "integer class ids"),
+        ({"x": np.zeros((10, 8, 8)), "y": np.zeros(10, int)}, "1 classes; between 2 and 1000"),
+        ({"x": np.zeros((10, 8, 8)), "y": Y10 * 2}, r"no examples of class\(es\) \['1'\]"),
+        ({"x": np.zeros((10, 8, 8)), "y": Y10, "labels": np.array(["a", "a"])}, "non-empty and distinct"),
+        ({"x": np.zeros((10, 8, 8)), "y": Y10, "labels": np.array([1, 2])}, "class names .strings."),
+        ({"x": np.zeros((10, 8, 8)), "y": Y10, "name": np.array("My Model!")}, "name 'My Model!' must be lower-case"),
         ({"x": np.full((10, 8, 8), "a"), "y": np.zeros(10, int)}, "must be numeric"),
         ({"images": np.zeros((10, 8, 8)), "y": np.zeros(10, int)}, r"missing array\(s\) \['x'\]"),
     ],
@@ -83,11 +96,25 @@ def test_unreadable_or_absent_files_are_named(tmp_path):
 
 
 def test_valid_user_data_is_accepted_and_cast(tmp_path, digits):
-    x, y = digits
-    path = _write(tmp_path / "mine.npz", x=x[:100].astype(np.uint8), y=y[:100].astype(np.int32))
-    loaded_x, loaded_y = data.load_npz(path)
-    assert loaded_x.dtype == np.float32 and loaded_y.dtype == np.int64
-    np.testing.assert_array_equal(loaded_x, x[:100])
+    x, y = digits.x, digits.y
+    path = _write(tmp_path / "my-digits.npz", x=x[:100].astype(np.uint8), y=y[:100].astype(np.int32))
+    loaded = data.load_npz(path)
+    assert loaded.x.dtype == np.float32 and loaded.y.dtype == np.int64
+    np.testing.assert_array_equal(loaded.x, x[:100])
+    assert loaded.value_range == (0.0, 255.0)  # uint8: the dtype's range, not the values seen
+    assert loaded.name == "my_digits" and loaded.labels == tuple(str(i) for i in range(int(y[:100].max()) + 1))
+
+
+def test_colour_data_with_names_and_a_given_range(tmp_path):
+    x = np.random.default_rng(0).random((20, 12, 16, 3)).astype(np.float32)
+    path = _write(tmp_path / "mine.npz", x=x, y=np.arange(20) % 4, labels=np.array(["w", "x", "y", "z"]),
+                  name=np.array("colours"))
+    loaded = data.load_npz(path)
+    assert loaded.item_shape == (12, 16, 3) and loaded.labels == ("w", "x", "y", "z") and loaded.name == "colours"
+    assert loaded.value_range == (0.0, 1.0)
+    assert data.load_npz(path, value_range=(-2.0, 2.0)).value_range == (-2.0, 2.0)
+    with pytest.raises(data.DataError, match=r"must lie in \[0, 0.5\]"):
+        data.load_npz(path, value_range=(0.0, 0.5))
 
 
 def test_shift_augmentation_moves_ink_by_one_pixel():

@@ -44,9 +44,9 @@ def test_stop_never_signals_a_pid_whose_command_line_does_not_match(tmp_path):
     assert not (folder / "server.pid").exists()  # the stale record is dropped
 
 
-def test_start_without_exports_fails_naming_the_missing_artifact(tmp_path, capsys):
+def test_start_without_exports_fails_naming_the_missing_artifact(spec_folder, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        runner.main(["start", "--artifacts", str(tmp_path)])
+        runner.main(["start", "--artifacts", str(spec_folder)])
     assert exit_info.value.code == 1
     assert "'torchserve_mar' is not in" in capsys.readouterr().err
 

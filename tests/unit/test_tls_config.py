@@ -2,6 +2,7 @@
 import pytest
 
 from serving import tls
+from training.spec import digits_spec, write_spec
 from serving.endpoints import resolve
 
 
@@ -32,6 +33,8 @@ def test_the_runner_turns_on_torchserve_grpc_tls(tmp_path, monkeypatch):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.write_text("cert")
     key.write_text("key")
+    for run in ("plain", "tls"):  # two artifacts folders of the built-in task
+        write_spec(digits_spec(), tmp_path / run / "spec.json")
     plain = torchserve_config(tmp_path / "plain", resolve({})).read_text()
     assert "enable_grpc_ssl" not in plain
     monkeypatch.setenv("DIGITS_GRPC_TLS_CERT", str(cert))
