@@ -29,6 +29,7 @@ class Target:
     kind: str  # one of KINDS
     artifact: str | None  # manifest id of the file it runs (None: TF Serving's newest version, found on disk)
     factory: Callable  # (root: Path, endpoints) -> Predictor
+    command: str | None = None  # the module whose main() is its command line (`python -m <command> --model ...`)
 
 
 def _class(module: str, cls: str) -> Callable:
@@ -40,6 +41,7 @@ def _runner(module: str, cls: str, artifact: str) -> Callable:
     """A factory for an edge runner: the Predictor class over the verified file `artifact`."""
     def make(root, endpoints):
         return getattr(importlib.import_module(module), cls)(artifact_path(artifact, root), root=root)
+    make.command = module
     return make
 
 
@@ -62,7 +64,7 @@ def _chromium(root, endpoints):
 
 
 def _t(name, framework, precision, kind, artifact, factory) -> Target:
-    return Target(name, framework, precision, kind, artifact, factory)
+    return Target(name, framework, precision, kind, artifact, factory, getattr(factory, "command", None))
 
 
 TARGETS = {target.name: target for target in (

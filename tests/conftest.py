@@ -105,9 +105,10 @@ def serve_folder(root: Path, endpoints, timeout: float = 300):
             gen_stubs.generate()
         archive.build(root)
         export.export(root)
+        named = endpoints.for_root(root)  # clients address the model the spec names
         try:
-            times = runner.start(root, endpoints, timeout=timeout)
-            yield Served(root, endpoints, times)
+            times = runner.start(root, named, timeout=timeout)
+            yield Served(root, named, times)
         finally:
             runner.stop(root)
 
@@ -124,6 +125,14 @@ def served(web_artifacts):
 
 
 @pytest.fixture(scope="session")
+def spec(trained_artifacts):
+    """The spec of the session's model: shapes, range, labels and names every test reads."""
+    from core import spec as specs
+
+    return specs.load(trained_artifacts)
+
+
+@pytest.fixture(scope="session")
 def test_split(trained_artifacts):
     """The saved test split of the session's model (the golden cases every target is checked on)."""
     from training import data, paths
@@ -134,9 +143,9 @@ def test_split(trained_artifacts):
 @pytest.fixture(scope="session")
 def server_clients(served):
     """A client of each served endpoint, by target name (torchserve-rest, ..., tfserving-grpc)."""
-    from serving.registry import SERVED, load_predictor
+    from core import registry
 
-    made = {name: load_predictor(name, served.endpoints, root=served.root) for name in SERVED}
+    made = {name: registry.load(name, root=served.root, endpoints=served.endpoints) for name in registry.served()}
     yield made
     for client in made.values():
         if hasattr(client, "close"):  # the gRPC channels

@@ -63,7 +63,7 @@ def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
 
 def test_tfjs_predictor_refuses_bad_batches(web_artifacts):
     """Its answers are checked with every other target's in tests/parity/test_every_target.py."""
-    from training.predictor import Predictor
+    from core.predictor import Predictor
     from web.tfjs.predictor import TfjsPredictor
 
     predictor = TfjsPredictor(web_artifacts)

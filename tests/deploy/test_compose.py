@@ -10,7 +10,8 @@ import pytest
 from deploy.containers import launch, plan
 from serving import endpoints as endpoints_mod
 from tests.deploy.conftest import bind_source, parse_port
-from training.spec import MODEL_NAME, SERVING_HOST, SERVING_PORTS
+from core.spec import SERVING_HOST, SERVING_PORTS
+from deploy.containers.plan import MODEL_NAME
 
 SCHEMA = Path(__file__).with_name("schemas") / "compose_spec.json"
 OVERRIDES = {"DIGITS_SERVING_HOST": "0.0.0.0", "DIGITS_TFSERVING_REST_PORT": "9501",

@@ -10,7 +10,8 @@ import pytest
 
 from deploy.containers import configs, images, plan
 from serving.tfserving import configs as tf_configs
-from training.spec import MODEL_NAME, SERVING_PORTS
+from core.spec import SERVING_PORTS
+from deploy.containers.plan import MODEL_NAME
 
 SERVICES = ("torchserve", "tfserving", "web")
 

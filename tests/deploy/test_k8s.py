@@ -11,7 +11,8 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 from deploy.containers import plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY  # noqa: E402
-from training.spec import MODEL_NAME, SERVING_PORTS  # noqa: E402
+from core.spec import SERVING_PORTS  # noqa: E402
+from deploy.containers.plan import MODEL_NAME  # noqa: E402
 
 K8S = DEPLOY / "k8s"
 # The newest schema the package ships, and an older release still widely run.

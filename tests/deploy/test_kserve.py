@@ -16,7 +16,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 from deploy.containers import configs, plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY  # noqa: E402
-from training.spec import MODEL_NAME  # noqa: E402
+from deploy.containers.plan import MODEL_NAME  # noqa: E402
 
 KSERVE = DEPLOY / "kserve"
 DNS_1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

@@ -16,7 +16,8 @@ import pytest
 
 from deploy.containers import launch, plan
 from serving import endpoints as endpoints_mod
-from training.spec import MODEL_NAME, SERVING_PORTS
+from core.spec import SERVING_PORTS
+from deploy.containers.plan import MODEL_NAME
 
 REPO = plan.REPO
 

@@ -19,7 +19,8 @@ from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from training import manifest
 from tests.conftest import copy_trained, free_endpoints, free_ports
-from training.spec import MODEL_NAME, SERVING_PORTS
+from core.spec import SERVING_PORTS
+from deploy.containers.plan import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 import requests
 
-from deploy import smoke, targets
+from core import registry
+from deploy import smoke
 from deploy.local import build, runner, servers
 from training import paths
 
@@ -91,7 +92,7 @@ def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypa
                                                f"/v1/models/{served.endpoints.model_name}:predict")
     assert rows["tfjs-chromium"]["where"].startswith(f"Chromium: {served.endpoints.url('web_demo')}/")
     assert rows["tfjs-chromium"]["backend"] == "wasm"
-    assert rows["onnx-fp32"]["where"] == str(served.root / "onnx" / "digits_fp32.onnx")
+    assert rows["onnx-fp32"]["where"] == str(served.root / "onnx" / f"{served.endpoints.model_name}_fp32.onnx")
     table = capsys.readouterr().out
     assert all(name in table for name in registry.TARGETS) and "latency ms" in table
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import common, eager, registry
+from core import registry
+from edge import common
 from training import data, manifest, paths
-from training.preprocess import image_to_input
+from training.preprocess import picture_to_input
 
 EDGE_PYTHON = paths.REPO_ROOT / ".venv-edge" / "bin" / "python"
 TFLITE_RUNTIME_PYTHON = paths.REPO_ROOT / ".venv-tflite" / "bin" / "python"
@@ -43,11 +44,11 @@ def test_split(edge_artifacts):
 
 
 @pytest.fixture(scope="module")
-def digit_png(tmp_path_factory, test_split) -> Path:
-    """A 64x64 PNG of a test digit, dark ink on white paper, as a scanned drawing would be."""
+def digit_png(tmp_path_factory, test_split, spec) -> Path:
+    """A 64x64 PNG of a test image, dark ink on white paper, as a scanned drawing would be."""
     from PIL import Image
 
-    grey = (255 - test_split.x[0] * 255 / 16).astype(np.uint8)
+    grey = (255 - (test_split.x[0] - spec.value_min) * 255 / (spec.value_max - spec.value_min)).astype(np.uint8)
     path = tmp_path_factory.mktemp("images") / "digit.png"
     Image.fromarray(grey).resize((64, 64), Image.NEAREST).save(path)
     return path
@@ -61,24 +62,31 @@ def images_npz(tmp_path_factory, test_split) -> Path:
 
 
 @pytest.fixture(scope="module")
-def expected_labels(edge_artifacts, digit_png, test_split) -> dict[str, list[str]]:
+def expected_labels(edge_artifacts, digit_png, test_split, spec) -> dict[str, list[str]]:
     """What the source frameworks answer, by framework: on the picture, and on the .npz images."""
-    reduced = image_to_input(digit_png.read_bytes())[None]
+    reduced = picture_to_input(digit_png.read_bytes(), spec)[None]
     out = {}
-    for framework, cls in eager.BASELINES.items():
-        predictor = cls(edge_artifacts)
-        out[framework] = ([str(predictor.predict(reduced).argmax())],
-                          [str(label) for label in predictor.predict(test_split.x[:20]).argmax(axis=1)])
+    for framework, name in registry.REFERENCES.items():
+        predictor = registry.load(name, edge_artifacts)
+        out[framework] = ([spec.labels[predictor.predict(reduced).argmax()]],
+                          [spec.labels[label] for label in predictor.predict(test_split.x[:20]).argmax(axis=1)])
     return out
+
+
+EDGE_TARGETS = {registry.TARGETS[name].artifact: name for name in registry.names("edge")}  # artifact -> target
 
 
 def runner(artifact_id: str):
     """The runner module (with its CLI `main`) of an edge artifact."""
-    return importlib.import_module(registry.EDGE_ARTIFACTS[artifact_id][0])
+    return importlib.import_module(registry.TARGETS[EDGE_TARGETS[artifact_id]].command)
 
 
 def model_path(artifact_id: str, root: Path) -> str:
     return str(registry.artifact_path(artifact_id, root))
+
+
+def test_every_edge_target_has_a_command_line_runner():
+    assert all(callable(runner(artifact_id).main) for artifact_id in EDGE_TARGETS)
 
 
 @pytest.mark.skipif(not EDGE_PYTHON.exists(), reason=".venv-edge missing: run `make setup`")
@@ -127,20 +135,22 @@ def test_tflite_runtime_214_gives_the_same_answers(artifact_id, edge_artifacts, 
 
 
 @pytest.mark.parametrize("artifact_id", ["executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"])
-def test_torch_side_runners_answer_on_a_picture(artifact_id, edge_artifacts, digit_png, expected_labels, capsys):
+def test_torch_side_runners_answer_on_a_picture(artifact_id, edge_artifacts, digit_png, expected_labels, capsys, spec):
     probabilities = runner(artifact_id).main(["--model", model_path(artifact_id, edge_artifacts),
                                                                          str(digit_png)])
     out = capsys.readouterr().out
     assert labels_printed(out) == expected_labels["torch"][0]
-    assert probabilities.shape == (1, 10) and abs(float(probabilities.sum()) - 1) < 1e-5
+    assert probabilities.shape == (1, spec.num_classes) and abs(float(probabilities.sum()) - 1) < 1e-5
     assert out.startswith(artifact_id.replace("_", "-"))
 
 
 # ---- bad input: every runner refuses it with a message naming the problem ----
 
 @pytest.fixture(scope="module")
-def bad_inputs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+def bad_inputs(tmp_path_factory, spec) -> dict[str, tuple[Path, str]]:
     """name -> (file, expected message fragment)."""
+    item, low, shown = spec.item_shape, spec.value_min, ", ".join(str(d) for d in spec.item_shape)
+    smaller = tuple(d - 1 for d in item)
     folder = tmp_path_factory.mktemp("bad")
     cases = {}
 
@@ -149,11 +159,15 @@ def bad_inputs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
         np.savez(path, **arrays)
         cases[name] = (path, message)
 
-    npz("wrong_shape", r"must have shape \(N, 8, 8\), got \(3, 7, 7\)", x=np.zeros((3, 7, 7), np.float32))
-    npz("nan", "1 NaN or infinite", x=np.where(np.arange(64).reshape(1, 8, 8) == 5, np.nan, 1.0).astype(np.float32))
-    npz("strings", "must be numeric", x=np.full((1, 8, 8), "a"))
-    npz("out_of_range", r"must lie in \[0, 16\]", x=np.full((1, 8, 8), 40.0, np.float32))
-    npz("two_arrays", "expected an array named 'x'", a=np.zeros((1, 8, 8)), b=np.zeros((1, 8, 8)))
+    npz("wrong_shape", rf"must have shape \[-1, {shown}\] .*got \[3, {', '.join(map(str, smaller))}\]",
+        x=np.full((3, *smaller), low, np.float32))
+    one_nan = np.full((1, *item), low, np.float32)
+    one_nan.flat[5] = np.nan
+    npz("nan", "1 NaN or infinite", x=one_nan)
+    npz("strings", "must be numeric", x=np.full((1, *item), "a"))
+    npz("out_of_range", rf"must lie in \[{spec.value_min:g}, {spec.value_max:g}\]",
+        x=np.full((1, *item), spec.value_max + 24, np.float32))
+    npz("two_arrays", "expected an array named 'x'", a=np.zeros((1, *item)), b=np.zeros((1, *item)))
     (folder / "text.png").write_text("this is not a picture")
     cases["not_an_image"] = (folder / "text.png", "not a readable PNG/JPEG image")
     (folder / "notes.txt").write_text("hello")
@@ -175,19 +189,26 @@ def test_cli_refuses_bad_input_with_a_clear_message(artifact_id, case, bad_input
     assert re.search(message, str(stopped.value.code)), stopped.value.code
 
 
-@pytest.mark.parametrize("artifact_id", list(registry.EDGE_ARTIFACTS))
-@pytest.mark.parametrize("batch, message", [
-    (np.zeros((2, 8), np.float32), r"must have shape \(N, 8, 8\)"),
-    (np.zeros((0, 8, 8), np.float32), "empty batch"),
-    (np.full((1, 8, 8), np.inf, np.float32), "NaN or infinite"),
-    (np.zeros((1, 8, 8), complex), "must be numeric"),
-    (np.full((1, 8, 8), -1.0), r"must lie in \[0, 16\]"),
-])
-def test_predictor_refuses_a_batch_outside_the_contract(artifact_id, batch, message, edge_artifacts):
-    predictor = registry.load_predictor(artifact_id, edge_artifacts)
-    with pytest.raises(common.InputError, match=message):
-        predictor.predict(batch)
-    assert predictor.predict(np.zeros((8, 8), np.float64)).shape == (1, 10)  # one image, any real dtype: still serves
+def bad_batches(spec) -> list:
+    item, shown = spec.item_shape, ", ".join(str(d) for d in spec.item_shape)
+    return [
+        (np.zeros((2, item[0]), np.float32), rf"must have shape \[-1, {shown}\]"),
+        (np.zeros(item, np.float32), rf"must have shape \[-1, {shown}\]"),  # one image without its batch axis
+        (np.zeros((0, *item), np.float32), "empty batch"),
+        (np.full((1, *item), np.inf, np.float32), "NaN or infinite"),
+        (np.zeros((1, *item), complex), "must be numeric"),
+        (np.full((1, *item), spec.value_min - 1), rf"must lie in \[{spec.value_min:g}, {spec.value_max:g}\]"),
+    ]
+
+
+@pytest.mark.parametrize("artifact_id", list(EDGE_TARGETS))
+def test_predictor_refuses_a_batch_outside_the_contract(artifact_id, edge_artifacts, spec):
+    predictor = registry.load(EDGE_TARGETS[artifact_id], edge_artifacts)
+    for batch, message in bad_batches(spec):
+        with pytest.raises(common.InputError, match=message):
+            predictor.predict(batch)
+    one = np.full((1, *spec.item_shape), spec.value_min, np.float64)  # any real dtype: still serves
+    assert predictor.predict(one).shape == (1, spec.num_classes)
 
 
 # ---- the model file itself: recorded and unmodified, or refused ----
@@ -198,26 +219,27 @@ def copy_with_manifest(artifact_id: str, source: Path, target: Path) -> Path:
     (target / entry["path"]).parent.mkdir(parents=True)
     shutil.copy(source / entry["path"], target / entry["path"])
     (target / "manifest.json").write_text(json.dumps({artifact_id: entry}))
+    shutil.copy(source / "spec.json", target / "spec.json")  # a device copy carries the contract it was built for
     return target / entry["path"]
 
 
 @pytest.mark.parametrize("artifact_id", ["tflite_int8", "executorch_xnnpack_fp32", "onnx_fp32"])
-def test_modified_model_is_refused(artifact_id, edge_artifacts, tmp_path, monkeypatch):
+def test_modified_model_is_refused(artifact_id, edge_artifacts, tmp_path, monkeypatch, spec):
     monkeypatch.setenv("DIGITS_ARTIFACTS", str(tmp_path))
     copy = copy_with_manifest(artifact_id, edge_artifacts, tmp_path)
-    module, cls = registry.EDGE_ARTIFACTS[artifact_id]
-    predictor_class = getattr(importlib.import_module(module), cls)
-    assert predictor_class(copy).predict(np.zeros((1, 8, 8), np.float32)).shape == (1, 10)  # the intact copy loads
+    one = np.full((1, *spec.item_shape), spec.value_min, np.float32)
+    load = registry.TARGETS[EDGE_TARGETS[artifact_id]].factory
+    assert load(tmp_path, None).predict(one).shape == (1, spec.num_classes)  # the intact copy loads
     content = bytearray(copy.read_bytes())
     content[len(content) // 2] ^= 0xFF
     copy.write_bytes(bytes(content))
     with pytest.raises(manifest.ManifestError, match="does not match the manifest"):
-        predictor_class(copy)
+        load(tmp_path, None)
 
 
 def test_model_missing_from_every_manifest_is_refused(edge_artifacts, tmp_path, digit_png, monkeypatch):
     monkeypatch.setenv("DIGITS_ARTIFACTS", str(tmp_path))
-    stray = tmp_path / "elsewhere" / "digits.tflite"
+    stray = tmp_path / "elsewhere" / "model.tflite"
     stray.parent.mkdir()
     shutil.copy(registry.artifact_path("tflite_fp32", edge_artifacts), stray)
     from edge.tflite.run import main

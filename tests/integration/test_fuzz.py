@@ -1,7 +1,7 @@
 """Property-based fuzzing of request bodies against every served endpoint (hypothesis).
 
-Every generated request must get either a valid prediction (one row of 10 probabilities summing
-to 1 per image) or a well-formed client error: HTTP 4xx with a message, or gRPC INVALID_ARGUMENT /
+Every generated request must get either a valid prediction (one row of K probabilities summing
+to 1 per image, K the spec's class count) or a well-formed client error: HTTP 4xx with a message, or gRPC INVALID_ARGUMENT /
 NOT_FOUND / RESOURCE_EXHAUSTED / FAILED_PRECONDITION with details. Never a 5xx, INTERNAL or UNKNOWN.
 
 `make test` runs DIGITS_FUZZ_EXAMPLES (default 75) cases per endpoint; `make fuzz` runs thousands
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serving.rest import RestError, call
-from training.spec import MAX_BATCH_SIZE, NUM_CLASSES
+from core.spec import MAX_BATCH_SIZE
 
 pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("DIGITS_FUZZ_EXAMPLES", "75"))
@@ -34,72 +34,88 @@ CLIENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, gr
                  grpc.StatusCode.FAILED_PRECONDITION}
 OUTCOMES: Counter = Counter()  # (endpoint, outcome) -> count, for the summary and the report file
 
-# ---- what gets sent ---------------------------------------------------------------------------
+# ---- what gets sent (built from the spec: its item shape, value range, names) -------------------
 
-pixel = st.one_of(st.floats(0, 16, width=32), st.integers(0, 16),  # valid values, most of the time
-                  st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 ** 70, 2 ** 70),
-                  st.text(max_size=3), st.none(), st.booleans())
-row = st.lists(pixel, min_size=7, max_size=9)
-good_image = st.lists(st.lists(st.floats(0, 16, width=32), min_size=8, max_size=8), min_size=8, max_size=8)
-any_image = st.one_of(good_image, st.lists(row, min_size=7, max_size=9), pixel)
-instances = st.one_of(st.lists(good_image, min_size=1, max_size=4), st.lists(any_image, max_size=4),
-                      st.sampled_from([MAX_BATCH_SIZE, MAX_BATCH_SIZE + 1]).map(lambda n: [[[1.0] * 8] * 8] * n))
-json_value = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
-                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                          max_leaves=25)
-KEYS = st.sampled_from(["instances", "inputs", "signature_name", "image", "x"])
-bodies = st.one_of(
-    instances.map(lambda value: json.dumps({"instances": value}).encode()),
-    st.dictionaries(KEYS, st.one_of(instances, json_value), max_size=3).map(lambda body: json.dumps(body).encode()),
-    json_value.map(lambda value: json.dumps(value).encode()),
-    st.binary(max_size=300),
-    st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"[" * 5000, b"{", b""]).flatmap(
-        lambda head: st.binary(max_size=100).map(lambda tail: head + tail)),
-)
+def nested(shape, leaf):
+    """Nested lists of `shape` (any rank) with leaves drawn from `leaf`."""
+    strategy = leaf
+    for size in reversed(shape):
+        strategy = st.lists(strategy, min_size=size, max_size=size)
+    return strategy
+
+
+def bodies(spec):
+    """Request bodies: valid images most of the time, then every way of getting them wrong."""
+    low, high, shape = spec.value_min, spec.value_max, list(spec.item_shape)
+    pixel = st.one_of(st.floats(low, high, width=32), st.integers(int(np.ceil(low)), int(high)),  # valid values
+                      st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 ** 70, 2 ** 70),
+                      st.text(max_size=3), st.none(), st.booleans())
+    good_image = nested(shape, st.floats(low, high, width=32))
+    ragged = nested(shape[:-1], st.lists(pixel, min_size=shape[-1] - 1, max_size=shape[-1] + 1))
+    any_image = st.one_of(good_image, ragged, pixel)
+    full = [np.full(shape, low).tolist()]
+    instances = st.one_of(st.lists(good_image, min_size=1, max_size=4), st.lists(any_image, max_size=4),
+                          st.sampled_from([MAX_BATCH_SIZE, MAX_BATCH_SIZE + 1]).map(lambda n: full * n))
+    json_value = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+                              lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                          max_size=3),
+                              max_leaves=25)
+    keys = st.sampled_from(["instances", "inputs", "signature_name", spec.input_name, "x"])
+    return st.one_of(
+        instances.map(lambda value: json.dumps({"instances": value}).encode()),
+        st.dictionaries(keys, st.one_of(instances, json_value), max_size=3).map(lambda body: json.dumps(body).encode()),
+        json_value.map(lambda value: json.dumps(value).encode()),
+        st.binary(max_size=300),
+        st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"[" * 5000, b"{", b""]).flatmap(
+            lambda head: st.binary(max_size=100).map(lambda tail: head + tail)),
+    )
 
 
 @st.composite
-def tensor_requests(draw):
+def tensor_requests(draw, spec):
     """(inputs {name: TensorProto}, model name, version) for TF Serving's Predict."""
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
+    item = list(spec.item_shape)
     dtype = draw(st.sampled_from([types_pb2.DT_FLOAT] * 4 + [types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_STRING,
                                                               types_pb2.DT_HALF, types_pb2.DT_BOOL, 0, 999]))
     kind = draw(st.sampled_from(["images", "any", "huge batch"]))
     if kind == "images":
-        shape = [draw(st.integers(1, 4)), 8, 8]
+        shape = [draw(st.integers(1, 4)), *item]
     elif kind == "any":
         shape = draw(st.lists(st.integers(-2, 2 * MAX_BATCH_SIZE), max_size=4))
     else:
-        shape = [draw(st.integers(0, 10 ** 10)), 8, 8]
+        shape = [draw(st.integers(0, 10 ** 10)), *item]
     proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]))
     how = draw(st.sampled_from(["float_val", "content", "string_val", "none"]))
     if how == "float_val":
-        count = int(np.prod(shape)) if shape and all(0 <= d <= 64 for d in shape) else draw(st.integers(0, 70))
-        proto.float_val.extend(draw(st.lists(st.floats(-1, 20, width=32) | st.floats(width=32), min_size=min(count, 1),
-                                             max_size=max(min(count, 300), 1))))
+        whole = int(np.prod(shape)) if shape and all(0 <= d for d in shape) else -1
+        count = whole if 0 <= whole <= 4096 else draw(st.integers(0, 70))
+        span = spec.value_max - spec.value_min
+        values = st.floats(spec.value_min - span / 16, spec.value_max + span / 4, width=32) | st.floats(width=32)
+        proto.float_val.extend(draw(st.lists(values, min_size=min(count, 1), max_size=max(min(count, 300), 1))))
     elif how == "content":
         proto.tensor_content = draw(st.binary(max_size=300))
     elif how == "string_val":
         proto.string_val.extend(draw(st.lists(st.binary(max_size=5), max_size=3)))
-    name = draw(st.sampled_from(["image"] * 6 + ["pixels", ""]))
-    model = draw(st.sampled_from(["digits"] * 6 + ["nope"]))
+    name = draw(st.sampled_from([spec.input_name] * 6 + ["pixels", ""]))
+    model = draw(st.sampled_from([spec.model_name] * 6 + ["nope"]))
     version = draw(st.sampled_from([None] * 6 + [1, 999]))
     return {name: proto}, model, version
 
 
 # ---- the property -----------------------------------------------------------------------------
 
-def check_predictions(endpoint: str, rows) -> None:
+def check_predictions(endpoint: str, rows, classes: int) -> None:
     probabilities = np.asarray([r["probabilities"] if isinstance(r, dict) else r for r in rows], dtype=np.float64)
-    assert probabilities.ndim == 2 and probabilities.shape[1] == NUM_CLASSES, probabilities.shape
+    assert probabilities.ndim == 2 and probabilities.shape[1] == classes, probabilities.shape
     assert 1 <= len(probabilities) <= MAX_BATCH_SIZE
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     OUTCOMES[(endpoint, "prediction")] += 1
 
 
-def check_rest(endpoint: str, send) -> None:
+def check_rest(endpoint: str, send, classes: int) -> None:
     try:
         answer = send()
     except RestError as error:
@@ -107,10 +123,11 @@ def check_rest(endpoint: str, send) -> None:
         assert error.message.strip(), f"{endpoint}: HTTP {error.status} without a message"
         OUTCOMES[(endpoint, f"HTTP {error.status}")] += 1
         return
-    check_predictions(endpoint, answer["predictions"] if "predictions" in answer else answer["outputs"])  # row / columnar
+    check_predictions(endpoint, answer["predictions"] if "predictions" in answer else answer["outputs"],  # row / columnar
+                      classes)
 
 
-def check_grpc(endpoint: str, send) -> None:
+def check_grpc(endpoint: str, send, classes: int) -> None:
     try:
         rows = send()
     except ValueError as error:  # TorchServe: a bad request batched with good ones gets OK + {"error": ...}
@@ -122,7 +139,7 @@ def check_grpc(endpoint: str, send) -> None:
         assert error.details().strip(), f"{endpoint}: {error.code()} without details"
         OUTCOMES[(endpoint, error.code().name)] += 1
         return
-    check_predictions(endpoint, rows)
+    check_predictions(endpoint, rows, classes)
 
 
 @pytest.fixture(scope="module")
@@ -151,38 +168,38 @@ def report() -> None:
 
 
 @FUZZ
-@given(body=bodies)
-def test_torchserve_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, body):
-    client = clients["torchserve-rest"]
+@given(data=st.data())
+def test_torchserve_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, spec, data):
+    client, body = clients["torchserve-rest"], data.draw(bodies(spec))
     check_rest("torchserve-rest", lambda: call(client.session, "POST", client.url(), data=body, timeout=60,
-                                               headers={"Content-Type": "application/json"}))
+                                               headers={"Content-Type": "application/json"}), spec.num_classes)
 
 
 @FUZZ
-@given(body=bodies)
-def test_torchserve_grpc_answers_any_body_with_a_prediction_or_a_client_error(clients, body):
-    client = clients["torchserve-grpc"]
-    check_grpc("torchserve-grpc", lambda: client.predict_bytes(body)["predictions"])
+@given(data=st.data())
+def test_torchserve_grpc_answers_any_body_with_a_prediction_or_a_client_error(clients, spec, data):
+    client, body = clients["torchserve-grpc"], data.draw(bodies(spec))
+    check_grpc("torchserve-grpc", lambda: client.predict_bytes(body)["predictions"], spec.num_classes)
 
 
 @FUZZ
-@given(body=bodies)
-def test_tfserving_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, body):
-    client = clients["tfserving-rest"]
+@given(data=st.data())
+def test_tfserving_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, spec, data):
+    client, body = clients["tfserving-rest"], data.draw(bodies(spec))
     check_rest("tfserving-rest", lambda: call(client.session, "POST", client.model_url() + ":predict", data=body,
-                                              timeout=60, headers={"Content-Type": "application/json"}))
+                                              timeout=60, headers={"Content-Type": "application/json"}), spec.num_classes)
 
 
 @FUZZ
-@given(request=tensor_requests())
-def test_tfserving_grpc_answers_any_tensor_with_a_prediction_or_a_client_error(clients, request):
+@given(data=st.data())
+def test_tfserving_grpc_answers_any_tensor_with_a_prediction_or_a_client_error(clients, spec, data):
     import tensorflow as tf
 
     client = clients["tfserving-grpc"]
-    inputs, model, version = request
+    inputs, model, version = data.draw(tensor_requests(spec))
 
     def send():
         response = client.predict_tensors(inputs, model_name=model or None, version=version)
-        return tf.make_ndarray(response.outputs["probabilities"]).tolist()
+        return tf.make_ndarray(response.outputs[spec.output_name]).tolist()
 
-    check_grpc("tfserving-grpc", send)
+    check_grpc("tfserving-grpc", send, spec.num_classes)

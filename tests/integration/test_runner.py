@@ -23,14 +23,13 @@ def test_every_registered_target_gives_the_same_labels(served, test_split):
     """Served clients and in-process references, all through the registry, agree on the test split."""
     import numpy as np
 
-    from serving.registry import IN_PROCESS, SERVED, load_predictor
+    from core import registry
 
     labels = {}
-    for name in (*SERVED, *IN_PROCESS):
-        predictor = load_predictor(name, served.endpoints, served.root)
+    for name in (*registry.served(), *registry.IN_PROCESS.values()):
+        predictor = registry.load(name, served.root, served.endpoints)
         assert predictor.name == name
         labels[name] = predictor.predict(test_split.x).argmax(axis=1)
-    for name in ("torchserve-rest", "torchserve-grpc"):
-        np.testing.assert_array_equal(labels[name], labels["torch-inprocess"])
-    for name in ("tfserving-grpc", "tfserving-rest"):
-        np.testing.assert_array_equal(labels[name], labels["tensorflow-inprocess"])
+    for name in registry.served():
+        in_process = registry.IN_PROCESS[registry.TARGETS[name].framework]
+        np.testing.assert_array_equal(labels[name], labels[in_process])

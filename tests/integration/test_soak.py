@@ -10,13 +10,13 @@ RATE = 8.0  # requests/s per endpoint: well under what each serves on a shared 2
 
 
 def test_thirty_seconds_at_a_steady_rate_without_a_failed_request(served):
-    from serving.registry import SERVED
+    from core import registry
     from serving.soak import print_table, soak
 
-    report = soak(served.root, SECONDS, {name: (RATE, "test") for name in SERVED}, sample=5.0,
+    report = soak(served.root, SECONDS, {name: (RATE, "test") for name in registry.served()}, sample=5.0,
                   endpoints=served.endpoints)
     print_table(report)
-    assert set(report["endpoints"]) == set(SERVED)
+    assert set(report["endpoints"]) == set(registry.served())
     for name, result in report["endpoints"].items():
         assert (result["wrong"], result["errors"], result["lost"]) == (0, {}, 0), (name, result)
         assert result["ok"] == result["sent"] > 0, (name, result)

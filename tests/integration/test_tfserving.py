@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from serving.rest import RestError
-from training.spec import LABELS
+from tests.inputs import batch, image, shape_text, wrong_shape
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-5
@@ -32,7 +32,7 @@ def keras_probabilities(served, test_split):
 def grpc_client(served):
     from serving.tfserving.client import TFServingGrpc
 
-    client = TFServingGrpc(served.endpoints)
+    client = TFServingGrpc(served.endpoints, root=served.root)
     yield client
     client.close()
 
@@ -41,7 +41,7 @@ def grpc_client(served):
 def rest(served):
     from serving.tfserving.client import TFServingRest
 
-    return TFServingRest(served.endpoints)
+    return TFServingRest(served.endpoints, root=served.root)
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def still_serving(grpc_client, rest, test_split, keras_probabilities):
 
 
 def _check_golden(served, expected, test_split):
-    assert served.shape == (len(test_split), len(LABELS))
+    assert served.shape == (len(test_split), expected.shape[1])
     np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
     np.testing.assert_allclose(served, expected, atol=TOLERANCE)
     assert (served.argmax(axis=1) == test_split.y).mean() > 0.8
@@ -64,32 +64,32 @@ def test_golden_test_split_matches_in_process_keras(api, grpc_client, rest, test
     _check_golden(client.predict(test_split.x), keras_probabilities, test_split)
 
 
-def test_rest_columnar_inputs_and_named_instances(rest, test_split, keras_probabilities):
-    columnar = rest.predict_json({"inputs": {"image": test_split.x.tolist()}})["outputs"]
+def test_rest_columnar_inputs_and_named_instances(rest, test_split, keras_probabilities, spec):
+    columnar = rest.predict_json({"inputs": {spec.input_name: test_split.x.tolist()}})["outputs"]
     _check_golden(np.asarray(columnar, dtype=np.float32), keras_probabilities, test_split)
-    rows = rest.predict_json({"instances": [{"image": image} for image in test_split.x[:5].tolist()],
+    rows = rest.predict_json({"instances": [{spec.input_name: one} for one in test_split.x[:5].tolist()],
                               "signature_name": "serving_default"})["predictions"]
     np.testing.assert_allclose(rows, keras_probabilities[:5], atol=TOLERANCE)
 
 
-def test_predict_names_the_version_and_signature(grpc_client, test_split):
-    response = grpc_client.predict_tensors({"image": test_split.x[:2]})
-    assert response.model_spec.name == "digits" and response.model_spec.signature_name == "serving_default"
+def test_predict_names_the_version_and_signature(grpc_client, test_split, spec):
+    response = grpc_client.predict_tensors({spec.input_name: test_split.x[:2]})
+    assert response.model_spec.name == spec.model_name and response.model_spec.signature_name == "serving_default"
     assert response.model_spec.version.value >= 1
 
 
-def test_metadata_describes_the_spec_signature(grpc_client, rest):
+def test_metadata_describes_the_spec_signature(grpc_client, rest, spec):
     from tensorflow.core.framework import types_pb2
 
     signatures, version = grpc_client.metadata()
     signature = signatures.signature_def["serving_default"]
-    assert [d.size for d in signature.inputs["image"].tensor_shape.dim] == [-1, 8, 8]
-    assert signature.inputs["image"].dtype == types_pb2.DT_FLOAT
-    assert [d.size for d in signature.outputs["probabilities"].tensor_shape.dim] == [-1, 10]
+    assert [d.size for d in signature.inputs[spec.input_name].tensor_shape.dim] == [-1, *spec.item_shape]
+    assert signature.inputs[spec.input_name].dtype == types_pb2.DT_FLOAT
+    assert [d.size for d in signature.outputs[spec.output_name].tensor_shape.dim] == [-1, spec.num_classes]
     over_rest = rest.metadata()
-    assert over_rest["model_spec"] == {"name": "digits", "signature_name": "", "version": str(version)}
+    assert over_rest["model_spec"] == {"name": spec.model_name, "signature_name": "", "version": str(version)}
     rest_signature = over_rest["metadata"]["signature_def"]["signature_def"]["serving_default"]
-    assert rest_signature["inputs"]["image"]["dtype"] == "DT_FLOAT"
+    assert rest_signature["inputs"][spec.input_name]["dtype"] == "DT_FLOAT"
 
 
 def test_status_reports_the_served_version_available(grpc_client, rest):
@@ -99,68 +99,86 @@ def test_status_reports_the_served_version_available(grpc_client, rest):
         {"version": str(version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
 
 
-GRPC_ERRORS = {
-    "wrong shape": (dict(inputs={"image": np.zeros((2, 8, 7), np.float32)}), grpc.StatusCode.INVALID_ARGUMENT,
-                    'input "image" must have shape [-1, 8, 8], got [2, 8, 7]'),
-    "non-numeric": (dict(inputs={"image": np.full((1, 8, 8), "x")}), grpc.StatusCode.INVALID_ARGUMENT,
-                    'input "image": expects arg to be float32 but string is provided'),
-    "empty batch": (dict(inputs={"image": np.zeros((0, 8, 8), np.float32)}), grpc.StatusCode.INVALID_ARGUMENT,
-                    'input "image" holds no examples (shape [0, 8, 8])'),
-    "wrong input name": (dict(inputs={"pixels": np.zeros((1, 8, 8), np.float32)}), grpc.StatusCode.INVALID_ARGUMENT,
-                         "input names do not match the signature: sent ['pixels'], expected ['image']"),
-    "unknown model": (dict(inputs={"image": np.zeros((1, 8, 8), np.float32)}, model_name="nope"),
-                      grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
-    "unknown version": (dict(inputs={"image": np.zeros((1, 8, 8), np.float32)}, version=999),
-                        grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(digits, 999)"),
-    "unknown signature": (dict(inputs={"image": np.zeros((1, 8, 8), np.float32)}, signature_name="nope"),
-                          grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature name: "nope" not found in signature def'),
-}
+def grpc_errors(spec) -> dict:
+    """Bad Predict requests, the status code and the message each must get, for the spec's input."""
+    name, good = spec.input_name, batch(spec, 1, spec.value_min)
+    short = np.zeros((2, *spec.item_shape[:-1], spec.item_shape[-1] - 1), np.float32)
+    return {
+        "wrong shape": (dict(inputs={name: short}), grpc.StatusCode.INVALID_ARGUMENT,
+                        f'input "{name}" must have shape {shape_text(spec)}, got {list(short.shape)}'),
+        "non-numeric": (dict(inputs={name: np.full(good.shape, "x")}), grpc.StatusCode.INVALID_ARGUMENT,
+                        f'input "{name}": expects arg to be float32 but string is provided'),
+        "empty batch": (dict(inputs={name: good[:0]}), grpc.StatusCode.INVALID_ARGUMENT,
+                        f'input "{name}" holds no examples (shape {shape_text(spec, 0)})'),
+        "wrong input name": (dict(inputs={"pixels": good}), grpc.StatusCode.INVALID_ARGUMENT,
+                             f"input names do not match the signature: sent ['pixels'], expected ['{name}']"),
+        "unknown model": (dict(inputs={name: good}, model_name="nope"),
+                          grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
+        "unknown version": (dict(inputs={name: good}, version=999),
+                            grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({spec.model_name}, 999)"),
+        "unknown signature": (dict(inputs={name: good}, signature_name="nope"),
+                              grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature name: "nope" not found in signature def'),
+    }
+
+
+GRPC_ERRORS = ("wrong shape", "non-numeric", "empty batch", "wrong input name", "unknown model", "unknown version",
+               "unknown signature")
 
 
 @pytest.mark.parametrize("case", GRPC_ERRORS)
-def test_grpc_errors_use_tf_serving_status_codes(case, grpc_client, still_serving):
-    kwargs, code, message = GRPC_ERRORS[case]
+def test_grpc_errors_use_tf_serving_status_codes(case, grpc_client, still_serving, spec):
+    kwargs, code, message = grpc_errors(spec)[case]
     with pytest.raises(grpc.RpcError) as error:
         grpc_client.predict_tensors(**kwargs)
     assert (error.value.code(), error.value.details()) == (code, message)
 
 
-REST_ERRORS = {
-    "wrong shape": ({"instances": [[[1.0] * 8] * 7]}, {}, 400,
-                    '"instances" must have shape [-1, 8, 8] (N images of 8x8), got [1, 7, 8]'),
-    "non-numeric": ({"instances": [[["x"] * 8] * 8]}, {}, 400, '"instances" must hold numbers only, found \'x\''),
-    "empty instances": ({"instances": []}, {}, 400, '"instances" is empty: send at least one 8x8 image'),
-    "neither instances nor inputs": ({"images": []}, {}, 400, 'the request must have exactly one of "instances" or "inputs"'),
-    "unknown model": ({"instances": [[[0.0] * 8] * 8]}, {"model_name": "nope"}, 404,
-                      "Servable not found for request: Latest(nope)"),
-    "unknown version": ({"instances": [[[0.0] * 8] * 8]}, {"version": 999}, 404,
-                        "Servable not found for request: Specific(digits, 999)"),
-}
+def rest_errors(spec) -> dict:
+    """Bad :predict bodies, the HTTP status and the message each must get, for the spec's input."""
+    item = spec.describe_item()
+    return {
+        "wrong shape": ({"instances": [wrong_shape(spec)]}, {}, 400,
+                        f'"instances": must have shape {shape_text(spec)} (N images of {item}), got '
+                        f'{[1, *spec.item_shape[:-1], spec.item_shape[-1] + 1]}'),
+        "non-numeric": ({"instances": [np.full(spec.item_shape, "x").tolist()]}, {}, 400,
+                        '"instances": must hold numbers only, found \'x\''),
+        "empty instances": ({"instances": []}, {}, 400, f'"instances" is empty: send at least one {item} image'),
+        "neither instances nor inputs": ({"images": []}, {}, 400,
+                                         'the request must have exactly one of "instances" or "inputs"'),
+        "unknown model": ({"instances": [image(spec)]}, {"model_name": "nope"}, 404,
+                          "Servable not found for request: Latest(nope)"),
+        "unknown version": ({"instances": [image(spec)]}, {"version": 999}, 404,
+                            f"Servable not found for request: Specific({spec.model_name}, 999)"),
+    }
+
+
+REST_ERRORS = ("wrong shape", "non-numeric", "empty instances", "neither instances nor inputs", "unknown model",
+               "unknown version")
 
 
 @pytest.mark.parametrize("case", REST_ERRORS)
-def test_rest_errors_use_tf_serving_status_codes(case, rest, still_serving):
-    body, where, status, message = REST_ERRORS[case]
+def test_rest_errors_use_tf_serving_status_codes(case, rest, still_serving, spec):
+    body, where, status, message = rest_errors(spec)[case]
     with pytest.raises(RestError) as error:
         rest.predict_json(body, **where)
     assert (error.value.status, error.value.message) == (status, message)
 
 
-def test_unknown_model_status_is_not_found(grpc_client, rest):
+def test_unknown_model_status_is_not_found(grpc_client, rest, spec):
     with pytest.raises(grpc.RpcError) as error:
         grpc_client.status(model_name="nope")
     assert (error.value.code(), error.value.details()) == (grpc.StatusCode.NOT_FOUND, "Could not find any versions of model nope")
     with pytest.raises(RestError) as error:
         rest.status(version=999)
-    assert (error.value.status, error.value.message) == (404, "Could not find version 999 of model digits")
+    assert (error.value.status, error.value.message) == (404, f"Could not find version 999 of model {spec.model_name}")
 
 
-def test_monitoring_endpoint_serves_prometheus_text(served, rest, test_split):
+def test_monitoring_endpoint_serves_prometheus_text(served, rest, test_split, spec):
     from serving.tfserving import configs
 
     rest.predict(test_split.x[:1])
     metrics = requests.get(served.endpoints.url("tfserving_rest") + configs.metrics_path(), timeout=10)
-    assert metrics.status_code == 200 and 'request_count{model_name="digits",status="OK"}' in metrics.text
+    assert metrics.status_code == 200 and f'request_count{{model_name="{spec.model_name}",status="OK"}}' in metrics.text
 
 
 def _wait_for(condition, seconds=60.0):
@@ -172,7 +190,7 @@ def _wait_for(condition, seconds=60.0):
     return False
 
 
-def test_a_version_missing_from_the_manifest_is_not_served(served, grpc_client, still_serving):
+def test_a_version_missing_from_the_manifest_is_not_served(served, grpc_client, still_serving, spec):
     """Runs before the new-version test (file order): a copied version dir with no manifest entry."""
     from serving.tfserving import configs
 
@@ -185,7 +203,7 @@ def test_a_version_missing_from_the_manifest_is_not_served(served, grpc_client, 
     shutil.copytree(configs.base_path(served.root) / str(served_version), rogue)
     try:
         log = served.root / "run" / "tfserving" / "server.log"
-        assert _wait_for(lambda: "not serving digits version 900" in log.read_text())
+        assert _wait_for(lambda: f"not serving {spec.model_name} version 900" in log.read_text())
         assert grpc_client.status() == [(served_version, "AVAILABLE")]  # the previous version stays up
     finally:
         shutil.rmtree(rogue)

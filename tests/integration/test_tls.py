@@ -29,7 +29,8 @@ def self_signed(folder, name: str):
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI makes the test certificate")
 def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_path, monkeypatch):
-    from serving.inprocess import SavedModelInProcess, TorchInProcess
+    from edge.eager import TorchEagerPredictor
+    from serving.inprocess import SavedModelInProcess
     from serving.tfserving.client import TFServingGrpc
     from serving.torchserve.client import TorchServeGrpc
     from serving.retry import NO_RETRY
@@ -41,7 +42,7 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
     monkeypatch.setenv("DIGITS_GRPC_TLS_KEY", str(key))
     with own_servers(trained_artifacts, tmp_path) as served:
         images = data.load_split(paths.split_path(served.root))["test"].x[:5]
-        references = {"torch": TorchInProcess(served.root), "tensorflow": SavedModelInProcess(served.root)}
+        references = {"torch": TorchEagerPredictor(served.root), "tensorflow": SavedModelInProcess(served.root)}
         for client in (TorchServeGrpc(served.endpoints, root=served.root), TFServingGrpc(served.endpoints)):
             expected = references[client.framework].predict(images)
             np.testing.assert_allclose(client.predict(images), expected, atol=1e-5)

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from serving.rest import RestError
-from training.spec import LABELS
+from tests.inputs import image, range_text, shape_text, wrong_shape
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-5
@@ -19,9 +19,9 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def reference(served):
-    from serving.inprocess import TorchInProcess
+    from edge.eager import TorchEagerPredictor
 
-    return TorchInProcess(served.root)
+    return TorchEagerPredictor(served.root)
 
 
 @pytest.fixture(scope="module")
@@ -50,65 +50,75 @@ def still_serving(rest, grpc_client, test_split, reference):
 
 
 @pytest.mark.parametrize("api", ["rest", "grpc"])
-def test_golden_test_split_matches_in_process_torch(api, rest, grpc_client, test_split, reference):
+def test_golden_test_split_matches_in_process_torch(api, rest, grpc_client, test_split, reference, spec):
     client = rest if api == "rest" else grpc_client
     served = client.predict(test_split.x)  # all 360 test images in one request
     expected = reference.predict(test_split.x)
-    assert served.shape == (len(test_split), len(LABELS)) and served.dtype == np.float32
+    assert served.shape == (len(test_split), spec.num_classes) and served.dtype == np.float32
     np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
     np.testing.assert_allclose(served, expected, atol=TOLERANCE)
     assert (served.argmax(axis=1) == test_split.y).mean() > 0.8  # a trained model, not noise
 
 
-def test_answer_carries_label_names_from_the_spec(rest, test_split):
+def test_answer_carries_label_names_from_the_spec(rest, test_split, spec):
     answer = rest.predict_json({"instances": test_split.x[:4].tolist()})
     for prediction in answer["predictions"]:
-        assert prediction["label"] == LABELS[int(np.argmax(prediction["probabilities"]))]
+        assert prediction["label"] == spec.labels[int(np.argmax(prediction["probabilities"]))]
         assert abs(sum(prediction["probabilities"]) - 1.0) < 1e-5
 
 
-def _png(values: np.ndarray) -> bytes:
-    """A 64x64 black-on-white PNG drawing of an 8x8 digit (ink where the value is high)."""
+def _png(values: np.ndarray, spec) -> bytes:
+    """A black-on-white PNG drawing of a grey test image, 8 pixels per cell (ink where the value is high)."""
     from PIL import Image
 
-    ink = np.kron(values >= 8, np.ones((8, 8), dtype=bool))
+    ink = np.kron(values >= (spec.value_min + spec.value_max) / 2, np.ones((8, 8), dtype=bool))
     buffer = io.BytesIO()
     Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
 @pytest.mark.parametrize("api", ["rest", "grpc"])
-def test_png_is_reduced_like_the_dataset_and_classified(api, rest, grpc_client, test_split, reference):
-    from training.preprocess import image_to_input
+def test_png_is_reduced_like_the_dataset_and_classified(api, rest, grpc_client, test_split, reference, spec):
+    from training.preprocess import picture_to_input
 
-    png = _png(test_split.x[0])
+    png = _png(test_split.x[0], spec)
     answer = rest.predict_image(png) if api == "rest" else grpc_client.predict_bytes(png)
-    expected = reference.predict(image_to_input(png)[None])[0]
+    expected = reference.predict(picture_to_input(png, spec)[None])[0]
     (prediction,) = answer["predictions"]
-    assert prediction["label"] == LABELS[int(expected.argmax())]
+    assert prediction["label"] == spec.labels[int(expected.argmax())]
     np.testing.assert_allclose(prediction["probabilities"], expected, atol=TOLERANCE)
 
 
-BAD_BODIES = {
-    "wrong shape": ({"instances": [[[1.0] * 8] * 7]}, '"instances" must have shape [-1, 8, 8] (N images of 8x8), got [1, 7, 8]'),
-    "non-numeric": ({"instances": [[["x"] * 8] * 8]}, '"instances" must hold numbers only, found \'x\''),
-    "empty instances": ({"instances": []}, '"instances" is empty: send at least one 8x8 image'),
-    "out of range": ({"instances": [[[17.0] * 8] * 8]}, '"instances" values must lie in [0, 16], got [17, 17]'),
-    "no instances key": ({"images": []}, 'the JSON body must be an object with an "instances" list'),
-}
+def bad_bodies(spec) -> dict:
+    """Bad JSON bodies and the message each must get, for the spec's input."""
+    item, top = spec.describe_item(), spec.value_max + 1
+    return {
+        "wrong shape": ({"instances": [wrong_shape(spec)]},
+                        f'"instances": must have shape {shape_text(spec)} (N images of {item}), got '
+                        f'{[1, *spec.item_shape[:-1], spec.item_shape[-1] + 1]}'),
+        "non-numeric": ({"instances": [np.full(spec.item_shape, "x").tolist()]},
+                        '"instances": must hold numbers only, found \'x\''),
+        "empty instances": ({"instances": []}, f'"instances" is empty: send at least one {item} image'),
+        "out of range": ({"instances": [image(spec, top)]},
+                         f'"instances": values must lie in {range_text(spec)}, got [{top:g}, {top:g}]'),
+        "no instances key": ({"images": []}, 'the JSON body must be an object with an "instances" list'),
+    }
+
+
+BAD_BODIES = ("wrong shape", "non-numeric", "empty instances", "out of range", "no instances key")
 
 
 @pytest.mark.parametrize("case", BAD_BODIES)
-def test_bad_json_is_a_400_naming_the_problem_over_rest(case, rest, still_serving):
-    body, message = BAD_BODIES[case]
+def test_bad_json_is_a_400_naming_the_problem_over_rest(case, rest, still_serving, spec):
+    body, message = bad_bodies(spec)[case]
     with pytest.raises(RestError) as error:
         rest.predict_json(body)
     assert (error.value.status, error.value.message) == (400, message)
 
 
 @pytest.mark.parametrize("case", BAD_BODIES)
-def test_bad_json_is_invalid_argument_naming_the_problem_over_grpc(case, grpc_client, still_serving):
-    body, message = BAD_BODIES[case]
+def test_bad_json_is_invalid_argument_naming_the_problem_over_grpc(case, grpc_client, still_serving, spec):
+    body, message = bad_bodies(spec)[case]
     with pytest.raises(grpc.RpcError) as error:
         grpc_client.predict_bytes(json.dumps(body).encode())
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -123,18 +133,19 @@ def test_unreadable_image_is_a_400(rest, still_serving):
 
 UNKNOWN = {
     "unknown model": (dict(model_name="nope"), "Model not found: nope"),
-    "unknown version": (dict(version="9.9"), "Model version: 9.9 does not exist for model: digits"),
+    "unknown version": (dict(version="9.9"), "Model version: 9.9 does not exist for model: {model}"),
 }
 
 
 @pytest.mark.parametrize("case", UNKNOWN)
-def test_unknown_model_or_version_is_not_found(case, rest, grpc_client, still_serving):
+def test_unknown_model_or_version_is_not_found(case, rest, grpc_client, still_serving, spec):
     where, message = UNKNOWN[case]
+    message = message.format(model=spec.model_name)
     with pytest.raises(RestError) as error:
-        rest.predict_json({"instances": [[[0.0] * 8] * 8]}, **where)
+        rest.predict_json({"instances": [image(spec)]}, **where)
     assert (error.value.status, error.value.message) == (404, message)
     with pytest.raises(grpc.RpcError) as error:
-        grpc_client.predict_bytes(json.dumps({"instances": [[[0.0] * 8] * 8]}).encode(), **where)
+        grpc_client.predict_bytes(json.dumps({"instances": [image(spec)]}).encode(), **where)
     # TorchServe 0.12 maps a missing model or version to INTERNAL on gRPC (404 on REST).
     assert error.value.code() == grpc.StatusCode.INTERNAL
     assert error.value.details().splitlines()[0] == message
@@ -184,7 +195,7 @@ def test_metrics_are_prometheus_text_and_registration_needs_the_management_key(s
     metrics = requests.get(served.endpoints.url("torchserve_metrics") + "/metrics", timeout=10)
     assert metrics.status_code == 200 and "# TYPE Requests2XX counter" in metrics.text
     assert served.endpoints.url("torchserve_management").startswith("http://127.0.0.1:")
-    register = served.endpoints.url("torchserve_management") + "/models?url=digits.mar"
+    register = served.endpoints.url("torchserve_management") + f"/models?url={served.endpoints.model_name}.mar"
     for headers in ({}, {"Authorization": f"Bearer {read_token(served.root, 'inference')}"}):  # none; the wrong key
         refused = requests.post(register, headers=headers, timeout=10)
         assert (refused.status_code, refused.json()["message"]) == (400, TOKEN_FAILED)

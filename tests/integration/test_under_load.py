@@ -66,10 +66,10 @@ def report(title: str, loads: dict) -> dict:
 
 
 def test_a_killed_torchserve_worker_is_replaced_and_every_request_ends(servers, images):
-    from serving.inprocess import TorchInProcess
+    from edge.eager import TorchEagerPredictor
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
 
-    expected = TorchInProcess(servers.root).predict(images)
+    expected = TorchEagerPredictor(servers.root).predict(images)
     loads = {
         "torchserve-rest": Load(lambda: TorchServeRest(servers.endpoints, root=servers.root), images, expected, threads=2),
         "torchserve-grpc": Load(lambda: TorchServeGrpc(servers.endpoints, root=servers.root), images, expected, threads=1),
@@ -127,12 +127,12 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     import keras
 
     from serving import update
-    from serving.inprocess import TorchInProcess
+    from edge.eager import TorchEagerPredictor
     from serving.tfserving.client import TFServingGrpc, TFServingRest
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
     from training import manifest
 
-    torch_expected = TorchInProcess(servers.root).predict(images)
+    torch_expected = TorchEagerPredictor(servers.root).predict(images)
     keras_expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)
     ep, root = servers.endpoints, servers.root
     loads = {

@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge import registry
+from core import registry
 from training import data, manifest, paths
+
+EDGE_ARTIFACTS = [registry.TARGETS[name].artifact for name in registry.names("edge")]
 
 
 
@@ -22,41 +24,41 @@ def test_split(edge_artifacts):
 def predictions(edge_artifacts, test_split):
     """Each edge artifact's probabilities on the whole test split, in one batch."""
     out = {}
-    for artifact_id in registry.EDGE_ARTIFACTS:
-        predictor = registry.load_predictor(artifact_id, edge_artifacts)
-        out[artifact_id] = (predictor, predictor.predict(test_split.x))
+    for name in registry.names("edge"):
+        predictor = registry.load(name, edge_artifacts)
+        out[registry.TARGETS[name].artifact] = (predictor, predictor.predict(test_split.x))
     return out
 
 
 def test_every_edge_artifact_is_recorded_and_verifies(edge_artifacts):
     entries = manifest.load(edge_artifacts)
-    for artifact_id in registry.EDGE_ARTIFACTS:
+    for artifact_id in EDGE_ARTIFACTS:
         entry = entries[artifact_id]
         assert manifest.verify(artifact_id, edge_artifacts).stat().st_size == entry["bytes"] > 0
         assert entry["framework"] == ("tensorflow" if artifact_id.startswith("tflite") else "torch")
         assert entry["precision"] == artifact_id.rsplit("_", 1)[1]
-        assert entry["input_contract"] == manifest.INPUT_CONTRACT
+        assert entry["input_contract"] == manifest.input_contract(edge_artifacts)
         assert len(entry["sha256"]) == 64
 
 
-def test_int8_tflite_answers_are_probabilities(predictions, test_split):
+def test_int8_tflite_answers_are_probabilities(predictions, test_split, spec):
     # Dequantized int8 outputs are still probabilities (steps of the output scale, 1/256).
     int8_probabilities = predictions["tflite_int8"][1]
-    assert int8_probabilities.shape == (len(test_split), 10)
+    assert int8_probabilities.shape == (len(test_split), spec.num_classes)
     assert int8_probabilities.dtype == np.float32 and int8_probabilities.min() >= 0
     np.testing.assert_allclose(int8_probabilities.sum(axis=1), 1.0, atol=0.05)
 
 
-def test_int8_quantization_parameters_are_recorded(edge_artifacts):
+def test_int8_quantization_parameters_are_recorded(edge_artifacts, spec):
     quantization = manifest.load(edge_artifacts)["tflite_int8"]["quantization"]
     assert quantization["input"]["dtype"] == quantization["output"]["dtype"] == "int8"
-    # The input covers the raw range 0..16 in 256 steps; softmax output is 0..1 in steps of 1/256.
-    assert quantization["input"]["scale"] == pytest.approx(16 / 255, rel=1e-3)
+    # The input covers the raw range (0..16 for the digits) in 256 steps; softmax output 0..1 in steps of 1/256.
+    assert quantization["input"]["scale"] == pytest.approx((spec.value_max - spec.value_min) / 255, rel=1e-3)
     assert quantization["input"]["zero_point"] == -128
     assert quantization["output"] == {"dtype": "int8", "scale": 1 / 256, "zero_point": -128}
 
 
-@pytest.mark.parametrize("artifact_id", list(registry.EDGE_ARTIFACTS))
+@pytest.mark.parametrize("artifact_id", EDGE_ARTIFACTS)
 def test_any_batch_size_gives_the_same_rows(artifact_id, predictions, test_split):
     """Batch 1, odd sizes and a size past the first allocation: resized (TFLite) / dynamic (the others)."""
     predictor, whole = predictions[artifact_id]

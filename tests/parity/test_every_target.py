@@ -13,7 +13,7 @@ import pytest
 
 from core import registry
 from deploy import parity
-from training.predictor import Predictor
+from core.predictor import Predictor
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_target_matches_its_source_framework(name, deployed, split, expected):
         assert row["artifact_bytes"] > 0  # its file is in the manifest
 
 
-def test_the_browser_target_runs_the_served_page_in_chromium(deployed, split):
+def test_the_browser_target_runs_the_served_page_in_chromium(deployed, split, spec):
     predictor = registry.load("tfjs-chromium", root=deployed.root, endpoints=deployed.endpoints)
     assert isinstance(predictor, Predictor)
     # The session runs the demo server, so the target uses that page, where `make serve` puts it.
@@ -64,7 +64,7 @@ def test_the_browser_target_runs_the_served_page_in_chromium(deployed, split):
     assert registry.where("tfjs-chromium", deployed.root, deployed.endpoints).startswith(f"Chromium: {predictor.url}")
     probabilities = predictor.predict(split.x[:3])
     assert predictor.backend == "wasm"  # the page's first choice starts in headless Chromium
-    assert probabilities.shape == (3, 10)
+    assert probabilities.shape == (3, spec.num_classes)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="lie in"):
         predictor.predict(split.x[:1] + 100)
