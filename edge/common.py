@@ -102,9 +102,12 @@ def load_input(path: Path, spec: Spec) -> np.ndarray:
             raise
         except Exception as error:  # not a zip, truncated, pickled objects...
             raise InputError(f"{path}: not a readable .npz file ({error})") from error
-        return check_batch(images, str(path))
+        images = np.asarray(images)
+        if images.shape == spec.item_shape:  # one image
+            images = images[None]
+        return check_runner_batch(images, spec, str(path))
     try:
-        return check_batch(image_to_input(path.read_bytes()), str(path))
+        return check_runner_batch(picture_to_input(path.read_bytes(), spec)[None], spec, str(path))
     except ImageError as error:
         hint = "" if path.suffix.lower() in IMAGE_SUFFIXES else " (INPUT must be a PNG/JPEG or an .npz)"
         raise InputError(f"{path}: {error}{hint}") from error
