@@ -50,8 +50,8 @@ def test_target_matches_its_source_framework(name, deployed, split, expected):
     if row["precision"] == "fp32":
         assert row["label_agreement"] == 1.0 and row["max_abs_diff"] <= parity.FP32_TOLERANCE
     else:
-        assert row["label_agreement"] >= parity.INT8_AGREEMENT
-        assert row["accuracy"] >= row["reference_accuracy"] - parity.INT8_ACCURACY_DROP
+        assert row["judged_rows"] > 0.9 * len(split.y)  # a confident model: nearly every row is judged
+        assert row["judged_label_agreement"] >= parity.INT8_AGREEMENT
     if registry.TARGETS[name].kind != "reference":
         assert row["artifact_bytes"] > 0  # its file is in the manifest
 
@@ -85,6 +85,26 @@ def test_a_failing_target_is_reported_not_hidden():
     assert not int8["passed"] and int8["label_agreement"] == 0.75
     assert any("accuracy" in problem for problem in int8["problems"])
     assert "answered float64" in parity.judge("fp32", reference.astype(np.float64), reference, y)["problems"][0]
+
+
+def test_labels_are_judged_only_where_the_reference_can_tell_them_apart():
+    """A low-confidence model: near-ties may swap labels within the tolerance (fp32) or one int8 step."""
+    y = np.array([0, 1, 2, 3])
+    flat = np.full((4, 5), 0.2, np.float32)
+    flat[:, 0] += 1e-3  # class 0 ahead by less than one int8 step (1/256) on every row
+    flat[3, 1] += 0.1  # row 3: class 1 clearly ahead
+    flat /= flat.sum(axis=1, keepdims=True)
+    swapped = flat.copy()
+    swapped[:3, [0, 1]] = swapped[:3, [1, 0]]  # the close rows flip
+    int8 = parity.judge("int8", swapped, flat, y, step=1 / 256)
+    assert int8["passed"] and int8["judged_rows"] == 1 and int8["judged_label_agreement"] == 1.0
+    flipped = swapped.copy()
+    flipped[3, [1, 2]] = flipped[3, [2, 1]]  # the confident row flips too: that is a failure
+    assert "label agreement 0.0000 < 0.98 on the 1 rows" in parity.judge("int8", flipped, flat, y, step=1 / 256)["problems"][0]
+    near = np.array([[0.50001, 0.49999], [0.9, 0.1]], np.float32)  # row 0: a near-tie in fp32
+    swap = np.array([[0.49999, 0.50001], [0.9, 0.1]], np.float32)  # within the tolerance, its label swaps
+    fp32 = parity.judge("fp32", swap, near, np.array([0, 0]))
+    assert fp32["passed"] and fp32["judged_rows"] == 1
 
 
 def test_make_parity_writes_the_matrix(deployed, capsys):
