@@ -11,6 +11,11 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Training flags, e.g. `make train TRAIN_ARGS="--epochs 5 --width 2"`.
 TRAIN_ARGS ?=
+# Your own data instead of the digits (`make deploy-all DATA=mine.npz`: x (N, H, W[, C]), y, optional
+# labels and name; see README "Bring your own model"), and the network (`ARCH=resnet`).
+DATA ?=
+ARCH ?=
+TRAIN_FLAGS = $(TRAIN_ARGS) $(if $(DATA),--data $(abspath $(DATA))) $(if $(ARCH),--arch $(ARCH))
 # Test flags, e.g. `make test PYTEST_ARGS="-k twin"`.
 PYTEST_ARGS ?=
 # Where `make demo` serves the browser demo.
@@ -64,8 +69,8 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the p
 		$(PY) -m serving.torchserve.gen_stubs; \
 	fi
 
-train: ## train both frameworks, run the twin check, write artifacts/metrics.json
-	$(PY) -m training.train $(TRAIN_ARGS)
+train: ## train both frameworks (DATA=mine.npz for your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
+	$(PY) -m training.train $(TRAIN_FLAGS)
 
 test: ## run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -86,7 +91,7 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train, export, start the servers and the demo, one digit through every target (DEPLOY=local|docker|compose|k8s)
+deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train (DATA=mine.npz: your data), export, start the servers and the demo, one image through every target (DEPLOY=local|docker|compose|k8s)
 	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve deploy-table; \
 	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
 	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
@@ -135,7 +140,7 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 .PHONY: deploy-build deploy-table parity
 
 deploy-build: ## train if no model is trained, then rebuild only the exports older than the model (what deploy-all runs)
-	$(PY) -m deploy.local.build --train-args "$(TRAIN_ARGS)"
+	$(PY) -m deploy.local.build --train-args "$(TRAIN_FLAGS)"
 
 deploy-table: ## one test digit through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke
