@@ -323,38 +323,47 @@ def map_weights(torch_model, keras_model, example=None) -> list[Pair]:
     torch_kinds, keras_kinds = _torch_kinds(), _keras_kinds()
     calls = torch_trace(torch_model, _example_input(torch_model.spec) if example is None else example)
     keras_layers = keras_weighted_layers(keras_model)
+    counts = (len(calls), len(keras_layers))
     pairs, problems = [], []
-    for index in range(max(len(calls), len(keras_layers))):
-        if index >= len(calls):
-            layer = keras_layers[index]
-            raise TwinMappingError(
-                f"Keras layer {layer.name!r} ({type(layer).__name__}, weighted layer {index}) has no PyTorch partner: "
-                f"the PyTorch network has {len(calls)} layers with weights, the Keras one {len(keras_layers)}; add it "
-                "to training/model_torch.py or remove it from training/model_keras.py")
+
+    def fail(index: int, reason: str | None):
+        """Stop at the first layer that does not fit, naming it (and the settings that differ before it)."""
+        if counts[0] != counts[1]:
+            if counts[1] > counts[0]:
+                layer = keras_layers[index]
+                extra = (f"Keras layer {layer.name!r} ({type(layer).__name__}, weighted layer {index}) has no "
+                         "PyTorch partner; add it to training/model_torch.py or remove it from training/model_keras.py")
+            else:
+                name, module = calls[index][:2]
+                extra = (f"PyTorch module {name!r} ({type(module).__name__}, weighted layer {index}) has no Keras "
+                         "partner; add it to training/model_keras.py or remove it from training/model_torch.py")
+            reason = (f"the PyTorch network has {counts[0]} layers with weights, the Keras one {counts[1]}: {extra}"
+                      + (f" (at that position: {reason})" if reason else ""))
+        if problems:
+            reason += "\nsettings that differ before it:\n  " + "\n  ".join(problems)
+        raise TwinMappingError(reason)
+
+    for index in range(min(counts)):
         name, module = calls[index][:2]
-        if index >= len(keras_layers):
-            raise TwinMappingError(
-                f"PyTorch module {name!r} ({type(module).__name__}, weighted layer {index}) has no Keras partner: "
-                f"the PyTorch network has {len(calls)} layers with weights, the Keras one {len(keras_layers)}; add it "
-                "to training/model_keras.py or remove it from training/model_torch.py")
         layer = keras_layers[index]
         torch_kind, keras_kind = _kind(module, torch_kinds), _kind(layer, keras_kinds)
         pair = Pair(index, name, module, layer)
         if keras_kind not in COMPATIBLE[torch_kind]:
-            raise TwinMappingError(
-                f"{pair.describe()}: a {type(module).__name__} cannot become a {type(layer).__name__}; the layers "
-                "with weights must come in the same order in both network files (PyTorch: the order forward() calls "
-                "them; Keras: the order the graph computes them, an add's operands in order)")
+            fail(index, f"{pair.describe()}: a {type(module).__name__} cannot become a {type(layer).__name__}; the "
+                        "layers with weights must come in the same order in both network files (PyTorch: the order "
+                        "forward() calls them; Keras: the order the graph computes them, an add's operands in order)")
         if keras_kind == "dense":
             pair.flatten_hwc = flatten_shape_before(layer)
         pair.weights, differences = pair_weights(pair, keras_kind)
         problems += [f"{pair.describe()}: {difference}" for difference in differences]
         expected = [tuple(v.shape) for v in layer.weights]
         got = [tuple(v.shape) for v in pair.weights]
-        if not differences and expected != got:
-            raise TwinMappingError(f"{pair.describe()}: weight shapes {got} (from PyTorch) do not fit the Keras layer's "
-                                   f"{expected}: the two layers have different sizes (channels, kernel, units)")
+        if pair.weights and expected != got:
+            fail(index, f"{pair.describe()}: weight shapes {got} (from PyTorch) do not fit the Keras layer's "
+                        f"{expected}: the two layers have different sizes (channels, kernel, units)")
         pairs.append(pair)
+    if counts[0] != counts[1]:
+        fail(min(counts), None)
     if problems:
         raise TwinMappingError("the two networks differ in settings the twin cannot map:\n  " + "\n  ".join(problems))
     for pair in pairs:
