@@ -429,7 +429,8 @@ HINTS = {
     "conv": "padding (Keras 'same' vs PyTorch's explicit padding for even kernels or strides > 1), stride, dilation, "
             "groups, bias, the activation fused into the Keras layer",
     "depthwise": "padding, stride, depth multiplier, bias, the activation fused into the Keras layer",
-    "dense": "flatten order (PyTorch flattens (C, H, W), Keras (H, W, C)), bias, the activation fused into the Keras layer",
+    "dense": "flatten order (PyTorch flattens (C, H, W), Keras (H, W, C)), bias, the activation fused into the "
+             "Keras layer",
     "batchnorm": "epsilon (PyTorch 1e-5, Keras 1e-3 by default), momentum, the axis (channels last in Keras)",
 }
 BETWEEN = ("the weightless operations between them differ: pooling (size, stride, padding), activations, "

@@ -218,7 +218,7 @@ def test_divergence_between_layers_is_located(separable):
 
 
 def test_divergence_inside_a_layer_is_located(monkeypatch, separable):
-    """A pair whose weights go wrong (here: the grouped conv's kernel zeroed) is named with that layer's usual causes."""
+    """A pair whose weights go wrong (here: the grouped conv's kernel zeroed) is named, with its usual causes."""
     model, spec = separable()
     original = twin.pair_weights
 
