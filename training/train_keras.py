@@ -11,7 +11,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from training.data import Split, augment_with_shifts
-from training.model_keras import build_model
+from training.model_keras import build_model, count_params
 from core.spec import Spec
 from training.spec import ModelConfig
 
@@ -59,7 +59,7 @@ def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: 
     seconds = time.perf_counter() - start
     metrics = {
         "test_accuracy": accuracy(model, splits["test"]),
-        "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),  # as PyTorch counts
+        "params": count_params(model),  # trainable, as PyTorch counts
         "train_seconds": round(seconds, 2),
         "epochs": epochs,
     }

@@ -12,24 +12,24 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from training.data import Split, augment_with_shifts
-from training.model_torch import DigitsCNN, count_params
+from training.model_torch import Network, build_network, count_params
 from core.spec import Spec
 from training.spec import ModelConfig
 
 
-def accuracy(model: DigitsCNN, split: Split) -> float:
+def accuracy(model: Network, split: Split) -> float:
     with torch.no_grad():
         predicted = model.eval()(torch.from_numpy(split.x)).argmax(dim=1).numpy()
     return float(np.mean(predicted == split.y))
 
 
 def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: int, seed: int, batch_size: int,
-          learning_rate: float, log_dir: Path) -> tuple[DigitsCNN, dict]:
+          learning_rate: float, log_dir: Path) -> tuple[Network, dict]:
     """Seeded Adam training; returns the model and its metrics entry."""
     torch.manual_seed(seed)
     train_split = augment_with_shifts(splits["train"])
     generator = torch.Generator().manual_seed(seed)
-    model = DigitsCNN(config, spec)
+    model = build_network(config, spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     steps = epochs * math.ceil(len(train_split) / batch_size)
     # Cosine decay to zero over the run, per step, the same schedule as the Keras loop.
