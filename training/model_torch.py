@@ -5,7 +5,7 @@ Input (N, H, W) or (N, H, W, C) float32 raw values in the spec's range (the digi
 so every exported artifact keeps the same contract.
 
 A new network is a class here and a function in `model_keras.py`, both named in `NETWORKS`
-(and in `training.spec.ARCHS`). The twin check (`twin.py`) pairs the layers that carry weights
+(train it with `--arch <name>`). The twin check (`twin.py`) pairs the layers that carry weights
 (Conv2d, depthwise/grouped too, Linear, BatchNorm) by their order, so define them here in the
 order the Keras function calls its layers. Pooling, dropout, activations, flatten and residual
 adds carry no weights and need no mapping; keep them the same in both files.

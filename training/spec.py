@@ -42,7 +42,9 @@ DIGITS_REDUCTION = {
 # say, and its 0..255 pixels mapped linearly onto the spec's value range.
 RESIZE_REDUCTION = {"kind": "resize", "steps": ["to_channels", "resize_area", "map_0_255_to_range"]}
 
-ARCHS = ("cnn", "resnet")  # the networks model_torch.py and model_keras.py define
+# The reference networks model_torch.py and model_keras.py ship (their NETWORKS); a network you add
+# to both files is trained with `--arch <its name>` without being listed here.
+ARCHS = ("cnn", "resnet")
 WIDTHS = (1, 2, 4, 8)  # allowed width multipliers
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # a model name doubles as file, URL and TorchServe name
 MIN_SIDE, MAX_SIDE = 4, 256
@@ -66,8 +68,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.width not in WIDTHS:
             raise ValueError(f"width must be one of {WIDTHS}, got {self.width!r}")
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(self.arch)):
+            raise ValueError(f"arch must name a network of training/model_torch.py and model_keras.py "
+                             f"(e.g. {', '.join(ARCHS)}), got {self.arch!r}")
 
     @property
     def conv1_channels(self) -> int:

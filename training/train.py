@@ -34,7 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed for the split and both trainings (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default: 3e-3)")
-    parser.add_argument("--arch", default="cnn", choices=ARCHS, help="the network (default: cnn)")
+    parser.add_argument("--arch", default="cnn", help=f"the network: {' or '.join(ARCHS)}, or one you add to "
+                        "training/model_torch.py and model_keras.py (default: cnn)")
     parser.add_argument("--data", type=Path, help="your own .npz instead of scikit-learn's digits: x (N, H, W) or "
                         "(N, H, W, C) with C 1 or 3, y (N,) class ids, optional labels (K,) and name")
     parser.add_argument("--value-min", type=float, help="smallest raw input value (default: from the data)")
@@ -72,8 +73,14 @@ def main(argv=None) -> dict:
           f"{spec.value_range()}, {spec.num_classes} classes; seed {args.seed}, {args.arch} width {args.width}")
 
     # Imported here, not at the top: `--help` and bad-data errors answer without loading frameworks.
-    from training import manifest, train_keras, train_torch, twin
+    from training import manifest, model_keras, model_torch, train_keras, train_torch, twin
     from training.model_torch import save_checkpoint
+
+    missing = [file for file, networks in (("model_torch.py", model_torch.NETWORKS), ("model_keras.py", model_keras.NETWORKS))
+               if args.arch not in networks]
+    if missing:
+        raise SystemExit(f"error: no network {args.arch!r} in training/{' and training/'.join(missing)} "
+                         f"(have {', '.join(sorted(model_torch.NETWORKS))}): define it in both files")
 
     torch_model, torch_metrics = train_torch.train(splits, config, spec, log_dir=paths.tensorboard_dir("torch", root), **hyper)
     save_checkpoint(torch_model, spec, paths.torch_checkpoint_path(root), extra={"metrics": torch_metrics})
@@ -87,8 +94,15 @@ def main(argv=None) -> dict:
     manifest.record("keras_model", paths.keras_model_path(root), framework="tensorflow", precision="fp32",
                     root=root, metrics=keras_metrics)
 
-    diff = twin.twin_max_abs_diff(torch_model, splits["test"].x)
-    metrics = {"torch": torch_metrics, "tensorflow": keras_metrics, "twin_max_abs_diff": diff, "width": args.width}
+    report = ""
+    try:
+        diff = twin.twin_max_abs_diff(torch_model, splits["test"].x, tolerance=TWIN_TOLERANCE)
+    except twin.TwinDivergence as divergence:  # the report names the first layer where the two differ
+        diff, report = divergence.diff, divergence.report
+    except twin.TwinMappingError as error:
+        raise SystemExit(f"error: the two network files do not define the same network: {error}")
+    metrics = {"torch": torch_metrics, "tensorflow": keras_metrics, "twin_max_abs_diff": diff, "width": args.width,
+               "arch": args.arch}
     paths.metrics_path(root).write_text(json.dumps(metrics, indent=2) + "\n")
 
     print(f"\n{'framework':<12}{'test acc':>10}{'params':>9}{'seconds':>9}{'epochs':>8}")
@@ -96,6 +110,8 @@ def main(argv=None) -> dict:
         print(f"{name:<12}{entry['test_accuracy']:>10.4f}{entry['params']:>9}{entry['train_seconds']:>9.1f}{entry['epochs']:>8}")
     verdict = "ok" if diff <= TWIN_TOLERANCE else f"FAILED (> {TWIN_TOLERANCE:g})"
     print(f"twin check: PyTorch weights in the Keras network, max abs diff {diff:.2e} on {len(splits['test'])} test images: {verdict}")
+    if report:
+        print(report)
     print(f"wrote {paths.metrics_path(root)}")
     if diff > TWIN_TOLERANCE:
         raise SystemExit(1)

@@ -94,3 +94,8 @@ def test_manifest_lists_both_models_and_catches_tampering(trained_artifacts, tmp
         manifest.verify("torch_checkpoint", copy)
     with pytest.raises(manifest.ManifestError, match="not in"):
         manifest.verify("no_such_artifact", copy)
+
+
+def test_an_unknown_network_is_named_before_training(tmp_path):
+    with pytest.raises(SystemExit, match="no network 'mynet' in training/model_torch.py and training/model_keras.py"):
+        train.main(["--epochs", "1", "--artifacts", str(tmp_path / "out"), "--arch", "mynet"])
