@@ -57,7 +57,7 @@ def check_batch(batch, spec: Spec, source: str = "input", *, check_range: bool =
     except (ValueError, TypeError, RecursionError):  # ragged nested lists and the like
         raise ContractError(f"{source}: ragged: every image must be {item} numbers") from None
     if values.dtype.kind not in "iuf":  # strings, None, booleans, objects (or integers beyond 64 bits)
-        if values.dtype == object:
+        if values.dtype == object or isinstance(batch, list):  # a JSON request: name the offending value
             found = _first_non_number(batch if isinstance(batch, list) else values.tolist())
             if found is _ALL_NUMBERS:
                 raise ContractError(f"{source}: holds a number too large for float32")

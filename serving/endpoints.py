@@ -35,7 +35,10 @@ class Endpoints:
     model_name: str | None = None  # the served model's name: the spec's (see for_root)
 
     def for_root(self, root: Path | None) -> "Endpoints":
-        """These endpoints serving the model trained into artifacts folder `root` (its spec names it)."""
+        """These endpoints serving the model trained into artifacts folder `root` (its spec names it);
+        without a root, endpoints that already name their model stay as they are."""
+        if root is None and self.model_name is not None:
+            return self
         return replace(self, model_name=model_name_of(root))
 
     def url(self, name: str) -> str:
