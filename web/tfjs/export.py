@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from training import data, manifest, paths
-from training.spec import load_spec
+from core import spec as specs
 from web.tfjs import convert, fixtures
 
 TFJS_DIR = Path(__file__).resolve().parent
@@ -66,7 +66,7 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
     import keras  # imported here: `--help` answers without loading TensorFlow
 
     spec_file = paths.spec_path(root)
-    task = load_spec(spec_file)  # refuses a missing or foreign spec
+    task = specs.from_file(spec_file)  # refuses a missing or foreign spec
     keras_path = manifest.verify("keras_model", root)
     out = web_dir(root)
     if out.exists():
@@ -75,7 +75,7 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
 
     print(f"[1/4] converting {keras_path} to a TF.js graph model", flush=True)
     model = keras.models.load_model(keras_path)
-    model_json = convert.convert(model, out / "model", converter)
+    model_json = convert.convert(model, out / "model", task, converter)
     print(f"[2/4] copying the page, spec.json and tfjs {tfjs_version()} from node_modules", flush=True)
     shutil.copy2(spec_file, out / "spec.json")
     copy_page(out)
@@ -99,7 +99,7 @@ def main(argv=None) -> None:
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
         out = build(root, args.converter)
-    except (FileNotFoundError, ValueError, manifest.ManifestError, convert.ConversionError) as error:
+    except (FileNotFoundError, ValueError, specs.SpecError, manifest.ManifestError, convert.ConversionError) as error:
         raise SystemExit(f"error: {error}")
     print(f"wrote {out} (serve it with `make demo`)")
 

@@ -147,7 +147,7 @@ def ink_vectors(spec: dict, seed: int = 0, count: int = 48) -> list[dict]:
     blob = np.full((40, 40), 255)
     blob[2:38, 2:38] = 0  # more ink than background: the background is the minority side
     for name, rgba in (("single-ink-pixel", opaque(dot)), ("one-pixel-high-line", opaque(wide)),
-                       ("one-pixel-wide-line", opaque(tall)), ("ink-is-majority", opaque(blob)),
+                       ("one-pixel-wide-line", opaque(tall)), ("majority-ink", opaque(blob)),
                        ("blank-canvas", np.zeros((32, 32, 4), dtype=np.uint8)),
                        ("almost-no-contrast", opaque(np.full((16, 16), 120) + np.eye(16, dtype=int) * 10))):
         vectors.append(vector(f"ink-{name}", rgba, "digits", spec))
@@ -194,7 +194,13 @@ SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def decode_special(value):
-    """A case's batch with "NaN", "Infinity", "-Infinity" turned back into floats."""
+    """A case's batch with "NaN", "Infinity", "-Infinity" turned back into floats.
+
+    A batch is nested lists, or {"shape", "values"} (flat values, for shapes nested lists cannot
+    show, such as (0, H, W)); the latter becomes a float64 numpy array of that shape.
+    """
+    if isinstance(value, dict):
+        return np.asarray(decode_special(value["values"]), dtype=np.float64).reshape(value["shape"])
     if isinstance(value, list):
         return [decode_special(item) for item in value]
     return SPECIAL.get(value, value) if isinstance(value, str) else value
@@ -211,7 +217,7 @@ def contract_specs() -> dict[str, dict]:
 def contract_cases() -> dict:
     """Batches and what core.contract.check_batch answers: the float32 values, or an error fragment.
 
-    Each case: spec, batch (nested lists), options (max_batch, check_range), and either "expected"
+    Each case: spec, batch (nested lists, or {"shape", "values"}), options (max_batch, check_range), and either "expected"
     (flat float32 values) or "error" (a fragment both languages' messages contain).
     """
     specs = contract_specs()
@@ -231,7 +237,9 @@ def contract_cases() -> dict:
         ("flat values", "grey-2x2", [0, 0, 0, 0], {}, "must have shape [-1, 2, 2]"),
         ("transposed", "colour-2x3x3", np.zeros((1, 3, 2, 3)).tolist(), {}, "got [1, 3, 2, 3]"),
         ("empty batch", "grey-2x2", [], {}, "must have shape"),
-        ("empty batch of the right rank", "grey-2x2", np.zeros((0, 2, 2)).tolist(), {}, "empty batch: send at least one 2x2 image"),
+        ("empty batch of the right rank", "grey-2x2", {"shape": [0, 2, 2], "values": []}, {},
+         "empty batch: send at least one 2x2 image"),
+        ("flat values with their shape", "colour-2x3x3", {"shape": [2, 2, 3, 3], "values": np.ravel(colour).tolist()}, {}, None),
         ("ragged", "grey-2x2", [[[0, 0], [0]]], {}, "ragged: every image must be 2x2 numbers"),
         ("a string inside", "grey-2x2", [[[0, "x"], [None, 0]]], {}, "must hold numbers only"),
         ("a null inside", "grey-2x2", [[[0, 0], [None, 0]]], {}, "must hold numbers only"),

@@ -12,7 +12,7 @@
 // by default the first that starts of wasm, webgl, cpu is used.
 //
 // For tests and benchmarks the page exposes `window.digits`: `ready` (a promise), `predictCanvas()`,
-// `predictPicture(file)`, `predictValues(values)` (the model alone), `predictBatch(batch)` (the
+// `predictPicture(file)`, `uploads` (a count), `lastInput`, `predictValues(values)` (the model alone), `predictBatch(batch)` (the
 // contract check, then the model), `backend`, `penWidth` and the time of its first prediction
 // (`firstPredictionAt`, ms since navigation start: the cold start).
 
@@ -38,7 +38,8 @@ const backendOut = document.getElementById('backend');
 const timeOut = document.getElementById('time');
 const statusOut = document.getElementById('status');
 
-const digits = { firstPredictionAt: null, penWidth: PEN_WIDTH, lastInput: null };
+// lastInput: the values of the last prediction; uploads: how many uploads have been answered.
+const digits = { firstPredictionAt: null, penWidth: PEN_WIDTH, lastInput: null, uploads: 0 };
 window.digits = digits;
 
 function setStatus(text) {
@@ -249,6 +250,8 @@ async function upload(file) {
   } catch (error) {
     picture.hidden = true;
     showError(error);
+  } finally {
+    digits.uploads += 1;
   }
 }
 
