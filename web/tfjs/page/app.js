@@ -62,6 +62,7 @@ function adapt(spec) {
   document.getElementById('title').textContent = title;
   document.getElementById('instructions').textContent = `${action} a picture of one of: ${labelList(spec.labels)}.`;
   document.getElementById('labels').textContent = `${spec.labels.length}: ${labelList(spec.labels)}`;
+  document.getElementById('verbs').textContent = draw ? 'draw or upload' : 'upload';
   document.getElementById('draw').hidden = !draw;
   if (spec.labels.some((label) => label.length > 2)) predictionOut.classList.add('long');
   const { height, width, channels } = shapes(spec);
