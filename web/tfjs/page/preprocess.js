@@ -141,20 +141,18 @@ export function itemShape(spec) {
  */
 function areaSums(pixels, outer, source, inner, size) {
   const out = new Float64Array(outer * size * inner);
-  const before = new Float64Array((source + 1) * inner);
+  const before = new Float64Array(source + 1); // one line's prefix sums at a time: little memory for a big photo
   for (let o = 0; o < outer; o++) {
     const base = o * source * inner;
-    for (let i = 0; i < source; i++) {
-      for (let k = 0; k < inner; k++) before[(i + 1) * inner + k] = before[i * inner + k] + pixels[base + i * inner + k];
-    }
     for (let k = 0; k < inner; k++) {
+      for (let i = 0; i < source; i++) before[i + 1] = before[i] + pixels[base + i * inner + k];
       let previous = 0; // F(0)
       for (let j = 1; j <= size; j++) {
         const edge = j * source;
         const whole = Math.floor(edge / size);
         const part = edge % size;
         const pixel = whole < source ? pixels[base + whole * inner + k] : 0;
-        const integral = size * before[whole * inner + k] + part * pixel;
+        const integral = size * before[whole] + part * pixel;
         out[(o * size + j - 1) * inner + k] = integral - previous;
         previous = integral;
       }
@@ -173,7 +171,7 @@ export function resizePicture(rgba, width, height, spec) {
   if (item.channels !== 1 && item.channels !== 3) {
     throw new ReductionError(`the spec's images have ${item.channels} channels; pictures can become 1 (grey) or 3 (RGB)`);
   }
-  const pixels = new Float64Array(count * item.channels);
+  const pixels = new Uint8Array(count * item.channels);
   for (let i = 0; i < count; i++) {
     const a = rgba[i * 4 + 3];
     // Onto white, in integers: the same rounding as Python's (c*a + 255*(255 - a) + 127) // 255.
