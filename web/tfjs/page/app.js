@@ -12,7 +12,7 @@
 // by default the first that starts of wasm, webgl, cpu is used.
 //
 // For tests and benchmarks the page exposes `window.digits`: `ready` (a promise), `predictCanvas()`,
-// `predictPicture(file)`, `uploads` (a count), `lastInput`, `predictValues(values)` (the model alone), `predictBatch(batch)` (the
+// `predictPicture(file)`, `predictPixels(rgba, width, height)`, `uploads` (a count), `lastInput`, `predictValues(values)` (the model alone), `predictBatch(batch)` (the
 // contract check, then the model), `backend`, `penWidth` and the time of its first prediction
 // (`firstPredictionAt`, ms since navigation start: the cold start).
 
@@ -139,6 +139,12 @@ async function decodePicture(file) {
     bitmap.close();
   }
 }
+
+/** Decoded RGBA pixels of one picture -> {label, top, values, ms} (the benchmark times it). */
+digits.predictPixels = (rgba, width, height) => {
+  const started = performance.now();
+  return predictInput(pictureToInput(rgba, width, height, digits.spec), started);
+};
 
 /** A picture file -> {label, top, values, ms}; a ReductionError names what is wrong with it. */
 async function predictPicture(file) {
