@@ -66,11 +66,12 @@ def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
 def test_tfjs_predictor_refuses_bad_batches(web_artifacts):
     """Its answers are checked with every other target's in tests/parity/test_every_target.py."""
     from core import spec as specs
+    from core.predictor import Predictor
     from web.tfjs.predictor import TfjsPredictor
 
     task = specs.load(web_artifacts)
     predictor = TfjsPredictor(web_artifacts)
-    assert predictor.name == "tfjs-wasm"
+    assert isinstance(predictor, Predictor) and predictor.name == "tfjs-wasm"
     with pytest.raises(ValueError, match=re.escape(f"must have shape {[-1, *task.item_shape]}") + r".*got \[3, 64\]"):
         predictor.predict(np.zeros((3, 64), np.float32))
     with pytest.raises(ValueError, match=re.escape(f"lie in {task.value_range()}")):
