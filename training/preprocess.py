@@ -1,19 +1,35 @@
-"""Reduce a drawing or photo of one digit to the model's 8x8 input, the way the dataset was made.
+"""A picture (PNG/JPEG bytes) -> one model input, the way the spec says: the one entry point of
+every picture path (TorchServe handler, edge runners, TF Serving REST, the page's JS twin).
 
-scikit-learn's digits come from 32x32 bitmaps of handwritten digits, divided into 4x4 blocks whose
-inked pixels were counted (0..16). This module reproduces that for any picture:
+    from training.preprocess import picture_to_input
+    values = picture_to_input(png_bytes, spec)     # float32, shape spec.item_shape
 
-    1. binarize        pixels on the ink side of the midpoint between darkest and lightest
+    python -m training.preprocess picture.png [--artifacts DIR]   # print the input of a picture
+
+The spec's "reduction" section picks one of two reductions:
+
+"ink_blocks" (the digits: how scikit-learn's dataset itself was made, every size from the spec)
+    1. binarize        pixels on the ink side of the midpoint between darkest and lightest (or the
+                       alpha channel, for a drawing on a transparent canvas)
     2. crop_to_ink     the bounding box of the inked pixels
-    3. scale           into a 32x32 bitmap, keeping the aspect ratio, centred (nearest neighbour,
-                       in integer arithmetic so the JavaScript twin gives identical bits)
-    4. count           inked pixels per 4x4 block -> (8, 8) float32 values 0..16
+    3. scale           into a bitmap_size square, keeping the aspect ratio, centred (nearest
+                       neighbour, in integer arithmetic so the JavaScript twin gives identical bits)
+    4. count           inked pixels per block_size square -> values 0..block_size^2
 
-It needs numpy only (Pillow to decode PNG/JPEG bytes), so the edge runtime, the TorchServe handler
-and the tests share it; the browser demo re-implements steps 2-4 and is checked against test
-vectors written from here.
+"resize" (every other task)
+    1. decode          any PNG/JPEG mode to RGBA, EXIF orientation applied (as browsers do)
+    2. composite       onto white: c' = (c*a + 255*(255 - a) + 127) // 255, in integers
+    3. to_channels     grey (1 channel: Pillow's "L" weights, (19595 R + 38470 G + 7471 B + 2^15) >> 16)
+                       or RGB (3 channels), as the spec's item shape says
+    4. resize_area     to (H, W) by the area average (box filter): output pixel (i, j) is the mean
+                       of the source over its rectangle, partial pixels weighted by their overlap.
+                       Computed as exact integer sums (prefix sums), so the twin matches bit for bit
+    5. map             0..255 linearly onto [value_min, value_max]: lo + (hi - lo) * (sum / (area * 255))
+                       in float64, then rounded once to float32
 
-    python -m training.preprocess drawing.png     # print the 8x8 input of a picture
+Both reductions are defined once here and once in JavaScript (web/tfjs/page/preprocess.js, checked
+against vectors written from this module by web/tfjs/fixtures.py). It needs numpy and Pillow only,
+so the edge runtime and the TorchServe archive ship it.
 """
 from __future__ import annotations
 
@@ -23,19 +39,16 @@ from pathlib import Path
 
 import numpy as np
 
-from training.spec import DIGITS_REDUCTION
-
-BITMAP_SIZE, BLOCK_SIZE = DIGITS_REDUCTION["bitmap_size"], DIGITS_REDUCTION["block_size"]
-INK_ALPHA_THRESHOLD, MIN_CONTRAST = DIGITS_REDUCTION["ink_alpha_threshold"], DIGITS_REDUCTION["min_contrast"]
-
 MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger pictures are refused before decoding
 
 
 class ImageError(ValueError):
-    """Raised when a picture cannot be reduced to a digit; the message names the problem."""
+    """Raised when a picture cannot become a model input; the message names the problem."""
 
 
-def scale_into_bitmap(ink: np.ndarray, size: int = BITMAP_SIZE) -> np.ndarray:
+# -- the digits' ink-block reduction --------------------------------------------------------------
+
+def scale_into_bitmap(ink: np.ndarray, size: int) -> np.ndarray:
     """Crop a boolean ink mask (H, W) to its ink and scale it into a centred (size, size) bitmap."""
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
@@ -56,40 +69,120 @@ def scale_into_bitmap(ink: np.ndarray, size: int = BITMAP_SIZE) -> np.ndarray:
     return bitmap
 
 
-def count_blocks(bitmap: np.ndarray, block: int = BLOCK_SIZE) -> np.ndarray:
-    """(32, 32) bitmap -> (8, 8) float32 counts of inked pixels per block, 0..16."""
+def count_blocks(bitmap: np.ndarray, block: int) -> np.ndarray:
+    """(S, S) bitmap -> (S/block, S/block) float32 counts of inked pixels per block, 0..block^2."""
     size = bitmap.shape[0] // block
     return bitmap.reshape(size, block, size, block).sum(axis=(1, 3)).astype(np.float32)
 
 
-def reduce_ink(ink: np.ndarray) -> np.ndarray:
-    """Boolean ink mask of any size -> the model input (8, 8) float32, values 0..16."""
+def reduce_ink(ink: np.ndarray, reduction: dict) -> np.ndarray:
+    """Boolean ink mask of any size -> block counts (bitmap_size/block_size square) float32."""
     ink = np.asarray(ink, dtype=bool)
     if ink.ndim != 2:
         raise ImageError(f"an ink mask must be 2-D, got shape {ink.shape}")
-    return count_blocks(scale_into_bitmap(ink))
+    return count_blocks(scale_into_bitmap(ink, int(reduction["bitmap_size"])), int(reduction["block_size"]))
 
 
-def binarize(grey: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+def binarize(grey: np.ndarray, alpha: np.ndarray | None, reduction: dict) -> np.ndarray:
     """Ink mask from a grey image (0..255); the background is the majority side of the midpoint.
 
     A picture with a varying alpha channel (a canvas drawing on a transparent background) uses the
     alpha as ink instead, whatever the colour of the strokes.
     """
-    if alpha is not None and alpha.min() < INK_ALPHA_THRESHOLD <= alpha.max():
-        return alpha >= INK_ALPHA_THRESHOLD
+    threshold = reduction["ink_alpha_threshold"]
+    if alpha is not None and alpha.min() < threshold <= alpha.max():
+        return alpha >= threshold
     grey = np.asarray(grey, dtype=np.float32)
     darkest, lightest = float(grey.min()), float(grey.max())
-    if lightest - darkest < MIN_CONTRAST:
+    if lightest - darkest < reduction["min_contrast"]:
         raise ImageError(f"no digit found: the picture has almost no contrast ({lightest - darkest:.0f} grey levels)")
-    threshold = (darkest + lightest) / 2.0
-    dark = grey < threshold
+    midpoint = (darkest + lightest) / 2.0
+    dark = grey < midpoint
     # Ink is the minority: dark strokes on paper, or light strokes on a dark screen.
     return dark if dark.mean() <= 0.5 else ~dark
 
 
-def image_to_input(data: bytes) -> np.ndarray:
-    """PNG/JPEG bytes of one digit -> (8, 8) float32 input, values 0..16."""
+def ink_blocks(image, reduction: dict) -> np.ndarray:
+    """A decoded Pillow image -> its block counts (the digits' reduction)."""
+    alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
+    grey = np.asarray(image.convert("L"))
+    return reduce_ink(binarize(grey, alpha, reduction), reduction)
+
+
+# -- the plain resize of every other task ---------------------------------------------------------
+
+def composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 -> (H, W, 3) int64 RGB over a white background, in integers."""
+    rgb = rgba[..., :3].astype(np.int64)
+    if rgba[..., 3].min() == 255:  # opaque (every JPEG, most PNGs): the formula leaves it as it is
+        return rgb
+    alpha = rgba[..., 3:].astype(np.int64)
+    return (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) integers 0..255 -> (H, W, 1) grey, with Pillow's "L" weights in integers."""
+    return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16)[..., None]
+
+
+def _area_sums(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Resample one axis from S to `size` pixels by overlap-weighted sums (exact integers).
+
+    In units where a source pixel is `size` long and an output pixel S long, output j covers
+    [j*S, (j+1)*S); its sum is F((j+1)*S) - F(j*S) with F(x) the integral of the source up to x,
+    F(x) = size * (sum of pixels before x // size) + (x % size) * pixel[x // size]. The weights of
+    one output add up to S.
+    """
+    pixels = np.moveaxis(pixels, axis, 0)
+    source = pixels.shape[0]
+    padded = np.concatenate([pixels, np.zeros_like(pixels[:1])])  # pixel[S] is read with weight 0 at x = S*size
+    before = np.concatenate([np.zeros_like(pixels[:1]), np.cumsum(pixels, axis=0)])
+    edges = np.arange(size + 1, dtype=np.int64) * source
+    whole, part = edges // size, edges % size
+    part = part.reshape(-1, *([1] * (pixels.ndim - 1)))
+    integral = size * before[whole] + part * padded[whole]
+    return np.moveaxis(integral[1:] - integral[:-1], 0, axis)
+
+
+CHUNK_PIXELS = 1 << 20  # source pixels resized per step: a 16-megapixel photo never sits in int64 whole
+
+
+def resize_area(pixels: np.ndarray, height: int, width: int, channels: int | None = None) -> tuple[np.ndarray, int]:
+    """(h, w, C) integer pixels -> ((height, width, C) int64 sums, the area each sum covers).
+
+    With `channels` (1 or 3), `pixels` is (h, w, 4) RGBA uint8, composited onto white and turned
+    grey or RGB a band of columns at a time (the height pass treats each column alone).
+    """
+    h, w = pixels.shape[:2]
+    step = max(1, CHUNK_PIXELS // h)
+    bands = []
+    for left in range(0, w, step):
+        band = pixels[:, left:left + step]
+        if channels is not None:
+            rgb = composite_on_white(band)
+            band = to_grey(rgb) if channels == 1 else rgb
+        bands.append(_area_sums(band.astype(np.int64), height, 0))
+    return _area_sums(np.concatenate(bands, axis=1), width, 1), h * w
+
+
+def resize(image, spec) -> np.ndarray:
+    """A decoded Pillow image -> spec.item_shape float32 values in the spec's range (the plain resize)."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image)  # a phone photo the right way up, as a browser shows it
+    channels = spec.channels
+    if channels not in (1, 3):
+        raise ImageError(f"the spec's images have {channels} channels; pictures can become 1 (grey) or 3 (RGB)")
+    sums, area = resize_area(np.asarray(image.convert("RGBA")), spec.height, spec.width, channels)
+    low, high = spec.value_min, spec.value_max
+    values = (low + (high - low) * (sums / (area * 255))).astype(np.float32)
+    return values.reshape(spec.item_shape)
+
+
+# -- the entry point -------------------------------------------------------------------------------
+
+def decode(data: bytes):
+    """PNG/JPEG bytes -> a loaded Pillow image; ImageError for empty, unreadable or huge pictures."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -103,23 +196,61 @@ def image_to_input(data: bytes) -> np.ndarray:
         if isinstance(error, ImageError):
             raise
         raise ImageError(f"not a readable PNG/JPEG image ({error})") from error
-    alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
-    grey = np.asarray(image.convert("L"))
-    return reduce_ink(binarize(grey, alpha))
+    return image
+
+
+def _as_spec(spec):
+    from core.spec import Spec
+
+    return Spec(spec) if isinstance(spec, dict) else spec
 
 
 def picture_to_input(data: bytes, spec) -> np.ndarray:
-    """PNG/JPEG bytes -> one input of the spec's item shape."""
-    return image_to_input(data)
+    """PNG/JPEG bytes of one picture -> float32 array of shape spec.item_shape, in the spec's range.
+
+    `spec` is a core.spec.Spec (or the dict spec.json holds). ImageError names what is wrong.
+    """
+    spec = _as_spec(spec)
+    reduction = spec.reduction
+    kind = reduction.get("kind")
+    image = decode(data)
+    if kind == "ink_blocks":
+        values = ink_blocks(image, reduction)
+        if values.size != int(np.prod(spec.item_shape)):
+            raise ImageError(f"the spec's ink_blocks reduction makes {values.shape[0]}x{values.shape[1]} values, "
+                             f"but its input is {spec.describe_item()}")
+        return values.reshape(spec.item_shape)
+    if kind == "resize":
+        return resize(image, spec)
+    raise ImageError(f"the spec's reduction kind {kind!r} is unknown (expected 'ink_blocks' or 'resize')")
 
 
-def main() -> None:
+def image_to_input(data: bytes) -> np.ndarray:
+    """The built-in digits only: PNG/JPEG bytes -> (8, 8) float32 values 0..16.
+
+    Kept for older callers; new code calls `picture_to_input(data, spec)` with the task's spec.
+    """
+    from training.spec import digits_spec
+
+    return picture_to_input(data, digits_spec())
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("image", type=Path, help="PNG or JPEG of one digit")
-    args = parser.parse_args()
-    values = image_to_input(args.image.read_bytes())
-    for row in values.astype(int):
-        print(" ".join(f"{v:2d}" for v in row))
+    parser.add_argument("image", type=Path, help="PNG or JPEG of one picture")
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder whose spec.json to use "
+                        "(default: $DIGITS_ARTIFACTS or ./artifacts)")
+    args = parser.parse_args(argv)
+    from core import spec as core_spec
+
+    try:
+        task = core_spec.load(args.artifacts)
+        values = picture_to_input(args.image.read_bytes(), task)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: {error}")
+    np.set_printoptions(precision=4, suppress=True, linewidth=160)
+    print(f"{args.image} -> {task.describe_item()} input, values in {task.value_range()}:")
+    print(values)
 
 
 if __name__ == "__main__":

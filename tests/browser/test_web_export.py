@@ -1,5 +1,6 @@
 """The web folder's build, its server (MIME types, refusal of a changed folder) and its Predictor."""
 import json
+import re
 import shutil
 import threading
 import urllib.error
@@ -24,7 +25,8 @@ def test_export_records_the_model_and_the_page(web_artifacts):
     assert list(model["signature"]["inputs"]) == ["image"]
     assert list(model["signature"]["outputs"]) == ["probabilities"]
     assert json.loads((web / "spec.json").read_text()) == json.loads((web_artifacts / "spec.json").read_text())
-    for name in ("index.html", "app.js", "reduce.js", "model.js", "vendor/tf.min.js", "vendor/tfjs-backend-wasm-simd.wasm"):
+    for name in ("index.html", "app.js", "preprocess.js", "contract.js", "model.js", "vendor/tf.min.js",
+                 "vendor/tfjs-backend-wasm-simd.wasm"):
         assert (web / name).is_file(), name
     # No CDN: the page loads nothing by absolute URL.
     assert "http" not in (web / "index.html").read_text().replace("http-equiv", "")
@@ -63,12 +65,45 @@ def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
 
 def test_tfjs_predictor_refuses_bad_batches(web_artifacts):
     """Its answers are checked with every other target's in tests/parity/test_every_target.py."""
+    from core import spec as specs
     from core.predictor import Predictor
     from web.tfjs.predictor import TfjsPredictor
 
+    task = specs.load(web_artifacts)
     predictor = TfjsPredictor(web_artifacts)
     assert isinstance(predictor, Predictor) and predictor.name == "tfjs-wasm"
-    with pytest.raises(ValueError, match=r"shape \(N, 8, 8\).*got \(3, 64\)"):
+    with pytest.raises(ValueError, match=re.escape(f"must have shape {[-1, *task.item_shape]}") + r".*got \[3, 64\]"):
         predictor.predict(np.zeros((3, 64), np.float32))
-    with pytest.raises(ValueError, match=r"lie in \[0, 16\]"):
-        predictor.predict(np.full((1, 8, 8), 17, np.float32))
+    with pytest.raises(ValueError, match=re.escape(f"lie in {task.value_range()}")):
+        predictor.predict(np.full((1, *task.item_shape), task.value_max + 1, np.float32))
+
+
+def test_chromium_predictor_runs_the_page_on_any_task_shape(colour_web_artifacts):
+    """The page's own model.js over a (N, 12, 16, 3) batch gives Keras's answers; both contract checks refuse bad ones."""
+    import json
+
+    from core import contract
+    from core import spec as specs
+    from web.tfjs.chromium_predictor import ChromiumPredictor
+
+    task = specs.load(colour_web_artifacts)
+    keras = json.loads((colour_web_artifacts / "web" / "fixtures" / "keras_test.json").read_text())
+    x = np.asarray(keras["x"], np.float32).reshape(keras["count"], *task.item_shape)[:8]
+    expected = np.asarray(keras["probabilities"], np.float32).reshape(keras["count"], task.num_classes)[:8]
+    predictor = ChromiumPredictor(colour_web_artifacts)
+    probabilities = predictor.predict(x)
+    assert probabilities.shape == (8, len(task.labels)) and predictor.backend == "wasm"
+    assert np.abs(probabilities - expected).max() <= 1e-4
+    assert (probabilities.argmax(1) == expected.argmax(1)).all()
+    # Python's check refuses before any browser starts ...
+    with pytest.raises(contract.ContractError, match=re.escape("must have shape [-1, 12, 16, 3]") + r".*got \[2, 12, 16\]"):
+        predictor.predict(np.zeros((2, 12, 16), np.float32))
+    # ... and the page's own check (page/contract.js) refuses what reaches it.
+    server, url = _serve(colour_web_artifacts)
+    try:
+        request = json.dumps({"shape": [1, *task.item_shape], "values": [300.0] * int(np.prod(task.item_shape))})
+        with pytest.raises(contract.ContractError, match=r"page/contract\.js\): input: values must lie in \[0, 255\], got \[300, 300\]"):
+            predictor._run(url, request)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,14 +3,17 @@
     from web.tfjs.chromium_predictor import ChromiumPredictor
     predictor = ChromiumPredictor(root)                  # serves <root>/web itself while predicting
     predictor = ChromiumPredictor(root, url=page_url)    # or uses a server already running
-    probabilities = predictor.predict(batch)             # (N, 8, 8) float32 0..16 -> (N, 10)
+    probabilities = predictor.predict(batch)             # (N, *item_shape) raw values -> (N, K)
     predictor.backend                                    # the tfjs backend the page chose, e.g. "wasm"
 
 Each call runs `node web/tfjs/tools/predict_chromium.js <url>`: one fresh Debian Chromium
 (/usr/bin/chromium through playwright-core, never a downloaded browser) opens the page, which
 loads its graph model exactly as for a visitor, and predicts the whole batch through its own
-`window.digits.predictValues` (page/model.js). About two seconds per call, mostly the browser's
-start; the page's own speed is measured by `make bench-web`.
+`window.digits.predictBatch`: the page's input check (page/contract.js, the twin of
+core/contract.py) and then its model (page/model.js). The batch is checked here first with
+core.contract, so a bad one is refused without starting a browser. The shape, range and labels
+are the artifacts folder's spec.json. About two seconds per call, mostly the browser's start; the
+page's own speed is measured by `make bench-web`.
 """
 from __future__ import annotations
 
@@ -22,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import contract
+from core import spec as core_spec
 from training import manifest, paths
-from core import spec as specs
-from core.contract import check_batch
 
 TFJS_DIR = Path(__file__).resolve().parent
 TIMEOUT = 120  # seconds for one browser run, start to answer
@@ -38,16 +41,19 @@ class ChromiumPredictor:
     def __init__(self, root: Path | None = None, url: str | None = None) -> None:
         self.root = (root or paths.artifacts_dir()).resolve()
         manifest.verify("web_demo", self.root)  # refuses a changed or missing page (model included)
+        self.spec = core_spec.load(self.root)
         self.url = url
-        self.spec = specs.load(self.root)
         self.backend = None  # known after the first predict()
         self.node = shutil.which("node")
         if self.node is None:
             raise RuntimeError("node not found: install Node.js 18+ (`make setup-system`)")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 8, 8) float32 raw values 0..16 -> (N, 10) float32 probabilities."""
-        batch = check_batch(batch, self.spec, self.name, max_batch=None)
+        """(N, *item_shape) raw values in the spec's range -> (N, K) float32 probabilities.
+
+        ContractError (a ValueError) names what is wrong with a bad batch; no size limit applies.
+        """
+        batch = contract.check_batch(batch, self.spec, self.name, max_batch=None)
         request = json.dumps({"shape": list(batch.shape), "values": batch.ravel().tolist()})
         if self.url is not None:
             answer = self._run(self.url, request)
@@ -71,6 +77,8 @@ class ChromiumPredictor:
     def _run(self, url: str, request: str) -> dict:
         done = subprocess.run([self.node, "tools/predict_chromium.js", url], cwd=TFJS_DIR, input=request,
                               capture_output=True, text=True, timeout=TIMEOUT)
+        if done.returncode == 2:  # the page's own contract check refused the batch
+            raise contract.ContractError(f"{self.name} (page/contract.js): {done.stderr.strip()}")
         if done.returncode != 0:
             raise RuntimeError(f"tools/predict_chromium.js failed on {url} (exit {done.returncode}): "
                                f"{done.stderr.strip()[-2000:]}")

@@ -4,7 +4,9 @@
     make export-web                           # the same
 
 Writes `<artifacts>/web/`, a folder any static server can serve (`make demo` does):
-  index.html style.css app.js model.js reduce.js   the page (copied from web/tfjs/page/)
+  index.html style.css app.js model.js             the page (copied from web/tfjs/page/), which adapts to
+  preprocess.js contract.js                        spec.json: a drawing pad for the digits, picture upload
+                                                   for any task, the spec's labels
   vendor/                                          tfjs, its wasm backend and .wasm binaries,
                                                    copied from web/tfjs/node_modules (no CDN)
   model/model.json + weight shards                 the graph model (see convert.py)
@@ -79,7 +81,7 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
     copy_page(out)
     print("[3/4] writing the JavaScript test fixtures", flush=True)
     test = data.load_split(paths.split_path(root))["test"]
-    fixtures.write_all(out, model, test.x, test.y)
+    fixtures.write_all(out, model, test.x, test.y, task)
     print("[4/4] recording the manifest", flush=True)
     manifest.record("tfjs_graph_model", model_json.parent, framework="tensorflow", precision="fp32", root=root,
                     format="tfjs_graph_model", tfjs_version=tfjs_version(), source="keras_model")

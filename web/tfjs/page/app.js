@@ -1,86 +1,190 @@
-// The draw-a-digit page: pointer strokes on #pad -> the 8x8 reduction -> the TF.js graph model.
+// The demo page, for any task: it reads spec.json and adapts to it.
+//
+// - the drawing pad (#pad) for a task whose reduction is "ink_blocks" (the digits): pointer strokes
+//   are reduced the way the dataset was made;
+// - a picture upload (#file, or drag and drop onto #drop) for every task: the picture is decoded
+//   by the browser and reduced by preprocess.js, the twin of training/preprocess.py;
+// - the title, instructions, labels, shapes and value range come from the spec; every input is
+//   checked by contract.js (the twin of core/contract.py) before the model runs.
 //
 // Everything runs in the page; the only requests go to the page's own origin (spec.json, the
-// model, the tfjs bundles and wasm binaries). Labels, tensor names, shapes and the reduction's
-// parameters come from spec.json. `?backend=webgl` (or wasm, cpu) forces one backend; by default
-// the first that starts of wasm, webgl, cpu is used.
+// model, the tfjs bundles and wasm binaries). `?backend=webgl` (or wasm, cpu) forces one backend;
+// by default the first that starts of wasm, webgl, cpu is used.
 //
 // For tests and benchmarks the page exposes `window.digits`: `ready` (a promise), `predictCanvas()`,
-// `predictValues(values)`, `backend`, `penWidth` and the time of its first prediction
+// `predictPicture(file)`, `predictPixels(rgba, width, height)`, `uploads` (a count), `lastInput`, `predictValues(values)` (the model alone), `predictBatch(batch)` (the
+// contract check, then the model), `backend`, `penWidth` and the time of its first prediction
 // (`firstPredictionAt`, ms since navigation start: the cold start).
 
+import { checkBatch } from './contract.js';
 import { chooseBackend, predict, shapes, topK } from './model.js';
-import { ReductionError, reduceDrawing } from './reduce.js';
+import { MAX_PIXELS, ReductionError, pictureToInput, reduceDrawing } from './preprocess.js';
 
 const BACKENDS = ['wasm', 'webgl', 'cpu'];
 const PEN_WIDTH = 22; // canvas pixels on the 256-pixel pad: strokes about as thick as the dataset's
 const TOP_K = 3;
+const LABELS_SHOWN = 12; // the facts list names this many labels, then says how many more
 
 const tf = window.tf;
 const pad = document.getElementById('pad');
 const pen = pad.getContext('2d', { willReadFrequently: true });
 const preview = document.getElementById('preview');
+const picture = document.getElementById('picture');
+const drop = document.getElementById('drop');
+const fileInput = document.getElementById('file');
 const predictionOut = document.getElementById('prediction');
 const topList = document.getElementById('top');
 const backendOut = document.getElementById('backend');
 const timeOut = document.getElementById('time');
 const statusOut = document.getElementById('status');
 
-const digits = { firstPredictionAt: null, penWidth: PEN_WIDTH };
+// lastInput: the values of the last prediction; uploads: how many uploads have been answered.
+const digits = { firstPredictionAt: null, penWidth: PEN_WIDTH, lastInput: null, uploads: 0 };
 window.digits = digits;
 
 function setStatus(text) {
   statusOut.textContent = text;
 }
 
+const drawable = (spec) => spec.reduction.kind === 'ink_blocks';
+
+function labelList(labels) {
+  const named = labels.slice(0, LABELS_SHOWN).join(', ');
+  return labels.length > LABELS_SHOWN ? `${named}, ... (${labels.length} classes)` : named;
+}
+
+/** Title, instructions and inputs from the spec: the pad only where strokes can be reduced. */
+function adapt(spec) {
+  const draw = drawable(spec);
+  const action = draw ? 'Draw or upload' : 'Upload';
+  const title = `${spec.model_name}: ${action.toLowerCase()} a picture`;
+  document.title = title;
+  document.getElementById('title').textContent = title;
+  document.getElementById('instructions').textContent = `${action} a picture of one of: ${labelList(spec.labels)}.`;
+  document.getElementById('labels').textContent = `${spec.labels.length}: ${labelList(spec.labels)}`;
+  document.getElementById('verbs').textContent = draw ? 'draw or upload' : 'upload';
+  document.getElementById('draw').hidden = !draw;
+  if (spec.labels.some((label) => label.length > 2)) predictionOut.classList.add('long');
+  const { height, width, channels } = shapes(spec);
+  [preview.width, preview.height] = [width, height];
+  preview.style.height = `${Math.round((96 * height) / width)}px`; // square cells, whatever the aspect ratio
+  const depth = channels === 1 ? 'grey' : `${channels} channels`;
+  document.getElementById('input-shape').textContent = `(${height}x${width} ${depth}, ${spec.input.min}..${spec.input.max})`;
+}
+
 async function load() {
   const spec = await (await fetch('spec.json')).json();
   const forced = new URLSearchParams(location.search).get('backend');
   if (forced && !BACKENDS.includes(forced)) throw new Error(`unknown backend "${forced}"; use one of ${BACKENDS}`);
+  adapt(spec);
   tf.wasm.setWasmPaths(new URL('vendor/', location.href).href);
   const backend = await chooseBackend(tf, forced ? [forced] : BACKENDS);
   const model = await tf.loadGraphModel('model/model.json');
   Object.assign(digits, { spec, model, backend });
   backendOut.textContent = backend;
-  const { height, width } = shapes(spec);
-  [preview.width, preview.height] = [width, height];
-  document.getElementById('input-shape').textContent = `(${height}x${width}, ${spec.input.min}..${spec.input.max})`;
-  // One prediction on an empty input compiles the kernels (webgl shaders, wasm setup) now,
-  // so the first stroke answers at full speed. It also marks the cold start's end.
-  await predict(tf, model, spec, new Float32Array(height * width));
+  // One prediction on a blank input (the range's low end) compiles the kernels (webgl shaders,
+  // wasm setup) now, so the first stroke answers at full speed. It also marks the cold start's end.
+  await predict(tf, model, spec, new Float32Array(shapes(spec).itemSize).fill(spec.input.min));
   digits.firstPredictionAt = performance.now();
-  setStatus('ready: draw a digit');
+  setStatus(drawable(spec) ? 'ready: draw or upload a picture' : 'ready: upload a picture');
   if (predictionOut.dataset.state === 'pending') refresh(); // ink drawn while the model loaded
+}
+
+/** One input (already reduced) through the contract check and the model -> {label, top, values, ms}. */
+async function predictInput(values, started) {
+  const { spec, model } = digits;
+  const checked = checkBatch({ shape: [1, ...shapes(spec).item], values }, spec, { source: 'the picture' });
+  const probabilities = await predict(tf, model, spec, checked.values);
+  const top = topK(probabilities, spec.labels, TOP_K);
+  digits.lastInput = Array.from(checked.values);
+  return { label: top[0].label, top, values: digits.lastInput, ms: performance.now() - started };
 }
 
 /** Reduce the pad's pixels and run the model; returns {label, top, values, ms} or null if blank. */
 async function predictCanvas() {
-  const { spec, model } = digits;
   const started = performance.now();
   const image = pen.getImageData(0, 0, pad.width, pad.height);
   let values;
   try {
-    values = reduceDrawing(image.data, image.width, image.height, spec.reduction);
+    values = reduceDrawing(image.data, image.width, image.height, digits.spec.reduction);
   } catch (error) {
     if (error instanceof ReductionError) return null;
     throw error;
   }
-  const probabilities = await predict(tf, model, spec, values);
-  const top = topK(probabilities, spec.labels, TOP_K);
-  return { label: top[0].label, top, values: Array.from(values), ms: performance.now() - started };
+  return predictInput(values, started);
 }
 digits.predictCanvas = predictCanvas;
-/** The model alone: Float32Array of 8x8 values -> probabilities (the benchmark times it). */
+
+/** A picture file (PNG/JPEG) -> its RGBA pixels, decoded by the browser (EXIF orientation applied). */
+async function decodePicture(file) {
+  if (!file || file.size === 0) throw new ReductionError('empty image: no bytes received');
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', premultiplyAlpha: 'none',
+      colorSpaceConversion: 'none' });
+  } catch (error) {
+    throw new ReductionError(`not a readable PNG/JPEG image (${error.message})`);
+  }
+  try {
+    if (bitmap.width * bitmap.height > MAX_PIXELS) {
+      throw new ReductionError(`image too large: ${bitmap.width}x${bitmap.height} pixels (at most ${MAX_PIXELS.toLocaleString('en-US')})`);
+    }
+    [picture.width, picture.height] = [bitmap.width, bitmap.height];
+    const context = picture.getContext('2d', { willReadFrequently: true });
+    context.clearRect(0, 0, bitmap.width, bitmap.height);
+    context.drawImage(bitmap, 0, 0);
+    picture.hidden = false;
+    return context.getImageData(0, 0, bitmap.width, bitmap.height);
+  } finally {
+    bitmap.close();
+  }
+}
+
+/** Decoded RGBA pixels of one picture -> {label, top, values, ms} (the benchmark times it). */
+digits.predictPixels = (rgba, width, height) => {
+  const started = performance.now();
+  return predictInput(pictureToInput(rgba, width, height, digits.spec), started);
+};
+
+/** A picture file -> {label, top, values, ms}; a ReductionError names what is wrong with it. */
+async function predictPicture(file) {
+  await digits.ready;
+  const started = performance.now();
+  const image = await decodePicture(file);
+  return predictInput(pictureToInput(image.data, image.width, image.height, digits.spec), started);
+}
+digits.predictPicture = predictPicture;
+
+/** The model alone: a Float32Array of N images' values -> probabilities (the benchmark times it). */
 digits.predictValues = (values) => predict(tf, digits.model, digits.spec, values);
 
+/** The contract check, then the model: nested arrays or {shape, values} -> N*K probabilities. */
+digits.predictBatch = (batch, options = {}) => {
+  const { values } = checkBatch(batch, digits.spec, { maxBatch: null, ...options });
+  return predict(tf, digits.model, digits.spec, values);
+};
+
+/** The input as the model sees it. Ink counts are drawn dark on white; pictures in their own colours. */
 function showPreview(values) {
-  const { height, width } = shapes(digits.spec);
+  const { spec } = digits;
+  const { height, width, channels } = shapes(spec);
   const cells = preview.getContext('2d');
   const image = cells.createImageData(width, height);
-  values.forEach((value, i) => {
-    const shade = 255 - Math.round((value / digits.spec.input.max) * 255);
-    image.data.set([shade, shade, shade, 255], i * 4);
-  });
+  const low = spec.input.min;
+  const span = spec.input.max - low;
+  const level = (value) => Math.round(((value - low) / span) * 255);
+  for (let i = 0; i < height * width; i++) {
+    let rgb;
+    if (drawable(spec)) {
+      const shade = 255 - level(values[i]); // more ink, darker
+      rgb = [shade, shade, shade];
+    } else if (channels === 1) {
+      rgb = [level(values[i]), level(values[i]), level(values[i])];
+    } else {
+      rgb = [0, 1, 2].map((c) => level(values[i * channels + c]));
+    }
+    image.data.set([...rgb, 255], i * 4);
+  }
   cells.putImageData(image, 0, 0);
 }
 
@@ -110,10 +214,16 @@ function clearResult() {
   timeOut.textContent = '-';
 }
 
+function showError(error) {
+  clearResult();
+  predictionOut.dataset.state = 'error';
+  setStatus(`error: ${error.message}`);
+}
+
 // One prediction at a time: ink that arrives while one runs triggers one more afterwards.
 let running = false;
 let dirty = false;
-let drawing = 0; // bumped by Clear, so an answer for wiped ink is dropped
+let drawing = 0; // bumped by Clear and by an upload, so an answer for wiped ink is dropped
 async function refresh() {
   dirty = true;
   predictionOut.dataset.state = 'pending';
@@ -128,12 +238,47 @@ async function refresh() {
     }
     if (predictionOut.textContent) predictionOut.dataset.state = 'ready';
   } catch (error) {
-    predictionOut.dataset.state = 'error';
-    setStatus(`error: ${error.message}`);
+    showError(error);
   } finally {
     running = false;
   }
 }
+
+async function upload(file) {
+  drawing += 1;
+  dirty = false;
+  pen.clearRect(0, 0, pad.width, pad.height);
+  predictionOut.dataset.state = 'pending';
+  setStatus(`reading ${file ? file.name : 'nothing'}`);
+  try {
+    showResult(await predictPicture(file));
+    predictionOut.dataset.state = 'ready';
+    setStatus(`${file.name}: ${digits.lastInput.length} values`);
+  } catch (error) {
+    picture.hidden = true;
+    showError(error);
+  } finally {
+    digits.uploads += 1;
+  }
+}
+
+fileInput.addEventListener('change', () => {
+  if (fileInput.files.length) upload(fileInput.files[0]);
+  fileInput.value = ''; // the same file chosen again is a new upload
+});
+for (const type of ['dragenter', 'dragover']) {
+  drop.addEventListener(type, (event) => {
+    event.preventDefault();
+    drop.classList.add('over');
+  });
+}
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (event) => {
+  event.preventDefault();
+  drop.classList.remove('over');
+  const [file] = event.dataTransfer.files;
+  upload(file);
+});
 
 // Pointer events cover mouse, touch and pen alike.
 let last = null;
@@ -151,6 +296,7 @@ function strokeTo(point) {
 pad.addEventListener('pointerdown', (event) => {
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
+  if (!picture.hidden) picture.hidden = true; // drawing replaces an uploaded picture
   last = position(event);
   strokeTo(last); // a dot for a tap
   refresh();
@@ -169,6 +315,7 @@ for (const type of ['pointerup', 'pointercancel']) {
 }
 document.getElementById('clear').addEventListener('click', () => {
   pen.clearRect(0, 0, pad.width, pad.height);
+  picture.hidden = true;
   drawing += 1;
   dirty = false;
   clearResult();

@@ -19,28 +19,30 @@ export async function chooseBackend(tf, order) {
   throw new Error(`none of the backends ${order.join(', ')} could start`);
 }
 
-/** The image side and class count the spec promises: input [-1, H, W], output [-1, C]. */
+/** The shapes the spec promises: input [-1, H, W] or [-1, H, W, C], output [-1, K]. */
 export function shapes(spec) {
-  const [, height, width] = spec.input.shape;
+  const item = spec.input.shape.slice(1);
+  const [height, width, channels = 1] = item;
   const [, classes] = spec.output.shape;
   if (classes !== spec.labels.length) {
     throw new Error(`spec.json: output has ${classes} classes but ${spec.labels.length} labels`);
   }
-  return { height, width, classes };
+  return { item, height, width, channels, itemSize: item.reduce((a, b) => a * b, 1), classes };
 }
 
 /**
- * values: Float32Array of N * H * W raw values (0..16) -> Float32Array of N * C probabilities.
- * The tensors are named by the spec's input and output names (the SavedModel signature keys).
+ * values: Float32Array of N images (row-major, channels last) of raw values in the spec's range
+ * -> Float32Array of N * K probabilities. The tensors are named by the spec's input and output
+ * names (the SavedModel signature keys). Callers check values with contract.js first.
  */
 export async function predict(tf, model, spec, values) {
-  const { height, width, classes } = shapes(spec);
-  const n = values.length / (height * width);
+  const { item, itemSize, classes } = shapes(spec);
+  const n = values.length / itemSize;
   if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`expected a multiple of ${height}x${width} values, got ${values.length}`);
+    throw new Error(`expected a multiple of ${item.join('x')} values, got ${values.length}`);
   }
   const output = tf.tidy(() => {
-    const image = tf.tensor3d(values, [n, height, width], spec.input.dtype);
+    const image = tf.tensor(values, [n, ...item], spec.input.dtype);
     const result = model.execute({ [spec.input.name]: image }, spec.output.name);
     return Array.isArray(result) ? result[0] : result;
   });

@@ -6,9 +6,10 @@
 // cold: a fresh browser (empty profile, nothing cached) navigates to the page; the time from
 //       navigation start to the page's first prediction (script, wasm and model download and
 //       compilation, backend start, one warm-up inference).
-// warm: with a digit drawn on the pad, `--warm-runs` predictions in a row, each timed in the page:
-//       `pipeline` = pad pixels -> reduction -> model -> probabilities read back; `model` = the
-//       8x8 input -> probabilities. Reported as p50/p99 in milliseconds.
+// warm: `--warm-runs` predictions in a row, each timed in the page: `pipeline` = input pixels ->
+//       reduction -> contract check -> model -> probabilities read back, from a digit drawn on
+//       the pad (tasks with the ink-block reduction) or else from a test picture's decoded
+//       pixels; `model` = the reduced input -> probabilities. Reported as p50/p99 in milliseconds.
 // Run it through `make bench-web` (python -m web.tfjs.bench), which serves the page and writes JSON.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,10 @@ const { values: args } = parseArgs({
 if (!args.url || !args.web) throw new Error('--url and --web are required');
 const coldRuns = Number(args['cold-runs']);
 const warmRuns = Number(args['warm-runs']);
-const plan = JSON.parse(readFileSync(join(args.web, 'fixtures', 'drawn.json'), 'utf8'));
+const readFixture = (name) => JSON.parse(readFileSync(join(args.web, 'fixtures', name), 'utf8'));
+const drawable = JSON.parse(readFileSync(join(args.web, 'spec.json'), 'utf8')).reduction.kind === 'ink_blocks';
+const plan = drawable ? readFixture('drawn.json') : null;
+const picture = drawable ? null : readFixture('uploads.json').pictures[0];
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -65,20 +69,30 @@ async function drawDigit(page) {
 }
 
 async function warm(page, runs) {
-  return page.evaluate(async (n) => {
+  return page.evaluate(async ({ n, png }) => {
     const pipeline = [];
     const model = [];
-    const values = Float32Array.from((await window.digits.predictCanvas()).values);
+    let run = () => window.digits.predictCanvas();
+    if (png) { // a test picture's pixels, decoded once; each run reduces, checks and predicts them
+      const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+      const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const context = canvas.getContext('2d');
+      context.drawImage(bitmap, 0, 0);
+      const image = context.getImageData(0, 0, bitmap.width, bitmap.height);
+      run = () => window.digits.predictPixels(image.data, image.width, image.height);
+    }
+    const values = Float32Array.from((await run()).values);
     for (let i = 0; i < n; i++) {
       let started = performance.now();
-      await window.digits.predictCanvas();
+      await run();
       pipeline.push(performance.now() - started);
       started = performance.now();
       await window.digits.predictValues(values);
       model.push(performance.now() - started);
     }
     return { pipeline, model };
-  }, runs);
+  }, { n: runs, png: picture && picture.png });
 }
 
 const results = {};
@@ -93,7 +107,7 @@ for (const backend of args.backends.split(',')) {
       } else {
         cold.push(state.cold);
         if (run === coldRuns - 1) { // the last browser stays open for the warm runs
-          await drawDigit(browser.page);
+          if (drawable) await drawDigit(browser.page);
           const timings = await warm(browser.page, warmRuns);
           result = { backend: state.backend, cross_origin_isolated: state.isolated, wasm_threads: state.threads,
             cold_start: summary(cold), cold_samples_ms: cold,

@@ -1,12 +1,15 @@
 // Run the served page's model in headless Debian Chromium on a batch read from stdin.
 //
-//   echo '{"shape": [1, 8, 8], "values": [... 64 numbers 0..16 ...]}' | \
+//   echo '{"shape": [1, 8, 8], "values": [... 64 numbers ...]}' | \
 //     node tools/predict_chromium.js http://127.0.0.1:8000/
 //
-// Opens the page (one fresh browser per call), waits until it has loaded its model, then hands
-// the whole batch to `window.digits.predictValues`, the page's own code path (page/model.js).
-// Prints {"backend": "wasm", "probabilities": [... N*10 ...]} on stdout. This is what the Python
-// Predictor of the `tfjs-chromium` target (web/tfjs/chromium_predictor.py) calls.
+// `shape` is [N, ...the spec's item shape] (any task: (N, H, W) or (N, H, W, C)), `values` the
+// N*H*W[*C] raw values, row-major. Opens the page (one fresh browser per call), waits until it
+// has loaded its model, then hands the whole batch to `window.digits.predictBatch`, the page's
+// own code path: the contract check (page/contract.js), then the model (page/model.js). Prints
+// {"backend": "wasm", "probabilities": [... N*K ...]} on stdout; a batch the contract refuses
+// exits 2 with the check's message on stderr. This is what the Python Predictor of the
+// `tfjs-chromium` target (web/tfjs/chromium_predictor.py) calls.
 import { readFileSync } from 'node:fs';
 
 import { launch } from './chromium.js';
@@ -18,12 +21,22 @@ const batch = JSON.parse(readFileSync(0, 'utf8'));
 const browser = await launch();
 try {
   await browser.page.goto(url);
-  const result = await browser.page.evaluate(async (values) => {
+  const result = await browser.page.evaluate(async ({ shape, values }) => {
     await window.digits.ready; // rejects with the page's own error when the model cannot load
-    const probabilities = await window.digits.predictValues(Float32Array.from(values));
-    return { backend: window.digits.backend, probabilities: Array.from(probabilities) };
-  }, batch.values);
-  process.stdout.write(JSON.stringify(result));
+    try {
+      const probabilities = await window.digits.predictBatch({ shape, values });
+      return { backend: window.digits.backend, probabilities: Array.from(probabilities) };
+    } catch (error) {
+      if (error.constructor.name === 'ContractError') return { refused: error.message };
+      throw error;
+    }
+  }, batch);
+  if (result.refused) {
+    process.stderr.write(`${result.refused}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stdout.write(JSON.stringify(result));
+  }
 } finally {
   await browser.close();
 }
