@@ -225,16 +225,6 @@ def picture_to_input(data: bytes, spec) -> np.ndarray:
     raise ImageError(f"the spec's reduction kind {kind!r} is unknown (expected 'ink_blocks' or 'resize')")
 
 
-def image_to_input(data: bytes) -> np.ndarray:
-    """The built-in digits only: PNG/JPEG bytes -> (8, 8) float32 values 0..16.
-
-    Kept for older callers; new code calls `picture_to_input(data, spec)` with the task's spec.
-    """
-    from training.spec import digits_spec
-
-    return picture_to_input(data, digits_spec())
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", type=Path, help="PNG or JPEG of one picture")

@@ -8,7 +8,7 @@ from PIL import Image
 
 from core.spec import Spec
 from training import data
-from training.preprocess import (ImageError, binarize, count_blocks, image_to_input, picture_to_input, reduce_ink,
+from training.preprocess import (ImageError, binarize, count_blocks, picture_to_input, reduce_ink,
                                  resize_area, scale_into_bitmap)
 from training.spec import DIGITS_REDUCTION, RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec
 
@@ -137,13 +137,6 @@ def test_the_spec_sets_the_ink_block_sizes():
     assert counts.shape == (8, 8) and np.all(counts == 4)
     assert reduce_ink(ink, {**small, "bitmap_size": 12}).shape == (6, 6)
     assert np.all(reduce_ink(ink, DIGITS_REDUCTION) == 16)
-
-
-def test_the_old_entry_point_still_reduces_digits():
-    ink = np.zeros((30, 30), np.uint8)
-    ink[4:26, 12:16] = 1
-    picture = png_bytes(np.where(ink, 0, 255))
-    np.testing.assert_array_equal(image_to_input(picture), picture_to_input(picture, DIGITS))
 
 
 # -- the plain resize --------------------------------------------------------------------------------
