@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core import spec as specs
-from core.contract import check_batch
+from core.contract import ContractError, check_batch
 from training import manifest, paths
 
 TFJS_DIR = Path(__file__).resolve().parent
@@ -43,6 +43,8 @@ class TfjsPredictor:
         request = json.dumps({"shape": list(batch.shape), "values": batch.ravel().tolist()})
         done = subprocess.run([self.node, "tools/predict.js", str(self.web_dir)], cwd=TFJS_DIR, input=request,
                               capture_output=True, text=True)
+        if done.returncode == 2:  # the page's own contract check (page/contract.js) refused the batch
+            raise ContractError(done.stderr.strip())
         if done.returncode != 0:
             raise RuntimeError(f"tools/predict.js failed (exit {done.returncode}): {done.stderr.strip()}")
         probabilities = np.asarray(json.loads(done.stdout)["probabilities"], dtype=np.float32)
