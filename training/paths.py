@@ -26,11 +26,11 @@ def split_path(root: Path | None = None) -> Path:
 
 
 def torch_checkpoint_path(root: Path | None = None) -> Path:
-    return (root or artifacts_dir()) / "torch" / "digits.pt"
+    return (root or artifacts_dir()) / "torch" / "model.pt"
 
 
 def keras_model_path(root: Path | None = None) -> Path:
-    return (root or artifacts_dir()) / "tensorflow" / "digits.keras"
+    return (root or artifacts_dir()) / "tensorflow" / "model.keras"
 
 
 def metrics_path(root: Path | None = None) -> Path:

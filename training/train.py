@@ -8,8 +8,8 @@
 Writes under the artifacts folder (`artifacts/` or $DIGITS_ARTIFACTS):
   spec.json                      the one source of truth every later stage reads
   data/split.npz                 the stratified train/val/test split (indices and arrays)
-  torch/digits.pt                PyTorch weights + the config they were trained with + the spec
-  tensorflow/digits.keras        the Keras model
+  torch/model.pt                 PyTorch weights + the config they were trained with + the spec
+  tensorflow/model.keras         the Keras model
   tensorboard/{torch,tensorflow} TensorBoard logs (`tensorboard --logdir artifacts/tensorboard`)
   metrics.json                   accuracy, parameters, time and epochs per framework, twin diff
   manifest.json                  every built artifact with its sha256 (see training/manifest.py)
