@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def page_answers(endpoints) -> bool:
     try:
-        return "Draw a digit" in requests.get(endpoints.url("web_demo") + "/", timeout=5).text
+        return 'id="prediction"' in requests.get(endpoints.url("web_demo") + "/", timeout=5).text  # the page itself
     except requests.ConnectionError:
         return False
 
