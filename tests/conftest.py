@@ -69,6 +69,30 @@ def web_artifacts(trained_artifacts):
     return trained_artifacts
 
 
+# The second task, unlike the digits: (N, 12, 16, 3) uint8 colour pictures of five named classes
+# (training/example_data.py), on the second reference network.
+SECOND_TASK_NAME = "bars"
+SECOND_TASK_EPOCHS = 4
+
+
+@pytest.fixture(scope="session")
+def second_task(tmp_path_factory):
+    """The second task trained (both frameworks, `--arch resnet`) with its web page built, once per session."""
+    import numpy as np
+
+    from training import example_data, train
+    from web.tfjs import export
+
+    folder = tmp_path_factory.mktemp("second-task")
+    data = folder / "bars.npz"
+    np.savez(data, **example_data.make())
+    root = folder / "artifacts"
+    train.main(["--epochs", str(SECOND_TASK_EPOCHS), "--arch", "resnet", "--data", str(data), "--artifacts", str(root),
+                "--seed", "0"])
+    export.build(root)
+    return root
+
+
 @dataclass
 class Served:
     root: Path

@@ -162,7 +162,7 @@ def main(argv=None) -> dict:
                "servers": {name: result["servers"] for name, result in by_setting.items()},
                "server_settings": {name: result["server_settings"] for name, result in by_setting.items()}}
     for target in args.targets:
-        per_target = {"target": target, "framework": targets_mod.TARGETS[target].framework, "command": command,
+        per_target = {"target": target, "framework": registry.TARGETS[target].framework, "command": command,
                       "slo_p99_ms": SLO_P99_MS, "machine": machine,
                       "settings": {name: {"server_settings": result["server_settings"], **result["targets"][target]}
                                    for name, result in by_setting.items()}}

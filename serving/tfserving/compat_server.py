@@ -38,8 +38,8 @@ import numpy as np
 from core.contract import ContractError, check_instances, parse_json
 from core.spec import MAX_REQUEST_BYTES
 from serving.tfserving import configs
-from serving.tfserving.compat_models import (DEFAULT_SIGNATURE, ModelRegistry, ServingError, check_proto_shape, contract_of,
-                                             expected_shape, predict, signature)
+from serving.tfserving.compat_models import (ModelRegistry, ServingError, check_proto_shape, contract_of, predict,
+                                             signature)
 
 log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,

@@ -17,7 +17,6 @@ as one tensor and are split back. A bad request gets a 400 with a message naming
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 

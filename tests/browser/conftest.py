@@ -1,6 +1,6 @@
 """Fixtures for the browser target: a private server of the page (the digits' web folder itself,
-`web_artifacts`, is built once per session in tests/conftest.py), and a second task's page: colour
-pictures (N, 12, 16, 3) uint8 of five named classes, made here, trained briefly and exported.
+`web_artifacts`, is built once per session in tests/conftest.py), and the second task's page
+(`second_task` in tests/conftest.py: colour pictures (N, 12, 16, 3) uint8 of five named classes).
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from training import paths
@@ -60,40 +59,10 @@ def web_server(web_artifacts):
         yield url
 
 
-# The second task: not square, colour, uint8 0..255, five named classes, its own model name.
-COLOUR_SHAPE = (12, 16, 3)
-COLOUR_LABELS = ("red", "green", "blue", "yellow", "magenta")
-COLOUR_NAME = "colours"
-COLOUR_EPOCHS = 2
-
-
-def make_colour_npz(path: Path, count: int = 300, seed: int = 0) -> Path:
-    """Noisy light pictures with a rectangle of the class's colour somewhere in them."""
-    rng = np.random.default_rng(seed)
-    colours = np.array([[220, 40, 40], [40, 200, 60], [40, 60, 220], [230, 220, 40], [200, 60, 200]])
-    height, width, _ = COLOUR_SHAPE
-    y = np.arange(count) % len(COLOUR_LABELS)
-    x = np.empty((count, *COLOUR_SHAPE), np.uint8)
-    for i, label in enumerate(y):
-        picture = np.full(COLOUR_SHAPE, 235.0) + rng.normal(0, 12, COLOUR_SHAPE)
-        top, left = int(rng.integers(0, height - 6)), int(rng.integers(0, width - 8))
-        picture[top:top + 6, left:left + 8] = colours[label] + rng.normal(0, 15, 3)
-        x[i] = np.clip(np.round(picture), 0, 255)
-    np.savez(path, x=x, y=y, labels=np.array(COLOUR_LABELS), name=np.array(COLOUR_NAME))
-    return path
-
-
 @pytest.fixture(scope="session")
-def colour_web_artifacts(tmp_path_factory):
-    """The colour task trained briefly (both frameworks) and its web folder built, once."""
-    from training import train
-    from web.tfjs import export
-
-    root = tmp_path_factory.mktemp("colour")
-    data = make_colour_npz(root / "colours.npz")
-    train.main(["--epochs", str(COLOUR_EPOCHS), "--data", str(data), "--artifacts", str(root), "--seed", "0"])
-    export.build(root)
-    return root
+def colour_web_artifacts(second_task):
+    """The second task (tests/conftest.py: colour, non-square, five named classes) with its web folder."""
+    return second_task
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ import re
 
 import pytest
 
-from tests.browser.conftest import COLOUR_LABELS, COLOUR_NAME, run_node
+from tests.browser.conftest import run_node
+from tests.conftest import SECOND_TASK_NAME
+from training import example_data
 
 pytestmark = pytest.mark.slow
 
@@ -38,4 +40,4 @@ def test_a_colour_task_page_reads_uploaded_pictures_with_its_labels(colour_web_a
     assert "the task has no drawing pad" in output
     assert (colour_web_artifacts / "screenshots" / "web-upload.png").stat().st_size > 10_000
     spec = (colour_web_artifacts / "web" / "spec.json").read_text()
-    assert COLOUR_NAME in spec and all(label in spec for label in COLOUR_LABELS)
+    assert SECOND_TASK_NAME in spec and all(label in spec for label in example_data.LABELS)

@@ -18,27 +18,18 @@ import pytest
 from core import registry
 from core import spec as specs
 from deploy import parity
-from tests.conftest import free_endpoints, serve_folder
+from tests.conftest import SECOND_TASK_NAME, free_endpoints, serve_folder
 
 pytestmark = pytest.mark.slow
-EPOCHS = 4
 
 
 @pytest.fixture(scope="module")
-def second(tmp_path_factory):
-    """The colour task, trained on the second network and exported to every artifact, in its own folder."""
+def second(second_task):
+    """The session's second task (tests/conftest.py), exported to every other artifact too."""
     from edge.export import export_all
-    from training import example_data, train
-    from web.tfjs import export
 
-    folder = tmp_path_factory.mktemp("second-task")
-    data = folder / "bars.npz"
-    np.savez(data, **example_data.make())
-    root = folder / "artifacts"
-    train.main(["--epochs", str(EPOCHS), "--arch", "resnet", "--data", str(data), "--artifacts", str(root), "--seed", "0"])
-    export_all(root)
-    export.build(root)
-    return root
+    export_all(second_task)
+    return second_task
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +43,7 @@ def test_the_spec_is_the_data_s(second):
 
     spec = specs.load(second)
     assert spec.item_shape == (12, 16, 3) and spec.layout == "NHWC"
-    assert spec.labels == list(example_data.LABELS) and spec.model_name == "bars"
+    assert spec.labels == list(example_data.LABELS) and spec.model_name == SECOND_TASK_NAME
     assert (spec.value_min, spec.value_max) == (0.0, 255.0) and spec.reduction["kind"] == "resize"
     assert spec.model["arch"] == "resnet"
     metrics = json.loads((second / "metrics.json").read_text())

@@ -1,5 +1,4 @@
 """Serving addresses (spec defaults, environment overrides) and the served model's name, without servers."""
-import numpy as np
 import pytest
 
 from core.spec import SERVING_PORTS
