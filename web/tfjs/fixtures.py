@@ -34,7 +34,7 @@ import numpy as np
 from core import contract
 from core.spec import Spec
 from training.preprocess import MAX_PIXELS, ImageError, picture_to_input, reduce_ink
-from training.spec import DIGITS_REDUCTION, RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec
+from training.spec import RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec
 
 # Pen widths, as a fraction of one cell on the pad, for which every drawn digit is checked.
 PEN_TO_CELL = (0.5, 0.7, 0.9)
