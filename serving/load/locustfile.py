@@ -32,6 +32,7 @@ from locust import User, constant, task  # noqa: E402
 from serving import endpoints as endpoints_mod  # noqa: E402
 from serving.load import openloop  # noqa: E402
 from core import registry  # noqa: E402
+from core import spec as specs  # noqa: E402
 from training import paths  # noqa: E402
 
 
@@ -45,6 +46,7 @@ class PredictorUser(User):
         self.predictor = registry.load(self.target, root=root, endpoints=endpoints_mod.resolve(root=root))
         self.predictor.timeout = openloop.CLIENT_TIMEOUT_S
         self.images = openloop.test_images(root)
+        self.classes = specs.load(root).num_classes
         self.sent = 0
 
     @task
@@ -53,7 +55,7 @@ class PredictorUser(User):
         self.sent += 1
         start, error = time.perf_counter(), None
         try:
-            openloop.check_answer(self.predictor.predict(image), 1)
+            openloop.check_answer(self.predictor.predict(image), 1, self.classes)
         except Exception as exc:  # reported to Locust as this request's failure
             error = exc
         self.environment.events.request.fire(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import spec as specs
 from serving import endpoints as endpoints_mod
 from training import data, paths
 
@@ -63,8 +64,8 @@ def check_answer(probabilities: np.ndarray, rows: int, classes: int) -> None:
         raise ValueError(f"malformed answer: shape {probabilities.shape}")
 
 
-def run(make_predictor, images: np.ndarray, rate: float, seconds: float, threads: int = 32, grace: float = 2.0,
-        seed: int | None = None, classes: int | None = None) -> dict:
+def run(make_predictor, images: np.ndarray, classes: int, rate: float, seconds: float, threads: int = 32,
+        grace: float = 2.0, seed: int | None = None) -> dict:
     """One open-loop run at `rate` requests/s for `seconds`; `make_predictor()` gives each thread its client.
 
     The arrivals are reproducible: by default the seed is derived from the rate, so every endpoint
@@ -75,8 +76,6 @@ def run(make_predictor, images: np.ndarray, rate: float, seconds: float, threads
     predictors = [make_predictor() for _ in range(threads)]
     for predictor in predictors:  # connect and warm each client before the clock starts
         predictor.timeout = CLIENT_TIMEOUT_S
-        if classes is None:  # each client's spec knows the class count
-            classes = predictor.spec.num_classes if hasattr(predictor, "spec") else len(predictor.predict(images[:1])[0])
         check_answer(predictor.predict(images[:1]), 1, classes)
     latencies, lags, errors = [], [], Counter()
     lock, next_index = threading.Lock(), [0]
@@ -156,8 +155,8 @@ def main(argv=None) -> dict:
           f"{args.threads} client threads", flush=True)
     result = {"target": args.target,
               "command": "python -m serving.load.openloop " + shlex.join(sys.argv[1:] if argv is None else argv),
-              **run(predictor_factory(args.target, root, endpoints), test_images(root), args.rate, args.seconds,
-                    args.threads)}
+              **run(predictor_factory(args.target, root, endpoints), test_images(root), specs.load(root).num_classes,
+                    args.rate, args.seconds, args.threads)}
     out = args.out or root / "bench" / f"load-run-{args.target}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

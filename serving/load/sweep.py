@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from core import registry
+from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
@@ -92,15 +93,15 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
     try:
         cold = runner.start(variant, endpoints, timeout=300, settings=settings)
         pids = {server: runner.read_pid(runner.run_dir(server, variant)).pid for server in servers.MODEL_SERVERS}
-        images = openloop.test_images(root)
+        images, classes = openloop.test_images(root), specs.load(root).num_classes
         results = {}
         with memory.Sampler(pids) as sampler:
             for target in target_names:
                 print(f"  {target}:", flush=True)
                 make = openloop.predictor_factory(target, variant, endpoints)
-                openloop.run(make, images, rates[0], seconds, threads)  # warm-up: JIT, connections, first batches
+                openloop.run(make, images, classes, rates[0], seconds, threads)  # warm-up: JIT, connections, batches
                 steps, capacity = find_capacity(
-                    lambda rate: openloop.run(make, images, rate, seconds, threads), rates, retries=retries)
+                    lambda rate: openloop.run(make, images, classes, rate, seconds, threads), rates, retries=retries)
                 results[target] = {"capacity_rps": capacity, "steps": steps}
                 print(f"  {target}: capacity {capacity:g} req/s", flush=True)
     finally:
@@ -113,7 +114,6 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
 def in_process_rates(root: Path, seconds: float) -> dict:
     """Sequential batch-1 calls per second of each framework's model without a server (serving/bench.py)."""
     from serving import bench
-    from core import registry
 
     images = openloop.test_images(root)
     rates = {}

@@ -28,8 +28,9 @@ class TFServingGrpc:
     def __init__(self, endpoints=None, root=None, timeout: float = 30.0, retry: RetryPolicy = RetryPolicy()):
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-        self.spec = specs.load(root)  # the model name and its tensors' names
         self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
+        self.root = root
+        self._names = None  # (input name, output name), known at the first predict
         self.channel = tls.channel(self.endpoints.target("tfserving_grpc"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
@@ -57,8 +58,21 @@ class TFServingGrpc:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
-        response = self.predict_tensors({self.spec.input_name: np.asarray(batch, dtype=np.float32)})
-        return tf.make_ndarray(response.outputs[self.spec.output_name]).astype(np.float32)
+        input_name, output_name = self.tensor_names()
+        response = self.predict_tensors({input_name: np.asarray(batch, dtype=np.float32)})
+        return tf.make_ndarray(response.outputs[output_name]).astype(np.float32)
+
+    def tensor_names(self) -> tuple[str, str]:
+        """The serving signature's input and output names: the spec's, or (no spec at hand) the server's own."""
+        if self._names is None:
+            try:
+                spec = specs.load(self.root)
+                self._names = spec.input_name, spec.output_name
+            except specs.SpecError:  # a client without the artifacts folder asks the server, as any client can
+                signature = self.metadata()[0].signature_def["serving_default"]
+                (input_name,), (output_name,) = list(signature.inputs), list(signature.outputs)
+                self._names = input_name, output_name
+        return self._names
 
     def metadata(self, model_name=None, version=None):
         """The served signature_def map (SignatureDefMap) and the version that answered."""
@@ -124,7 +138,7 @@ def main(argv=None) -> None:
     grpc_client, rest = TFServingGrpc(), TFServingRest()
     print("status (gRPC):", grpc_client.status())
     signatures, version = grpc_client.metadata()
-    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[grpc_client.spec.input_name].tensor_shape)
+    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[grpc_client.tensor_names()[0]].tensor_shape)
     test = data.load_split(paths.split_path())["test"]
     for client in (grpc_client, rest):
         labels = client.predict(test.x[: args.count]).argmax(axis=1)

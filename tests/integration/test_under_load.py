@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import requests
 
+from core import spec as specs
 from serving.loadgen import Load
 from serving.retry import RetryPolicy
 from tests.integration.own_servers import own_servers
@@ -151,7 +152,7 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     assert torchserve.publish() == "2.0"
     assert update.served_versions(ep) == [before[-1] + 1]
     assert [(v["version"], v["default"], v["ready"]) for v in torchserve.versions()] == [("1.0", False, True), ("2.0", True, True)]
-    probe = TFServingGrpc(ep).predict_tensors({"image": images})
+    probe = TFServingGrpc(ep, root=root).predict_tensors({specs.load(root).input_name: images})
     assert probe.model_spec.version.value == before[-1] + 1  # the answer names the version that gave it
     ok_on_v2 = {name: load.snapshot().ok for name, load in loads.items()}
     assert wait_for(lambda: all(load.snapshot().ok >= ok_on_v2[name] + 5 for name, load in loads.items()), 30)

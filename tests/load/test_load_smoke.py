@@ -33,9 +33,9 @@ def test_open_loop_run_writes_every_scheduled_request(served, tmp_path, monkeypa
     assert_well_formed(result)
 
 
-def test_open_loop_on_torchserve_rest(served, test_split):
+def test_open_loop_on_torchserve_rest(served, test_split, spec):
     make = openloop.predictor_factory("torchserve-rest", served.root, served.endpoints)
-    result = openloop.run(make, test_split.x[:8], rate=20, seconds=2, threads=4)
+    result = openloop.run(make, test_split.x[:8], spec.num_classes, rate=20, seconds=2, threads=4)
     assert result["completed"] == result["scheduled"]
     assert_well_formed(result)
 

@@ -8,6 +8,8 @@ import pytest
 
 from serving.load import openloop, sweep
 
+CLASSES = 4  # what the fake predictors answer
+
 
 def test_poisson_schedule_has_the_rate_and_exponential_gaps():
     times = openloop.poisson_schedule(500, 20, np.random.default_rng(1))
@@ -27,12 +29,12 @@ class SlowPredictor:
 
     def predict(self, batch):
         time.sleep(0.05)
-        return np.full((len(batch), 10), 0.1, dtype=np.float32)
+        return np.full((len(batch), CLASSES), 1 / CLASSES, dtype=np.float32)
 
 
 def test_latency_counts_from_the_scheduled_time_so_an_overloaded_server_shows_it():
     images = np.zeros((4, 8, 8), dtype=np.float32)
-    result = openloop.run(SlowPredictor, images, rate=60, seconds=1, threads=1, grace=0.5)
+    result = openloop.run(SlowPredictor, images, CLASSES, rate=60, seconds=1, threads=1, grace=0.5)
     # A closed loop would report ~50 ms per call; offered 3x what one client can serve, requests
     # wait in line, and the wait is part of their latency.
     assert result["p50_ms"] > 150 and result["max_ms"] > 400
@@ -46,7 +48,7 @@ def test_a_malformed_answer_is_an_error():
             return np.zeros((len(batch), 3))
 
     with pytest.raises(ValueError, match="malformed answer: shape"):
-        openloop.run(Wrong, np.zeros((2, 8, 8), dtype=np.float32), rate=10, seconds=0.5, threads=1)
+        openloop.run(Wrong, np.zeros((2, 8, 8), dtype=np.float32), CLASSES, rate=10, seconds=0.5, threads=1)
 
 
 def step(rate, p99, errors=0):
