@@ -166,9 +166,10 @@ def _model_values(model_name: str) -> dict:
         "tfserving_config": f"{config}/models.config",
         "kserve_config": ("deploy/kserve/config/config.properties" if model_name == BUILTIN_MODEL
                           else f"artifacts/{RENDERED}/kserve/config/config.properties"),
-        # KServe's TF Serving runtime serves the model under its InferenceService's name.
-        "isvc_tfserving": f"name: {model_name}\n",
-        "isvc_torchserve": f"name: {model_name}-torchserve\n",
+        # KServe's TF Serving runtime serves the model under its InferenceService's name (only an
+        # InferenceService's own name: the namespace `digits` is the project's).
+        "isvc_tfserving": f"kind: InferenceService\nmetadata:\n  name: {model_name}\n",
+        "isvc_torchserve": f"kind: InferenceService\nmetadata:\n  name: {model_name}-torchserve\n",
         # Where the usage comments point (by hand: `docker build -f ...`, `kubectl apply -k ...`).
         "dockerfiles": "-f deploy/docker/" if model_name == BUILTIN_MODEL else f"-f artifacts/{RENDERED}/docker/",
         "kustomization": "-k deploy/k8s" if model_name == BUILTIN_MODEL else f"-k artifacts/{RENDERED}/k8s",
