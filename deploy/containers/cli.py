@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from core.spec import SpecError
 from deploy.containers import artifacts, preflight
 
 
@@ -11,7 +12,7 @@ def guarded(step, *errors: type) -> None:
     """Run step(); what is missing, a bad artifact, a failed command (or one of `errors`) exits 1 with its message."""
     try:
         step()
-    except (preflight.Missing, artifacts.ArtifactError, *errors) as error:
+    except (preflight.Missing, artifacts.ArtifactError, SpecError, *errors) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1)
     except subprocess.CalledProcessError as error:

@@ -1,31 +1,49 @@
-"""Derive the container copies of the serving configs from the ones in serving/, so they never drift.
+"""The container files for a model: derived from serving/ and deploy/, so they never drift.
 
-    python -m deploy.containers.configs           # rewrite the generated files
-    python -m deploy.containers.configs --check   # exit 1 when a committed file is out of date
+    python -m deploy.containers.configs                      # rewrite the committed files (built-in task)
+    python -m deploy.containers.configs --check              # exit 1 when a committed file is out of date
+    python -m deploy.containers.configs --artifacts DIR      # render the files for DIR's model
 
 The servers' settings (batching, workers, token auth, metrics format, version policy) live once in
 serving/torchserve/config.properties and serving/tfserving/models.config. Containers only need
-other addresses and paths, so the files below are those configs with a few keys replaced; they
-are committed (compose and the Dockerfiles mount or copy them) and a test checks they are current:
+other addresses and paths, so the container configs are those files with a few keys replaced:
 
-    deploy/config/torchserve.properties     TorchServe in Docker/compose/Kubernetes
-    deploy/config/models.config             TF Serving's model config, base path /models/digits
-    deploy/kserve/config/config.properties  TorchServe under KServe (its storage layout and port)
+    config/torchserve.properties     TorchServe in Docker/compose/Kubernetes
+    config/models.config             TF Serving's model config, base path /models/<model>
+    kserve/config/config.properties  TorchServe under KServe (its storage layout and port)
+
+What else names the model (the health checks in the Dockerfiles and Kubernetes manifests, the
+artifact paths the Dockerfiles copy, the KServe InferenceServices) is rendered from the committed
+deploy/ files by replacing exactly those values, taken from the plan (plan.py), for the model's.
+
+The files committed under deploy/ are this rendering for the built-in task's spec
+(training/spec.py `digits_spec()`), and a test checks they are current. For any other model,
+`render(root)` writes the same set, for the model named in <root>/spec.json, under
+<root>/run/containers/ (same layout as deploy/), and the launchers (launch.py, compose.py,
+k8s.py, images.py) use those: a model of your own is served under its own name, no file edited.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from string import Template
 
+from core import spec as specs
+from core.spec import SERVING_PORTS
 from deploy.containers import plan
 from serving.tfserving import configs as tf_configs
-from core.spec import SERVING_PORTS
-# The committed container files (deploy/config, deploy/k8s, compose) are written for the built-in task.
-from training.spec import DIGITS_NAME as MODEL_NAME
+from training.spec import digits_spec
 
+DEPLOY = plan.REPO / "deploy"
+# The committed files are rendered for the built-in task: its spec's model name.
+BUILTIN_MODEL = specs.from_dict(digits_spec()).model_name
+RENDERED = Path("run") / "containers"  # under an artifacts folder: the files rendered for its model
+# The rendered folders, relative to deploy/ (every file in them is rendered, so each is complete).
+RENDERED_FOLDERS = ("docker", "k8s", "kserve")
+DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SOURCE = plan.REPO / "serving" / "torchserve" / "config.properties"
 KSERVE_CONFIG = plan.REPO / "deploy" / "kserve" / "config" / "config.properties"
 KSERVE_TORCHSERVE_PORT = 8085  # KServe's TorchServe runtime proxies to this port inside the pod
@@ -37,12 +55,12 @@ def _header(source: Path, purpose: str) -> list[str]:
             f"# {purpose}", ""]
 
 
-def _properties_with(overrides: dict, purpose: str) -> str:
+def _properties_with(overrides: dict, purpose: str, model_name: str) -> str:
     """The serving config.properties' settings, `overrides` replacing or appending keys.
 
     Comments are dropped: they describe the local runner; serving/ explains each setting.
     """
-    lines = [line for line in SOURCE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [line for line in _source_lines(model_name) if line.strip() and not line.startswith("#")]
     out, seen = _header(SOURCE, purpose), set()
     for line in lines:
         key = line.split("=", 1)[0].strip()
@@ -57,7 +75,11 @@ def _properties_with(overrides: dict, purpose: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def torchserve_properties() -> str:
+def _source_lines(model_name: str) -> list[str]:
+    return Template(SOURCE.read_text()).substitute(MODEL_NAME=model_name).splitlines()
+
+
+def torchserve_properties(model_name: str = BUILTIN_MODEL) -> str:
     ports = SERVING_PORTS
     return _properties_with({
         # Inference, metrics and gRPC inference listen on every interface of the container (compose
@@ -72,11 +94,12 @@ def torchserve_properties() -> str:
         "grpc_management_port": str(ports["torchserve_grpc_management"]),
         "enable_model_api": "false",  # versions change by a new image/volume here, not by registration
     }, "TorchServe in a container: addresses for a container network, every other setting as in serving/\n"
-       "# (token authorization on: the key file is written to the working directory, /tmp in the container).")
+       "# (token authorization on: the key file is written to the working directory, /tmp in the container).",
+       model_name)
 
 
-def kserve_properties() -> str:
-    models = _models_json()
+def kserve_properties(model_name: str = BUILTIN_MODEL) -> str:
+    models = _models_json(model_name)
     return _properties_with({
         "inference_address": f"http://0.0.0.0:{KSERVE_TORCHSERVE_PORT}",
         "management_address": f"http://0.0.0.0:{KSERVE_TORCHSERVE_PORT}",
@@ -96,51 +119,156 @@ def kserve_properties() -> str:
         "disable_token_authorization": "true",
         "enable_model_api": "false",  # the management port is KServe's proxy port here: no registration
     }, "TorchServe under KServe: storage layout /mnt/models/{config,model-store}, proxy port 8085;\n"
-       "# the models are registered from model_snapshot; token authorization off (see configs.py).")
+       "# the models are registered from model_snapshot; token authorization off (see configs.py).",
+       model_name)
 
 
-def _models_json() -> dict:
-    for line in SOURCE.read_text().splitlines():
+def _models_json(model_name: str) -> dict:
+    for line in _source_lines(model_name):
         if line.startswith("models="):
             return json.loads(line.split("=", 1)[1])
     raise ValueError(f"{SOURCE}: no models= line")
 
 
-def tfserving_models_config() -> str:
+def tfserving_models_config(model_name: str = BUILTIN_MODEL) -> str:
     source = tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["models"]
-    body = Template(source.read_text()).substitute(MODEL_NAME=MODEL_NAME, MODEL_BASE_PATH=plan.TF_MODEL_BASE)
+    base = plan.tf_model_base(model_name)
+    body = Template(source.read_text()).substitute(MODEL_NAME=model_name, MODEL_BASE_PATH=base)
     body = "\n".join(line for line in body.splitlines() if not line.startswith("# The runner fills")
                      and not line.startswith("# artifacts/tfserving"))
     return "\n".join(_header(source, "TF Serving in a container: the model's versions are mounted at "
-                                     f"{plan.TF_MODEL_BASE}.")) + body + "\n"
+                                     f"{base}.")) + body + "\n"
 
 
-def generated() -> dict:
-    """{path: expected text} for every generated file."""
+def replacements(model_name: str) -> dict:
+    """{what the committed files say for the built-in model: what they say for `model_name`}.
+
+    Every value that names the model in deploy/docker, deploy/k8s and deploy/kserve, as the plan
+    writes it; a test checks each appears in the committed files, so none can silently stay.
+    """
+    old, new = _model_values(BUILTIN_MODEL), _model_values(model_name)
+    return {old[key]: new[key] for key in old}
+
+
+def _model_values(model_name: str) -> dict:
+    config = "deploy/config" if model_name == BUILTIN_MODEL else f"artifacts/{RENDERED}/config"
     return {
-        plan.CONFIG_DIR / "torchserve.properties": torchserve_properties(),
-        plan.CONFIG_DIR / "models.config": tfserving_models_config(),
-        KSERVE_CONFIG: kserve_properties(),
+        # The health checks, as JSON lists (the Dockerfiles' HEALTHCHECK, the manifests' probes).
+        "torchserve_health": json.dumps(plan.torchserve_health(model_name)[1:]),
+        "tfserving_health": json.dumps(plan.tfserving_health(model_name)[1:]),
+        # Artifact paths the Dockerfiles copy and KServe's storage holds, and the mount point.
+        "tfserving_versions": f"tfserving/{model_name}",
+        "tfserving_base": plan.tf_model_base(model_name),
+        "archive": f"model-store/{model_name}.mar",
+        # The Dockerfiles copy the model's configs: the rendered ones for another model (through
+        # the artifacts folder, the build context's artifacts/).
+        "torchserve_config": f"{config}/torchserve.properties",
+        "tfserving_config": f"{config}/models.config",
+        "kserve_config": ("deploy/kserve/config/config.properties" if model_name == BUILTIN_MODEL
+                          else f"artifacts/{RENDERED}/kserve/config/config.properties"),
+        # KServe's TF Serving runtime serves the model under its InferenceService's name (only an
+        # InferenceService's own name: the namespace `digits` is the project's).
+        "isvc_tfserving": f"kind: InferenceService\nmetadata:\n  name: {model_name}\n",
+        "isvc_torchserve": f"kind: InferenceService\nmetadata:\n  name: {model_name}-torchserve\n",
+        # Where the usage comments point (by hand: `docker build -f ...`, `kubectl apply -k ...`).
+        "dockerfiles": "-f deploy/docker/" if model_name == BUILTIN_MODEL else f"-f artifacts/{RENDERED}/docker/",
+        "kustomization": "-k deploy/k8s" if model_name == BUILTIN_MODEL else f"-k artifacts/{RENDERED}/k8s",
     }
 
 
+def _render(text: str, table: dict) -> str:
+    """`text` with every key of `table` replaced by its value, in one pass (no value is re-replaced)."""
+    pattern = re.compile("|".join(re.escape(old) for old in sorted(table, key=len, reverse=True)))
+    return pattern.sub(lambda match: table[match.group(0)], text)
+
+
+def kserve_ready(model_name: str) -> bool:
+    """KServe names the served model after its InferenceService: the name must be a DNS-1123 label."""
+    return bool(DNS_1123.match(model_name)) and len(model_name) <= 52  # room for "-torchserve"
+
+
+def generated(model_name: str = BUILTIN_MODEL) -> dict:
+    """{path relative to deploy/: text} of every file that follows the model, rendered for `model_name`."""
+    files = {
+        Path("config") / "torchserve.properties": torchserve_properties(model_name),
+        Path("config") / "models.config": tfserving_models_config(model_name),
+        Path("kserve") / "config" / "config.properties": kserve_properties(model_name),
+    }
+    table = replacements(model_name)
+    for folder in RENDERED_FOLDERS:
+        if folder == "kserve" and not kserve_ready(model_name):
+            continue
+        for path in sorted((DEPLOY / folder).iterdir()):
+            if path.is_file():
+                files[path.relative_to(DEPLOY)] = _render(path.read_text(), table)
+    if not kserve_ready(model_name):
+        del files[Path("kserve") / "config" / "config.properties"]
+    return files
+
+
+def committed_match(model_name: str) -> bool:
+    """Whether the committed deploy/ files are this model's rendering (the built-in task's model)."""
+    return all((DEPLOY / rel).is_file() and (DEPLOY / rel).read_text() == text
+               for rel, text in generated(model_name).items())
+
+
+def folder(root: Path) -> Path:
+    """Where the container files for the model of artifacts folder `root` lie: deploy/ or <root>/run/containers/."""
+    model = specs.load(root).model_name
+    return DEPLOY if committed_match(model) else Path(root) / RENDERED
+
+
+def render(root: Path) -> Path:
+    """Write the container files for `root`'s model under <root>/run/containers/ unless the committed
+    ones are its own; the folder the launchers should use."""
+    model = specs.load(root).model_name
+    if committed_match(model):
+        return DEPLOY
+    out = Path(root) / RENDERED
+    for rel, text in generated(model).items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+    if not kserve_ready(model):
+        print(f"containers: no KServe manifests for model {model!r}: KServe serves a model under its "
+              "InferenceService's name, which must be a DNS-1123 label (lower-case letters, digits, '-')")
+    return out
+
+
 def stale() -> list[Path]:
-    return [path for path, text in generated().items() if not path.exists() or path.read_text() != text]
+    """Committed files that differ from the built-in task's rendering."""
+    return [DEPLOY / rel for rel, text in generated().items()
+            if not (DEPLOY / rel).exists() or (DEPLOY / rel).read_text() != text]
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only report files that differ (exit 1 if any)")
+    parser.add_argument("--check", action="store_true", help="only report committed files that differ (exit 1 if any)")
+    parser.add_argument("--artifacts", type=Path,
+                        help="render for the model of this artifacts folder (into <folder>/run/containers/)")
     args = parser.parse_args(argv)
     if args.check:
         out_of_date = stale()
         for path in out_of_date:
             print(f"out of date: {path.relative_to(plan.REPO)} (run `python -m deploy.containers.configs`)")
         sys.exit(1 if out_of_date else 0)
-    for path, text in generated().items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path.relative_to(plan.REPO)}")
+    if args.artifacts:
+        root = args.artifacts.resolve()
+        try:
+            out = render(root)
+        except specs.SpecError as error:
+            sys.exit(f"error: {error}")
+        model = specs.load(root).model_name
+        print(f"model {model!r}: container files in {out}"
+              + (" (the committed ones)" if out == DEPLOY else ""))
+        print(f"compose: DIGITS_MODEL_NAME={model} DIGITS_CONTAINER_CONFIG={out / 'config'}")
+        return
+    for rel, text in generated().items():
+        path = DEPLOY / rel
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(plan.REPO)}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
     python -m deploy.containers.images build     # digits-torchserve:local, digits-tfserving:local, digits-web:local
 
+(`digits-` is the project's name: the tags stay the same whatever model the images hold.)
+
+The Dockerfiles are those of the model trained into the artifacts folder: the committed ones for
+the built-in task, else the ones deploy/containers/configs.py renders under
+<artifacts>/run/containers/docker/ (the model's name in the copied paths and the health check).
 Each build gets a small staged context holding only the files its Dockerfile copies, at the
 same relative paths as in the repository, so `docker build -f deploy/docker/<name>.Dockerfile .`
 from the repo root and this command produce the same image. The Kubernetes manifests run these.
@@ -13,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from deploy.containers import artifacts, cli, plan, preflight
+from deploy.containers import artifacts, cli, configs, plan, preflight
 from training import paths
 
 DOCKERFILES = plan.REPO / "deploy" / "docker"
@@ -44,12 +49,13 @@ def build(root: Path, names=None) -> list[str]:
     preflight.require("docker", doing="build the images")
     client = preflight.docker_client()
     ready = artifacts.ensure(root)
+    dockerfiles = configs.render(root) / "docker"
     built = []
     for name in names or ready:
-        dockerfile = DOCKERFILES / f"{name}.Dockerfile"
+        dockerfile = dockerfiles / f"{name}.Dockerfile"
         with tempfile.TemporaryDirectory(prefix=f"digits-{name}-") as context:
             stage(dockerfile, root, Path(context))
-            print(f"{plan.BAKED_IMAGES[name]}: building from {dockerfile.relative_to(plan.REPO)}")
+            print(f"{plan.BAKED_IMAGES[name]}: building from {dockerfile}")
             client.images.build(path=context, dockerfile="Dockerfile", tag=plan.BAKED_IMAGES[name], rm=True)
         built.append(plan.BAKED_IMAGES[name])
     return built

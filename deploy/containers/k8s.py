@@ -5,7 +5,10 @@
 
 `up` checks for kubectl, a reachable cluster and a Docker engine (naming whatever is missing),
 builds the images with the artifacts baked in (images.py), applies the kustomization and waits
-for each Deployment's rollout. A local cluster must be able to see the images (kind: `kind load
+for each Deployment's rollout. The kustomization is deploy/k8s/ for the built-in task; for a model
+of your own it is the one deploy/containers/configs.py renders under
+<artifacts>/run/containers/k8s/ (the model's name in the health probes), so the model is served
+under its own name. The namespace `digits` is the project's name, whatever model runs in it. A local cluster must be able to see the images (kind: `kind load
 docker-image ...`; see deploy/README.md); pass --no-build when they are already in a registry.
 """
 from __future__ import annotations
@@ -14,14 +17,13 @@ import argparse
 import subprocess
 from pathlib import Path
 
-from deploy.containers import cli, images, plan, preflight
-from training import paths
+from core import spec as specs
 from core.spec import SERVING_PORTS
-# The committed container files (deploy/config, deploy/k8s, compose) are written for the built-in task.
-from training.spec import DIGITS_NAME as MODEL_NAME
+from deploy.containers import cli, configs, images, plan, preflight
+from training import paths
 
-MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"
-NAMESPACE = "digits"
+MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
+NAMESPACE = "digits"  # the project's namespace (deploy/k8s/kustomization.yaml), whatever the model
 DEPLOYMENTS = ("torchserve", "tfserving", "web")
 
 
@@ -33,21 +35,24 @@ def up(root: Path, build: bool = True, timeout: int = 300) -> None:
     else:
         preflight.require("k8s", needs=("kubectl", "cluster"))
         waited = list(DEPLOYMENTS)
-    subprocess.run(["kubectl", "apply", "--kustomize", str(MANIFESTS)], check=True)
+    model = specs.load(root).model_name
+    manifests = configs.render(root) / "k8s"
+    subprocess.run(["kubectl", "apply", "--kustomize", str(manifests)], check=True)
     for name in waited:
         subprocess.run(["kubectl", "--namespace", NAMESPACE, "rollout", "status", f"deployment/{name}",
                         f"--timeout={timeout}s"], check=True)
     print(f"\nservices in namespace {NAMESPACE} (inside the cluster; `kubectl -n {NAMESPACE} port-forward "
           f"svc/<name> <port>` to reach one from here):")
-    print(f"  torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_inference']}/predictions/{MODEL_NAME}  "
+    print(f"  torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_inference']}/predictions/{model}  "
           f"gRPC torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_grpc_inference']}")
-    print(f"  tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_rest']}/v1/models/{MODEL_NAME}:predict  "
+    print(f"  tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_rest']}/v1/models/{model}:predict  "
           f"gRPC tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_grpc']}")
     print(f"  web.{NAMESPACE}:{SERVING_PORTS['web_demo']}/")
 
 
 def down() -> None:
     preflight.require("k8s", needs=("kubectl", "cluster"))
+    # Every model's rendering holds the same objects (names, namespace): the committed one removes any.
     subprocess.run(["kubectl", "delete", "--kustomize", str(MANIFESTS), "--ignore-not-found"], check=True)
 
 

@@ -9,7 +9,9 @@ starts each service as a container `digits-<service>` with the artifacts bind-mo
 waits until Docker reports every health check healthy, and prints the endpoints. Containers that
 already run the same image are reused, so a second `up` only waits. `down` removes exactly the
 containers carrying the project's label. Ports, model name and mounts come from the spec through
-plan.py, the same source tests/deploy checks deploy/docker-compose.yml against.
+plan.py, the same source tests/deploy checks deploy/docker-compose.yml against: a model of your
+own (`make deploy-all DATA=mine.npz DEPLOY=docker`) is served under its own name, with the configs
+deploy/containers/configs.py renders for it under <artifacts>/run/containers/.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from deploy.containers import artifacts, cli, plan, preflight
+from deploy.containers import artifacts, cli, configs, plan, preflight
 from serving import endpoints as endpoints_mod
 from training import paths
 
@@ -132,7 +134,8 @@ def up(root: Path, timeout: float = 300.0) -> dict:
     preflight.require("docker")  # first: no engine, no work
     client = preflight.docker_client()
     ready = artifacts.ensure(root)
-    endpoints = endpoints_mod.resolve()
+    configs.render(root)  # the model's container configs (the committed ones for the built-in task)
+    endpoints = endpoints_mod.resolve(root=root)
     started = {s.name: _start(client, s, endpoints) for s in plan.services(root) if s.name in ready}
     times = {}
     for name, container in started.items():

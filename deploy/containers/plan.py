@@ -1,7 +1,7 @@
 """The container plan: which image each service runs, with which ports, mounts, command and health check.
 
-Everything here is derived from the spec (`core/spec.py`: SERVING_HOST,
-SERVING_PORTS) and the serving configs; the Docker launcher (launch.py) runs exactly this plan,
+Everything here is derived from the spec (`core/spec.py`: SERVING_HOST, SERVING_PORTS; the model
+name from the artifacts folder's spec.json) and the serving configs; the Docker launcher (launch.py) runs exactly this plan,
 and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and the Kubernetes
 manifests say the same thing. Inside a container every server listens on the spec's port; on the
 host each published port is bound to SERVING_HOST (127.0.0.1) unless DIGITS_SERVING_HOST says
@@ -16,12 +16,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import spec as specs
+from core.spec import SERVING_PORTS
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from training import paths
-from core.spec import SERVING_PORTS
-# The committed container files (deploy/config, deploy/k8s, compose) are written for the built-in task.
-from training.spec import DIGITS_NAME as MODEL_NAME
 
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)
@@ -35,6 +34,8 @@ IMAGES = {
     "web": "nginx:1.27-alpine",
 }
 # Images built by deploy/docker/*.Dockerfile with the artifacts baked in (Kubernetes uses these).
+# `digits-` here, in CONTAINER_PREFIX and LABEL is the project's name (digits-everywhere), not the
+# model's: the images and containers keep these names whatever model they serve.
 BAKED_IMAGES = {name: f"digits-{name}:local" for name in IMAGES}
 USERS = {"torchserve": "1000:1000", "tfserving": "65534:65534", "web": "101:101"}  # uid:gid, none is 0
 CONTAINER_PREFIX = "digits-"
@@ -46,10 +47,14 @@ TS_CONFIG = f"{TS_HOME}/config.properties"
 TS_MODEL_STORE = f"{TS_HOME}/model-store"
 TS_HEALTH = f"{TS_HOME}/health.py"
 TS_WORKDIR = "/tmp"  # TorchServe writes key_file.json, logs and its pid here: a tmpfs
-TF_MODEL_BASE = f"/models/{MODEL_NAME}"
 TF_CONFIG_DIR = "/config"
 WEB_ROOT = "/usr/share/nginx/html"
 WEB_CONFIG = "/etc/nginx/nginx.conf"
+
+
+def tf_model_base(model_name: str) -> str:
+    """Where TF Serving finds the model's versions inside its container."""
+    return f"/models/{model_name}"
 
 # Resources per container: `cpus`/`memory` are limits (compose `deploy.resources.limits`, Kubernetes
 # `limits`); `reserve` is the memory reservation (compose) or request (Kubernetes); `cpu_request`
@@ -93,11 +98,11 @@ def torchserve_command() -> list:
     return ["--start", "--foreground", "--ncs", "--ts-config", TS_CONFIG, "--model-store", TS_MODEL_STORE]
 
 
-def torchserve_health() -> list:
+def torchserve_health(model_name: str) -> list:
     # Ready = the model has a READY worker, asked over the management API, which the container
     # binds to its own loopback only (never published).
     management = f"http://127.0.0.1:{SERVING_PORTS['torchserve_management']}"
-    return ["CMD", "python", TS_HEALTH, management, MODEL_NAME, f"{TS_WORKDIR}/key_file.json"]
+    return ["CMD", "python", TS_HEALTH, management, model_name, f"{TS_WORKDIR}/key_file.json"]
 
 
 def tfserving_command() -> list:
@@ -108,10 +113,10 @@ def tfserving_command() -> list:
             "--file_system_poll_wait_seconds=5"]
 
 
-def tfserving_health() -> list:
+def tfserving_health(model_name: str) -> list:
     # The image has neither curl nor Python: bash's /dev/tcp asks the model status endpoint and
     # the check passes once a version is AVAILABLE.
-    request = f"GET /v1/models/{MODEL_NAME} HTTP/1.0\\r\\n\\r\\n"
+    request = f"GET /v1/models/{model_name} HTTP/1.0\\r\\n\\r\\n"
     script = (f"exec 3<>/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']} && printf '{request}' >&3 "
               f"&& grep -q AVAILABLE <&3")
     return ["CMD", "bash", "-c", script]
@@ -122,16 +127,25 @@ def web_health() -> list:
 
 
 def services(root: Path) -> list[Service]:
-    """The three services, with host paths under the artifacts folder `root`."""
+    """The three services for the model trained into artifacts folder `root` (its spec names it).
+
+    The model's config files are the committed deploy/config/ ones when they were rendered for
+    this spec (the built-in task), else the copies `configs.render(root)` writes under
+    <root>/run/containers/ (deploy/containers/configs.py).
+    """
+    from deploy.containers import configs  # configs builds its files from this plan
+
+    model = specs.load(root).model_name
+    config_dir = configs.folder(root) / "config"
     model_store = root / "torchserve" / "model-store"
     return [
         Service(
             name="torchserve", image=IMAGES["torchserve"],
             ports={name: SERVING_PORTS[name] for name in
                    ("torchserve_inference", "torchserve_metrics", "torchserve_grpc_inference")},
-            mounts=(Mount(model_store, TS_MODEL_STORE), Mount(CONFIG_DIR / "torchserve.properties", TS_CONFIG),
+            mounts=(Mount(model_store, TS_MODEL_STORE), Mount(config_dir / "torchserve.properties", TS_CONFIG),
                     Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
-            entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(),
+            entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(model),
             user=USERS["torchserve"], working_dir=TS_WORKDIR,
             # exec: Java's native libraries (netty epoll) are unpacked into java.io.tmpdir and loaded.
             tmpfs={"/tmp": "rw,exec,nosuid,nodev,size=512m"},
@@ -140,12 +154,12 @@ def services(root: Path) -> list[Service]:
         Service(
             name="tfserving", image=IMAGES["tfserving"],
             ports={name: SERVING_PORTS[name] for name in ("tfserving_grpc", "tfserving_rest")},
-            mounts=(Mount(tf_configs.base_path(root), TF_MODEL_BASE),
-                    Mount(CONFIG_DIR / tf_configs.CONFIG_FILES["models"], f"{TF_CONFIG_DIR}/models.config"),
+            mounts=(Mount(tf_configs.base_path(root), tf_model_base(model)),
+                    Mount(config_dir / tf_configs.CONFIG_FILES["models"], f"{TF_CONFIG_DIR}/models.config"),
                     Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["batching"], f"{TF_CONFIG_DIR}/batching.config"),
                     Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["monitoring"],
                           f"{TF_CONFIG_DIR}/monitoring.config")),
-            entrypoint=["tensorflow_model_server"], command=tfserving_command(), health=tfserving_health(),
+            entrypoint=["tensorflow_model_server"], command=tfserving_command(), health=tfserving_health(model),
             user=USERS["tfserving"]),
         Service(
             name="web", image=IMAGES["web"], ports={"web_demo": SERVING_PORTS["web_demo"]},

@@ -1,5 +1,7 @@
-# TF Serving with the digits SavedModel versions baked in (Kubernetes runs it as
-# digits-tfserving:local).
+# TF Serving with the trained model's SavedModel versions baked in (Kubernetes runs it as
+# digits-tfserving:local; `digits-` is the project's name, whatever model the image holds).
+# This file is rendered for the built-in task; deploy/containers/configs.py renders it for a model
+# of your own into artifacts/run/containers/docker/, which `deploy.containers.images build` uses.
 #
 #   docker build -f deploy/docker/tfserving.Dockerfile -t digits-tfserving:local .   # from the repo root
 #   python -m deploy.containers.images build                                            # the same, staged

@@ -1,5 +1,8 @@
-# TorchServe with the digits archive baked in, for those who prefer an image to mounts (and for
-# the Kubernetes manifests, which run it as digits-torchserve:local).
+# TorchServe with the trained model's archive baked in, for those who prefer an image to mounts
+# (and for the Kubernetes manifests, which run it as digits-torchserve:local; `digits-` is the
+# project's name, whatever model the image holds). This file is rendered for the built-in task;
+# deploy/containers/configs.py renders it for a model of your own into
+# artifacts/run/containers/docker/, which `deploy.containers.images build` uses.
 #
 #   docker build -f deploy/docker/torchserve.Dockerfile -t digits-torchserve:local .   # from the repo root
 #   python -m deploy.containers.images build                                              # the same, staged

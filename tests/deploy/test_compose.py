@@ -1,4 +1,5 @@
-"""deploy/docker-compose.yml: valid Compose, and the same plan the Docker launcher runs (from the spec)."""
+"""deploy/docker-compose.yml: valid Compose, and the same plan the Docker launcher runs (from the spec),
+for the built-in task (the file's defaults) and for a model of one's own (compose.py's variables)."""
 from __future__ import annotations
 
 import json
@@ -7,11 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from deploy.containers import launch, plan
-from serving import endpoints as endpoints_mod
-from tests.deploy.conftest import bind_source, parse_port
+from core import spec as specs
 from core.spec import SERVING_HOST, SERVING_PORTS
-from deploy.containers.plan import MODEL_NAME
+from deploy.containers import compose as compose_mod
+from deploy.containers import configs, launch, plan
+from serving import endpoints as endpoints_mod
+from tests.deploy.conftest import OTHER_MODEL, bind_source, parse_port
 
 SCHEMA = Path(__file__).with_name("schemas") / "compose_spec.json"
 OVERRIDES = {"DIGITS_SERVING_HOST": "0.0.0.0", "DIGITS_TFSERVING_REST_PORT": "9501",
@@ -35,15 +37,15 @@ def test_schema_check_can_fail(compose_raw):
     assert any("helthcheck" in message for message in errors), errors
 
 
-def test_services_are_the_plan(compose_raw, tmp_path):
-    assert set(compose_raw["services"]) == {s.name for s in plan.services(tmp_path)}
+def test_services_are_the_plan(compose_raw, digits_root):
+    assert set(compose_raw["services"]) == {s.name for s in plan.services(digits_root)}
 
 
 @pytest.mark.parametrize("environ", [{}, OVERRIDES], ids=["spec defaults", "DIGITS_* overrides"])
-def test_published_ports_agree_with_the_launcher(compose_for, environ, tmp_path):
+def test_published_ports_agree_with_the_launcher(compose_for, environ, digits_root):
     compose = compose_for(environ)
     endpoints = endpoints_mod.resolve(environ)
-    for service in plan.services(tmp_path):
+    for service in plan.services(digits_root):
         published = {parse_port(p) for p in compose["services"][service.name]["ports"]}
         options = launch.run_options(service, endpoints)["ports"]
         expected = {(ip, port, int(key.split("/")[0])) for key, (ip, port) in options.items()}
@@ -67,9 +69,14 @@ def test_defaults_bind_the_spec_ports_to_loopback_only(compose_for):
     assert SERVING_PORTS["torchserve_grpc_management"] not in published
 
 
-def test_mounts_agree_with_the_launcher_and_are_read_only(compose_for, tmp_path):
-    root = tmp_path / "artifacts"
-    compose = compose_for({"DIGITS_ARTIFACTS": str(root)})
+def compose_environment(root) -> dict:
+    """What compose.py hands `docker compose` for artifacts folder `root` (ports left at the spec's)."""
+    return compose_mod.variables(root)
+
+
+def test_mounts_agree_with_the_launcher_and_are_read_only(compose_for, any_root):
+    root = any_root
+    compose = compose_for(compose_environment(root))
     for service in plan.services(root):
         volumes = compose["services"][service.name]["volumes"]
         assert all(v["type"] == "bind" and v["read_only"] is True for v in volumes), service.name
@@ -79,15 +86,19 @@ def test_mounts_agree_with_the_launcher_and_are_read_only(compose_for, tmp_path)
         assert in_compose == {(m["Source"], m["Target"]) for m in mounts}, service.name
 
 
-def test_default_artifacts_folder_is_the_repository_one(compose_for):
+def test_default_artifacts_folder_and_model_are_the_built_in_ones(compose_for, digits_root):
     compose = compose_for({})
     source = compose["services"]["tfserving"]["volumes"][0]["source"]
-    assert bind_source(source) == plan.REPO / "artifacts" / "tfserving" / MODEL_NAME
+    assert bind_source(source) == plan.REPO / "artifacts" / "tfserving" / configs.BUILTIN_MODEL
+    # The file's defaults are what compose.py sets for the built-in task: the committed configs.
+    variables = compose_environment(digits_root)
+    assert variables["DIGITS_MODEL_NAME"] == configs.BUILTIN_MODEL
+    assert Path(variables["DIGITS_CONTAINER_CONFIG"]) == plan.CONFIG_DIR
 
 
-def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, tmp_path):
-    compose = compose_for({})
-    for service in plan.services(tmp_path):
+def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, any_root):
+    compose = compose_for(compose_environment(any_root))
+    for service in plan.services(any_root):
         entry = compose["services"][service.name]
         options = launch.run_options(service, endpoints_mod.resolve({}))
         assert entry["image"] == options["image"]
@@ -119,11 +130,28 @@ def test_every_container_is_locked_down(compose_for):
         assert [t.split(":")[0] for t in entry["tmpfs"]] == ["/tmp"], name
 
 
-def test_health_checks_name_the_spec_model_and_ports(compose_for):
-    services = compose_for({})["services"]
+def test_health_checks_name_the_spec_model_and_ports(compose_for, any_root):
+    model = specs.load(any_root).model_name
+    services = compose_for(compose_environment(any_root))["services"]
     torchserve = services["torchserve"]["healthcheck"]["test"]
-    assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_management']}" in torchserve and MODEL_NAME in torchserve
+    assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_management']}" in torchserve and model in torchserve
     tfserving = services["tfserving"]["healthcheck"]["test"][-1]
     assert f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']}" in tfserving
-    assert f"/v1/models/{MODEL_NAME} " in tfserving
+    assert f"/v1/models/{model} " in tfserving
     assert services["web"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"
+
+
+def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):
+    """Nothing of the built-in model is left in what compose runs for `bars`."""
+    compose = compose_for(compose_environment(bars_root))
+    validator().validate(compose)
+    text = json.dumps(compose)
+    assert configs.BUILTIN_MODEL not in json.dumps([compose["services"][name]["healthcheck"]["test"]
+                                                    for name in ("torchserve", "tfserving")])
+    tfserving = {v["target"]: bind_source(v["source"]) for v in compose["services"]["tfserving"]["volumes"]}
+    assert tfserving[f"/models/{OTHER_MODEL}"] == bars_root / "tfserving" / OTHER_MODEL
+    rendered = bars_root / "run" / "containers" / "config"
+    assert tfserving["/config/models.config"] == rendered / "models.config"
+    torchserve = {v["target"]: bind_source(v["source"]) for v in compose["services"]["torchserve"]["volumes"]}
+    assert torchserve[plan.TS_CONFIG] == rendered / "torchserve.properties"
+    assert f"/v1/models/{OTHER_MODEL} " in text and f'"{OTHER_MODEL}"' in text

@@ -1,24 +1,32 @@
-"""deploy/docker/*.Dockerfile and deploy/config/: the baked images run the launcher's plan, non-root."""
+"""deploy/docker/*.Dockerfile and deploy/config/: the baked images run the launcher's plan, non-root,
+for the built-in task (the committed files) and for a model of one's own (the rendered ones)."""
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 
+from core import spec as specs
+from core.spec import SERVING_PORTS
 from deploy.containers import configs, images, plan
 from serving.tfserving import configs as tf_configs
-from core.spec import SERVING_PORTS
-from deploy.containers.plan import MODEL_NAME
+from tests.deploy.conftest import OTHER_MODEL
 
 SERVICES = ("torchserve", "tfserving", "web")
 
 
-def instructions(name: str) -> dict:
+def dockerfile(name: str, root) -> Path:
+    """The Dockerfile images.py builds `name` from for artifacts folder `root` (rendered if need be)."""
+    return configs.render(root) / "docker" / f"{name}.Dockerfile"
+
+
+def instructions(name: str, root) -> dict:
     """{INSTRUCTION: [arguments, ...]} of one Dockerfile, continuation lines joined."""
-    text = (images.DOCKERFILES / f"{name}.Dockerfile").read_text()
+    text = dockerfile(name, root).read_text()
     text = re.sub(r"\\\n\s*", " ", text)
     found = {}
     for line in text.splitlines():
@@ -33,8 +41,8 @@ def service(name: str, root) -> plan.Service:
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_runs_the_plan(name, tmp_path):
-    found, expected = instructions(name), service(name, tmp_path)
+def test_dockerfile_runs_the_plan(name, any_root):
+    found, expected = instructions(name, any_root), service(name, any_root)
     assert found["FROM"] == [expected.image]
     assert found["USER"] == [expected.user]
     assert int(expected.user.split(":")[0]) != 0
@@ -50,25 +58,26 @@ def test_dockerfile_runs_the_plan(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_copies_land_where_the_mounts_go(name, tmp_path):
-    expected = service(name, tmp_path)
+def test_dockerfile_copies_land_where_the_mounts_go(name, any_root):
+    expected = service(name, any_root)
     targets = [m.target for m in expected.mounts]
-    for copy in instructions(name)["COPY"]:
+    copies = instructions(name, any_root)["COPY"]
+    for copy in copies:
         destination = copy.split()[-1]
         assert any(destination == t or destination.startswith(t + "/") for t in targets), (name, destination)
-    assert len(instructions(name)["COPY"]) >= len(targets)
+    assert len(copies) >= len(targets)
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerignore_admits_exactly_what_is_copied(name):
-    path = images.DOCKERFILES / f"{name}.Dockerfile.dockerignore"
+def test_dockerignore_admits_exactly_what_is_copied(name, any_root):
+    path = dockerfile(name, any_root).with_name(f"{name}.Dockerfile.dockerignore")
     lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*"
     assert sorted(line[1:] for line in lines[1:]) == sorted(images.copied_sources(path.with_suffix("")))
 
 
-def test_staged_context_holds_what_the_dockerfile_copies(tmp_path):
-    root = tmp_path / "artifacts"
+def test_staged_context_holds_what_the_dockerfile_copies(tmp_path, digits_root):
+    root = digits_root
     (root / "web").mkdir(parents=True)
     (root / "web" / "index.html").write_text("<!doctype html>")
     context = images.stage(images.DOCKERFILES / "web.Dockerfile", root, tmp_path / "context")
@@ -87,7 +96,8 @@ def test_generated_configs_are_current():
 def test_stale_config_is_reported(tmp_path, monkeypatch):
     target = tmp_path / "torchserve.properties"
     target.write_text("inference_address=http://0.0.0.0:1\n")
-    monkeypatch.setattr(configs, "generated", lambda: {target: configs.torchserve_properties()})
+    monkeypatch.setattr(configs, "DEPLOY", tmp_path)
+    monkeypatch.setattr(configs, "generated", lambda: {Path("torchserve.properties"): configs.torchserve_properties()})
     assert configs.stale() == [target]
 
 
@@ -105,17 +115,20 @@ def test_torchserve_container_config_listens_on_the_spec_ports():
     assert int(props["grpc_inference_port"]) == SERVING_PORTS["torchserve_grpc_inference"]
     assert props["enable_model_api"] == "false"
     assert "disable_token_authorization" not in props  # token authorization stays on in compose/docker
-    assert MODEL_NAME in json.loads(props["models"])
+    assert list(json.loads(props["models"])) == [configs.BUILTIN_MODEL]
     # Every other setting is the serving/ one.
-    source = properties(configs.SOURCE.read_text())
+    source = properties(configs.SOURCE.read_text().replace("${MODEL_NAME}", configs.BUILTIN_MODEL))
     for key in ("models", "load_models", "token_expiration_min", "metrics_mode", "vmargs"):
         assert props[key] == source[key]
 
 
-def test_tfserving_container_config_points_at_the_mounted_versions():
-    text = (plan.CONFIG_DIR / "models.config").read_text()
-    assert f'name: "{MODEL_NAME}"' in text and f'base_path: "{plan.TF_MODEL_BASE}"' in text
-    assert plan.TF_MODEL_BASE.endswith("/" + MODEL_NAME)
+def test_tfserving_container_config_points_at_the_mounted_versions(any_root):
+    model = specs.load(any_root).model_name
+    text = (configs.render(any_root) / "config" / "models.config").read_text()
+    base = plan.tf_model_base(model)
+    assert f'name: "{model}"' in text and f'base_path: "{base}"' in text
+    tfserving = service("tfserving", any_root)
+    assert {m.target: m.source for m in tfserving.mounts}[base] == any_root / "tfserving" / model
     assert "${" not in text
     flags = plan.tfserving_command()
     for key, name in tf_configs.CONFIG_FILES.items():
@@ -129,3 +142,93 @@ def test_nginx_serves_the_demo_on_the_spec_port():
     assert "pid /tmp/nginx.pid;" in text  # read-only root: only /tmp is writable
     temp_paths = re.findall(r"_temp_path (\S+);", text)
     assert len(temp_paths) == 5 and all(p.startswith("/tmp/") for p in temp_paths)
+
+
+def test_own_model_configs_are_rendered_beside_its_artifacts(bars_root):
+    out = configs.render(bars_root)
+    assert out == bars_root / "run" / "containers"
+    props = properties((out / "config" / "torchserve.properties").read_text())
+    assert props["load_models"] == f"{OTHER_MODEL}.mar"
+    assert list(json.loads(props["models"])) == [OTHER_MODEL]
+    assert json.loads(props["models"])[OTHER_MODEL]["1.0"]["marName"] == f"{OTHER_MODEL}.mar"
+    # Only the model differs from the committed (built-in) config.
+    committed = properties((plan.CONFIG_DIR / "torchserve.properties").read_text())
+    assert {k for k in props if props[k] != committed.get(k)} == {"load_models", "models"}
+    mounts = {m.target: m.source for m in service("torchserve", bars_root).mounts}
+    assert mounts[plan.TS_CONFIG] == out / "config" / "torchserve.properties"
+    assert configs.render(bars_root) == out  # a second render changes nothing
+
+
+def test_own_model_image_copies_its_own_artifacts(tmp_path, bars_root):
+    archive = bars_root / "torchserve" / "model-store" / f"{OTHER_MODEL}.mar"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"archive")
+    versions = bars_root / "tfserving" / OTHER_MODEL / "1"
+    versions.mkdir(parents=True)
+    (versions / "saved_model.pb").write_bytes(b"pb")
+    found = {}
+    for name in ("torchserve", "tfserving"):
+        context = images.stage(dockerfile(name, bars_root), bars_root, tmp_path / name)
+        found[name] = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
+        assert configs.BUILTIN_MODEL not in "".join(found[name])  # the built-in model's paths: none
+        text = (context / "Dockerfile").read_text()
+        assert f"{OTHER_MODEL}" in text and f'"{configs.BUILTIN_MODEL}"' not in text
+    assert f"artifacts/torchserve/model-store/{OTHER_MODEL}.mar" in found["torchserve"]
+    assert f"artifacts/tfserving/{OTHER_MODEL}/1/saved_model.pb" in found["tfserving"]
+    staged = tmp_path / "torchserve" / "artifacts" / "run" / "containers" / "config" / "torchserve.properties"
+    assert properties(staged.read_text())["load_models"] == f"{OTHER_MODEL}.mar"
+
+
+def committed_text() -> str:
+    return "".join(path.read_text() for folder in configs.RENDERED_FOLDERS
+                   for path in sorted((configs.DEPLOY / folder).iterdir()) if path.is_file())
+
+
+def test_every_value_that_names_the_model_is_in_the_committed_files():
+    """What the renderer replaces is really there: no file could keep the built-in model unnoticed."""
+    text = committed_text()
+    table = configs.replacements(OTHER_MODEL)
+    assert len(table) == len(set(table.values()))
+    for old in table:
+        assert old in text, f"no committed file under deploy/ says {old!r} any more: update configs.replacements"
+
+
+def test_own_model_rendering_keeps_nothing_of_the_built_in_model(bars_root):
+    out = configs.render(bars_root)
+    rendered = {path.relative_to(out): path.read_text() for path in out.rglob("*") if path.is_file()}
+    assert set(rendered) == set(configs.generated(OTHER_MODEL))
+    own = configs.replacements(OTHER_MODEL)
+    everything = "".join(rendered.values())
+    for old, new in own.items():
+        assert old not in everything, old
+        assert new in everything, new
+    # Only the project's name remains (images, labels, volume, the namespace and its object).
+    project = ("digits-everywhere", "digits-torchserve:local", "digits-tfserving:local", "digits-web:local",
+               "digits-models", "namespace: digits")
+    for rel, text in rendered.items():
+        for line in text.splitlines():
+            if line.lstrip().startswith("#"):
+                continue
+            for name in project:
+                line = line.replace(name, "")
+            if rel.as_posix() == "k8s/namespace.yaml":
+                line = line.replace("name: digits", "")
+            assert configs.BUILTIN_MODEL not in line, (rel, line)
+
+
+def test_configs_command_renders_for_an_artifacts_folder(bars_root):
+    answer = subprocess.run([sys.executable, "-m", "deploy.containers.configs", "--artifacts", str(bars_root)],
+                            capture_output=True, text=True, cwd=plan.REPO, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    out = bars_root / "run" / "containers"
+    assert f"model '{OTHER_MODEL}': container files in {out}" in answer.stdout
+    assert f"DIGITS_MODEL_NAME={OTHER_MODEL} DIGITS_CONTAINER_CONFIG={out / 'config'}" in answer.stdout
+    assert (out / "config" / "models.config").exists() and (out / "k8s" / "kustomization.yaml").exists()
+    missing = subprocess.run([sys.executable, "-m", "deploy.containers.configs", "--artifacts",
+                              str(bars_root / "nowhere")], capture_output=True, text=True, cwd=plan.REPO, timeout=120)
+    assert missing.returncode == 1 and "spec.json not found" in missing.stderr
+
+
+def test_built_in_task_uses_the_committed_files(digits_root):
+    assert configs.render(digits_root) == configs.DEPLOY
+    assert not (digits_root / "run").exists()  # nothing rendered: the committed files are its own

@@ -1,4 +1,5 @@
-"""deploy/k8s/: valid Kubernetes objects (kubernetes-validate's schemas) that run the launcher's plan."""
+"""deploy/k8s/: valid Kubernetes objects (kubernetes-validate's schemas) that run the launcher's plan,
+as committed (the built-in task) and as rendered for a model of one's own."""
 from __future__ import annotations
 
 import shutil
@@ -9,27 +10,32 @@ import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
-from deploy.containers import plan  # noqa: E402
-from tests.deploy.conftest import DEPLOY  # noqa: E402
+from core import spec as specs  # noqa: E402
 from core.spec import SERVING_PORTS  # noqa: E402
-from deploy.containers.plan import MODEL_NAME  # noqa: E402
+from deploy.containers import configs, plan  # noqa: E402
+from tests.deploy.conftest import DEPLOY, OTHER_MODEL  # noqa: E402
 
 K8S = DEPLOY / "k8s"
 # The newest schema the package ships, and an older release still widely run.
 VERSIONS = (kubernetes_validate.latest_version(), "1.29.0")
 
 
-def kustomization() -> dict:
-    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+def kustomization(folder=K8S) -> dict:
+    return yaml.safe_load((folder / "kustomization.yaml").read_text())
 
 
-def documents() -> list[dict]:
-    return [doc for name in kustomization()["resources"] for doc in yaml.safe_load_all((K8S / name).read_text())
-            if doc]
+def documents(folder=K8S) -> list[dict]:
+    return [doc for name in kustomization(folder)["resources"]
+            for doc in yaml.safe_load_all((folder / name).read_text()) if doc]
 
 
-def of_kind(kind: str) -> dict:
-    return {doc["metadata"]["name"]: doc for doc in documents() if doc["kind"] == kind}
+def of_kind(kind: str, folder=K8S) -> dict:
+    return {doc["metadata"]["name"]: doc for doc in documents(folder) if doc["kind"] == kind}
+
+
+def manifests(root):
+    """The kustomization k8s.py applies for artifacts folder `root` (rendered if need be)."""
+    return configs.render(root) / "k8s"
 
 
 def mebibytes(quantity: str) -> int:
@@ -43,9 +49,10 @@ def test_kustomization_lists_every_manifest():
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_every_object_matches_the_kubernetes_schema(version):
+def test_every_object_matches_the_kubernetes_schema(version, bars_root):
+    assert manifests(bars_root) != K8S
     kinds = []
-    for doc in documents():
+    for doc in documents() + documents(manifests(bars_root)):
         kubernetes_validate.validate(doc, version, strict=True)
         kinds.append(doc["kind"])
     assert sorted(set(kinds)) == ["Deployment", "HorizontalPodAutoscaler", "Namespace", "NetworkPolicy", "Service"]
@@ -59,9 +66,9 @@ def test_schema_check_can_fail():
 
 
 @pytest.mark.parametrize("name", ["torchserve", "tfserving", "web"])
-def test_deployment_runs_the_plan(name, tmp_path):
-    service = next(s for s in plan.services(tmp_path) if s.name == name)
-    pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
+def test_deployment_runs_the_plan(name, any_root):
+    service = next(s for s in plan.services(any_root) if s.name == name)
+    pod = of_kind("Deployment", manifests(any_root))[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == plan.BAKED_IMAGES[name]
     args = container.get("args", [])
@@ -96,13 +103,15 @@ def test_deployment_is_non_root_read_only_and_probed(name):
     assert "readinessProbe" in container and "livenessProbe" in container
 
 
-def test_readiness_probes_are_the_health_checks(tmp_path):
-    deployments = of_kind("Deployment")
-    for service in plan.services(tmp_path):
+def test_readiness_probes_are_the_health_checks(any_root):
+    deployments = of_kind("Deployment", manifests(any_root))
+    for service in plan.services(any_root):
         container = deployments[service.name]["spec"]["template"]["spec"]["containers"][0]
         probe = container["readinessProbe"]
         if "exec" in probe:
             assert probe["exec"]["command"] == service.health[1:], service.name
+            if "startupProbe" in container:
+                assert container["startupProbe"]["exec"]["command"] == service.health[1:], service.name
         else:  # the demo: the same URL as the compose health check, over httpGet
             port = {p["name"]: p["containerPort"] for p in container["ports"]}[probe["httpGet"]["port"]]
             assert service.health[-1] == f"http://127.0.0.1:{port}{probe['httpGet']['path']}"
@@ -135,16 +144,36 @@ def test_autoscalers_target_deployments_with_cpu_requests():
         assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
 
 
-def test_probes_name_the_spec_model():
-    pod = of_kind("Deployment")["tfserving"]["spec"]["template"]["spec"]
-    assert f"/v1/models/{MODEL_NAME} " in pod["containers"][0]["readinessProbe"]["exec"]["command"][-1]
+def test_probes_name_the_spec_model(any_root):
+    model = specs.load(any_root).model_name
+    deployments = of_kind("Deployment", manifests(any_root))
+    tfserving = deployments["tfserving"]["spec"]["template"]["spec"]["containers"][0]
+    assert f"/v1/models/{model} " in tfserving["readinessProbe"]["exec"]["command"][-1]
+    torchserve = deployments["torchserve"]["spec"]["template"]["spec"]["containers"][0]
+    assert torchserve["readinessProbe"]["exec"]["command"][3] == model
+
+
+def test_own_model_manifests_differ_only_in_the_model(bars_root):
+    """The rendered kustomization is the committed one with the probes naming `bars`; nothing else moves."""
+    folder = manifests(bars_root)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in K8S.iterdir())
+    changed = {p.name for p in K8S.iterdir() if (folder / p.name).read_text() != p.read_text()}
+    assert changed == {"torchserve.yaml", "tfserving.yaml", "kustomization.yaml"}  # the last: its usage comment
+    assert yaml.safe_load((folder / "kustomization.yaml").read_text()) == kustomization()
+    for name in ("torchserve.yaml", "tfserving.yaml"):
+        text = (folder / name).read_text()
+        assert f'"{configs.BUILTIN_MODEL}"' not in text and f"/models/{configs.BUILTIN_MODEL} " not in text
+        assert OTHER_MODEL in text
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl to build the kustomization")
-def test_kustomize_build_is_valid_and_namespaced():
-    built = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True)
+@pytest.mark.parametrize("own", [False, True], ids=["committed", "own model"])
+def test_kustomize_build_is_valid_and_namespaced(own, bars_root):
+    folder = manifests(bars_root) if own else K8S
+    built = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=60,
+                           check=True)
     objects = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
-    assert len(objects) == len(documents())
+    assert len(objects) == len(documents(folder))
     for doc in objects:
         kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "digits-everywhere"

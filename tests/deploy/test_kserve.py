@@ -14,9 +14,9 @@ import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
+from core import spec as specs  # noqa: E402
 from deploy.containers import configs, plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY  # noqa: E402
-from deploy.containers.plan import MODEL_NAME  # noqa: E402
 
 KSERVE = DEPLOY / "kserve"
 DNS_1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -47,16 +47,22 @@ INFERENCE_SERVICE = {
 }
 
 
-def resources(name: str) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all((KSERVE / name).read_text()) if doc]
+def resources(name: str, folder=KSERVE) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all((folder / name).read_text()) if doc]
 
 
-def services() -> dict:
-    return {doc["metadata"]["name"]: doc for name in ("torchserve.yaml", "tfserving.yaml") for doc in resources(name)}
+def services(folder=KSERVE) -> dict:
+    return {doc["metadata"]["name"]: doc for name in ("torchserve.yaml", "tfserving.yaml")
+            for doc in resources(name, folder)}
 
 
-def test_inference_services_are_structurally_valid():
-    found = services()
+def kserve_folder(root):
+    """deploy/kserve/ for the built-in task, else the folder rendered for `root`'s model."""
+    return configs.render(root) / "kserve"
+
+
+def test_inference_services_are_structurally_valid(any_root):
+    found = services(kserve_folder(any_root))
     assert len(found) == 2
     for isvc in found.values():
         jsonschema.validate(isvc, INFERENCE_SERVICE)
@@ -65,7 +71,7 @@ def test_inference_services_are_structurally_valid():
 
 
 def test_structural_check_can_fail():
-    isvc = services()[MODEL_NAME]
+    isvc = services()[configs.BUILTIN_MODEL]
     isvc["spec"]["predictor"]["model"]["storageUrl"] = isvc["spec"]["predictor"]["model"].pop("storageUri")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(isvc, INFERENCE_SERVICE)
@@ -78,28 +84,43 @@ def test_predictor_resources_are_valid_kubernetes_resources():
         kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
 
 
-def test_formats_storage_and_model_name_agree_with_the_artifacts():
-    found = services()
+def test_formats_storage_and_model_name_agree_with_the_artifacts(any_root):
+    model = specs.load(any_root).model_name
+    found = services(kserve_folder(any_root))
     # KServe's TF Serving runtime serves the model under the InferenceService's name.
-    tfserving = found[MODEL_NAME]["spec"]["predictor"]["model"]
+    assert set(found) == {model, f"{model}-torchserve"}
+    tfserving = found[model]["spec"]["predictor"]["model"]
     assert tfserving["modelFormat"]["name"] == "tensorflow"
-    assert tfserving["storageUri"] == f"pvc://digits-models/tfserving/{MODEL_NAME}"
-    torchserve = next(v for k, v in found.items() if k != MODEL_NAME)["spec"]["predictor"]["model"]
+    assert tfserving["storageUri"] == f"pvc://digits-models/tfserving/{model}"  # the project's volume
+    torchserve = found[f"{model}-torchserve"]["spec"]["predictor"]["model"]
     assert torchserve["modelFormat"]["name"] == "pytorch"
     assert torchserve["storageUri"] == "pvc://digits-models/torchserve"
-    (claim,) = resources("storage.yaml")
+    (claim,) = resources("storage.yaml", kserve_folder(any_root))
     kubernetes_validate.validate(claim, kubernetes_validate.latest_version(), strict=True)
     assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"]["name"] == "digits-models"
 
 
-def test_torchserve_config_for_kserve():
-    props = dict(line.split("=", 1) for line in configs.KSERVE_CONFIG.read_text().splitlines()
+def test_torchserve_config_for_kserve(any_root):
+    model = specs.load(any_root).model_name
+    config = kserve_folder(any_root) / "config" / "config.properties"
+    props = dict(line.split("=", 1) for line in config.read_text().splitlines()
                  if line and not line.startswith("#"))
     assert props["model_store"] == configs.KSERVE_MODEL_STORE == "/mnt/models/model-store"
     assert props["inference_address"].endswith(f":{configs.KSERVE_TORCHSERVE_PORT}")
     snapshot = json.loads(props["model_snapshot"])
-    assert snapshot["modelCount"] == 1 and list(snapshot["models"]) == [MODEL_NAME]
-    assert snapshot["models"][MODEL_NAME]["1.0"]["marName"] == f"{MODEL_NAME}.mar"
+    assert snapshot["modelCount"] == 1 and list(snapshot["models"]) == [model]
+    assert snapshot["models"][model]["1.0"]["marName"] == f"{model}.mar"
     assert "models" not in props and "load_models" not in props  # KServe registers from the snapshot
     assert configs.KSERVE_CONFIG.parent.name == "config"  # KServe's layout: <storage>/config/config.properties
     assert plan.REPO in configs.KSERVE_CONFIG.parents
+
+
+def test_a_model_name_kserve_cannot_carry_is_left_out_with_a_note(tmp_path, capsys):
+    from tests.deploy.conftest import artifacts_with, other_spec
+
+    root = artifacts_with(tmp_path / "artifacts", {**other_spec(), "model_name": "bar_chart"})
+    out = configs.render(root)
+    assert not (out / "kserve").exists()
+    assert "no KServe manifests for model 'bar_chart'" in capsys.readouterr().out
+    assert (out / "k8s" / "torchserve.yaml").exists()  # every other path still serves it
+    assert '"bar_chart"' in (out / "k8s" / "torchserve.yaml").read_text()

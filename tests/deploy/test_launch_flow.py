@@ -8,10 +8,13 @@ TorchServe's key file, and that `down` removes by label. The containers themselv
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from core import spec as specs
 from deploy.containers import artifacts, launch, plan, preflight
+from tests.deploy.conftest import OTHER_MODEL
 
 
 class FakeContainer:
@@ -79,7 +82,7 @@ class FakeClient:
 
 
 @pytest.fixture
-def fake(monkeypatch, tmp_path):
+def fake_client(monkeypatch):
     client = FakeClient()
     monkeypatch.setattr(preflight, "require", lambda *args, **kwargs: None)
     monkeypatch.setattr(preflight, "docker_client", lambda: client)
@@ -87,7 +90,13 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(launch.time, "sleep", lambda seconds: None)
     for name in launch.endpoints_mod.resolve({}).as_environment():  # the spec's own ports
         monkeypatch.delenv(name, raising=False)
-    return client, tmp_path / "artifacts"
+    return client
+
+
+@pytest.fixture
+def fake(fake_client, any_root):
+    """The stand-in engine, and an artifacts folder of the built-in task, then of a model of one's own."""
+    return fake_client, any_root
 
 
 def test_up_runs_the_plan_then_reuses_it(fake, capsys):
@@ -101,7 +110,9 @@ def test_up_runs_the_plan_then_reuses_it(fake, capsys):
     assert json.loads(key_file.read_text())["inference"]["key"] == "abc"
     assert key_file.stat().st_mode & 0o777 == 0o600
     out = capsys.readouterr().out
-    assert "http://127.0.0.1:8080/predictions/digits" in out and str(key_file) in out
+    model = specs.load(root).model_name
+    assert f"http://127.0.0.1:8080/predictions/{model}" in out and str(key_file) in out
+    assert f"http://127.0.0.1:8501/v1/models/{model}:predict" in out
 
     launch.up(root, timeout=10)  # again: both already run this image, nothing new is started
     assert len(client.runs) == 2
@@ -130,3 +141,21 @@ def test_down_removes_the_labelled_containers(fake):
     launch.up(root, timeout=10)
     assert sorted(launch.down()) == ["digits-tfserving", "digits-torchserve"]
     assert launch.down() == []
+
+
+def test_an_own_model_runs_with_its_rendered_configs(fake_client, bars_root):
+    client, root = fake_client, bars_root
+    launch.up(root, timeout=10)
+    runs = {options["name"]: options for options in client.runs}
+    torchserve, tfserving = runs["digits-torchserve"], runs["digits-tfserving"]  # the project's container names
+    assert torchserve["healthcheck"]["test"][4] == OTHER_MODEL
+    assert f"/v1/models/{OTHER_MODEL} " in tfserving["healthcheck"]["test"][-1]
+    rendered = root / "run" / "containers" / "config"
+    config = {m["Target"]: m["Source"] for m in torchserve["mounts"]}[plan.TS_CONFIG]
+    models = {m["Target"]: m["Source"] for m in tfserving["mounts"]}["/config/models.config"]
+    # up rendered the model's configs before starting anything, and the containers mount those.
+    assert (config, models) == (str(rendered / "torchserve.properties"), str(rendered / "models.config"))
+    assert f"load_models={OTHER_MODEL}.mar" in Path(config).read_text()
+    assert f'name: "{OTHER_MODEL}"' in Path(models).read_text()
+    assert {m["Target"]: m["Source"] for m in tfserving["mounts"]}[f"/models/{OTHER_MODEL}"] == \
+        str(root / "tfserving" / OTHER_MODEL)

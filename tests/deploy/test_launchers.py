@@ -14,10 +14,10 @@ import sys
 
 import pytest
 
+from core import spec as specs
+from core.spec import SERVING_PORTS
 from deploy.containers import launch, plan
 from serving import endpoints as endpoints_mod
-from core.spec import SERVING_PORTS
-from deploy.containers.plan import MODEL_NAME
 
 REPO = plan.REPO
 
@@ -120,26 +120,29 @@ def test_make_targets_stop_with_the_message(no_engine):
     assert answer.returncode != 0 and "choose local, docker, compose or k8s" in answer.stderr
 
 
-def test_launcher_options_follow_the_spec_and_overrides(tmp_path):
+def test_launcher_options_follow_the_spec_and_overrides(any_root):
+    root, model = any_root, specs.load(any_root).model_name
     environ = {"DIGITS_TFSERVING_GRPC_PORT": "9500", "DIGITS_SERVING_HOST": "127.0.0.2"}
     endpoints = endpoints_mod.resolve(environ)
-    options = {s.name: launch.run_options(s, endpoints) for s in plan.services(tmp_path)}
+    options = {s.name: launch.run_options(s, endpoints) for s in plan.services(root)}
     assert options["tfserving"]["ports"] == {f"{SERVING_PORTS['tfserving_grpc']}/tcp": ("127.0.0.2", 9500),
                                              f"{SERVING_PORTS['tfserving_rest']}/tcp": ("127.0.0.2",
                                                                                         SERVING_PORTS['tfserving_rest'])}
     mounts = {m["Target"]: m["Source"] for m in options["tfserving"]["mounts"]}
-    assert mounts[f"/models/{MODEL_NAME}"] == str(tmp_path / "tfserving" / MODEL_NAME)
+    assert mounts[f"/models/{model}"] == str(root / "tfserving" / model)
     mounts = {m["Target"]: m["Source"] for m in options["torchserve"]["mounts"]}
-    assert mounts[plan.TS_MODEL_STORE] == str(tmp_path / "torchserve" / "model-store")
+    assert mounts[plan.TS_MODEL_STORE] == str(root / "torchserve" / "model-store")
     mounts = {m["Target"]: m["Source"] for m in options["web"]["mounts"]}
-    assert mounts[plan.WEB_ROOT] == str(tmp_path / "web")
+    assert mounts[plan.WEB_ROOT] == str(root / "web")
     for name, option in options.items():
         assert option["read_only"] and option["cap_drop"] == ["ALL"], name
         assert option["labels"] == {plan.LABEL: name} and option["name"] == f"digits-{name}"
 
 
-def test_endpoint_lines_use_the_spec(tmp_path):
-    text = "\n".join(launch.endpoint_lines(endpoints_mod.resolve({}), tmp_path / "key_file.json"))
-    assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_inference']}/predictions/{MODEL_NAME}" in text
-    assert f"http://127.0.0.1:{SERVING_PORTS['tfserving_rest']}/v1/models/{MODEL_NAME}:predict" in text
+def test_endpoint_lines_use_the_spec(any_root):
+    model = specs.load(any_root).model_name
+    endpoints = endpoints_mod.resolve({}, root=any_root)
+    text = "\n".join(launch.endpoint_lines(endpoints, any_root / "key_file.json"))
+    assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_inference']}/predictions/{model}" in text
+    assert f"http://127.0.0.1:{SERVING_PORTS['tfserving_rest']}/v1/models/{model}:predict" in text
     assert str(SERVING_PORTS["torchserve_management"]) not in text

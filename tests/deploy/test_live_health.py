@@ -19,8 +19,8 @@ from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from training import manifest
 from tests.conftest import copy_trained, free_endpoints, free_ports
+from core import spec as specs
 from core.spec import SERVING_PORTS
-from deploy.containers.plan import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"
@@ -69,7 +69,7 @@ def health(*args: str) -> subprocess.CompletedProcess:
 def test_torchserve_health_check_passes_on_a_ready_model(live):
     root, endpoints, _ = live
     key_file = root / "run" / "torchserve" / "key_file.json"
-    answer = health(endpoints.url("torchserve_management"), MODEL_NAME, str(key_file))
+    answer = health(endpoints.url("torchserve_management"), specs.load(root).model_name, str(key_file))
     assert answer.returncode == 0, answer.stderr
 
 
@@ -80,27 +80,29 @@ def test_torchserve_health_check_fails_clearly(live, tmp_path):
     assert unknown.returncode == 1 and "not ready" in unknown.stderr
     wrong_key = tmp_path / "key_file.json"
     wrong_key.write_text(json.dumps({"management": {"key": "wrong"}}))
-    refused = health(endpoints.url("torchserve_management"), MODEL_NAME, str(wrong_key))
+    model = specs.load(root).model_name
+    refused = health(endpoints.url("torchserve_management"), model, str(wrong_key))
     assert refused.returncode == 1 and "not ready" in refused.stderr
     # Without a key file (TorchServe run with --disable-token-auth) no key is sent: refused here.
-    no_key = health(endpoints.url("torchserve_management"), MODEL_NAME, str(tmp_path / "absent.json"))
+    no_key = health(endpoints.url("torchserve_management"), model, str(tmp_path / "absent.json"))
     assert no_key.returncode == 1
 
 
-def tfserving_check(port: int) -> list[str]:
-    command = plan.tfserving_health()[1:]
+def tfserving_check(port: int, model: str) -> list[str]:
+    command = plan.tfserving_health(model)[1:]
     default = f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']} "
     assert default in command[-1]
     return command[:-1] + [command[-1].replace(default, f"/dev/tcp/127.0.0.1/{port} ")]
 
 
 def test_tfserving_health_check_passes_when_the_model_is_available(live):
-    _, endpoints, _ = live
-    answer = subprocess.run(tfserving_check(endpoints.ports["tfserving_rest"]), capture_output=True, timeout=30)
+    root, endpoints, _ = live
+    check = tfserving_check(endpoints.ports["tfserving_rest"], specs.load(root).model_name)
+    answer = subprocess.run(check, capture_output=True, timeout=30)
     assert answer.returncode == 0, answer.stderr
 
 
-def test_tfserving_health_check_fails_without_a_server():
+def test_tfserving_health_check_fails_without_a_server(live):
     (port,) = free_ports(1)
-    answer = subprocess.run(tfserving_check(port), capture_output=True, timeout=30)
+    answer = subprocess.run(tfserving_check(port, specs.load(live[0]).model_name), capture_output=True, timeout=30)
     assert answer.returncode != 0
