@@ -15,6 +15,11 @@ INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error"
 a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
 RESOURCE_EXHAUSTED (HTTP 413).
 
+REST runs on aiohttp (asyncio) with a listen backlog, a connection limit, keep-alive and the
+predictions on a bounded thread pool off the event loop (RestLimits); gRPC on grpcio's thread pool
+with a limit on calls in progress. Over a limit a request is refused explicitly, never dropped:
+HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
+
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's 0..16; it does not merge concurrent requests into batches (the batching
 file's max_batch_size is enforced as the largest request); metrics are a few counters.
