@@ -483,6 +483,7 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
     try:
         await stop.wait()
     finally:
+        log.info("shutting down: REST first")
         await runner.cleanup()
 
 
@@ -572,9 +573,10 @@ def main(argv=None) -> None:
     try:
         asyncio.run(run())
     finally:
-        log.info("shutting down")
+        log.info("REST stopped; stopping gRPC (2 s for calls in progress)")
         stop_polling.set()
         grpc_server.stop(grace=2).wait()
+        log.info("stopped")
 
 
 if __name__ == "__main__":
