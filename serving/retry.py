@@ -6,7 +6,7 @@
 Only failures that say the request was not processed, or that the server asks to be retried, are
 retried: a connection refused or reset, a connect timeout, and an explicit overload refusal
 (`refusal()`): HTTP 503 or 429, gRPC UNAVAILABLE or RESOURCE_EXHAUSTED (not the one for a message
-over the size limit: sending it again cannot help), and TorchServe's full job queue, which its gRPC
+over the size limit, sending it again cannot help, nor TorchServe's "Worker died."), and TorchServe's full job queue, which its gRPC
 API reports as INTERNAL with a message of its own (its REST API says 503). A 4xx, a 500 or any other
 gRPC code is raised at once: retrying a bad request cannot help. (A prediction changes nothing on
 the server, so repeating one is harmless even when the first did arrive.)
@@ -47,8 +47,10 @@ REFUSED_GRPC = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
 # TorchServe 0.12 answers a request its job queue cannot take with this text: HTTP 503 over REST,
 # but gRPC INTERNAL over gRPC (InferenceImpl maps every failed enqueue to INTERNAL).
 TORCHSERVE_QUEUE_FULL = "has no worker to serve inference request"
-# RESOURCE_EXHAUSTED for a message over the size limit (grpc's own text and TorchServe's): not overload.
-TOO_LARGE = ("larger than max", "message size", "bytes, more than")
+# RESOURCE_EXHAUSTED that is not overload: a message over the size limit (grpc's own text and the
+# compatible server's), and TorchServe's "Worker died." for the requests a crashed worker held (its
+# REST twin is HTTP 507, not retried either).
+NOT_OVERLOAD = ("larger than max", "message size", "bytes, more than", "Worker died")
 
 
 def _grpc_code(error: BaseException) -> str | None:
@@ -75,7 +77,7 @@ def refusal(error: BaseException) -> str | None:
     if isinstance(status, int):
         return f"HTTP {status}" if status in REFUSED_HTTP else None
     code = _grpc_code(error)
-    if code == "RESOURCE_EXHAUSTED" and any(text in _details(error) for text in TOO_LARGE):
+    if code == "RESOURCE_EXHAUSTED" and any(text in _details(error) for text in NOT_OVERLOAD):
         return None
     if code in REFUSED_GRPC:
         return code

@@ -69,9 +69,10 @@ def test_transient_failures_are_retried_until_an_answer(error):
                                    Rpc(grpc.StatusCode.DEADLINE_EXCEEDED), ValueError("error body"),
                                    Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (9 vs. 4)"),
                                    Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                       "the request body has 20,000,000 bytes, more than the 4,194,304 allowed")],
+                                       "the request body has 20,000,000 bytes, more than the 4,194,304 allowed"),
+                                   Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Worker died.")],
                          ids=["400", "500", "read timeout", "INVALID_ARGUMENT", "INTERNAL", "DEADLINE", "other",
-                              "too large (grpc)", "too large (server)"])
+                              "too large (grpc)", "too large (server)", "worker died"])
 def test_other_failures_are_raised_at_once(error):
     fake = FakeTime()
     send, calls = failing([error])
