@@ -6,9 +6,10 @@
 Only failures that say the request was not processed, or that the server asks to be retried, are
 retried: a connection refused or reset, a connect timeout, and an explicit overload refusal
 (`refusal()`): HTTP 503 or 429, gRPC UNAVAILABLE or RESOURCE_EXHAUSTED (not the one for a message
-over the size limit, sending it again cannot help, nor TorchServe's "Worker died."), and TorchServe's full job queue, which its gRPC
-API reports as INTERNAL with a message of its own (its REST API says 503). A 4xx, a 500 or any other
-gRPC code is raised at once: retrying a bad request cannot help. (A prediction changes nothing on
+over the size limit, sending it again cannot help, nor TorchServe's "Worker died."), and
+TorchServe's full job queue, which its gRPC API reports as INTERNAL with a message of its own
+(its REST API says 503). A 4xx, a 500 or any other gRPC code is raised at once: retrying a bad
+request cannot help. (A prediction changes nothing on
 the server, so repeating one is harmless even when the first did arrive.)
 
 The wait before the next try doubles from `backoff` up to `max_backoff`, with jitter, and is never
@@ -127,8 +128,8 @@ def call_with_retry(send: Callable[[float], T], policy: RetryPolicy = RetryPolic
             if not retryable(error) or attempt == policy.attempts or pause >= left:
                 past_deadline = asked is not None and pause >= left
                 if attempt > 1 or past_deadline:
-                    error.add_note(f"gave up after {attempt} attempts in {clock() - start:.1f} s"
-                                   + (f" (the server asked to wait {asked:g} s, past the deadline)" if past_deadline else ""))
+                    why = f" (the server asked to wait {asked:g} s, past the deadline)" if past_deadline else ""
+                    error.add_note(f"gave up after {attempt} attempts in {clock() - start:.1f} s{why}")
                 raise
             if on_retry:
                 on_retry(attempt, error)

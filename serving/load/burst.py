@@ -63,7 +63,8 @@ def ensure_open_files(needed: int) -> int:
         return soft
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise SystemExit(f"error: {needed} open files needed for this burst, but the hard limit is {hard}: "
-                         f"raise it (`ulimit -Hn {needed}` as root, or /etc/security/limits.conf) or use fewer connections")
+                         f"raise it (`ulimit -Hn {needed}` as root, or /etc/security/limits.conf) "
+                         "or use fewer connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     print(f"burst: raised the soft limit on open files from {soft} to {needed} (hard limit {hard})", flush=True)
     return needed
@@ -240,7 +241,8 @@ def held(counts: dict) -> bool:
 def line(run: dict) -> str:
     return (f"  {run['target']:<16} {run['connections']:>5} x {run['requests_per_connection']}: "
             f"answered {run['answered']:>5}, refused {run['refused']:>4}, reset {run['reset']:>4}, "
-            f"timed out {run['timed_out']:>4}, errors {run['errors']:>3}; p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+            f"timed out {run['timed_out']:>4}, errors {run['errors']:>3}; "
+            f"p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
             f"{run['seconds']:.1f} s" + ("" if run["held"] else f"  <- dropped: {run['kinds']}"))
 
 
@@ -280,7 +282,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--running", action="store_true",
                         help="use the servers already running (make serve; DIGITS_*_PORT) instead of starting them")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
-    parser.add_argument("--out", type=Path, help="JSON result (default: <artifacts>/bench/burst.json; the PNG beside it)")
+    parser.add_argument("--out", type=Path,
+                        help="JSON result (default: <artifacts>/bench/burst.json; the PNG beside it)")
     args = parser.parse_args(argv)
     from training import paths
 

@@ -439,12 +439,14 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
             if rest == "/metadata":
                 return send(200, rest_metadata(server, name, version))
             if rest != ":predict":
-                raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"{rest[1:]} is not implemented by this server: use :predict")
+                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                                   f"{rest[1:]} is not implemented by this server: use :predict")
             raw = await read_body(request)
             if not admission.enter():
                 return overloaded(server, name, f"the server is busy: {admission.limit} predictions are queued", limits)
             try:
-                answer = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name, version, raw)
+                answer = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name, version,
+                                                                          raw)
             finally:
                 admission.leave()
             return send(200, answer)
@@ -520,7 +522,8 @@ def main(argv=None) -> None:
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between looks for new versions (default: 1)")
     parser.add_argument("--rest_model_threads", type=int, default=RestLimits.model_threads,
-                        help=f"REST predictions running at once (default: {RestLimits.model_threads}; this server only)")
+                        help=f"REST predictions running at once (default: {RestLimits.model_threads}; "
+                             "this server only)")
     parser.add_argument("--rest_queue", type=int, default=RestLimits.queue,
                         help=f"REST predictions waiting beyond those; more get 503 + Retry-After "
                              f"(default: {RestLimits.queue}; this server only)")
