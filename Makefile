@@ -149,7 +149,7 @@ parity: ## every target on the test split vs its source framework -> artifacts/p
 	$(PY) -m deploy.parity
 
 # ---- load tests, benchmarks and the report (serving/load/, benchmarks/) ----
-.PHONY: loadtest loadtest-open loadtest-sweep bench-widths bench-all report
+.PHONY: loadtest loadtest-open loadtest-sweep loadtest-burst bench-widths bench-all report
 # `make loadtest LOAD_TARGET=tfserving-grpc LOAD_USERS=20 LOAD_DURATION=30` (Locust users), or with
 # `LOAD_RATE=200` instead: an open loop at that many requests/s (the same as `make loadtest-open`).
 LOAD_TARGET ?= torchserve-grpc
@@ -159,6 +159,8 @@ LOAD_DURATION ?= 20
 # Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
 SWEEP_ARGS ?=
 WIDTH_ARGS ?=
+# Flags of the burst, e.g. BURST_ARGS="--connections 64 256 --targets tfserving-rest" (--running: against make serve).
+BURST_ARGS ?=
 
 loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/s open loop), LOAD_DURATION s; needs make serve
 	@if [ -n "$(LOAD_RATE)" ]; then $(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(LOAD_RATE) --seconds $(LOAD_DURATION); \
@@ -169,6 +171,9 @@ loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) o
 
 loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs tuned servers on free ports -> artifacts/bench/load-*.json, *.png
 	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
+
+loadtest-burst: ## 16, 64, 256, 1,000 connections at once x 5 requests on every endpoint (servers on free ports): answered/refused/reset, p50/p99 -> artifacts/bench/burst.json, burst.png
+	$(PY) -m serving.load.burst $(BURST_ARGS)
 
 bench-widths: ## latency of every target at width 1, 2, 4, 8 (brief training into artifacts/width/) -> artifacts/bench/widths.json
 	$(PY) -m benchmarks.widths $(WIDTH_ARGS)

@@ -5,7 +5,8 @@
 
 Steps: train and export when their results are missing; bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); bench-web; the capacity sweep (default vs tuned); the width sweep; `make report`.
+is left alone); bench-web; the capacity sweep (default vs tuned); the burst (16..1,000 connections at
+once); the width sweep; `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 15-25 minutes on a 2-core machine.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("train", "export", "edge", "serving", "web", "sweep", "widths", "report")
+STEPS = ("train", "export", "edge", "serving", "web", "sweep", "burst", "widths", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -78,6 +79,10 @@ def step_sweep(root: Path, args) -> None:
     run(python("serving.load.sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
 
 
+def step_burst(root: Path, args) -> None:
+    run(python("serving.load.burst", "--artifacts", str(root), *shlex.split(args.burst_args)))
+
+
 def step_widths(root: Path, args) -> None:
     run(python("benchmarks.widths", "--artifacts", str(root), *shlex.split(args.width_args)))
 
@@ -90,6 +95,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
     parser.add_argument("--sweep-args", default="", help="flags for serving.load.sweep, e.g. \"--seconds 2\"")
+    parser.add_argument("--burst-args", default="", help="flags for serving.load.burst, e.g. \"--connections 64 256\"")
     parser.add_argument("--width-args", default="", help="flags for benchmarks.widths, e.g. \"--widths 1 8\"")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)

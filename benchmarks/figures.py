@@ -16,6 +16,7 @@ SOURCES = {
     "serving": ("bench/serving.json", "make bench-serving"),
     "web": ("bench/web.json", "make bench-web"),
     "load": ("bench/load-capacity.json", "make loadtest-sweep"),
+    "burst": ("bench/burst.json", "make loadtest-burst"),
     "widths": ("bench/widths.json", "make bench-widths"),
 }
 

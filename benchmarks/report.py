@@ -5,7 +5,8 @@
 
 Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
-load-capacity.json and load-<endpoint>.json (make loadtest-sweep), widths.json (make bench-widths).
+load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
+widths.json (make bench-widths).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
 """
@@ -137,6 +138,41 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
     return text
 
 
+def section_burst(inputs, out: Path, root: Path) -> str:
+    text = "## A crowd at once: concurrent connections each endpoint holds\n\n"
+    burst = inputs["burst"]
+    if not burst:
+        return text + missing("burst")
+    requests = burst["requests_per_connection"]
+    rows = [[target, e["largest_held"], e["p99_ms_at_largest_held"], e["largest_answered_in_full"], e["largest_tried"]]
+            for target, e in burst["endpoints"].items()]
+    text += (f"N clients connect at the same moment (each its own keep-alive connection or gRPC channel) and send "
+             f"{requests} single-image requests each, without retries (`{burst['command']}`). A burst is *held* when "
+             "every request is answered or explicitly refused (HTTP 503/429, gRPC RESOURCE_EXHAUSTED): no connection "
+             "reset, no time-out, no unexplained error. Latency is send to answer of the answered requests; the "
+             "client shares the cores with the servers.\n\n"
+             + table(["endpoint", "largest burst held (connections)", "p99 ms there", "answered in full up to",
+                      "largest tried"], rows) + "\n")
+    cells = {(r["target"], r["connections"]): r for r in burst["runs"]}
+    counts = sorted({r["connections"] for r in burst["runs"]})
+    detail = []
+    for target in burst["endpoints"]:
+        row = [target]
+        for count in counts:
+            r = cells.get((target, count))
+            dropped = r and r["reset"] + r["timed_out"] + r["errors"]
+            row.append(None if r is None else f"{r['answered']:,}/{r['sent']:,}" + (f", {r['refused']:,} refused"
+                       if r["refused"] else "") + (f", **{dropped:,} dropped**" if dropped else ""))
+        detail.append(row)
+    text += "Answered of sent per burst (dropped = reset, timed out or unexplained):\n\n" + table(
+        ["endpoint", *[f"{count:,} x {requests}" for count in counts]], detail)
+    png = root / "bench" / "burst.png"
+    if png.exists():
+        shutil.copyfile(png, out / png.name)
+        text += f"\n![burst](report/{png.name})\n"
+    return text
+
+
 def section_widths(inputs, out: Path) -> str:
     text = "## Latency against the width multiplier (1, 2, 4, 8)\n\n"
     widths = inputs["widths"]
@@ -218,7 +254,8 @@ def build(root: Path, out_md: Path) -> str:
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
         section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",
-        section_capacity(inputs, charts_dir, root), "\n", section_widths(inputs, charts_dir), "\n", CAVEATS,
+        section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
+        section_widths(inputs, charts_dir), "\n", CAVEATS,
     ]
     text = "".join(parts)
     out_md.write_text(text)

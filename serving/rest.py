@@ -1,7 +1,7 @@
 """A small JSON-over-HTTP helper shared by the REST clients of both servers.
 
 Errors come back as `RestError` carrying the HTTP status and the server's own message, so callers
-(and tests) can assert on both.
+(and tests) can assert on both, and the `Retry-After` of a refusal for the retry policy.
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import requests
 
 
 class RestError(RuntimeError):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: str | None = None):
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message
+        self.retry_after = retry_after  # the Retry-After header of a refusal (serving/retry.py reads it)
 
 
 def call(session: requests.Session, method: str, url: str, *, timeout: float, **kwargs) -> dict:
@@ -28,7 +29,7 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float, **
         message = response.text or response.reason  # TorchServe answers 413 with an empty body
         if isinstance(body, dict):  # TF Serving: {"error": ...}; TorchServe: {"code", "type", "message"}
             message = body.get("error") or body.get("message") or json.dumps(body)
-        raise RestError(response.status_code, message)
+        raise RestError(response.status_code, message, response.headers.get("Retry-After"))
     if body is None:
         raise RestError(response.status_code, f"the answer is not JSON: {response.text[:200]!r}")
     return body

@@ -38,15 +38,16 @@ def from_environment(environ=None) -> TlsFiles | None:
     return files
 
 
-def channel(target: str, options=()):
-    """A gRPC channel to `target`: TLS trusting the configured certificate, else plaintext."""
+def channel(target: str, options=(), aio: bool = False):
+    """A gRPC channel to `target`: TLS trusting the configured certificate, else plaintext (grpc.aio's with `aio`)."""
     import grpc
 
+    module = grpc.aio if aio else grpc
     files = from_environment()
     if files is None:
-        return grpc.insecure_channel(target, options=options)
+        return module.insecure_channel(target, options=options)
     credentials = grpc.ssl_channel_credentials(root_certificates=files.cert.read_bytes())
-    return grpc.secure_channel(target, credentials, options=options)
+    return module.secure_channel(target, credentials, options=options)
 
 
 def tfserving_ssl_config(files: TlsFiles) -> str:

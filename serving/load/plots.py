@@ -1,6 +1,7 @@
 """PNG plots of the load results (matplotlib, no display needed).
 
     plots.latency_vs_load(json.loads(Path("artifacts/bench/load-torchserve-grpc.json").read_text()), "out.png")
+    plots.burst(json.loads(Path("artifacts/bench/burst.json").read_text()), "burst.png")
 """
 from __future__ import annotations
 
@@ -35,6 +36,40 @@ def latency_vs_load(result: dict, out: Path) -> Path:
         axis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    return save(plt, fig, out)
+
+
+def burst(result: dict, out: Path) -> Path:
+    """Against concurrent connections, per endpoint: the share of requests answered (left), p50 and p99 (right)."""
+    plt = pyplot()
+    fig, (share, latency) = plt.subplots(1, 2, figsize=(10.0, 4.0))
+    palette = plt.get_cmap("tab10").colors
+    targets = list(dict.fromkeys(run["target"] for run in result["runs"]))
+    for colour, target in zip(palette, targets):
+        runs = sorted((r for r in result["runs"] if r["target"] == target), key=lambda r: r["connections"])
+        xs = [r["connections"] for r in runs]
+        share.plot(xs, [100.0 * r["answered"] / r["sent"] for r in runs], "o-", color=colour, label=target)
+        dropped = [(r["connections"], 100.0 * r["answered"] / r["sent"]) for r in runs if not r["held"]]
+        if dropped:  # a burst with resets, time-outs or unexplained errors
+            share.plot(*zip(*dropped), "x", color=colour, markersize=12, markeredgewidth=2)
+        timed = [r for r in runs if r["p99_ms"] is not None]
+        latency.plot([r["connections"] for r in timed], [r["p50_ms"] for r in timed], "o--", color=colour,
+                     label=f"{target} p50")
+        latency.plot([r["connections"] for r in timed], [r["p99_ms"] for r in timed], "o-", color=colour,
+                     label=f"{target} p99")
+    share.set(xscale="log", ylim=(-5, 105), xlabel="concurrent connections",
+              ylabel="requests answered (%)", title="answered (x: some dropped)")
+    latency.set(xscale="log", yscale="log", xlabel="concurrent connections", ylabel="latency of answered (ms)",
+                title=f"p50 / p99, {result['requests_per_connection']} requests per connection")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    for ax in (share, latency):
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(sorted({r["connections"] for r in result["runs"]}))
+        ax.grid(True, which="both", alpha=0.3)
+    share.legend(fontsize=8)
+    latency.legend(fontsize=7, ncol=2)
     return save(plt, fig, out)
 
 

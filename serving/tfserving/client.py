@@ -2,9 +2,10 @@
 
 gRPC goes through the official `tensorflow-serving-api` stubs (PredictionService.Predict and
 GetModelMetadata, ModelService.GetModelStatus); REST posts `{"instances": ...}` to
-`/v1/models/<model>:predict` (the model name, input and output names come from the spec). No token: TF Serving has no authentication of its own. Predictions
-are retried on connection errors, HTTP 503 and gRPC UNAVAILABLE under one deadline
-(serving/retry.py; `retry=NO_RETRY` turns that off).
+`/v1/models/<model>:predict` (the model name, input and output names come from the spec). No
+token: TF Serving has no authentication of its own. Predictions are retried on connection errors
+and overload refusals (HTTP 503/429, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED), waiting at least the
+server's Retry-After, under one deadline (serving/retry.py; `retry=NO_RETRY` turns that off).
 
     python -m serving.tfserving.client           # status, signature, and 5 test images both ways
 """

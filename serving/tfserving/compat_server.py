@@ -15,6 +15,11 @@ INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error"
 a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
 RESOURCE_EXHAUSTED (HTTP 413).
 
+REST runs on aiohttp (asyncio) with a listen backlog, a connection limit, keep-alive and the
+predictions on a bounded thread pool off the event loop (RestLimits); gRPC on grpcio's thread pool
+with a limit on calls in progress. Over a limit a request is refused explicitly, never dropped:
+HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
+
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does not merge concurrent requests into batches (the batching
 file's max_batch_size is enforced as the largest request); metrics are a few counters.
@@ -22,6 +27,7 @@ file's max_batch_size is enforced as the largest request); metrics are a few cou
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import re
@@ -29,7 +35,7 @@ import signal
 import threading
 import time
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -45,6 +51,7 @@ log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
                grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
                grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500}
+GRPC_MAX_CONCURRENT_RPCS = 4096  # gRPC calls in progress at once, queued ones included; more: RESOURCE_EXHAUSTED
 DRAIN_LIMIT = 64 * MAX_REQUEST_BYTES  # an oversized body up to this is read and dropped (keeps the connection); beyond, the connection closes
 
 
@@ -90,10 +97,14 @@ class Server:
             code = error.code.name
             raise
         finally:
-            with self.lock:
-                key = (name, code)
-                self.counts[key] = self.counts.get(key, 0) + 1
-                self.latency_us["sum"] += (time.perf_counter() - start) * 1e6
+            self.count(name, code, time.perf_counter() - start)
+
+    def count(self, name: str, code: str, seconds: float | None = None) -> None:
+        """One request of model `name` that ended with `code`; its latency when it reached the model."""
+        with self.lock:
+            self.counts[(name, code)] = self.counts.get((name, code), 0) + 1
+            if seconds is not None:
+                self.latency_us["sum"] += seconds * 1e6
                 self.latency_us["count"] += 1
 
     def poll_forever(self, seconds: float, stop: threading.Event) -> None:
@@ -302,81 +313,194 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
 
 
-def make_rest_handler(server: Server, metrics_path: str | None):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, like TF Serving
-        disable_nagle_algorithm = True  # headers and body go out in two writes: do not wait on delayed ACKs
+@dataclass(frozen=True)
+class RestLimits:
+    """How much the REST API takes on at once; what is over a limit is answered 503 + Retry-After, never dropped."""
 
-        def log_message(self, fmt, *args):  # route access lines to the server log at debug level
-            log.debug("%s %s", self.address_string(), fmt % args)
+    # Kernel queue of connections not yet accepted: a crowd of clients connecting at once waits
+    # here instead of getting resets (Python's http.server listened with 5). The kernel caps it at
+    # net.core.somaxconn (4096 on current Linux).
+    backlog: int = 2048
+    # Open connections at once. A request on a connection past this is answered 503 with
+    # `Connection: close`, so the client learns why and the file descriptors stay bounded.
+    max_connections: int = 4096
+    # Predictions running at once, each on a thread of its own, off the event loop: the model call
+    # and the JSON parsing are CPU work that would stall every other connection.
+    model_threads: int = 4
+    # Predictions waiting for a thread; one more is refused with 503 and Retry-After. Large enough
+    # for a crowd of 1,000 connections with a request each in flight.
+    queue: int = 2048
+    retry_after_s: int = 1  # what a refused client is told to wait
 
-        def send(self, status: int, body, content_type="application/json"):
-            data = (json.dumps(body) if content_type == "application/json" else body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(data)
 
-        def route(self, method: str):
-            if method == "GET" and metrics_path and self.path == metrics_path:
-                return self.send(200, server.metrics_text(), "text/plain; version=0.0.4")
-            match = ROUTE.match(self.path)
+def overloaded(server: Server, name: str, message: str, limits: RestLimits, close: bool = False):
+    from aiohttp import web
+
+    server.count(name, "UNAVAILABLE")
+    response = web.json_response({"error": f"{message}; retry after {limits.retry_after_s} s"}, status=503,
+                                 headers={"Retry-After": str(limits.retry_after_s)})
+    if close:
+        response.force_close()
+    return response
+
+
+class Admission:
+    """At most `running + waiting` predictions admitted at once (used from the event loop only: no lock)."""
+
+    def __init__(self, running: int, waiting: int):
+        self.limit, self.inside = running + waiting, 0
+
+    def enter(self) -> bool:
+        if self.inside >= self.limit:
+            return False
+        self.inside += 1
+        return True
+
+    def leave(self) -> None:
+        self.inside -= 1
+
+
+async def read_body(request) -> bytes:
+    """The request body, at most MAX_REQUEST_BYTES (sized or chunked); ServingError when it is larger.
+
+    An oversized body up to DRAIN_LIMIT is read and dropped, so the client reads the 413 on a
+    connection that stays usable; beyond that the connection is closed after the answer.
+    """
+    declared = request.content_length
+    if declared is not None and declared > MAX_REQUEST_BYTES:
+        if declared > DRAIN_LIMIT:
+            request["close"] = True
+        else:
+            await _drain(request.content, declared)  # so the client reads the 413, not a reset
+        raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"the request body has {declared:,} bytes, more than the {MAX_REQUEST_BYTES:,} allowed")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:  # chunked, no length given: count as it comes
+            request["close"] = not await _drain(request.content, DRAIN_LIMIT - size)
+            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"the request body has more than the {MAX_REQUEST_BYTES:,} bytes allowed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(content, limit: int) -> bool:
+    """Read and drop up to `limit` bytes of the body; True when the body ended within that."""
+    remaining = limit
+    while remaining > 0:
+        chunk = await content.read(min(remaining, 1 << 20))
+        if not chunk:
+            return True
+        remaining -= len(chunk)
+    return content.at_eof()
+
+
+def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits = RestLimits(),
+                  executor: futures.Executor | None = None):
+    """The REST API as an aiohttp application: TF Serving's routes, status codes and {"error": ...} bodies."""
+    from aiohttp import web
+
+    executor = executor or futures.ThreadPoolExecutor(max_workers=limits.model_threads, thread_name_prefix="predict")
+    admission = Admission(limits.model_threads, limits.queue)
+
+    def send(status: int, body, content_type="application/json", request=None):
+        if content_type == "application/json":
+            response = web.Response(text=json.dumps(body), status=status, content_type="application/json")
+        else:
+            response = web.Response(body=body.encode(), status=status, headers={"Content-Type": content_type})
+        if request is not None and request.get("close"):
+            response.force_close()  # the body's end is unknown: this connection cannot carry another request
+        return response
+
+    def predict_from_bytes(name, version, raw: bytes) -> dict:
+        try:
+            body = parse_json(raw)
+        except ContractError as error:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return rest_predict(server, name, version, body)
+
+    async def handle(request):
+        method, path = request.method, request.raw_path
+        if method not in ("GET", "POST"):
+            return send(501, {"error": f"Unsupported method ({method})"})
+        if len(request.app["live"]["connections"]) > limits.max_connections:
+            return overloaded(server, "", f"more than {limits.max_connections} open connections", limits, close=True)
+        if method == "GET" and metrics_path and path == metrics_path:
+            return send(200, server.metrics_text(), "text/plain; version=0.0.4")
+        match = ROUTE.match(path)
+        try:
+            if not match or (method == "GET") != (match["rest"] in (None, "/metadata")):
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {method} {path}")
+            name, rest = match["name"], match["rest"]
+            version = int(match["version"]) if match["version"] else None
+            if rest is None:
+                return send(200, rest_status(server, name, version))
+            if rest == "/metadata":
+                return send(200, rest_metadata(server, name, version))
+            if rest != ":predict":
+                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                                   f"{rest[1:]} is not implemented by this server: use :predict")
+            raw = await read_body(request)
+            if not admission.enter():
+                return overloaded(server, name, f"the server is busy: {admission.limit} predictions are queued", limits)
             try:
-                if not match or (method == "GET") != (match["rest"] in (None, "/metadata")):
-                    raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {method} {self.path}")
-                name, rest = match["name"], match["rest"]
-                version = int(match["version"]) if match["version"] else None
-                if rest is None:
-                    return self.send(200, rest_status(server, name, version))
-                if rest == "/metadata":
-                    return self.send(200, rest_metadata(server, name, version))
-                if rest != ":predict":
-                    raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"{rest[1:]} is not implemented by this server: use :predict")
-                try:
-                    body = parse_json(self.read_body())
-                except ContractError as error:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-                return self.send(200, rest_predict(server, name, version, body))
-            except ServingError as error:
-                return self.send(HTTP_STATUS.get(error.code, 500), {"error": error.message})
-            except Exception as error:  # keep serving; report it like TF Serving's INTERNAL
-                log.exception("request failed")
-                return self.send(500, {"error": f"internal error: {error}"})
+                answer = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name, version,
+                                                                          raw)
+            finally:
+                admission.leave()
+            return send(200, answer)
+        except ServingError as error:
+            return send(HTTP_STATUS.get(error.code, 500), {"error": error.message}, request=request)
+        except Exception as error:  # keep serving; report it like TF Serving's INTERNAL
+            log.exception("request failed")
+            return send(500, {"error": f"internal error: {error}"}, request=request)
 
-        def read_body(self) -> bytes:
-            """The request body, at most MAX_REQUEST_BYTES; ServingError when it is larger or unsized."""
-            text = self.headers.get("Content-Length")
-            if text is None:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   "the request has no Content-Length: send a JSON body with its length")
-            if not text.strip().isdigit():
-                self.close_connection = True  # the body's end is unknown: this connection cannot carry another request
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Content-Length {text!r} is not a number of bytes")
-            length = int(text)
-            if length > MAX_REQUEST_BYTES:
-                if length <= DRAIN_LIMIT:  # read and drop it, so the client sees the answer, not a reset
-                    remaining = length
-                    while remaining > 0:
-                        chunk = self.rfile.read(min(remaining, 1 << 20))
-                        if not chunk:
-                            break
-                        remaining -= len(chunk)
-                else:
-                    self.close_connection = True
-                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                   f"the request body has {length:,} bytes, more than the {MAX_REQUEST_BYTES:,} allowed")
-            return self.rfile.read(length)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    app["live"] = {"connections": ()}  # the running server's open connections (set by serve_rest)
+    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, executor.shutdown))
+    return app
 
-        def do_GET(self):
-            self.route("GET")
 
-        def do_POST(self):
-            self.route("POST")
+async def serve_rest(server: Server, host: str, port: int, metrics_path: str | None, stop,
+                     limits: RestLimits = RestLimits()) -> None:
+    """Serve the REST API on host:port until `stop` (an asyncio.Event) is set."""
+    from aiohttp import web
 
-    return Handler
+    app = make_rest_app(server, metrics_path, limits)
+    # keepalive_timeout: an idle keep-alive connection is closed after this many seconds.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=75, handle_signals=False)
+    await runner.setup()
+    app["live"]["connections"] = runner.server.connections
+    # No SO_REUSEPORT: a second server on the same port must fail, not silently share it.
+    site = web.TCPSite(runner, host, port, backlog=limits.backlog, reuse_port=False)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise SystemExit(f"error: cannot bind REST to {host}:{port}: {error}") from None
+    log.info("REST on http://%s:%d%s (aiohttp; backlog %d, %d model threads, queue %d)", host, port,
+             f", metrics at {metrics_path}" if metrics_path else "", limits.backlog, limits.model_threads, limits.queue)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: REST first")
+        await runner.cleanup()
+
+
+def raise_open_files(needed: int) -> None:
+    """Raise the soft limit on open files to `needed` (within the hard limit), so max_connections can be reached."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open files: soft limit raised from %d to %d for the connection limits", soft, target)
+    if target < needed:
+        log.warning("open files: the hard limit %d is below the %d the connection limits need: raise `ulimit -Hn`",
+                    hard, needed)
 
 
 def _pem(text: str) -> bytes:
@@ -397,6 +521,12 @@ def main(argv=None) -> None:
                         help="SSLConfig text proto (server_key, server_cert PEM texts): serve gRPC over TLS")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between looks for new versions (default: 1)")
+    parser.add_argument("--rest_model_threads", type=int, default=RestLimits.model_threads,
+                        help=f"REST predictions running at once (default: {RestLimits.model_threads}; "
+                             "this server only)")
+    parser.add_argument("--rest_queue", type=int, default=RestLimits.queue,
+                        help=f"REST predictions waiting beyond those; more get 503 + Retry-After "
+                             f"(default: {RestLimits.queue}; this server only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -410,8 +540,13 @@ def main(argv=None) -> None:
     server = Server(args.model_config_file, batching.get("max_batch_size"))
     for registry in server.models.values():
         registry.poll()
-    # No SO_REUSEPORT: a second server on the same port must fail, not silently share it.
+    limits = RestLimits(model_threads=args.rest_model_threads, queue=args.rest_queue)
+    raise_open_files(limits.max_connections + GRPC_MAX_CONCURRENT_RPCS + 256)
+    # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
+    # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the 8 threads); one more is
+    # answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[MalformedRequests()],
+                              maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
                               options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
     add_grpc_services(grpc_server, server)
     try:
@@ -425,27 +560,26 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: is another server using the port?") from None
     grpc_server.start()
     log.info("gRPC on %s:%d%s", args.host, args.port, " (TLS)" if args.ssl_config_file else "")
-    http = None
-    if args.rest_api_port:
-        try:
-            http = ThreadingHTTPServer((args.host, args.rest_api_port), make_rest_handler(server, metrics_path))
-        except OSError as error:
-            raise SystemExit(f"error: cannot bind REST to {args.host}:{args.rest_api_port}: {error}") from None
-        http.daemon_threads = True
-        threading.Thread(target=http.serve_forever, daemon=True).start()
-        log.info("REST on http://%s:%d%s", args.host, args.rest_api_port,
-                 f" (metrics at {metrics_path})" if metrics_path else "")
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    poller = threading.Thread(target=server.poll_forever, args=(args.file_system_poll_wait_seconds, stop), daemon=True)
-    poller.start()
-    stop.wait()
-    log.info("shutting down")
-    if http:
-        http.shutdown()
-    grpc_server.stop(grace=2).wait()
+    async def run() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        threading.Thread(target=server.poll_forever, args=(args.file_system_poll_wait_seconds, stop_polling),
+                         daemon=True).start()
+        if args.rest_api_port:
+            await serve_rest(server, args.host, args.rest_api_port, metrics_path, stop, limits)
+        else:
+            await stop.wait()
+
+    stop_polling = threading.Event()
+    try:
+        asyncio.run(run())
+    finally:
+        log.info("REST stopped; stopping gRPC (2 s for calls in progress)")
+        stop_polling.set()
+        grpc_server.stop(grace=2).wait()
+        log.info("stopped")
 
 
 if __name__ == "__main__":

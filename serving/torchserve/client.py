@@ -3,8 +3,10 @@
 Token authorization is on: TorchServe writes `key_file.json` into its working directory
 (`artifacts/run/torchserve/` when started by `make serve`), and every call carries
 `Authorization: Bearer <inference key>`. The clients read the key from there unless given one.
-Every call is retried on connection errors, HTTP 503 and gRPC UNAVAILABLE under one deadline
-(serving/retry.py; `retry=NO_RETRY` turns that off).
+Every call is retried on connection errors and overload refusals (HTTP 503/429, gRPC UNAVAILABLE/
+RESOURCE_EXHAUSTED, and the INTERNAL that TorchServe's gRPC API answers when its job queue is full),
+waiting at least the server's Retry-After, under one deadline (serving/retry.py; `retry=NO_RETRY`
+turns that off).
 
     python -m serving.torchserve.client                  # predict 5 test images over REST and gRPC
     python -m serving.torchserve.client --png digit.png  # one picture, over REST

@@ -220,3 +220,60 @@ def test_a_new_export_is_served_without_restart(served, grpc_client, test_split,
     assert response.model_spec.version.value == new_version
     np.testing.assert_allclose(grpc_client.predict(test_split.x[:2]), keras_probabilities[:2], atol=TOLERANCE)
 
+
+
+@pytest.fixture
+def crowded_server(served):
+    """A compatible server of this test's own over the session's model, with one model thread and no
+    queue, so that a crowd overflows it; its endpoints. Stopped after the test."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from deploy.local import servers
+    from serving.endpoints import free_ports
+
+    if servers.tfserving_binary():
+        pytest.skip("the real tensorflow_model_server runs here; the queue flags are the compatible server's")
+    grpc_port, rest_port = free_ports(2)
+    endpoints = dataclasses.replace(served.endpoints, ports={**served.endpoints.ports, "tfserving_grpc": grpc_port,
+                                                              "tfserving_rest": rest_port})
+    config = served.root / "run" / "tfserving" / "models.config"
+    process = subprocess.Popen([sys.executable, "-m", "serving.tfserving.compat_server", f"--port={grpc_port}",
+                                f"--rest_api_port={rest_port}", f"--model_config_file={config}", "--host=127.0.0.1",
+                                "--rest_model_threads=1", "--rest_queue=0"], cwd=servers.REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"{endpoints.url('tfserving_rest')}/v1/models/{endpoints.model_name}"
+        ready = _wait_for(lambda: process.poll() is not None or _answers(lambda: requests.get(url, timeout=2).ok))
+        assert ready and process.poll() is None, "the compatible server did not come up"
+        yield endpoints
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(check):
+    try:
+        return check()
+    except requests.ConnectionError:
+        return False
+
+
+def test_rest_overload_is_refused_with_503_and_retry_after_and_clients_retry_through_it(crowded_server, served,
+                                                                                         test_split):
+    """Full queue: each request is answered (a prediction, or 503 + Retry-After), none dropped; the
+    project's client, which honours Retry-After, gets every prediction through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.load import burst
+    from serving.tfserving.client import TFServingRest
+
+    run = burst.burst("tfserving-rest", crowded_server, served.root, connections=64, requests=3, timeout=60)
+    assert (run["reset"], run["timed_out"], run["errors"]) == (0, 0, 0), run["examples"]
+    assert run["answered"] > 0 and run["refused"] > 0, run["kinds"]
+    assert set(run["kinds"]) == {"refused: HTTP 503, Retry-After 1"}, run["kinds"]
+    clients = [TFServingRest(crowded_server) for _ in range(16)]  # 16 at once on one model thread, no queue
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(lambda client: [client.predict(test_split.x[:1]) for _ in range(3)], clients))
+    assert [answer.shape for per_client in answers for answer in per_client] == [(1, len(LABELS))] * 48

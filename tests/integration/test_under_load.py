@@ -89,7 +89,7 @@ def test_a_killed_torchserve_worker_is_replaced_and_every_request_ends(servers, 
         assert numbers["wrong"] == 0, name
         # Only requests the worker held when it died fail, explicitly: TorchServe answers them
         # "Worker died." (HTTP 507, gRPC RESOURCE_EXHAUSTED). The clients do not retry those: only
-        # connection errors, 503 and UNAVAILABLE are retried (serving/retry.py).
+        # connection errors and overload refusals are retried (serving/retry.py).
         assert set(numbers["errors"]) <= {"HTTP 507", "RESOURCE_EXHAUSTED"}, numbers
         assert sum(numbers["errors"].values()) <= loads[name].threads, numbers
         assert all("Worker died." in example for example in numbers["error_examples"].values()), numbers

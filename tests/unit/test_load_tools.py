@@ -99,3 +99,63 @@ def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="manifest.json not found: run `make train export` first"):
         variants.prepare(tmp_path, "tuned")
+
+
+# ---- the burst tool (serving/load/burst.py): how each request's end is named ----
+
+def test_burst_names_every_way_a_request_can_end():
+    import asyncio
+
+    import aiohttp
+    import grpc
+
+    from serving.load import burst
+    from serving.rest import RestError
+    from serving.retry import TORCHSERVE_QUEUE_FULL
+
+    class Rpc(grpc.RpcError):
+        def __init__(self, code, details=""):
+            self._code, self._details = code, details
+
+        def code(self):
+            return self._code
+
+        def details(self):
+            return self._details
+
+    assert burst.classify(RestError(503, "busy", "1")) == ("refused", "HTTP 503, Retry-After 1")
+    assert burst.classify(RestError(429, "slow down")) == ("refused", "HTTP 429")
+    assert burst.classify(Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")) == (
+        "refused", "RESOURCE_EXHAUSTED")
+    assert burst.classify(Rpc(grpc.StatusCode.INTERNAL, f'Model "m" {TORCHSERVE_QUEUE_FULL}.')) == (
+        "refused", "INTERNAL (TorchServe job queue full)")
+    assert burst.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")) == ("reset", "UNAVAILABLE")
+    assert burst.classify(aiohttp.ServerDisconnectedError()) == ("reset", "ServerDisconnectedError")
+    assert burst.classify(ConnectionResetError("peer")) == ("reset", "ConnectionResetError")
+    assert burst.classify(asyncio.TimeoutError()) == ("timed_out", "timeout")
+    assert burst.classify(Rpc(grpc.StatusCode.DEADLINE_EXCEEDED)) == ("timed_out", "DEADLINE_EXCEEDED")
+    assert burst.classify(RestError(500, "boom")) == ("errors", "HTTP 500")
+    assert burst.classify(Rpc(grpc.StatusCode.INTERNAL, "boom")) == ("errors", "INTERNAL")
+    assert burst.classify(ValueError("malformed answer")) == ("errors", "ValueError")
+
+
+def test_burst_summary_takes_the_largest_burst_that_dropped_nothing():
+    from serving.load import burst
+
+    def run(connections, answered, refused=0, reset=0, p99=5.0):
+        counts = {"answered": answered, "refused": refused, "reset": reset, "timed_out": 0, "errors": 0}
+        return {"target": "t", "connections": connections, "p99_ms": p99, "held": burst.held(counts), **counts}
+
+    runs = [run(16, 80), run(64, 300, refused=20, p99=9.0), run(256, 1000, reset=280)]
+    assert burst.summary(runs) == {"t": {"largest_held": 64, "p99_ms_at_largest_held": 9.0,
+                                         "largest_answered_in_full": 16, "largest_tried": 256}}
+
+
+def test_burst_leaves_a_high_enough_open_files_limit_alone():
+    import resource
+
+    from serving.load import burst
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert burst.ensure_open_files(16) == soft
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft

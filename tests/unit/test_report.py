@@ -42,6 +42,33 @@ def made_up(root):
                             "tuned": {"name": "tuned", "torchserve": {"batchSize": 16}}}})
 
 
+def made_up_burst(root):
+    def run(target, connections, answered, refused=0, timed_out=0, p99=50.0):
+        sent = connections * 5
+        return {"target": target, "connections": connections, "requests_per_connection": 5, "sent": sent,
+                "answered": answered, "refused": refused, "reset": 0, "timed_out": timed_out, "errors": 0,
+                "held": timed_out == 0, "p50_ms": p99 / 2, "p99_ms": p99}
+
+    write(root, "bench/burst.json", {
+        "command": "python -m serving.load.burst", "requests_per_connection": 5,
+        "runs": [run("tfserving-rest", 64, 320, p99=12.0), run("tfserving-rest", 1000, 4019, timed_out=981),
+                 run("torchserve-rest", 64, 320), run("torchserve-rest", 1000, 588, refused=4412, p99=1246.1)],
+        "endpoints": {"tfserving-rest": {"largest_held": 64, "p99_ms_at_largest_held": 12.0,
+                                         "largest_answered_in_full": 64, "largest_tried": 1000},
+                      "torchserve-rest": {"largest_held": 1000, "p99_ms_at_largest_held": 1246.1,
+                                          "largest_answered_in_full": 64, "largest_tried": 1000}}})
+
+
+def test_report_shows_the_crowd_each_endpoint_holds(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    made_up_burst(root)
+    text = report.build(root, out)
+    assert "| tfserving-rest | 64 | 12 | 64 | 1,000 |" in text
+    assert "| torchserve-rest | 1,000 | 1,246.1 | 64 | 1,000 |" in text
+    assert "| tfserving-rest | 320/320 | 4,019/5,000, **981 dropped** |" in text
+    assert "| torchserve-rest | 320/320 | 588/5,000, 4,412 refused |" in text
+
+
 def test_report_from_made_up_results_names_the_missing_ones(tmp_path):
     root, out = tmp_path / "artifacts", tmp_path / "site" / "REPORT.md"
     made_up(root)
@@ -75,6 +102,7 @@ def test_report_with_nothing_measured_still_builds(tmp_path):
     (tmp_path / "artifacts" / "bench").mkdir(parents=True)
     (tmp_path / "artifacts" / "bench" / "edge.json").write_text("{truncated")  # unreadable counts as missing
     text = report.build(tmp_path / "artifacts", out)
-    for command in ("make train", "make export", "make bench-edge", "make loadtest-sweep", "make bench-widths"):
+    for command in ("make train", "make export", "make bench-edge", "make loadtest-sweep", "make loadtest-burst",
+                    "make bench-widths"):
         assert f"not measured: run `{command}`" in text
     assert "| TensorFlow uses less memory |" in text

@@ -1,0 +1,326 @@
+"""A crowd at once: N concurrent connections x M requests on every served endpoint, every request accounted for.
+
+    make loadtest-burst                                         # = python -m serving.load.burst
+    python -m serving.load.burst --connections 64 256 1000 --requests 5 --targets tfserving-rest
+    python -m serving.load.burst --running                      # against the servers `make serve` started
+
+Each of N connections (its own keep-alive HTTP connection, or its own gRPC channel with its own
+TCP connection) is opened at the same moment and sends M single-image predictions one after the
+other, as a load tester's crowd of clients would. Nothing is retried here: the point is what the
+server itself answers. Every request ends as exactly one of
+
+    answered    HTTP 200 / gRPC OK with one row of probabilities summing to 1
+    refused     an explicit overload refusal a client can act on (serving/retry.py `refusal`):
+                HTTP 503/429, gRPC RESOURCE_EXHAUSTED, TorchServe's queue-full INTERNAL
+    reset       the connection was refused, reset or closed, or gRPC UNAVAILABLE/CANCELLED:
+                a client cannot tell this from a crash
+    timed_out   no answer within --timeout seconds
+    errors      anything else (a wrong answer, a 500...), by kind: unexplained
+
+Latency (p50/p99 of answered requests, from send to answer) uses openloop.summarize. The client is
+one process on asyncio (aiohttp, grpc.aio), not a thread per connection, so it leaves the cores to
+the servers; the soft limit on open files is raised when N connections need more.
+
+Unless --running, both servers are started for the run on free ports (their own run folder under
+<artifacts>/load/burst/, like the capacity sweep) and stopped after. Writes <artifacts>/bench/burst.json
+(every burst, and per endpoint the largest burst held: nothing reset, timed out or unexplained) and
+burst.png (answered share and p50/p99 against connections).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from serving import endpoints as endpoints_mod
+from serving import tls
+from serving.load import openloop, plots
+from serving.retry import refusal
+from training.spec import INPUT_NAME, OUTPUT_NAME
+
+TARGETS = ("torchserve-rest", "torchserve-grpc", "tfserving-rest", "tfserving-grpc")
+OUTCOMES = ("answered", "refused", "reset", "timed_out", "errors")
+# Every gRPC channel gets its own subchannel pool, hence its own TCP connection: grpc would
+# otherwise share one connection between channels to the same address.
+GRPC_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
+RESET_CODES = ("UNAVAILABLE", "CANCELLED")  # gRPC's words for a connection that failed or went away
+
+
+def ensure_open_files(needed: int) -> int:
+    """Raise this process's soft limit on open files to `needed` when lower (up to the hard limit); the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SystemExit(f"error: {needed} open files needed for this burst, but the hard limit is {hard}: "
+                         f"raise it (`ulimit -Hn {needed}` as root, or /etc/security/limits.conf) "
+                         "or use fewer connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    print(f"burst: raised the soft limit on open files from {soft} to {needed} (hard limit {hard})", flush=True)
+    return needed
+
+
+def classify(error: BaseException) -> tuple[str, str]:
+    """(outcome, kind) of a failed request: refused, reset, timed_out or errors, and a short name."""
+    import aiohttp
+
+    code = getattr(error, "code", None)
+    code = code().name if callable(code) else None
+    if code in RESET_CODES:  # checked before refusal(): UNAVAILABLE is retryable, but here it is a dropped connection
+        return "reset", code
+    if code == "DEADLINE_EXCEEDED" or isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+        return "timed_out", code or "timeout"
+    refused = refusal(error)
+    if refused:
+        after = getattr(error, "retry_after", None)
+        return "refused", refused + (f", Retry-After {after}" if after is not None else "")
+    if isinstance(error, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError)):
+        return "reset", type(error).__name__
+    if code:
+        return "errors", code
+    status = getattr(error, "status", None)
+    return "errors", f"HTTP {status}" if isinstance(status, int) else type(error).__name__
+
+
+class Tally:
+    """Outcome counts, error kinds (with one example each) and answered latencies of one burst."""
+
+    def __init__(self):
+        self.counts = Counter({outcome: 0 for outcome in OUTCOMES})
+        self.kinds: Counter = Counter()
+        self.examples: dict = {}
+        self.latencies_ms: list[float] = []
+
+    def answered(self, seconds: float) -> None:
+        self.counts["answered"] += 1
+        self.latencies_ms.append(seconds * 1e3)
+
+    def failed(self, error: BaseException) -> None:
+        outcome, kind = classify(error)
+        self.counts[outcome] += 1
+        self.kinds[f"{outcome}: {kind}"] += 1
+        self.examples.setdefault(f"{outcome}: {kind}", str(error)[:200])
+
+
+# ---- one connection of each kind -------------------------------------------------------------
+
+class Rest:
+    """POST one JSON body per request over one keep-alive connection (aiohttp)."""
+
+    def __init__(self, url: str, body: bytes, headers: dict, rows_of):
+        self.url, self.body, self.headers, self.rows_of = url, body, headers, rows_of
+
+    async def connection(self, requests: int, timeout: float, go: asyncio.Event, tally: Tally) -> None:
+        import aiohttp
+
+        from serving.rest import RestError
+
+        connector = aiohttp.TCPConnector(limit=1)  # one connection, reused for every request (keep-alive)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            await go.wait()
+            for _ in range(requests):
+                began = time.perf_counter()
+                try:
+                    async with session.post(self.url, data=self.body, headers=self.headers) as response:
+                        text = await response.read()
+                        if response.status != 200:
+                            raise RestError(response.status, text[:200].decode(errors="replace"),
+                                            response.headers.get("Retry-After"))
+                        openloop.check_answer(self.rows_of(json.loads(text)), 1)
+                except Exception as error:  # every failure is a result here
+                    tally.failed(error)
+                    continue
+                tally.answered(time.perf_counter() - began)
+
+
+class Grpc:
+    """One unary method over one channel of its own; the request serialized once, the answer parsed each time."""
+
+    def __init__(self, target: str, method: str, request: bytes, metadata: tuple, rows_of):
+        self.target, self.method, self.request, self.metadata, self.rows_of = target, method, request, metadata, rows_of
+
+    async def connection(self, requests: int, timeout: float, go: asyncio.Event, tally: Tally) -> None:
+        channel = tls.channel(self.target, GRPC_OPTIONS, aio=True)
+        try:
+            call = channel.unary_unary(self.method)  # bytes in, bytes out
+            await go.wait()
+            for _ in range(requests):
+                began = time.perf_counter()
+                try:
+                    reply = await call(self.request, metadata=self.metadata, timeout=timeout)
+                    openloop.check_answer(self.rows_of(reply), 1)
+                except Exception as error:  # every failure is a result here
+                    tally.failed(error)
+                    continue
+                tally.answered(time.perf_counter() - began)
+        finally:
+            await channel.close()
+
+
+def client_for(target: str, endpoints, root: Path, image: np.ndarray):
+    """The connection factory of served target `target`, sending `image` (one 2-D image) each time."""
+    body = json.dumps({"instances": [image.tolist()]}).encode()
+    model = endpoints.model_name
+    if target.startswith("torchserve"):
+        from serving.torchserve.client import read_token
+
+        token = read_token(root)
+        if target == "torchserve-rest":
+            return Rest(f"{endpoints.url('torchserve_inference')}/predictions/{model}", body,
+                        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                        lambda answer: [row["probabilities"] for row in answer["predictions"]])
+        from serving.torchserve.stubs import load
+
+        pb2, _ = load("inference")
+        service = pb2.DESCRIPTOR.services_by_name["InferenceAPIsService"].full_name
+        request = pb2.PredictionsRequest(model_name=model, input={"data": body}).SerializeToString()
+        return Grpc(endpoints.target("torchserve_grpc_inference"), f"/{service}/Predictions", request,
+                    (("authorization", f"Bearer {token}"),),
+                    lambda reply: [row["probabilities"] for row in
+                                   json.loads(pb2.PredictionResponse.FromString(reply).prediction)["predictions"]])
+    if target == "tfserving-rest":
+        return Rest(f"{endpoints.url('tfserving_rest')}/v1/models/{model}:predict", body,
+                    {"Content-Type": "application/json"}, lambda answer: answer["predictions"])
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(image[None].astype(np.float32)))
+    return Grpc(endpoints.target("tfserving_grpc"), "/tensorflow.serving.PredictionService/Predict",
+                request.SerializeToString(), (),
+                lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[OUTPUT_NAME]))
+
+
+# ---- a burst ---------------------------------------------------------------------------------
+
+def burst(target: str, endpoints, root: Path, connections: int, requests: int = 5, timeout: float = 30.0,
+          image: np.ndarray | None = None) -> dict:
+    """`connections` connections at once on `target`, `requests` each; the counts and latencies."""
+    ensure_open_files(2 * connections + 256)
+    image = openloop.test_images(root, 1)[0] if image is None else image
+    client = client_for(target, endpoints, root, image)
+    tally = Tally()
+
+    async def crowd() -> float:
+        go = asyncio.Event()
+        tasks = [asyncio.create_task(client.connection(requests, timeout, go, tally)) for _ in range(connections)]
+        await asyncio.sleep(0)  # every connection is waiting at the line before any starts
+        began = time.perf_counter()
+        go.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=requests * timeout + 30)
+        return time.perf_counter() - began
+
+    elapsed = asyncio.run(crowd())
+    sent = connections * requests
+    counts = dict(tally.counts)
+    if sum(counts.values()) != sent:  # every request must end as exactly one outcome
+        raise AssertionError(f"{target}: {sent} requests sent, {sum(counts.values())} accounted for: {counts}")
+    stats = openloop.summarize(tally.latencies_ms, sent - counts["answered"], elapsed)
+    return {"target": target, "connections": connections, "requests_per_connection": requests, "sent": sent,
+            **counts, "held": held(counts), "seconds": round(elapsed, 2), "answered_per_s": stats["achieved_rps"],
+            **{key: stats[key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+            "kinds": dict(tally.kinds.most_common()), "examples": tally.examples}
+
+
+def held(counts: dict) -> bool:
+    """Nothing dropped: every request answered or explicitly refused (no reset, time-out or unexplained error)."""
+    return counts["reset"] == counts["timed_out"] == counts["errors"] == 0
+
+
+def line(run: dict) -> str:
+    return (f"  {run['target']:<16} {run['connections']:>5} x {run['requests_per_connection']}: "
+            f"answered {run['answered']:>5}, refused {run['refused']:>4}, reset {run['reset']:>4}, "
+            f"timed out {run['timed_out']:>4}, errors {run['errors']:>3}; "
+            f"p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+            f"{run['seconds']:.1f} s" + ("" if run["held"] else f"  <- dropped: {run['kinds']}"))
+
+
+def summary(runs: list[dict]) -> dict:
+    """Per endpoint: the largest burst held (and its p99), and the largest answered in full (no refusal either)."""
+    out = {}
+    for target in dict.fromkeys(run["target"] for run in runs):
+        mine = sorted((run for run in runs if run["target"] == target), key=lambda run: run["connections"])
+        kept = [run for run in mine if run["held"]]
+        full = [run for run in kept if run["refused"] == 0]
+        out[target] = {"largest_held": kept[-1]["connections"] if kept else 0,
+                       "p99_ms_at_largest_held": kept[-1]["p99_ms"] if kept else None,
+                       "largest_answered_in_full": full[-1]["connections"] if full else 0,
+                       "largest_tried": mine[-1]["connections"]}
+    return out
+
+
+def run_all(targets, connections, requests: int, timeout: float, endpoints, root: Path, progress=print) -> list[dict]:
+    image = openloop.test_images(root, 1)[0]
+    runs = []
+    for target in targets:
+        for count in sorted(connections):
+            runs.append(burst(target, endpoints, root, count, requests, timeout, image))
+            progress(line(runs[-1]))
+            time.sleep(1.0)  # let the closed connections drain before the next crowd
+    return runs
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, nargs="+", default=[16, 64, 256, 1000],
+                        help="concurrent connections per burst, one burst each (default: 16 64 256 1000)")
+    parser.add_argument("--requests", type=int, default=5, help="requests on each connection (default: 5)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (default: 30)")
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS,
+                        help="served endpoints (default: all four)")
+    parser.add_argument("--running", action="store_true",
+                        help="use the servers already running (make serve; DIGITS_*_PORT) instead of starting them")
+    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--out", type=Path,
+                        help="JSON result (default: <artifacts>/bench/burst.json; the PNG beside it)")
+    args = parser.parse_args(argv)
+    from training import paths
+
+    root = (args.artifacts or paths.artifacts_dir()).resolve()
+    command = "python -m serving.load.burst " + shlex.join(sys.argv[1:] if argv is None else argv)
+    print(f"burst: {', '.join(args.targets)}; {' / '.join(map(str, sorted(args.connections)))} connections at once "
+          f"x {args.requests} requests each, no retries", flush=True)
+    from deploy.local import runner, servers
+
+    if args.running:
+        endpoints, served = endpoints_mod.resolve(), root
+        runs = run_all(args.targets, args.connections, args.requests, args.timeout, endpoints, served)
+    else:
+        from serving.load import variants
+
+        served, endpoints = variants.prepare(root, "burst"), endpoints_mod.free_endpoints()
+        runner.stop(served)  # left over from an interrupted run
+        runner.start(served, endpoints, timeout=300)
+        try:
+            runs = run_all(args.targets, args.connections, args.requests, args.timeout, endpoints, served)
+        finally:
+            runner.stop(served)
+    result = {"command": command, "requests_per_connection": args.requests, "timeout_s": args.timeout,
+              "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                          "cpus": len(os.sched_getaffinity(0))},
+              "tfserving": servers.tfserving(root, endpoints).describe, "runs": runs, "endpoints": summary(runs)}
+    out = args.out or root / "bench" / "burst.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    chart = plots.burst(result, out.with_suffix(".png"))
+    print(f"\n{'endpoint':<18}{'largest held':>14}{'p99 ms there':>14}{'answered in full':>18}")
+    for target, entry in result["endpoints"].items():
+        print(f"{target:<18}{entry['largest_held']:>14}{str(entry['p99_ms_at_largest_held']):>14}"
+              f"{entry['largest_answered_in_full']:>18}")
+    print(f"wrote {out} and {chart}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
