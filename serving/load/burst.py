@@ -42,13 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core import registry
+from core import spec as specs
 from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.load import openloop, plots
 from serving.retry import refusal
-from training.spec import INPUT_NAME, OUTPUT_NAME
 
-TARGETS = ("torchserve-rest", "torchserve-grpc", "tfserving-rest", "tfserving-grpc")
+TARGETS = tuple(registry.served())
 OUTCOMES = ("answered", "refused", "reset", "timed_out", "errors")
 # Every gRPC channel gets its own subchannel pool, hence its own TCP connection: grpc would
 # otherwise share one connection between channels to the same address.
@@ -168,9 +169,10 @@ class Grpc:
 
 
 def client_for(target: str, endpoints, root: Path, image: np.ndarray):
-    """The connection factory of served target `target`, sending `image` (one 2-D image) each time."""
+    """The connection factory of served target `target`, sending `image` (one image of the spec) each time."""
     body = json.dumps({"instances": [image.tolist()]}).encode()
-    model = endpoints.model_name
+    task = specs.load(root)
+    model = endpoints.for_root(root).model_name
     if target.startswith("torchserve"):
         from serving.torchserve.client import read_token
 
@@ -196,10 +198,10 @@ def client_for(target: str, endpoints, root: Path, image: np.ndarray):
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
-    request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(image[None].astype(np.float32)))
+    request.inputs[task.input_name].CopyFrom(tf.make_tensor_proto(image[None].astype(np.float32)))
     return Grpc(endpoints.target("tfserving_grpc"), "/tensorflow.serving.PredictionService/Predict",
                 request.SerializeToString(), (),
-                lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[OUTPUT_NAME]))
+                lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[task.output_name]))
 
 
 # ---- a burst ---------------------------------------------------------------------------------

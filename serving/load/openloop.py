@@ -7,7 +7,7 @@ server slows down, so slow answers hide their own queueing: coordinated omission
 times are drawn first (exponential gaps at `rate` per second) and every latency is measured from
 the time a request was *scheduled*, not from when a free client thread got round to sending it, so
 a stalled server shows up as tail latency. Client threads each own a Predictor
-(serving/registry.py) and take the next scheduled request when they are free. A request still
+(core/registry.py) and take the next scheduled request when they are free. A request still
 unsent `--grace` seconds after the run's end is counted as an error ("not sent"), which bounds a
 run against an overwhelmed server. Every answer is checked: (N, K) probabilities summing to 1, K the spec's class count.
 
@@ -131,7 +131,7 @@ def test_images(root: Path, count: int = 64) -> np.ndarray:
 
 
 def predictor_factory(target: str, root: Path, endpoints=None):
-    """A function that builds a fresh client of served target `target` (serving/registry.py)."""
+    """A function that builds a fresh client of served target `target` (core/registry.py)."""
     from core import registry
 
     if target not in registry.served():
