@@ -128,3 +128,16 @@ def test_nginx_serves_the_demo_on_the_spec_port():
     assert "pid /tmp/nginx.pid;" in text  # read-only root: only /tmp is writable
     temp_paths = re.findall(r"_temp_path (\S+);", text)
     assert len(temp_paths) == 5 and all(p.startswith("/tmp/") for p in temp_paths)
+
+
+def test_nginx_sends_the_local_page_servers_headers_and_limits():
+    """The container's nginx and web/tfjs/serve.py answer the page with the same headers and limits."""
+    from web.tfjs import serve
+
+    text = (plan.CONFIG_DIR / "nginx.conf").read_text()
+    headers = dict(re.findall(r'add_header (\S+) "([^"]*)" always;', text))
+    assert headers == serve.HEADERS
+    assert "autoindex off;" in text and "include /etc/nginx/mime.types;" in text  # wasm: application/wasm
+    assert "if ($request_method !~ ^(GET|HEAD)$) {\n            return 405;" in text
+    assert f"keepalive_timeout {serve.IDLE_SECONDS:g}s;" in text and f"client_header_timeout {serve.IDLE_SECONDS:g}s;" in text
+    assert "client_max_body_size 1;" in text  # nginx reads 0 as "no limit": 1 byte refuses every body
