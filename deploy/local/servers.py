@@ -22,7 +22,7 @@ from typing import Callable
 import requests
 
 from deploy.local.settings import ServerSettings
-from serving import tls
+from serving import tls, update
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
@@ -79,6 +79,9 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
     if tls_files:  # gRPC over TLS (REST stays http on 127.0.0.1)
         overrides.update({"enable_grpc_ssl": "true", "certificate_file": str(tls_files.cert.resolve()),
                           "private_key_file": str(tls_files.key.resolve())})
+    # Only archives in this run's model store can be registered (serving/torchserve/archive.py).
+    overrides["allowed_urls"] = archive.store_only_urls(archive.model_store(root).resolve())
+    record = update.published(root)  # the versions in service when it last ran, and the default
     lines = []
     for line in (REPO / "serving" / "torchserve" / "config.properties").read_text().splitlines():
         key = line.split("=", 1)[0].strip()
@@ -86,11 +89,15 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
             line = f"{key}={overrides[key]}"
         elif key == "vmargs":
             line = f"{line} -Djava.io.tmpdir={tmp}"
-        elif key == "models" and settings and settings.torchserve:
+        elif key == "load_models":
+            line = f"{key}={','.join(archive.mar_path(root, v).name for v in record['versions'])}"
+        elif key == "models":
             models = json.loads(line.split("=", 1)[1])
-            for versions in models.values():
-                for entry in versions.values():
-                    entry.update(settings.torchserve)
+            for name, versions in models.items():
+                (base,) = versions.values()
+                base = {**base, **(settings.torchserve if settings else {})}
+                models[name] = {v: {**base, "marName": archive.mar_path(root, v).name,
+                                    "defaultVersion": v == record["default"]} for v in record["versions"]}
             line = f"models={json.dumps(models)}"
         elif key == "default_workers_per_model" and settings and "minWorkers" in settings.torchserve:
             line = f"{key}={settings.torchserve['minWorkers']}"
@@ -109,8 +116,9 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
 
     def prepare() -> None:
         try:
-            manifest.verify("torchserve_mar", root)
-        except manifest.ManifestError as error:
+            for version in update.published(root)["versions"]:  # version 1.0, and any published since
+                manifest.verify(archive.artifact_id(version), root)
+        except (manifest.ManifestError, update.UpdateError) as error:
             raise PrepareError(str(error)) from None
         torchserve_config(root, endpoints, settings)
         (folder / "key_file.json").unlink(missing_ok=True)  # a fresh key file proves this start wrote it
