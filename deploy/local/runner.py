@@ -43,7 +43,8 @@ class StartError(RuntimeError):
 @dataclass
 class Recorded:
     pid: int
-    marker: str  # a string the process's command line must contain, so a reused pid is never signalled
+    marker: str  # a string the process's command line contains (for reading; identity is the start time)
+    started: str = ""  # the kernel's start time of that process (/proc/<pid>/stat): pid + start time is unique
 
 
 def run_dir(name: str, root: Path) -> Path:
@@ -51,29 +52,34 @@ def run_dir(name: str, root: Path) -> Path:
 
 
 def read_pid(folder: Path) -> Recorded | None:
-    """The recorded process if it still runs (and is still ours), else None (stale files removed)."""
+    """The recorded process if it still runs (and is still ours), else None (stale files removed).
+
+    A process is ours when the pid has the start time recorded at launch: a pid reused by another
+    program has another one, and a process still inside exec (empty command line) already has it.
+    """
     pid_file = folder / "server.pid"
-    if not pid_file.exists():
+    try:
+        pid_text, marker, started = (pid_file.read_text().split("\n") + ["", ""])[:3]
+        recorded = Recorded(int(pid_text), marker.strip(), started.strip())
+    except FileNotFoundError:
         return None
-    pid_text, _, marker = pid_file.read_text().partition("\n")
-    recorded = Recorded(int(pid_text), marker.strip())
-    cmdline, state = _proc(recorded.pid)
-    if recorded.marker and recorded.marker in cmdline:
+    except ValueError:  # not a pid file the runner wrote (it writes them whole, by rename)
+        pid_file.unlink(missing_ok=True)
+        return None
+    now_started, state = _stat(recorded.pid)
+    if recorded.started and now_started == recorded.started and state not in ("Z", "X"):
         return recorded
-    if not cmdline and state not in ("", "Z", "X"):  # alive but still exec-ing: its command line is not there yet
-        return recorded
-    pid_file.unlink()
+    pid_file.unlink(missing_ok=True)
     return None
 
 
-def _proc(pid: int) -> tuple[str, str]:
-    """(command line, state letter) of a process; ("", "") when there is none."""
+def _stat(pid: int) -> tuple[str, str]:
+    """(start time in clock ticks since boot, state letter) of a process; ("", "") when there is none."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return "", ""
-    return cmdline, state
+    return fields[19], fields[0]  # fields 22 and 3 of proc(5), counted after the command name
 
 
 def log_tail(folder: Path, lines: int = 40) -> str:
@@ -109,8 +115,9 @@ def launch(server: servers.Server, folder: Path) -> Recorded:
         # A session of its own: `stop` signals the whole group (TorchServe's Java and its workers).
         process = subprocess.Popen(server.command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    recorded = Recorded(process.pid, server.marker)
-    (folder / "server.pid").write_text(f"{recorded.pid}\n{recorded.marker}\n")
+    started, _ = _stat(process.pid)  # Popen returns once exec succeeded: the pid is the server's own
+    recorded = Recorded(process.pid, server.marker, started)
+    paths.write_atomic(folder / "server.pid", f"{recorded.pid}\n{recorded.marker}\n{recorded.started}\n")
     return recorded
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import pytest
 
@@ -25,15 +24,34 @@ def test_a_server_that_dies_is_reported_with_its_log_tail(tmp_path):
 def test_a_server_that_never_gets_ready_times_out_and_is_stopped(tmp_path):
     server = _server(tmp_path, "# fake-server-marker\nimport time; print('still loading', flush=True); time.sleep(60)")
     recorded = runner.launch(server, tmp_path)
+    with pytest.raises(runner.StartError, match=f"(?s)not ready after 1 s; last lines of {tmp_path / 'server.log'}"):
+        runner.wait_ready(server, tmp_path, recorded, timeout=1)
+    assert runner.read_pid(tmp_path) == recorded  # recorded at once, whatever the child is doing yet
+    run_dir = runner.run_dir("fake", tmp_path)
+    run_dir.mkdir(parents=True)
+    (tmp_path / "server.pid").rename(run_dir / "server.pid")
+    assert runner.stop_one("fake", tmp_path)
+    assert not runner._group_alive(recorded.pid)
+
+
+def test_a_process_is_recognised_by_its_start_time_not_its_command_line(tmp_path):
+    """The pid file names the process by pid and kernel start time: right after launch (even while
+    the child is still inside exec, its command line empty) it is found; a pid whose start time
+    differs (reused by another program) is not, and is never signalled."""
+    server = _server(tmp_path, "import time; time.sleep(60)")  # the marker is not in its command line
+    recorded = runner.launch(server, tmp_path)
     try:
-        deadline = time.monotonic() + 60  # the interpreter may start slowly on a busy machine
-        while "still loading" not in runner.log_tail(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with pytest.raises(runner.StartError, match="(?s)not ready after 1 s.*still loading"):
-            runner.wait_ready(server, tmp_path, recorded, timeout=1)
+        assert recorded.started and runner.read_pid(tmp_path) == recorded
+        (tmp_path / "server.pid").write_text(f"{recorded.pid}\n{recorded.marker}\n{int(recorded.started) + 1}\n")
+        assert runner.read_pid(tmp_path) is None and not (tmp_path / "server.pid").exists()
     finally:
         os.killpg(recorded.pid, 9)
         os.waitpid(recorded.pid, 0)
+
+
+def test_a_half_written_pid_file_is_not_a_process(tmp_path):
+    (tmp_path / "server.pid").write_text("")
+    assert runner.read_pid(tmp_path) is None
 
 
 def test_stop_never_signals_a_pid_whose_command_line_does_not_match(tmp_path):
