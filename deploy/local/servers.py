@@ -90,7 +90,9 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
         elif key == "vmargs":
             line = f"{line} -Djava.io.tmpdir={tmp}"
         elif key == "load_models":
-            line = f"{key}={','.join(archive.mar_path(root, v).name for v in record['versions'])}"
+            # TorchServe makes the first version it loads the default: the published default first.
+            order = [record["default"], *(v for v in record["versions"] if v != record["default"])]
+            line = f"{key}={','.join(archive.mar_path(root, v).name for v in order)}"
         elif key == "models":
             models = json.loads(line.split("=", 1)[1])
             for name, versions in models.items():
