@@ -64,10 +64,12 @@ def test_files_come_with_their_exact_type_and_the_security_headers(page, path, c
     assert response.headers["Content-Security-Policy"] == serve.CONTENT_SECURITY_POLICY
 
 
-def test_the_policy_allows_this_origin_only_plus_compiling_wasm():
+def test_the_policy_allows_this_origin_only_plus_what_wasm_needs():
     directives = dict(part.strip().split(" ", 1) for part in serve.CONTENT_SECURITY_POLICY.split(";"))
     assert directives["default-src"] == "'self'"
-    assert directives["script-src"] == "'self' 'wasm-unsafe-eval'"  # no 'unsafe-eval', no 'unsafe-inline'
+    # No 'unsafe-eval', no 'unsafe-inline', no other origin; blob: for the wasm backend's threads.
+    assert directives["script-src"] == "'self' 'wasm-unsafe-eval' blob:"
+    assert directives["worker-src"] == "'self' blob:"
     assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
     assert "http" not in serve.CONTENT_SECURITY_POLICY and "*" not in serve.CONTENT_SECURITY_POLICY
 

@@ -10,8 +10,8 @@ line printed is `serving <url>`, so scripts and tests can read the address. Ctrl
 aiohttp's static handler does the file serving: it resolves every path inside the folder (a `..`
 or an encoded one never leaves it; symlinks are not followed) and lists no directory. On top:
 GET and HEAD only (anything else 405), `/` is index.html, the content types the page needs, a
-Content-Security-Policy that allows this origin only (plus compiling WebAssembly, which the wasm
-backend does), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
+Content-Security-Policy that allows this origin only (plus compiling WebAssembly and blob: workers,
+which the wasm backend needs), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
 aiohttp's parser (400 beyond 8 KiB a line) and idle connections closed after IDLE_SECONDS.
 nginx (deploy/config/nginx.conf) serves the same folder with the same headers in the containers.
 """
@@ -40,9 +40,12 @@ CONTENT_TYPES = {
     ".wasm": "application/wasm",
     ".bin": "application/octet-stream",
 }
-# Everything the page loads comes from its own origin; 'wasm-unsafe-eval' lets it compile
-# WebAssembly (the tfjs wasm backend) without allowing JavaScript eval.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+# Everything the page loads comes from its own origin, plus what the tfjs wasm backend needs:
+# 'wasm-unsafe-eval' to compile WebAssembly (JavaScript eval stays forbidden), and blob: for the
+# workers of its threaded build, which it starts from a Blob of its own code and which load that
+# code again with importScripts (Emscripten pthreads). A blob: URL can only be made by a script
+# already running in the page, which itself must come from this origin.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-src 'self' blob:; "
                            "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
