@@ -1,6 +1,7 @@
 """The build graph: every artifact is built by one declared step, and only when missing or stale.
 
     python -m deploy.local.build                          # make deploy-build: what is missing or stale
+    python -m deploy.local.build --train-args "--epochs 5"   # and train with these flags unless it was
     python -m deploy.local.build --dry-run                # say what would be built, build nothing
     python -m deploy.local.build --train-args "--data /abs/mine.npz"   # make deploy-all DATA=mine.npz
     python -m deploy.local.build --force export-web       # make export-web: rebuild that step now
@@ -13,7 +14,9 @@ reads and its own arguments: for training, the flags it was given and the sha256
 A step is up to date when its record exists, its inputs are the same now, and every output still
 matches the manifest with the recorded sha256. So a step that stopped midway (no record) runs
 again; other training flags or another dataset (`make deploy-all DATA=mine.npz`) retrain, and a
-retrained model rebuilds every export once; a second run builds nothing.
+retrained model rebuilds every export once; a second run builds nothing. Without training flags
+(no TRAIN_ARGS, no DATA) the model already trained in the folder is kept, also one trained by
+running `python -m training.train` directly.
 
 One graph for everything that builds: `make deploy-all` and the `make train`/`make export-*`
 targets (through this command), the width sweep (benchmarks/widths.py), `make bench-all`
@@ -163,6 +166,18 @@ def stale(step: Step, root: Path, args: list) -> str | None:
 def run_step(step: Step, root: Path, args: list) -> None:
     """Run one step here and write its completion record (only once it finished)."""
     step.run(root, list(args) if step.takes_args else [])
+    _record(step, root, args)
+
+
+def _verifies(step: Step, root: Path) -> bool:
+    try:
+        return all(manifest.verify(_resolve(output, root) or output, root) for output in step.outputs)
+    except manifest.ManifestError:
+        return False
+
+
+def _record(step: Step, root: Path, args: list) -> None:
+    """Write the completion record of `step` for what it wrote into `root`."""
     entries = manifest.load(root)
     outputs = {}
     for output in step.outputs:
@@ -188,12 +203,23 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
            progress: Callable[[str], None] = print) -> dict:
     """Bring `only` (default: every step) and what they read up to date; {step: what happened}.
 
+    `args` are the training flags; None keeps those of the model trained here (so `make deploy-all`
+    after `make train TRAIN_ARGS=...` re-exports instead of retraining), [] means the defaults.
+
     What happened is "reused", "built" (or "would build" in a dry run), or, with `keep_going`,
     "failed: ..." / "skipped: ..." (a step after a failed one); without it the first failure raises
     BuildError. `force` names steps to run even when up to date.
     """
-    args = list(args or [])
     by_name = {step.name: step for step in steps}
+    if args is None:  # no flags given: keep the model trained here, default flags the first time
+        trainers = [step for step in steps if step.takes_args]
+        record = _read_record(root, trainers[0].name) if trainers else None
+        args = list(record["inputs"].get("args", [])) if record else []
+        for step in trainers:  # a model trained outside the graph (python -m training.train) is kept
+            if not dry_run and step.name not in force and _verifies(step, root) and stale(step, root, args):
+                _record(step, root, args)
+                progress(f"build: {step.name}: the model in {root} was trained outside the build; kept")
+    args = list(args)
     wanted = set(only or by_name)
     for name in list(wanted):  # and everything they read
         wanted |= set(_upstream(by_name, name))
@@ -246,16 +272,17 @@ def main(argv=None) -> None:
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be built")
     parser.add_argument("--force", action="store_true", help="run the named steps even when up to date")
-    parser.add_argument("--train-args", default="", help="training flags, e.g. \"--epochs 5\" or \"--data mine.npz\"")
+    parser.add_argument("--train-args", help="training flags, e.g. \"--epochs 5\" or \"--data mine.npz\" "
+                        "(default: those the model here was trained with; the defaults the first time)")
     parser.add_argument("--run-step", choices=NAMES, help=argparse.SUPPRESS)  # one step in this process
     args = parser.parse_args(argv)
     unknown = [name for name in args.steps if name not in NAMES]
     if unknown:
         parser.error(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(NAMES)}")
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    train_args = shlex.split(args.train_args)
+    train_args = None if args.train_args is None else shlex.split(args.train_args)
     if args.run_step:
-        run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args)
+        run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args or [])
         return
     results = ensure(root, only=args.steps or None, args=train_args, force=args.steps if args.force else (),
                      dry_run=args.dry_run, isolate=True, keep_going=True)

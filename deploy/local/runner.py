@@ -5,8 +5,10 @@
     python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
     python -m deploy.local.runner start --settings tuned   # named settings (deploy/local/settings.py)
 
-The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built
-(`make export-web`); without it the runner says so and starts the two model servers.
+The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built whole
+(`make export-web`; one that failed midway does not count); without it the runner says so and
+starts the two model servers. A page that fails to come up never takes the model servers down:
+they keep running and `start` exits non-zero naming the page.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
 config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
@@ -38,6 +40,10 @@ from training import paths
 
 class StartError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
+
+
+class PageError(StartError):
+    """The demo page's server did not come up; the model servers were left running."""
 
 
 @dataclass
@@ -149,32 +155,51 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
         plan.append(servers.web(root, endpoints))
     else:
         print("web: the demo page is not built under " + str(root) + " (make export-web): not served")
-    started, times = [], {}
+    started, times, page_error = [], {}, None
     try:
         for server in plan:
-            folder = run_dir(server.name, root)
-            recorded = read_pid(folder)
-            if recorded is not None:
-                print(f"{server.name}: already running (pid {recorded.pid})")
-            else:
-                server.prepare()  # verify artifacts, render configs
-                check_ports_free(server, endpoints.host)
-                recorded = launch(server, folder)
-                (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
-                started.append(server)
-                print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
-            times[server.name] = wait_ready(server, folder, recorded, timeout)  # instant when already up
-            if server in started:
-                print(f"{server.name}: ready after {times[server.name]:.1f} s")
+            try:
+                times[server.name] = _bring_up(server, root, endpoints, settings, timeout, started)
+            except (StartError, servers.PrepareError, OSError) as error:
+                if server.name not in servers.OPTIONAL:
+                    raise
+                # The page is optional: its failure never takes the model servers down with it.
+                if server in started:
+                    stop_one(server.name, root)
+                    started.remove(server)
+                page_error = error
+                print(f"{server.name}: not served: {str(error).splitlines()[0]}")
     except Exception:
         for server in started:
             stop_one(server.name, root)
         raise
     for server in plan:
-        print(f"\n{server.name} ({server.describe}):")
-        for line in server.endpoint_lines:
-            print(f"  {line}")
+        if server.name in times:
+            print(f"\n{server.name} ({server.describe}):")
+            for line in server.endpoint_lines:
+                print(f"  {line}")
+    if page_error is not None:
+        raise PageError(f"the demo page could not be served, the model servers keep running: {page_error}")
     return times
+
+
+def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: float, started: list) -> float:
+    """Start `server` unless it runs; seconds until it answered (instant when it was up)."""
+    folder = run_dir(server.name, root)
+    recorded = read_pid(folder)
+    if recorded is not None:
+        print(f"{server.name}: already running (pid {recorded.pid})")
+    else:
+        server.prepare()  # verify artifacts, render configs
+        check_ports_free(server, endpoints.host)
+        recorded = launch(server, folder)
+        (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
+        started.append(server)
+        print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
+    seconds = wait_ready(server, folder, recorded, timeout)
+    if server in started:
+        print(f"{server.name}: ready after {seconds:.1f} s")
+    return seconds
 
 
 def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:

@@ -30,6 +30,7 @@ from training import manifest, paths
 
 MODEL_SERVERS = ("torchserve", "tfserving")  # what serves the model; benchmarks and soaks watch these
 NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)
+OPTIONAL = ("web",)  # its failure leaves the others running
 REPO = paths.REPO_ROOT
 
 
@@ -208,8 +209,11 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
 
 
 def web_built(root: Path) -> bool:
-    """Whether the demo page was built into `root` (`make export-web`; verified again before serving)."""
-    return (root / "web" / "index.html").is_file()
+    """Whether the demo page was built, whole, into `root` (`make export-web`): a build that stopped
+    midway leaves files but no matching manifest entry, and does not count."""
+    from web.tfjs.export import is_built
+
+    return is_built(root)
 
 
 def web(root: Path, endpoints) -> Server:

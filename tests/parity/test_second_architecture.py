@@ -12,7 +12,7 @@ import json
 import pytest
 
 from deploy import parity, targets
-from tests.conftest import free_endpoints, serve_folder
+from tests.conftest import built, free_endpoints, serve_folder
 
 pytestmark = pytest.mark.slow
 WIDTH = 2
@@ -20,16 +20,9 @@ WIDTH = 2
 
 @pytest.fixture(scope="module")
 def second(tmp_path_factory):
-    """A width-2 model trained (1 epoch) and exported to every artifact, in its own folder."""
-    from edge.export import export_all
-    from training import train
-    from web.tfjs import export
-
-    root = tmp_path_factory.mktemp("width2")
-    train.main(["--epochs", "1", "--width", str(WIDTH), "--artifacts", str(root), "--seed", "0"])
-    export_all(root)
-    export.build(root)
-    return root
+    """A width-2 model trained (1 epoch) and exported to every artifact, in its own folder (the build graph)."""
+    return built(tmp_path_factory.mktemp("width2"), "export-edge", "export-web",
+                 args=["--epochs", "1", "--width", str(WIDTH), "--seed", "0"])
 
 
 def test_a_wider_network_runs_through_every_target(second):

@@ -75,8 +75,10 @@ def test_other_training_arguments_or_another_dataset_retrain_and_re_export(graph
     assert ensure(args=["--data", str(data)])[1] == []
     data.write_bytes(b"second")  # the same path with other contents
     assert ensure(args=["--data", str(data)])[1] == ["train", "export-a", "export-b"]
-    results, calls = ensure(dry_run=True)  # back to the default dataset: would retrain
+    results, calls = ensure(args=[], dry_run=True)  # back to the default dataset: would retrain
     assert calls == [] and results == {"train": "would build", "export-a": "would build", "export-b": "would build"}
+    results, calls = ensure(dry_run=True)  # no flags given: the model trained here is kept
+    assert calls == [] and set(results.values()) == {"reused"}
 
 
 def test_an_output_changed_after_its_step_finished_is_rebuilt(graph):
@@ -100,3 +102,12 @@ def test_the_declared_steps_read_the_trained_model_and_record_training_flags():
     assert all(step.after == ("train",) and not step.takes_args for step in build.STEPS[1:])
     outputs = [output for step in build.STEPS for output in step.outputs]
     assert len(outputs) == len(set(outputs))  # one step per artifact
+
+
+def test_a_model_trained_outside_the_graph_is_kept_unless_flags_are_given(graph):
+    ensure, root, _ = graph
+    ensure()
+    (root / "train.txt").write_text("trained by python -m training.train")
+    manifest.record("train", root / "train.txt", framework="torch", precision="fp32", root=root)
+    assert ensure()[1] == ["export-a", "export-b"]  # kept, and exported again
+    assert ensure(args=["--epochs", "5"])[1] == ["train", "export-a", "export-b"]  # flags given: trained

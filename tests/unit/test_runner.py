@@ -82,3 +82,34 @@ def test_a_port_taken_by_another_program_is_named_before_anything_starts(tmp_pat
                                                     "in use by another program.*DIGITS_TFSERVING_REST_PORT"):
             runner.check_ports_free(server, "127.0.0.1")
     runner.check_ports_free(server, "127.0.0.1")  # free again: no error
+
+
+def test_a_page_that_fails_to_start_leaves_the_model_servers_running(tmp_path, monkeypatch, capsys):
+    def fake(name, code, ready=lambda: True):
+        return lambda root, endpoints, settings=None: servers.Server(
+            name=name, describe=f"fake {name}", command=[sys.executable, "-c", code], cwd=tmp_path,
+            marker="", ready=ready, prepare=lambda: None)
+
+    monkeypatch.setattr(servers, "torchserve", fake("torchserve", "import time; time.sleep(120)"))
+    monkeypatch.setattr(servers, "tfserving", fake("tfserving", "import time; time.sleep(120)"))
+    monkeypatch.setattr(servers, "web", fake("web", "print('page: cannot read index.html'); raise SystemExit(1)",
+                                             ready=lambda: False))
+    monkeypatch.setattr(servers, "web_built", lambda root: True)
+    try:
+        with pytest.raises(runner.PageError, match="(?s)model servers keep running.*web exited during start-up"):
+            runner.start(tmp_path, timeout=60)
+        for name in servers.MODEL_SERVERS:
+            assert runner.read_pid(runner.run_dir(name, tmp_path)) is not None, name
+        assert runner.read_pid(runner.run_dir("web", tmp_path)) is None
+        assert "web: not served: web exited during start-up" in capsys.readouterr().out
+    finally:
+        runner.stop(tmp_path)
+    assert all(runner.read_pid(runner.run_dir(name, tmp_path)) is None for name in servers.NAMES)
+
+
+def test_a_page_built_only_halfway_is_not_served(tmp_path):
+    from web.tfjs import export
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "index.html").write_text("<!doctype html>")  # the export stopped after this
+    assert not servers.web_built(tmp_path) and not export.is_built(tmp_path)

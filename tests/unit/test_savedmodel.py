@@ -3,6 +3,8 @@ import pytest
 
 from training import data, paths
 
+pytestmark = pytest.mark.slow  # reads the session's trained model
+
 
 def test_saved_model_signature_follows_the_spec(trained_artifacts, tmp_path):
     import keras
