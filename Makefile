@@ -141,7 +141,7 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 # ---- every target together: build-if-needed, the deploy-all table, the parity matrix (deploy/) ----
 .PHONY: deploy-build deploy-table parity
 
-deploy-build: ## build what is missing or stale: train (again when TRAIN_ARGS or DATA changed), then each export (what deploy-all runs)
+deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA), each export (deploy-all runs it)
 	$(BUILD) $(if $(TRAIN_FLAGS),--train-args "$(TRAIN_FLAGS)")
 
 deploy-table: ## one test digit through every target: where it answers, label, latency -> artifacts/deploy-all.json

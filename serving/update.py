@@ -104,7 +104,8 @@ class TorchServeVersions:
     def record(self) -> None:
         """Write what the server holds now, so its next start serves the same (published_path)."""
         versions = self.versions()
-        record_published(self.root, [v["version"] for v in versions], next(v["version"] for v in versions if v["default"]))
+        default = next(v["version"] for v in versions if v["default"])
+        record_published(self.root, [v["version"] for v in versions], default)
 
     def rollback(self) -> str:
         """Make the version before the default the default again and unregister the newer one."""

@@ -268,7 +268,8 @@ def _upstream(by_name: dict, name: str) -> list:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("steps", nargs="*", metavar="STEP", help=f"steps to bring up to date, with what they read (default: all of {', '.join(NAMES)})")
+    parser.add_argument("steps", nargs="*", metavar="STEP",
+                        help=f"steps to bring up to date, with what they read (default: all of {', '.join(NAMES)})")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be built")
     parser.add_argument("--force", action="store_true", help="run the named steps even when up to date")

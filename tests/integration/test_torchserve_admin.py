@@ -87,16 +87,17 @@ def test_registration_from_anywhere_but_the_model_store_is_refused(servers, outs
 
 
 def test_the_running_config_allows_only_this_store(servers):
+    import re
+
     from serving.torchserve import archive
 
     config = (servers.root / "run" / "torchserve" / "config.properties").read_text()
     store = archive.model_store(servers.root).resolve()
     assert f"allowed_urls={archive.store_only_urls(store)}\n" in config
-    import re
-
     pattern = re.compile(archive.store_only_urls(store), re.IGNORECASE)  # as TorchServe matches it
     assert pattern.fullmatch(f"file://{store}/digits-v2.0.mar")
-    for refused in (f"file://{store}/../x.mar", f"file://{store}x/x.mar", "http://127.0.0.1/x.mar", "file:///tmp/x.mar"):
+    for refused in (f"file://{store}/../x.mar", f"file://{store}x/x.mar", "http://127.0.0.1/x.mar",
+                    "file:///tmp/x.mar"):
         assert not pattern.fullmatch(refused), refused
 
 
@@ -134,8 +135,8 @@ def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(serv
         # what says "not processed"). Everything sent while the server was down waited for it.
         assert sum(numbers["errors"].values()) <= loads[name].threads, (name, numbers)
         for kind, example in numbers["error_examples"].items():
-            assert kind in ("HTTP 500", "INTERNAL", "CANCELLED") and ("Worker died." in example or kind == "CANCELLED"), \
-                (name, numbers)
+            explicit = "Worker died." in example or kind == "CANCELLED"
+            assert kind in ("HTTP 500", "INTERNAL", "CANCELLED") and explicit, (name, numbers)
     versions = update.TorchServeVersions(root, ep).versions()
     assert [(v["version"], v["default"], v["ready"]) for v in versions] == [("1.0", False, True), ("2.0", True, True)]
 
