@@ -11,6 +11,7 @@ server, or changes files under its folder starts servers of its own (`serve_fold
 """
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +141,10 @@ def shared_state(served: Served) -> dict:
     from serving.tfserving import configs
 
     pids = {name: getattr(runner.read_pid(runner.run_dir(name, served.root)), "pid", None) for name in servers.NAMES}
-    return {"pids": pids, "manifest": (served.root / "manifest.json").read_text(),
+    entries = json.loads((served.root / "manifest.json").read_text())
+    served_files = {key: entry["sha256"] for key, entry in entries.items()  # (edge exports may still be added)
+                    if key.startswith(("torchserve_mar", "tfserving", "web_demo", "tfjs_graph_model"))}
+    return {"pids": pids, "served files": served_files,
             "tfserving versions": configs.versions(configs.base_path(served.root)),
             "torchserve versions": (served.root / "torchserve" / "published.json").exists()}
 
