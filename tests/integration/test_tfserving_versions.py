@@ -64,9 +64,9 @@ def test_a_version_missing_from_the_manifest_is_not_served(servers, grpc_client,
     """Runs before the new-version test (file order): a copied version dir with no manifest entry."""
     from serving.tfserving import configs
 
-    from deploy.local import servers
+    from deploy.local.servers import tfserving_binary
 
-    if servers.tfserving_binary() is not None:
+    if tfserving_binary() is not None:
         pytest.skip("the real tensorflow_model_server does not read the manifest (the runner checks it at start)")
     ((served_version, _),) = grpc_client.status()
     rogue = configs.base_path(servers.root) / "900"
