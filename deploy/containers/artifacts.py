@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training import manifest, paths
+from training import paths
 
 
 class ArtifactError(RuntimeError):
