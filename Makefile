@@ -12,10 +12,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Training flags, e.g. `make train TRAIN_ARGS="--epochs 5 --width 2"`.
 TRAIN_ARGS ?=
 # Your own data instead of the digits (`make deploy-all DATA=mine.npz`: x (N, H, W[, C]), y, optional
-# labels and name; see README "Bring your own model"), and the network (`ARCH=resnet`).
+# labels and name; see README "Bring your own model"), and the network (`ARCH=resnet`): passed to training.
 DATA ?=
 ARCH ?=
-TRAIN_FLAGS = $(TRAIN_ARGS) $(if $(DATA),--data $(abspath $(DATA))) $(if $(ARCH),--arch $(ARCH))
+TRAIN_FLAGS = $(strip $(TRAIN_ARGS) $(if $(DATA),--data $(abspath $(DATA))) $(if $(ARCH),--arch $(ARCH)))
+# The build graph (deploy/local/build.py): every artifact from one declared step, only when stale.
+BUILD := $(PY) -m deploy.local.build
 # Test flags, e.g. `make test PYTEST_ARGS="-k twin"`.
 PYTEST_ARGS ?=
 # Where `make demo` serves the browser demo.
@@ -31,7 +33,7 @@ CONTAINER_MODULE_docker := deploy.containers.launch
 CONTAINER_MODULE_compose := deploy.containers.compose
 CONTAINER_MODULE_k8s := deploy.containers.k8s
 
-.PHONY: help setup setup-system setup-python train test clean deploy-all
+.PHONY: help setup setup-system setup-python train test test-fast clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
 .PHONY: setup-serving-stubs export-serving serve stop bench-serving
 .PHONY: deploy-preflight containers-up down
@@ -69,17 +71,20 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the p
 		$(PY) -m serving.torchserve.gen_stubs; \
 	fi
 
-train: ## train both frameworks (DATA=mine.npz for your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
-	$(PY) -m training.train $(TRAIN_FLAGS)
+train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
+	$(BUILD) --force train --train-args "$(TRAIN_FLAGS)"
 
-test: ## run the test suite (what CI runs)
+test: setup ## the whole test suite (what CI runs); sets up first (seconds when nothing changed)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup-python ## unit and contract tests only (under a minute, nothing trained or started): while editing
+	$(PY) -m pytest tests/unit tests/deploy -m "not slow" $(PYTEST_ARGS)
 
 export: export-web export-edge export-serving ## build every deployment artifact from the trained models
 	@echo "export: done; see artifacts/manifest.json"
 
 export-web: setup-web ## TF.js graph model + the offline demo page and its test fixtures -> artifacts/web
-	$(PY) -m web.tfjs.export
+	$(BUILD) --force export-web
 
 demo: export-web ## build and serve the draw-a-digit page (127.0.0.1:8000; set DEMO_HOST, DEMO_PORT)
 	$(PY) -m web.tfjs.serve --host $(DEMO_HOST) --port $(DEMO_PORT)
@@ -100,7 +105,7 @@ deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, t
 .PHONY: export-edge bench-edge setup-tflite-runtime
 
 export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable and ONNX files under artifacts/, in the manifest
-	$(PY) -m edge.export
+	$(BUILD) --force export-edge
 
 bench-edge: ## latency p50/p99 at batch 1 and 32 and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
 	$(PY) -m edge.bench $(BENCH_ARGS)
@@ -110,8 +115,7 @@ setup-tflite-runtime: ## only .venv-tflite (part of setup-python): with the lega
 
 # ---- servers: TorchServe and TF Serving (serving/, deploy/local/) ----
 export-serving: ## TorchServe archive (.mar) and the next TF Serving SavedModel version
-	$(PY) -m serving.torchserve.archive
-	$(PY) -m serving.tfserving.export
+	$(BUILD) --force export-torchserve export-tfserving
 
 serve: ## start TorchServe, TF Serving and (when built) the demo page in the background (logs, pids under artifacts/run/)
 	$(PY) -m deploy.local.runner start
@@ -139,8 +143,8 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 # ---- every target together: build-if-needed, the deploy-all table, the parity matrix (deploy/) ----
 .PHONY: deploy-build deploy-table parity
 
-deploy-build: ## train if no model is trained, then rebuild only the exports older than the model (what deploy-all runs)
-	$(PY) -m deploy.local.build --train-args "$(TRAIN_FLAGS)"
+deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA/ARCH), each export (deploy-all runs it)
+	$(BUILD) $(if $(TRAIN_FLAGS),--train-args "$(TRAIN_FLAGS)")
 
 deploy-table: ## one test digit through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke

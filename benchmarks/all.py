@@ -3,7 +3,7 @@
     make bench-all                         # = python -m benchmarks.all
     python -m benchmarks.all --skip widths --sweep-args "--seconds 2"
 
-Steps: train and export when their results are missing; bench-edge; the serving benchmark against
+Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
 is left alone); bench-web; the capacity sweep (default vs tuned); the burst (16..1,000 connections at
 once); the width sweep; `make report`.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("train", "export", "edge", "serving", "web", "sweep", "burst", "widths", "report")
+STEPS = ("build", "edge", "serving", "web", "sweep", "burst", "widths", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -37,15 +37,8 @@ def run(command: list[str], env: dict | None = None) -> None:
     subprocess.run(command, check=True, cwd=paths.REPO_ROOT, env={**os.environ, **(env or {})})
 
 
-def step_train(root: Path, args) -> None:
-    if paths.metrics_path(root).exists():
-        print(f"{paths.metrics_path(root)} exists: training skipped (`make train` retrains)")
-        return
-    run(python("training.train", "--artifacts", str(root)))
-
-
-def step_export(root: Path, args) -> None:
-    """Build what is missing or older than its model (the same step `make deploy-all` runs)."""
+def step_build(root: Path, args) -> None:
+    """Train and export what is missing or stale (the same graph `make deploy-all` runs)."""
     run(python("deploy.local.build", "--artifacts", str(root)))
 
 

@@ -192,7 +192,7 @@ def section_widths(inputs, out: Path) -> str:
     errors = {name: widths["widths"][w]["targets"][name]["error"] for w in keys for name in names
               if "error" in widths["widths"][w]["targets"].get(name, {})}
     return (text + f"Each width trained {widths['epochs']} epoch(s) into its own folder, exported, and every target of "
-            f"deploy/targets.py timed at batch 1 (`{widths['command']}`). tfjs-node starts Node on every call; "
+            f"core/registry.py timed at batch 1 (`{widths['command']}`). tfjs-node starts Node on every call; "
             "chromium-wasm is the page's own model call.\n\n"
             + table(["target (p50 ms)", *[f"w{w}" for w in keys]], params + rows)
             + "".join(f"\n- {name}: not measured ({error})" for name, error in errors.items())

@@ -11,7 +11,8 @@ A target that cannot be built or reached here is recorded with the reason instea
 In-process runtimes are held to one thread, as in `make bench-edge`. tfjs-node starts Node for
 every call, so its figure is mostly start-up; the browser's own latency (Chromium, wasm) is
 measured through the page as in `make bench-web`.
-Writes <artifacts>/bench/widths.json; a folder already trained and exported is reused.
+Writes <artifacts>/bench/widths.json. Each folder is built by the build graph (deploy/local/build.py):
+a folder already trained with these flags and exported is reused.
 """
 from __future__ import annotations
 
@@ -25,53 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from core import registry
-from training import data, manifest, paths
+from training import data, paths
 from training.spec import WIDTHS
 
 
 def build(root: Path, width: int, epochs: int) -> dict:
-    """Train and export width `width` into `root` unless it is there already; the training metrics."""
-    from training import train
+    """Train and export width `width` into `root` through the build graph (only what is missing or
+    stale there); the training metrics. An export that fails is recorded by the targets that need it."""
+    from deploy.local import build as graph
 
+    graph.ensure(root, args=["--epochs", str(epochs), "--width", str(width), "--seed", "0"], keep_going=True,
+                 progress=lambda line: print(f"  {line}", flush=True))
     metrics_file = paths.metrics_path(root)
-    if not (metrics_file.exists() and json.loads(metrics_file.read_text()).get("width") == width):
-        train.main(["--epochs", str(epochs), "--width", str(width), "--artifacts", str(root), "--seed", "0"])
-    entries = manifest.load(root)
-    steps = [("edge", lambda: _edge(root), "onnx_fp32"), ("torchserve", lambda: _archive(root), "torchserve_mar"),
-             ("savedmodel", lambda: _savedmodel(root), None), ("tfjs", lambda: _web(root), "tfjs_graph_model")]
-    for name, step, marker in steps:
-        done = marker in entries if marker else any(key.startswith("tfserving_") for key in entries)
-        if not done:
-            print(f"  export {name} (width {width})", flush=True)
-            try:
-                step()
-            except (Exception, SystemExit) as error:  # recorded by the targets that need it
-                print(f"  export {name} failed: {error}", flush=True)
+    if not metrics_file.exists():
+        raise SystemExit(f"error: width {width} could not be trained into {root} (see the build lines above)")
     return json.loads(metrics_file.read_text())
-
-
-def _edge(root):
-    from edge.export import export_all
-
-    export_all(root)
-
-
-def _archive(root):
-    from serving.torchserve import archive
-
-    archive.build(root)
-
-
-def _savedmodel(root):
-    from serving.tfserving import export
-
-    export.export(root)
-
-
-def _web(root):
-    from web.tfjs import export
-
-    export.build(root)
 
 
 def time_target(predictor, image: np.ndarray, calls: int, warmup: int) -> dict:

@@ -182,6 +182,24 @@ def describe_error(name: str, error: Exception) -> str:
     """One line for a target that could not answer, with the likely fix for a server."""
     details = error.details() if callable(getattr(error, "details", None)) else str(error)  # gRPC errors
     text = f"{type(error).__name__}: {(details.strip().splitlines() or [''])[0][:200]}"
-    if TARGETS[name].kind == "server":
+    if TARGETS[name].kind == "server" and unreachable(error):
         text += " (is it running? `make serve`)"
     return text
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says nothing answered at the address (so "is it running?" is the likely fix).
+
+    A server that answered, even with a 400 or an unknown model, is running: its own message is the cause.
+    """
+    import requests
+
+    if isinstance(error, (requests.ConnectionError, ConnectionError, FileNotFoundError)):
+        return True  # FileNotFoundError: TorchServe's key file, written at its start
+    code = getattr(error, "code", None)
+    if callable(code):
+        try:
+            return code().name == "UNAVAILABLE"  # gRPC: no connection could be made
+        except Exception:  # not a finished gRPC call
+            return False
+    return False

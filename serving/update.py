@@ -11,8 +11,10 @@ previous one. Either way the server loads the new version before it drops the ol
 TorchServe: `publish` builds `digits-v<N>.mar`, registers it over the management API (127.0.0.1,
 management key) with a worker, and makes it the default; the previous version stays registered,
 so `rollback` is one call that makes it the default again, then unregisters the newer one.
-Every archive and SavedModel is checked against the manifest before it is served. A restarted
-TorchServe starts from digits.mar (version 1.0) again, as `load_models` in its config says.
+Every archive and SavedModel is checked against the manifest before it is served. What TorchServe
+holds after a publish or rollback (its versions, and which is the default) is recorded in
+`artifacts/torchserve/published.json`; the runner starts TorchServe with exactly that again
+(deploy/local/servers.py), so a restart keeps the published version as the default.
 """
 from __future__ import annotations
 
@@ -36,6 +38,26 @@ DRAIN_SECONDS = 2.0  # after a rollback switches the default, before the newer v
 
 class UpdateError(RuntimeError):
     """A step of an update failed; the message says which and why."""
+
+
+def published_path(root: Path) -> Path:
+    """Where the TorchServe versions in service (and the default) are recorded for the next start."""
+    return root / "torchserve" / "published.json"
+
+
+def record_published(root: Path, versions: list[str], default: str) -> None:
+    paths.write_atomic(published_path(root), json.dumps({"versions": versions, "default": default}, indent=2) + "\n")
+
+
+def published(root: Path) -> dict:
+    """{"versions": [...], "default": ...} as last published; version 1.0 alone when nothing was."""
+    record = published_path(root)
+    if not record.exists():
+        return {"versions": [archive.MAR_VERSION], "default": archive.MAR_VERSION}
+    found = json.loads(record.read_text())
+    if found.get("default") not in found.get("versions", []):
+        raise UpdateError(f"{record}: the default {found.get('default')!r} is not among {found.get('versions')}")
+    return found
 
 
 # ---- TorchServe --------------------------------------------------------------------------------
@@ -75,8 +97,15 @@ class TorchServeVersions:
                    batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
                    response_timeout=settings["responseTimeout"])
         self._call("PUT", f"/{self.endpoints.model_name}/{version}/set-default")
+        self.record()
         print(f"torchserve: version {version} is the default")
         return version
+
+    def record(self) -> None:
+        """Write what the server holds now, so its next start serves the same (published_path)."""
+        versions = self.versions()
+        default = next(v["version"] for v in versions if v["default"])
+        record_published(self.root, [v["version"] for v in versions], default)
 
     def rollback(self) -> str:
         """Make the version before the default the default again and unregister the newer one."""
@@ -91,6 +120,7 @@ class TorchServeVersions:
         # with jobs still queued for it leaves those waiting for their response timeout.
         time.sleep(DRAIN_SECONDS)
         self._call("DELETE", f"/{self.endpoints.model_name}/{current}")
+        self.record()
         print(f"torchserve: version {previous} is the default again; {current} unregistered")
         return previous
 

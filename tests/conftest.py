@@ -1,11 +1,17 @@
 """Shared fixtures. Tests write under temporary artifacts folders, never ./artifacts.
 
-Session-wide, built once: `trained_artifacts` (both frameworks trained), `edge_artifacts` (plus
-every edge export), `web_artifacts` (plus the TF.js page) and `served` (TorchServe, TF Serving and
-the demo page's server running over that folder on free ports, as `make serve` runs them).
+Session-wide, built once through the build graph (deploy/local/build.py, as `make deploy-all`
+builds): `trained_artifacts` (both frameworks trained), `edge_artifacts` (plus every edge export),
+`web_artifacts` (plus the TF.js page) and `served` (TorchServe, TF Serving and the demo page's
+server running over that folder on free ports, as `make serve` runs them).
+
+The session's servers are read-only to tests: a test that publishes a version, stops or restarts a
+server, or changes files under its folder starts servers of its own (`serve_folder` over
+`copy_trained`; tests/integration/own_servers.py).
 """
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +22,20 @@ from serving.endpoints import free_endpoints, free_ports  # noqa: F401 (importab
 
 # Epochs for the session's trained model: enough for a sensible model, seconds to train.
 TEST_EPOCHS = 3
+TRAIN_ARGS = ["--epochs", str(TEST_EPOCHS), "--seed", "0"]
+
+
+def built(root: Path, *steps: str, args: list | None = None) -> Path:
+    """`root` with `steps` of the build graph (and what they read) up to date, built in this process.
+
+    `args`: training flags; None keeps the model trained in `root` (and trains with TRAIN_ARGS the first time).
+    """
+    from deploy.local import build
+
+    if args is None and not build.record_path(root, "train").exists():
+        args = TRAIN_ARGS
+    build.ensure(root, only=steps, args=args)
+    return root
 
 
 @pytest.fixture
@@ -42,20 +62,13 @@ def trained_artifacts(tmp_path_factory):
     Later stages (exports, servers, runners) build into this same folder; pass it to subprocesses
     as DIGITS_ARTIFACTS.
     """
-    from training import train
-
-    root = tmp_path_factory.mktemp("trained")
-    train.main(["--epochs", str(TEST_EPOCHS), "--artifacts", str(root), "--seed", "0"])
-    return root
+    return built(tmp_path_factory.mktemp("trained"), "train", args=TRAIN_ARGS)
 
 
 @pytest.fixture(scope="session")
 def edge_artifacts(trained_artifacts):
     """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX), exported once per session."""
-    from edge.export import export_all
-
-    export_all(trained_artifacts)
-    return trained_artifacts
+    return built(trained_artifacts, "export-edge")
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +78,7 @@ def web_artifacts(trained_artifacts):
 
     if not (export.NODE_MODULES / "@tensorflow" / "tfjs").exists():
         pytest.fail(f"{export.NODE_MODULES} is missing: run `make setup-web` (npm ci in web/tfjs)")
-    export.build(trained_artifacts)
-    return trained_artifacts
+    return built(trained_artifacts, "export-web")
 
 
 # The second task, unlike the digits: (N, 12, 16, 3) uint8 colour pictures of five named classes
@@ -80,17 +92,13 @@ def second_task(tmp_path_factory):
     """The second task trained (both frameworks, `--arch resnet`) with its web page built, once per session."""
     import numpy as np
 
-    from training import example_data, train
-    from web.tfjs import export
+    from training import example_data
 
     folder = tmp_path_factory.mktemp("second-task")
     data = folder / "bars.npz"
     np.savez(data, **example_data.make())
-    root = folder / "artifacts"
-    train.main(["--epochs", str(SECOND_TASK_EPOCHS), "--arch", "resnet", "--data", str(data), "--artifacts", str(root),
-                "--seed", "0"])
-    export.build(root)
-    return root
+    return built(folder / "artifacts", "export-web", args=["--epochs", str(SECOND_TASK_EPOCHS), "--arch", "resnet",
+                                                          "--data", str(data), "--seed", "0"])
 
 
 @dataclass
@@ -100,14 +108,17 @@ class Served:
     startup_seconds: dict
 
 
-# What a trained artifacts folder holds before anything is exported or started.
-TRAINED = ("spec.json", "manifest.json", "metrics.json", "data", "torch", "tensorflow")
+# What a trained artifacts folder holds before anything is exported or started (and the training
+# step's completion record, so the build graph does not train the copy again).
+TRAINED = ("spec.json", "manifest.json", "metrics.json", "data", "torch", "tensorflow", "built/train.json")
 
 
-def copy_trained(source: Path, target: Path) -> Path:
-    """The trained model (not the exports, not the running servers' state) in another artifacts folder."""
+def copy_trained(source: Path, target: Path, with_page: bool = False) -> Path:
+    """The trained model (not the exports, not the running servers' state) in another artifacts folder;
+    `with_page`: the built demo page too."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in TRAINED:
+    (target / "built").mkdir(exist_ok=True)
+    for name in TRAINED + (("web", "built/export-web.json") if with_page else ()):
         if (source / name).is_dir():
             shutil.copytree(source / name, target / name)
         elif (source / name).exists():
@@ -116,19 +127,18 @@ def copy_trained(source: Path, target: Path) -> Path:
 
 
 def serve_folder(root: Path, endpoints, timeout: float = 300):
-    """Export the servers' artifacts into `root` and start every server over it (a context manager)."""
+    """Build the servers' artifacts into `root` (when missing or stale) and start every server over it
+    (a context manager)."""
     from contextlib import contextmanager
 
     from deploy.local import runner
-    from serving.tfserving import export
-    from serving.torchserve import archive, gen_stubs
+    from serving.torchserve import gen_stubs
 
     @contextmanager
     def running():
         if not (gen_stubs.STUBS_DIR / "inference_pb2_grpc.py").exists():  # normally done by `make setup`
             gen_stubs.generate()
-        archive.build(root)
-        export.export(root)
+        built(root, "export-torchserve", "export-tfserving")
         named = endpoints.for_root(root)  # clients address the model the spec names
         try:
             times = runner.start(root, named, timeout=timeout)
@@ -145,7 +155,28 @@ def served(web_artifacts):
     started once per test session on free ports over the session's trained model, through the same
     runner `make serve` uses; stopped at the end of the session, also when tests fail."""
     with serve_folder(web_artifacts, free_endpoints()) as running:
+        before = shared_state(running)
         yield running
+        changed = {key: (value, shared_state(running)[key]) for key, value in before.items()
+                   if shared_state(running)[key] != value}
+        if changed:  # a test changed what every other test reads: it needs servers of its own
+            pytest.fail(f"the session's servers are read-only to tests, but this changed (before, after): {changed}; "
+                        "a test that stops, restarts, publishes or writes files needs its own servers "
+                        "(tests/integration/own_servers.py)", pytrace=False)
+
+
+def shared_state(served: Served) -> dict:
+    """What tests must leave as it is: which processes serve, and the files they serve from."""
+    from deploy.local import runner, servers
+    from serving.tfserving import configs
+
+    pids = {name: getattr(runner.read_pid(runner.run_dir(name, served.root)), "pid", None) for name in servers.NAMES}
+    entries = json.loads((served.root / "manifest.json").read_text())
+    served_files = {key: entry["sha256"] for key, entry in entries.items()  # (edge exports may still be added)
+                    if key.startswith(("torchserve_mar", "tfserving", "web_demo", "tfjs_graph_model"))}
+    return {"pids": pids, "served files": served_files,
+            "tfserving versions": configs.versions(configs.base_path(served.root)),
+            "torchserve versions": (served.root / "torchserve" / "published.json").exists()}
 
 
 @pytest.fixture(scope="session")

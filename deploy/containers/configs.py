@@ -35,6 +35,7 @@ from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import plan
 from serving.tfserving import configs as tf_configs
+from serving.torchserve import archive
 from training.spec import digits_spec
 
 DEPLOY = plan.REPO / "deploy"
@@ -93,6 +94,7 @@ def torchserve_properties(model_name: str = BUILTIN_MODEL) -> str:
         "grpc_inference_port": str(ports["torchserve_grpc_inference"]),
         "grpc_management_port": str(ports["torchserve_grpc_management"]),
         "enable_model_api": "false",  # versions change by a new image/volume here, not by registration
+        "allowed_urls": archive.store_only_urls(plan.TS_MODEL_STORE),  # and were it on: the store only
     }, "TorchServe in a container: addresses for a container network, every other setting as in serving/\n"
        "# (token authorization on: the key file is written to the working directory, /tmp in the container).",
        model_name)
@@ -118,6 +120,7 @@ def kserve_properties(model_name: str = BUILTIN_MODEL) -> str:
         # cluster could read) is switched off here and only here.
         "disable_token_authorization": "true",
         "enable_model_api": "false",  # the management port is KServe's proxy port here: no registration
+        "allowed_urls": archive.store_only_urls(KSERVE_MODEL_STORE),
     }, "TorchServe under KServe: storage layout /mnt/models/{config,model-store}, proxy port 8085;\n"
        "# the models are registered from model_snapshot; token authorization off (see configs.py).",
        model_name)

@@ -5,8 +5,10 @@
     python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
     python -m deploy.local.runner start --settings tuned   # named settings (deploy/local/settings.py)
 
-The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built
-(`make export-web`); without it the runner says so and starts the two model servers.
+The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built whole
+(`make export-web`; one that failed midway does not count); without it the runner says so and
+starts the two model servers. A page that fails to come up never takes the model servers down:
+they keep running and `start` exits non-zero naming the page.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
 config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
@@ -41,10 +43,15 @@ class StartError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
 
 
+class PageError(StartError):
+    """The demo page's server did not come up; the model servers were left running."""
+
+
 @dataclass
 class Recorded:
     pid: int
-    marker: str  # a string the process's command line must contain, so a reused pid is never signalled
+    marker: str  # a string the process's command line contains (for reading; identity is the start time)
+    started: str = ""  # the kernel's start time of that process (/proc/<pid>/stat): pid + start time is unique
 
 
 def run_dir(name: str, root: Path) -> Path:
@@ -52,29 +59,34 @@ def run_dir(name: str, root: Path) -> Path:
 
 
 def read_pid(folder: Path) -> Recorded | None:
-    """The recorded process if it still runs (and is still ours), else None (stale files removed)."""
+    """The recorded process if it still runs (and is still ours), else None (stale files removed).
+
+    A process is ours when the pid has the start time recorded at launch: a pid reused by another
+    program has another one, and a process still inside exec (empty command line) already has it.
+    """
     pid_file = folder / "server.pid"
-    if not pid_file.exists():
+    try:
+        pid_text, marker, started = (pid_file.read_text().split("\n") + ["", ""])[:3]
+        recorded = Recorded(int(pid_text), marker.strip(), started.strip())
+    except FileNotFoundError:
         return None
-    pid_text, _, marker = pid_file.read_text().partition("\n")
-    recorded = Recorded(int(pid_text), marker.strip())
-    cmdline, state = _proc(recorded.pid)
-    if recorded.marker and recorded.marker in cmdline:
+    except ValueError:  # not a pid file the runner wrote (it writes them whole, by rename)
+        pid_file.unlink(missing_ok=True)
+        return None
+    now_started, state = _stat(recorded.pid)
+    if recorded.started and now_started == recorded.started and state not in ("Z", "X"):
         return recorded
-    if not cmdline and state not in ("", "Z", "X"):  # alive but still exec-ing: its command line is not there yet
-        return recorded
-    pid_file.unlink()
+    pid_file.unlink(missing_ok=True)
     return None
 
 
-def _proc(pid: int) -> tuple[str, str]:
-    """(command line, state letter) of a process; ("", "") when there is none."""
+def _stat(pid: int) -> tuple[str, str]:
+    """(start time in clock ticks since boot, state letter) of a process; ("", "") when there is none."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return "", ""
-    return cmdline, state
+    return fields[19], fields[0]  # fields 22 and 3 of proc(5), counted after the command name
 
 
 def log_tail(folder: Path, lines: int = 40) -> str:
@@ -110,8 +122,9 @@ def launch(server: servers.Server, folder: Path) -> Recorded:
         # A session of its own: `stop` signals the whole group (TorchServe's Java and its workers).
         process = subprocess.Popen(server.command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    recorded = Recorded(process.pid, server.marker)
-    (folder / "server.pid").write_text(f"{recorded.pid}\n{recorded.marker}\n")
+    started, _ = _stat(process.pid)  # Popen returns once exec succeeded: the pid is the server's own
+    recorded = Recorded(process.pid, server.marker, started)
+    paths.write_atomic(folder / "server.pid", f"{recorded.pid}\n{recorded.marker}\n{recorded.started}\n")
     return recorded
 
 
@@ -143,32 +156,51 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
         plan.append(servers.web(root, endpoints))
     else:
         print("web: the demo page is not built under " + str(root) + " (make export-web): not served")
-    started, times = [], {}
+    started, times, page_error = [], {}, None
     try:
         for server in plan:
-            folder = run_dir(server.name, root)
-            recorded = read_pid(folder)
-            if recorded is not None:
-                print(f"{server.name}: already running (pid {recorded.pid})")
-            else:
-                server.prepare()  # verify artifacts, render configs
-                check_ports_free(server, endpoints.host)
-                recorded = launch(server, folder)
-                (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
-                started.append(server)
-                print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
-            times[server.name] = wait_ready(server, folder, recorded, timeout)  # instant when already up
-            if server in started:
-                print(f"{server.name}: ready after {times[server.name]:.1f} s")
+            try:
+                times[server.name] = _bring_up(server, root, endpoints, settings, timeout, started)
+            except (StartError, servers.PrepareError, OSError) as error:
+                if server.name not in servers.OPTIONAL:
+                    raise
+                # The page is optional: its failure never takes the model servers down with it.
+                if server in started:
+                    stop_one(server.name, root)
+                    started.remove(server)
+                page_error = error
+                print(f"{server.name}: not served: {str(error).splitlines()[0]}")
     except Exception:
         for server in started:
             stop_one(server.name, root)
         raise
     for server in plan:
-        print(f"\n{server.name} ({server.describe}):")
-        for line in server.endpoint_lines:
-            print(f"  {line}")
+        if server.name in times:
+            print(f"\n{server.name} ({server.describe}):")
+            for line in server.endpoint_lines:
+                print(f"  {line}")
+    if page_error is not None:
+        raise PageError(f"the demo page could not be served, the model servers keep running: {page_error}")
     return times
+
+
+def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: float, started: list) -> float:
+    """Start `server` unless it runs; seconds until it answered (instant when it was up)."""
+    folder = run_dir(server.name, root)
+    recorded = read_pid(folder)
+    if recorded is not None:
+        print(f"{server.name}: already running (pid {recorded.pid})")
+    else:
+        server.prepare()  # verify artifacts, render configs
+        check_ports_free(server, endpoints.host)
+        recorded = launch(server, folder)
+        (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
+        started.append(server)
+        print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
+    seconds = wait_ready(server, folder, recorded, timeout)
+    if server in started:
+        print(f"{server.name}: ready after {seconds:.1f} s")
+    return seconds
 
 
 def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:

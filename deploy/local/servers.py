@@ -24,7 +24,7 @@ import requests
 
 from core import spec as specs
 from deploy.local.settings import ServerSettings
-from serving import tls
+from serving import tls, update
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
@@ -32,6 +32,7 @@ from training import manifest, paths
 
 MODEL_SERVERS = ("torchserve", "tfserving")  # what serves the model; benchmarks and soaks watch these
 NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)
+OPTIONAL = ("web",)  # its failure leaves the others running
 REPO = paths.REPO_ROOT
 
 
@@ -81,6 +82,9 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
     if tls_files:  # gRPC over TLS (REST stays http on 127.0.0.1)
         overrides.update({"enable_grpc_ssl": "true", "certificate_file": str(tls_files.cert.resolve()),
                           "private_key_file": str(tls_files.key.resolve())})
+    # Only archives in this run's model store can be registered (serving/torchserve/archive.py).
+    overrides["allowed_urls"] = archive.store_only_urls(archive.model_store(root).resolve())
+    record = update.published(root)  # the versions in service when it last ran, and the default
     lines = []
     source = (REPO / "serving" / "torchserve" / "config.properties").read_text()
     for line in Template(source).substitute(MODEL_NAME=specs.load(root).model_name).splitlines():
@@ -89,11 +93,17 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
             line = f"{key}={overrides[key]}"
         elif key == "vmargs":
             line = f"{line} -Djava.io.tmpdir={tmp}"
-        elif key == "models" and settings and settings.torchserve:
+        elif key == "load_models":
+            # TorchServe makes the first version it loads the default: the published default first.
+            order = [record["default"], *(v for v in record["versions"] if v != record["default"])]
+            line = f"{key}={','.join(archive.mar_path(root, v).name for v in order)}"
+        elif key == "models":
             models = json.loads(line.split("=", 1)[1])
-            for versions in models.values():
-                for entry in versions.values():
-                    entry.update(settings.torchserve)
+            for name, versions in models.items():
+                (base,) = versions.values()
+                base = {**base, **(settings.torchserve if settings else {})}
+                models[name] = {v: {**base, "marName": archive.mar_path(root, v).name,
+                                    "defaultVersion": v == record["default"]} for v in record["versions"]}
             line = f"models={json.dumps(models)}"
         elif key == "default_workers_per_model" and settings and "minWorkers" in settings.torchserve:
             line = f"{key}={settings.torchserve['minWorkers']}"
@@ -112,8 +122,9 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
 
     def prepare() -> None:
         try:
-            manifest.verify("torchserve_mar", root)
-        except manifest.ManifestError as error:
+            for version in update.published(root)["versions"]:  # version 1.0, and any published since
+                manifest.verify(archive.artifact_id(version), root)
+        except (manifest.ManifestError, update.UpdateError) as error:
             raise PrepareError(str(error)) from None
         torchserve_config(root, endpoints, settings)
         (folder / "key_file.json").unlink(missing_ok=True)  # a fresh key file proves this start wrote it
@@ -201,8 +212,11 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
 
 
 def web_built(root: Path) -> bool:
-    """Whether the demo page was built into `root` (`make export-web`; verified again before serving)."""
-    return (root / "web" / "index.html").is_file()
+    """Whether the demo page was built, whole, into `root` (`make export-web`): a build that stopped
+    midway leaves files but no matching manifest entry, and does not count."""
+    from web.tfjs.export import is_built
+
+    return is_built(root)
 
 
 def web(root: Path, endpoints) -> Server:

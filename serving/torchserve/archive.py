@@ -36,6 +36,21 @@ def model_store(root: Path) -> Path:
     return root / "torchserve" / "model-store"
 
 
+def store_only_urls(store: str | Path) -> str:
+    """TorchServe's `allowed_urls` for archives in `store` only: one regex, no http(s), no other folder.
+
+    TorchServe downloads (copies) any archive whose URL matches `allowed_urls` into its model store
+    and loads it (its default allows every http, https and file URL). Registering a file by its
+    name in the store is not a URL and stays possible; everything else is refused with a 4xx.
+    Characters are escaped as [c], not with a backslash, which a .properties file would eat.
+    """
+    text = str(store).rstrip("/")
+    if any(c in text for c in "[]^\\"):
+        raise ValueError(f"model store path {text!r}: characters that cannot be put into a regex class")
+    escaped = "".join(c if c.isalnum() or c in "/_-" else f"[{c}]" for c in text)
+    return f"file://{escaped}/[^/]+[.]mar"
+
+
 def mar_path(root: Path, version: str = MAR_VERSION) -> Path:
     """The archive of one model version: <model>.mar for the first, <model>-v<version>.mar after."""
     name = specs.load(root).model_name

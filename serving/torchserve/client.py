@@ -5,8 +5,10 @@ Token authorization is on: TorchServe writes `key_file.json` into its working di
 `Authorization: Bearer <inference key>`. The clients read the key from there unless given one.
 Every call is retried on connection errors and overload refusals (HTTP 503/429, gRPC UNAVAILABLE/
 RESOURCE_EXHAUSTED, and the INTERNAL that TorchServe's gRPC API answers when its job queue is full),
-waiting at least the server's Retry-After, under one deadline (serving/retry.py; `retry=NO_RETRY`
-turns that off).
+waiting at least the server's Retry-After, under one deadline (serving/retry.py; 
+turns that off). A restarted TorchServe writes new keys: when it refuses a key read from the key
+file (HTTP 400 / PERMISSION_DENIED, "Token Authorization failed"), the client reads the file again
+and, when the key there changed, sends the call once more.
 
     python -m serving.torchserve.client                  # predict 5 test images over REST and gRPC
     python -m serving.torchserve.client --png digit.png  # one picture, over REST
@@ -42,8 +44,52 @@ def read_token(root: Path | None = None, kind: str = "inference") -> str:
     return json.loads(key_file.read_text())[kind]["key"]
 
 
-def _token(token, root):
-    return read_token(root) if token == FROM_KEY_FILE else token
+TOKEN_REFUSED = "Token Authorization failed"  # TorchServe's answer to a wrong, expired or missing key
+
+
+class _Key:
+    """The inference key a client sends, and whether it may be read again from the key file."""
+
+    def __init__(self, token, root: Path | None):
+        self.from_file, self.root = token == FROM_KEY_FILE, root
+        self.value = read_token(root) if self.from_file else token
+
+    def reload(self) -> bool:
+        """Read the key file again; True when it holds another key (TorchServe was restarted)."""
+        if not self.from_file:
+            return False
+        try:
+            fresh = read_token(self.root)
+        except (OSError, ValueError, KeyError):  # not written yet by the new server: keep the old one
+            return False
+        changed, self.value = fresh != self.value, fresh
+        return changed
+
+
+def refused_key(error: BaseException) -> bool:
+    """Whether TorchServe refused the call's key (REST 400, gRPC PERMISSION_DENIED, same message)."""
+    from serving.rest import RestError
+
+    if isinstance(error, RestError):
+        return error.status in (400, 401) and TOKEN_REFUSED in error.message
+    code, details = getattr(error, "code", None), getattr(error, "details", None)
+    if callable(code) and callable(details):
+        try:
+            return code().name in ("PERMISSION_DENIED", "UNAUTHENTICATED") and TOKEN_REFUSED in (details() or "")
+        except Exception:  # not a finished gRPC call
+            return False
+    return False
+
+
+def with_fresh_key(send, key: _Key, on_new_key):
+    """send(); when TorchServe refuses a key from the key file and the file now holds another, once more."""
+    try:
+        return send()
+    except Exception as error:
+        if not (refused_key(error) and key.reload()):
+            raise
+    on_new_key(key.value)
+    return send()
 
 
 def probabilities_of(answer: dict) -> np.ndarray:
@@ -60,15 +106,21 @@ class TorchServeRest:
                  retry: RetryPolicy = RetryPolicy()):
         self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
         self.session = requests.Session()
-        token = _token(token, root)
-        if token is not None:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.key = _Key(token, root)
+        self._use_key(self.key.value)
         self.timeout = timeout  # seconds per attempt
         self.retry = retry
 
+    def _use_key(self, token) -> None:
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
     def _post(self, url: str, **kwargs) -> dict:
-        return call_with_retry(lambda left: call(self.session, "POST", url, timeout=min(self.timeout, left), **kwargs),
-                               self.retry)
+        def send():
+            return call_with_retry(
+                lambda left: call(self.session, "POST", url, timeout=min(self.timeout, left), **kwargs), self.retry)
+
+        return with_fresh_key(send, self.key, self._use_key)
 
     def url(self, model_name: str | None = None, version: str | None = None) -> str:
         url = f"{self.endpoints.url('torchserve_inference')}/predictions/{model_name or self.endpoints.model_name}"
@@ -98,17 +150,24 @@ class TorchServeGrpc:
         self.pb2, pb2_grpc = load("inference")
         self.channel = tls.channel(self.endpoints.target("torchserve_grpc_inference"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
         self.stub = pb2_grpc.InferenceAPIsServiceStub(self.channel)
-        token = _token(token, root)
-        self.metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
+        self.key = _Key(token, root)
+        self._use_key(self.key.value)
         self.timeout = timeout  # seconds per attempt
         self.retry = retry
+
+    def _use_key(self, token) -> None:
+        self.metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
 
     def predict_bytes(self, payload: bytes, model_name: str | None = None, version: str | None = None) -> dict:
         """Send raw bytes (JSON or a picture); the decoded answer (raises grpc.RpcError)."""
         request = self.pb2.PredictionsRequest(model_name=model_name or self.endpoints.model_name,
                                               model_version=version or "", input={"data": payload})
-        reply = call_with_retry(lambda left: self.stub.Predictions(request, metadata=self.metadata,
-                                                                   timeout=min(self.timeout, left)), self.retry)
+
+        def send():
+            return call_with_retry(lambda left: self.stub.Predictions(request, metadata=self.metadata,
+                                                                      timeout=min(self.timeout, left)), self.retry)
+
+        reply = with_fresh_key(send, self.key, self._use_key)
         answer = json.loads(reply.prediction)
         if "error" in answer:  # a bad request batched with good ones: TorchServe answers OK + error body
             raise ValueError(answer["error"])

@@ -2,7 +2,6 @@
 import json
 import re
 import shutil
-import threading
 import urllib.error
 import urllib.request
 
@@ -32,15 +31,8 @@ def test_export_records_the_model_and_the_page(web_artifacts):
     assert "http" not in (web / "index.html").read_text().replace("http-equiv", "")
 
 
-def _serve(root):
-    server = serve.make_server(root, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
 def test_server_sends_wasm_with_its_mime_type(web_artifacts):
-    server, url = _serve(web_artifacts)
-    try:
+    with serve.running(web_artifacts) as url:
         with urllib.request.urlopen(url + "vendor/tfjs-backend-wasm.wasm") as response:
             assert response.headers["Content-Type"] == "application/wasm"
             assert response.read(4) == b"\0asm"
@@ -48,19 +40,17 @@ def test_server_sends_wasm_with_its_mime_type(web_artifacts):
             assert b'id="pad"' in response.read()
         with pytest.raises(urllib.error.HTTPError, match="404"):
             urllib.request.urlopen(url + "missing.js")
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
     copy = tmp_path / "artifacts"
     shutil.copytree(web_artifacts / "web", copy / "web")
     shutil.copy2(web_artifacts / "manifest.json", copy / "manifest.json")
-    serve.make_server(copy, "127.0.0.1", 0).server_close()  # an intact copy is served
+    with serve.running(copy):  # an intact copy is served
+        pass
     (copy / "web" / "app.js").write_text("alert('changed')")
     with pytest.raises(manifest.ManifestError, match="web_demo.*does not match the manifest"):
-        serve.make_server(copy, "127.0.0.1", 0)
+        serve.running(copy)
 
 
 def test_tfjs_predictor_refuses_bad_batches(web_artifacts):

@@ -232,3 +232,25 @@ def test_configs_command_renders_for_an_artifacts_folder(bars_root):
 def test_built_in_task_uses_the_committed_files(digits_root):
     assert configs.render(digits_root) == configs.DEPLOY
     assert not (digits_root / "run").exists()  # nothing rendered: the committed files are its own
+def test_nginx_sends_the_local_page_servers_headers_and_limits():
+    """The container's nginx and web/tfjs/serve.py answer the page with the same headers and limits."""
+    from web.tfjs import serve
+
+    text = (plan.CONFIG_DIR / "nginx.conf").read_text()
+    headers = dict(re.findall(r'add_header (\S+) "([^"]*)" always;', text))
+    assert headers == serve.HEADERS
+    assert "autoindex off;" in text and "include /etc/nginx/mime.types;" in text  # wasm: application/wasm
+    assert "if ($request_method !~ ^(GET|HEAD)$) {\n            return 405;" in text
+    idle = f"{serve.IDLE_SECONDS:g}s;"
+    assert f"keepalive_timeout {idle}" in text and f"client_header_timeout {idle}" in text
+    assert "client_max_body_size 1;" in text  # nginx reads 0 as "no limit": 1 byte refuses every body
+
+
+def test_container_torchserve_registers_nothing_and_only_from_its_store():
+    from serving.torchserve import archive
+
+    for path, store in ((plan.CONFIG_DIR / "torchserve.properties", plan.TS_MODEL_STORE),
+                        (plan.REPO / "deploy" / "kserve" / "config" / "config.properties", "/mnt/models/model-store")):
+        props = properties(path.read_text())
+        assert props["enable_model_api"] == "false", path
+        assert props["allowed_urls"] == archive.store_only_urls(store), path

@@ -8,7 +8,6 @@ server) on free ports, with the artifacts that deploy/containers/artifacts.py bu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -27,10 +26,12 @@ HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"
 
 
 def local_runner(action: str, root, environ: dict) -> None:
-    # In a fresh interpreter: this one has TensorFlow loaded, and forking a process that large is
-    # slow enough that the runner's pid check can read the child's command line before its exec.
-    subprocess.run([sys.executable, "-m", "deploy.local.runner", action, "--artifacts", str(root)],
-                   env={**os.environ, **environ}, cwd=plan.REPO, check=True, timeout=300)
+    from deploy.local import runner
+
+    if action == "start":
+        runner.start(root, endpoints_mod.resolve(environ), timeout=300)
+    else:
+        runner.stop(root)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,20 @@ def test_the_demo_page_is_served_on_the_spec_port_and_start_is_idempotent(served
     assert "web: already running" in out and f"{served.endpoints.url('web_demo')}/" in out
 
 
-def test_stopping_the_demo_stops_only_it_and_start_brings_it_back(served, capsys):
+@pytest.fixture(scope="module")
+def own_page(web_artifacts, tmp_path_factory):
+    """Both servers and the page over a copy of the session's built page (the session's servers are
+    read-only to tests): for the test that stops the page."""
+    from tests.conftest import copy_trained, free_endpoints, serve_folder
+
+    root = copy_trained(web_artifacts, tmp_path_factory.mktemp("own-page") / "artifacts", with_page=True)
+    with serve_folder(root, free_endpoints()) as running:
+        yield running
+
+
+def test_stopping_the_demo_stops_only_it_and_start_brings_it_back(own_page, capsys):
+    served = own_page
+    assert page_answers(served.endpoints)
     assert runner.stop_one("web", served.root)
     assert not page_answers(served.endpoints) and runner.read_pid(runner.run_dir("web", served.root)) is None
     assert runner.read_pid(runner.run_dir("torchserve", served.root)) is not None  # the others keep running
@@ -60,21 +73,28 @@ def test_make_down_stops_what_runs_and_says_when_nothing_does(tmp_path):
     assert f"nothing to stop: no server recorded under {tmp_path / 'run'}" in answer.stdout
 
 
-def test_the_build_step_reuses_what_is_built_and_rebuilds_what_is_older_than_its_model(served, edge_artifacts):
-    root = served.root
-    assert build.ensure(root, dry_run=True) == []  # everything built this session is up to date
-    keras_model = paths.keras_model_path(root)
-    stat = keras_model.stat()
-    os.utime(keras_model, (stat.st_atime, stat.st_mtime + 3600))  # as if Keras were retrained later
-    try:
-        assert build.ensure(root, dry_run=True) == ["export-web", "export-edge", "export-tfserving"]
-    finally:
-        os.utime(keras_model, (stat.st_atime, stat.st_mtime))
-    assert build.ensure(root, dry_run=True) == []
+def test_the_build_graph_reuses_everything_the_session_built(served, edge_artifacts):
+    """The session's folder was built through the build graph: a second `make deploy-build` builds
+    nothing. (What makes a step stale: tests/unit/test_build_graph.py.)"""
+    results = build.ensure(served.root, dry_run=True)
+    assert results == {name: "reused" for name in build.NAMES}
 
 
-def test_the_build_step_on_an_empty_folder_starts_with_training(tmp_path):
-    assert build.ensure(tmp_path, dry_run=True) == [step.name for step in build.STEPS]
+def test_the_build_graph_on_an_empty_folder_starts_with_training(tmp_path):
+    results = build.ensure(tmp_path, dry_run=True)
+    assert results == {name: "would build" for name in build.NAMES}
+
+
+def test_deploy_build_passes_data_to_training_and_builds_again_when_it_changes(served, tmp_path):
+    """`make deploy-all DATA=mine.npz`: the dataset reaches training as --data, and the graph would train again."""
+    env = {**os.environ, "DIGITS_ARTIFACTS": str(served.root)}
+    mine = tmp_path / "mine.npz"
+    mine.write_bytes(b"placeholder: a dry run never reads it")
+    answer = subprocess.run(["make", "--no-print-directory", "-n", "deploy-build", f"DATA={mine}"],
+                            cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert f'--train-args "--data {mine}"' in answer.stdout, answer.stdout
+    results = build.ensure(served.root, dry_run=True, args=["--data", str(mine)])
+    assert results == {name: "would build" for name in build.NAMES}  # dry run: nothing is touched
 
 
 def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypatch):

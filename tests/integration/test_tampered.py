@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from tests.conftest import copy_trained
+from tests.conftest import built, copy_trained
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def exported(trained_artifacts, tmp_path_factory):
     """A private artifacts folder with both servers' artifacts built (servers not started)."""
-    from serving.tfserving import export
-    from serving.torchserve import archive
-
     root = copy_trained(trained_artifacts, tmp_path_factory.mktemp("tampered") / "artifacts")
-    archive.build(root)
-    export.export(root)
-    return root
+    return built(root, "export-torchserve", "export-tfserving")
 
 
 def _flip_last_byte(path) -> bytes:

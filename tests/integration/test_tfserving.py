@@ -1,9 +1,7 @@
 """TF Serving (real or compatible), live: golden answers over gRPC and REST through the official
-API, metadata, status, TF Serving's error codes, and a new version picked up without restart."""
+API, metadata, status and TF Serving's error codes, on the session's (read-only) servers. New
+versions on disk: test_tfserving_versions.py, on servers of its own."""
 from __future__ import annotations
-
-import shutil
-import time
 
 import grpc
 import numpy as np
@@ -190,38 +188,6 @@ def _wait_for(condition, seconds=60.0):
     return False
 
 
-def test_a_version_missing_from_the_manifest_is_not_served(served, grpc_client, still_serving, spec):
-    """Runs before the new-version test (file order): a copied version dir with no manifest entry."""
-    from serving.tfserving import configs
-
-    from deploy.local import servers
-
-    if servers.tfserving_binary() is not None:
-        pytest.skip("the real tensorflow_model_server does not read the manifest (the runner checks it at start)")
-    ((served_version, _),) = grpc_client.status()
-    rogue = configs.base_path(served.root) / "900"
-    shutil.copytree(configs.base_path(served.root) / str(served_version), rogue)
-    try:
-        log = served.root / "run" / "tfserving" / "server.log"
-        assert _wait_for(lambda: f"not serving {spec.model_name} version 900" in log.read_text())
-        assert grpc_client.status() == [(served_version, "AVAILABLE")]  # the previous version stays up
-    finally:
-        shutil.rmtree(rogue)
-
-
-def test_a_new_export_is_served_without_restart(served, grpc_client, test_split, keras_probabilities):
-    from serving.tfserving import export
-
-    ((before, _),) = grpc_client.status()
-    new_version = int(export.export(served.root).name)
-    assert new_version > before
-    assert _wait_for(lambda: grpc_client.status() == [(new_version, "AVAILABLE")])
-    response = grpc_client.predict_tensors({"image": test_split.x[:2]})
-    assert response.model_spec.version.value == new_version
-    np.testing.assert_allclose(grpc_client.predict(test_split.x[:2]), keras_probabilities[:2], atol=TOLERANCE)
-
-
-
 @pytest.fixture
 def crowded_server(served):
     """A compatible server of this test's own over the session's model, with one model thread and no
@@ -261,7 +227,7 @@ def _answers(check):
 
 
 def test_rest_overload_is_refused_with_503_and_retry_after_and_clients_retry_through_it(crowded_server, served,
-                                                                                         test_split):
+                                                                                         test_split, spec):
     """Full queue: each request is answered (a prediction, or 503 + Retry-After), none dropped; the
     project's client, which honours Retry-After, gets every prediction through."""
     from concurrent.futures import ThreadPoolExecutor
@@ -276,4 +242,4 @@ def test_rest_overload_is_refused_with_503_and_retry_after_and_clients_retry_thr
     clients = [TFServingRest(crowded_server) for _ in range(16)]  # 16 at once on one model thread, no queue
     with ThreadPoolExecutor(len(clients)) as pool:
         answers = list(pool.map(lambda client: [client.predict(test_split.x[:1]) for _ in range(3)], clients))
-    assert [answer.shape for per_client in answers for answer in per_client] == [(1, len(LABELS))] * 48
+    assert [answer.shape for per_client in answers for answer in per_client] == [(1, spec.num_classes)] * 48

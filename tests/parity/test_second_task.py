@@ -18,18 +18,15 @@ import pytest
 from core import registry
 from core import spec as specs
 from deploy import parity
-from tests.conftest import SECOND_TASK_NAME, free_endpoints, serve_folder
+from tests.conftest import SECOND_TASK_NAME, built, free_endpoints, serve_folder
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def second(second_task):
-    """The session's second task (tests/conftest.py), exported to every other artifact too."""
-    from edge.export import export_all
-
-    export_all(second_task)
-    return second_task
+    """The session's second task (tests/conftest.py), exported to every other artifact too (the build graph)."""
+    return built(second_task, "export-edge")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import pytest
 
@@ -25,15 +24,34 @@ def test_a_server_that_dies_is_reported_with_its_log_tail(tmp_path):
 def test_a_server_that_never_gets_ready_times_out_and_is_stopped(tmp_path):
     server = _server(tmp_path, "# fake-server-marker\nimport time; print('still loading', flush=True); time.sleep(60)")
     recorded = runner.launch(server, tmp_path)
+    with pytest.raises(runner.StartError, match=f"(?s)not ready after 1 s; last lines of {tmp_path / 'server.log'}"):
+        runner.wait_ready(server, tmp_path, recorded, timeout=1)
+    assert runner.read_pid(tmp_path) == recorded  # recorded at once, whatever the child is doing yet
+    run_dir = runner.run_dir("fake", tmp_path)
+    run_dir.mkdir(parents=True)
+    (tmp_path / "server.pid").rename(run_dir / "server.pid")
+    assert runner.stop_one("fake", tmp_path)
+    assert not runner._group_alive(recorded.pid)
+
+
+def test_a_process_is_recognised_by_its_start_time_not_its_command_line(tmp_path):
+    """The pid file names the process by pid and kernel start time: right after launch (even while
+    the child is still inside exec, its command line empty) it is found; a pid whose start time
+    differs (reused by another program) is not, and is never signalled."""
+    server = _server(tmp_path, "import time; time.sleep(60)")  # the marker is not in its command line
+    recorded = runner.launch(server, tmp_path)
     try:
-        deadline = time.monotonic() + 60  # the interpreter may start slowly on a busy machine
-        while "still loading" not in runner.log_tail(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with pytest.raises(runner.StartError, match="(?s)not ready after 1 s.*still loading"):
-            runner.wait_ready(server, tmp_path, recorded, timeout=1)
+        assert recorded.started and runner.read_pid(tmp_path) == recorded
+        (tmp_path / "server.pid").write_text(f"{recorded.pid}\n{recorded.marker}\n{int(recorded.started) + 1}\n")
+        assert runner.read_pid(tmp_path) is None and not (tmp_path / "server.pid").exists()
     finally:
         os.killpg(recorded.pid, 9)
         os.waitpid(recorded.pid, 0)
+
+
+def test_a_half_written_pid_file_is_not_a_process(tmp_path):
+    (tmp_path / "server.pid").write_text("")
+    assert runner.read_pid(tmp_path) is None
 
 
 def test_stop_never_signals_a_pid_whose_command_line_does_not_match(tmp_path):
@@ -64,3 +82,34 @@ def test_a_port_taken_by_another_program_is_named_before_anything_starts(tmp_pat
                                                     "in use by another program.*DIGITS_TFSERVING_REST_PORT"):
             runner.check_ports_free(server, "127.0.0.1")
     runner.check_ports_free(server, "127.0.0.1")  # free again: no error
+
+
+def test_a_page_that_fails_to_start_leaves_the_model_servers_running(tmp_path, monkeypatch, capsys):
+    def fake(name, code, ready=lambda: True):
+        return lambda root, endpoints, settings=None: servers.Server(
+            name=name, describe=f"fake {name}", command=[sys.executable, "-c", code], cwd=tmp_path,
+            marker="", ready=ready, prepare=lambda: None)
+
+    monkeypatch.setattr(servers, "torchserve", fake("torchserve", "import time; time.sleep(120)"))
+    monkeypatch.setattr(servers, "tfserving", fake("tfserving", "import time; time.sleep(120)"))
+    monkeypatch.setattr(servers, "web", fake("web", "print('page: cannot read index.html'); raise SystemExit(1)",
+                                             ready=lambda: False))
+    monkeypatch.setattr(servers, "web_built", lambda root: True)
+    try:
+        with pytest.raises(runner.PageError, match="(?s)model servers keep running.*web exited during start-up"):
+            runner.start(tmp_path, timeout=60)
+        for name in servers.MODEL_SERVERS:
+            assert runner.read_pid(runner.run_dir(name, tmp_path)) is not None, name
+        assert runner.read_pid(runner.run_dir("web", tmp_path)) is None
+        assert "web: not served: web exited during start-up" in capsys.readouterr().out
+    finally:
+        runner.stop(tmp_path)
+    assert all(runner.read_pid(runner.run_dir(name, tmp_path)) is None for name in servers.NAMES)
+
+
+def test_a_page_built_only_halfway_is_not_served(tmp_path):
+    from web.tfjs import export
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "index.html").write_text("<!doctype html>")  # the export stopped after this
+    assert not servers.web_built(tmp_path) and not export.is_built(tmp_path)

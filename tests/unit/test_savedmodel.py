@@ -4,6 +4,8 @@ import pytest
 from core import spec as specs
 from training import data, paths
 
+pytestmark = pytest.mark.slow  # reads the session's trained model
+
 
 def test_saved_model_signature_follows_the_spec(trained_artifacts, tmp_path):
     import keras

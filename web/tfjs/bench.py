@@ -16,7 +16,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,17 +28,11 @@ def run(root: Path, backends: str, cold_runs: int, warm_runs: int) -> dict:
     node = shutil.which("node")
     if node is None:
         raise SystemExit("error: node not found: install Node.js 18+ (`make setup-system`)")
-    server = serve.make_server(root, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    command = [node, "tools/bench.js", "--url", url, "--web", str(export.web_dir(root)), "--backends", backends,
-               "--cold-runs", str(cold_runs), "--warm-runs", str(warm_runs)]
-    try:
+    with serve.running(root) as url:
+        command = [node, "tools/bench.js", "--url", url, "--web", str(export.web_dir(root)), "--backends", backends,
+                   "--cold-runs", str(cold_runs), "--warm-runs", str(warm_runs)]
         # stderr passes through: it shows progress, one line per backend.
         done = subprocess.run(command, cwd=export.TFJS_DIR, stdout=subprocess.PIPE, text=True)
-    finally:
-        server.shutdown()
-        server.server_close()
     if done.returncode != 0:
         raise SystemExit(f"error: tools/bench.js failed (exit {done.returncode})")
     return json.loads(done.stdout)

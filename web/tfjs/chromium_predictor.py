@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +65,8 @@ class ChromiumPredictor:
     def _run_with_own_server(self, request: str) -> dict:
         from web.tfjs import serve  # the demo's own static server, on a free port for this call
 
-        server = serve.make_server(self.root, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            return self._run(f"http://127.0.0.1:{server.server_address[1]}/", request)
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serve.running(self.root) as url:
+            return self._run(url, request)
 
     def _run(self, url: str, request: str) -> dict:
         done = subprocess.run([self.node, "tools/predict_chromium.js", url], cwd=TFJS_DIR, input=request,

@@ -61,6 +61,16 @@ def tfjs_version() -> str:
     return json.loads((NODE_MODULES / "@tensorflow/tfjs/package.json").read_text())["version"]
 
 
+def is_built(root: Path) -> bool:
+    """Whether the page was built, whole, into `root`: a build that stopped midway leaves files but
+    no matching manifest entry (recorded last), and does not count."""
+    try:
+        manifest.verify("web_demo", root)
+        return True
+    except manifest.ManifestError:
+        return False
+
+
 def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
     """Build `<root>/web` from the trained Keras model in `root`; returns the folder."""
     import keras  # imported here: `--help` answers without loading TensorFlow

@@ -1,4 +1,4 @@
-"""Serve the built demo page (`<artifacts>/web`) as static files, after verifying it.
+"""Serve the built demo page (`<artifacts>/web`) as static files, after verifying it (aiohttp).
 
     python -m web.tfjs.serve                        # http://127.0.0.1:8000/
     python -m web.tfjs.serve --port 0               # any free port; the URL line says which
@@ -6,50 +6,127 @@
 
 The folder is checked against its manifest entry (`web_demo`) before anything is served. The first
 line printed is `serving <url>`, so scripts and tests can read the address. Ctrl-C stops it.
+
+aiohttp's static handler does the file serving: it resolves every path inside the folder (a `..`
+or an encoded one never leaves it; symlinks are not followed) and lists no directory. On top:
+GET and HEAD only (anything else 405), `/` is index.html, the content types the page needs, a
+Content-Security-Policy that allows this origin only (plus compiling WebAssembly and blob: workers,
+which the wasm backend needs), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
+aiohttp's parser (400 beyond 8 KiB a line) and idle connections closed after IDLE_SECONDS.
+nginx (deploy/config/nginx.conf) serves the same folder with the same headers in the containers.
 """
 from __future__ import annotations
 
 import argparse
-import functools
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import asyncio
+import socket
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+
+from aiohttp import web
 
 from training import manifest, paths
 
+IDLE_SECONDS = 15.0  # an open connection with no request in flight is closed after this
+MAX_BODY_BYTES = 0  # the page is read-only: a request carries no body
+# Exact types, whatever the platform's mimetypes table says: WebAssembly.instantiateStreaming
+# refuses anything but application/wasm, and with nosniff a script must be served as one.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".bin": "application/octet-stream",
+}
+# Everything the page loads comes from its own origin, plus what the tfjs wasm backend needs:
+# 'wasm-unsafe-eval' to compile WebAssembly (JavaScript eval stays forbidden), and blob: for the
+# workers of its threaded build, which it starts from a Blob of its own code and which load that
+# code again with importScripts (Emscripten pthreads). A blob: URL can only be made by a script
+# already running in the page, which itself must come from this origin.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-src 'self' blob:; "
+                           "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # a rebuild shows at once
+    # Cross-origin isolation: the wasm backend may use its threaded build (SharedArrayBuffer) and
+    # timers keep their precision for the benchmark. Everything is same-origin, so they block nothing.
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
-class Handler(SimpleHTTPRequestHandler):
-    """Static files, with the MIME types tfjs needs and no caching (a rebuild shows at once).
 
-    The two Cross-Origin headers make the page cross-origin isolated: the wasm backend may then use
-    its threaded build (SharedArrayBuffer), and timers keep their full precision for the benchmark.
-    Everything the page loads is same-origin, so they block nothing.
-    """
-
-    extensions_map = {
-        **SimpleHTTPRequestHandler.extensions_map,
-        ".wasm": "application/wasm",  # WebAssembly.instantiateStreaming refuses anything else
-        ".js": "text/javascript",
-        ".json": "application/json",
-        ".bin": "application/octet-stream",
-    }
-
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        super().end_headers()
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
-        if self.server.verbose:
-            super().log_message(format, *args)
+@web.middleware
+async def no_body(request: web.Request, handler):
+    """413 for a request that announces a body (GET and HEAD carry none), before any handler."""
+    if (request.content_length or 0) > MAX_BODY_BYTES or request.headers.get("Transfer-Encoding"):
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length or 0)
+    return await handler(request)
 
 
-def make_server(root: Path, host: str, port: int, verbose: bool = False) -> ThreadingHTTPServer:
-    """A server for `<root>/web`, bound but not yet serving; refuses a folder that fails its hash."""
-    folder = manifest.verify("web_demo", root)
-    server = ThreadingHTTPServer((host, port), functools.partial(Handler, directory=str(folder)))
-    server.verbose = verbose
-    return server
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer, errors included; a file found gets its exact content type."""
+    response.headers.update(HEADERS)
+    content_type = CONTENT_TYPES.get(Path(request.path).suffix.lower())
+    if isinstance(response, web.FileResponse) and response.status in (200, 206) and content_type:
+        response.headers["Content-Type"] = content_type
+
+
+def make_app(folder: Path) -> web.Application:
+    """The page's application for the (already verified) folder."""
+    app = web.Application(middlewares=[no_body], client_max_size=MAX_BODY_BYTES or 1)
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(folder / "index.html", headers={"Content-Type": CONTENT_TYPES[".html"]})
+
+    app.router.add_get("/", index)  # add_get answers HEAD too
+    app.router.add_static("/", folder, show_index=False, follow_symlinks=False)
+    app.on_response_prepare.append(_headers)
+    return app
+
+
+async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_seconds, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.create_server((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+def verified_folder(root: Path) -> Path:
+    """`<root>/web`, refused (ManifestError) when it does not match its manifest entry."""
+    return manifest.verify("web_demo", root)
+
+
+def running(root: Path, host: str = "127.0.0.1", port: int = 0):
+    """Serve `<root>/web` (verified first) from a background thread; yields the page's URL `http://host:port/`."""
+    return serving(make_app(verified_folder(root)), host, port)
+
+
+@contextmanager
+def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0, idle_seconds: float = IDLE_SECONDS):
+    """Run `app` in a thread of its own with the server's limits; yields its URL; stops it after."""
+    sock = bind(host, port)
+    loop = asyncio.new_event_loop()
+    runner = loop.run_until_complete(_serve(app, sock, idle_seconds))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}/"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
 
 
 def main(argv=None) -> None:
@@ -61,19 +138,23 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
-        server = make_server(root, args.host, args.port, args.verbose)
+        app = make_app(verified_folder(root))
+        sock = bind(args.host, args.port)
     except manifest.ManifestError as error:
         raise SystemExit(f"error: {error}")
     except OSError as error:
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port} ({error.strerror}); try --port 0")
-    host, port = server.server_address[:2]
+    host, port = sock.getsockname()[:2]
     print(f"serving http://{host}:{port}/  (from {root / 'web'}; Ctrl-C stops)", flush=True)
+    if args.verbose:  # aiohttp's access log, one line per request
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        server.serve_forever()
+        web.run_app(app, sock=sock, print=None, keepalive_timeout=IDLE_SECONDS,
+                    **({} if args.verbose else {"access_log": None}))
     except KeyboardInterrupt:
         pass
-    finally:
-        server.server_close()
 
 
 if __name__ == "__main__":

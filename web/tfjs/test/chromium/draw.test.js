@@ -67,9 +67,15 @@ test('drawn digits are read correctly, offline', {
   const requests = recordRequests(browser.context);
   const errors = [];
   browser.page.on('pageerror', (error) => errors.push(error.message));
+  // Anything the server's Content-Security-Policy blocks is an error too (it shows as a console message).
+  browser.page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) errors.push(message.text());
+  });
   try {
     const { page } = browser;
-    await page.goto(URL_);
+    const response = await page.goto(URL_);
+    // The page runs under its server's policy: this origin only, plus what the wasm backend needs.
+    assert.match(response.headers()['content-security-policy'] ?? '', /^default-src 'self';/);
     await page.evaluate(() => window.digits.ready);
     assert.equal(await page.locator('#backend').textContent(), 'wasm', 'wasm is the preferred backend');
 

@@ -1,0 +1,113 @@
+"""The build graph (deploy/local/build.py) on small steps of its own: what runs, what is reused,
+and that only a finished step counts as built. The real steps run in the session fixtures
+(tests/conftest.py) and in tests/integration/test_deploy_all.py."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.local import build
+from training import manifest
+
+
+def writer(name: str, calls: list, fail: set):
+    """A step that writes `<name>.txt` from its arguments and what it reads, records it, or fails midway."""
+    def run(root, args):
+        calls.append(name)
+        (root / f"{name}.txt").write_text(f"{name} {args} {sorted(p.name for p in root.glob('*.txt'))}")
+        if name in fail:
+            raise RuntimeError(f"{name} broke midway")
+        manifest.record(name, root / f"{name}.txt", framework="torch", precision="fp32", root=root)
+    return run
+
+
+@pytest.fixture
+def graph(tmp_path):
+    calls, fail = [], set()
+    steps = (build.Step("train", writer("train", calls, fail), (), ("train",), takes_args=True),
+             build.Step("export-a", writer("export-a", calls, fail), ("train",), ("export-a",)),
+             build.Step("export-b", writer("export-b", calls, fail), ("train",), ("export-b",)))
+
+    def ensure(**kwargs):
+        calls.clear()
+        results = build.ensure(tmp_path, steps=steps, progress=lambda line: None, **kwargs)
+        return results, list(calls)
+    return ensure, tmp_path, fail
+
+
+def test_everything_is_built_once_then_reused(graph):
+    ensure, root, _ = graph
+    assert ensure()[1] == ["train", "export-a", "export-b"]
+    assert ensure() == ({"train": "reused", "export-a": "reused", "export-b": "reused"}, [])
+    record = json.loads(build.record_path(root, "export-a").read_text())
+    assert record["outputs"] == {"export-a": manifest.load(root)["export-a"]["sha256"]}
+
+
+def test_a_step_that_failed_midway_is_not_built(graph):
+    ensure, root, fail = graph
+    fail.add("export-a")
+    with pytest.raises(build.BuildError, match="export-a failed: RuntimeError: export-a broke midway"):
+        ensure()
+    assert (root / "export-a.txt").exists() and not build.record_path(root, "export-a").exists()
+    fail.clear()
+    assert ensure()[1] == ["export-a", "export-b"]  # training finished before: reused
+
+
+def test_keep_going_builds_the_independent_steps_and_names_the_failure(graph):
+    ensure, _, fail = graph
+    fail.add("export-a")
+    results, calls = ensure(keep_going=True)
+    assert calls == ["train", "export-a", "export-b"]
+    assert results["export-a"].startswith("failed: RuntimeError: export-a broke midway")
+    assert results["export-b"] == "built"
+    fail.add("train")
+    results, calls = ensure(keep_going=True, force=("train",))
+    assert calls == ["train"] and results["export-a"] == results["export-b"] == "skipped: train failed"
+
+
+def test_other_training_arguments_or_another_dataset_retrain_and_re_export(graph, tmp_path):
+    ensure, _, _ = graph
+    data = tmp_path / "mine.npz"
+    data.write_bytes(b"first")
+    ensure()
+    assert ensure(args=["--data", str(data)])[1] == ["train", "export-a", "export-b"]  # DATA=mine.npz
+    assert ensure(args=["--data", str(data)])[1] == []
+    data.write_bytes(b"second")  # the same path with other contents
+    assert ensure(args=["--data", str(data)])[1] == ["train", "export-a", "export-b"]
+    results, calls = ensure(args=[], dry_run=True)  # back to the default dataset: would retrain
+    assert calls == [] and results == {"train": "would build", "export-a": "would build", "export-b": "would build"}
+    results, calls = ensure(dry_run=True)  # no flags given: the model trained here is kept
+    assert calls == [] and set(results.values()) == {"reused"}
+
+
+def test_an_output_changed_after_its_step_finished_is_rebuilt(graph):
+    ensure, root, _ = graph
+    ensure()
+    (root / "export-b.txt").write_text("edited by hand")
+    assert ensure()[1] == ["export-b"]  # it no longer matches the manifest
+    (root / "export-b.txt").write_text("rebuilt by another command")
+    manifest.record("export-b", root / "export-b.txt", framework="torch", precision="fp32", root=root)
+    assert ensure()[1] == ["export-b"]  # matches the manifest, but not what the step wrote
+
+
+def test_only_builds_the_named_steps_and_what_they_read(graph):
+    ensure, _, _ = graph
+    results, calls = ensure(only=["export-b"])
+    assert calls == ["train", "export-b"] and "export-a" not in results
+
+
+def test_the_declared_steps_read_the_trained_model_and_record_training_flags():
+    assert build.NAMES[0] == "train" and build.STEPS[0].takes_args
+    assert all(step.after == ("train",) and not step.takes_args for step in build.STEPS[1:])
+    outputs = [output for step in build.STEPS for output in step.outputs]
+    assert len(outputs) == len(set(outputs))  # one step per artifact
+
+
+def test_a_model_trained_outside_the_graph_is_kept_unless_flags_are_given(graph):
+    ensure, root, _ = graph
+    ensure()
+    (root / "train.txt").write_text("trained by python -m training.train")
+    manifest.record("train", root / "train.txt", framework="torch", precision="fp32", root=root)
+    assert ensure()[1] == ["export-a", "export-b"]  # kept, and exported again
+    assert ensure(args=["--epochs", "5"])[1] == ["train", "export-a", "export-b"]  # flags given: trained

@@ -1,0 +1,91 @@
+"""The TorchServe REST client re-reads the key file when its key is refused (a restarted server
+writes new keys), sends the call once more, and does not loop when the key did not change."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from serving.endpoints import free_endpoints
+from serving.rest import RestError
+from serving.retry import NO_RETRY
+from serving.torchserve.client import TOKEN_REFUSED, TorchServeRest, refused_key, run_dir
+
+REFUSAL = f"{TOKEN_REFUSED}. Token either incorrect, expired, or not provided correctly"
+
+
+def write_keys(root, inference: str) -> None:
+    folder = run_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = {kind: {"key": f"{kind}-{inference}", "expiration time": "later"} for kind in ("management", "API")}
+    keys["inference"] = {"key": inference, "expiration time": "later"}
+    (folder / "key_file.json").write_text(json.dumps(keys))
+
+
+@pytest.fixture
+def server():
+    """A stand-in for TorchServe's token check: only the key in `accepted` gets an answer."""
+    state = {"accepted": "second", "seen": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the base class's naming)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            state["seen"].append(key)
+            ok = key == state["accepted"]
+            body = json.dumps({"predictions": []} if ok else {"code": 400, "type": "InvalidKeyException",
+                                                               "message": REFUSAL}).encode()
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    endpoints = free_endpoints()
+    httpd = ThreadingHTTPServer((endpoints.host, endpoints.ports["torchserve_inference"]), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield endpoints, state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_refused_key_is_read_again_and_the_call_sent_once_more(server, tmp_path):
+    endpoints, state = server
+    write_keys(tmp_path, "first")
+    client = TorchServeRest(endpoints, root=tmp_path, retry=NO_RETRY)
+    write_keys(tmp_path, "second")  # the server restarted and wrote new keys
+    assert client.predict_json({"instances": []}) == {"predictions": []}
+    assert state["seen"] == ["first", "second"]
+    assert client.predict_json({"instances": []}) == {"predictions": []}  # the new key is kept
+    assert state["seen"][-1] == "second"
+
+
+def test_an_unchanged_key_file_is_not_retried(server, tmp_path):
+    endpoints, state = server
+    write_keys(tmp_path, "first")
+    state["accepted"] = "none of them"
+    client = TorchServeRest(endpoints, root=tmp_path, retry=NO_RETRY)
+    with pytest.raises(RestError) as error:
+        client.predict_json({"instances": []})
+    assert (error.value.status, error.value.message) == (400, REFUSAL)
+    assert state["seen"] == ["first"]  # one call: the file held the same key
+
+
+def test_a_key_given_by_the_caller_is_never_replaced(server, tmp_path):
+    endpoints, state = server
+    write_keys(tmp_path, "second")
+    with pytest.raises(RestError):
+        TorchServeRest(endpoints, token="mine", root=tmp_path, retry=NO_RETRY).predict_json({"instances": []})
+    assert state["seen"] == ["mine"]
+
+
+def test_only_the_token_refusal_counts_as_a_refused_key():
+    assert refused_key(RestError(400, REFUSAL))
+    assert not refused_key(RestError(400, "instances: expected a list"))
+    assert not refused_key(RestError(503, REFUSAL))
