@@ -3,6 +3,8 @@ API, metadata, status and TF Serving's error codes, on the session's (read-only)
 versions on disk: test_tfserving_versions.py, on servers of its own."""
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 import pytest
