@@ -21,9 +21,13 @@ from training import paths
 from core import spec as specs
 
 
-def input_contract(root: Path) -> dict:
-    """The contract an artifact of folder `root` honours, as its spec says: recorded with every entry."""
-    task = specs.load(root)
+def input_contract(root: Path) -> dict | None:
+    """The contract an artifact of folder `root` honours, as its spec says: recorded with every entry
+    (None in a folder without a spec: no model was trained there)."""
+    try:
+        task = specs.load(root)
+    except specs.SpecError:
+        return None
     return {**task.data["input"], "output": task.output_name, "labels": task.labels}
 
 

@@ -16,16 +16,16 @@ def rendered(root) -> dict:
     return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line and not line.startswith("#"))
 
 
-def test_without_a_publish_version_one_alone_is_served(tmp_path):
-    config = rendered(tmp_path)
+def test_without_a_publish_version_one_alone_is_served(spec_folder):
+    config = rendered(spec_folder)
     assert config["load_models"] == "digits.mar"
     assert json.loads(config["models"])["digits"]["1.0"]["defaultVersion"] is True
-    assert config["allowed_urls"] == archive.store_only_urls(archive.model_store(tmp_path).resolve())
+    assert config["allowed_urls"] == archive.store_only_urls(archive.model_store(spec_folder).resolve())
 
 
-def test_a_published_default_is_loaded_first_and_every_version_kept(tmp_path):
-    update.record_published(tmp_path, ["1.0", "2.0", "3.0"], "2.0")
-    config = rendered(tmp_path)
+def test_a_published_default_is_loaded_first_and_every_version_kept(spec_folder):
+    update.record_published(spec_folder, ["1.0", "2.0", "3.0"], "2.0")
+    config = rendered(spec_folder)
     assert config["load_models"] == "digits-v2.0.mar,digits.mar,digits-v3.0.mar"
     models = json.loads(config["models"])["digits"]
     assert {v: (m["marName"], m["defaultVersion"]) for v, m in models.items()} == {
@@ -33,10 +33,10 @@ def test_a_published_default_is_loaded_first_and_every_version_kept(tmp_path):
     assert all(m["batchSize"] == 8 for m in models.values())  # the checked-in settings for every version
 
 
-def test_a_recorded_version_missing_from_the_manifest_is_refused_before_start(tmp_path):
-    update.record_published(tmp_path, ["1.0", "2.0"], "2.0")
+def test_a_recorded_version_missing_from_the_manifest_is_refused_before_start(spec_folder):
+    update.record_published(spec_folder, ["1.0", "2.0"], "2.0")
     with pytest.raises(servers.PrepareError, match="torchserve_mar"):
-        servers.torchserve(tmp_path, endpoints.resolve({})).prepare()
+        servers.torchserve(spec_folder, endpoints.resolve({})).prepare()
 
 
 def test_a_record_whose_default_is_not_among_its_versions_is_an_error(tmp_path):

@@ -84,10 +84,10 @@ def test_a_port_taken_by_another_program_is_named_before_anything_starts(tmp_pat
     runner.check_ports_free(server, "127.0.0.1")  # free again: no error
 
 
-def test_a_page_that_fails_to_start_leaves_the_model_servers_running(tmp_path, monkeypatch, capsys):
+def test_a_page_that_fails_to_start_leaves_the_model_servers_running(spec_folder, monkeypatch, capsys):
     def fake(name, code, ready=lambda: True):
         return lambda root, endpoints, settings=None: servers.Server(
-            name=name, describe=f"fake {name}", command=[sys.executable, "-c", code], cwd=tmp_path,
+            name=name, describe=f"fake {name}", command=[sys.executable, "-c", code], cwd=spec_folder,
             marker="", ready=ready, prepare=lambda: None)
 
     monkeypatch.setattr(servers, "torchserve", fake("torchserve", "import time; time.sleep(120)"))
@@ -97,14 +97,14 @@ def test_a_page_that_fails_to_start_leaves_the_model_servers_running(tmp_path, m
     monkeypatch.setattr(servers, "web_built", lambda root: True)
     try:
         with pytest.raises(runner.PageError, match="(?s)model servers keep running.*web exited during start-up"):
-            runner.start(tmp_path, timeout=60)
+            runner.start(spec_folder, timeout=60)
         for name in servers.MODEL_SERVERS:
-            assert runner.read_pid(runner.run_dir(name, tmp_path)) is not None, name
-        assert runner.read_pid(runner.run_dir("web", tmp_path)) is None
+            assert runner.read_pid(runner.run_dir(name, spec_folder)) is not None, name
+        assert runner.read_pid(runner.run_dir("web", spec_folder)) is None
         assert "web: not served: web exited during start-up" in capsys.readouterr().out
     finally:
-        runner.stop(tmp_path)
-    assert all(runner.read_pid(runner.run_dir(name, tmp_path)) is None for name in servers.NAMES)
+        runner.stop(spec_folder)
+    assert all(runner.read_pid(runner.run_dir(name, spec_folder)) is None for name in servers.NAMES)
 
 
 def test_a_page_built_only_halfway_is_not_served(tmp_path):

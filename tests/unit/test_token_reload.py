@@ -55,33 +55,33 @@ def server():
     httpd.server_close()
 
 
-def test_a_refused_key_is_read_again_and_the_call_sent_once_more(server, tmp_path):
+def test_a_refused_key_is_read_again_and_the_call_sent_once_more(server, spec_folder):
     endpoints, state = server
-    write_keys(tmp_path, "first")
-    client = TorchServeRest(endpoints, root=tmp_path, retry=NO_RETRY)
-    write_keys(tmp_path, "second")  # the server restarted and wrote new keys
+    write_keys(spec_folder, "first")
+    client = TorchServeRest(endpoints, root=spec_folder, retry=NO_RETRY)
+    write_keys(spec_folder, "second")  # the server restarted and wrote new keys
     assert client.predict_json({"instances": []}) == {"predictions": []}
     assert state["seen"] == ["first", "second"]
     assert client.predict_json({"instances": []}) == {"predictions": []}  # the new key is kept
     assert state["seen"][-1] == "second"
 
 
-def test_an_unchanged_key_file_is_not_retried(server, tmp_path):
+def test_an_unchanged_key_file_is_not_retried(server, spec_folder):
     endpoints, state = server
-    write_keys(tmp_path, "first")
+    write_keys(spec_folder, "first")
     state["accepted"] = "none of them"
-    client = TorchServeRest(endpoints, root=tmp_path, retry=NO_RETRY)
+    client = TorchServeRest(endpoints, root=spec_folder, retry=NO_RETRY)
     with pytest.raises(RestError) as error:
         client.predict_json({"instances": []})
     assert (error.value.status, error.value.message) == (400, REFUSAL)
     assert state["seen"] == ["first"]  # one call: the file held the same key
 
 
-def test_a_key_given_by_the_caller_is_never_replaced(server, tmp_path):
+def test_a_key_given_by_the_caller_is_never_replaced(server, spec_folder):
     endpoints, state = server
-    write_keys(tmp_path, "second")
+    write_keys(spec_folder, "second")
     with pytest.raises(RestError):
-        TorchServeRest(endpoints, token="mine", root=tmp_path, retry=NO_RETRY).predict_json({"instances": []})
+        TorchServeRest(endpoints, token="mine", root=spec_folder, retry=NO_RETRY).predict_json({"instances": []})
     assert state["seen"] == ["mine"]
 
 
