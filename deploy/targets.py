@@ -6,9 +6,9 @@
         probabilities = predictor.predict(batch)     # (N, 8, 8) float32 0..16 -> (N, 10)
 
 A target names its source framework (the framework whose training produced its weights, the
-reference its answers are held to), its precision, its kind (in-process reference, edge runtime,
-server, browser), the manifest id of the file it runs (for its size) and where it answers.
-The per-kind registries (serving/registry.py, edge/registry.py) stay the places that know how to
+reference its answers are held to), its precision, its kind (in-process reference, a compiled
+graph of it, edge runtime, server, browser), the manifest id of the file it runs (for its size)
+and where it answers. The per-kind registries (serving/registry.py, edge/registry.py, edge/compiled.py) stay the places that know how to
 build each Predictor; this module only lists them side by side. Adding a target is one line here.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from training import manifest, paths
 
-KINDS = ("reference", "edge", "server", "browser")
+KINDS = ("reference", "compiled", "edge", "server", "browser")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ def _t(name, framework, precision, kind, artifact, needs, factory) -> Target:
 TARGETS = {target.name: target for target in (
     # PyTorch-trained weights
     _t("torch-eager", "torch", "fp32", "reference", "torch_checkpoint", "artifacts", "deploy.targets:_eager"),
+    _t("torch-compile", "torch", "fp32", "compiled", "torch_checkpoint", "artifacts", "deploy.targets:_compiled"),
     _t("executorch-xnnpack-fp32", "torch", "fp32", "edge", "executorch_xnnpack_fp32", "edge", "deploy.targets:_edge"),
     _t("executorch-portable-fp32", "torch", "fp32", "edge", "executorch_portable_fp32", "edge", "deploy.targets:_edge"),
     _t("onnx-fp32", "torch", "fp32", "edge", "onnx_fp32", "edge", "deploy.targets:_edge"),
@@ -47,6 +48,8 @@ TARGETS = {target.name: target for target in (
     _t("torchserve-grpc", "torch", "fp32", "server", "torchserve_mar", "server", "deploy.targets:_served"),
     # TensorFlow-trained weights
     _t("keras-eager", "tensorflow", "fp32", "reference", "keras_model", "artifacts", "deploy.targets:_eager"),
+    _t("tf-function", "tensorflow", "fp32", "compiled", "keras_model", "artifacts", "deploy.targets:_compiled"),
+    _t("tf-xla", "tensorflow", "fp32", "compiled", "keras_model", "artifacts", "deploy.targets:_compiled"),
     _t("tfserving-grpc", "tensorflow", "fp32", "server", None, "server", "deploy.targets:_served"),
     _t("tfserving-rest", "tensorflow", "fp32", "server", None, "server", "deploy.targets:_served"),
     _t("tflite-fp32", "tensorflow", "fp32", "edge", "tflite_fp32", "edge", "deploy.targets:_edge"),
@@ -128,6 +131,12 @@ def _eager(name, root, endpoints):
     from edge import eager
 
     return eager.BASELINES[TARGETS[name].framework](root)
+
+
+def _compiled(name, root, endpoints):
+    from edge import compiled
+
+    return compiled.COMPILED[name](root)
 
 
 def _edge(name, root, endpoints):
