@@ -5,10 +5,11 @@
 
 Steps: train and export when their results are missing; bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); bench-web; the capacity sweep (default vs tuned); the width sweep; `make report`.
+is left alone); bench-web; the capacity sweep (default vs tuned); the width sweep; the training
+cost (bench-training); data-parallel training at 1 and 2 workers (bench-distributed); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
-15-25 minutes on a 2-core machine.
+45-60 minutes on a 2-core machine.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("train", "export", "edge", "serving", "web", "sweep", "widths", "report")
+STEPS = ("train", "export", "edge", "serving", "web", "sweep", "widths", "training", "distributed", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -80,6 +81,14 @@ def step_sweep(root: Path, args) -> None:
 
 def step_widths(root: Path, args) -> None:
     run(python("benchmarks.widths", "--artifacts", str(root), *shlex.split(args.width_args)))
+
+
+def step_training(root: Path, args) -> None:
+    run(python("benchmarks.training", "--artifacts", str(root)))
+
+
+def step_distributed(root: Path, args) -> None:
+    run(python("benchmarks.distributed", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:

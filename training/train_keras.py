@@ -50,9 +50,11 @@ def accuracy(model: keras.Model, split: Split) -> float:
 
 
 def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: int, batch_size: int,
-          learning_rate: float, log_dir: Path, jit_compile: bool = False, run_eagerly: bool = False,
+          learning_rate: float, log_dir: Path | None, jit_compile: bool = False, run_eagerly: bool = False,
           strategy: tf.distribute.Strategy | None = None) -> tuple[keras.Model, dict]:
-    """Seeded Adam training; returns the model (a plain one, outside any strategy) and its metrics entry."""
+    """Seeded Adam training; returns the model (a plain one, outside any strategy) and its metrics entry.
+
+    `log_dir` None: no TensorBoard logs."""
     keras.utils.set_random_seed(seed)
     if strategy is None:
         tf.config.experimental.enable_op_determinism()
@@ -72,7 +74,7 @@ def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: i
     if strategy is None:
         model.fit(train_split.x, train_split.y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
                   validation_data=(splits["val"].x, splits["val"].y),
-                  callbacks=[progress, keras.callbacks.TensorBoard(log_dir=str(log_dir))])
+                  callbacks=[progress] + ([keras.callbacks.TensorBoard(log_dir=str(log_dir))] if log_dir else []))
     else:
         model = _fit_distributed(strategy, config, train_split, schedule, progress, epochs=epochs,
                                  steps_per_epoch=steps_per_epoch, global_batch=batch_size * world, seed=seed)

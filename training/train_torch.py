@@ -51,8 +51,10 @@ def group() -> tuple[int, int]:
 
 
 def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: int, batch_size: int,
-          learning_rate: float, log_dir: Path, compile: bool = False) -> tuple[DigitsCNN, dict]:
-    """Seeded Adam training; returns the model and its metrics entry (rank 0's, in a group)."""
+          learning_rate: float, log_dir: Path | None, compile: bool = False) -> tuple[DigitsCNN, dict]:
+    """Seeded Adam training; returns the model and its metrics entry (rank 0's, in a group).
+
+    `log_dir` None: no TensorBoard logs (whose writer imports TensorFlow into this process)."""
     rank, world = group()
     torch.manual_seed(seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     train_split = augment_with_shifts(splits["train"])
@@ -72,7 +74,8 @@ def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: i
     x_train, y_train = torch.from_numpy(train_split.x), torch.from_numpy(train_split.y)
 
     epoch_seconds = []
-    writer = _writer(log_dir) if rank == 0 else contextlib.nullcontext()  # one rank writes the logs
+    logging = rank == 0 and log_dir is not None  # one rank writes the logs
+    writer = _writer(log_dir) if logging else contextlib.nullcontext()
     start = time.perf_counter()
     with writer:
         bar = tqdm(range(1, epochs + 1), desc="torch     ", unit="epoch", disable=rank != 0)
@@ -91,7 +94,7 @@ def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: i
                 total += loss.item() * len(batch)
             train_loss, val_accuracy = total / len(order), accuracy(model, splits["val"])
             epoch_seconds.append(round(time.perf_counter() - began, 3))
-            if rank == 0:
+            if logging:
                 writer.add_scalar("loss/train", train_loss, epoch)
                 writer.add_scalar("accuracy/val", val_accuracy, epoch)
             bar.set_postfix(loss=f"{train_loss:.4f}", val_acc=f"{val_accuracy:.4f}")

@@ -22,10 +22,10 @@ from training import distributed, manifest, paths, train
 
 pytestmark = pytest.mark.slow
 
-# Epochs of the short run: enough to tell a trained model from a broken one (measured: 2 workers,
-# 5 epochs give ~0.95-0.97; the full 25 epochs give >= 0.97, see `make bench-distributed`).
-SHORT_EPOCHS = 5
-SHORT_RUN_ACCURACY = 0.90
+# The short run: 2 workers, 10 epochs (measured on the 2-core machine: test accuracy 0.989 torch,
+# 0.992 TensorFlow, about a minute; 5 epochs gave 0.972 / 0.981, the full 25 epochs 0.992 / 0.994).
+SHORT_EPOCHS = 10
+ACCURACY = 0.97
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_a_distributed_run_is_a_normal_trained_model(distributed_run, trained_ar
     for framework in ("torch", "tensorflow"):
         assert set(written[framework]) == set(ordinary[framework])
         assert written[framework]["epochs"] == SHORT_EPOCHS and len(written[framework]["epoch_seconds"]) == SHORT_EPOCHS
-        assert written[framework]["test_accuracy"] >= SHORT_RUN_ACCURACY, written[framework]
+        assert written[framework]["test_accuracy"] >= ACCURACY, written[framework]
     assert written["distributed"]["workers"] == 2 and written["distributed"]["global_batch"] == 64
     assert written["twin_max_abs_diff"] <= train.TWIN_TOLERANCE
     for artifact in ("torch_checkpoint", "keras_model"):
@@ -61,7 +61,7 @@ def test_exports_and_targets_work_on_it(distributed_run):
     expected = parity.references(root, split.x)
     for name in ("torch-eager", "keras-eager", "onnx-fp32", "tflite-fp32"):
         row = parity.evaluate(name, root, None, split, expected)
-        assert row["passed"] and row["accuracy"] >= SHORT_RUN_ACCURACY, row
+        assert row["passed"] and row["accuracy"] >= ACCURACY, row
 
 
 def test_fewer_than_one_worker_is_refused(capsys):
