@@ -37,7 +37,7 @@ help: ## list the targets
 setup: setup-system setup-python setup-web setup-serving-stubs ## prepare this machine: system prerequisites, every environment, npm packages, gRPC stubs
 	@echo "setup: done"
 
-setup-system: ## check (and on Debian as root, install) Java, Node and Chromium
+setup-system: ## check (and on Debian as root, install) Java, Node, Chromium and g++
 	@echo "setup: system prerequisites"
 	@deploy/local/prereqs.sh
 

@@ -15,7 +15,8 @@ The result is a normal trained model, written exactly as `make train` writes it 
 `finish`): checkpoint, Keras file, spec, manifest entries, the twin check and metrics.json (with a
 `distributed` entry: workers, global batch, learning rate), so every export and target works on it.
 With `--frameworks` naming one framework, its files stay in <artifacts>/run/distributed/ and
-nothing else is written.
+nothing else is written. Across machines, start the workers there yourself (README: the same
+torchrun and TF_CONFIG commands with the machines' addresses), then `--collect` finishes the model.
 
 Bad set-ups stop with a message, never a hang: WORKERS < 1, a port in use (checked before any
 process starts), a worker that dies (the others are stopped within `--grace` seconds and the rank
@@ -253,15 +254,19 @@ def collect(args, spec: dict, splits: dict) -> dict:
     from training.model_torch import load_checkpoint
 
     stage = stage_dir(args.root)
-    trained = {}
+    trained, workers = {}, {}
     for framework, model_file in (("torch", "torch.pt"), ("tensorflow", "tensorflow.keras")):
+        if not (stage / f"{framework}-metrics.json").exists():
+            raise SystemExit(f"error: {stage / f'{framework}-metrics.json'} is missing: the {framework} run did not "
+                             "finish (its chief writes it)")
         metrics = json.loads((stage / f"{framework}-metrics.json").read_text())
-        metrics.pop("workers")
+        workers[framework] = metrics.pop("workers")
         model = load_checkpoint(stage / model_file)[0] if framework == "torch" else keras.models.load_model(stage / model_file)
         trained[framework] = (model, metrics)
-    distributed = {"workers": args.workers, "global_batch": args.batch_size * args.workers,
-                   "learning_rate": args.lr * args.workers, "engines": {"torch": "DDP (gloo) under torchrun",
-                                                                      "tensorflow": "MultiWorkerMirroredStrategy"}}
+    count = workers["torch"]  # as started (the same for both frameworks unless run apart)
+    distributed = {"workers": count, "global_batch": args.batch_size * count, "learning_rate": args.lr * count,
+                   "workers_by_framework": workers,
+                   "engines": {"torch": "DDP (gloo) under torchrun", "tensorflow": "MultiWorkerMirroredStrategy"}}
     return train.finish(args.root, spec, splits, trained, args.width, distributed=distributed)
 
 
@@ -280,6 +285,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="seconds the other workers get to stop after one fails (default: 10)")
     parser.add_argument("--collective-timeout", type=int, default=120,
                         help="seconds a worker waits in a collective for the others (default: 120)")
+    parser.add_argument("--collect", action="store_true",
+                        help="start nothing: finish the model the workers (e.g. on several machines) left in "
+                             "<artifacts>/run/distributed/")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"WORKERS (--workers) must be at least 1, got {args.workers}")
@@ -295,6 +303,8 @@ def main(argv=None) -> dict | None:
 
     args = parse_args(argv)
     args.root, config, splits, spec = train.prepare(args)
+    if args.collect:
+        return collect(args, spec, splits)
     started = time.monotonic()
     try:
         for framework in args.frameworks:
