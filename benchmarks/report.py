@@ -271,6 +271,11 @@ CAVEATS = """## What these figures do not show
   processes compete for the cores (training time, in-process p99, TorchServe with default settings); the tuned
   TorchServe settings give each worker one thread (`OMP_NUM_THREADS=1`). Not isolated here: "tuned" changes
   workers, batching and threads together.
+- Training cost and distributed training are wall-clock times of processes that share the machine with everything
+  else running on it: peak RSS does not depend on that load, epoch times do. Two workers on a 2-core machine share
+  the cores one worker had, so the scaling efficiency there is the engines' overhead, never a speed-up.
+- torch.compile's first call and first epoch include building C++ with g++ unless inductor's on-disk cache
+  (`/tmp/torchinductor_<user>`) already holds the kernels from an earlier run.
 - One run: no confidence intervals. Rerun `make bench-all` on a quiet machine before quoting an absolute number.
 """
 
