@@ -121,7 +121,8 @@ def graph_compilation(inputs) -> dict:
     claim["verdict"] = ("graph mode makes TensorFlow faster here" if faster else "graph mode is not faster here") + (
         "; compiled paths within 2x of each other" if 0.5 <= gap <= 2 else
         "; compiled TensorFlow still slower than compiled PyTorch (over 2x)" if gap > 2 else
-        "; compiled TensorFlow over 2x faster than compiled PyTorch")
+        "; compiled TensorFlow over 2x faster than compiled PyTorch") + (
+        "; torch.compile slower than eager PyTorch at batch 1" if p50["torch-compile"] > p50["torch-eager"] else "")
     return claim
 
 
@@ -139,6 +140,10 @@ def training_memory(inputs) -> dict:
         return claim
     parts = [f"width {w}: TensorFlow {tf['peak_rss_mb']:,.0f} MiB vs PyTorch {pt['peak_rss_mb']:,.0f} MiB "
              f"({tf['peak_rss_mb'] / pt['peak_rss_mb']:.2f}x)" for w, tf, pt in (pairs[0], pairs[-1])[:len(pairs)]]
+    ends = (pairs[0], pairs[-1])[:len(pairs)]
+    growth = [(w, tf["peak_rss_mb"] - tf["start_rss_mb"], pt["peak_rss_mb"] - pt["start_rss_mb"]) for w, tf, pt in ends]
+    parts.append("what training adds above the imported framework (peak - RSS at start): " + ", ".join(
+        f"width {w}: TensorFlow +{g_tf:,.0f} vs PyTorch +{g_pt:,.0f} MiB" for w, g_tf, g_pt in growth))
     compiled = [r for (fw, mode, w), r in runs.items() if mode in ("compiled", "xla") and w == pairs[0][0]]
     if compiled:
         parts.append("compiled training at width {}: {}".format(pairs[0][0], ", ".join(
@@ -147,7 +152,8 @@ def training_memory(inputs) -> dict:
     ratios = [tf["peak_rss_mb"] / pt["peak_rss_mb"] for _, tf, pt in pairs]
     claim["verdict"] = ("holds here (TensorFlow lower at every width)" if all(r < 1 for r in ratios) else
                         "does not hold here (PyTorch lower at every width)" if all(r > 1 for r in ratios) else
-                        "mixed: depends on the width")
+                        "mixed: depends on the width") + (
+        "; the part training adds is smaller in TensorFlow" if all(g_tf < g_pt for _, g_tf, g_pt in growth) else "")
     return claim
 
 

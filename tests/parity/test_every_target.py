@@ -36,7 +36,8 @@ def expected(deployed, split):
 def test_every_kind_of_target_is_registered():
     kinds = {target.kind for target in targets.TARGETS.values()}
     assert kinds == set(targets.KINDS)
-    assert {"tfjs-node", "tfjs-chromium", "torchserve-grpc", "tfserving-rest", "tflite-int8"} <= set(targets.TARGETS)
+    assert {"tfjs-node", "tfjs-chromium", "torchserve-grpc", "tfserving-rest", "tflite-int8", "torch-compile",
+            "tf-function", "tf-xla"} <= set(targets.TARGETS)
     for name, target in targets.TARGETS.items():
         assert targets.reference_for(name) == targets.REFERENCES[target.framework]
 

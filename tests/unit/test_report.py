@@ -117,8 +117,10 @@ def test_compilation_training_memory_and_distributed_claims(tmp_path):
             "tf.function 400 ms, XLA 900 ms, torch.compile 30.0 s | graph mode makes TensorFlow faster here; "
             "compiled paths within 2x of each other | `make bench-edge` |") in text
     assert ("width 1: TensorFlow 730 MiB vs PyTorch 320 MiB (2.28x); width 8: TensorFlow 800 MiB vs PyTorch 400 MiB "
-            "(2.00x); compiled training at width 1: torch compiled 420 MiB, tensorflow xla 735 MiB | "
-            "does not hold here (PyTorch lower at every width) | `make bench-training` |") in text
+            "(2.00x); what training adds above the imported framework (peak - RSS at start): width 1: TensorFlow +365 "
+            "vs PyTorch +160 MiB, width 8: TensorFlow +400 vs PyTorch +200 MiB; compiled training at width 1: torch "
+            "compiled 420 MiB, tensorflow xla 735 MiB | does not hold here (PyTorch lower at every width) | "
+            "`make bench-training` |") in text
     assert ("2 workers vs 1 on 2 shared cores: PyTorch DDP efficiency 0.62 (7,856 samples/s), TensorFlow MWMS 0.40 "
             "(2,514 samples/s); test accuracy after 25 epochs at 2 workers: 0.9900 / 0.9950 | not easier here") in text
     assert "PyTorch DDP kept more of its speed on 2 workers | `make bench-distributed` |" in text
