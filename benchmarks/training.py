@@ -94,7 +94,8 @@ def measure(framework: str, mode: str, width: int, args) -> dict:
 
 
 def table(runs: list[dict]) -> str:
-    header = f"{'framework':<12}{'mode':<10}{'width':>6}{'params':>10}{'first epoch s':>15}{'epoch s':>10}{'peak RSS MiB':>14}"
+    header = (f"{'framework':<12}{'mode':<10}{'width':>6}{'params':>10}{'first epoch s':>15}{'epoch s':>10}"
+              f"{'peak RSS MiB':>14}")
     lines = [header, "-" * len(header)]
     for run in runs:
         if "error" in run:
@@ -110,7 +111,8 @@ def main(argv=None) -> dict | None:
     parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), choices=WIDTHS, help="default: 1 2 4 8")
     parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES), choices=MODES,
                         help="framework:mode (default: all but tensorflow:eager)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is reported apart (default: 3)")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per run; the first is reported apart (default: 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both frameworks (default: 1)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one run may take (default: 900)")

@@ -8,8 +8,8 @@
 A target names its source framework (the framework whose training produced its weights, the
 reference its answers are held to), its precision, its kind (in-process reference, a compiled
 graph of it, edge runtime, server, browser), the manifest id of the file it runs (for its size)
-and where it answers. The per-kind registries (serving/registry.py, edge/registry.py, edge/compiled.py) stay the places that know how to
-build each Predictor; this module only lists them side by side. Adding a target is one line here.
+and where it answers. The per-kind registries (serving/registry.py, edge/registry.py,
+edge/compiled.py) stay the places that know how to build each Predictor; this module only lists them side by side. Adding a target is one line here.
 """
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ One process measures everything, on the same inputs (test-split images), one aft
 for each target, `--warmup` untimed calls, then `--iterations` timed calls of `predict` at batch 1
 and at batch 32. The first call of each batch size is timed on its own (`first_call_us`): for the
 compiled targets (torch.compile, tf.function, XLA) it is the compile, kept apart from the warm
-latency; inductor's on-disk cache (/tmp/torchinductor_<user>) shortens it on later runs. Latency is per call (per batch), p50 and p99, in microseconds, and includes the
-runner's input check (the same for every target). Every runtime is held to one thread, so the
+latency; inductor's on-disk cache (/tmp/torchinductor_<user>) shortens it on later runs.
+Latency is per call (per batch), p50 and p99, in microseconds, and includes the runner's input
+check (the same for every target). Every runtime is held to one thread, so the
 numbers compare the runtimes rather than the machine's core count. Writes
 `artifacts/bench/edge.json` and prints a table. A benchmark, not a test: nothing is asserted.
 """
@@ -89,7 +90,8 @@ def table(results: list[dict]) -> str:
     for row in results:
         cells = "".join(f"{row[f'batch_{size}']['p50_us']:>13,.1f}{row[f'batch_{size}']['p99_us']:>13,.1f}" for size in BATCHES)
         first = row["batch_1"]["first_call_us"] / 1e3
-        lines.append(f"{row['name']:<26}{row['framework']:<12}{row['precision']:<6}{row['bytes']:>9,}{cells}{first:>13,.1f}")
+        lines.append(f"{row['name']:<26}{row['framework']:<12}{row['precision']:<6}{row['bytes']:>9,}{cells}"
+                     f"{first:>13,.1f}")
     return "\n".join(lines)
 
 

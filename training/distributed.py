@@ -261,7 +261,8 @@ def collect(args, spec: dict, splits: dict) -> dict:
                              "finish (its chief writes it)")
         metrics = json.loads((stage / f"{framework}-metrics.json").read_text())
         workers[framework] = metrics.pop("workers")
-        model = load_checkpoint(stage / model_file)[0] if framework == "torch" else keras.models.load_model(stage / model_file)
+        path = stage / model_file
+        model = load_checkpoint(path)[0] if framework == "torch" else keras.models.load_model(path)
         trained[framework] = (model, metrics)
     count = workers["torch"]  # as started (the same for both frameworks unless run apart)
     distributed = {"workers": count, "global_batch": args.batch_size * count, "learning_rate": args.lr * count,
@@ -280,7 +281,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="which to train (default: both; with one, its files stay in run/distributed/)")
     parser.add_argument("--port", type=int, help="first port (torch rendezvous; TensorFlow workers take the next "
                         "WORKERS); default: free ports")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds a framework's run may take (default: 1800)")
+    parser.add_argument("--timeout", type=float, default=1800,
+                        help="seconds a framework's run may take (default: 1800)")
     parser.add_argument("--grace", type=float, default=10,
                         help="seconds the other workers get to stop after one fails (default: 10)")
     parser.add_argument("--collective-timeout", type=int, default=120,

@@ -1,6 +1,7 @@
 """One worker of TensorFlow MultiWorkerMirroredStrategy training, configured by TF_CONFIG.
 
-    TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": {"type": "worker", "index": 0}}' \
+    TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]},
+               "task": {"type": "worker", "index": 0}}' \
         python -m training.mwms_keras --stage artifacts/run/distributed --epochs 25
 
 `make train-distributed` (training/distributed.py) starts one per worker with its TF_CONFIG and

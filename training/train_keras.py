@@ -3,8 +3,8 @@
 By default `fit` runs the training step as a tf.function graph (Keras' own default on a CPU);
 `jit_compile=True` compiles that step with XLA, `run_eagerly=True` runs it op by op. Given a
 `tf.distribute` strategy (MultiWorkerMirroredStrategy in `training.mwms_keras`), every worker
-trains on its own slice of each global batch (tf.data shards the input by DATA), the global batch is `batch_size` x replicas and the learning
-rate scales with it.
+trains on its own slice of each global batch (tf.data shards the input by DATA), the global batch
+is `batch_size` x replicas and the learning rate scales with it.
 """
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def train(splits: dict[str, Split], config: ModelConfig, *, epochs: int, seed: i
         "params": int(model.count_params()),
         "train_seconds": round(seconds, 2),
         "epochs": epochs,
-        "epoch_seconds": progress.seconds,  # each epoch's wall time: training steps plus validation (none when distributed)
+        # each epoch's wall time: training steps plus validation (none when distributed)
+        "epoch_seconds": progress.seconds,
     }
     return model, metrics
 

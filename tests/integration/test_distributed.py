@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from training import distributed, manifest, paths, train
@@ -52,7 +51,7 @@ def test_a_distributed_run_is_a_normal_trained_model(distributed_run, trained_ar
 
 
 def test_exports_and_targets_work_on_it(distributed_run):
-    from deploy import parity, targets
+    from deploy import parity
     from edge.export import export_all
 
     root, _ = distributed_run
