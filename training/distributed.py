@@ -241,8 +241,8 @@ def run_framework(framework: str, args) -> None:
     if framework == "torch":
         rank = torchrun_failed_rank(group.text(0))
         who = f"rank {rank}" if rank is not None else "a rank (see torchrun's summary above)"
-        raise LaunchError(f"torch: {who} of {args.workers} failed; torchrun exited with {describe_exit(code)}; "
-                          f"{stopped}")
+        raise LaunchError(f"torch: {who} of {args.workers} failed; torchrun stopped the other ranks and exited "
+                          f"with {describe_exit(code)}")
     raise LaunchError(f"tensorflow: worker rank {number} of {args.workers} failed ({describe_exit(code)}); {stopped}")
 
 
