@@ -44,7 +44,7 @@ help: ## list the targets
 setup: setup-system setup-python setup-web setup-serving-stubs ## prepare this machine: system prerequisites, every environment, npm packages, gRPC stubs
 	@echo "setup: done"
 
-setup-system: ## check (and on Debian as root, install) Java, Node and Chromium
+setup-system: ## check (and on Debian as root, install) Java, Node, Chromium and g++
 	@echo "setup: system prerequisites"
 	@deploy/local/prereqs.sh
 
@@ -210,3 +210,17 @@ update-status: ## the model versions each running server holds, and which one an
 
 soak: serve ## every endpoint at half its capacity for 10 minutes: errors, memory growth -> artifacts/bench/soak.json
 	$(PY) -m serving.soak $(SOAK_ARGS)
+
+# ---- training cost and data-parallel training (benchmarks/training.py, training/distributed.py) ----
+.PHONY: train-distributed bench-training bench-distributed
+# Worker processes per framework for `make train-distributed`, e.g. WORKERS=4.
+WORKERS ?= 2
+
+train-distributed: ## WORKERS processes per framework on 127.0.0.1: PyTorch DDP (gloo, torchrun), TF MultiWorkerMirroredStrategy; a normal trained model
+	$(PY) -m training.distributed --workers $(WORKERS) $(TRAIN_ARGS)
+
+bench-training: ## peak RSS and time per epoch of training, per framework, width 1..8, eager and compiled -> artifacts/bench/training.json
+	$(PY) -m benchmarks.training $(BENCH_ARGS)
+
+bench-distributed: ## time per epoch, samples/s and scaling efficiency at 1 and 2 workers per framework -> artifacts/bench/distributed.json
+	$(PY) -m benchmarks.distributed $(BENCH_ARGS)

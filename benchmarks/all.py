@@ -6,10 +6,11 @@
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
 is left alone); bench-web; the capacity sweep (default vs tuned); the burst (16..1,000 connections at
-once); the width sweep; `make report`.
+once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
+workers (bench-distributed); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
-15-25 minutes on a 2-core machine.
+45-60 minutes on a 2-core machine.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("build", "edge", "serving", "web", "sweep", "burst", "widths", "report")
+STEPS = ("build", "edge", "serving", "web", "sweep", "burst", "widths", "training", "distributed", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -78,6 +79,14 @@ def step_burst(root: Path, args) -> None:
 
 def step_widths(root: Path, args) -> None:
     run(python("benchmarks.widths", "--artifacts", str(root), *shlex.split(args.width_args)))
+
+
+def step_training(root: Path, args) -> None:
+    run(python("benchmarks.training", "--artifacts", str(root)))
+
+
+def step_distributed(root: Path, args) -> None:
+    run(python("benchmarks.distributed", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:

@@ -6,7 +6,8 @@ says "not measured" with that command.
 """
 from __future__ import annotations
 
-from benchmarks.figures import edge_latency, ratio, server_memory, table
+from benchmarks.figures import compile_figures, edge_latency, ratio, server_memory, table, training_runs
+
 
 def claims(inputs) -> list[dict]:
     """Each common claim: what was measured, the figure, what it says here, and the command."""
@@ -81,7 +82,7 @@ def claims(inputs) -> list[dict]:
                               "TF Serving here is the project's compatible server unless "
                               "tensorflow_model_server is installed",
                   "figure": figure, "verdict": verdict, "command": "make loadtest-sweep", "input": "load"})
-    return found
+    return found + more_claims(inputs)
 
 
 def section_claims(inputs) -> str:
@@ -94,3 +95,90 @@ def section_claims(inputs) -> str:
         else:
             rows.append([c["claim"], c["measured"], c["figure"], c["verdict"], f"`{c['command']}`"])
     return text + table(["claim", "what was measured", "figure", "on this machine", "reproduce"], rows)
+
+
+def graph_compilation(inputs) -> dict:
+    """TensorFlow's graph mode and XLA against torch.compile: warm batch-1 p50 and the compile (first call)."""
+    f = compile_figures(inputs)
+    claim = {"claim": "TensorFlow's graph mode and XLA make it faster; torch.compile has closed the gap",
+             "measured": "batch-1 p50 (one thread) of each framework eager and compiled, in-process: Keras eager, "
+                         "tf.function, XLA; PyTorch eager, torch.compile; the first call (the compile) apart",
+             "figure": None, "verdict": None, "command": "make bench-edge", "input": "edge"}
+    names = ("keras-eager", "tf-function", "tf-xla", "torch-eager", "torch-compile")
+    if not all(name in f for name in names):
+        return claim
+    p50 = {name: f[name]["p50_ms"] for name in names}
+    best_tf = min(("tf-function", "tf-xla"), key=p50.get)
+    gap = p50[best_tf] / p50["torch-compile"]
+    claim["figure"] = (
+        f"Keras eager {p50['keras-eager']:.3f} ms -> tf.function {p50['tf-function']:.3f} ms "
+        f"({p50['keras-eager'] / p50['tf-function']:.1f}x faster), XLA {p50['tf-xla']:.3f} ms; PyTorch eager "
+        f"{p50['torch-eager']:.3f} ms -> torch.compile {p50['torch-compile']:.3f} ms; best TensorFlow graph "
+        f"({best_tf}) / torch.compile: {gap:.2f}x; compile (first call): tf.function "
+        f"{f['tf-function']['first_ms']:,.0f} ms, XLA {f['tf-xla']['first_ms']:,.0f} ms, torch.compile "
+        f"{f['torch-compile']['first_ms'] / 1e3:,.1f} s")
+    faster = p50["tf-function"] < p50["keras-eager"]
+    claim["verdict"] = ("graph mode makes TensorFlow faster here" if faster else "graph mode is not faster here") + (
+        "; compiled paths within 2x of each other" if 0.5 <= gap <= 2 else
+        "; compiled TensorFlow still slower than compiled PyTorch (over 2x)" if gap > 2 else
+        "; compiled TensorFlow over 2x faster than compiled PyTorch") + (
+        "; torch.compile slower than eager PyTorch at batch 1" if p50["torch-compile"] > p50["torch-eager"] else "")
+    return claim
+
+
+def training_memory(inputs) -> dict:
+    """Peak RSS of the training process, each framework's default training mode, at the smallest and largest width."""
+    runs = training_runs(inputs)
+    claim = {"claim": "TensorFlow uses less memory; PyTorch's dynamic graphs consume more (training)",
+             "measured": "peak RSS of the training process (its own process, same network, split, batch, epochs, "
+                         "one thread), each framework's default: PyTorch eager, Keras fit (tf.function graph)",
+             "figure": None, "verdict": None, "command": "make bench-training", "input": "training"}
+    widths = sorted({w for (fw, mode, w) in runs if (fw, mode) in (("torch", "eager"), ("tensorflow", "graph"))})
+    pairs = [(w, runs.get(("tensorflow", "graph", w)), runs.get(("torch", "eager", w))) for w in widths]
+    pairs = [(w, tf, pt) for w, tf, pt in pairs if tf and pt]
+    if not pairs:
+        return claim
+    parts = [f"width {w}: TensorFlow {tf['peak_rss_mb']:,.0f} MiB vs PyTorch {pt['peak_rss_mb']:,.0f} MiB "
+             f"({tf['peak_rss_mb'] / pt['peak_rss_mb']:.2f}x)" for w, tf, pt in (pairs[0], pairs[-1])[:len(pairs)]]
+    ends = (pairs[0], pairs[-1])[:len(pairs)]
+    growth = [(w, tf["peak_rss_mb"] - tf["start_rss_mb"], pt["peak_rss_mb"] - pt["start_rss_mb"]) for w, tf, pt in ends]
+    parts.append("what training adds above the imported framework (peak - RSS at start): " + ", ".join(
+        f"width {w}: TensorFlow +{g_tf:,.0f} vs PyTorch +{g_pt:,.0f} MiB" for w, g_tf, g_pt in growth))
+    compiled = [r for (fw, mode, w), r in runs.items() if mode in ("compiled", "xla") and w == pairs[0][0]]
+    if compiled:
+        parts.append("compiled training at width {}: {}".format(pairs[0][0], ", ".join(
+            f"{r['framework']} {r['mode']} {r['peak_rss_mb']:,.0f} MiB" for r in compiled)))
+    claim["figure"] = "; ".join(parts)
+    ratios = [tf["peak_rss_mb"] / pt["peak_rss_mb"] for _, tf, pt in pairs]
+    claim["verdict"] = ("holds here (TensorFlow lower at every width)" if all(r < 1 for r in ratios) else
+                        "does not hold here (PyTorch lower at every width)" if all(r > 1 for r in ratios) else
+                        "mixed: depends on the width") + (
+        "; the part training adds is smaller in TensorFlow" if all(g_tf < g_pt for _, g_tf, g_pt in growth) else "")
+    return claim
+
+
+def distributed_training(inputs) -> dict:
+    """Both engines at 1 and 2 workers on this machine: efficiency, accuracy, and what it took to run them."""
+    claim = {"claim": "tf.distribute makes it easier to scale training across devices (vs PyTorch DDP)",
+             "measured": "the same training at 1 and 2 local workers: PyTorch DDP (gloo, torchrun) and TensorFlow "
+                         "MultiWorkerMirroredStrategy; samples/s, scaling efficiency, test accuracy; what each "
+                         "engine needed from the training loop",
+             "figure": None, "verdict": None, "command": "make bench-distributed", "input": "distributed"}
+    dist = inputs["distributed"]
+    two = (dist or {}).get("results", {}).get("2")
+    if not two or "scaling_efficiency" not in two["torch"]:
+        return claim
+    t, k = two["torch"], two["tensorflow"]
+    claim["figure"] = (f"2 workers vs 1 on {dist['machine']['cpus']} shared cores: PyTorch DDP efficiency "
+                       f"{t['scaling_efficiency']:.2f} ({t['samples_per_s']:,.0f} samples/s), TensorFlow MWMS "
+                       f"{k['scaling_efficiency']:.2f} ({k['samples_per_s']:,.0f} samples/s); test accuracy after "
+                       f"{dist['epochs']} epochs at 2 workers: {t['test_accuracy']:.4f} / {k['test_accuracy']:.4f}")
+    better = "PyTorch DDP" if t["scaling_efficiency"] > k["scaling_efficiency"] else "TensorFlow MWMS"
+    claim["verdict"] = (f"not easier here: Keras 3 `fit` does not run under MultiWorkerMirroredStrategy "
+                        f"(keras-team/keras#20585), so TensorFlow needed a custom loop while DDP wrapped the "
+                        f"existing one; {better} kept more of its speed on 2 workers")
+    return claim
+
+
+def more_claims(inputs) -> list[dict]:
+    return [graph_compilation(inputs), training_memory(inputs), distributed_training(inputs)]

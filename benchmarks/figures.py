@@ -18,7 +18,12 @@ SOURCES = {
     "load": ("bench/load-capacity.json", "make loadtest-sweep"),
     "burst": ("bench/burst.json", "make loadtest-burst"),
     "widths": ("bench/widths.json", "make bench-widths"),
+    "training": ("bench/training.json", "make bench-training"),
+    "distributed": ("bench/distributed.json", "make bench-distributed"),
 }
+
+# The eager reference and its compiled graphs, by framework (deploy/targets.py names).
+COMPILED = {"torch": ("torch-eager", "torch-compile"), "tensorflow": ("keras-eager", "tf-function", "tf-xla")}
 
 
 def load_inputs(root: Path) -> dict:
@@ -86,3 +91,25 @@ def server_memory(inputs, setting="default") -> dict:
     if not inputs["load"]:
         return {}
     return inputs["load"]["servers"].get(setting, {})
+
+
+def compile_figures(inputs) -> dict:
+    """{target: {"p50_ms", "first_ms", "p50_b32_ms", "first_b32_ms"}} of the eager and compiled targets (edge.json)."""
+    if not inputs["edge"]:
+        return {}
+    rows = {r["name"]: r for r in inputs["edge"]["results"]}
+    out = {}
+    for name in (n for names in COMPILED.values() for n in names):
+        row = rows.get(name)
+        if row and "first_call_us" in row["batch_1"]:
+            out[name] = {"p50_ms": row["batch_1"]["p50_us"] / 1e3, "first_ms": row["batch_1"]["first_call_us"] / 1e3,
+                         "p50_b32_ms": row["batch_32"]["p50_us"] / 1e3,
+                         "first_b32_ms": row["batch_32"]["first_call_us"] / 1e3}
+    return out
+
+
+def training_runs(inputs) -> dict:
+    """{(framework, mode, width): run} from training.json, runs that finished only."""
+    if not inputs["training"]:
+        return {}
+    return {(r["framework"], r["mode"], r["width"]): r for r in inputs["training"]["runs"] if "error" not in r}

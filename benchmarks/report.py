@@ -6,7 +6,7 @@
 Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
 load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
-widths.json (make bench-widths).
+widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 from benchmarks import charts
 from core import registry
 from benchmarks.claims import section_claims
-from benchmarks.figures import (SOURCES, browser_latency, edge_latency, load_inputs, missing, server_latency,
-                                server_memory, table)
+from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
+                                missing, server_latency, server_memory, table, training_runs)
 from training import paths
 
 
@@ -62,7 +62,7 @@ def section_latency(inputs, out: Path) -> str:
     for name, (p50, p99, fw) in server_latency(inputs).items():
         rows.append([name, fw, registry.TARGETS[name].kind if name in registry.TARGETS else "server", p50, p99])
     for name, (p50, p99, fw, _) in edge_latency(inputs).items():
-        rows.append([name, fw, "edge / eager", p50, p99])
+        rows.append([name, fw, "in-process / edge", p50, p99])
     for name, (p50, p99, _) in browser_latency(inputs).items():
         rows.append([name, "tensorflow", "browser (model only)", p50, p99])
     notes = [missing(key) for key in ("serving", "edge", "web") if not inputs[key]]
@@ -199,6 +199,80 @@ def section_widths(inputs, out: Path) -> str:
             + "\n\n![widths](report/widths.png)\n")
 
 
+def section_compilation(inputs, out: Path) -> str:
+    text = "## Graph compilation: compile time and warm latency, in-process\n\n"
+    found = compile_figures(inputs)
+    if not found:
+        return text + missing("edge")
+    rows = [[name, fw, f["first_ms"], f["p50_ms"], f["first_b32_ms"], f["p50_b32_ms"]]
+            for fw, names in COMPILED.items() for name in names if (f := found.get(name))]
+    charts.bars([(r[0], r[3], r[1]) for r in rows], out / "compiled.png", "warm p50 per call, batch 1, one thread",
+                "ms (log)", log=True)
+    return (text + "Each framework's eager model and its compiled graphs, one thread, the same test images "
+            f"(`{inputs['edge'].get('command', 'make bench-edge')}`). *First call*: the first `predict` of that batch "
+            "size, which traces and compiles (torch.compile: TorchInductor generating C++ built with g++; "
+            "its on-disk cache shortens later runs); then warm p50. All are held to their eager model by "
+            "`make parity` (max abs diff <= 1e-4).\n\n"
+            + table(["target", "framework", "b1 first call ms", "b1 p50 ms", "b32 first call ms", "b32 p50 ms"], rows)
+            + "\n![compiled](report/compiled.png)\n")
+
+
+def section_training_cost(inputs, out: Path) -> str:
+    text = "## Training cost per framework: peak memory and time per epoch\n\n"
+    runs = training_runs(inputs)
+    if not inputs["training"]:
+        return text + missing("training")
+    t = inputs["training"]
+    rows, memory, epoch = [], {}, {}
+    for r in t["runs"]:
+        if "error" in r:
+            rows.append([r["framework"], r["mode"], r["width"], None, None, None, None, r["error"][:80]])
+            continue
+        rows.append([r["framework"], r["mode"], r["width"], r["params"], r["first_epoch_s"], r["steady_epoch_s"],
+                     r["start_rss_mb"], r["peak_rss_mb"]])
+    for (framework, mode, width), r in sorted(runs.items(), key=lambda item: item[0][2]):
+        label = f"{framework} {mode}"
+        memory.setdefault(label, ([], []))
+        epoch.setdefault(label, ([], []))
+        memory[label][0].append(width), memory[label][1].append(r["peak_rss_mb"])
+        epoch[label][0].append(width), epoch[label][1].append(r["steady_epoch_s"])
+    if runs:
+        charts.lines(memory, out / "training-memory.png", "peak RSS of the training process", "width multiplier",
+                     "MiB (log)")
+        charts.lines(epoch, out / "training-epoch.png", "time per epoch after the first", "width multiplier",
+                     "seconds (log)")
+    return (text + f"Each run in a process of its own: the same network, split, batch size {t['batch_size']}, "
+            f"{t['epochs']} epochs of {t['train_examples']:,} examples, {t['threads']} thread(s) in both frameworks, "
+            f"TensorBoard off (`{t['command']}`). Peak RSS is the process's maximum resident set (interpreter and "
+            "framework included: *RSS at start* is after importing the framework and loading the data); the first "
+            "epoch includes tracing and compiling. TensorFlow `graph` is what Keras `fit` runs by default on a CPU; "
+            "`eager` is `run_eagerly=True`. Note: `make train` logs to TensorBoard, and PyTorch's `SummaryWriter` "
+            "imports TensorFlow into the PyTorch process, which this benchmark avoids.\n\n"
+            + table(["framework", "mode", "width", "parameters", "first epoch s", "epoch s", "RSS at start MiB",
+                     "peak RSS MiB"], rows)
+            + ("\n![training memory](report/training-memory.png)\n\n![time per epoch](report/training-epoch.png)\n"
+               if runs else ""))
+
+
+def section_distributed(inputs, out: Path) -> str:
+    text = "## Data-parallel training on each framework's own engine\n\n"
+    dist = inputs["distributed"]
+    if not dist:
+        return text + missing("distributed")
+    rows = []
+    for workers, entry in dist["results"].items():
+        for framework in ("torch", "tensorflow"):
+            f = entry[framework]
+            rows.append([framework, int(workers), entry["global_batch"], f["steady_epoch_s"], f["samples_per_s"],
+                         f.get("scaling_efficiency"), f["test_accuracy"]])
+    return (text + f"`make train-distributed WORKERS=N` at each worker count, {dist['epochs']} epochs "
+            f"(`{dist['command']}`): PyTorch {dist['engines']['torch']}; TensorFlow {dist['engines']['tensorflow']}. "
+            "The global batch and the learning rate grow with the workers; efficiency = samples/s at N / "
+            f"(N x samples/s at 1). **Caveat: {dist['caveat']}.**\n\n"
+            + table(["framework", "workers", "global batch", "s/epoch", "samples/s", "efficiency", "test accuracy"],
+                    rows))
+
+
 def headline(inputs) -> str:
     """One row per served endpoint: latency, capacity, memory of its server."""
     latency, load = server_latency(inputs), inputs["load"]
@@ -233,6 +307,11 @@ CAVEATS = """## What these figures do not show
   processes compete for the cores (training time, in-process p99, TorchServe with default settings); the tuned
   TorchServe settings give each worker one thread (`OMP_NUM_THREADS=1`). Not isolated here: "tuned" changes
   workers, batching and threads together.
+- Training cost and distributed training are wall-clock times of processes that share the machine with everything
+  else running on it: peak RSS does not depend on that load, epoch times do. Two workers on a 2-core machine share
+  the cores one worker had, so the scaling efficiency there is the engines' overhead, never a speed-up.
+- torch.compile's first call and first epoch include building C++ with g++ unless inductor's on-disk cache
+  (`/tmp/torchinductor_<user>`) already holds the kernels from an earlier run.
 - One run: no confidence intervals. Rerun `make bench-all` on a quiet machine before quoting an absolute number.
 """
 
@@ -255,7 +334,8 @@ def build(root: Path, out_md: Path) -> str:
         section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
-        section_widths(inputs, charts_dir), "\n", CAVEATS,
+        section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
+        section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,
     ]
     text = "".join(parts)
     out_md.write_text(text)

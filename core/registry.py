@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-KINDS = ("reference", "in-process", "edge", "server", "browser")
+KINDS = ("reference", "compiled", "in-process", "edge", "server", "browser")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ def _t(name, framework, precision, kind, artifact, factory) -> Target:
 TARGETS = {target.name: target for target in (
     # PyTorch-trained weights
     _t("torch-eager", "torch", "fp32", "reference", "torch_checkpoint", _class("edge.eager", "TorchEagerPredictor")),
+    _t("torch-compile", "torch", "fp32", "compiled", "torch_checkpoint",
+       _class("edge.compiled", "TorchCompilePredictor")),
     _t("executorch-xnnpack-fp32", "torch", "fp32", "edge", "executorch_xnnpack_fp32",
        _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_xnnpack_fp32")),
     _t("executorch-portable-fp32", "torch", "fp32", "edge", "executorch_portable_fp32",
@@ -81,6 +83,8 @@ TARGETS = {target.name: target for target in (
        _client("serving.torchserve.client", "TorchServeGrpc")),
     # TensorFlow-trained weights
     _t("keras-eager", "tensorflow", "fp32", "reference", "keras_model", _class("edge.eager", "KerasEagerPredictor")),
+    _t("tf-function", "tensorflow", "fp32", "compiled", "keras_model", _class("edge.compiled", "TfFunctionPredictor")),
+    _t("tf-xla", "tensorflow", "fp32", "compiled", "keras_model", _class("edge.compiled", "TfXlaPredictor")),
     _t("savedmodel", "tensorflow", "fp32", "in-process", None, _class("serving.inprocess", "SavedModelInProcess")),
     _t("tfserving-grpc", "tensorflow", "fp32", "server", None, _client("serving.tfserving.client", "TFServingGrpc")),
     _t("tfserving-rest", "tensorflow", "fp32", "server", None, _client("serving.tfserving.client", "TFServingRest")),

@@ -3,6 +3,7 @@
 #   Java 11+  TorchServe's frontend        (Debian: openjdk-17-jre-headless)
 #   Node 18+  the TF.js demo and its tests (Debian: nodejs npm)
 #   Chromium  the browser tests            (Debian: chromium chromium-driver)
+#   g++       torch.compile on CPU: TorchInductor generates C++ and builds it (Debian: g++)
 # Elsewhere it names what to install and fails. Fast when everything is there.
 set -euo pipefail
 
@@ -22,8 +23,12 @@ if ! command -v chromium >/dev/null; then
   missing_pkgs+=(chromium chromium-driver); problems+=("Chromium (browser tests; Debian package 'chromium')")
 fi
 
+if ! command -v g++ >/dev/null; then
+  missing_pkgs+=(g++); problems+=("a C++ compiler, g++ (torch.compile's inductor backend on CPU: the torch-compile target)")
+fi
+
 if [ ${#missing_pkgs[@]} -eq 0 ]; then
-  echo "  system prerequisites: java $(java_major), node $(node_major), $(chromium --version 2>/dev/null | head -1)"
+  echo "  system prerequisites: java $(java_major), node $(node_major), $(chromium --version 2>/dev/null | head -1), $(g++ --version | head -1)"
   exit 0
 fi
 

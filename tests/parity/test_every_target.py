@@ -37,7 +37,8 @@ def expected(deployed, split):
 def test_every_kind_of_target_is_registered():
     kinds = {target.kind for target in registry.TARGETS.values()}
     assert kinds == set(registry.KINDS)
-    assert {"tfjs-node", "tfjs-chromium", "torchserve-grpc", "tfserving-rest", "tflite-int8"} <= set(registry.TARGETS)
+    assert {"tfjs-node", "tfjs-chromium", "torchserve-grpc", "tfserving-rest", "tflite-int8", "torch-compile",
+            "tf-function", "tf-xla"} <= set(registry.TARGETS)
     for name, target in registry.TARGETS.items():
         assert registry.reference_for(name) == registry.REFERENCES[target.framework]
 
