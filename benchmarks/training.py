@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from training import data, paths
-from training.spec import WIDTHS
+from training.spec import WIDTHS, digits_spec, write_spec
 
 MODES = ("torch:eager", "torch:compiled", "tensorflow:eager", "tensorflow:graph", "tensorflow:xla")
 # Keras op by op (`run_eagerly=True`) is a debugging mode, not how Keras trains, and about 40x slower
@@ -47,9 +47,11 @@ def rss_mb() -> float:
 
 def child(framework: str, mode: str, width: int, args) -> dict:
     """One training run in this process (started by the parent for a clean RSS)."""
+    from core import spec as specs
     from training.spec import ModelConfig
 
     splits = data.load_split(args.split)
+    task = specs.from_file(args.split.parent / "spec.json")  # the reference task's, written beside the split
     # No TensorBoard logs: PyTorch's writer would import TensorFlow into the PyTorch process.
     hyper = dict(epochs=args.epochs, seed=0, batch_size=args.batch_size, learning_rate=3e-3, log_dir=None)
     if framework == "torch":
@@ -59,7 +61,7 @@ def child(framework: str, mode: str, width: int, args) -> dict:
 
         torch.set_num_threads(args.threads)
         start_rss = rss_mb()
-        _, metrics = train_torch.train(splits, ModelConfig(width=width), compile=mode == "compiled", **hyper)
+        _, metrics = train_torch.train(splits, ModelConfig(width=width), task, compile=mode == "compiled", **hyper)
     else:
         import tensorflow as tf
 
@@ -68,7 +70,7 @@ def child(framework: str, mode: str, width: int, args) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
         start_rss = rss_mb()
-        _, metrics = train_keras.train(splits, ModelConfig(width=width), jit_compile=mode == "xla",
+        _, metrics = train_keras.train(splits, ModelConfig(width=width), task, jit_compile=mode == "xla",
                                        run_eagerly=mode == "eager", **hyper)
     seconds = metrics["epoch_seconds"]
     return {"framework": framework, "mode": mode, "width": width, "params": metrics["params"],
@@ -131,7 +133,8 @@ def main(argv=None) -> dict | None:
     command = "python -m benchmarks.training " + shlex.join(sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="bench-training-") as folder:
         args.split = Path(folder) / "split.npz"
-        splits = data.prepare(0, None, args.split)  # the default split, seed 0
+        _, splits = data.prepare(0, None, args.split)  # the default split, seed 0
+        write_spec(digits_spec(seed=0), Path(folder) / "spec.json")  # the reference task, as training writes it
         runs, started = [], time.monotonic()
         plan = [(m.split(":")[0], m.split(":")[1], w) for w in args.widths for m in args.modes]
         for number, (framework, mode, width) in enumerate(plan, 1):
