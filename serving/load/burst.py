@@ -118,6 +118,8 @@ class Tally:
 class Rest:
     """POST one JSON body per request over one keep-alive connection (aiohttp)."""
 
+    classes = 0  # the class count every answer must have: the spec's (set by client_for)
+
     def __init__(self, url: str, body: bytes, headers: dict, rows_of):
         self.url, self.body, self.headers, self.rows_of = url, body, headers, rows_of
 
@@ -137,7 +139,7 @@ class Rest:
                         if response.status != 200:
                             raise RestError(response.status, text[:200].decode(errors="replace"),
                                             response.headers.get("Retry-After"))
-                        openloop.check_answer(self.rows_of(json.loads(text)), 1)
+                        openloop.check_answer(self.rows_of(json.loads(text)), 1, self.classes)
                 except Exception as error:  # every failure is a result here
                     tally.failed(error)
                     continue
@@ -146,6 +148,8 @@ class Rest:
 
 class Grpc:
     """One unary method over one channel of its own; the request serialized once, the answer parsed each time."""
+
+    classes = 0  # the class count every answer must have: the spec's (set by client_for)
 
     def __init__(self, target: str, method: str, request: bytes, metadata: tuple, rows_of):
         self.target, self.method, self.request, self.metadata, self.rows_of = target, method, request, metadata, rows_of
@@ -159,7 +163,7 @@ class Grpc:
                 began = time.perf_counter()
                 try:
                     reply = await call(self.request, metadata=self.metadata, timeout=timeout)
-                    openloop.check_answer(self.rows_of(reply), 1)
+                    openloop.check_answer(self.rows_of(reply), 1, self.classes)
                 except Exception as error:  # every failure is a result here
                     tally.failed(error)
                     continue
@@ -169,7 +173,14 @@ class Grpc:
 
 
 def client_for(target: str, endpoints, root: Path, image: np.ndarray):
-    """The connection factory of served target `target`, sending `image` (one image of the spec) each time."""
+    """The connection factory of served target `target`, sending `image` (one image of the spec) each time;
+    every answer is checked to carry the spec's classes."""
+    client = _client_for(target, endpoints, root, image)
+    client.classes = specs.load(root).num_classes
+    return client
+
+
+def _client_for(target: str, endpoints, root: Path, image: np.ndarray):
     body = json.dumps({"instances": [image.tolist()]}).encode()
     task = specs.load(root)
     model = endpoints.for_root(root).model_name
