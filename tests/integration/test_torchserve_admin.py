@@ -104,13 +104,13 @@ def test_the_running_config_allows_only_this_store(servers):
 def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(servers):
     from deploy.local import runner
     from serving import update
-    from serving.inprocess import TorchInProcess
+    from edge.eager import TorchEagerPredictor
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
     from training import data, paths
 
     ep, root = servers.endpoints, servers.root
     images = data.load_split(paths.split_path(root))["test"].x[:4]
-    expected = TorchInProcess(root).predict(images)
+    expected = TorchEagerPredictor(root).predict(images)
     assert update.TorchServeVersions(root, ep).publish() == "2.0"
     loads = {
         "torchserve-rest": Load(lambda: TorchServeRest(ep, root=root, retry=PATIENT), images, expected, threads=1),
