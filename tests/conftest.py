@@ -38,6 +38,22 @@ def built(root: Path, *steps: str, args: list | None = None) -> Path:
     return root
 
 
+def wait_for(condition, seconds: float = 60.0, ignore: tuple = ()) -> bool:
+    """Poll `condition()` until it holds (True) or `seconds` pass (False); errors of the `ignore` types
+    count as "not yet" (a server still starting)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except ignore:
+            pass
+        time.sleep(0.3)
+    return False
+
+
 @pytest.fixture
 def artifacts(tmp_path, monkeypatch):
     """A fresh, empty artifacts folder that `training.paths` resolves to for this test."""

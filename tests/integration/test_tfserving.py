@@ -3,7 +3,6 @@ API, metadata, status and TF Serving's error codes, on the session's (read-only)
 versions on disk: test_tfserving_versions.py, on servers of its own."""
 from __future__ import annotations
 
-import time
 
 import grpc
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import requests
 
 from serving.rest import RestError
+from tests.conftest import wait_for
 from tests.inputs import batch, image, shape_text, wrong_shape
 
 pytestmark = pytest.mark.slow
@@ -181,13 +181,6 @@ def test_monitoring_endpoint_serves_prometheus_text(served, rest, test_split, sp
     assert metrics.status_code == 200 and f'request_count{{model_name="{spec.model_name}",status="OK"}}' in metrics.text
 
 
-def _wait_for(condition, seconds=60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 @pytest.fixture
@@ -213,7 +206,7 @@ def crowded_server(served):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"{endpoints.url('tfserving_rest')}/v1/models/{endpoints.model_name}"
-        ready = _wait_for(lambda: process.poll() is not None or _answers(lambda: requests.get(url, timeout=2).ok))
+        ready = wait_for(lambda: process.poll() is not None or _answers(lambda: requests.get(url, timeout=2).ok))
         assert ready and process.poll() is None, "the compatible server did not come up"
         yield endpoints
     finally:

@@ -3,11 +3,11 @@ a version with no manifest entry is not served, and a new export is served witho
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 import pytest
 
+from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
 
 pytestmark = pytest.mark.slow
@@ -51,13 +51,6 @@ def still_serving(grpc_client, test_split, keras_probabilities):
     np.testing.assert_allclose(grpc_client.predict(test_split.x[:3]), keras_probabilities[:3], atol=TOLERANCE)
 
 
-def _wait_for(condition, seconds=60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def test_a_version_missing_from_the_manifest_is_not_served(servers, grpc_client, still_serving, spec):
@@ -73,7 +66,7 @@ def test_a_version_missing_from_the_manifest_is_not_served(servers, grpc_client,
     shutil.copytree(configs.base_path(servers.root) / str(served_version), rogue)
     try:
         log = servers.root / "run" / "tfserving" / "server.log"
-        assert _wait_for(lambda: f"not serving {spec.model_name} version 900" in log.read_text())
+        assert wait_for(lambda: f"not serving {spec.model_name} version 900" in log.read_text())
         assert grpc_client.status() == [(served_version, "AVAILABLE")]  # the previous version stays up
     finally:
         shutil.rmtree(rogue)
@@ -85,7 +78,7 @@ def test_a_new_export_is_served_without_restart(servers, grpc_client, test_split
     ((before, _),) = grpc_client.status()
     new_version = int(export.export(servers.root).name)
     assert new_version > before
-    assert _wait_for(lambda: grpc_client.status() == [(new_version, "AVAILABLE")])
+    assert wait_for(lambda: grpc_client.status() == [(new_version, "AVAILABLE")])
     response = grpc_client.predict_tensors({spec.input_name: test_split.x[:2]})
     assert response.model_spec.version.value == new_version
     np.testing.assert_allclose(grpc_client.predict(test_split.x[:2]), keras_probabilities[:2], atol=TOLERANCE)

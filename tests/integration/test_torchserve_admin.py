@@ -19,6 +19,7 @@ import requests
 
 from serving.loadgen import Load
 from serving.retry import RetryPolicy
+from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
 
 pytestmark = pytest.mark.slow
@@ -141,12 +142,3 @@ def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(serv
     assert [(v["version"], v["default"], v["ready"]) for v in versions] == [("1.0", False, True), ("2.0", True, True)]
 
 
-def wait_for(condition, seconds: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
