@@ -64,7 +64,7 @@ def run(root: Path, endpoints, index: int = 0, progress=print) -> dict:
 
 def table(result: dict) -> str:
     width = max(len(row["where"]) for row in result["targets"])
-    lines = [f"one test digit (test split #{result['index']}, true label {result['true_label']}) through every target:",
+    lines = [f"one test image (test split #{result['index']}, true label {result['true_label']}) through every target:",
              f"{'target':<26}{'answers at':<{width + 2}}{'label':>5}{'prob':>7}{'latency ms':>12}"]
     for row in result["targets"]:
         if "error" in row:
