@@ -22,7 +22,7 @@ SOURCES = {
     "distributed": ("bench/distributed.json", "make bench-distributed"),
 }
 
-# The eager reference and its compiled graphs, by framework (deploy/targets.py names).
+# The eager reference and its compiled graphs, by framework (core/registry.py names).
 COMPILED = {"torch": ("torch-eager", "torch-compile"), "tensorflow": ("keras-eager", "tf-function", "tf-xla")}
 
 

@@ -16,7 +16,7 @@ from core import spec as specs
 
 
 class SavedModelInProcess:
-    name, framework, precision = "tensorflow-inprocess", "tensorflow", "fp32"
+    name, framework, precision = "savedmodel", "tensorflow", "fp32"
 
     def __init__(self, root: Path | None = None):
         import tensorflow as tf

@@ -3,7 +3,7 @@
     python -m serving.soak                       # make soak: 10 minutes, needs `make serve`
     python -m serving.soak --seconds 30 --rate 10
 
-Each endpoint of serving/registry.py gets its own paced load (serving/loadgen.py) at `--fraction`
+Each served endpoint of core/registry.py gets its own paced load (serving/loadgen.py) at `--fraction`
 (default 0.5) of its capacity, read from artifacts/bench/load-capacity.json
 ({"endpoints": {"torchserve-rest": {"capacity_rps": ...}, ...}}, written by the load test) where
 present, else at `--rate` requests per second. Every answer is checked against the in-process
