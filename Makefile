@@ -86,7 +86,7 @@ export: export-web export-edge export-serving ## build every deployment artifact
 export-web: setup-web ## TF.js graph model + the offline demo page and its test fixtures -> artifacts/web
 	$(BUILD) --force export-web
 
-demo: export-web ## build and serve the draw-a-digit page (127.0.0.1:8000; set DEMO_HOST, DEMO_PORT)
+demo: export-web ## build and serve the page (draw a digit, or upload a picture of your task; 127.0.0.1:8000; set DEMO_HOST, DEMO_PORT)
 	$(PY) -m web.tfjs.serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 bench-web: export-web ## cold start and warm p50/p99 per tfjs backend in headless Chromium -> artifacts/bench/web.json
@@ -146,7 +146,7 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA/ARCH), each export (deploy-all runs it)
 	$(BUILD) $(if $(TRAIN_FLAGS),--train-args "$(TRAIN_FLAGS)")
 
-deploy-table: ## one test digit through every target: where it answers, label, latency -> artifacts/deploy-all.json
+deploy-table: ## one test image through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke
 
 parity: ## every target on the test split vs its source framework -> artifacts/parity.json, artifacts/parity.md (needs `make serve`, web built)
