@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import machine
 from training import data, paths
 
 FRAMEWORKS = ("torch", "tensorflow")
@@ -81,11 +80,11 @@ def main(argv=None) -> dict:
             if base:
                 entry[framework]["scaling_efficiency"] = round(
                     entry[framework]["samples_per_s"] / (int(workers) * base[framework]["samples_per_s"]), 3)
-    cpus = len(os.sched_getaffinity(0))
+    described = machine.describe()
+    cpus = described["cpus"]
     report = {
         "command": command, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "epochs": args.epochs,
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": cpus,
-                    "python": platform.python_version()},
+        "machine": described,
         "engines": {"torch": "DistributedDataParallel, gloo, under torchrun",
                     "tensorflow": "MultiWorkerMirroredStrategy (ring all-reduce), TF_CONFIG"},
         "caveat": f"every worker runs on this one {cpus}-core machine, sharing its cores (cores / workers threads "

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
 from benchmarks import charts
+from benchmarks import machine as machine_mod
 from core import registry
 from benchmarks.claims import section_claims
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
@@ -320,8 +319,7 @@ def build(root: Path, out_md: Path) -> str:
     inputs = load_inputs(root)
     charts_dir = out_md.parent / "report"
     charts_dir.mkdir(parents=True, exist_ok=True)
-    machine = (inputs["load"] or {}).get("machine") or {
-        "platform": platform.platform(), "processor": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
+    machine = (inputs["load"] or {}).get("machine") or machine_mod.describe()
     parts = [
         "# digits-everywhere: PyTorch and TensorFlow deployment, measured\n\n",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make report` from the JSON results under "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import machine
 from training import data, paths
 from training.spec import WIDTHS, digits_spec, write_spec
 
@@ -150,8 +150,7 @@ def main(argv=None) -> dict | None:
             runs.append(run)
     report = {
         "command": command, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpus": len(os.sched_getaffinity(0)), "python": platform.python_version()},
+        "machine": machine.describe(),
         "epochs": args.epochs, "batch_size": args.batch_size, "threads": args.threads,
         "train_examples": len(data.augment_with_shifts(splits["train"])),
         "figures": "peak_rss_mb: the training process's maximum resident set (ru_maxrss); start_rss_mb: its RSS "

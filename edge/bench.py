@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks import machine
 from core import registry
 from training import data, manifest, paths
 
@@ -106,7 +106,7 @@ def main(argv=None) -> dict:
     results = run(root, args.warmup, args.iterations)
     report = {
         "command": "python -m edge.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "python": platform.python_version()},
+        "machine": machine.describe(),
         "threads": THREADS, "warmup": args.warmup, "iterations": args.iterations,
         "latency": "per predict call (one batch), microseconds; first_call_us: the first call of that batch size "
                    "(the compile, for the compiled targets)", "results": results,

@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import resource
 import shlex
 import sys
@@ -42,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import machine
 from core import registry
 from core import spec as specs
 from serving import endpoints as endpoints_mod
@@ -320,8 +319,7 @@ def main(argv=None) -> dict:
         finally:
             runner.stop(served)
     result = {"command": command, "requests_per_connection": args.requests, "timeout_s": args.timeout,
-              "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                          "cpus": len(os.sched_getaffinity(0))},
+              "machine": machine.describe(),
               "tfserving": servers.tfserving(root, endpoints).describe, "runs": runs, "endpoints": summary(runs)}
     out = args.out or root / "bench" / "burst.json"
     out.parent.mkdir(parents=True, exist_ok=True)

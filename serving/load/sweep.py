@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 
+from benchmarks import machine as machine_mod
 from core import registry
 from core import spec as specs
 from deploy.local import runner, servers
@@ -153,7 +152,7 @@ def main(argv=None) -> dict:
     print("\nin-process rates (no server):", flush=True)
     in_process = in_process_rates(root, args.seconds)
 
-    machine = {"platform": platform.platform(), "processor": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
+    machine = machine_mod.describe()
     out_dir = root / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"command": command, "slo_p99_ms": SLO_P99_MS, "machine": machine, "step_seconds": args.seconds,

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks import machine
 from training import manifest, paths
 from web.tfjs import export, serve
 
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     results |= {
         "command": " ".join(["python -m web.tfjs.bench", *(sys.argv[1:] if argv is None else argv)]),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        "machine": machine.describe(),
         "units": "milliseconds; cold = navigation start to first prediction; pipeline = pad pixels to probabilities",
     }
     out = root / "bench" / "web.json"
