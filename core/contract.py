@@ -99,7 +99,7 @@ def check_instances(instances, spec: Spec, field: str = "instances", **options) 
     if limit is not None and len(instances) > limit:
         raise ContractError(f'"{field}" holds {len(instances)} images, more than the {limit} allowed per request: '
                             "split the batch")
-    return check_batch(instances, spec, f'"{field}"', **options)
+    return check_batch(instances, spec, f'"{field}"', **{**options, "max_batch": None})  # the limit: checked above
 
 
 _ALL_NUMBERS = object()  # what _first_non_number answers when every leaf is a number

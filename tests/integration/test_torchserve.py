@@ -71,7 +71,8 @@ def _png(values: np.ndarray, spec) -> bytes:
     """A black-on-white PNG drawing of a grey test image, 8 pixels per cell (ink where the value is high)."""
     from PIL import Image
 
-    ink = np.kron(values >= (spec.value_min + spec.value_max) / 2, np.ones((8, 8), dtype=bool))
+    pixels_per_cell = 8  # each value of the image becomes an 8x8 block of the picture
+    ink = np.kron(values >= (spec.value_min + spec.value_max) / 2, np.ones((pixels_per_cell,) * 2, dtype=bool))
     buffer = io.BytesIO()
     Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
