@@ -1,0 +1,30 @@
+"""Where every measurement writes its JSON, and how it names the command that reproduces it.
+
+    from benchmarks import results
+    report = {"command": results.command("edge.bench", argv), "machine": machine.describe(), ...}
+    path = results.write(report, root, "edge")            # -> <artifacts>/bench/edge.json
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+
+def command(module: str, argv: list[str] | None) -> str:
+    """`python -m <module> <args>`: the line that reproduces a measurement (argv None: this process's own)."""
+    return " ".join(["python -m", module, shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
+
+
+def bench_dir(root: Path) -> Path:
+    """<artifacts>/bench/, the folder every measurement's JSON lands in (the report reads it from there)."""
+    return Path(root) / "bench"
+
+
+def write(report: dict, root: Path, name: str) -> Path:
+    """Write `report` as <artifacts>/bench/<name>.json (indented, newline-terminated); the path written."""
+    path = bench_dir(root) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
