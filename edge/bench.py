@@ -2,6 +2,7 @@
 
     make bench-edge                                   # = python -m edge.bench
     python -m edge.bench --iterations 500 --warmup 50
+    python -m edge.bench --targets tflite-fp32 tflite-int8   # some targets only
 
 One process measures everything, on the same inputs (test-split images), one after the other, at
 batch 1 and at batch 32, with the project's one timer (benchmarks/timing.py: `--warmup` untimed
@@ -65,21 +66,29 @@ def measure(predictor, batch, warmup: int, iterations: int) -> dict:
     return row
 
 
-def targets(root: Path):
-    """(manifest id, predictor factory) for the eager references, their compiled graphs and every edge artifact built."""
+KINDS = ("reference", "compiled", "edge")  # what this benchmark measures, in this order
+
+
+def names() -> list[str]:
+    return [name for kind in KINDS for name in registry.names(kind)]
+
+
+def targets(root: Path, chosen: list[str] | None = None):
+    """(manifest id, predictor factory) of every target built (the eager references, their compiled graphs,
+    every edge artifact), or of those `chosen`."""
     built = manifest.load(root)
-    for name in (*registry.names("reference"), *registry.names("compiled"), *registry.names("edge")):
+    for name in names():
         artifact_id = registry.TARGETS[name].artifact
-        if artifact_id in built:
+        if artifact_id in built and (chosen is None or name in chosen):
             yield artifact_id, lambda name=name: registry.load(name, root)
 
 
-def run(root: Path, warmup: int, iterations: int) -> list[dict]:
+def run(root: Path, warmup: int, iterations: int, chosen: list[str] | None = None) -> list[dict]:
     test = data.load_split(paths.split_path(root))["test"]
     inputs = {size: test.x[:size] for size in BATCHES}
     entries = manifest.load(root)
     rows = []
-    for artifact_id, make in tqdm(list(targets(root)), desc="bench", unit="target"):
+    for artifact_id, make in tqdm(list(targets(root, chosen)), desc="bench", unit="target"):
         predictor = make()
         row = {"name": predictor.name, "artifact": artifact_id, "framework": predictor.framework,
                "precision": predictor.precision, "kind": registry.TARGETS[predictor.name].kind,
@@ -114,12 +123,14 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=300, help="timed calls per target and batch size (default: 300)")
     parser.add_argument("--warmup", type=int, default=30, help="untimed calls first (default: 30)")
+    parser.add_argument("--targets", nargs="+", choices=names(), metavar="TARGET",
+                        help=f"only these (default: every one built): {', '.join(names())}")
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0:
         parser.error("--iterations must be at least 1 and --warmup at least 0")
     root = paths.artifacts_dir()
     limit_threads()
-    rows = run(root, args.warmup, args.iterations)
+    rows = run(root, args.warmup, args.iterations, args.targets)
     report = {
         "command": results.command("edge.bench", argv),
         "machine": machine.describe(),
