@@ -328,3 +328,19 @@ def test_bench_writes_runner_and_runtime_figures_the_report_reads(edge_artifacts
     text = report.build(edge_artifacts, tmp_path / "REPORT.md")
     section = text.split("## Edge runtimes")[1].split("\n## ")[0]
     assert all(f"| {name} |" in section for name in chosen[1:]) and "TFLite int8 against fp32" in section
+
+
+def test_tflite_runner_refuses_a_file_with_int8_input(edge_artifacts, monkeypatch):
+    """Both files take float32 (the int8 one quantizes inside); one exported the older way, with int8
+    input, is refused with what to do rather than fed raw floats."""
+    from edge.tflite import run as tflite_run
+
+    real = tflite_run.load_interpreter_class("litert")
+
+    class Int8Input(real):
+        def get_input_details(self):
+            return [{**detail, "dtype": np.int8} for detail in super().get_input_details()]
+
+    monkeypatch.setattr(tflite_run, "load_interpreter_class", lambda runtime: Int8Input)
+    with pytest.raises(ValueError, match=r"input is int8, not float32: .*rebuild it \(`make export-edge`\)"):
+        registry.load("tflite-int8", edge_artifacts)
