@@ -107,7 +107,7 @@ deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, t
 export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable and ONNX files under artifacts/, in the manifest
 	$(BUILD) --force export-edge
 
-bench-edge: ## latency p50/p99 at batch 1 and 32 and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
+bench-edge: ## latency p50/p99 at batch 1 and 32 (runner and runtime alone) and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
 	$(PY) -m edge.bench $(BENCH_ARGS)
 
 setup-tflite-runtime: ## only .venv-tflite (part of setup-python): with the legacy tflite-runtime 2.14 (numpy<2) for `edge.tflite.run --runtime tflite-runtime`

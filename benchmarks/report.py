@@ -22,6 +22,7 @@ from benchmarks import charts
 from benchmarks import machine as machine_mod
 from core import registry
 from benchmarks.claims import section_claims
+from benchmarks.report_edge import section_edge
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
                                 missing, server_latency, server_memory, table, training_runs)
 from training import paths
@@ -330,7 +331,8 @@ def build(root: Path, out_md: Path) -> str:
         "side in the same run are the point.**\n\n",
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
         section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
-        section_latency(inputs, charts_dir), "\n", section_memory_and_cold(inputs, charts_dir), "\n",
+        section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
+        section_memory_and_cold(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
         section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
         section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,

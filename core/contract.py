@@ -49,13 +49,14 @@ def check_batch(batch, spec: Spec, source: str = "input", *, check_range: bool =
     """Any array-like meeting the contract -> float32 (N, *spec.item_shape).
 
     `source` names the input in messages. `check_range` refuses values outside the spec's range;
-    `max_batch` refuses more images than that (-1: the spec's limit, None: no limit).
+    `max_batch` refuses more images than that (-1: the spec's limit, None: no limit). A batch that
+    already is a writable C-contiguous float32 array is returned as it is (no copy); any other is
+    converted into a new float32 array.
     """
-    item = spec.describe_item()
     try:
         values = np.asarray(batch)
     except (ValueError, TypeError, RecursionError):  # ragged nested lists and the like
-        raise ContractError(f"{source}: ragged: every image must be {item} numbers") from None
+        raise ContractError(f"{source}: ragged: every image must be {spec.describe_item()} numbers") from None
     if values.dtype.kind not in "iuf":  # strings, None, booleans, objects (or integers beyond 64 bits)
         if values.dtype == object or isinstance(batch, list):  # a JSON request: name the offending value
             found = _first_non_number(batch if isinstance(batch, list) else values.tolist())
@@ -63,23 +64,33 @@ def check_batch(batch, spec: Spec, source: str = "input", *, check_range: bool =
                 raise ContractError(f"{source}: holds a number too large for float32")
             raise ContractError(f"{source}: must hold numbers only, found {found!r}")
         raise ContractError(f"{source}: must be numeric, got dtype {values.dtype}")
-    if values.ndim != len(spec.item_shape) + 1 or values.shape[1:] != spec.item_shape:
-        raise ContractError(f"{source}: must have shape {[-1, *spec.item_shape]} (N images of {item}), "
+    item_shape = spec.item_shape
+    if values.ndim != len(item_shape) + 1 or values.shape[1:] != item_shape:
+        raise ContractError(f"{source}: must have shape {[-1, *item_shape]} (N images of {spec.describe_item()}), "
                             f"got {list(values.shape)}")
     if len(values) == 0:
-        raise ContractError(f"{source}: empty batch: send at least one {item} image")
+        raise ContractError(f"{source}: empty batch: send at least one {spec.describe_item()} image")
     limit = spec.max_batch_size if max_batch == -1 else max_batch
     if limit is not None and len(values) > limit:
         raise ContractError(f"{source}: holds {len(values)} images, more than the {limit} allowed per request: "
                             "split the batch")
-    if not np.all(np.isfinite(values)):
+    # Two passes over the data instead of five: min and max propagate NaN and show any infinity, so
+    # both finite means every value is finite, and they are the range check's figures too.
+    low, high = values.min(), values.max()
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ContractError(f"{source}: contains {int(np.sum(~np.isfinite(values)))} NaN or infinite values")
-    if check_range and (values.min() < spec.value_min or values.max() > spec.value_max):
-        raise ContractError(f"{source}: values must lie in {spec.value_range()}, "
-                            f"got [{values.min():g}, {values.max():g}]")
+    value_min, value_max = spec.value_min, spec.value_max
+    if check_range and (low < value_min or high > value_max):
+        raise ContractError(f"{source}: values must lie in {spec.value_range()}, got [{low:g}, {high:g}]")
+    if values.dtype == np.float32 and values.flags.c_contiguous and values.flags.writeable:
+        return values  # already what the runtimes take: no copy
     with np.errstate(over="ignore"):
         checked = values.astype(np.float32)
-    if not np.all(np.isfinite(checked)):  # finite as float64, infinite as float32 (only without the range check)
+    # Finite as float64, infinite as float32: only a wider float can overflow (integers up to 2**64
+    # and float32/float16 cannot), and not one held inside a range float32 can hold.
+    may_overflow = values.dtype.kind == "f" and values.dtype.itemsize > 4 and not (
+        check_range and max(abs(value_min), abs(value_max)) <= np.finfo(np.float32).max)
+    if may_overflow and not (np.isfinite(checked.min()) and np.isfinite(checked.max())):
         raise ContractError(f"{source}: holds a number too large for float32")
     return checked
 

@@ -14,6 +14,7 @@ the problem. Shapes, range and labels come from the spec of the model's artifact
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -76,6 +77,20 @@ def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framewo
 def predictor_name(entry: dict) -> str:
     """A target's name from its manifest id: `tflite_int8` -> `tflite-int8`."""
     return entry["id"].replace("_", "-")
+
+
+@dataclass(frozen=True)
+class RuntimeCall:
+    """One batch already in place in a runner's runtime, to time the runtime's own call alone.
+
+    A runner's `prepare(batch)` does everything `predict(batch)` does before the runtime runs (the
+    contract check, conversions, copying the input in, resizing); `run()` is then the runtime's
+    call and nothing else (TFLite `invoke`, ONNX Runtime `session.run`, ExecuTorch `execute`), and
+    `answer(run())` is what `predict(batch)` returns. Valid until the runner's next predict/prepare.
+    """
+
+    run: Callable[[], object]  # the runtime's own call; returns what the runtime returns
+    answer: Callable[[object], np.ndarray]  # that -> (N, K) float32 probabilities, as predict answers
 
 
 def check_runner_batch(batch, spec: Spec, source: str) -> np.ndarray:

@@ -10,7 +10,8 @@ A step declares the steps whose outputs it reads (`after`), the manifest ids it 
 and the function that builds them. When a step finishes, its completion record
 `<artifacts>/built/<step>.json` is written, atomically (a temporary file, then a rename), holding
 its inputs and the sha256 of every output. Its inputs are the completion records of the steps it
-reads and its own arguments: for training, the flags it was given and the sha256 of a `--data` file.
+reads and its own arguments: for training, the flags it was given and the sha256 of a `--data` file;
+and its `recipe`, where it declares one (a changed export builds the step again in every folder).
 A step is up to date when its record exists, its inputs are the same now, and every output still
 matches the manifest with the recorded sha256. So a step that stopped midway (no record) runs
 again; other training flags or another dataset (`make deploy-all DATA=mine.npz`) retrain, and a
@@ -48,6 +49,9 @@ class Step:
     after: tuple  # names of the steps whose outputs it reads
     outputs: tuple  # manifest ids it writes ("tfserving": the SavedModel version it exported)
     takes_args: bool = False  # whether the caller's arguments (training flags) are among its inputs
+    # How the step builds, in words; changed when its outputs change for the same inputs (a new export
+    # recipe), so folders built the old way build it again once. Empty: not among its inputs.
+    recipe: str = ""
 
 
 def _train(root: Path, args: list) -> None:
@@ -84,7 +88,8 @@ STEPS = (
     Step("train", _train, (), ("torch_checkpoint", "keras_model"), takes_args=True),
     Step("export-web", _export_web, ("train",), ("tfjs_graph_model", "web_demo")),
     Step("export-edge", _export_edge, ("train",),
-         ("tflite_fp32", "tflite_int8", "executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32")),
+         ("tflite_fp32", "tflite_int8", "executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"),
+         recipe="tflite int8 takes and gives float32 (quantizes inside the model)"),
     Step("export-torchserve", _export_torchserve, ("train",), ("torchserve_mar",)),
     Step("export-tfserving", _export_tfserving, ("train",), ("tfserving",)),
 )
@@ -124,6 +129,8 @@ def _data_file(args: list) -> Path | None:
 def inputs_of(step: Step, root: Path, args: list) -> dict:
     """What `step` is built from now: its upstream steps' records (by digest) and its own arguments."""
     found = {"after": {name: _digest(_read_record(root, name)) for name in step.after}}
+    if step.recipe:
+        found["recipe"] = step.recipe
     if step.takes_args:
         found["args"] = list(args)
         data_file = _data_file(args)
@@ -150,6 +157,8 @@ def stale(step: Step, root: Path, args: list) -> str | None:
     if record.get("inputs") != inputs_of(step, root, args):
         changed = [name for name in step.after if record["inputs"].get("after", {}).get(name)
                    != _digest(_read_record(root, name))]
+        if not changed and record["inputs"].get("recipe", "") != step.recipe:
+            return f"it builds differently now: {step.recipe or 'the earlier way'}"
         return (f"{', '.join(changed)} was built again" if changed else
                 f"its arguments changed (was {shlex.join(record['inputs'].get('args', []))!r})")
     entries = manifest.load(root)

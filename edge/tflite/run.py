@@ -5,11 +5,11 @@
     .venv-tflite/bin/python -m edge.tflite.run --runtime tflite-runtime --model ... digit.png
 
 The interpreter comes from ai-edge-litert (default) or the legacy tflite-runtime 2.14 (its own
-environment, `make setup-tflite-runtime`). The model is verified against its manifest first. The
-int8 model takes int8 input: the raw values (0..16 for the digits) are quantized here with the
-scale and zero point recorded in the manifest, and the int8 output is turned back into
-probabilities, so the caller always sees the spec's contract: float32 (N, *item_shape) in,
-float32 (N, K) out.
+environment, `make setup-tflite-runtime`). The model is verified against its manifest first. Both
+files take and give float32, the spec's contract: float32 (N, *item_shape) raw values in, float32
+(N, K) probabilities out. The int8 model quantizes its input and dequantizes its output itself
+(QUANTIZE / DEQUANTIZE ops inside the file, run by the interpreter), so the runner does no
+arithmetic of its own: check, copy in, invoke, copy out.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def load_interpreter_class(runtime: str):
 
 
 class TFLitePredictor:
-    """A Predictor over a verified .tflite file (fp32 or full-integer int8)."""
+    """A Predictor over a verified .tflite file (fp32, or int8 that quantizes its float32 input itself)."""
 
     framework = "tensorflow"
 
@@ -50,48 +50,47 @@ class TFLitePredictor:
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.quantization = entry.get("quantization")
-        if self.precision == "int8":
-            self._check_quantization()
+        self._check_io()
+        self.input_index, self.output_index = self.input["index"], self.output["index"]
+        self.item_shape = [int(d) for d in self.input["shape"][1:]]
         self.batch = None  # the batch size the tensors are allocated for
 
-    def _check_quantization(self) -> None:
-        """The model's own input/output parameters must be the ones the manifest recorded."""
-        if not self.quantization:
-            raise ValueError(f"{self.name}: the manifest entry records no quantization parameters: rebuild it")
+    def _check_io(self) -> None:
+        """float32 in and out, as the spec's contract: an int8 model quantizes and dequantizes inside."""
         for side, detail in (("input", self.input), ("output", self.output)):
-            recorded = self.quantization[side]
-            scale, zero_point = detail["quantization"]
-            if not (np.isclose(scale, recorded["scale"], rtol=1e-6) and zero_point == recorded["zero_point"]):
-                raise ValueError(f"{self.name}: the model's {side} quantization ({scale}, {zero_point}) differs from "
-                                 f"the manifest's ({recorded['scale']}, {recorded['zero_point']}): rebuild it")
+            if np.dtype(detail["dtype"]) != np.float32:
+                raise ValueError(f"{self.name}: the model's {side} is {np.dtype(detail['dtype']).name}, not float32: "
+                                 "it was exported before the int8 model quantized its own input and output; "
+                                 "rebuild it (`make export-edge`)")
+        if self.precision == "int8" and not self.quantization:
+            raise ValueError(f"{self.name}: the manifest entry records no quantization parameters: rebuild it")
 
     def _allocate(self, batch: int) -> None:
-        # The interpreter allocates batch 1 at first: resize for the batch at hand.
+        # The interpreter allocates batch 1 at first: resize only when the batch size changes.
         if self.batch != batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [batch, *self.input["shape"][1:]])
+            self.interpreter.resize_tensor_input(self.input_index, [batch, *self.item_shape])
             self.interpreter.allocate_tensors()
             self.batch = batch
 
-    def _encode(self, batch: np.ndarray) -> np.ndarray:
-        if self.precision != "int8":
-            return batch
-        q = self.quantization["input"]
-        info = np.iinfo(np.int8)
-        return np.clip(np.round(batch / q["scale"]) + q["zero_point"], info.min, info.max).astype(np.int8)
+    def _feed(self, batch) -> None:
+        """Check the batch and copy it into the input tensor (float32 for both precisions)."""
+        batch = common.check_runner_batch(batch, self.spec, self.name)
+        self._allocate(len(batch))
+        self.interpreter.set_tensor(self.input_index, batch)
 
-    def _decode(self, raw: np.ndarray) -> np.ndarray:
-        if self.precision != "int8":
-            return raw.astype(np.float32)
-        q = self.quantization["output"]
-        return ((raw.astype(np.float32) - q["zero_point"]) * q["scale"]).astype(np.float32)
+    def _answer(self, _raw=None) -> np.ndarray:
+        return self.interpreter.get_tensor(self.output_index)  # a copy, float32: the interpreter reuses its buffer
 
     def predict(self, batch) -> np.ndarray:
         """(N, *item_shape) float32 raw values -> (N, K) float32 probabilities."""
-        batch = common.check_runner_batch(batch, self.spec, self.name)
-        self._allocate(len(batch))
-        self.interpreter.set_tensor(self.input["index"], self._encode(batch))
+        self._feed(batch)
         self.interpreter.invoke()
-        return self._decode(self.interpreter.get_tensor(self.output["index"]))
+        return self._answer()
+
+    def prepare(self, batch) -> common.RuntimeCall:
+        """`batch` checked and set in the interpreter; `run` is `invoke()` alone (see common.RuntimeCall)."""
+        self._feed(batch)
+        return common.RuntimeCall(self.interpreter.invoke, self._answer)
 
 
 def _arguments(parser) -> None:

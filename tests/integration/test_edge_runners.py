@@ -266,3 +266,81 @@ def test_unknown_runtime_is_refused_by_the_cli(edge_artifacts, digit_png):
                              model_path("tflite_fp32", edge_artifacts), str(digit_png)],
                             cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "invalid choice: 'tensorflow'" in result.stderr
+
+
+# ---- the runtime's own call, apart from the runner (what `make bench-edge` times) ----
+
+@pytest.mark.parametrize("artifact_id", list(EDGE_TARGETS))
+def test_prepared_runtime_call_answers_what_predict_answers(artifact_id, edge_artifacts, test_split, spec):
+    predictor = registry.load(EDGE_TARGETS[artifact_id], edge_artifacts)
+    for size in (1, 32, 7, 1):  # a new size resizes (TFLite); the same size again reuses the allocation
+        batch = test_split.x[:size]
+        call = predictor.prepare(batch)
+        first = call.answer(call.run())
+        again = call.answer(call.run())  # the input stays in place: run() alone repeats the same call
+        assert first.shape == (size, spec.num_classes) and first.dtype == np.float32
+        np.testing.assert_array_equal(first, again)
+        np.testing.assert_array_equal(first, predictor.predict(batch))
+
+
+@pytest.mark.parametrize("artifact_id", list(EDGE_TARGETS))
+def test_prepare_checks_the_batch_as_predict_does(artifact_id, edge_artifacts, spec):
+    predictor = registry.load(EDGE_TARGETS[artifact_id], edge_artifacts)
+    for batch, message in bad_batches(spec):
+        with pytest.raises(common.InputError, match=message):
+            predictor.prepare(batch)
+
+
+def test_executorch_prepare_takes_one_call_of_the_program(edge_artifacts, spec):
+    predictor = registry.load(EDGE_TARGETS["executorch_xnnpack_fp32"], edge_artifacts)
+    too_many = np.full((predictor.max_batch + 1, *spec.item_shape), spec.value_min, np.float32)
+    with pytest.raises(ValueError, match=f"at most {predictor.max_batch} images"):
+        predictor.prepare(too_many)
+    assert predictor.predict(too_many).shape == (len(too_many), spec.num_classes)  # predict runs it in chunks
+
+
+def test_bench_writes_runner_and_runtime_figures_the_report_reads(edge_artifacts, monkeypatch, tmp_path):
+    """A few calls only: the JSON's shape, never its timings."""
+    from benchmarks import report
+    from edge import bench
+
+    monkeypatch.setenv("DIGITS_ARTIFACTS", str(edge_artifacts))
+    # TensorFlow's thread pools are fixed once it has run in this process (the references above): the
+    # command line sets them first, a test process cannot.
+    monkeypatch.setattr(bench, "limit_threads", lambda: None)
+    chosen = ["torch-eager", "onnx-fp32", "tflite-fp32", "tflite-int8"]
+    written = bench.main(["--iterations", "3", "--warmup", "1", "--targets", *chosen])
+    on_disk = json.loads((edge_artifacts / "bench" / "edge.json").read_text())
+    assert on_disk == json.loads(json.dumps(written))
+    assert on_disk["command"] == f"python -m edge.bench --iterations 3 --warmup 1 --targets {' '.join(chosen)}"
+    rows = {row["name"]: row for row in on_disk["results"]}
+    assert list(rows) == chosen and on_disk["batches"] == [1, 32]
+    for name, row in rows.items():
+        for size in (1, 32):
+            figures = row[f"batch_{size}"]
+            assert figures["n"] == 3 and figures["p50_us"] > 0 and figures["first_call_us"] > 0
+            if name == "torch-eager":  # no runtime call apart from predict
+                assert figures["runtime"] is None and figures["runner_over_runtime"] is None
+                assert row["measures"] == "runner (runtime == runner)"
+            else:
+                assert figures["runtime"]["n"] == 3 and figures["runtime"]["p50_us"] > 0
+                assert figures["runner_over_runtime"] == round(figures["p50_us"] / figures["runtime"]["p50_us"], 2)
+    text = report.build(edge_artifacts, tmp_path / "REPORT.md")
+    section = text.split("## Edge runtimes")[1].split("\n## ")[0]
+    assert all(f"| {name} |" in section for name in chosen[1:]) and "TFLite int8 against fp32" in section
+
+
+def test_tflite_runner_refuses_a_file_with_int8_input(edge_artifacts, monkeypatch):
+    """Both files take float32 (the int8 one quantizes inside); one exported the older way, with int8
+    input, is refused with what to do rather than fed raw floats."""
+    from edge.tflite import run as tflite_run
+
+    real = tflite_run.load_interpreter_class("litert")
+
+    class Int8Input(real):
+        def get_input_details(self):
+            return [{**detail, "dtype": np.int8} for detail in super().get_input_details()]
+
+    monkeypatch.setattr(tflite_run, "load_interpreter_class", lambda runtime: Int8Input)
+    with pytest.raises(ValueError, match=r"input is int8, not float32: .*rebuild it \(`make export-edge`\)"):
+        registry.load("tflite-int8", edge_artifacts)

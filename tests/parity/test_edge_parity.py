@@ -50,7 +50,12 @@ def test_int8_tflite_answers_are_probabilities(predictions, test_split, spec):
 
 
 def test_int8_quantization_parameters_are_recorded(edge_artifacts, spec):
-    quantization = manifest.load(edge_artifacts)["tflite_int8"]["quantization"]
+    """The int8 file takes and gives float32; the manifest records the int8 tensors it quantizes to inside."""
+    entries = manifest.load(edge_artifacts)
+    assert entries["tflite_int8"]["io_dtype"] == entries["tflite_fp32"]["io_dtype"] == "float32"
+    predictor = registry.load("tflite-int8", edge_artifacts)
+    assert {np.dtype(predictor.input["dtype"]).name, np.dtype(predictor.output["dtype"]).name} == {"float32"}
+    quantization = entries["tflite_int8"]["quantization"]
     assert quantization["input"]["dtype"] == quantization["output"]["dtype"] == "int8"
     # The input covers the raw range (0..16 for the digits) in 256 steps; softmax output 0..1 in steps of 1/256.
     assert quantization["input"]["scale"] == pytest.approx((spec.value_max - spec.value_min) / 255, rel=1e-3)

@@ -111,3 +111,18 @@ def test_a_model_trained_outside_the_graph_is_kept_unless_flags_are_given(graph)
     manifest.record("train", root / "train.txt", framework="torch", precision="fp32", root=root)
     assert ensure()[1] == ["export-a", "export-b"]  # kept, and exported again
     assert ensure(args=["--epochs", "5"])[1] == ["train", "export-a", "export-b"]  # flags given: trained
+
+
+def test_a_changed_recipe_builds_the_step_again_once(tmp_path):
+    calls = []
+    steps = (build.Step("train", writer("train", calls, set()), (), ("train",), takes_args=True),
+             build.Step("export-a", writer("export-a", calls, set()), ("train",), ("export-a",)))
+    build.ensure(tmp_path, steps=steps, progress=lambda line: None)
+    newer = (steps[0], build.Step("export-a", writer("export-a", calls, set()), ("train",), ("export-a",),
+                                  recipe="float32 in and out"))
+    lines = []
+    calls.clear()
+    assert build.ensure(tmp_path, steps=newer, progress=lines.append) == {"train": "reused", "export-a": "built"}
+    assert calls == ["export-a"] and any("builds differently now: float32 in and out" in line for line in lines)
+    calls.clear()
+    assert build.ensure(tmp_path, steps=newer, progress=lambda line: None)["export-a"] == "reused" and calls == []

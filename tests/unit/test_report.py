@@ -163,3 +163,49 @@ def test_compilation_training_memory_and_distributed_claims(tmp_path):
     assert "not measured: run `make bench-training` (writes `artifacts/bench/training.json`)" in text
     assert "| tf.distribute makes it easier to scale training across devices (vs PyTorch DDP) |" in text
     assert "not measured: run `make bench-distributed`" in text
+
+
+def edge_row(name, framework, precision, runtime_us, runner_us):
+    """An edge.json row as edge/bench.py writes it: the runner's figures, the runtime's own call and the ratio."""
+    row = {"name": name, "framework": framework, "precision": precision, "kind": "edge", "bytes": 1000,
+           "measures": "runner and runtime"}
+    for size, scale in ((1, 1), (32, 10)):
+        runner, runtime = runner_us * scale, runtime_us * scale
+        row[f"batch_{size}"] = {"n": 5, "p50_us": runner, "p99_us": runner * 2, "first_call_us": runner * 3,
+                                "runtime": {"n": 5, "p50_us": runtime, "p99_us": runtime * 2},
+                                "runner_over_runtime": round(runner / runtime, 2)}
+    return row
+
+
+def test_edge_section_sets_each_runtime_beside_its_runner(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    eager = {"name": "torch-eager", "framework": "torch", "precision": "fp32", "kind": "reference", "bytes": 5,
+             "batch_1": {"p50_us": 40.0, "p99_us": 80.0, "first_call_us": 900.0, "runtime": None,
+                         "runner_over_runtime": None},
+             "batch_32": {"p50_us": 90.0, "p99_us": 99.0, "first_call_us": 900.0, "runtime": None,
+                          "runner_over_runtime": None}}
+    write(root, "bench/edge.json", {"command": "python -m edge.bench --iterations 5", "batches": [1, 32], "results": [
+        eager, edge_row("onnx-fp32", "torch", "fp32", 10.0, 25.0),
+        edge_row("tflite-fp32", "tensorflow", "fp32", 4.0, 8.0), edge_row("tflite-int8", "tensorflow", "int8", 2.0, 6.0)]})
+    text = report.build(root, out)
+    section = text.split("## Edge runtimes")[1].split("\n## ")[0]
+    assert "| b1 runtime p50 us | b1 runner p50 us | b1 runner / runtime | b32 runtime p50 us |" in section
+    assert "| onnx-fp32 | torch | fp32 | 1,000 | 10.0 | 25.0 | 2.50x | 100.0 | 250.0 | 2.50x |" in section
+    assert "| tflite-int8 | tensorflow | int8 | 1,000 | 2.0 | 6.0 | 3.00x | 20.0 | 60.0 | 3.00x |" in section
+    assert "torch-eager" not in section  # one figure, runtime == runner: in the latency section
+    assert "batch 1: runner 6.0 vs 8.0 us (0.75x), runtime alone 2.0 vs 4.0 us (0.50x)" in section
+    assert "int8 is no slower than fp32 through the runner at any batch size measured" in section
+    assert "`python -m edge.bench --iterations 5`" in section
+
+
+def test_edge_section_says_where_int8_is_slower(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    write(root, "bench/edge.json", {"command": "python -m edge.bench", "batches": [1, 32], "results": [
+        edge_row("tflite-fp32", "tensorflow", "fp32", 4.0, 8.0),
+        edge_row("tflite-int8", "tensorflow", "int8", 3.0, 9.0)]})
+    assert ("int8 is slower than fp32 through the runner at batch 1, 32 while the interpreter alone is not"
+            in report.build(root, out))
+    write(root, "bench/edge.json", {"command": "python -m edge.bench", "results": [
+        {"name": "tflite-fp32", "framework": "tensorflow", "precision": "fp32", "bytes": 1,
+         "batch_1": {"p50_us": 8.0, "p99_us": 9.0}}]})  # measured before the runtime-only figures
+    assert "holds no runtime-only figures" in report.build(root, out)
