@@ -63,9 +63,9 @@ def from_dict(name: str, values: dict) -> ServerSettings:
     return ServerSettings(name=name, **values)
 
 
-def load_profiles(path: Path = PROFILES_FILE) -> dict:
+def load_profiles(path: Path | None = None) -> dict:
     """{profile name: ServerSettings} from the committed profiles file (written by `make tune`)."""
-    data = json.loads(Path(path).read_text())
+    data = json.loads(Path(path or PROFILES_FILE).read_text())
     return {name: from_dict(name, data["profiles"][name]) for name in PROFILES}
 
 
