@@ -43,6 +43,21 @@ def delay_cost(entry: dict) -> str:
             "request ever arrives to share the batch, so the wait is pure delay.\n")
 
 
+def should_be_default(entry: dict) -> str:
+    """Whether this run argues for the latency profile as the checked-in default: better on both axes."""
+    default = grid.score(_point(entry, "default") or {})
+    latency_name = entry.get("profiles", {}).get("latency")
+    latency = grid.score(_point(entry, latency_name) or {}) if latency_name else None
+    if not (default and latency) or latency_name == "default":
+        return "The checked-in settings stay the default (the latency profile is the default point, or was not measured).\n"
+    (p50, capacity), (base_p50, base_capacity) = latency, default
+    verdict = ("answers one client faster AND carries at least the default's load here: a candidate for the "
+               "checked-in default once a quiet run confirms it" if capacity >= base_capacity and p50 < base_p50 else
+               "trades load for latency here, so the checked-in settings stay the default and the profile is opt-in")
+    return (f"Latency profile {latency_name}: one-client p50 {p50:g} ms vs the default's {base_p50:g} ms, capacity "
+            f"{capacity:g} vs {base_capacity:g} req/s (weakest endpoint): it {verdict}.\n")
+
+
 def goals(search: dict) -> list[list]:
     rows = []
     ts = search["servers"].get("torchserve")
@@ -114,5 +129,6 @@ def section_search(inputs, out: Path) -> str:
                  f"{entry['in_process']['p50_ms']:g} ms.\n\n")
         if server == "torchserve":
             text += delay_cost(entry) + "\n"
+        text += should_be_default(entry) + "\n"
     text += "### Goals\n\n" + table(["goal", "measured (same run)", "verdict"], goals(search))
     return text

@@ -199,6 +199,8 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1-d0: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
     assert "| torchserve-rest throughput capacity >= 1.5x default | d0 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
     assert "| torchserve-grpc throughput capacity >= 1.5x default | d0 1500 vs default 1000 req/s = 1.50x | met |" in text
+    assert ("Latency profile b1-d0: one-client p50 2 ms vs the default's 8 ms, capacity 450 vs 500 req/s "
+            "(weakest endpoint): it trades load for latency here") in text
     assert (out.parent / "report" / "search-torchserve.png").stat().st_size > 1000
     assert "not measured: run `make bench-search`" not in text
 
