@@ -67,5 +67,9 @@ def pareto(points: list[tuple[str, float, float]], marks: dict[str, list[str]], 
     ax.legend(unique.values(), unique.keys(), fontsize=8)
     ax.set(yscale="log", title=title, xlabel="capacity (req/s at p99 <= 50 ms, weakest endpoint)",
            ylabel="one-client p50 (ms, slowest endpoint)")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.yaxis.set_major_formatter(ScalarFormatter())  # plain numbers on the log axis
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     return _save(plt, fig, out)
