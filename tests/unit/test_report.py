@@ -194,7 +194,8 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     assert '| d0 | `{"torchserve": {"maxBatchDelay": 0}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
     assert "| b1-d0 |" in text and "| 450 | 700 | latency |" in text
     assert "failed: did not start: port in use" in text
-    assert "maxBatchDelay 0: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms" in text
+    assert ("maxBatchDelay 0: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms: the wait costs a lone "
+            "client 5.00 ms of p50") in text
     # goals: 2.0 / 0.25 = 8x <= 15x; throughput 600/500 = 1.2x < 1.5x on REST, 1500/1000 = 1.5x on gRPC
     assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1-d0: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
     assert "| torchserve-rest throughput capacity >= 1.5x default | d0 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
