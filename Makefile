@@ -23,6 +23,9 @@ PYTEST_ARGS ?=
 # Where `make demo` serves the browser demo.
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
+# Server settings for `make serve` / `make deploy-all` (local): default (the checked-in configs), or a
+# profile measured by `make tune` (deploy/local/profiles.json): latency or throughput.
+PROFILE ?= default
 # Benchmark flags, e.g. `make bench-serving BENCH_ARGS="--seconds 5"`, `make bench-edge BENCH_ARGS="--iterations 1000"`.
 BENCH_ARGS ?=
 
@@ -96,7 +99,7 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train (DATA=mine.npz: your data), export, start the servers and the demo, one image through every target (DEPLOY=local|docker|compose|k8s)
+deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train (DATA=mine.npz: your data), export, start the servers and the demo, one image through every target (DEPLOY=local|docker|compose|k8s; PROFILE=latency|throughput: measured server settings)
 	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve deploy-table; \
 	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
 	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
@@ -117,8 +120,8 @@ setup-tflite-runtime: ## only .venv-tflite (part of setup-python): with the lega
 export-serving: ## TorchServe archive (.mar) and the next TF Serving SavedModel version
 	$(BUILD) --force export-torchserve export-tfserving
 
-serve: ## start TorchServe, TF Serving and (when built) the demo page in the background (logs, pids under artifacts/run/)
-	$(PY) -m deploy.local.runner start
+serve: ## start TorchServe, TF Serving and (when built) the demo page in the background (PROFILE=latency|throughput: measured settings; logs, pids under artifacts/run/)
+	$(PY) -m deploy.local.runner start --settings $(PROFILE)
 
 stop: ## stop the servers (and the demo page) `make serve` started
 	$(PY) -m deploy.local.runner stop
@@ -153,7 +156,7 @@ parity: ## every target on the test split vs its source framework -> artifacts/p
 	$(PY) -m deploy.parity
 
 # ---- load tests, benchmarks and the report (serving/load/, benchmarks/) ----
-.PHONY: loadtest loadtest-open loadtest-sweep loadtest-burst bench-widths bench-all report
+.PHONY: loadtest loadtest-open loadtest-sweep loadtest-burst tune bench-search bench-widths bench-all report
 # `make loadtest LOAD_TARGET=tfserving-grpc LOAD_USERS=20 LOAD_DURATION=30` (Locust users), or with
 # `LOAD_RATE=200` instead: an open loop at that many requests/s (the same as `make loadtest-open`).
 LOAD_TARGET ?= torchserve-grpc
@@ -162,6 +165,8 @@ LOAD_RATE ?=
 LOAD_DURATION ?= 20
 # Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
 SWEEP_ARGS ?=
+# Flags of the settings search, e.g. SEARCH_ARGS="--grid full", SEARCH_ARGS="--servers torchserve".
+SEARCH_ARGS ?=
 WIDTH_ARGS ?=
 # Flags of the burst, e.g. BURST_ARGS="--connections 64 256 --targets tfserving-rest" (--running: against make serve).
 BURST_ARGS ?=
@@ -173,8 +178,15 @@ loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/
 loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) on LOAD_TARGET for LOAD_DURATION s (needs make serve)
 	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
 
-loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs tuned servers on free ports -> artifacts/bench/load-*.json, *.png
+loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs the committed latency and throughput profiles, servers on free ports -> artifacts/bench/load-*.json, *.png
 	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
+
+tune: ## settings search: a grid per server (one-client p50/p99, capacity), writes the latency/throughput profiles to deploy/local/profiles.json and the container configs (commit both) -> artifacts/bench/search.json
+	$(PY) -m serving.load.search --write-profiles $(SEARCH_ARGS)
+	$(PY) -m deploy.containers.configs
+
+bench-search: ## the settings search without touching the committed profiles (bench-all's step) -> artifacts/bench/search.json
+	$(PY) -m serving.load.search $(SEARCH_ARGS)
 
 loadtest-burst: ## 16, 64, 256, 1,000 connections at once x 5 requests on every endpoint (servers on free ports): answered/refused/reset, p50/p99 -> artifacts/bench/burst.json, burst.png
 	$(PY) -m serving.load.burst $(BURST_ARGS)

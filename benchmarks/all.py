@@ -5,12 +5,15 @@
 
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); bench-web; the capacity sweep (default vs tuned); the burst (16..1,000 connections at
+is left alone); bench-web; the settings search (serving/load/search.py: every grid point, for the
+report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and the sweep measures
+the committed profiles, so two runs compare the same settings); the capacity sweep (default vs the
+latency and throughput profiles); the burst (16..1,000 connections at
 once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
 workers (bench-distributed); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
-45-60 minutes on a 2-core machine.
+60-80 minutes on a 2-core machine (the search: 15-20 of them).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("build", "edge", "serving", "web", "sweep", "burst", "widths", "training", "distributed", "report")
+STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -69,6 +72,10 @@ def step_web(root: Path, args) -> None:
     run(python("web.tfjs.bench", "--artifacts", str(root)))
 
 
+def step_search(root: Path, args) -> None:
+    run(python("serving.load.search", "--artifacts", str(root), *shlex.split(args.search_args)))
+
+
 def step_sweep(root: Path, args) -> None:
     run(python("serving.load.sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
 
@@ -97,6 +104,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
     parser.add_argument("--sweep-args", default="", help="flags for serving.load.sweep, e.g. \"--seconds 2\"")
+    parser.add_argument("--search-args", default="", help="flags for serving.load.search, e.g. \"--grid full\"")
     parser.add_argument("--burst-args", default="", help="flags for serving.load.burst, e.g. \"--connections 64 256\"")
     parser.add_argument("--width-args", default="", help="flags for benchmarks.widths, e.g. \"--widths 1 8\"")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")

@@ -15,6 +15,7 @@ SOURCES = {
     "edge": ("bench/edge.json", "make bench-edge"),
     "serving": ("bench/serving.json", "make bench-serving"),
     "web": ("bench/web.json", "make bench-web"),
+    "search": ("bench/search.json", "make bench-search"),
     "load": ("bench/load-capacity.json", "make loadtest-sweep"),
     "burst": ("bench/burst.json", "make loadtest-burst"),
     "widths": ("bench/widths.json", "make bench-widths"),

@@ -23,6 +23,7 @@ from benchmarks import machine as machine_mod
 from core import registry
 from benchmarks.claims import section_claims
 from benchmarks.report_edge import section_edge
+from benchmarks.report_search import section_search
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
                                 missing, server_latency, server_memory, table, training_runs)
 from training import paths
@@ -304,9 +305,8 @@ CAVEATS = """## What these figures do not show
 - With the compatible server, TF Serving's batching on/off changes only the largest batch it accepts (it does not
   merge requests), so the difference between its two settings is this run's noise: a yardstick for the others.
 - PyTorch's default of one intra-op thread per core is the likely reason its figures suffer most when other
-  processes compete for the cores (training time, in-process p99, TorchServe with default settings); the tuned
-  TorchServe settings give each worker one thread (`OMP_NUM_THREADS=1`). Not isolated here: "tuned" changes
-  workers, batching and threads together.
+  processes compete for the cores (training time, in-process p99, TorchServe with default settings); the
+  settings search tries one thread per worker (`OMP_NUM_THREADS=1`) on its own and with two workers.
 - Training cost and distributed training are wall-clock times of processes that share the machine with everything
   else running on it: peak RSS does not depend on that load, epoch times do. Two workers on a 2-core machine share
   the cores one worker had, so the scaling efficiency there is the engines' overhead, never a speed-up.
@@ -332,7 +332,7 @@ def build(root: Path, out_md: Path) -> str:
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
         section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
-        section_memory_and_cold(inputs, charts_dir), "\n",
+        section_memory_and_cold(inputs, charts_dir), "\n", section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
         section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
         section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,

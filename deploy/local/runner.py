@@ -3,7 +3,7 @@
     python -m deploy.local.runner start     # make serve: TorchServe + TF Serving (+ the demo page), idempotent
     python -m deploy.local.runner status    # which servers run, and where
     python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
-    python -m deploy.local.runner start --settings tuned   # named settings (deploy/local/settings.py)
+    python -m deploy.local.runner start --settings latency   # a measured profile (deploy/local/settings.py)
 
 The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built whole
 (`make export-web`; one that failed midway does not count); without it the runner says so and
@@ -143,16 +143,19 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 
 def start(root: Path, endpoints=None, timeout: float = 180.0,
-          settings: settings_mod.ServerSettings | None = None) -> dict:
+          settings: settings_mod.ServerSettings | None = None, only: tuple | None = None) -> dict:
     """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
 
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
-    with other settings needs its own root (run folder) and endpoints.
+    with other settings needs its own root (run folder) and endpoints. `only` (model server names)
+    starts just those, without the page (the settings search measures one server at a time).
     """
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
     plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings)]
-    if servers.web_built(root):
+    if only is not None:
+        plan = [server for server in plan if server.name in only]
+    elif servers.web_built(root):
         plan.append(servers.web(root, endpoints))
     else:
         print("web: the demo page is not built under " + str(root) + " (make export-web): not served")
@@ -254,7 +257,7 @@ def main(argv=None) -> None:
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each server (default: 180)")
-    parser.add_argument("--settings", default="default", choices=sorted(settings_mod.PRESETS),
+    parser.add_argument("--settings", default="default", choices=settings_mod.PRESET_NAMES,
                         help="named server settings from deploy/local/settings.py (default: default)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()

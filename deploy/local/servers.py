@@ -107,8 +107,11 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
             line = f"models={json.dumps(models)}"
         elif key == "default_workers_per_model" and settings and "minWorkers" in settings.torchserve:
             line = f"{key}={settings.torchserve['minWorkers']}"
+        elif settings and key in settings.torchserve_config:  # e.g. number_of_netty_threads
+            line = f"{key}={settings.torchserve_config[key]}"
         lines.append(line)
-    lines += [f"{key}={value}" for key, value in overrides.items()
+    extra = {**(settings.torchserve_config if settings else {}), **overrides}
+    lines += [f"{key}={value}" for key, value in extra.items()
               if not any(line.startswith(f"{key}=") for line in lines)]  # keys the file does not have
     out = folder / "config.properties"
     out.write_text("\n".join(lines) + "\n")
@@ -170,6 +173,8 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
              "--file_system_poll_wait_seconds=1"]
     if settings and not settings.tfserving_batching:
         flags = [f for f in flags if not f.startswith(("--enable_batching", "--batching_parameters_file"))]
+    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible server takes too
+        flags += [f"--{name}={value}" for name, value in settings.tfserving_flags.items()]
     tls_files = tls.from_environment()
     ssl_config = folder / "ssl.config"
     if tls_files:  # the real server's flag; the compatible server reads the same file

@@ -1,16 +1,26 @@
 """Named server settings: what a server variant changes on top of the checked-in configs.
 
-    python -m deploy.local.runner start --settings tuned     # both servers with the "tuned" settings
+    python -m deploy.local.runner start --settings latency      # make serve PROFILE=latency
+    python -m deploy.local.runner start --settings throughput   # make serve PROFILE=throughput
 
 The checked-in files (serving/torchserve/config.properties, serving/tfserving/batching.config)
-are the "default" settings. A variant names only what it changes, and the runner applies it while
-rendering that run's config files (deploy/local/servers.py), so nobody copies a config by hand.
-The runner writes the settings in force to `<run folder>/settings.json`; the load sweep
-(serving/load/sweep.py) compares "default" with "tuned" in one run and records both.
+are the "default" settings. The "latency" and "throughput" profiles are not picked by hand: the
+settings search (serving/load/search.py, `make tune`) measures a grid of settings per server and
+writes the two it picks into deploy/local/profiles.json, which is committed, so a fresh clone has
+them. A variant names only what it changes, and the runner applies it while rendering that run's
+config files (deploy/local/servers.py); the container configs are rendered from the same profiles
+(deploy/containers/configs.py). The runner writes the settings in force to
+`<run folder>/settings.json`; the load sweep (serving/load/sweep.py) compares "default" with both
+profiles in one run and records them.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+PROFILES_FILE = Path(__file__).with_name("profiles.json")
+PROFILES = ("latency", "throughput")
 
 
 @dataclass(frozen=True)
@@ -21,27 +31,52 @@ class ServerSettings:
     torchserve: dict = field(default_factory=dict)
     # Environment of TorchServe's processes (its Python workers inherit it), e.g. {"OMP_NUM_THREADS": "1"}.
     torchserve_env: dict = field(default_factory=dict)
+    # Top-level keys of config.properties, e.g. {"number_of_netty_threads": 2, "netty_client_threads": 1}.
+    torchserve_config: dict = field(default_factory=dict)
     # False starts TF Serving without --enable_batching.
     tfserving_batching: bool = True
     # Fields of batching.config: max_batch_size, batch_timeout_micros, max_enqueued_batches, num_batch_threads.
     tfserving: dict = field(default_factory=dict)
+    # More tensorflow_model_server flags (the compatible server takes the same), e.g.
+    # {"tensorflow_intra_op_parallelism": 1, "rest_api_num_threads": 8}.
+    tfserving_flags: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def merged(self, **changes) -> "ServerSettings":
+        """These settings with some fields replaced (a grid point of the search: one server's fields)."""
+        return ServerSettings(**{**asdict(self), **changes})
 
-PRESETS = {
-    "default": ServerSettings(),
-    # Two Python workers for two cores, one intra-op thread each (two workers each spinning two
-    # threads would fight over the cores), bigger batches with a shorter wait: more throughput for
-    # about 260 MB more memory. TF Serving without batching: every request runs at once.
-    "tuned": ServerSettings(name="tuned", torchserve={"minWorkers": 2, "maxWorkers": 2, "batchSize": 16,
-                                                      "maxBatchDelay": 2},
-                            torchserve_env={"OMP_NUM_THREADS": "1"}, tfserving_batching=False),
+
+SERVER_FIELDS = {  # which fields belong to which server: a search of one server changes only its own
+    "torchserve": ("torchserve", "torchserve_env", "torchserve_config"),
+    "tfserving": ("tfserving_batching", "tfserving", "tfserving_flags"),
 }
 
 
+def from_dict(name: str, values: dict) -> ServerSettings:
+    known = {f.name for f in fields(ServerSettings)} - {"name"}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"settings {name!r}: unknown fields {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    return ServerSettings(name=name, **values)
+
+
+def load_profiles(path: Path | None = None) -> dict:
+    """{profile name: ServerSettings} from the committed profiles file (written by `make tune`)."""
+    data = json.loads(Path(path or PROFILES_FILE).read_text())
+    return {name: from_dict(name, data["profiles"][name]) for name in PROFILES}
+
+
+def presets() -> dict:
+    return {"default": ServerSettings(), **load_profiles()}
+
+
+PRESET_NAMES = ("default", *PROFILES)
+
+
 def preset(name: str) -> ServerSettings:
-    if name not in PRESETS:
-        raise ValueError(f"unknown server settings {name!r}; known: {', '.join(PRESETS)}")
-    return PRESETS[name]
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown server settings {name!r}; known: {', '.join(PRESET_NAMES)}")
+    return presets()[name]

@@ -1,9 +1,11 @@
-"""Capacity of every served endpoint, default versus tuned server settings, in one run.
+"""Capacity of every served endpoint, default versus the latency and throughput profiles, in one run.
 
     make loadtest-sweep                                    # = python -m serving.load.sweep
-    python -m serving.load.sweep --seconds 3 --start-rate 20 --factor 1.5 --settings default tuned
+    python -m serving.load.sweep --seconds 3 --start-rate 20 --factor 1.5 --settings default throughput
 
-For each named server setting (deploy/local/settings.py) it starts both servers in their own
+For each named server setting (deploy/local/settings.py: "default" = the checked-in configs, and
+the COMMITTED profiles of deploy/local/profiles.json, so a rerun measures the same settings; the
+settings search, serving/load/search.py, is what re-derives them) it starts both servers in their own
 variant root (serving/load/variants.py) on free ports, records each server's cold start and the
 RSS of its process tree (idle and peak under load), then raises the offered open-loop rate
 (serving/load/openloop.py) step by step on every server target of core/registry.py until a
@@ -17,7 +19,7 @@ The load generator runs on the same machine as the servers, so the servers and t
 its cores: the figures are this machine's, and ratios side by side are the point.
 Writes, under <artifacts>/bench/:
   load-<target>.json      every step (offered and achieved rate, p50/p90/p99/max, errors) per setting
-  load-<target>.png       latency against offered load, both settings
+  load-<target>.png       latency against offered load, every setting
   load-capacity.json      capacity per target (the better setting), cold starts, memory, in-process rates
 """
 from __future__ import annotations
@@ -134,8 +136,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
     parser.add_argument("--retries", type=int, default=1,
                         help="runs again of a failing step before stopping (default: 1)")
-    parser.add_argument("--settings", nargs="+", default=["default", "tuned"], choices=sorted(settings_mod.PRESETS),
-                        help="server settings to compare (default: default tuned)")
+    parser.add_argument("--settings", nargs="+", default=list(settings_mod.PRESET_NAMES),
+                        choices=settings_mod.PRESET_NAMES,
+                        help="server settings to compare (default: default latency throughput)")
     parser.add_argument("--targets", nargs="+", default=registry.served(), choices=registry.served(),
                         help="served endpoints (default: every server target in core/registry.py)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")

@@ -1,7 +1,7 @@
 """A server variant's own artifacts root: the model files of the main root, linked, and a fresh run folder.
 
-    root = variants.prepare(paths.artifacts_dir(), "tuned")   # artifacts/load/tuned/
-    runner.start(root, endpoints, settings=settings.preset("tuned"))
+    root = variants.prepare(paths.artifacts_dir(), "throughput")   # artifacts/load/throughput/
+    runner.start(root, endpoints, settings=settings.preset("throughput"))
 
 The runner keeps each server's pid, log, rendered config and TorchServe's token under
 `<root>/run/`, so two variants running side by side need two roots. Rather than copying models,

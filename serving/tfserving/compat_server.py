@@ -527,6 +527,15 @@ def main(argv=None) -> None:
     parser.add_argument("--rest_queue", type=int, default=RestLimits.queue,
                         help=f"REST predictions waiting beyond those; more get 503 + Retry-After "
                              f"(default: {RestLimits.queue}; this server only)")
+    # tensorflow_model_server's thread flags (0: TensorFlow picks, one per core): the settings search
+    # (serving/load/search.py) tries them, and the same flags reach the real binary.
+    parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                        help="threads one TensorFlow op may use (default: 0, TensorFlow's choice)")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                        help="TensorFlow ops run at once (default: 0, TensorFlow's choice)")
+    parser.add_argument("--rest_api_num_threads", type=int, default=0,
+                        help="REST predictions running at once; here the same as --rest_model_threads (default: 0, "
+                             "--rest_model_threads decides)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -537,10 +546,17 @@ def main(argv=None) -> None:
     if batching:
         log.info("batching file read: max_batch_size %s enforced per request; requests are not merged", batching.get("max_batch_size"))
 
+    if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
+        import tensorflow as tf  # before the first model loads: TensorFlow fixes its thread pools then
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+        tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+        log.info("TensorFlow threads: intra-op %d, inter-op %d (0: TensorFlow's choice)",
+                 args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
     server = Server(args.model_config_file, batching.get("max_batch_size"))
     for registry in server.models.values():
         registry.poll()
-    limits = RestLimits(model_threads=args.rest_model_threads, queue=args.rest_queue)
+    limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue)
     raise_open_files(limits.max_connections + GRPC_MAX_CONCURRENT_RPCS + 256)
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
     # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the 8 threads); one more is

@@ -59,16 +59,19 @@ def render(root: Path, folder: Path, batching: dict | None = None) -> dict:
     out = rendered_paths(folder)
     text = Template((CONFIG_DIR / CONFIG_FILES["models"]).read_text())
     out["models"].write_text(text.substitute(MODEL_NAME=specs.load(root).model_name, MODEL_BASE_PATH=str(base_path(root).resolve())))
-    for key in ("batching", "monitoring"):
-        shutil.copyfile(CONFIG_DIR / CONFIG_FILES[key], out[key])
-    if batching:
-        text = out["batching"].read_text()
-        for name, value in batching.items():
-            text, found = re.subn(rf"^{name}\s*\{{[^}}]*\}}", f"{name} {{ value: {int(value)} }}", text, flags=re.M)
-            if not found:
-                text += f"{name} {{ value: {int(value)} }}\n"
-        out["batching"].write_text(text)
+    shutil.copyfile(CONFIG_DIR / CONFIG_FILES["monitoring"], out["monitoring"])
+    out["batching"].write_text(batching_text(batching))
     return out
+
+
+def batching_text(batching: dict | None = None) -> str:
+    """The checked-in batching.config with fields of `batching` replaced (or added)."""
+    text = (CONFIG_DIR / CONFIG_FILES["batching"]).read_text()
+    for name, value in (batching or {}).items():
+        text, found = re.subn(rf"^{name}\s*\{{[^}}]*\}}", f"{name} {{ value: {int(value)} }}", text, flags=re.M)
+        if not found:
+            text += f"{name} {{ value: {int(value)} }}\n"
+    return text
 
 
 def read_text_proto_values(path: Path) -> dict:

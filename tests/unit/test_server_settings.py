@@ -23,15 +23,41 @@ def test_default_settings_render_the_checked_in_torchserve_config(spec_folder):
     assert models_entry(text) == models_entry(checked_in)
 
 
-def test_tuned_settings_change_workers_and_batching_of_torchserve_only(spec_folder):
-    tuned = settings.preset("tuned")
-    text = servers.torchserve_config(spec_folder, resolve({}), tuned).read_text()
+def test_settings_change_workers_batching_threads_of_torchserve_only(spec_folder):
+    chosen = settings.ServerSettings(name="w2", torchserve={"minWorkers": 2, "maxWorkers": 2, "batchSize": 16},
+                                     torchserve_env={"OMP_NUM_THREADS": "1"},
+                                     torchserve_config={"number_of_netty_threads": 2, "job_queue_size": 99})
+    text = servers.torchserve_config(spec_folder, resolve({}), chosen).read_text()
     entry = models_entry(text)
-    for key, value in tuned.torchserve.items():
+    for key, value in chosen.torchserve.items():
         assert entry[key] == value
     assert entry["marName"] == "digits.mar" and entry["responseTimeout"] == 30  # the rest untouched
-    assert f"default_workers_per_model={tuned.torchserve['minWorkers']}" in text
-    assert servers.torchserve(spec_folder, resolve({}), tuned).env["OMP_NUM_THREADS"] == "1"
+    assert "default_workers_per_model=2" in text
+    assert "number_of_netty_threads=2" in text.splitlines() and "job_queue_size=99" in text.splitlines()
+    assert "number_of_netty_threads=4" not in text and "netty_client_threads=2" in text  # replaced, not added
+    assert servers.torchserve(spec_folder, resolve({}), chosen).env["OMP_NUM_THREADS"] == "1"
+
+
+def test_torchserve_config_keys_never_move_the_addresses(spec_folder):
+    moved = settings.ServerSettings(torchserve_config={"inference_address": "http://0.0.0.0:1"})
+    text = servers.torchserve_config(spec_folder, resolve({}), moved).read_text()
+    assert "inference_address=http://127.0.0.1:8080" in text and "0.0.0.0:1" not in text
+
+
+def test_profiles_come_from_the_committed_file_and_name_only_known_fields(tmp_path):
+    profiles = settings.load_profiles()
+    assert set(profiles) == {"latency", "throughput"}
+    assert settings.preset("latency") == profiles["latency"] and settings.preset("default") == settings.ServerSettings()
+    bad = tmp_path / "profiles.json"
+    bad.write_text(json.dumps({"profiles": {"latency": {"torchserv": {}}, "throughput": {}}}))
+    with pytest.raises(ValueError, match="settings 'latency': unknown fields torchserv"):
+        settings.load_profiles(bad)
+
+
+def test_tfserving_flags_reach_the_command_line(spec_folder):
+    flags = settings.ServerSettings(tfserving_flags={"tensorflow_intra_op_parallelism": 1, "rest_api_num_threads": 8})
+    command = servers.tfserving(spec_folder, resolve({}), flags).command
+    assert "--tensorflow_intra_op_parallelism=1" in command and "--rest_api_num_threads=8" in command
 
 
 def test_tfserving_batching_can_be_turned_off_or_overridden(spec_folder):
@@ -48,5 +74,5 @@ def test_tfserving_batching_can_be_turned_off_or_overridden(spec_folder):
 
 
 def test_an_unknown_settings_name_is_named():
-    with pytest.raises(ValueError, match="unknown server settings 'fast'; known: default, tuned"):
+    with pytest.raises(ValueError, match="unknown server settings 'fast'; known: default, latency, throughput"):
         settings.preset("fast")

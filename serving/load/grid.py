@@ -1,0 +1,145 @@
+"""The settings search's grids, and the rule that picks the two profiles from the measured points.
+
+    from serving.load import grid
+    points = grid.points("torchserve", "small")           # [{"name": "default", "knobs": {}, "settings": {}}, ...]
+    chosen = grid.pick(measured_points)                    # {"latency": "b1-d0", "throughput": "w2-omp1-d0"}
+
+A grid point names only the knobs it changes from the checked-in configs (the point "default",
+with no knobs, is always in the grid: every profile is measured beside it). Knobs are short names
+for fields of deploy/local/settings.py ServerSettings (KNOBS). Pure functions: the search
+(serving/load/search.py) measures, this module decides; tests/unit/test_search_grid.py checks it
+on made-up points.
+
+The rule (a point's one-client p50 is its slowest endpoint's, its capacity its weakest endpoint's,
+since one setting serves both protocols; a point with an error is never chosen):
+  throughput: the highest capacity; points within THROUGHPUT_TIE of it count as tied, and of
+              those the lowest one-client p50 wins (then the higher capacity).
+  latency:    the lowest one-client p50 among points whose capacity is at least
+              LATENCY_CAPACITY_SHARE of the best (a setting that answers one client fast but falls
+              over under modest load is no profile to recommend); ties: the higher capacity.
+"""
+from __future__ import annotations
+
+import itertools
+
+LATENCY_CAPACITY_SHARE = 0.5
+THROUGHPUT_TIE = 0.05
+
+# knob -> (ServerSettings field, key in it or None for the field itself)
+KNOBS = {
+    "torchserve": {
+        "w": ("torchserve", ("minWorkers", "maxWorkers")),  # Python workers
+        "b": ("torchserve", "batchSize"),
+        "d": ("torchserve", "maxBatchDelay"),  # ms a batch waits to fill
+        "omp": ("torchserve_env", "OMP_NUM_THREADS"),  # intra-op threads of each worker
+        "netty": ("torchserve_config", "number_of_netty_threads"),  # frontend I/O threads
+        "client": ("torchserve_config", "netty_client_threads"),  # frontend <-> worker threads
+    },
+    "tfserving": {
+        "batching": ("tfserving_batching", None),  # --enable_batching on/off
+        "maxb": ("tfserving", "max_batch_size"),
+        "timeout": ("tfserving", "batch_timeout_micros"),
+        "bthreads": ("tfserving", "num_batch_threads"),
+        "intra": ("tfserving_flags", "tensorflow_intra_op_parallelism"),
+        "inter": ("tfserving_flags", "tensorflow_inter_op_parallelism"),
+        "rest": ("tfserving_flags", "rest_api_num_threads"),
+    },
+}
+
+# Small: about eight points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
+# its wait cost one client (b1, d0 and d1 against the checked-in b8 d5), one thread per worker,
+# two workers, bigger batches. TF Serving: batching off, TensorFlow's thread pools, REST threads.
+SMALL = {
+    "torchserve": [{}, {"b": 1, "d": 0}, {"d": 0}, {"d": 1}, {"omp": 1, "d": 0}, {"w": 2, "omp": 1, "d": 0},
+                   {"w": 2, "omp": 1, "b": 16, "d": 2}, {"b": 32, "d": 2}],
+    "tfserving": [{}, {"batching": False}, {"intra": 1}, {"intra": 1, "inter": 1}, {"rest": 2}, {"rest": 8}],
+}
+
+
+def _full(server: str) -> list[dict]:
+    """Every combination of a few values per knob (about 20 points per server: 20-25 minutes)."""
+    if server == "torchserve":
+        batching = [{"b": 1, "d": 0}, {"d": 0}, {"d": 1}, {}, {"b": 32, "d": 2}]
+        combos = [{**w, **omp, **b} for w, omp, b in itertools.product([{}, {"w": 2}], [{}, {"omp": 1}], batching)]
+        return combos + [{"netty": 2, "client": 1, "d": 0}, {"netty": 8, "d": 0}]
+    batching = [{}, {"timeout": 0}, {"batching": False}]
+    return [{**b, **t, **r} for b, t, r in itertools.product(batching, [{}, {"intra": 1}, {"intra": 1, "inter": 1}],
+                                                             [{}, {"rest": 8}])]
+
+
+def point_name(knobs: dict) -> str:
+    """"default" for no knobs, else e.g. "w2-omp1-d0" (knobs in KNOBS order; booleans as on/off)."""
+    if not knobs:
+        return "default"
+    order = [k for table in KNOBS.values() for k in table]
+    parts = []
+    for knob in sorted(knobs, key=order.index):
+        value = knobs[knob]
+        parts.append(f"{knob}-{'on' if value else 'off'}" if isinstance(value, bool) else f"{knob}{value}")
+    return "-".join(parts)
+
+
+def settings_of(server: str, knobs: dict) -> dict:
+    """The ServerSettings fields of `server` a point sets: {"torchserve": {...}, "torchserve_env": {...}, ...}."""
+    fields: dict = {}
+    for knob, value in knobs.items():
+        if knob not in KNOBS[server]:
+            raise ValueError(f"{server}: unknown knob {knob!r}; known: {', '.join(KNOBS[server])}")
+        field, keys = KNOBS[server][knob]
+        if keys is None:
+            fields[field] = value
+            continue
+        target = fields.setdefault(field, {})
+        for key in (keys if isinstance(keys, tuple) else (keys,)):
+            target[key] = str(value) if field == "torchserve_env" else value
+    return fields
+
+
+def points(server: str, grid: str = "small", names: list[str] | None = None) -> list[dict]:
+    """The grid's points, "default" first; `names` keeps only those (each must be in the grid)."""
+    if server not in KNOBS:
+        raise ValueError(f"unknown server {server!r}; known: {', '.join(KNOBS)}")
+    if grid not in ("small", "full"):
+        raise ValueError(f"unknown grid {grid!r}; known: small, full")
+    knob_sets = SMALL[server] if grid == "small" else _full(server)
+    out, seen = [], set()
+    for knobs in [{}, *knob_sets]:
+        name = point_name(knobs)
+        if name not in seen:
+            seen.add(name)
+            out.append({"name": name, "knobs": knobs, "settings": settings_of(server, knobs)})
+    if names:
+        missing = [name for name in names if name not in seen]
+        if missing:
+            raise ValueError(f"{server}: {', '.join(missing)} not in the {grid} grid; it has {', '.join(sorted(seen))}")
+        out = [point for point in out if point["name"] in names]
+    return out
+
+
+def score(point: dict) -> tuple[float, float] | None:
+    """(one-client p50 ms of the slowest endpoint, capacity req/s of the weakest), None for a failed point."""
+    targets = point.get("targets") or {}
+    if point.get("error") or not targets or any(t.get("error") for t in targets.values()):
+        return None
+    return (max(t["one_client"]["p50_ms"] for t in targets.values()),
+            min(t["capacity_rps"] for t in targets.values()))
+
+
+def pick(measured: list[dict]) -> dict:
+    """{"latency": point name, "throughput": point name} by the rule in the module docstring."""
+    scored = [(point["name"], *score(point)) for point in measured if score(point) is not None]
+    if not scored:
+        raise ValueError("no grid point was measured without errors: nothing to choose from")
+    best = max(capacity for _, _, capacity in scored)
+    tied = [row for row in scored if row[2] >= (1 - THROUGHPUT_TIE) * best]
+    throughput = min(tied, key=lambda row: (row[1], -row[2]))[0]
+    fast_enough = [row for row in scored if row[2] >= LATENCY_CAPACITY_SHARE * best]
+    latency = min(fast_enough, key=lambda row: (row[1], -row[2]))[0]
+    return {"latency": latency, "throughput": throughput}
+
+
+def rule() -> dict:
+    """The rule, as recorded in search.json and profiles.json."""
+    return {"point": "p50 = the slowest endpoint's one-client p50, capacity = the weakest endpoint's",
+            "throughput": f"highest capacity; within {THROUGHPUT_TIE:.0%} of it counts as tied, then lowest p50",
+            "latency": f"lowest p50 among points with capacity >= {LATENCY_CAPACITY_SHARE:.0%} of the best"}

@@ -1,0 +1,90 @@
+"""The settings search's grid and its rule for picking the latency and throughput profiles, on made-up points."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.local import settings
+from serving.load import grid, search
+
+
+def point(name: str, p50s: tuple, capacities: tuple, error: str | None = None, settings_fields: dict | None = None):
+    targets = {f"t{i}": {"one_client": {"p50_ms": p50, "p99_ms": p50 * 2}, "capacity_rps": capacity}
+               for i, (p50, capacity) in enumerate(zip(p50s, capacities))}
+    out = {"name": name, "knobs": {}, "settings": settings_fields or {}, "targets": targets}
+    if error:
+        out["error"] = error
+    return out
+
+
+def test_a_point_counts_its_slowest_endpoint_and_its_weakest():
+    assert grid.score(point("a", (2.0, 5.0), (900, 300))) == (5.0, 300)
+    assert grid.score(point("a", (2.0,), (900,), error="did not start")) is None
+    broken = point("b", (2.0, 1.0), (900, 900))
+    broken["targets"]["t1"] = {"error": "ConnectionError: reset"}
+    assert grid.score(broken) is None
+
+
+def test_throughput_is_the_highest_capacity_and_ties_go_to_the_lower_p50():
+    points = [point("default", (8.0,), (1000,)), point("big", (9.0,), (1500,)), point("bigfast", (4.0,), (1460,)),
+              point("fast", (1.0,), (600,))]
+    assert grid.pick(points)["throughput"] == "bigfast"  # 1460 is within 5% of 1500, and answers faster
+
+
+def test_latency_is_the_lowest_p50_among_points_that_still_carry_load():
+    points = [point("default", (8.0,), (1000,)), point("fragile", (0.5,), (100,)), point("fast", (1.0,), (600,)),
+              point("broken", (0.1,), (2000,), error="did not start")]
+    chosen = grid.pick(points)
+    assert chosen == {"latency": "fast", "throughput": "default"}  # fragile: under half the best capacity
+    with pytest.raises(ValueError, match="no grid point was measured without errors"):
+        grid.pick([points[-1]])
+
+
+def test_grids_start_with_the_default_and_name_each_point_by_its_knobs():
+    for server in grid.KNOBS:
+        for size in ("small", "full"):
+            points = grid.points(server, size)
+            assert points[0] == {"name": "default", "knobs": {}, "settings": {}}
+            assert len({p["name"] for p in points}) == len(points)
+    assert len(grid.points("torchserve", "small")) <= 10  # ~1 minute a point: the small grid stays ~10 minutes
+    two = grid.points("torchserve", "small", ["default", "w2-d0-omp1"])
+    assert two[1]["settings"] == {"torchserve": {"minWorkers": 2, "maxWorkers": 2, "maxBatchDelay": 0},
+                                  "torchserve_env": {"OMP_NUM_THREADS": "1"}}
+    assert grid.point_name({"batching": False, "intra": 1}) == "batching-off-intra1"
+    with pytest.raises(ValueError, match="nope not in the small grid"):
+        grid.points("tfserving", "small", ["nope"])
+    with pytest.raises(ValueError, match="unknown knob 'w'"):
+        grid.settings_of("tfserving", {"w": 2})
+
+
+def test_every_knob_names_a_settings_field():
+    for server, table in grid.KNOBS.items():
+        for knob, (field, _) in table.items():
+            assert field in settings.SERVER_FIELDS[server], (server, knob)
+
+
+def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path):
+    committed = tmp_path / "profiles.json"
+    committed.write_text(json.dumps({"chosen": {"tfserving": {"latency": "intra1", "throughput": "default"}},
+                                     "profiles": {"latency": {"tfserving_flags": {"tensorflow_intra_op_parallelism": 1}},
+                                                  "throughput": {}}}))
+    ts = {"torchserve": {"batchSize": 1, "maxBatchDelay": 0}}
+    result = {"command": "python -m serving.load.search", "measured_at": "now", "machine": {},
+              "servers": {"torchserve": {"profiles": {"latency": "b1-d0", "throughput": "default"},
+                                         "points": [point("default", (8.0,), (900,)),
+                                                    point("b1-d0", (1.0,), (800,), settings_fields=ts)]}}}
+    search.write_profiles(result, committed)
+    profiles = settings.load_profiles(committed)
+    assert profiles["latency"].torchserve == ts["torchserve"]
+    assert profiles["latency"].tfserving_flags == {"tensorflow_intra_op_parallelism": 1}  # kept
+    assert profiles["throughput"] == settings.ServerSettings(name="throughput")  # the default point: no changes
+    written = json.loads(committed.read_text())
+    assert written["chosen"] == {"tfserving": {"latency": "intra1", "throughput": "default"},
+                                 "torchserve": {"latency": "b1-d0", "throughput": "default"}}
+    assert written["rule"] == grid.rule()
+
+
+def test_points_option_reads_bare_names_and_server_names():
+    assert search.parse_points(["default", "torchserve:b1-d0"]) == {"torchserve": ["default", "b1-d0"],
+                                                                     "tfserving": ["default"]}
