@@ -251,10 +251,10 @@ async function predictPicture(file) {
 digits.predictPicture = predictPicture;
 
 /** One model alone: a Float32Array of N images' values -> probabilities (the benchmark times it). */
-digits.predictValues = (values, runtime = 'tfjs') => runtimeNamed(runtime).predict(values);
+digits.predictValues = async (values, runtime = 'tfjs') => runtimeNamed(runtime).predict(values);
 
 /** The contract check, then one runtime's model: nested arrays or {shape, values} -> N*K probabilities. */
-digits.predictBatch = (batch, { runtime = 'tfjs', ...options } = {}) => {
+digits.predictBatch = async (batch, { runtime = 'tfjs', ...options } = {}) => {
   const { values } = checkBatch(batch, digits.spec, { maxBatch: null, ...options });
   return runtimeNamed(runtime).predict(values);
 };
