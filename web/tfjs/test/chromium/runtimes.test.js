@@ -43,8 +43,8 @@ async function open(route) {
 
 /** Draw one planned digit with the mouse (or upload one test picture) -> the page's answer per row. */
 async function answer(page, i) {
-  await page.click('#clear');
   if (drawable) {
+    await page.click('#clear');
     const box = await page.locator('#pad').boundingBox();
     const at = ([x, y]) => [box.x + (x * box.width) / plan.grid, box.y + (y * box.height) / plan.grid];
     for (const [start, end] of plan.digits[i].strokes) {
