@@ -58,7 +58,7 @@ setup-python: ## create the main, edge and TF.js-converter environments from the
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tfjs requirements/tfjs.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
 
-setup-web: ## install the TF.js demo's npm packages (web/tfjs/node_modules) from package-lock.json
+setup-web: ## install the page's npm packages (tfjs, onnxruntime-web, @litertjs/core, playwright-core) from package-lock.json
 	@echo "setup: npm packages for web/tfjs"
 	@if [ web/tfjs/node_modules/.package-lock.json -nt web/tfjs/package-lock.json ]; then \
 		echo "  web/tfjs/node_modules: up to date"; \
@@ -86,10 +86,10 @@ test-fast: setup-python ## unit and contract tests only (under a minute, nothing
 export: export-web export-edge export-serving ## build every deployment artifact from the trained models
 	@echo "export: done; see artifacts/manifest.json"
 
-export-web: setup-web ## TF.js graph model + the offline demo page and its test fixtures -> artifacts/web
+export-web: setup-web ## the offline page (TF.js graph model, ONNX and batch-1 .tflite for onnxruntime-web and LiteRT.js) + its test fixtures -> artifacts/web
 	$(BUILD) --force export-web
 
-demo: export-web ## build and serve the page (draw a digit, or upload a picture of your task; 127.0.0.1:8000; set DEMO_HOST, DEMO_PORT)
+demo: export-web ## build and serve the page: TF.js, onnxruntime-web and LiteRT.js answer side by side (draw a digit or upload a picture; 127.0.0.1:8000; DEMO_HOST, DEMO_PORT)
 	$(PY) -m web.tfjs.serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 bench-web: export-web ## cold start and warm p50/p99 per tfjs backend in headless Chromium -> artifacts/bench/web.json

@@ -55,12 +55,15 @@ def _client(module: str, cls: str) -> Callable:
     return make
 
 
-def _chromium(root, endpoints):
-    from web.tfjs.chromium_predictor import ChromiumPredictor
+def _chromium(runtime: str) -> Callable:
+    """A factory for one of the demo page's runtimes (tfjs, onnxruntime-web, litert) in headless Chromium."""
+    def make(root, endpoints):
+        from web.tfjs.chromium_predictor import ChromiumPredictor
 
-    # The page as `make serve` serves it when that server runs over this folder, else a private one.
-    url = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else None
-    return ChromiumPredictor(root, url=url)
+        # The page as `make serve` serves it when that server runs over this folder, else a private one.
+        url = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else None
+        return ChromiumPredictor(root, url=url, runtime=runtime)
+    return make
 
 
 def _t(name, framework, precision, kind, artifact, factory) -> Target:
@@ -77,6 +80,7 @@ TARGETS = {target.name: target for target in (
     _t("executorch-portable-fp32", "torch", "fp32", "edge", "executorch_portable_fp32",
        _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_portable_fp32")),
     _t("onnx-fp32", "torch", "fp32", "edge", "onnx_fp32", _runner("edge.onnx.run", "OnnxPredictor", "onnx_fp32")),
+    _t("onnxruntime-web-chromium", "torch", "fp32", "browser", "onnx_fp32", _chromium("onnxruntime-web")),
     _t("torchserve-rest", "torch", "fp32", "server", "torchserve_mar",
        _client("serving.torchserve.client", "TorchServeRest")),
     _t("torchserve-grpc", "torch", "fp32", "server", "torchserve_mar",
@@ -93,7 +97,8 @@ TARGETS = {target.name: target for target in (
     _t("tflite-int8", "tensorflow", "int8", "edge", "tflite_int8",
        _runner("edge.tflite.run", "TFLitePredictor", "tflite_int8")),
     _t("tfjs-node", "tensorflow", "fp32", "browser", "tfjs_graph_model", _class("web.tfjs.predictor", "TfjsPredictor")),
-    _t("tfjs-chromium", "tensorflow", "fp32", "browser", "web_demo", _chromium),
+    _t("tfjs-chromium", "tensorflow", "fp32", "browser", "web_demo", _chromium("tfjs")),
+    _t("litert-chromium", "tensorflow", "fp32", "browser", "tflite_fp32_batch1", _chromium("litert")),
 )}
 
 REFERENCES = {"torch": "torch-eager", "tensorflow": "keras-eager"}  # source framework -> reference target
@@ -174,9 +179,9 @@ def where(name: str, root: Path | None = None, endpoints=None) -> str:
     }
     if name in served:
         return served[name]
-    if name == "tfjs-chromium":
+    if name.endswith("-chromium"):
         page = f"{endpoints.url('web_demo')}/" if web_running(root) else "a private server on a free port"
-        return f"Chromium: {page} (page/model.js)"
+        return f"Chromium: {page} (page/runtimes.js, {name.removesuffix('-chromium')})"
     entry = manifest.load(root).get(artifact_id(name, root) or "")
     path = root / entry["path"] if entry else Path("(not built)")
     return f"node: {path}" if name == "tfjs-node" else str(path)

@@ -86,10 +86,11 @@ def _export_tfserving(root: Path, args: list) -> None:
 
 STEPS = (
     Step("train", _train, (), ("torch_checkpoint", "keras_model"), takes_args=True),
-    Step("export-web", _export_web, ("train",), ("tfjs_graph_model", "web_demo")),
     Step("export-edge", _export_edge, ("train",),
          ("tflite_fp32", "tflite_int8", "executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"),
          recipe="tflite int8 takes and gives float32 (quantizes inside the model)"),
+    # The page runs the ONNX and .tflite files too (onnxruntime-web, LiteRT.js), copied from export-edge.
+    Step("export-web", _export_web, ("train", "export-edge"), ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")),
     Step("export-torchserve", _export_torchserve, ("train",), ("torchserve_mar",)),
     Step("export-tfserving", _export_tfserving, ("train",), ("tfserving",)),
 )

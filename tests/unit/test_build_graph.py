@@ -99,7 +99,11 @@ def test_only_builds_the_named_steps_and_what_they_read(graph):
 
 def test_the_declared_steps_read_the_trained_model_and_record_training_flags():
     assert build.NAMES[0] == "train" and build.STEPS[0].takes_args
-    assert all(step.after == ("train",) and not step.takes_args for step in build.STEPS[1:])
+    assert all(step.after[0] == "train" and not step.takes_args for step in build.STEPS[1:])
+    # The page runs the edge files too (onnxruntime-web, LiteRT.js): it is built after them.
+    assert next(step for step in build.STEPS if step.name == "export-web").after == ("train", "export-edge")
+    names = list(build.NAMES)
+    assert all(names.index(parent) < names.index(step.name) for step in build.STEPS for parent in step.after)
     outputs = [output for step in build.STEPS for output in step.outputs]
     assert len(outputs) == len(set(outputs))  # one step per artifact
 

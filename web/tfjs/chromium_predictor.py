@@ -5,6 +5,7 @@
     predictor = ChromiumPredictor(root, url=page_url)    # or uses a server already running
     probabilities = predictor.predict(batch)             # (N, *item_shape) raw values -> (N, K)
     predictor.backend                                    # the tfjs backend the page chose, e.g. "wasm"
+    ChromiumPredictor(root, runtime="onnxruntime-web")   # the page's other runtimes: onnxruntime-web, litert
 
 Each call runs `node web/tfjs/tools/predict_chromium.js <url>`: one fresh Debian Chromium
 (/usr/bin/chromium through playwright-core, never a downloaded browser) opens the page, which
@@ -37,10 +38,15 @@ class ChromiumPredictor:
     framework = "tensorflow"
     precision = "fp32"
 
-    def __init__(self, root: Path | None = None, url: str | None = None) -> None:
+    def __init__(self, root: Path | None = None, url: str | None = None, runtime: str = "tfjs") -> None:
         self.root = (root or paths.artifacts_dir()).resolve()
-        manifest.verify("web_demo", self.root)  # refuses a changed or missing page (model included)
+        web = manifest.verify("web_demo", self.root)  # refuses a changed or missing page (models included)
         self.spec = core_spec.load(self.root)
+        listed = {entry["name"]: entry for entry in json.loads((web / "runtimes.json").read_text())["runtimes"]}
+        if runtime not in listed:
+            raise ValueError(f"the page has no runtime {runtime!r}; it runs {', '.join(listed)}")
+        self.runtime = runtime
+        self.framework = listed[runtime]["framework"]
         self.url = url
         self.backend = None  # known after the first predict()
         self.node = shutil.which("node")
@@ -69,7 +75,7 @@ class ChromiumPredictor:
             return self._run(url, request)
 
     def _run(self, url: str, request: str) -> dict:
-        done = subprocess.run([self.node, "tools/predict_chromium.js", url], cwd=TFJS_DIR, input=request,
+        done = subprocess.run([self.node, "tools/predict_chromium.js", url, self.runtime], cwd=TFJS_DIR, input=request,
                               capture_output=True, text=True, timeout=TIMEOUT)
         if done.returncode == 2:  # the page's own contract check refused the batch
             raise contract.ContractError(f"{self.name} (page/contract.js): {done.stderr.strip()}")

@@ -7,20 +7,29 @@ Writes `<artifacts>/web/`, a folder any static server can serve (`make demo` doe
   index.html style.css app.js model.js             the page (copied from web/tfjs/page/), which adapts to
   preprocess.js contract.js                        spec.json: a drawing pad for the digits, picture upload
                                                    for any task, the spec's labels
-  vendor/                                          tfjs, its wasm backend and .wasm binaries,
-                                                   copied from web/tfjs/node_modules (no CDN)
-  model/model.json + weight shards                 the graph model (see convert.py)
+  vendor/                                          tfjs, its wasm backend and .wasm binaries; under
+                                                   vendor/onnxruntime-web/ and vendor/litert/ the
+                                                   other runtimes: all copied from node_modules (no CDN)
+  model/model.json + weight shards                 the graph model (see convert.py), run by TF.js
+  models/<model>_fp32.onnx                         the PyTorch model (manifest `onnx_fp32`), run by onnxruntime-web
+  models/<model>_fp32_batch1.tflite                the Keras model as a phone runs it, with the batch fixed at
+                                                   one (LiteRT.js runs static shapes only; manifest
+                                                   `tflite_fp32_batch1`, written to tflite/), run by LiteRT.js
+  runtimes.json                                    which runtimes the page runs: package, version, model
+                                                   file and its sha256, the files each one may load
   spec.json                                        the spec, read by the page
   fixtures/                                        vectors for the Node and Chromium tests
 
-and records two manifest entries: `tfjs_graph_model` (model/) and `web_demo` (the whole folder,
-verified by the server before it serves it).
+Every model file is verified against its manifest entry (sha256) before it is copied, and the copy
+is checked against that sha256 again. Records two manifest entries: `tfjs_graph_model` (model/) and
+`web_demo` (the whole folder, verified by the server before it serves it).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from training import data, manifest, paths
@@ -40,25 +49,113 @@ VENDOR_FILES = (
 )
 
 
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One runtime of the page: the npm package, the files it loads and the model it runs."""
+    name: str  # the row's data-runtime, and `?runtime=` in the page's URL
+    title: str  # what the row calls it
+    package: str  # the npm package whose version is recorded
+    framework: str  # the source framework of the model it runs ("torch" or "tensorflow")
+    model: str | None  # manifest id of the model file copied into models/ (None: tfjs's own graph model)
+    vendor: tuple  # (path under node_modules, where under vendor/) of every script and wasm it may load
+
+
+# The other runtimes the page runs beside TF.js. onnxruntime-web: its wasm-only bundle (a classic
+# script setting the global `ort`), which imports its Emscripten glue (.mjs) and one .wasm; LiteRT.js:
+# an ES module (its one import rewritten to a relative path, see vendor_litert) that loads
+# `litert_wasm_internal.js` by a script tag, or the `compat` build where relaxed SIMD is missing.
+RUNTIMES = (
+    Runtime("tfjs", "TF.js", "@tensorflow/tfjs", "tensorflow", None, tuple((path, "") for path in VENDOR_FILES)),
+    Runtime("onnxruntime-web", "ONNX Runtime Web", "onnxruntime-web", "torch", "onnx_fp32", tuple(
+        (f"onnxruntime-web/dist/{name}", "onnxruntime-web") for name in
+        ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"))),
+    Runtime("litert", "LiteRT.js", "@litertjs/core", "tensorflow", "tflite_fp32_batch1", (
+        ("@litertjs/core/dist/index.js", "litert"),
+        ("@litertjs/wasm-utils/dist/index.js", "litert/wasm-utils"),
+        *((f"@litertjs/core/wasm/litert_wasm_{build}internal.{ext}", "litert")
+          for build in ("", "compat_") for ext in ("js", "wasm")))),
+)
+LITERT_IMPORT = 'from "@litertjs/wasm-utils"'
+
+
 def web_dir(root: Path | None = None) -> Path:
     return (root or paths.artifacts_dir()) / "web"
 
 
 def copy_page(out: Path) -> None:
-    """The page's own files, then the vendored tfjs files from node_modules."""
+    """The page's own files, then every runtime's scripts and wasm binaries from node_modules."""
     for source in sorted(PAGE_DIR.iterdir()):
         shutil.copy2(source, out / source.name)
-    vendor = out / "vendor"
-    vendor.mkdir()
-    for relative in VENDOR_FILES:
-        source = NODE_MODULES / relative
-        if not source.exists():
-            raise SystemExit(f"error: {source} not found: run `make setup-web` (npm ci in web/tfjs)")
-        shutil.copy2(source, vendor / source.name)
+    for runtime in RUNTIMES:
+        for relative, folder in runtime.vendor:
+            source = NODE_MODULES / relative
+            if not source.exists():
+                raise SystemExit(f"error: {source} not found: run `make setup-web` (npm ci in web/tfjs)")
+            (out / "vendor" / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, out / "vendor" / folder / source.name)
+    vendor_litert(out / "vendor" / "litert" / "index.js")
+
+
+def vendor_litert(path: Path) -> None:
+    """LiteRT.js imports its helper by package name, which a browser cannot resolve without an import
+    map (an inline script the page's policy forbids): point the one import at the copied file."""
+    text = path.read_text()
+    if text.count(LITERT_IMPORT) != 1:
+        raise SystemExit(f"error: {path}: expected one `{LITERT_IMPORT}`; the @litertjs/core version changed its imports")
+    path.write_text(text.replace(LITERT_IMPORT, 'from "./wasm-utils/index.js"'))
+
+
+def package_version(package: str) -> str:
+    return json.loads((NODE_MODULES / package / "package.json").read_text())["version"]
 
 
 def tfjs_version() -> str:
-    return json.loads((NODE_MODULES / "@tensorflow/tfjs/package.json").read_text())["version"]
+    return package_version("@tensorflow/tfjs")
+
+
+def fixed_batch_tflite(keras_model, task, root: Path) -> Path:
+    """The Keras model as fp32 .tflite with the input fixed at (1, *item_shape), recorded as
+    `tflite_fp32_batch1`: edge/tflite/convert.py keeps the batch dynamic (-1), which LiteRT.js refuses."""
+    import keras
+    import tensorflow as tf
+
+    from edge.common import save_artifact
+
+    # The trained model called on a batch-1 Input: the same layers and weights, a static input shape.
+    image = keras.Input(batch_shape=(1, *task.item_shape), name=task.input_name)
+    fixed = keras.Model(image, keras_model(image, training=False))
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    path = root / "tflite" / f"{task.model_name}_fp32_batch1.tflite"
+    save_artifact("tflite_fp32_batch1", path, converter.convert(), framework="tensorflow", precision="fp32",
+                  root=root, source="keras_model", batch=1)
+    return path
+
+
+def copy_models(root: Path, out: Path) -> list[dict]:
+    """Each runtime's model file into models/ (verified against the manifest, before and after the
+    copy); returns what runtimes.json lists for the page."""
+    listed = []
+    for runtime in RUNTIMES:
+        entry = {"name": runtime.name, "title": runtime.title, "package": runtime.package,
+                 "version": package_version(runtime.package), "framework": runtime.framework,
+                 "files": sorted(f"vendor/{folder}/{Path(relative).name}".replace("//", "/")
+                                 for relative, folder in runtime.vendor)}
+        if runtime.model is None:
+            entry |= {"model": "model/model.json", "source": "tfjs_graph_model"}
+        else:
+            source = manifest.verify(runtime.model, root)  # ManifestError: missing, or not what was recorded
+            target = out / "models" / source.name
+            target.parent.mkdir(exist_ok=True)
+            shutil.copy2(source, target)
+            sha256 = manifest.load(root)[runtime.model]["sha256"]
+            if manifest.sha256_of(target) != sha256:
+                raise manifest.ManifestError(f"{target}: the copy of {runtime.model} does not match its sha256")
+            entry |= {"model": f"models/{source.name}", "model_sha256": sha256, "source": runtime.model}
+        entry["files"].append(entry["model"])
+        listed.append(entry)
+    return listed
 
 
 def is_built(root: Path) -> bool:
@@ -83,20 +180,27 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
         shutil.rmtree(out)  # rebuilt whole, so no stale file is served
     out.mkdir(parents=True)
 
-    print(f"[1/4] converting {keras_path} to a TF.js graph model", flush=True)
+    print(f"[1/5] converting {keras_path} to a TF.js graph model", flush=True)
     model = keras.models.load_model(keras_path)
     model_json = convert.convert(model, out / "model", task, converter)
-    print(f"[2/4] copying the page, spec.json and tfjs {tfjs_version()} from node_modules", flush=True)
+    print(f"[2/5] copying the page, spec.json and the runtimes from node_modules: "
+          f"{', '.join(f'{r.package} {package_version(r.package)}' for r in RUNTIMES)}", flush=True)
     shutil.copy2(spec_file, out / "spec.json")
     copy_page(out)
-    print("[3/4] writing the JavaScript test fixtures", flush=True)
+    print("[3/5] the model files of onnxruntime-web and LiteRT.js: a batch-1 .tflite, copies (sha256 checked)",
+          flush=True)
+    fixed_batch_tflite(model, task, root)
+    runtimes = copy_models(root, out)
+    (out / "runtimes.json").write_text(json.dumps({"runtimes": runtimes}, indent=2) + "\n")
+    print("[4/5] writing the JavaScript test fixtures", flush=True)
     test = data.load_split(paths.split_path(root))["test"]
     fixtures.write_all(out, model, test.x, test.y, task)
-    print("[4/4] recording the manifest", flush=True)
+    print("[5/5] recording the manifest", flush=True)
     manifest.record("tfjs_graph_model", model_json.parent, framework="tensorflow", precision="fp32", root=root,
                     format="tfjs_graph_model", tfjs_version=tfjs_version(), source="keras_model")
     manifest.record("web_demo", out, framework="tensorflow", precision="fp32", root=root,
-                    entry="index.html", tfjs_version=tfjs_version())
+                    entry="index.html", tfjs_version=tfjs_version(),
+                    runtimes={entry["name"]: entry["version"] for entry in runtimes})
     return out
 
 

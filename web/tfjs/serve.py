@@ -35,10 +35,13 @@ MAX_BODY_BYTES = 0  # the page is read-only: a request carries no body
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",  # onnxruntime-web's Emscripten glue, imported as a module
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
     ".wasm": "application/wasm",
     ".bin": "application/octet-stream",
+    ".onnx": "application/octet-stream",
+    ".tflite": "application/octet-stream",
 }
 # Everything the page loads comes from its own origin, plus what the tfjs wasm backend needs:
 # 'wasm-unsafe-eval' to compile WebAssembly (JavaScript eval stays forbidden), and blob: for the

@@ -7,18 +7,27 @@
 // - the title, instructions, labels, shapes and value range come from the spec; every input is
 //   checked by contract.js (the twin of core/contract.py) before the model runs.
 //
-// Everything runs in the page; the only requests go to the page's own origin (spec.json, the
-// model, the tfjs bundles and wasm binaries). `?backend=webgl` (or wasm, cpu) forces one backend;
-// by default the first that starts of wasm, webgl, cpu is used.
+// Every input runs through each runtime of runtimes.json (runtimes.js): TF.js, onnxruntime-web (the
+// PyTorch model) and LiteRT.js (the .tflite file), one row each (`[data-runtime]`: framework,
+// label, top-3, ms); #prediction is the headline: TF.js's answer, or the first other runtime's
+// when TF.js failed. A runtime that fails to load shows its error in its row; the others answer.
 //
-// For tests and benchmarks the page exposes `window.digits`: `ready` (a promise), `predictCanvas()`,
-// `predictPicture(file)`, `predictPixels(rgba, width, height)`, `uploads` (a count), `lastInput`, `predictValues(values)` (the model alone), `predictBatch(batch)` (the
-// contract check, then the model), `backend`, `penWidth` and the time of its first prediction
-// (`firstPredictionAt`, ms since navigation start: the cold start).
+// Everything runs in the page; the only requests go to the page's own origin (spec.json,
+// runtimes.json, the models, the runtimes' bundles and wasm binaries). `?backend=webgl` (or wasm,
+// cpu) forces TF.js's backend; by default the first that starts of wasm, webgl, cpu is used.
+// `?runtime=litert` (a comma-separated list) loads only those runtimes (the benchmark's cold start).
+//
+// For tests and benchmarks the page exposes `window.digits`: `ready` (a promise, settled once every
+// runtime loaded or failed), `predictCanvas()`, `predictPicture(file)`, `predictPixels(rgba, width,
+// height)`, `uploads` (a count), `lastInput`, `predictValues(values, runtime)` (one model alone),
+// `predictBatch(batch, {runtime})` (the contract check, then one model; default tfjs), `backend`
+// (TF.js's), `runtimes` ({name: {backend, error, firstAnswerAt}}), `penWidth` and the time of its
+// first prediction (`firstPredictionAt`, ms since navigation start: the cold start of all of them).
 
 import { checkBatch } from './contract.js';
-import { chooseBackend, predict, shapes, topK } from './model.js';
+import { shapes, topK } from './model.js';
 import { MAX_PIXELS, ReductionError, pictureToInput, reduceDrawing } from './preprocess.js';
+import { loadRuntime } from './runtimes.js';
 
 const BACKENDS = ['wasm', 'webgl', 'cpu'];
 const PEN_WIDTH = 22; // canvas pixels on the 256-pixel pad: strokes about as thick as the dataset's
@@ -37,9 +46,11 @@ const topList = document.getElementById('top');
 const backendOut = document.getElementById('backend');
 const timeOut = document.getElementById('time');
 const statusOut = document.getElementById('status');
+const rowsOut = document.getElementById('runtimes');
+const FRAMEWORKS = { torch: 'PyTorch', tensorflow: 'TensorFlow' };
 
 // lastInput: the values of the last prediction; uploads: how many uploads have been answered.
-const digits = { firstPredictionAt: null, penWidth: PEN_WIDTH, lastInput: null, uploads: 0 };
+const digits = { firstPredictionAt: null, penWidth: PEN_WIDTH, lastInput: null, uploads: 0, runtimes: {} };
 window.digits = digits;
 
 function setStatus(text) {
@@ -72,32 +83,116 @@ function adapt(spec) {
   document.getElementById('input-shape').textContent = `(${height}x${width} ${depth}, ${spec.input.min}..${spec.input.max})`;
 }
 
-async function load() {
-  const spec = await (await fetch('spec.json')).json();
-  const forced = new URLSearchParams(location.search).get('backend');
-  if (forced && !BACKENDS.includes(forced)) throw new Error(`unknown backend "${forced}"; use one of ${BACKENDS}`);
-  adapt(spec);
-  tf.wasm.setWasmPaths(new URL('vendor/', location.href).href);
-  const backend = await chooseBackend(tf, forced ? [forced] : BACKENDS);
-  const model = await tf.loadGraphModel('model/model.json');
-  Object.assign(digits, { spec, model, backend });
-  backendOut.textContent = backend;
-  // One prediction on a blank input (the range's low end) compiles the kernels (webgl shaders,
-  // wasm setup) now, so the first stroke answers at full speed. It also marks the cold start's end.
-  await predict(tf, model, spec, new Float32Array(shapes(spec).itemSize).fill(spec.input.min));
-  digits.firstPredictionAt = performance.now();
-  setStatus(drawable(spec) ? 'ready: draw or upload a picture' : 'ready: upload a picture');
-  if (predictionOut.dataset.state === 'pending') refresh(); // ink drawn while the model loaded
+async function fetchJSON(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
 }
 
-/** One input (already reduced) through the contract check and the model -> {label, top, values, ms}. */
+/** One row per runtime: where its model came from, then its answer (label, top-3, ms) or its error. */
+function addRow(entry) {
+  const row = document.createElement('tr');
+  row.dataset.runtime = entry.name;
+  row.dataset.state = 'loading';
+  row.innerHTML = '<th class="runtime"></th><td class="framework"></td><td class="label"></td>'
+    + '<td class="top"></td><td class="ms"></td>';
+  row.querySelector('.runtime').textContent = `${entry.title} ${entry.version}`;
+  row.querySelector('.framework').textContent = FRAMEWORKS[entry.framework] ?? entry.framework;
+  row.querySelector('.top').textContent = 'loading';
+  rowsOut.appendChild(row);
+  return row;
+}
+
+function showRowError(row, message) {
+  row.dataset.state = 'error';
+  row.querySelector('.label').textContent = '';
+  row.querySelector('.ms').textContent = '';
+  row.querySelector('.top').textContent = `error: ${message}`;
+}
+
+/** Load one runtime into its row; a failure stays in the row and the others go on. */
+async function startRuntime(entry, spec, backends) {
+  const row = addRow(entry);
+  const state = { entry, row, backend: null, error: null, firstAnswerAt: null };
+  digits.runtimes[entry.name] = state;
+  try {
+    const runtime = await loadRuntime(entry, spec, { tf, backends });
+    // One prediction on a blank input (the range's low end) compiles the kernels (webgl shaders,
+    // wasm setup) now, so the first stroke answers at full speed. It also marks this runtime's cold start.
+    await runtime.predict(new Float32Array(shapes(spec).itemSize).fill(spec.input.min));
+    Object.assign(state, { runtime, backend: runtime.backend, firstAnswerAt: performance.now() });
+    row.dataset.state = 'ready';
+    row.querySelector('.runtime').textContent += ` (${runtime.backend})`;
+    row.querySelector('.top').textContent = 'ready';
+  } catch (error) {
+    state.error = error.message || String(error);
+    console.warn(`runtime ${entry.name}: ${state.error}`);
+    showRowError(row, state.error);
+  }
+}
+
+async function load() {
+  const spec = await fetchJSON('spec.json');
+  const { runtimes } = await fetchJSON('runtimes.json');
+  const params = new URLSearchParams(location.search);
+  const forced = params.get('backend');
+  if (forced && !BACKENDS.includes(forced)) throw new Error(`unknown backend "${forced}"; use one of ${BACKENDS}`);
+  const names = runtimes.map((entry) => entry.name);
+  const chosen = params.get('runtime') ? params.get('runtime').split(',') : names;
+  const unknown = chosen.filter((name) => !names.includes(name));
+  if (unknown.length) throw new Error(`unknown runtime "${unknown}"; use some of ${names}`);
+  digits.spec = spec;
+  adapt(spec);
+  await Promise.all(runtimes.filter((entry) => chosen.includes(entry.name))
+    .map((entry) => startRuntime(entry, spec, forced ? [forced] : BACKENDS)));
+  const tfjs = digits.runtimes.tfjs;
+  digits.backend = tfjs?.backend ?? null;
+  backendOut.textContent = tfjs ? (tfjs.backend ?? 'none') : 'not loaded';
+  const failed = Object.values(digits.runtimes).filter((state) => state.error);
+  if (failed.length === chosen.length) throw new Error(failed.map((state) => `${state.entry.name}: ${state.error}`).join('; '));
+  digits.firstPredictionAt = performance.now();
+  digits.loaded = true; // predictions may start
+  const verb = drawable(spec) ? 'draw or upload a picture' : 'upload a picture';
+  setStatus(failed.length ? `ready: ${verb} (${failed.map((state) => state.entry.name).join(', ')} failed to load)` : `ready: ${verb}`);
+  if (predictionOut.dataset.state === 'pending') refresh(); // ink drawn while the models loaded
+}
+
+/** The loaded runtime called `name`; an Error when it is unknown or failed to load. */
+function runtimeNamed(name) {
+  const state = digits.runtimes[name];
+  if (!state) throw new Error(`runtime "${name}" is not loaded (loaded: ${Object.keys(digits.runtimes)})`);
+  if (state.error) throw new Error(`runtime "${name}" failed to load: ${state.error}`);
+  return state.runtime;
+}
+
+/**
+ * One input (already reduced) through the contract check and every loaded runtime ->
+ * {label, top, values, ms, runtimes: {name: {label, top, ms} | {error}}}; the headline (label, top,
+ * ms) is TF.js's answer, or the first other runtime's.
+ */
 async function predictInput(values, started) {
-  const { spec, model } = digits;
+  const { spec } = digits;
   const checked = checkBatch({ shape: [1, ...shapes(spec).item], values }, spec, { source: 'the picture' });
-  const probabilities = await predict(tf, model, spec, checked.values);
-  const top = topK(probabilities, spec.labels, TOP_K);
   digits.lastInput = Array.from(checked.values);
-  return { label: top[0].label, top, values: digits.lastInput, ms: performance.now() - started };
+  const answers = {};
+  let headline = null;
+  for (const [name, state] of Object.entries(digits.runtimes)) {
+    if (state.error) {
+      answers[name] = { error: state.error };
+      continue;
+    }
+    const begun = performance.now();
+    try {
+      const probabilities = await state.runtime.predict(checked.values);
+      const top = topK(probabilities, spec.labels, TOP_K);
+      answers[name] = { label: top[0].label, top, ms: performance.now() - begun };
+      headline ??= { ...answers[name], ms: performance.now() - started };
+    } catch (error) {
+      answers[name] = { error: error.message || String(error) };
+    }
+  }
+  if (headline === null) throw new Error(Object.entries(answers).map(([name, a]) => `${name}: ${a.error}`).join('; '));
+  return { ...headline, values: digits.lastInput, runtimes: answers };
 }
 
 /** Reduce the pad's pixels and run the model; returns {label, top, values, ms} or null if blank. */
@@ -155,13 +250,13 @@ async function predictPicture(file) {
 }
 digits.predictPicture = predictPicture;
 
-/** The model alone: a Float32Array of N images' values -> probabilities (the benchmark times it). */
-digits.predictValues = (values) => predict(tf, digits.model, digits.spec, values);
+/** One model alone: a Float32Array of N images' values -> probabilities (the benchmark times it). */
+digits.predictValues = async (values, runtime = 'tfjs') => runtimeNamed(runtime).predict(values);
 
-/** The contract check, then the model: nested arrays or {shape, values} -> N*K probabilities. */
-digits.predictBatch = (batch, options = {}) => {
+/** The contract check, then one runtime's model: nested arrays or {shape, values} -> N*K probabilities. */
+digits.predictBatch = async (batch, { runtime = 'tfjs', ...options } = {}) => {
   const { values } = checkBatch(batch, digits.spec, { maxBatch: null, ...options });
-  return predict(tf, digits.model, digits.spec, values);
+  return runtimeNamed(runtime).predict(values);
 };
 
 /** The input as the model sees it. Ink counts are drawn dark on white; pictures in their own colours. */
@@ -204,6 +299,27 @@ function showResult(result) {
   }));
   showPreview(result.values);
   timeOut.textContent = `${result.ms.toFixed(2)} ms`;
+  for (const [name, answer] of Object.entries(result.runtimes)) {
+    const { row } = digits.runtimes[name];
+    if (answer.error) {
+      showRowError(row, answer.error);
+      continue;
+    }
+    row.dataset.state = 'ready';
+    row.querySelector('.label').textContent = answer.label;
+    row.querySelector('.top').textContent = answer.top
+      .map(({ label, probability }) => `${label} ${(probability * 100).toFixed(1)}%`).join(' · ');
+    row.querySelector('.ms').textContent = `${answer.ms.toFixed(2)} ms`;
+  }
+}
+
+function clearRows() {
+  for (const { row, error } of Object.values(digits.runtimes)) {
+    if (error) continue; // a runtime that failed to load keeps its message
+    row.querySelector('.label').textContent = '';
+    row.querySelector('.top').textContent = 'ready';
+    row.querySelector('.ms').textContent = '';
+  }
 }
 
 function clearResult() {
@@ -212,6 +328,7 @@ function clearResult() {
   topList.replaceChildren();
   preview.getContext('2d').clearRect(0, 0, preview.width, preview.height);
   timeOut.textContent = '-';
+  clearRows();
 }
 
 function showError(error) {
@@ -227,7 +344,7 @@ let drawing = 0; // bumped by Clear and by an upload, so an answer for wiped ink
 async function refresh() {
   dirty = true;
   predictionOut.dataset.state = 'pending';
-  if (running || !digits.model) return;
+  if (running || !digits.loaded) return;
   running = true;
   try {
     while (dirty) {
