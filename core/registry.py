@@ -56,7 +56,7 @@ def _client(module: str, cls: str) -> Callable:
 
 
 def _chromium(runtime: str) -> Callable:
-    """A factory for one of the demo page's runtimes (tfjs, onnxruntime-web, litert) in headless Chromium."""
+    """A factory for one of the demo page's runtimes (tfjs, onnxruntime-web, litert, litert-torch) in headless Chromium."""
     def make(root, endpoints):
         from web.tfjs.chromium_predictor import ChromiumPredictor
 
@@ -81,6 +81,10 @@ TARGETS = {target.name: target for target in (
        _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_portable_fp32")),
     _t("onnx-fp32", "torch", "fp32", "edge", "onnx_fp32", _runner("edge.onnx.run", "OnnxPredictor", "onnx_fp32")),
     _t("onnxruntime-web-chromium", "torch", "fp32", "browser", "onnx_fp32", _chromium("onnxruntime-web")),
+    # Google's converter (litert-torch, .venv-litert-torch): a batch-1 .tflite, run one image per invoke.
+    _t("litert-torch-fp32", "torch", "fp32", "edge", "tflite_torch_fp32",
+       _runner("edge.tflite.run", "TFLitePredictor", "tflite_torch_fp32")),
+    _t("litert-torch-chromium", "torch", "fp32", "browser", "tflite_torch_fp32", _chromium("litert-torch")),
     _t("torchserve-rest", "torch", "fp32", "server", "torchserve_mar",
        _client("serving.torchserve.client", "TorchServeRest")),
     _t("torchserve-grpc", "torch", "fp32", "server", "torchserve_mar",

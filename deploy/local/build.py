@@ -52,6 +52,9 @@ class Step:
     # How the step builds, in words; changed when its outputs change for the same inputs (a new export
     # recipe), so folders built the old way build it again once. Empty: not among its inputs.
     recipe: str = ""
+    # Why the step cannot run on this machine (None: it can); such a step is reported "not built: <why>"
+    # instead of failing, and the steps after it go on without its outputs.
+    unavailable: Callable[[], str | None] | None = None
 
 
 def _train(root: Path, args: list) -> None:
@@ -72,6 +75,18 @@ def _export_edge(root: Path, args: list) -> None:
     export_all(root)
 
 
+def _export_litert_torch(root: Path, args: list) -> None:
+    from edge.litert_torch import convert
+
+    convert.convert(root)
+
+
+def _litert_torch_unavailable() -> str | None:
+    from edge.litert_torch import convert
+
+    return convert.unavailable()
+
+
 def _export_torchserve(root: Path, args: list) -> None:
     from serving.torchserve import archive
 
@@ -89,8 +104,12 @@ STEPS = (
     Step("export-edge", _export_edge, ("train",),
          ("tflite_fp32", "tflite_int8", "executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"),
          recipe="tflite int8 takes and gives float32 (quantizes inside the model)"),
-    # The page runs the ONNX and .tflite files too (onnxruntime-web, LiteRT.js), copied from export-edge.
-    Step("export-web", _export_web, ("train", "export-edge"), ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")),
+    # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
+    Step("export-litert-torch", _export_litert_torch, ("train",), ("tflite_torch_fp32",),
+         unavailable=_litert_torch_unavailable),
+    # The page runs the ONNX and .tflite files too (onnxruntime-web, LiteRT.js), copied from the exports.
+    Step("export-web", _export_web, ("train", "export-edge", "export-litert-torch"),
+         ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")),
     Step("export-torchserve", _export_torchserve, ("train",), ("torchserve_mar",)),
     Step("export-tfserving", _export_tfserving, ("train",), ("tfserving",)),
 )
@@ -216,7 +235,8 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
     `args` are the training flags; None keeps those of the model trained here (so `make deploy-all`
     after `make train TRAIN_ARGS=...` re-exports instead of retraining), [] means the defaults.
 
-    What happened is "reused", "built" (or "would build" in a dry run), or, with `keep_going`,
+    What happened is "reused", "built" (or "would build" in a dry run), "not built: <why>" for a step
+    whose tools this machine lacks (`Step.unavailable`; not a failure), or, with `keep_going`,
     "failed: ..." / "skipped: ..." (a step after a failed one); without it the first failure raises
     BuildError. `force` names steps to run even when up to date.
     """
@@ -241,6 +261,11 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
         if blocked:
             results[step.name] = f"skipped: {', '.join(blocked)} failed"
             progress(f"{label}: skipped ({results[step.name][9:]})")
+            continue
+        missing = step.unavailable() if step.unavailable else None
+        if missing:
+            results[step.name] = f"not built: {missing}"
+            progress(f"{label}: not built ({missing})")
             continue
         ran_before = [name for name in step.after if results.get(name) in ("built", "would build")]
         reason = ("forced" if step.name in force else

@@ -10,6 +10,11 @@ files take and give float32, the spec's contract: float32 (N, *item_shape) raw v
 (N, K) probabilities out. The int8 model quantizes its input and dequantizes its output itself
 (QUANTIZE / DEQUANTIZE ops inside the file, run by the interpreter), so the runner does no
 arithmetic of its own: check, copy in, invoke, copy out.
+
+A file with a static batch dimension (the PyTorch model converted by litert-torch,
+`tflite_torch_fp32`: batch 1, which XNNPACK refuses to resize) runs a batch of N one row per
+`invoke()`: each image is copied in, invoked and its answer copied out, in order; `prepare(batch)`
+then times those N invokes with their copies (the runtime's own call for such a file).
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class TFLitePredictor:
     def __init__(self, model: Path, runtime: str = "litert", threads: int = 1, root: Path | None = None):
         path, entry, self.spec = common.verified_entry(model, root)
         self.name = common.predictor_name(entry) + ("" if runtime == "litert" else f"-{runtime}")
+        self.framework = entry["framework"]  # the weights' source: tensorflow, or torch (litert-torch)
         self.precision = entry["precision"]
         self.interpreter = load_interpreter_class(runtime)(model_path=str(path), num_threads=threads)
         self.input = self.interpreter.get_input_details()[0]
@@ -54,6 +60,14 @@ class TFLitePredictor:
         self.input_index, self.output_index = self.input["index"], self.output["index"]
         self.item_shape = [int(d) for d in self.input["shape"][1:]]
         self.batch = None  # the batch size the tensors are allocated for
+        # A static batch dimension (-1 in the signature when dynamic): run batches of that size.
+        fixed = int(self.input.get("shape_signature", [-1])[0])
+        self.fixed_batch = fixed if fixed > 0 else None
+        if self.fixed_batch not in (None, 1):
+            raise ValueError(f"{self.name}: a static batch of {fixed} is not supported: export batch 1 or a dynamic batch")
+        if self.fixed_batch:
+            self.interpreter.allocate_tensors()
+            self.batch = 1
 
     def _check_io(self) -> None:
         """float32 in and out, as the spec's contract: an int8 model quantizes and dequantizes inside."""
@@ -81,14 +95,29 @@ class TFLitePredictor:
     def _answer(self, _raw=None) -> np.ndarray:
         return self.interpreter.get_tensor(self.output_index)  # a copy, float32: the interpreter reuses its buffer
 
+    def _rows(self, batch: np.ndarray) -> np.ndarray:
+        """A static batch-1 file: each image in, invoke, its answer out, in order -> (N, K)."""
+        answers = []
+        for row in batch:
+            self.interpreter.set_tensor(self.input_index, row[None])
+            self.interpreter.invoke()
+            answers.append(self._answer()[0])
+        return np.stack(answers).astype(np.float32, copy=False)
+
     def predict(self, batch) -> np.ndarray:
         """(N, *item_shape) float32 raw values -> (N, K) float32 probabilities."""
+        if self.fixed_batch:
+            return self._rows(common.check_runner_batch(batch, self.spec, self.name))
         self._feed(batch)
         self.interpreter.invoke()
         return self._answer()
 
     def prepare(self, batch) -> common.RuntimeCall:
-        """`batch` checked and set in the interpreter; `run` is `invoke()` alone (see common.RuntimeCall)."""
+        """`batch` checked and set in the interpreter; `run` is `invoke()` alone (see common.RuntimeCall).
+        A static batch-1 file: `run` is the N invokes, each with its row's copy in and out."""
+        if self.fixed_batch:
+            checked = np.ascontiguousarray(common.check_runner_batch(batch, self.spec, self.name))
+            return common.RuntimeCall(lambda: self._rows(checked), lambda answers: answers)
         self._feed(batch)
         return common.RuntimeCall(self.interpreter.invoke, self._answer)
 

@@ -101,7 +101,7 @@ def test_the_declared_steps_read_the_trained_model_and_record_training_flags():
     assert build.NAMES[0] == "train" and build.STEPS[0].takes_args
     assert all(step.after[0] == "train" and not step.takes_args for step in build.STEPS[1:])
     # The page runs the edge files too (onnxruntime-web, LiteRT.js): it is built after them.
-    assert next(step for step in build.STEPS if step.name == "export-web").after == ("train", "export-edge")
+    assert next(step for step in build.STEPS if step.name == "export-web").after == ("train", "export-edge", "export-litert-torch")
     names = list(build.NAMES)
     assert all(names.index(parent) < names.index(step.name) for step in build.STEPS for parent in step.after)
     outputs = [output for step in build.STEPS for output in step.outputs]
@@ -130,3 +130,19 @@ def test_a_changed_recipe_builds_the_step_again_once(tmp_path):
     assert calls == ["export-a"] and any("builds differently now: float32 in and out" in line for line in lines)
     calls.clear()
     assert build.ensure(tmp_path, steps=newer, progress=lambda line: None)["export-a"] == "reused" and calls == []
+
+
+def test_a_step_whose_tools_are_missing_is_not_built_and_the_rest_go_on(tmp_path):
+    """A step declaring `unavailable` (export-litert-torch without .venv-litert-torch) is reported with
+    its reason, is no failure, and the steps reading it still build."""
+    calls = []
+    steps = (build.Step("train", writer("train", calls, set()), (), ("train",), takes_args=True),
+             build.Step("export-a", writer("export-a", calls, set()), ("train",), ("export-a",),
+                        unavailable=lambda: ".venv-a is missing: run `make setup`"),
+             build.Step("export-b", writer("export-b", calls, set()), ("train", "export-a"), ("export-b",)))
+    lines = []
+    results = build.ensure(tmp_path, steps=steps, progress=lines.append)
+    assert results == {"train": "built", "export-a": "not built: .venv-a is missing: run `make setup`",
+                       "export-b": "built"}
+    assert calls == ["train", "export-b"]
+    assert any("export-a: not built (.venv-a is missing" in line for line in lines)
