@@ -51,12 +51,13 @@ setup-system: ## check (and on Debian as root, install) Java, Node, Chromium and
 	@echo "setup: system prerequisites"
 	@deploy/local/prereqs.sh
 
-setup-python: ## create the main, edge and TF.js-converter environments from the lock files
+setup-python: ## create the main, edge, TF.js-converter and litert-torch environments from the lock files
 	@echo "setup: Python environments"
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh $(VENV) requirements/main.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-edge requirements/edge.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tfjs requirements/tfjs.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
+	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-litert-torch requirements/litert-torch.txt
 
 setup-web: ## install the page's npm packages (tfjs, onnxruntime-web, @litertjs/core, playwright-core) from package-lock.json
 	@echo "setup: npm packages for web/tfjs"
@@ -89,11 +90,11 @@ export: export-web export-edge export-serving ## build every deployment artifact
 export-web: setup-web ## the offline page (TF.js graph model, ONNX and batch-1 .tflite for onnxruntime-web and LiteRT.js) + its test fixtures -> artifacts/web
 	$(BUILD) --force export-web
 
-demo: export-web ## build and serve the page: TF.js, onnxruntime-web and LiteRT.js answer side by side (draw a digit or upload a picture; 127.0.0.1:8000; DEMO_HOST, DEMO_PORT)
+demo: export-web ## build and serve the page: TF.js, onnxruntime-web and LiteRT.js (Keras and litert-torch files) answer side by side (draw a digit or upload a picture; 127.0.0.1:8000; DEMO_HOST, DEMO_PORT)
 	$(PY) -m web.tfjs.serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
-bench-web: export-web ## cold start and warm p50/p99 per tfjs backend in headless Chromium -> artifacts/bench/web.json
-	$(PY) -m web.tfjs.bench
+bench-web: export-web ## cold start, warm p50/p99 and page weight per runtime and TF.js backend in headless Chromium -> artifacts/bench/web.json
+	$(PY) -m web.tfjs.bench $(BENCH_ARGS)
 
 clean: ## delete everything generated (artifacts/, caches); the environments stay
 	rm -rf artifacts .pytest_cache .hypothesis
@@ -107,8 +108,8 @@ deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, t
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
 .PHONY: export-edge bench-edge setup-tflite-runtime
 
-export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable and ONNX files under artifacts/, in the manifest
-	$(BUILD) --force export-edge
+export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable, ONNX and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
+	$(BUILD) --force export-edge export-litert-torch
 
 bench-edge: ## latency p50/p99 at batch 1 and 32 (runner and runtime alone) and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
 	$(PY) -m edge.bench $(BENCH_ARGS)

@@ -81,11 +81,21 @@ def edge_latency(inputs) -> dict:
 
 
 def browser_latency(inputs) -> dict:
-    """{"chromium-<backend>": (model p50 ms, p99 ms, cold p50 ms)} from web.json."""
-    if not inputs["web"]:
+    """{"chromium-<runtime>[-<backend>]": (model p50 ms, p99 ms, cold p50 ms, framework, page bytes)} from web.json.
+
+    web.json before the page ran several runtimes held TF.js alone, by backend (`backends`): read as
+    tfjs rows with no page weight."""
+    web = inputs["web"]
+    if not web:
         return {}
-    return {f"chromium-{name}": (f["warm_model"]["p50_ms"], f["warm_model"]["p99_ms"], f["cold_start"]["p50_ms"])
-            for name, f in inputs["web"]["backends"].items() if "error" not in f}
+    if "runtimes" in web:
+        measured = {name: f for name, f in web["runtimes"].items() if "error" not in f}
+    else:
+        measured = {f"tfjs-{name}": {**f, "framework": "tensorflow"} for name, f in web.get("backends", {}).items()
+                    if "error" not in f}
+    return {f"chromium-{name}": (f["warm_model"]["p50_ms"], f["warm_model"]["p99_ms"], f["cold_start"]["p50_ms"],
+                                 f.get("framework") or "tensorflow", f.get("page_bytes", {}).get("runtime_total"))
+            for name, f in measured.items()}
 
 
 def server_memory(inputs, setting="default") -> dict:

@@ -64,8 +64,8 @@ def section_latency(inputs, out: Path) -> str:
         rows.append([name, fw, registry.TARGETS[name].kind if name in registry.TARGETS else "server", p50, p99])
     for name, (p50, p99, fw, _) in edge_latency(inputs).items():
         rows.append([name, fw, "in-process / edge", p50, p99])
-    for name, (p50, p99, _) in browser_latency(inputs).items():
-        rows.append([name, "tensorflow", "browser (model only)", p50, p99])
+    for name, (p50, p99, _, fw, _) in browser_latency(inputs).items():
+        rows.append([name, fw, "browser (model only)", p50, p99])
     notes = [missing(key) for key in ("serving", "edge", "web") if not inputs[key]]
     if not rows:
         return text + "".join(notes)
@@ -98,9 +98,14 @@ def section_memory_and_cold(inputs, out: Path) -> str:
         text += missing("load")
     browser = browser_latency(inputs)
     if browser:
-        text += ("Page cold start (fresh headless Chromium, navigation to first prediction, "
+        shared = inputs["web"].get("shared_page_bytes")
+        text += ("Page cold start per runtime (fresh headless Chromium, the page loading that runtime alone: navigation "
+                 "to its first answer) and its page weight (bytes fetched for its scripts, wasm and model"
+                 + (f"; the shared page adds {shared:,} bytes" if shared is not None else "") + ", "
                  f"`{inputs['web'].get('command', 'make bench-web')}`):\n\n"
-                 + table(["backend", "cold start p50 ms"], [[name, cold] for name, (_, _, cold) in browser.items()]))
+                 + table(["runtime", "framework", "cold start p50 ms", "page bytes"],
+                         [[name, fw, cold, f"{size:,}" if size is not None else "-"]
+                          for name, (_, _, cold, fw, size) in browser.items()]))
     else:
         text += missing("web")
     return text

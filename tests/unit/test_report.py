@@ -255,3 +255,41 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
 def test_report_without_a_search_says_how_to_run_it(tmp_path):
     text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
     assert "*not measured: run `make bench-search` (writes `artifacts/bench/search.json`)*" in text
+
+
+def made_up_web(cold, p50, p99, **extra):
+    return {"cold_start": {"p50_ms": cold}, "warm_model": {"p50_ms": p50, "p99_ms": p99}, **extra}
+
+
+def test_report_puts_every_page_runtime_in_the_latency_and_cold_start_tables(tmp_path):
+    """web.json of `make bench-web`: one row per runtime (TF.js per backend) with its framework and page weight."""
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    made_up(root)
+    write(root, "bench/web.json", {"command": "python -m web.tfjs.bench", "shared_page_bytes": 52000, "runtimes": {
+        "tfjs-wasm": made_up_web(850.0, 0.4, 1.5, runtime="tfjs", framework="tensorflow",
+                                 page_bytes={"runtime_total": 2110000}),
+        "tfjs-webgl": {"runtime": "tfjs", "error": "webgl is not available"},
+        "onnxruntime-web": made_up_web(1290.0, 0.22, 0.42, runtime="onnxruntime-web", framework="torch",
+                                       page_bytes={"runtime_total": 14366000}),
+        "litert-torch": made_up_web(870.0, 0.07, 0.25, runtime="litert-torch", framework="torch",
+                                    page_bytes={"runtime_total": 9739000})}})
+    text = report.build(root, out)
+    latency = text.split("## Latency per target")[1].split("\n## ")[0]
+    assert "| chromium-onnxruntime-web | torch | browser (model only) | 0.220 | 0.420 |" in latency
+    assert "| chromium-litert-torch | torch | browser (model only) | 0.070 | 0.250 |" in latency
+    assert "| chromium-tfjs-wasm | tensorflow | browser (model only) | 0.400 | 1.500 |" in latency
+    assert "webgl" not in latency  # a backend that did not start has no figures
+    cold = text.split("## Peak memory and cold start")[1].split("\n## ")[0]
+    assert "the shared page adds 52,000 bytes" in cold
+    assert "| chromium-litert-torch | torch | 870 | 9,739,000 |" in cold
+    assert "| chromium-tfjs-wasm | tensorflow | 850 | 2,110,000 |" in cold
+
+
+def test_report_reads_the_older_web_json_of_tfjs_backends(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    made_up(root)
+    write(root, "bench/web.json", {"command": "python -m web.tfjs.bench", "backends": {
+        "wasm": made_up_web(600.0, 0.235, 0.72), "webgl": {"error": "no webgl"}}})
+    text = report.build(root, out)
+    assert "| chromium-tfjs-wasm | tensorflow | browser (model only) | 0.235 | 0.720 |" in text
+    assert "| chromium-tfjs-wasm | tensorflow | 600 | - |" in text

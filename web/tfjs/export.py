@@ -15,6 +15,9 @@ Writes `<artifacts>/web/`, a folder any static server can serve (`make demo` doe
   models/<model>_fp32_batch1.tflite                the Keras model as a phone runs it, with the batch fixed at
                                                    one (LiteRT.js runs static shapes only; manifest
                                                    `tflite_fp32_batch1`, written to tflite/), run by LiteRT.js
+  models/<model>_torch_fp32.tflite                 the PyTorch model converted by litert-torch (batch 1,
+                                                   manifest `tflite_torch_fp32`, edge/litert_torch), run by
+                                                   LiteRT.js in a row of its own (`litert-torch`)
   runtimes.json                                    which runtimes the page runs: package, version, model
                                                    file and its sha256, the files each one may load
   spec.json                                        the spec, read by the page
@@ -60,6 +63,9 @@ class Runtime:
     framework: str  # the source framework of the model it runs ("torch" or "tensorflow")
     model: str | None  # manifest id of the model file copied into models/ (None: tfjs's own graph model)
     vendor: tuple  # (path under node_modules, where under vendor/) of every script and wasm it may load
+    # Why its model may be missing on this machine (None: never; the build fails instead): the row is then
+    # left out of runtimes.json, with the reason printed.
+    unavailable: object = None
 
 
 # The other runtimes the page runs beside TF.js. onnxruntime-web: its wasm-only bundle (a classic
@@ -78,6 +84,17 @@ RUNTIMES = (
           for build in ("", "compat_") for ext in ("js", "wasm")))),
 )
 LITERT_IMPORT = 'from "@litertjs/wasm-utils"'
+
+
+def _litert_torch_unavailable() -> str | None:
+    from edge.litert_torch import convert
+
+    return convert.unavailable()
+
+
+# LiteRT.js again, on the PyTorch model converted by litert-torch (edge/litert_torch): the same files.
+RUNTIMES += (Runtime("litert-torch", "LiteRT.js (litert-torch)", "@litertjs/core", "torch", "tflite_torch_fp32",
+                     RUNTIMES[2].vendor, unavailable=_litert_torch_unavailable),)
 
 
 def web_dir(root: Path | None = None) -> Path:
@@ -137,7 +154,11 @@ def copy_models(root: Path, out: Path) -> list[dict]:
     """Each runtime's model file into models/ (verified against the manifest, before and after the
     copy); returns what runtimes.json lists for the page."""
     listed = []
+    built = manifest.load(root)
     for runtime in RUNTIMES:
+        if runtime.model and runtime.model not in built and runtime.unavailable and runtime.unavailable():
+            print(f"  {runtime.name}: left out of the page ({runtime.model} not built: {runtime.unavailable()})", flush=True)
+            continue
         entry = {"name": runtime.name, "title": runtime.title, "package": runtime.package,
                  "version": package_version(runtime.package), "framework": runtime.framework,
                  "files": sorted(f"vendor/{folder}/{Path(relative).name}".replace("//", "/")

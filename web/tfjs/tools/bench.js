@@ -1,15 +1,22 @@
-// Benchmark the served page in headless Chromium, per backend; prints one JSON object on stdout.
+// Measure the served page in headless Chromium, one runtime (and TF.js backend) at a time; prints
+// one JSON object of raw samples on stdout (web/tfjs/bench.py summarizes them with
+// benchmarks/timing.py, the project's one timer summary).
 //
-//   node tools/bench.js --url http://127.0.0.1:8000/ --web artifacts/web [--backends wasm,webgl,cpu]
-//                       [--cold-runs 3] [--warm-runs 200]
+//   node tools/bench.js --url http://127.0.0.1:8000/ --web artifacts/web
+//        [--configs tfjs:wasm,tfjs:webgl,tfjs:cpu,onnxruntime-web,litert,litert-torch] [--cold-runs 3] [--warm-runs 200]
 //
-// cold: a fresh browser (empty profile, nothing cached) navigates to the page; the time from
-//       navigation start to the page's first prediction (script, wasm and model download and
-//       compilation, backend start, one warm-up inference).
-// warm: `--warm-runs` predictions in a row, each timed in the page: `pipeline` = input pixels ->
-//       reduction -> contract check -> model -> probabilities read back, from a digit drawn on
-//       the pad (tasks with the ink-block reduction) or else from a test picture's decoded
-//       pixels; `model` = the reduced input -> probabilities. Reported as p50/p99 in milliseconds.
+// A config is a runtime of runtimes.json, with a TF.js backend for tfjs; the page loads that one
+// alone (`?runtime=<name>[&backend=<b>]`).
+// cold:   a fresh browser (empty profile, nothing cached) navigates to the page; the time from
+//         navigation start to that runtime's first answer (`digits.runtimes[name].firstAnswerAt`:
+//         scripts, wasm and model fetched and compiled, the runtime started, one blank inference).
+// warm:   `--warm-runs` predictions in a row, each timed in the page: `pipeline` = input pixels ->
+//         reduction -> contract check -> model -> probabilities read back, from a digit drawn on the
+//         pad (ink-block tasks) or else a test picture's decoded pixels; `model` = the reduced
+//         input -> probabilities (`digits.predictValues(values, runtime)`).
+// bytes:  every response the first cold run received, by URL, with its body size as Chromium
+//         fetched it (`request.sizes().responseBodySize`); bench.py sorts them into the runtime's own
+//         scripts, wasm and model (its `files` in runtimes.json) and the page's shared files.
 // Run it through `make bench-web` (python -m web.tfjs.bench), which serves the page and writes JSON.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +28,7 @@ const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
     web: { type: 'string' },
-    backends: { type: 'string', default: 'wasm,webgl,cpu' },
+    configs: { type: 'string', default: 'tfjs:wasm,tfjs:webgl,tfjs:cpu,onnxruntime-web,litert,litert-torch' },
     'cold-runs': { type: 'string', default: '3' },
     'warm-runs': { type: 'string', default: '200' },
   },
@@ -34,26 +41,29 @@ const drawable = JSON.parse(readFileSync(join(args.web, 'spec.json'), 'utf8')).r
 const plan = drawable ? readFixture('drawn.json') : null;
 const picture = drawable ? null : readFixture('uploads.json').pictures[0];
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-function summary(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99), max_ms: sorted.at(-1), n: sorted.length };
-}
-
-async function openPage(backend) {
+/** A fresh browser on the page with one runtime; {browser, state, responses} once it loaded (or failed). */
+async function openPage(runtime, backend) {
   const browser = await launch();
-  await browser.page.goto(`${args.url}?backend=${backend}`);
-  const state = await browser.page.evaluate(() => window.digits.ready.then(
-    () => ({
-      backend: window.digits.backend,
-      cold: window.digits.firstPredictionAt,
-      isolated: window.crossOriginIsolated,
-      threads: window.digits.backend === 'wasm' ? window.tf.wasm.getThreadsCount() : null,
-    }),
-    (error) => ({ error: error.message })));
-  return { browser, state };
+  const responses = [];
+  browser.context.on('response', (response) => {
+    responses.push(response.request().sizes().then(
+      (sizes) => ({ url: response.url(), status: response.status(), bytes: sizes.responseBodySize }),
+      () => ({ url: response.url(), status: response.status(), bytes: null })));
+  });
+  const query = new URLSearchParams({ runtime, ...(backend ? { backend } : {}) });
+  await browser.page.goto(`${args.url}?${query}`);
+  const state = await browser.page.evaluate((name) => window.digits.ready.then(
+    () => {
+      const own = window.digits.runtimes[name];
+      return own.error ? { error: own.error } : {
+        backend: own.backend,
+        cold: own.firstAnswerAt,
+        isolated: window.crossOriginIsolated,
+        threads: name === 'tfjs' && own.backend === 'wasm' ? window.tf.wasm.getThreadsCount() : null,
+      };
+    },
+    (error) => ({ error: error.message })), runtime);
+  return { browser, state, responses: await Promise.all(responses) };
 }
 
 async function drawDigit(page) {
@@ -68,8 +78,8 @@ async function drawDigit(page) {
   await page.waitForSelector('#prediction[data-state="ready"]');
 }
 
-async function warm(page, runs) {
-  return page.evaluate(async ({ n, png }) => {
+async function warm(page, runtime, runs) {
+  return page.evaluate(async ({ n, png, name }) => {
     const pipeline = [];
     const model = [];
     let run = () => window.digits.predictCanvas();
@@ -88,37 +98,43 @@ async function warm(page, runs) {
       await run();
       pipeline.push(performance.now() - started);
       started = performance.now();
-      await window.digits.predictValues(values);
+      await window.digits.predictValues(values, name);
       model.push(performance.now() - started);
     }
     return { pipeline, model };
-  }, { n: runs, png: picture && picture.png });
+  }, { n: runs, png: picture && picture.png, name: runtime });
 }
 
 const results = {};
-for (const backend of args.backends.split(',')) {
+for (const config of args.configs.split(',')) {
+  const [runtime, backend = null] = config.split(':');
+  const key = backend ? `${runtime}-${backend}` : runtime;
   const cold = [];
   let result = null;
+  let responses = null;
   for (let run = 0; run < coldRuns && !result; run++) {
-    const { browser, state } = await openPage(backend);
+    const opened = await openPage(runtime, backend);
+    const { browser, state } = opened;
+    responses ??= opened.responses; // what a first visit fetches
     try {
       if (state.error) {
-        result = { error: state.error };
+        result = { runtime, error: state.error };
       } else {
         cold.push(state.cold);
         if (run === coldRuns - 1) { // the last browser stays open for the warm runs
           if (drawable) await drawDigit(browser.page);
-          const timings = await warm(browser.page, warmRuns);
-          result = { backend: state.backend, cross_origin_isolated: state.isolated, wasm_threads: state.threads,
-            cold_start: summary(cold), cold_samples_ms: cold,
-            warm_pipeline: summary(timings.pipeline), warm_model: summary(timings.model) };
+          const timings = await warm(browser.page, runtime, warmRuns);
+          result = { runtime, backend: state.backend, cross_origin_isolated: state.isolated, wasm_threads: state.threads,
+            cold_samples_ms: cold, warm_pipeline_samples_ms: timings.pipeline, warm_model_samples_ms: timings.model,
+            responses };
         }
       }
     } finally {
       await browser.close();
     }
   }
-  results[backend] = result;
-  process.stderr.write(`bench-web: ${backend} done\n`);
+  results[key] = result;
+  process.stderr.write(`bench-web: ${key} ${result.error ? `unavailable: ${result.error}` : 'done'}\n`);
 }
-console.log(JSON.stringify({ chromium: process.env.CHROMIUM || '/usr/bin/chromium', cold_runs: coldRuns, warm_runs: warmRuns, backends: results }));
+console.log(JSON.stringify({ chromium: process.env.CHROMIUM || '/usr/bin/chromium', cold_runs: coldRuns,
+  warm_runs: warmRuns, configs: results }));
