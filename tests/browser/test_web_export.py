@@ -98,3 +98,58 @@ def test_chromium_predictor_runs_the_page_on_any_task_shape(colour_web_artifacts
         with pytest.raises(contract.ContractError, match=re.escape(f"page/contract.js): input: values must lie in "
                                                                    f"{task.value_range()}, got [{over:g}, {over:g}]")):
             predictor._run(url, request)
+
+
+def test_runtimes_json_lists_every_runtime_and_its_model_copy_matches_the_manifest(web_artifacts):
+    """Four rows: TF.js, onnxruntime-web, LiteRT.js on the Keras and on the litert-torch file; each copied
+    model file has the manifest's sha256, and every file a runtime may load is in the folder."""
+    web = web_artifacts / "web"
+    runtimes = {entry["name"]: entry for entry in json.loads((web / "runtimes.json").read_text())["runtimes"]}
+    assert list(runtimes) == ["tfjs", "onnxruntime-web", "litert", "litert-torch"]
+    assert {name: entry["framework"] for name, entry in runtimes.items()} == {
+        "tfjs": "tensorflow", "onnxruntime-web": "torch", "litert": "tensorflow", "litert-torch": "torch"}
+    assert {name: entry["source"] for name, entry in runtimes.items()} == {
+        "tfjs": "tfjs_graph_model", "onnxruntime-web": "onnx_fp32", "litert": "tflite_fp32_batch1",
+        "litert-torch": "tflite_torch_fp32"}
+    entries = manifest.load(web_artifacts)
+    assert entries["tflite_torch_fp32"]["framework"] == "torch" and entries["tflite_torch_fp32"]["batch"] == 1
+    for name, entry in runtimes.items():
+        for path in entry["files"]:
+            assert (web / path).is_file(), f"{name}: {path}"
+        if name != "tfjs":
+            assert entry["model_sha256"] == entries[entry["source"]]["sha256"]
+            assert manifest.sha256_of(web / entry["model"]) == entry["model_sha256"], name
+    # The same LiteRT.js files for both .tflite rows.
+    assert (set(runtimes["litert-torch"]["files"]) - {runtimes["litert-torch"]["model"]}
+            == set(runtimes["litert"]["files"]) - {runtimes["litert"]["model"]})
+
+
+def test_bench_web_with_tiny_counts_writes_what_the_report_reads(web_artifacts, tmp_path):
+    """`make bench-web` on two runtimes, one cold and two warm runs: web.json's shape (no timed assertions)."""
+    from benchmarks import figures
+    from web.tfjs import bench
+
+    copy = tmp_path / "artifacts"
+    shutil.copytree(web_artifacts / "web", copy / "web")
+    shutil.copy2(web_artifacts / "manifest.json", copy / "manifest.json")
+    for name in ("spec.json",):
+        shutil.copy2(web_artifacts / name, copy / name)
+    report = bench.main(["--configs", "tfjs:wasm", "litert-torch", "nope", "--cold-runs", "1", "--warm-runs", "2",
+                         "--artifacts", str(copy)])
+    written = json.loads((copy / "bench" / "web.json").read_text())
+    assert written == json.loads(json.dumps(report))
+    assert written["command"].startswith("python -m web.tfjs.bench") and "cpus" in written["machine"]
+    assert list(written["runtimes"]) == ["tfjs-wasm", "litert-torch"]
+    for key, row in written["runtimes"].items():
+        assert set(row["warm_model"]) == {"n", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}, key
+        assert row["warm_model"]["n"] == 2 and row["cold_start"]["n"] == 1 and row["cold_start"]["p50_ms"] > 0
+        weight = row["page_bytes"]
+        assert weight["wasm"] > 0 and weight["scripts"] > 0 and weight["model"] > 0
+        assert weight["runtime_total"] == weight["scripts"] + weight["wasm"] + weight["model"]
+    litert = written["runtimes"]["litert-torch"]
+    model = json.loads((copy / "web" / "runtimes.json").read_text())["runtimes"][3]["model"]
+    assert litert["framework"] == "torch" and litert["page_bytes"]["files"][model] == (copy / "web" / model).stat().st_size
+    assert written["shared_page_bytes"] > 0 and "app.js" in written["shared_page_files"]
+    rows = figures.browser_latency({"web": written})
+    assert set(rows) == {"chromium-tfjs-wasm", "chromium-litert-torch"}
+    assert rows["chromium-litert-torch"][3:] == ("torch", litert["page_bytes"]["runtime_total"])

@@ -246,6 +246,21 @@ def test_nginx_sends_the_local_page_servers_headers_and_limits():
     assert "client_max_body_size 1;" in text  # nginx reads 0 as "no limit": 1 byte refuses every body
 
 
+def test_nginx_serves_every_page_file_type_as_the_local_server_does():
+    """.mjs as JavaScript, .wasm as application/wasm, .onnx/.tflite as bytes: the page's own types block,
+    the same types as web/tfjs/serve.py CONTENT_TYPES (less the charset)."""
+    from web.tfjs import serve
+
+    text = (plan.CONFIG_DIR / "nginx.conf").read_text()
+    block = re.search(r"location / \{.*?types \{(.*?)\}", text, re.S)
+    assert block, "nginx.conf: no types block in `location /`"
+    types = {f".{ext}": mime for mime, *exts in (line.rstrip(";").split() for line in block.group(1).strip().splitlines())
+             for ext in exts}
+    assert types == {ext: mime.split(";")[0] for ext, mime in serve.CONTENT_TYPES.items()}
+    assert types[".mjs"] == "text/javascript" and types[".wasm"] == "application/wasm"
+    assert types[".tflite"] == types[".onnx"] == "application/octet-stream"
+
+
 def test_container_torchserve_registers_nothing_and_only_from_its_store():
     from serving.torchserve import archive
 
