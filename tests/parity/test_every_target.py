@@ -41,6 +41,11 @@ def test_every_kind_of_target_is_registered():
             "tf-function", "tf-xla"} <= set(registry.TARGETS)
     for name, target in registry.TARGETS.items():
         assert registry.reference_for(name) == registry.REFERENCES[target.framework]
+    # Every row of the page is a browser target held to its source framework, the litert-torch file too.
+    assert {name: registry.reference_for(name) for name in registry.names("browser")} == {
+        "onnxruntime-web-chromium": "torch-eager", "litert-torch-chromium": "torch-eager", "tfjs-node": "keras-eager",
+        "tfjs-chromium": "keras-eager", "litert-chromium": "keras-eager"}
+    assert registry.TARGETS["litert-torch-fp32"].kind == "edge" and registry.reference_for("litert-torch-fp32") == "torch-eager"
 
 
 @pytest.mark.parametrize("name", list(registry.TARGETS))

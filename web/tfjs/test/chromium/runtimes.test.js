@@ -1,4 +1,4 @@
-// Every runtime of the page (runtimes.json: TF.js, onnxruntime-web, LiteRT.js) answers the same
+// Every runtime of the page (runtimes.json: TF.js, onnxruntime-web, LiteRT.js on two files) answers the same
 // input in its own row, offline; a runtime whose model file is missing or damaged shows why in its
 // row while the others keep answering. Any task: the digits are drawn on #pad with the mouse, any
 // other task's test pictures are uploaded.
@@ -95,6 +95,9 @@ test('every runtime answers the same input in its own row, offline', { timeout: 
     }
     const frameworks = await page.locator('[data-runtime] .framework').allTextContents();
     assert.deepEqual(frameworks.slice(0, 3), ['TensorFlow', 'PyTorch', 'TensorFlow']);
+    if (NAMES.includes('litert-torch')) { // LiteRT.js on the litert-torch file: PyTorch's weights
+      assert.equal(await page.locator('[data-runtime="litert-torch"] .framework').textContent(), 'PyTorch');
+    }
     if (SCREENSHOT) {
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
