@@ -83,8 +83,17 @@ def trained_artifacts(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def edge_artifacts(trained_artifacts):
-    """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX), exported once per session."""
-    return built(trained_artifacts, "export-edge")
+    """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX, litert-torch's .tflite), exported once
+    per session (litert-torch's only where .venv-litert-torch exists: `edge_param` skips its tests otherwise)."""
+    return built(trained_artifacts, "export-edge", "export-litert-torch")
+
+
+def edge_param(artifact_id: str):
+    """A test parameter for an edge artifact; litert-torch's skips, saying why, when its environment is missing."""
+    from edge.litert_torch import convert
+
+    missing = convert.unavailable() if artifact_id == convert.ARTIFACT else None
+    return pytest.param(artifact_id, marks=pytest.mark.skipif(bool(missing), reason=f"not built: {missing}"))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from core import registry
+from tests.conftest import edge_param
 from edge import common
 from training import data, manifest, paths
 from training.preprocess import picture_to_input
@@ -201,7 +202,7 @@ def bad_batches(spec) -> list:
     ]
 
 
-@pytest.mark.parametrize("artifact_id", list(EDGE_TARGETS))
+@pytest.mark.parametrize("artifact_id", [edge_param(a) for a in EDGE_TARGETS])
 def test_predictor_refuses_a_batch_outside_the_contract(artifact_id, edge_artifacts, spec):
     predictor = registry.load(EDGE_TARGETS[artifact_id], edge_artifacts)
     for batch, message in bad_batches(spec):
@@ -270,7 +271,7 @@ def test_unknown_runtime_is_refused_by_the_cli(edge_artifacts, digit_png):
 
 # ---- the runtime's own call, apart from the runner (what `make bench-edge` times) ----
 
-@pytest.mark.parametrize("artifact_id", list(EDGE_TARGETS))
+@pytest.mark.parametrize("artifact_id", [edge_param(a) for a in EDGE_TARGETS])
 def test_prepared_runtime_call_answers_what_predict_answers(artifact_id, edge_artifacts, test_split, spec):
     predictor = registry.load(EDGE_TARGETS[artifact_id], edge_artifacts)
     for size in (1, 32, 7, 1):  # a new size resizes (TFLite); the same size again reuses the allocation
@@ -283,7 +284,7 @@ def test_prepared_runtime_call_answers_what_predict_answers(artifact_id, edge_ar
         np.testing.assert_array_equal(first, predictor.predict(batch))
 
 
-@pytest.mark.parametrize("artifact_id", list(EDGE_TARGETS))
+@pytest.mark.parametrize("artifact_id", [edge_param(a) for a in EDGE_TARGETS])
 def test_prepare_checks_the_batch_as_predict_does(artifact_id, edge_artifacts, spec):
     predictor = registry.load(EDGE_TARGETS[artifact_id], edge_artifacts)
     for batch, message in bad_batches(spec):
