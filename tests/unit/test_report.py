@@ -219,11 +219,11 @@ def made_up_search(root):
                 **({"error": error} if error else {})}
 
     points = [point("default", {}, (8.0, 500.0), (7.0, 1000.0)),
-              point("d0", {"torchserve": {"maxBatchDelay": 0}}, (3.0, 600.0), (2.5, 1500.0)),
-              point("b1-d0", {"torchserve": {"batchSize": 1, "maxBatchDelay": 0}}, (2.0, 450.0), (2.0, 700.0)),
+              point("d1", {"torchserve": {"maxBatchDelay": 1}}, (3.0, 600.0), (2.5, 1500.0)),
+              point("b1", {"torchserve": {"batchSize": 1}}, (2.0, 450.0), (2.0, 700.0)),
               point("w2", {"torchserve": {"minWorkers": 2}}, (0, 0), (0, 0), error="did not start: port in use")]
     entry = {"framework": "torch", "endpoints": ["torchserve-rest", "torchserve-grpc"], "grid": "small",
-             "batches_requests": True, "points": points, "profiles": {"latency": "b1-d0", "throughput": "d0"},
+             "batches_requests": True, "points": points, "profiles": {"latency": "b1", "throughput": "d1"},
              "in_process": {"target": "torch-eager", "p50_ms": 0.25}}
     write(root, "bench/search.json", {
         "command": "python -m serving.load.search", "seconds": 480.0, "latency_seconds": 1.0, "slo_p99_ms": 50.0,
@@ -237,16 +237,16 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     text = report.build(root, out)
     assert "## Settings search: which settings to run (`make tune`)" in text
     assert "| default | checked-in | 8.000 | 7.000 | 500 | 1,000 | default |" in text
-    assert '| d0 | `{"torchserve": {"maxBatchDelay": 0}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
-    assert "| b1-d0 |" in text and "| 450 | 700 | latency |" in text
+    assert '| d1 | `{"torchserve": {"maxBatchDelay": 1}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
+    assert "| b1 |" in text and "| 450 | 700 | latency |" in text
     assert "failed: did not start: port in use" in text
-    assert ("maxBatchDelay 0: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms: the wait costs a lone "
+    assert ("maxBatchDelay 1: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms: the wait costs a lone "
             "client 5.00 ms of p50") in text
     # goals: 2.0 / 0.25 = 8x <= 15x; throughput 600/500 = 1.2x < 1.5x on REST, 1500/1000 = 1.5x on gRPC
-    assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1-d0: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
-    assert "| torchserve-rest throughput capacity >= 1.5x default | d0 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
-    assert "| torchserve-grpc throughput capacity >= 1.5x default | d0 1500 vs default 1000 req/s = 1.50x | met |" in text
-    assert ("Latency profile b1-d0: one-client p50 2 ms vs the default's 8 ms, capacity 450 vs 500 req/s "
+    assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
+    assert "| torchserve-rest throughput capacity >= 1.5x default | d1 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
+    assert "| torchserve-grpc throughput capacity >= 1.5x default | d1 1500 vs default 1000 req/s = 1.50x | met |" in text
+    assert ("Latency profile b1: one-client p50 2 ms vs the default's 8 ms, capacity 450 vs 500 req/s "
             "(weakest endpoint): it trades load for latency here") in text
     assert (out.parent / "report" / "search-torchserve.png").stat().st_size > 1000
     assert "not measured: run `make bench-search`" not in text
