@@ -160,7 +160,7 @@ LOAD_TARGET ?= torchserve-grpc
 LOAD_USERS ?= 10
 LOAD_RATE ?=
 LOAD_DURATION ?= 20
-# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
+# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5 --pin on", WIDTH_ARGS="--widths 1 8".
 SWEEP_ARGS ?=
 WIDTH_ARGS ?=
 # Flags of the burst, e.g. BURST_ARGS="--connections 64 256 --targets tfserving-rest" (--running: against make serve).
@@ -173,7 +173,7 @@ loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/
 loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) on LOAD_TARGET for LOAD_DURATION s (needs make serve)
 	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
 
-loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs tuned servers on free ports -> artifacts/bench/load-*.json, *.png
+loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs tuned, generator and servers pinned apart and not, servers on free ports -> artifacts/bench/load-*.json, *.png
 	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
 
 loadtest-burst: ## 16, 64, 256, 1,000 connections at once x 5 requests on every endpoint (servers on free ports): answered/refused/reset, p50/p99 -> artifacts/bench/burst.json, burst.png

@@ -5,7 +5,7 @@
 
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); bench-web; the capacity sweep (default vs tuned); the burst (16..1,000 connections at
+is left alone); bench-web; the capacity sweep (default vs tuned, pinned and unpinned); the burst (16..1,000 connections at
 once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
 workers (bench-distributed); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
@@ -96,7 +96,9 @@ def step_report(root: Path, args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
-    parser.add_argument("--sweep-args", default="", help="flags for serving.load.sweep, e.g. \"--seconds 2\"")
+    # 2 s steps: the sweep runs its ladder twice (generator and servers pinned apart, and not).
+    parser.add_argument("--sweep-args", default="--seconds 2",
+                        help="flags for serving.load.sweep (default: \"--seconds 2\")")
     parser.add_argument("--burst-args", default="", help="flags for serving.load.burst, e.g. \"--connections 64 256\"")
     parser.add_argument("--width-args", default="", help="flags for benchmarks.widths, e.g. \"--widths 1 8\"")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
