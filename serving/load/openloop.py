@@ -260,10 +260,13 @@ class OpenLoop:
         return {"scheduled": scheduled, **counts, "in_flight": scheduled - done, "failed": scheduled - counts["answered"]}
 
     def stop(self, wait: float = 60.0) -> dict:
-        """End the window now; what was scheduled before is still sent, and waited for up to `wait` s. The result."""
+        """End the window now; what was scheduled before is still sent (within `wait` / 2 s, else it is
+        not_sent), and its answers waited for up to `wait` s in all. The result."""
         with self.lock:
             self.end = min(self.end, timing.now() - self.start_at)
-            self.grace = max(self.grace, wait)  # a backlog scheduled before now may still be sent meanwhile
+            # A backlog scheduled before now may still be sent in the first half of the wait; the
+            # second half is for the last answers to come back.
+            self.grace = max(self.grace, wait / 2)
         self.stopping.set()
         return self.wait(wait)
 
