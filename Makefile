@@ -163,7 +163,7 @@ LOAD_TARGET ?= torchserve-grpc
 LOAD_USERS ?= 10
 LOAD_RATE ?=
 LOAD_DURATION ?= 20
-# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
+# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5 --pin on", WIDTH_ARGS="--widths 1 8".
 SWEEP_ARGS ?=
 # Flags of the settings search, e.g. SEARCH_ARGS="--grid full", SEARCH_ARGS="--servers torchserve".
 SEARCH_ARGS ?=
@@ -178,7 +178,7 @@ loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/
 loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) on LOAD_TARGET for LOAD_DURATION s (needs make serve)
 	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
 
-loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs the committed latency and throughput profiles, servers on free ports -> artifacts/bench/load-*.json, *.png
+loadtest-sweep: ## capacity (p99 <= 50 ms, all answered) of every endpoint, default vs the committed latency and throughput profiles, generator and servers pinned apart and not, servers on free ports -> artifacts/bench/load-*.json, *.png
 	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
 
 tune: ## settings search: a grid per server (one-client p50/p99, capacity), writes the latency/throughput profiles to deploy/local/profiles.json and the container configs (commit both) -> artifacts/bench/search.json

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine
+from benchmarks import results as results_mod
 from training import data, paths
 
 FRAMEWORKS = ("torch", "tensorflow")
@@ -62,7 +63,7 @@ def main(argv=None) -> dict:
     if min(args.workers) < 1 or args.epochs < 2:
         parser.error("--workers must be at least 1 and --epochs at least 2")
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    command = "python -m benchmarks.distributed " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = results_mod.command("benchmarks.distributed", argv)
     counts = sorted(set(args.workers))
     results, started = {}, time.monotonic()
     for number, workers in enumerate(counts, 1):
@@ -93,9 +94,7 @@ def main(argv=None) -> dict:
                   "machine was shared with other work, so figures are noisy",
         "results": results,
     }
-    out = root / "bench" / "distributed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = results_mod.write(report, root, "distributed")
     print(f"\n{'framework':<12}{'workers':>8}{'s/epoch':>10}{'samples/s':>11}{'efficiency':>12}{'test acc':>10}")
     for workers, entry in results.items():
         for framework in FRAMEWORKS:

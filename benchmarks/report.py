@@ -106,19 +106,53 @@ def section_memory_and_cold(inputs, out: Path) -> str:
     return text
 
 
+def capacity_cell(run: dict | None):
+    """A capacity figure, marked when the load generator (not the server) stopped the ladder."""
+    if run is None:
+        return None
+    return f"{run['capacity_rps']:g} (generator-limited)" if run.get("generator_limited") else run["capacity_rps"]
+
+
 def section_capacity(inputs, out: Path, root: Path) -> str:
-    text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, zero errors)\n\n"
+    text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, every request answered)\n\n"
     load = inputs["load"]
     if not load:
         return text + missing("load")
     settings = list(load["server_settings"])
-    rows = [[target, e["framework"], *[e["by_setting"].get(s) for s in settings], e["setting"]]
-            for target, e in load["endpoints"].items()]
+    pinning = load.get("pinning") or {"modes": ["unpinned"], "headline": "unpinned"}
+    main = pinning["headline"]
+    others = [mode for mode in pinning["modes"] if mode != main]
+    rows = []
+    for target, e in load["endpoints"].items():
+        by_mode = e.get("by_mode", {})
+        cells = [capacity_cell(by_mode.get(main, {}).get(s)) if by_mode else e["by_setting"].get(s) for s in settings]
+        cells += [capacity_cell(by_mode.get(mode, {}).get(s)) for mode in others for s in settings]
+        rows.append([target, e["framework"], *cells, e["setting"]])
+    header = [*[f"{s} req/s" + (" (pinned)" if main == "pinned" else "") for s in settings],
+              *[f"{s} req/s ({mode})" for mode in others for s in settings]]
+    if "generator_cpus" in pinning:
+        where = (f"Pinned: the load generator on core(s) {pinning['generator_cpus']}, the servers on "
+                 f"{pinning['server_cpus']} (`taskset -c`); unpinned: all share the machine's {load['machine']['cpus']} cores.")
+    else:
+        where = f"Load generator and servers share the machine's {load['machine']['cpus']} cores."
+    limits = load.get("generator_limits")
     text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
-             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or an error "
-             f"(`{load['command']}`). Load generator and servers share the machine's "
-             f"{load['machine']['cpus']} cores.\n\n"
-             + table(["endpoint", "framework", *[f"{s} req/s" for s in settings], "better"], rows))
+             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or a request "
+             f"is not answered (`{load['command']}`). {where}"
+             + (f" A figure marked *generator-limited* stopped at a step where the generator itself used >= "
+                f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded {limits['send_lag_p99_ms']:g} ms: "
+                "it measures the client as much as the server." if limits else "") + "\n\n"
+             + table(["endpoint", "framework", *header, "better"], rows))
+    cpu_rows = [[target, mode, name, run.get("stopped_at_rps"), run.get("generator_cpu_cores"),
+                 run.get("generator_cpu_share"), run.get("send_lag_p99_ms"),
+                 ", ".join(f"{server} {cores:g}" for server, cores in (run.get("servers_cpu_cores") or {}).items())]
+                for target, e in load["endpoints"].items() for mode, runs in e.get("by_mode", {}).items()
+                for name, run in runs.items()]
+    if cpu_rows:
+        text += ("\nCPU at the step that stopped each ladder: the generator's process CPU over the step (cores, and "
+                 "share of the cores it may use), its send lag, and the servers' process trees (cores):\n\n"
+                 + table(["endpoint", "pinning", "settings", "stopped at req/s", "generator cores", "generator share",
+                          "send lag p99 ms", "servers cores"], cpu_rows))
     for target, e in load["endpoints"].items():
         values = [e["by_setting"][s] for s in settings if s in e["by_setting"]]
         if len(values) == 2 and max(values) > 1.5 * max(min(values), 1e-9):

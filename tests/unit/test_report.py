@@ -255,3 +255,29 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
 def test_report_without_a_search_says_how_to_run_it(tmp_path):
     text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
     assert "*not measured: run `make bench-search` (writes `artifacts/bench/search.json`)*" in text
+
+
+def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+
+    def limit(capacity, limited=False):
+        return {"capacity_rps": capacity, "generator_limited": limited, "why": "send lag p99 20 ms > 10 ms" if limited
+                else "", "stopped_at_rps": capacity * 1.5, "generator_cpu_cores": 0.95, "generator_cpu_share": 0.95,
+                "servers_cpu_cores": {"torchserve": 0.8, "tfserving": 0.01}, "send_lag_p99_ms": 20.0 if limited else 1.0}
+
+    write(root, "bench/load-capacity.json", {
+        "command": "python -m serving.load.sweep --pin both", "slo_p99_ms": 50.0, "step_seconds": 2.0,
+        "machine": {"platform": "Linux-test", "processor": "x86_64", "cpus": 2},
+        "pinning": {"modes": ["unpinned", "pinned"], "headline": "unpinned", "generator_cpus": [0], "server_cpus": [1]},
+        "generator_limits": {"cpu_share": 0.9, "send_lag_p99_ms": 10.0},
+        "endpoints": {"torchserve-grpc": {
+            "capacity_rps": 150.0, "setting": "default", "framework": "torch", "by_setting": {"default": 150.0},
+            "generator_limited": True, "by_mode": {"unpinned": {"default": limit(150.0, limited=True)},
+                                                   "pinned": {"default": limit(100.0)}}}},
+        "in_process": {}, "servers": {"default": {}}, "server_settings": {"default": {"name": "default"}}})
+    text = report.build(root, out)
+    assert "| endpoint | framework | default req/s | default req/s (pinned) | better |" in text
+    assert "| torchserve-grpc | torch | 150 (generator-limited) | 100 | default |" in text
+    assert "the load generator on core(s) [0], the servers on [1]" in text
+    assert "| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | torchserve 0.8, tfserving 0.01 |" in text
+    assert "| torchserve-grpc | pinned | default | 150 | 0.950 | 0.950 | 1.000 |" in text
