@@ -212,7 +212,7 @@ soak: serve ## every endpoint at half its capacity for 10 minutes: errors, memor
 	$(PY) -m serving.soak $(SOAK_ARGS)
 
 # ---- training cost and data-parallel training (benchmarks/training.py, training/distributed.py) ----
-.PHONY: train-distributed bench-training bench-distributed
+.PHONY: train-distributed bench-training bench-distributed bench-handwriting
 # Worker processes per framework for `make train-distributed`, e.g. WORKERS=4.
 WORKERS ?= 2
 
@@ -221,6 +221,9 @@ train-distributed: ## WORKERS processes per framework on 127.0.0.1: PyTorch DDP 
 
 bench-training: ## peak RSS and time per epoch of training, per framework, width 1..8, eager and compiled -> artifacts/bench/training.json
 	$(PY) -m benchmarks.training $(BENCH_ARGS)
+
+bench-handwriting: ## held-out drawn and printed digits per digit, trained with and without augmentation -> artifacts/bench/handwriting.json
+	$(PY) -m benchmarks.handwriting $(BENCH_ARGS)
 
 bench-distributed: ## time per epoch, samples/s and scaling efficiency at 1 and 2 workers per framework -> artifacts/bench/distributed.json
 	$(PY) -m benchmarks.distributed $(BENCH_ARGS)

@@ -7,7 +7,8 @@ Steps: the build graph (deploy/local/build.py: train and export what is missing 
 servers started for it on free ports (in their own run folder, so a `make serve` already running
 is left alone); bench-web; the capacity sweep (default vs tuned); the burst (16..1,000 connections at
 once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
-workers (bench-distributed); `make report`.
+workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
+`make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 45-60 minutes on a 2-core machine.
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("build", "edge", "serving", "web", "sweep", "burst", "widths", "training", "distributed", "report")
+STEPS = ("build", "edge", "serving", "web", "sweep", "burst", "widths", "training", "distributed", "handwriting",
+         "report")
 
 
 def python(*args: str) -> list[str]:
@@ -87,6 +89,10 @@ def step_training(root: Path, args) -> None:
 
 def step_distributed(root: Path, args) -> None:
     run(python("benchmarks.distributed", "--artifacts", str(root)))
+
+
+def step_handwriting(root: Path, args) -> None:
+    run(python("benchmarks.handwriting", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:
