@@ -72,7 +72,7 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the p
 	fi
 
 train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
-	$(BUILD) --force train --train-args "$(TRAIN_FLAGS)"
+	$(BUILD) --force train --train-args="$(TRAIN_FLAGS)"
 
 test: setup ## the whole test suite (what CI runs); sets up first (seconds when nothing changed)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -144,7 +144,7 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 .PHONY: deploy-build deploy-table parity
 
 deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA/ARCH), each export (deploy-all runs it)
-	$(BUILD) $(if $(TRAIN_FLAGS),--train-args "$(TRAIN_FLAGS)")
+	$(BUILD) $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)")
 
 deploy-table: ## one test image through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke

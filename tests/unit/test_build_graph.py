@@ -111,3 +111,19 @@ def test_a_model_trained_outside_the_graph_is_kept_unless_flags_are_given(graph)
     manifest.record("train", root / "train.txt", framework="torch", precision="fp32", root=root)
     assert ensure()[1] == ["export-a", "export-b"]  # kept, and exported again
     assert ensure(args=["--epochs", "5"])[1] == ["train", "export-a", "export-b"]  # flags given: trained
+
+
+def test_a_single_training_flag_reaches_the_isolated_step(monkeypatch, tmp_path, capsys):
+    """`make train TRAIN_ARGS=--no-augment`: a lone flag must travel as the value of --train-args, not as an option."""
+    import shlex
+    import subprocess
+
+    seen = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: seen.append(command) or
+                        subprocess.CompletedProcess(command, 0))
+    build._run_isolated(build.STEPS[0], tmp_path, ["--no-augment"])
+    passed = [arg for arg in seen[0] if arg.startswith("--train-args")]
+    assert passed == ["--train-args=--no-augment"] and shlex.split(passed[0].split("=", 1)[1]) == ["--no-augment"]
+    monkeypatch.undo()
+    build.main(["--artifacts", str(tmp_path), "--dry-run", "--train-args=--no-augment", "train"])
+    assert "would build train" in capsys.readouterr().out
