@@ -19,7 +19,8 @@ def test_held_out_fonts_and_styles_are_never_used_in_training():
     assert synthetic.TRAIN_STREAM not in (synthetic.HELD_OUT_STREAM, synthetic.HELD_OUT_STREAM + 1)
     # every digit has a training style, and the styles people were seen to draw differently are there
     assert set(strokes.STYLES) == set(synthetic.DIGITS)
-    assert {"plain", "crossbar"} <= set(strokes.STYLES["7"]) and {"stem", "flag", "flag_base"} <= set(strokes.STYLES["1"])
+    assert {"plain", "crossbar"} <= set(strokes.STYLES["7"])
+    assert {"stem", "flag", "flag_base"} <= set(strokes.STYLES["1"])
     assert {"open", "closed"} <= set(strokes.STYLES["4"])
 
 
