@@ -75,7 +75,7 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the p
 	fi
 
 train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
-	$(BUILD) --force train --train-args "$(TRAIN_FLAGS)"
+	$(BUILD) --force train --train-args="$(TRAIN_FLAGS)"
 
 test: setup ## the whole test suite (what CI runs); sets up first (seconds when nothing changed)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -147,7 +147,7 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 .PHONY: deploy-build deploy-table parity
 
 deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA/ARCH), each export (deploy-all runs it)
-	$(BUILD) $(if $(TRAIN_FLAGS),--train-args "$(TRAIN_FLAGS)")
+	$(BUILD) $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)")
 
 deploy-table: ## one test image through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke
@@ -224,7 +224,7 @@ soak: serve ## every endpoint at half its capacity for 10 minutes: errors, memor
 	$(PY) -m serving.soak $(SOAK_ARGS)
 
 # ---- training cost and data-parallel training (benchmarks/training.py, training/distributed.py) ----
-.PHONY: train-distributed bench-training bench-distributed
+.PHONY: train-distributed bench-training bench-distributed bench-handwriting
 # Worker processes per framework for `make train-distributed`, e.g. WORKERS=4.
 WORKERS ?= 2
 
@@ -233,6 +233,9 @@ train-distributed: ## WORKERS processes per framework on 127.0.0.1: PyTorch DDP 
 
 bench-training: ## peak RSS and time per epoch of training, per framework, width 1..8, eager and compiled -> artifacts/bench/training.json
 	$(PY) -m benchmarks.training $(BENCH_ARGS)
+
+bench-handwriting: ## held-out drawn and printed digits per digit, trained with and without augmentation -> artifacts/bench/handwriting.json
+	$(PY) -m benchmarks.handwriting $(BENCH_ARGS)
 
 bench-distributed: ## time per epoch, samples/s and scaling efficiency at 1 and 2 workers per framework -> artifacts/bench/distributed.json
 	$(PY) -m benchmarks.distributed $(BENCH_ARGS)

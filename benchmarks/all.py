@@ -10,7 +10,8 @@ report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and th
 the committed profiles, so two runs compare the same settings); the capacity sweep (default vs the
 latency and throughput profiles, pinned and unpinned); the burst (16..1,000 connections at
 once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
-workers (bench-distributed); `make report`.
+workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
+`make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 60-80 minutes on a 2-core machine (the search: 15-20 of them).
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed", "report")
+STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed",
+         "handwriting", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -94,6 +96,10 @@ def step_training(root: Path, args) -> None:
 
 def step_distributed(root: Path, args) -> None:
     run(python("benchmarks.distributed", "--artifacts", str(root)))
+
+
+def step_handwriting(root: Path, args) -> None:
+    run(python("benchmarks.handwriting", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:

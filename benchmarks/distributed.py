@@ -42,6 +42,16 @@ def run(workers: int, epochs: int, root: Path) -> tuple[dict, float]:
     return json.loads(paths.metrics_path(root).read_text()), time.monotonic() - began
 
 
+def examples_per_epoch(root: Path) -> int:
+    """The examples one epoch of that run passed over (the digits' default flags: augmented)."""
+    from core import spec as core_spec
+    from training import augment
+
+    spec = core_spec.load(root)
+    split = data.load_split(paths.split_path(root))["train"]
+    return len(augment.training_examples(split, spec, augment=spec.reduction.get("kind") == "ink_blocks", seed=0))
+
+
 def figures(metrics: dict, examples: int) -> dict:
     """Per framework: steady s/epoch, samples/s, first epoch, accuracy, training seconds."""
     out = {}
@@ -70,7 +80,7 @@ def main(argv=None) -> dict:
         print(f"\n==== [{number}/{len(counts)}] {workers} worker(s) per framework", flush=True)
         folder = root / "distributed" / f"w{workers}"
         metrics, wall = run(workers, args.epochs, folder)
-        examples = len(data.augment_with_shifts(data.load_split(paths.split_path(folder))["train"]))
+        examples = examples_per_epoch(folder)
         results[str(workers)] = {"wall_s": round(wall, 1), "examples_per_epoch": examples,
                                  "global_batch": metrics["distributed"]["global_batch"],
                                  "learning_rate": metrics["distributed"]["learning_rate"],

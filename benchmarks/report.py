@@ -6,7 +6,8 @@
 Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
 load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
-widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed).
+widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed),
+handwriting.json (make bench-handwriting).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
 """
@@ -22,6 +23,7 @@ from benchmarks import charts
 from benchmarks import machine as machine_mod
 from core import registry
 from benchmarks.claims import section_claims
+from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_edge import section_edge
 from benchmarks.report_search import section_search
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
@@ -364,7 +366,8 @@ def build(root: Path, out_md: Path) -> str:
         "shares the cores with the servers: absolute numbers vary between runs; the ratios of figures measured side by "
         "side in the same run are the point.**\n\n",
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
-        section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
+        section_training(inputs, charts_dir), "\n", section_handwriting(inputs), "\n",
+        section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
         section_memory_and_cold(inputs, charts_dir), "\n", section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",

@@ -130,3 +130,19 @@ def test_a_changed_recipe_builds_the_step_again_once(tmp_path):
     assert calls == ["export-a"] and any("builds differently now: float32 in and out" in line for line in lines)
     calls.clear()
     assert build.ensure(tmp_path, steps=newer, progress=lambda line: None)["export-a"] == "reused" and calls == []
+
+
+def test_a_single_training_flag_reaches_the_isolated_step(monkeypatch, tmp_path, capsys):
+    """`make train TRAIN_ARGS=--no-augment`: a lone flag must travel as the value of --train-args, not as an option."""
+    import shlex
+    import subprocess
+
+    seen = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: seen.append(command) or
+                        subprocess.CompletedProcess(command, 0))
+    build._run_isolated(build.STEPS[0], tmp_path, ["--no-augment"])
+    passed = [arg for arg in seen[0] if arg.startswith("--train-args")]
+    assert passed == ["--train-args=--no-augment"] and shlex.split(passed[0].split("=", 1)[1]) == ["--no-augment"]
+    monkeypatch.undo()
+    build.main(["--artifacts", str(tmp_path), "--dry-run", "--train-args=--no-augment", "train"])
+    assert "would build train" in capsys.readouterr().out

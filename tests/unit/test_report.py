@@ -281,3 +281,38 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
     assert "the load generator on core(s) [0], the servers on [1]" in text
     assert "| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | torchserve 0.8, tfserving 0.01 |" in text
     assert "| torchserve-grpc | pinned | default | 150 | 0.950 | 0.950 | 1.000 |" in text
+
+
+def made_up_handwriting(root):
+    def scores(drawn, printed):
+        return {kind: {"accuracy": value, "count": 40,
+                       "per_digit": {str(d): (0.5 if d == 7 and value < 0.9 else value) for d in range(10)}}
+                for kind, value in (("drawn", drawn), ("printed", printed))}
+
+    write(root, "bench/handwriting.json", {
+        "command": "python -m benchmarks.handwriting --per-style 2", "goal": {"drawn": 0.95, "printed": 0.9},
+        "cases": {"drawn": 66, "printed": 90}, "page_framework": "tensorflow",
+        "models": {"plain": {"test_accuracy": {"torch": 0.983, "tensorflow": 0.986},
+                             "train_seconds": {"torch": 7.0, "tensorflow": 14.5},
+                             "frameworks": {"torch": scores(0.61, 0.7), "tensorflow": scores(0.625, 0.675)}},
+                   "augmented": {"test_accuracy": {"torch": 0.994, "tensorflow": 0.997},
+                                 "train_seconds": {"torch": 9.0, "tensorflow": 18.0},
+                                 "frameworks": {"torch": scores(0.97, 1.0), "tensorflow": scores(0.94, 0.95)}}}})
+
+
+def test_report_shows_drawn_and_printed_digits_before_and_after_augmentation(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    made_up_handwriting(root)
+    text = report.build(root, out)
+    section = text.split("## Reading digits people draw and print (augmentation)")[1].split("\n## ")[0]
+    assert "66 digits drawn with the mouse on the page's pad, 90 printed in held-out fonts" in section
+    assert "`python -m benchmarks.handwriting --per-style 2`" in section
+    assert "| 7 | 0.500 | 0.940 | 0.500 | 0.950 |" in section  # tensorflow's per-digit figures, before -> after
+    assert "| 0 | 0.625 | 0.940 | 0.675 | 0.950 |" in section
+    assert "| torch | 0.610 | 0.970 | 0.700 | 1.000 | 0.983 | 0.994 | 7.000 | 9.000 |" in section
+    assert "drawn 94.0% (goal 95%: missed); printed 95.0% (goal 90%: met)" in section
+
+
+def test_report_without_the_handwriting_figures_says_how_to_measure_them(tmp_path):
+    text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
+    assert "*not measured: run `make bench-handwriting` (writes `artifacts/bench/handwriting.json`)*" in text
