@@ -76,7 +76,7 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the p
 	fi
 
 train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
-	$(BUILD) --force train --train-args "$(TRAIN_FLAGS)"
+	$(BUILD) --force train --train-args="$(TRAIN_FLAGS)"
 
 test: setup ## the whole test suite (what CI runs); sets up first (seconds when nothing changed)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -148,7 +148,7 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 .PHONY: deploy-build deploy-table parity
 
 deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA/ARCH), each export (deploy-all runs it)
-	$(BUILD) $(if $(TRAIN_FLAGS),--train-args "$(TRAIN_FLAGS)")
+	$(BUILD) $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)")
 
 deploy-table: ## one test image through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke
@@ -164,7 +164,7 @@ LOAD_TARGET ?= torchserve-grpc
 LOAD_USERS ?= 10
 LOAD_RATE ?=
 LOAD_DURATION ?= 20
-# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5", WIDTH_ARGS="--widths 1 8".
+# Flags of the capacity sweep and the width sweep, e.g. SWEEP_ARGS="--seconds 5 --pin on", WIDTH_ARGS="--widths 1 8".
 SWEEP_ARGS ?=
 # Flags of the settings search, e.g. SEARCH_ARGS="--grid full", SEARCH_ARGS="--servers torchserve".
 SEARCH_ARGS ?=
@@ -179,7 +179,7 @@ loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/
 loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) on LOAD_TARGET for LOAD_DURATION s (needs make serve)
 	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
 
-loadtest-sweep: ## capacity (p99 <= 50 ms) of every endpoint, default vs the committed latency and throughput profiles, servers on free ports -> artifacts/bench/load-*.json, *.png
+loadtest-sweep: ## capacity (p99 <= 50 ms, all answered) of every endpoint, default vs the committed latency and throughput profiles, generator and servers pinned apart and not, servers on free ports -> artifacts/bench/load-*.json, *.png
 	$(PY) -m serving.load.sweep $(SWEEP_ARGS)
 
 tune: ## settings search: a grid per server (one-client p50/p99, capacity), writes the latency/throughput profiles to deploy/local/profiles.json and the container configs (commit both) -> artifacts/bench/search.json
@@ -225,7 +225,7 @@ soak: serve ## every endpoint at half its capacity for 10 minutes: errors, memor
 	$(PY) -m serving.soak $(SOAK_ARGS)
 
 # ---- training cost and data-parallel training (benchmarks/training.py, training/distributed.py) ----
-.PHONY: train-distributed bench-training bench-distributed
+.PHONY: train-distributed bench-training bench-distributed bench-handwriting
 # Worker processes per framework for `make train-distributed`, e.g. WORKERS=4.
 WORKERS ?= 2
 
@@ -234,6 +234,9 @@ train-distributed: ## WORKERS processes per framework on 127.0.0.1: PyTorch DDP 
 
 bench-training: ## peak RSS and time per epoch of training, per framework, width 1..8, eager and compiled -> artifacts/bench/training.json
 	$(PY) -m benchmarks.training $(BENCH_ARGS)
+
+bench-handwriting: ## held-out drawn and printed digits per digit, trained with and without augmentation -> artifacts/bench/handwriting.json
+	$(PY) -m benchmarks.handwriting $(BENCH_ARGS)
 
 bench-distributed: ## time per epoch, samples/s and scaling efficiency at 1 and 2 workers per framework -> artifacts/bench/distributed.json
 	$(PY) -m benchmarks.distributed $(BENCH_ARGS)

@@ -8,9 +8,10 @@ servers started for it on free ports (in their own run folder, so a `make serve`
 is left alone); bench-web; the settings search (serving/load/search.py: every grid point, for the
 report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and the sweep measures
 the committed profiles, so two runs compare the same settings); the capacity sweep (default vs the
-latency and throughput profiles); the burst (16..1,000 connections at
+latency and throughput profiles, pinned and unpinned); the burst (16..1,000 connections at
 once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
-workers (bench-distributed); `make report`.
+workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
+`make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 60-80 minutes on a 2-core machine (the search: 15-20 of them).
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from training import paths
 
-STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed", "report")
+STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed",
+         "handwriting", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -96,6 +98,10 @@ def step_distributed(root: Path, args) -> None:
     run(python("benchmarks.distributed", "--artifacts", str(root)))
 
 
+def step_handwriting(root: Path, args) -> None:
+    run(python("benchmarks.handwriting", "--artifacts", str(root)))
+
+
 def step_report(root: Path, args) -> None:
     run(python("benchmarks.report", "--artifacts", str(root)))
 
@@ -103,7 +109,9 @@ def step_report(root: Path, args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
-    parser.add_argument("--sweep-args", default="", help="flags for serving.load.sweep, e.g. \"--seconds 2\"")
+    # 2 s steps: the sweep runs its ladder twice (generator and servers pinned apart, and not).
+    parser.add_argument("--sweep-args", default="--seconds 2",
+                        help="flags for serving.load.sweep (default: \"--seconds 2\")")
     parser.add_argument("--search-args", default="", help="flags for serving.load.search, e.g. \"--grid full\"")
     parser.add_argument("--burst-args", default="", help="flags for serving.load.burst, e.g. \"--connections 64 256\"")
     parser.add_argument("--width-args", default="", help="flags for benchmarks.widths, e.g. \"--widths 1 8\"")

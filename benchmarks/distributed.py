@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine
+from benchmarks import results as results_mod
 from training import data, paths
 
 FRAMEWORKS = ("torch", "tensorflow")
@@ -39,6 +40,16 @@ def run(workers: int, epochs: int, root: Path) -> tuple[dict, float]:
     began = time.monotonic()
     subprocess.run(command, cwd=paths.REPO_ROOT, check=True)
     return json.loads(paths.metrics_path(root).read_text()), time.monotonic() - began
+
+
+def examples_per_epoch(root: Path) -> int:
+    """The examples one epoch of that run passed over (the digits' default flags: augmented)."""
+    from core import spec as core_spec
+    from training import augment
+
+    spec = core_spec.load(root)
+    split = data.load_split(paths.split_path(root))["train"]
+    return len(augment.training_examples(split, spec, augment=spec.reduction.get("kind") == "ink_blocks", seed=0))
 
 
 def figures(metrics: dict, examples: int) -> dict:
@@ -62,14 +73,14 @@ def main(argv=None) -> dict:
     if min(args.workers) < 1 or args.epochs < 2:
         parser.error("--workers must be at least 1 and --epochs at least 2")
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    command = "python -m benchmarks.distributed " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = results_mod.command("benchmarks.distributed", argv)
     counts = sorted(set(args.workers))
     results, started = {}, time.monotonic()
     for number, workers in enumerate(counts, 1):
         print(f"\n==== [{number}/{len(counts)}] {workers} worker(s) per framework", flush=True)
         folder = root / "distributed" / f"w{workers}"
         metrics, wall = run(workers, args.epochs, folder)
-        examples = len(data.augment_with_shifts(data.load_split(paths.split_path(folder))["train"]))
+        examples = examples_per_epoch(folder)
         results[str(workers)] = {"wall_s": round(wall, 1), "examples_per_epoch": examples,
                                  "global_batch": metrics["distributed"]["global_batch"],
                                  "learning_rate": metrics["distributed"]["learning_rate"],
@@ -93,9 +104,7 @@ def main(argv=None) -> dict:
                   "machine was shared with other work, so figures are noisy",
         "results": results,
     }
-    out = root / "bench" / "distributed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = results_mod.write(report, root, "distributed")
     print(f"\n{'framework':<12}{'workers':>8}{'s/epoch':>10}{'samples/s':>11}{'efficiency':>12}{'test acc':>10}")
     for workers, entry in results.items():
         for framework in FRAMEWORKS:

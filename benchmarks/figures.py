@@ -21,6 +21,7 @@ SOURCES = {
     "widths": ("bench/widths.json", "make bench-widths"),
     "training": ("bench/training.json", "make bench-training"),
     "distributed": ("bench/distributed.json", "make bench-distributed"),
+    "handwriting": ("bench/handwriting.json", "make bench-handwriting"),
 }
 
 # The eager reference and its compiled graphs, by framework (core/registry.py names).

@@ -6,7 +6,8 @@
 Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
 load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
-widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed).
+widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed),
+handwriting.json (make bench-handwriting).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
 """
@@ -22,6 +23,7 @@ from benchmarks import charts
 from benchmarks import machine as machine_mod
 from core import registry
 from benchmarks.claims import section_claims
+from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_edge import section_edge
 from benchmarks.report_search import section_search
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
@@ -111,19 +113,53 @@ def section_memory_and_cold(inputs, out: Path) -> str:
     return text
 
 
+def capacity_cell(run: dict | None):
+    """A capacity figure, marked when the load generator (not the server) stopped the ladder."""
+    if run is None:
+        return None
+    return f"{run['capacity_rps']:g} (generator-limited)" if run.get("generator_limited") else run["capacity_rps"]
+
+
 def section_capacity(inputs, out: Path, root: Path) -> str:
-    text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, zero errors)\n\n"
+    text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, every request answered)\n\n"
     load = inputs["load"]
     if not load:
         return text + missing("load")
     settings = list(load["server_settings"])
-    rows = [[target, e["framework"], *[e["by_setting"].get(s) for s in settings], e["setting"]]
-            for target, e in load["endpoints"].items()]
+    pinning = load.get("pinning") or {"modes": ["unpinned"], "headline": "unpinned"}
+    main = pinning["headline"]
+    others = [mode for mode in pinning["modes"] if mode != main]
+    rows = []
+    for target, e in load["endpoints"].items():
+        by_mode = e.get("by_mode", {})
+        cells = [capacity_cell(by_mode.get(main, {}).get(s)) if by_mode else e["by_setting"].get(s) for s in settings]
+        cells += [capacity_cell(by_mode.get(mode, {}).get(s)) for mode in others for s in settings]
+        rows.append([target, e["framework"], *cells, e["setting"]])
+    header = [*[f"{s} req/s" + (" (pinned)" if main == "pinned" else "") for s in settings],
+              *[f"{s} req/s ({mode})" for mode in others for s in settings]]
+    if "generator_cpus" in pinning:
+        where = (f"Pinned: the load generator on core(s) {pinning['generator_cpus']}, the servers on "
+                 f"{pinning['server_cpus']} (`taskset -c`); unpinned: all share the machine's {load['machine']['cpus']} cores.")
+    else:
+        where = f"Load generator and servers share the machine's {load['machine']['cpus']} cores."
+    limits = load.get("generator_limits")
     text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
-             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or an error "
-             f"(`{load['command']}`). Load generator and servers share the machine's "
-             f"{load['machine']['cpus']} cores.\n\n"
-             + table(["endpoint", "framework", *[f"{s} req/s" for s in settings], "better"], rows))
+             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or a request "
+             f"is not answered (`{load['command']}`). {where}"
+             + (f" A figure marked *generator-limited* stopped at a step where the generator itself used >= "
+                f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded {limits['send_lag_p99_ms']:g} ms: "
+                "it measures the client as much as the server." if limits else "") + "\n\n"
+             + table(["endpoint", "framework", *header, "better"], rows))
+    cpu_rows = [[target, mode, name, run.get("stopped_at_rps"), run.get("generator_cpu_cores"),
+                 run.get("generator_cpu_share"), run.get("send_lag_p99_ms"),
+                 ", ".join(f"{server} {cores:g}" for server, cores in (run.get("servers_cpu_cores") or {}).items())]
+                for target, e in load["endpoints"].items() for mode, runs in e.get("by_mode", {}).items()
+                for name, run in runs.items()]
+    if cpu_rows:
+        text += ("\nCPU at the step that stopped each ladder: the generator's process CPU over the step (cores, and "
+                 "share of the cores it may use), its send lag, and the servers' process trees (cores):\n\n"
+                 + table(["endpoint", "pinning", "settings", "stopped at req/s", "generator cores", "generator share",
+                          "send lag p99 ms", "servers cores"], cpu_rows))
     for target, e in load["endpoints"].items():
         values = [e["by_setting"][s] for s in settings if s in e["by_setting"]]
         if len(values) == 2 and max(values) > 1.5 * max(min(values), 1e-9):
@@ -335,7 +371,8 @@ def build(root: Path, out_md: Path) -> str:
         "shares the cores with the servers: absolute numbers vary between runs; the ratios of figures measured side by "
         "side in the same run are the point.**\n\n",
         "## Headline\n\n", headline(inputs), "\n", section_claims(inputs), "\n",
-        section_training(inputs, charts_dir), "\n", section_sizes(inputs, charts_dir), "\n",
+        section_training(inputs, charts_dir), "\n", section_handwriting(inputs), "\n",
+        section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
         section_memory_and_cold(inputs, charts_dir), "\n", section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",

@@ -3,6 +3,7 @@
     from benchmarks import results
     report = {"command": results.command("edge.bench", argv), "machine": machine.describe(), ...}
     path = results.write(report, root, "edge")            # -> <artifacts>/bench/edge.json
+    path = results.save(report, args.out)                 # a tool's own --out path
 """
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ def bench_dir(root: Path) -> Path:
 
 def write(report: dict, root: Path, name: str) -> Path:
     """Write `report` as <artifacts>/bench/<name>.json (indented, newline-terminated); the path written."""
-    path = bench_dir(root) / f"{name}.json"
+    return save(report, bench_dir(root) / f"{name}.json")
+
+
+def save(report: dict, path: Path) -> Path:
+    """Write `report` as JSON at `path` (a tool's `--out`), folders made as needed; the path written."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine
+from benchmarks import results as results_mod
 from training import data, paths
 from training.spec import WIDTHS, digits_spec, write_spec
 
@@ -130,7 +130,7 @@ def main(argv=None) -> dict | None:
         return None
 
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    command = "python -m benchmarks.training " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = results_mod.command("benchmarks.training", argv)
     with tempfile.TemporaryDirectory(prefix="bench-training-") as folder:
         args.split = Path(folder) / "split.npz"
         _, splits = data.prepare(0, None, args.split)  # the default split, seed 0
@@ -158,9 +158,7 @@ def main(argv=None) -> dict | None:
                    "steady_epoch_s: median of the later epochs (training steps plus the validation pass)",
         "runs": runs,
     }
-    out = root / "bench" / "training.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = results_mod.write(report, root, "training")
     print(f"\n{table(runs)}\n\nwrote {out} in {time.monotonic() - started:.0f} s ({command})")
     return report
 

@@ -11,20 +11,20 @@ A target that cannot be built or reached here is recorded with the reason instea
 In-process runtimes are held to one thread, as in `make bench-edge`. tfjs-node starts Node for
 every call, so its figure is mostly start-up; the browser's own latency (Chromium, wasm) is
 measured through the page as in `make bench-web`.
-Writes <artifacts>/bench/widths.json. Each folder is built by the build graph (deploy/local/build.py):
-a folder already trained with these flags and exported is reused.
+Timing and percentiles: benchmarks/timing.py. Writes <artifacts>/bench/widths.json
+(benchmarks/results.py). Each folder is built by the build graph (deploy/local/build.py): a folder
+already trained with these flags and exported is reused.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import machine, results, timing
 from core import registry
 from training import data, paths
 from training.spec import WIDTHS
@@ -44,15 +44,9 @@ def build(root: Path, width: int, epochs: int) -> dict:
 
 
 def time_target(predictor, image: np.ndarray, calls: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        predictor.predict(image)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        predictor.predict(image)
-        times.append((time.perf_counter() - start) * 1e3)
-    return {"p50_ms": round(float(np.percentile(times, 50)), 4), "p99_ms": round(float(np.percentile(times, 99)), 4),
-            "calls": calls}
+    """`calls` timed batch-1 calls after `warmup` (benchmarks/timing.py); the first call is kept apart."""
+    first, samples = timing.time_calls(lambda: predictor.predict(image), calls, warmup=max(warmup - 1, 0))
+    return {**timing.summarize(samples, "ms", digits=4), "first_ms": round(first * 1e3, 4), "calls": calls}
 
 
 def measure_width(root: Path, calls: int, warmup: int) -> dict:
@@ -116,8 +110,8 @@ def main(argv=None) -> dict:
     from edge.bench import limit_threads
 
     limit_threads()
-    command = "python -m benchmarks.widths " + shlex.join(sys.argv[1:] if argv is None else argv)
-    report = {"command": command, "epochs": args.epochs, "calls": args.calls, "latency": "batch 1, ms per call",
+    command = results.command("benchmarks.widths", argv)
+    report = {"command": command, "machine": machine.describe(), "epochs": args.epochs, "calls": args.calls, "latency": "batch 1, ms per call",
               "widths": {}}
     started = time.monotonic()
     for number, width in enumerate(args.widths, 1):
@@ -127,9 +121,7 @@ def main(argv=None) -> dict:
         report["widths"][str(width)] = {
             "params": {fw: metrics[fw]["params"] for fw in ("torch", "tensorflow")},
             "targets": measure_width(folder, args.calls, args.warmup)}
-    out = root / "bench" / "widths.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = results.write(report, root, "widths")
     names = list(next(iter(report["widths"].values()))["targets"])
     print(f"\n{'target (p50 ms)':<26}" + "".join(f"{'w' + w:>10}" for w in report["widths"]))
     for name in names:

@@ -6,20 +6,17 @@
 Each target is a Predictor: TorchServe REST and gRPC, TF Serving gRPC and REST, and the same
 models in-process (PyTorch checkpoint, SavedModel signature). Calls are sequential from one
 client thread, so latency is per call and throughput is calls (and images) per second of one
-client. Writes artifacts/bench/serving.json and prints a table. Numbers on a shared 2-core
+client; timing and percentiles: benchmarks/timing.py. Writes artifacts/bench/serving.json
+(benchmarks/results.py) and prints a table. Numbers on a shared 2-core
 machine are noisy: compare them side by side, not across runs.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import shlex
-import sys
-import time
 
 import numpy as np
 
+from benchmarks import machine, results, timing
 from training import data, paths
 
 
@@ -30,19 +27,11 @@ def targets(root):
 
 
 def measure(predictor, batch: np.ndarray, seconds: float, warmup: int) -> dict:
-    for _ in range(warmup):
-        predictor.predict(batch)
-    latencies = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        predictor.predict(batch)
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    ms = np.array(latencies) * 1e3
-    return {"target": predictor.name, "framework": predictor.framework, "calls": len(ms),
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "mean_ms": float(ms.mean()), "calls_per_s": len(ms) / elapsed, "images_per_s": len(ms) * len(batch) / elapsed}
+    """Sequential calls of `predictor` on `batch` for about `seconds` (benchmarks/timing.py): latency and rate."""
+    samples, elapsed = timing.time_for(lambda: predictor.predict(batch), seconds, warmup=warmup)
+    return {"target": predictor.name, "framework": predictor.framework, "calls": len(samples),
+            **timing.summarize(samples, "ms", digits=4),
+            "calls_per_s": round(len(samples) / elapsed, 2), "images_per_s": round(len(samples) * len(batch) / elapsed, 2)}
 
 
 def main(argv=None) -> None:
@@ -55,21 +44,18 @@ def main(argv=None) -> None:
     test = data.load_split(paths.split_path(root))["test"]
     batch = test.x[: args.batch]
 
-    results = []
+    rows = []
     for predictor in targets(root):
         print(f"bench: {predictor.name} for {args.seconds:g} s ...", flush=True)
-        results.append(measure(predictor, batch, args.seconds, args.warmup))
+        rows.append(measure(predictor, batch, args.seconds, args.warmup))
 
-    report = {"command": "python -m serving.bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+    report = {"command": results.command("serving.bench", argv),
               "batch": args.batch, "seconds_per_target": args.seconds, "client_threads": 1,
-              "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-              "results": results}
-    out = root / "bench" / "serving.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+              "machine": machine.describe(), "results": rows}
+    out = results.write(report, root, "serving")
 
     print(f"\n{'target':<22}{'p50 ms':>9}{'p99 ms':>9}{'calls/s':>10}{'images/s':>10}{'calls':>8}")
-    for r in results:
+    for r in rows:
         print(f"{r['target']:<22}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['calls_per_s']:>10.1f}{r['images_per_s']:>10.1f}{r['calls']:>8}")
     print(f"\nbatch {args.batch}, one client thread, {args.seconds:g} s per target; written to {out}")
 

@@ -3,28 +3,26 @@
     python -m serving.soak                       # make soak: 10 minutes, needs `make serve`
     python -m serving.soak --seconds 30 --rate 10
 
-Each served endpoint of core/registry.py gets its own paced load (serving/loadgen.py) at `--fraction`
-(default 0.5) of its capacity, read from artifacts/bench/load-capacity.json
+Each served endpoint of core/registry.py gets its own open-loop load (serving/load/openloop.py,
+Poisson arrivals, latency from each request's scheduled time) at `--fraction` (default 0.5) of its capacity, read from artifacts/bench/load-capacity.json
 ({"endpoints": {"torchserve-rest": {"capacity_rps": ...}, ...}}, written by the load test) where
 present, else at `--rate` requests per second. Every answer is checked against the in-process
 model. Every `--sample` seconds the resident memory (RSS) of each server's whole process tree
 (TorchServe: Java front and Python workers; TF Serving: its process) is summed (serving/load/memory.py).
-Prints a table and writes artifacts/bench/soak.json; exits 1 when any request failed or was lost.
+Prints a table and writes artifacts/bench/soak.json (benchmarks/results.py); exits 1 when any
+request was not answered (refused, failed, never sent or still in flight at the end).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
+from benchmarks import machine, results
 from serving import endpoints as endpoints_mod
 from serving.load.memory import tree_rss_mb
-from serving.loadgen import Load
+from serving.load.openloop import OpenLoop
 from training import data, paths
 
 SERVER_OF = {"torchserve-rest": "torchserve", "torchserve-grpc": "torchserve",
@@ -67,9 +65,9 @@ def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoin
                   for framework, name in registry.IN_PROCESS.items()}
     loads = {}
     for name in registry.served():
-        client = registry.load(name, root=root, endpoints=endpoints)
-        loads[name] = Load(lambda name=name: registry.load(name, root=root, endpoints=endpoints), images,
-                           references[client.framework], threads=threads, rate=rate_of[name][0])
+        reference = references[registry.TARGETS[name].framework]
+        loads[name] = OpenLoop(lambda name=name: registry.load(name, root=root, endpoints=endpoints), [images],
+                               expected=[reference], rate=rate_of[name][0], threads=threads, servers=pids)
     memory = {server: [(0.0, tree_rss_mb(pid))] for server, pid in pids.items()}
     start = time.monotonic()
     for load in loads.values():
@@ -83,33 +81,34 @@ def soak(root: Path, seconds: float, rate_of: dict, sample: float = 5.0, endpoin
         if now >= next_progress:
             done = {name: load.snapshot() for name, load in loads.items()}
             print(f"soak: {now - start:5.0f}/{seconds:.0f} s  "
-                  + "  ".join(f"{name} {c.ok} ok {c.failed} failed" for name, c in done.items()), flush=True)
+                  + "  ".join(f"{name} {c['answered']} answered {c['failed'] - c['in_flight']} not" for name, c in
+                              done.items()), flush=True)
             next_progress += max(seconds / 10, 5)
         time.sleep(min(0.2, max(start + seconds - now, 0)))
     elapsed = time.monotonic() - start
-    counts = {name: load.stop() for name, load in loads.items()}
+    outcomes = {name: load.stop() for name, load in loads.items()}
+    for load in loads.values():
+        load.close()
     for server, pid in pids.items():
         memory[server].append((round(time.monotonic() - start, 1), tree_rss_mb(pid)))
 
-    results = {}
-    for name, count in counts.items():
-        ms = np.array(loads[name].latencies) * 1e3 if loads[name].latencies else np.zeros(1)
-        results[name] = {"target_rps": rate_of[name][0], "rate_from": rate_of[name][1],
-                         "achieved_rps": count.ok / elapsed, "p50_ms": float(np.percentile(ms, 50)),
-                         "p99_ms": float(np.percentile(ms, 99)), **count.as_dict()}
+    endpoints_report = {name: {"target_rps": rate_of[name][0], "rate_from": rate_of[name][1], **outcome}
+                        for name, outcome in outcomes.items()}
     rss = {server: {"start_mb": samples[0][1], "end_mb": samples[-1][1], "max_mb": max(s[1] for s in samples),
                     "growth_mb": samples[-1][1] - samples[0][1],
                     "growth_ratio": samples[-1][1] / samples[0][1] if samples[0][1] else None,
                     "samples": samples} for server, samples in memory.items()}
-    return {"seconds": round(elapsed, 1), "endpoints": results, "memory": rss}
+    return {"seconds": round(elapsed, 1), "endpoints": endpoints_report, "memory": rss}
 
 
 def print_table(report: dict) -> None:
-    print(f"\n{'endpoint':<18}{'rate/s':>8}{'got/s':>8}{'ok':>8}{'failed':>8}{'lost':>6}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"\n{'endpoint':<18}{'rate/s':>8}{'got/s':>8}{'answered':>9}{'refused':>8}{'errors':>7}{'unsent':>7}"
+          f"{'p50 ms':>9}{'p99 ms':>9}{'client CPU':>11}")
     for name, r in report["endpoints"].items():
-        failed = r["wrong"] + sum(r["errors"].values())
-        print(f"{name:<18}{r['target_rps']:>8.1f}{r['achieved_rps']:>8.1f}{r['ok']:>8}{failed:>8}{r['lost']:>6}"
-              f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+        errors = r["reset"] + r["timed_out"] + r["errors"] + r["in_flight"]
+        p50, p99 = (f"{r[key]:>9.2f}" if r[key] is not None else f"{'-':>9}" for key in ("p50_ms", "p99_ms"))
+        print(f"{name:<18}{r['target_rps']:>8.1f}{r['achieved_rps']:>8.1f}{r['answered']:>9}{r['refused']:>8}"
+              f"{errors:>7}{r['not_sent']:>7}{p50}{p99}{r['generator']['cpu_cores']:>11.2f}")
     print(f"\n{'server':<18}{'RSS start MB':>14}{'end MB':>10}{'max MB':>10}{'growth MB':>11}{'end/start':>11}")
     for server, m in report["memory"].items():
         ratio = f"{m['growth_ratio']:.3f}" if m["growth_ratio"] else "-"
@@ -132,14 +131,12 @@ def main(argv=None) -> None:
     rate_of = rates(registry.served(), capacity_file, args.fraction, args.rate)
     for name, (rps, source) in rate_of.items():
         print(f"soak: {name} at {rps:.1f} requests/s ({source})")
-    report = soak(root, args.seconds, rate_of, args.sample)
-    report["command"] = "python -m serving.soak " + shlex.join(sys.argv[1:] if argv is None else argv)
-    report["capacity_file"] = str(capacity_file) if capacity_file.exists() else None
-    out = args.out or root / "bench" / "soak.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    report = {"command": results.command("serving.soak", argv), "machine": machine.describe(),
+              **soak(root, args.seconds, rate_of, args.sample),
+              "capacity_file": str(capacity_file) if capacity_file.exists() else None}
+    out = results.save(report, args.out) if args.out else results.write(report, root, "soak")
     print_table(report)
-    failed = sum(r["wrong"] + sum(r["errors"].values()) + r["lost"] for r in report["endpoints"].values())
+    failed = sum(r["failed"] for r in report["endpoints"].values())
     print(f"\n{report['seconds']:.0f} s; {failed} failed or lost requests; written to {out}")
     if failed:
         raise SystemExit(1)

@@ -128,6 +128,7 @@ def passthrough(args) -> list[str]:
              "--collective-timeout", str(args.collective_timeout)]
     if args.value_min is not None:
         flags += ["--value-min", str(args.value_min), "--value-max", str(args.value_max)]
+    flags.append("--augment" if args.augment else "--no-augment")  # as resolved here: every worker the same
     return flags + (["--data", str(args.data)] if args.data else [])
 
 

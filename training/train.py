@@ -4,6 +4,7 @@
     python -m training.train --epochs 1         # the fast path tests use
     python -m training.train --data mine.npz    # your own x (N, H, W[, C]), y (N,), labels, name
     python -m training.train --arch resnet      # the second reference network
+    python -m training.train --no-augment       # the digits without warped copies and synthetic digits
 
 Writes under the artifacts folder (`artifacts/` or $DIGITS_ARTIFACTS):
   spec.json                      the one source of truth every later stage reads, derived from the data
@@ -29,7 +30,10 @@ TWIN_TOLERANCE = 1e-5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The training flags, shared by `training.train`, `training.distributed` and its workers."""
-    parser.add_argument("--epochs", type=int, default=25, help="passes over the (shift-augmented) training split (default: 25)")
+    parser.add_argument("--epochs", type=int, default=25, help="passes over the training examples (default: 25)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="train on slanted, stretched, thicker and thinner copies and on synthetic drawn and "
+                        "printed digits too (training/augment.py); default: on for the digits, off for --data")
     parser.add_argument("--width", type=int, default=1, choices=WIDTHS, help="channel multiplier (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split and both trainings (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (per worker when distributed; default: 32)")
@@ -51,6 +55,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--value-min and --value-max go together")
     if args.value_min is not None and not args.data:
         parser.error("--value-min/--value-max apply to your own --data")
+    if args.augment is None:  # the digits are augmented unless asked not to; your own data only when asked
+        args.augment = not args.data
     return args
 
 
@@ -61,7 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def hyperparameters(args: argparse.Namespace) -> dict:
-    return dict(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, learning_rate=args.lr)
+    return dict(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, learning_rate=args.lr,
+                augment=(not args.data) if args.augment is None else bool(args.augment))
 
 
 def config_of(args: argparse.Namespace) -> ModelConfig:

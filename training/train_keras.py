@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from training.data import Split, augment_with_shifts
+from training import augment as augmentation
+from training.data import Split
 from core.spec import Spec
 from training.model_keras import build_model, count_params
 from training.spec import ModelConfig
@@ -51,17 +52,18 @@ def accuracy(model: keras.Model, split: Split) -> float:
 
 
 def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: int, seed: int, batch_size: int,
-          learning_rate: float, log_dir: Path | None, jit_compile: bool = False, run_eagerly: bool = False,
-          strategy: tf.distribute.Strategy | None = None) -> tuple[keras.Model, dict]:
+          learning_rate: float, log_dir: Path | None, augment: bool = False, jit_compile: bool = False,
+          run_eagerly: bool = False, strategy: tf.distribute.Strategy | None = None) -> tuple[keras.Model, dict]:
     """Seeded Adam training; returns the model (a plain one, outside any strategy) and its metrics entry.
 
-    `log_dir` None: no TensorBoard logs."""
+    `augment`: train on warped copies and synthetic digits too (training/augment.py). `log_dir` None:
+    no TensorBoard logs."""
     keras.utils.set_random_seed(seed)
     if strategy is None:
         tf.config.experimental.enable_op_determinism()
     world = strategy.num_replicas_in_sync if strategy else 1
     chief = strategy is None or strategy.cluster_resolver.task_id == 0
-    train_split = augment_with_shifts(splits["train"])
+    train_split = augmentation.training_examples(splits["train"], spec, augment=augment, seed=seed)
     steps_per_epoch = math.ceil(len(train_split) / (batch_size * world))  # one pass over the split per epoch
     # Cosine decay to zero over the run, per step, the same schedule as the PyTorch loop; linear
     # scaling: the global batch is batch_size x world, so the learning rate grows with it.

@@ -18,7 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from training.data import Split, augment_with_shifts
+from training import augment as augmentation
+from training.data import Split
 from core.spec import Spec
 from training.model_torch import Network, build_network, count_params
 from training.spec import ModelConfig
@@ -52,13 +53,16 @@ def group() -> tuple[int, int]:
 
 
 def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: int, seed: int, batch_size: int,
-          learning_rate: float, log_dir: Path | None, compile: bool = False) -> tuple[Network, dict]:
+          learning_rate: float, log_dir: Path | None, augment: bool = False,
+          compile: bool = False) -> tuple[Network, dict]:
     """Seeded Adam training; returns the model and its metrics entry (rank 0's, in a group).
+
+    `augment`: train on warped copies and synthetic digits too (training/augment.py).
 
     `log_dir` None: no TensorBoard logs (whose writer imports TensorFlow into this process)."""
     rank, world = group()
     torch.manual_seed(seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
-    train_split = augment_with_shifts(splits["train"])
+    train_split = augmentation.training_examples(splits["train"], spec, augment=augment, seed=seed)
     generator = torch.Generator().manual_seed(seed)  # the same permutation on every rank
     model = build_network(config, spec)
     step_model: nn.Module = Logits(model)

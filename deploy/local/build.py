@@ -221,7 +221,7 @@ def _record(step: Step, root: Path, args: list) -> None:
 
 def _run_isolated(step: Step, root: Path, args: list) -> None:
     command = [sys.executable, "-m", "deploy.local.build", "--artifacts", str(root), "--run-step", step.name,
-               "--train-args", shlex.join(args)]
+               f"--train-args={shlex.join(args)}"]  # one token: a lone "--no-augment" is not read as an option
     done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_ARTIFACTS": str(root)})
     if done.returncode != 0:
         raise BuildError(f"exit {done.returncode}")

@@ -4,6 +4,7 @@
     python -m deploy.local.runner status    # which servers run, and where
     python -m deploy.local.runner stop      # make stop / make down: only the processes recorded at start
     python -m deploy.local.runner start --settings latency   # a measured profile (deploy/local/settings.py)
+    python -m deploy.local.runner start --cpus 1,2           # servers only on those cores (taskset -c)
 
 The demo page's server ("web", python -m web.tfjs.serve) starts only when the page was built whole
 (`make export-web`; one that failed midway does not count); without it the runner says so and
@@ -113,14 +114,23 @@ def check_ports_free(server: servers.Server, host: str) -> None:
                                  "<free port>") from None
 
 
-def launch(server: servers.Server, folder: Path) -> Recorded:
+def pinned(command: list, cpus=None) -> list:
+    """`command` under `taskset -c <cpus>` (it and every process it starts stay on those cores), or as is."""
+    if not cpus:
+        return list(command)
+    return ["taskset", "-c", ",".join(str(cpu) for cpu in sorted(cpus)), *command]
+
+
+def launch(server: servers.Server, folder: Path, cpus=None) -> Recorded:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **server.env}
+    command = pinned(server.command, cpus)
     with open(folder / "server.log", "ab") as log:
-        log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(server.command)}\n".encode())
+        log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(command)}\n".encode())
         log.flush()
         # A session of its own: `stop` signals the whole group (TorchServe's Java and its workers).
-        process = subprocess.Popen(server.command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+        # taskset execs the server in the same process, so the pid and its start time are the server's.
+        process = subprocess.Popen(command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     started, _ = _stat(process.pid)  # Popen returns once exec succeeded: the pid is the server's own
     recorded = Recorded(process.pid, server.marker, started)
@@ -143,12 +153,13 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 
 def start(root: Path, endpoints=None, timeout: float = 180.0,
-          settings: settings_mod.ServerSettings | None = None, only: tuple | None = None) -> dict:
+          settings: settings_mod.ServerSettings | None = None, only: tuple | None = None, cpus=None) -> dict:
     """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
 
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
     with other settings needs its own root (run folder) and endpoints. `only` (model server names)
-    starts just those, without the page (the settings search measures one server at a time).
+    starts just those, without the page (the settings search measures one server at a time). `cpus`
+    (core numbers) pins the servers it starts to those cores (a server already running keeps its own).
     """
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
@@ -163,7 +174,7 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     try:
         for server in plan:
             try:
-                times[server.name] = _bring_up(server, root, endpoints, settings, timeout, started)
+                times[server.name] = _bring_up(server, root, endpoints, settings, timeout, started, cpus)
             except (StartError, servers.PrepareError, OSError) as error:
                 if server.name not in servers.OPTIONAL:
                     raise
@@ -187,7 +198,8 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     return times
 
 
-def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: float, started: list) -> float:
+def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: float, started: list,
+              cpus=None) -> float:
     """Start `server` unless it runs; seconds until it answered (instant when it was up)."""
     folder = run_dir(server.name, root)
     recorded = read_pid(folder)
@@ -196,10 +208,11 @@ def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: 
     else:
         server.prepare()  # verify artifacts, render configs
         check_ports_free(server, endpoints.host)
-        recorded = launch(server, folder)
+        recorded = launch(server, folder, cpus)
         (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
         started.append(server)
-        print(f"{server.name}: started pid {recorded.pid} ({server.describe}); log {folder / 'server.log'}")
+        print(f"{server.name}: started pid {recorded.pid} ({server.describe})"
+              + (f" on cores {','.join(map(str, sorted(cpus)))}" if cpus else "") + f"; log {folder / 'server.log'}")
     seconds = wait_ready(server, folder, recorded, timeout)
     if server in started:
         print(f"{server.name}: ready after {seconds:.1f} s")
@@ -259,11 +272,13 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each server (default: 180)")
     parser.add_argument("--settings", default="default", choices=settings_mod.PRESET_NAMES,
                         help="named server settings from deploy/local/settings.py (default: default)")
+    parser.add_argument("--cpus", help="start the servers on these cores only, e.g. 1,2 (taskset -c); default: any")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     if args.action == "start":
         try:
-            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings))
+            cpus = [int(cpu) for cpu in args.cpus.split(",")] if args.cpus else None
+            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings), cpus=cpus)
         except (StartError, servers.PrepareError, specs.SpecError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1)

@@ -41,12 +41,28 @@ class ServerSettings:
     # {"tensorflow_intra_op_parallelism": 1, "rest_api_num_threads": 8}.
     tfserving_flags: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_torchserve(self.name, self.torchserve)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     def merged(self, **changes) -> "ServerSettings":
         """These settings with some fields replaced (a grid point of the search: one server's fields)."""
         return ServerSettings(**{**asdict(self), **changes})
+
+
+def check_torchserve(name: str, model_keys: dict) -> None:
+    """Refuse model settings TorchServe would silently replace.
+
+    TorchServe 0.12 reads a non-positive number in the `models=` JSON as "not set" and uses its own
+    default instead (ConfigManager.getJsonIntValue): `maxBatchDelay: 0` becomes a 100 ms wait for
+    company, the opposite of what it looks like. No wait at all is `batchSize: 1`."""
+    for key, value in model_keys.items():
+        if key in ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout") and int(value) < 1:
+            hint = " (TorchServe reads 0 as unset and waits its default 100 ms; for no wait use batchSize 1)" \
+                if key == "maxBatchDelay" else ""
+            raise ValueError(f"settings {name!r}: TorchServe {key} must be at least 1, got {value}{hint}")
 
 
 SERVER_FIELDS = {  # which fields belong to which server: a search of one server changes only its own

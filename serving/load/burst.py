@@ -17,12 +17,15 @@ server itself answers. Every request ends as exactly one of
     timed_out   no answer within --timeout seconds
     errors      anything else (a wrong answer, a 500...), by kind: unexplained
 
-Latency (p50/p99 of answered requests, from send to answer) uses openloop.summarize. The client is
+The outcomes and their kinds are the load engine's (serving/load/openloop.py `classify`, `Tally`);
+latency (p50/p90/p99/max of answered requests, from send to answer: every connection sends at
+once, there is no schedule to measure from) is benchmarks/timing.py `summarize`. The client is
 one process on asyncio (aiohttp, grpc.aio), not a thread per connection, so it leaves the cores to
 the servers; the soft limit on open files is raised when N connections need more.
 
 Unless --running, both servers are started for the run on free ports (their own run folder under
 <artifacts>/load/burst/, like the capacity sweep) and stopped after. Writes <artifacts>/bench/burst.json
+(benchmarks/results.py)
 (every burst, and per endpoint the largest burst held: nothing reset, timed out or unexplained) and
 burst.png (answered share and p50/p99 against connections).
 """
@@ -32,28 +35,24 @@ import argparse
 import asyncio
 import json
 import resource
-import shlex
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine
+from benchmarks import machine, results, timing
 from core import registry
 from core import spec as specs
 from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.load import openloop, plots
-from serving.retry import refusal
+from serving.load.openloop import Tally
 
 TARGETS = tuple(registry.served())
-OUTCOMES = ("answered", "refused", "reset", "timed_out", "errors")
+OUTCOMES = tuple(o for o in openloop.OUTCOMES if o != "not_sent")  # every request of a burst is sent
 # Every gRPC channel gets its own subchannel pool, hence its own TCP connection: grpc would
 # otherwise share one connection between channels to the same address.
 GRPC_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
-RESET_CODES = ("UNAVAILABLE", "CANCELLED")  # gRPC's words for a connection that failed or went away
 
 
 def ensure_open_files(needed: int) -> int:
@@ -68,48 +67,6 @@ def ensure_open_files(needed: int) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     print(f"burst: raised the soft limit on open files from {soft} to {needed} (hard limit {hard})", flush=True)
     return needed
-
-
-def classify(error: BaseException) -> tuple[str, str]:
-    """(outcome, kind) of a failed request: refused, reset, timed_out or errors, and a short name."""
-    import aiohttp
-
-    code = getattr(error, "code", None)
-    code = code().name if callable(code) else None
-    if code in RESET_CODES:  # checked before refusal(): UNAVAILABLE is retryable, but here it is a dropped connection
-        return "reset", code
-    if code == "DEADLINE_EXCEEDED" or isinstance(error, (asyncio.TimeoutError, TimeoutError)):
-        return "timed_out", code or "timeout"
-    refused = refusal(error)
-    if refused:
-        after = getattr(error, "retry_after", None)
-        return "refused", refused + (f", Retry-After {after}" if after is not None else "")
-    if isinstance(error, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError)):
-        return "reset", type(error).__name__
-    if code:
-        return "errors", code
-    status = getattr(error, "status", None)
-    return "errors", f"HTTP {status}" if isinstance(status, int) else type(error).__name__
-
-
-class Tally:
-    """Outcome counts, error kinds (with one example each) and answered latencies of one burst."""
-
-    def __init__(self):
-        self.counts = Counter({outcome: 0 for outcome in OUTCOMES})
-        self.kinds: Counter = Counter()
-        self.examples: dict = {}
-        self.latencies_ms: list[float] = []
-
-    def answered(self, seconds: float) -> None:
-        self.counts["answered"] += 1
-        self.latencies_ms.append(seconds * 1e3)
-
-    def failed(self, error: BaseException) -> None:
-        outcome, kind = classify(error)
-        self.counts[outcome] += 1
-        self.kinds[f"{outcome}: {kind}"] += 1
-        self.examples.setdefault(f"{outcome}: {kind}", str(error)[:200])
 
 
 # ---- one connection of each kind -------------------------------------------------------------
@@ -131,7 +88,7 @@ class Rest:
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             await go.wait()
             for _ in range(requests):
-                began = time.perf_counter()
+                began = timing.now()
                 try:
                     async with session.post(self.url, data=self.body, headers=self.headers) as response:
                         text = await response.read()
@@ -142,7 +99,7 @@ class Rest:
                 except Exception as error:  # every failure is a result here
                     tally.failed(error)
                     continue
-                tally.answered(time.perf_counter() - began)
+                tally.answered(timing.now() - began)
 
 
 class Grpc:
@@ -159,14 +116,14 @@ class Grpc:
             call = channel.unary_unary(self.method)  # bytes in, bytes out
             await go.wait()
             for _ in range(requests):
-                began = time.perf_counter()
+                began = timing.now()
                 try:
                     reply = await call(self.request, metadata=self.metadata, timeout=timeout)
                     openloop.check_answer(self.rows_of(reply), 1, self.classes)
                 except Exception as error:  # every failure is a result here
                     tally.failed(error)
                     continue
-                tally.answered(time.perf_counter() - began)
+                tally.answered(timing.now() - began)
         finally:
             await channel.close()
 
@@ -228,21 +185,23 @@ def burst(target: str, endpoints, root: Path, connections: int, requests: int = 
         go = asyncio.Event()
         tasks = [asyncio.create_task(client.connection(requests, timeout, go, tally)) for _ in range(connections)]
         await asyncio.sleep(0)  # every connection is waiting at the line before any starts
-        began = time.perf_counter()
+        began = timing.now()
         go.set()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=requests * timeout + 30)
-        return time.perf_counter() - began
+        return timing.now() - began
 
     elapsed = asyncio.run(crowd())
     sent = connections * requests
-    counts = dict(tally.counts)
-    if sum(counts.values()) != sent:  # every request must end as exactly one outcome
+    counted = tally.snapshot()
+    counts = {outcome: counted[outcome] for outcome in OUTCOMES}
+    if sum(counts.values()) != sent or counted["not_sent"]:  # every request must end as exactly one outcome
         raise AssertionError(f"{target}: {sent} requests sent, {sum(counts.values())} accounted for: {counts}")
-    stats = openloop.summarize(tally.latencies_ms, sent - counts["answered"], elapsed)
+    latency = timing.summarize(tally.latencies_s, "ms")
     return {"target": target, "connections": connections, "requests_per_connection": requests, "sent": sent,
-            **counts, "held": held(counts), "seconds": round(elapsed, 2), "answered_per_s": stats["achieved_rps"],
-            **{key: stats[key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
-            "kinds": dict(tally.kinds.most_common()), "examples": tally.examples}
+            **counts, "held": held(counts), "seconds": round(elapsed, 2),
+            "answered_per_s": round(counts["answered"] / elapsed, 2) if elapsed > 0 else 0.0,
+            **{key: latency[key] for key in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")},
+            "kinds": counted["kinds"], "examples": counted["examples"]}
 
 
 def held(counts: dict) -> bool:
@@ -300,7 +259,7 @@ def main(argv=None) -> dict:
     from training import paths
 
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    command = "python -m serving.load.burst " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = results.command("serving.load.burst", argv)
     print(f"burst: {', '.join(args.targets)}; {' / '.join(map(str, sorted(args.connections)))} connections at once "
           f"x {args.requests} requests each, no retries", flush=True)
     from deploy.local import runner, servers
@@ -321,9 +280,7 @@ def main(argv=None) -> dict:
     result = {"command": command, "requests_per_connection": args.requests, "timeout_s": args.timeout,
               "machine": machine.describe(),
               "tfserving": servers.tfserving(root, endpoints).describe, "runs": runs, "endpoints": summary(runs)}
-    out = args.out or root / "bench" / "burst.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = results.save(result, args.out) if args.out else results.write(result, root, "burst")
     chart = plots.burst(result, out.with_suffix(".png"))
     print(f"\n{'endpoint':<18}{'largest held':>14}{'p99 ms there':>14}{'answered in full':>18}")
     for target, entry in result["endpoints"].items():

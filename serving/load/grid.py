@@ -2,7 +2,7 @@
 
     from serving.load import grid
     points = grid.points("torchserve", "small")           # [{"name": "default", "knobs": {}, "settings": {}}, ...]
-    chosen = grid.pick(measured_points)                    # {"latency": "b1-d0", "throughput": "w2-omp1-d0"}
+    chosen = grid.pick(measured_points)                    # {"latency": "b1", "throughput": "w2-b16-d2-omp1"}
 
 A grid point names only the knobs it changes from the checked-in configs (the point "default",
 with no knobs, is always in the grid: every profile is measured beside it). Knobs are short names
@@ -47,10 +47,12 @@ KNOBS = {
 }
 
 # Small: about eight points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
-# its wait cost one client (b1, d0 and d1 against the checked-in b8 d5), one thread per worker,
-# two workers, bigger batches. TF Serving: batching off, TensorFlow's thread pools, REST threads.
+# its wait cost one client (b1: no batching, no wait; d1: the shortest wait TorchServe honours,
+# against the checked-in b8 d5), one thread per worker, two workers, bigger batches. There is no
+# d0: TorchServe reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
+# TF Serving: batching off, TensorFlow's thread pools, REST threads.
 SMALL = {
-    "torchserve": [{}, {"b": 1, "d": 0}, {"d": 0}, {"d": 1}, {"omp": 1, "d": 0}, {"w": 2, "omp": 1, "d": 0},
+    "torchserve": [{}, {"b": 1}, {"d": 1}, {"omp": 1, "b": 1}, {"w": 2, "omp": 1, "b": 1}, {"w": 2, "omp": 1, "d": 1},
                    {"w": 2, "omp": 1, "b": 16, "d": 2}, {"b": 32, "d": 2}],
     "tfserving": [{}, {"batching": False}, {"intra": 1}, {"intra": 1, "inter": 1}, {"rest": 2}, {"rest": 8}],
 }
@@ -59,16 +61,16 @@ SMALL = {
 def _full(server: str) -> list[dict]:
     """Every combination of a few values per knob (about 20 points per server: 20-25 minutes)."""
     if server == "torchserve":
-        batching = [{"b": 1, "d": 0}, {"d": 0}, {"d": 1}, {}, {"b": 32, "d": 2}]
+        batching = [{"b": 1}, {"d": 1}, {"d": 2}, {}, {"b": 32, "d": 2}]
         combos = [{**w, **omp, **b} for w, omp, b in itertools.product([{}, {"w": 2}], [{}, {"omp": 1}], batching)]
-        return combos + [{"netty": 2, "client": 1, "d": 0}, {"netty": 8, "d": 0}]
+        return combos + [{"netty": 2, "client": 1, "b": 1}, {"netty": 8, "b": 1}]
     batching = [{}, {"timeout": 0}, {"batching": False}]
     return [{**b, **t, **r} for b, t, r in itertools.product(batching, [{}, {"intra": 1}, {"intra": 1, "inter": 1}],
                                                              [{}, {"rest": 8}])]
 
 
 def point_name(knobs: dict) -> str:
-    """"default" for no knobs, else e.g. "w2-omp1-d0" (knobs in KNOBS order; booleans as on/off)."""
+    """"default" for no knobs, else e.g. "w2-b1-omp1" (knobs in KNOBS order; booleans as on/off)."""
     if not knobs:
         return "default"
     order = [k for table in KNOBS.values() for k in table]

@@ -7,20 +7,21 @@ Locust's users (serving/load/locustfile.py) form a closed loop: N users, each se
 request when the last answer is in, so this measures throughput at a concurrency, not latency at
 a rate (for that: serving/load/openloop.py). Locust runs as a subprocess with the environment of
 this one (DIGITS_ARTIFACTS, DIGITS_*_PORT); its CSV statistics become
-<artifacts>/bench/load-locust-<target>.json: requests, failures, achieved rate, p50/p90/p99/max ms.
+<artifacts>/bench/load-locust-<target>.json (benchmarks/results.py): requests, errors, achieved rate,
+and the latency keys every measurement here uses (benchmarks/timing.py `summarize`: n, mean_ms,
+p50_ms, p90_ms, p99_ms, max_ms; Locust's own percentiles, which it rounds to 2-3 significant digits).
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks import machine, results
 from core import registry
 from training import paths
 
@@ -41,9 +42,10 @@ def stats_from_csv(path: Path) -> dict:
         value = row.get(key, "N/A")
         return None if value in ("N/A", "", None) else float(value)
 
-    return {"requests": int(row["Request Count"]), "errors": int(row["Failure Count"]),
-            "achieved_rps": round(number("Requests/s") or 0.0, 2), "p50_ms": number("50%"), "p90_ms": number("90%"),
-            "p99_ms": number("99%"), "max_ms": number("Max Response Time")}
+    requests, errors = int(row["Request Count"]), int(row["Failure Count"])
+    return {"requests": requests, "errors": errors, "achieved_rps": round(number("Requests/s") or 0.0, 2),
+            "n": requests, "mean_ms": number("Average Response Time"), "p50_ms": number("50%"),
+            "p90_ms": number("90%"), "p99_ms": number("99%"), "max_ms": number("Max Response Time")}
 
 
 def run(target: str, users: int, seconds: int, root: Path, environ: dict | None = None) -> dict:
@@ -78,15 +80,13 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     print(f"locust: {args.users} users on {args.target} for {args.seconds} s (headless) ...", flush=True)
-    result = {"command": "python -m serving.load.locust_run " + shlex.join(sys.argv[1:] if argv is None else argv),
+    result = {"command": results.command("serving.load.locust_run", argv), "machine": machine.describe(),
               **run(args.target, args.users, args.seconds, root)}
     if result["requests"] == 0:
         raise SystemExit(f"error: no request was answered on {args.target}: is the server up (`make serve`), and "
                          f"are DIGITS_*_PORT and DIGITS_ARTIFACTS those it runs with? Locust said:\n"
                          f"{result.get('locust_stderr_tail', '')}")
-    out = root / "bench" / f"load-locust-{args.target}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = results.write(result, root, f"load-locust-{args.target}")
     print(f"{'endpoint':<18}{'users':>6}{'requests':>10}{'errors':>8}{'req/s':>9}"
           + "".join(f"{name:>8}" for name in ("p50 ms", "p90 ms", "p99 ms", "max ms")))
     print(f"{args.target:<18}{args.users:>6}{result['requests']:>10}{result['errors']:>8}{result['achieved_rps']:>9.1f}"

@@ -18,14 +18,20 @@ def pyplot():
 
 
 def latency_vs_load(result: dict, out: Path) -> Path:
-    """p50 and p99 against offered rate, one colour per server setting, with the objective as a line."""
+    """p50 and p99 against offered rate, one colour per server setting (squares: generator and servers
+    pinned to separate cores), with the objective as a line."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for (name, setting), colour in zip(result["settings"].items(), ("tab:blue", "tab:orange", "tab:green")):
-        steps = [s for s in setting["steps"] if s["p99_ms"] is not None]
-        offered = [s["offered_rps"] for s in steps]
-        ax.plot(offered, [s["p50_ms"] for s in steps], "o--", color=colour, label=f"{name} p50")
-        ax.plot(offered, [s["p99_ms"] for s in steps], "o-", color=colour, label=f"{name} p99")
+    by_mode = result.get("by_mode") or {result.get("pinning", "unpinned"): result["settings"]}
+    for mode, settings in by_mode.items():
+        marker, suffix = ("s", " pinned") if mode == "pinned" else ("o", "")
+        for (name, setting), colour in zip(settings.items(), ("tab:blue", "tab:orange", "tab:green")):
+            steps = [s for s in setting["steps"] if s["p99_ms"] is not None]
+            offered = [s["offered_rps"] for s in steps]
+            ax.plot(offered, [s["p50_ms"] for s in steps], marker + "--", color=colour, label=f"{name}{suffix} p50",
+                    alpha=0.6 if suffix else 1.0)
+            ax.plot(offered, [s["p99_ms"] for s in steps], marker + "-", color=colour, label=f"{name}{suffix} p99",
+                    alpha=0.6 if suffix else 1.0)
     ax.axhline(result["slo_p99_ms"], color="grey", linestyle=":", label=f"objective p99 {result['slo_p99_ms']:g} ms")
     ax.set(xscale="log", yscale="log", xlabel="offered load (requests/s, Poisson arrivals)",
            ylabel="latency from scheduled send (ms)", title=f"{result['target']}: latency against offered load")

@@ -2,7 +2,7 @@
 
     make tune                                                   # = python -m serving.load.search (small grid)
     python -m serving.load.search --servers torchserve --grid full
-    python -m serving.load.search --points default b1-d0        # only these grid points (the tests: two)
+    python -m serving.load.search --points default b1           # only these grid points (the tests: two)
     python -m serving.load.search --write-profiles              # and rewrite deploy/local/profiles.json
 
 In the spirit of Triton's Model Analyzer. For every point of the grid (serving/load/grid.py: the

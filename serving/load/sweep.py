@@ -1,37 +1,46 @@
-"""Capacity of every served endpoint, default versus the latency and throughput profiles, in one run.
+"""Capacity of every served endpoint, default versus the latency and throughput profiles, pinned and unpinned, in one run.
 
     make loadtest-sweep                                    # = python -m serving.load.sweep
-    python -m serving.load.sweep --seconds 3 --start-rate 20 --factor 1.5 --settings default throughput
+    python -m serving.load.sweep --seconds 3 --start-rate 20 --factor 1.5 --settings default throughput --pin both
 
 For each named server setting (deploy/local/settings.py: "default" = the checked-in configs, and
 the COMMITTED profiles of deploy/local/profiles.json, so a rerun measures the same settings; the
 settings search, serving/load/search.py, is what re-derives them) it starts both servers in their own
 variant root (serving/load/variants.py) on free ports, records each server's cold start and the
 RSS of its process tree (idle and peak under load), then raises the offered open-loop rate
-(serving/load/openloop.py) step by step on every server target of core/registry.py until a
-step's p99 exceeds the objective (50 ms) or any request fails. An endpoint's capacity is the
-highest offered rate whose p99 stayed within the objective with zero errors. Each endpoint first
-gets an unrecorded warm-up at the lowest rate, and a failing step is run once more before the
-ladder stops (`--retries`), so one burst of noise from other work on the machine does not end it. The in-process rate
-of each framework (one client thread, batch 1, no server) is measured in the same run.
+(serving/load/openloop.py, the one load engine) step by step on every server target of
+core/registry.py until a step's p99 exceeds the objective (50 ms) or any request is not answered
+(refused, failed or never sent). An endpoint's capacity is the highest offered rate whose p99
+stayed within the objective with every request answered. Each endpoint first gets an unrecorded
+warm-up at the lowest rate, and a failing step is run once more before the ladder stops
+(`--retries`), so one burst of noise from other work on the machine does not end it. The in-process
+rate of each framework (one client thread, batch 1, no server) is measured in the same run.
 
-The load generator runs on the same machine as the servers, so the servers and the client share
-its cores: the figures are this machine's, and ratios side by side are the point.
-Writes, under <artifacts>/bench/:
-  load-<target>.json      every step (offered and achieved rate, p50/p90/p99/max, errors) per setting
-  load-<target>.png       latency against offered load, every setting
-  load-capacity.json      capacity per target (the better setting), cold starts, memory, in-process rates
+The load generator runs on the same machine as the servers. Every step records what it cost the
+generator (its process CPU over the step, as cores and as a share of the cores it may use, and its
+send lag) and the CPU of each server's process tree over the same step. `--pin` runs the ladder
+with the generator and the servers on separate cores (servers under `taskset -c`, this process
+with os.sched_setaffinity; `--generator-cpus` cores for the generator, the rest for the servers),
+without (`off`), or both ways (`both`, the default) when the machine has two cores or more. A
+capacity whose stopping step was limited by the generator (>= 90% of its cores, or send lag p99
+> 10 ms) is marked `generator_limited`: that figure measures the client too.
+Writes, under <artifacts>/bench/ (benchmarks/results.py):
+  load-<target>.json      every step (offered and achieved rate, p50/p90/p99/max, outcomes, CPU) per setting and pinning
+  load-<target>.png       latency against offered load, both settings (unpinned, or pinned when only that ran)
+  load-capacity.json      capacity per target (the better setting), pinned and unpinned, generator limits,
+                          cold starts, memory, in-process rates
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import shlex
-import sys
+import os
 import time
 from pathlib import Path
 
 from benchmarks import machine as machine_mod
+from benchmarks import results as results_mod
 from core import registry
 from core import spec as specs
 from deploy.local import runner, servers
@@ -55,7 +64,8 @@ def ladder(start: float, factor: float, maximum: float) -> list[float]:
 
 
 def passes(step: dict, slo_ms: float = SLO_P99_MS) -> bool:
-    return step["errors"] == 0 and step["p99_ms"] is not None and step["p99_ms"] <= slo_ms
+    """Every request answered (none refused, failed or left unsent) and p99 within the objective."""
+    return step["failed"] == 0 and step["p99_ms"] is not None and step["p99_ms"] <= slo_ms
 
 
 def find_capacity(run_step, rates: list[float], slo_ms: float = SLO_P99_MS, retries: int = 1,
@@ -72,43 +82,92 @@ def find_capacity(run_step, rates: list[float], slo_ms: float = SLO_P99_MS, retr
             if ok:
                 break
             if attempt < retries:
-                progress(f"    {rate:>8.1f} req/s offered: p99 {step['p99_ms']} ms, errors {step['errors']}: once more")
+                progress(f"    {rate:>8.1f} req/s offered: p99 {step['p99_ms']} ms, not answered {step['failed']}: "
+                         "once more")
         step["attempts"] = attempt + 1
         steps.append(step)
+        generator = step.get("generator", {})
         progress(f"    {rate:>8.1f} req/s offered: achieved {step['achieved_rps']:>8.1f}, p50 {step['p50_ms']} ms, "
-                 f"p99 {step['p99_ms']} ms, errors {step['errors']}" + ("" if ok else "  <- over the objective"))
+                 f"p99 {step['p99_ms']} ms, not answered {step['failed']}"
+                 + (f", generator CPU {generator['cpu_cores']:.2f} cores" if generator else "")
+                 + ("" if ok else "  <- over the objective")
+                 + (f" (generator-limited: {generator['why']})" if step.get("generator_limited") else ""))
         if not ok:
             break
         capacity = rate
     return steps, capacity
 
 
+def limit(steps: list, capacity: float) -> dict:
+    """What stopped the ladder: the last step's generator and server CPU, and whether the generator was the limit."""
+    stop = steps[-1] if steps else {}
+    generator = stop.get("generator", {})
+    return {"capacity_rps": capacity, "generator_limited": bool(stop.get("generator_limited")),
+            "why": generator.get("why", ""), "stopped_at_rps": stop.get("offered_rps"),
+            "generator_cpu_cores": generator.get("cpu_cores"), "generator_cpu_share": generator.get("cpu_share"),
+            "servers_cpu_cores": stop.get("servers_cpu_cores"), "send_lag_p99_ms": stop.get("send_lag_p99_ms")}
+
+
+def split_cores(generator_cpus: int = 1, allowed=None) -> dict | None:
+    """{"generator": [...], "servers": [...]}: this process's cores split in two, or None with fewer than two."""
+    allowed = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
+    if len(allowed) < 2:
+        return None
+    count = min(max(generator_cpus, 1), len(allowed) - 1)
+    return {"generator": allowed[:count], "servers": allowed[count:]}
+
+
+@contextlib.contextmanager
+def generator_on(cpus):
+    """Every thread of this process (and every one started meanwhile) on `cpus`; as before afterwards."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+
+    def pin(cores):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task), cores)
+
+    pin(set(cpus))
+    try:
+        yield
+    finally:
+        pin(before)
+
+
 def run_setting(root: Path, name: str, target_names: list[str], rates: list[float], seconds: float,
-                threads: int, retries: int = 1) -> dict:
-    """Start both servers with settings `name`, sweep every target, stop them; the setting's results."""
+                threads: int, retries: int = 1, pin: dict | None = None) -> dict:
+    """Start both servers with settings `name` (on `pin["servers"]` cores, the generator on
+    `pin["generator"]`, when given), sweep every target, stop them; the setting's results."""
     settings = settings_mod.preset(name)
     variant = variants.prepare(root, name)
     endpoints = free_endpoints()
-    print(f"\n== settings {name!r}: {json.dumps(settings.to_dict())}", flush=True)
+    where = f", generator on cores {pin['generator']}, servers on {pin['servers']}" if pin else ""
+    print(f"\n== settings {name!r}{where}: {json.dumps(settings.to_dict())}", flush=True)
     runner.stop(variant)  # left over from an interrupted run: its cold start and settings would not be this run's
     try:
-        cold = runner.start(variant, endpoints, timeout=300, settings=settings)
+        cold = runner.start(variant, endpoints, timeout=300, settings=settings, cpus=pin and pin["servers"])
         pids = {server: runner.read_pid(runner.run_dir(server, variant)).pid for server in servers.MODEL_SERVERS}
         images, classes = openloop.test_images(root), specs.load(root).num_classes
         results = {}
-        with memory.Sampler(pids) as sampler:
+        with memory.Sampler(pids) as sampler, generator_on(pin and pin["generator"]):
             for target in target_names:
                 print(f"  {target}:", flush=True)
                 make = openloop.predictor_factory(target, variant, endpoints)
                 openloop.run(make, images, classes, rates[0], seconds, threads)  # warm-up: JIT, connections, batches
                 steps, capacity = find_capacity(
-                    lambda rate: openloop.run(make, images, classes, rate, seconds, threads), rates, retries=retries)
-                results[target] = {"capacity_rps": capacity, "steps": steps}
-                print(f"  {target}: capacity {capacity:g} req/s", flush=True)
+                    lambda rate: openloop.run(make, images, classes, rate, seconds, threads, servers=pids), rates,
+                    retries=retries)
+                results[target] = {"steps": steps, **limit(steps, capacity)}
+                print(f"  {target}: capacity {capacity:g} req/s"
+                      + (f" (generator-limited: {results[target]['why']})" if results[target]["generator_limited"]
+                         else ""), flush=True)
     finally:
         runner.stop(variant)
     usage = sampler.result()
-    return {"server_settings": settings.to_dict(), "targets": results,
+    return {"server_settings": settings.to_dict(), "targets": results, "pin": pin,
             "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]} for server in servers.MODEL_SERVERS}}
 
 
@@ -127,6 +186,21 @@ def in_process_rates(root: Path, seconds: float) -> dict:
     return rates
 
 
+def summarize(by_mode: dict, targets: list[str], settings: list[str]) -> tuple[str, dict]:
+    """(the headline mode, per endpoint: capacity at the better setting of that mode, and every mode's limits)."""
+    main = "unpinned" if "unpinned" in by_mode else next(iter(by_mode))
+    endpoints = {}
+    for target in targets:
+        runs = {mode: {name: {k: v for k, v in by_setting[name]["targets"][target].items() if k != "steps"}
+                       for name in settings} for mode, by_setting in by_mode.items()}
+        capacities = {name: entry["capacity_rps"] for name, entry in runs[main].items()}
+        best = max(capacities, key=lambda name: (capacities[name], name == "default"))
+        endpoints[target] = {"capacity_rps": capacities[best], "setting": best, "by_setting": capacities,
+                             "framework": registry.TARGETS[target].framework, "pinning": main,
+                             "generator_limited": runs[main][best]["generator_limited"], "by_mode": runs}
+    return main, endpoints
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate step, seconds (default: 3)")
@@ -141,49 +215,76 @@ def main(argv=None) -> dict:
                         help="server settings to compare (default: default latency throughput)")
     parser.add_argument("--targets", nargs="+", default=registry.served(), choices=registry.served(),
                         help="served endpoints (default: every server target in core/registry.py)")
+    parser.add_argument("--pin", choices=("off", "on", "both"), default="both",
+                        help="generator and servers on separate cores: off, on, or both ways (default: both; "
+                             "off on a single core)")
+    parser.add_argument("--generator-cpus", type=int, default=1,
+                        help="cores for the generator when pinned, the servers get the rest (default: 1)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     rates = ladder(args.start_rate, args.factor, args.max_rate)
-    command = "python -m serving.load.sweep " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = results_mod.command("serving.load.sweep", argv)
+    split = split_cores(args.generator_cpus)
+    modes = {"off": ["unpinned"], "on": ["pinned"], "both": ["unpinned", "pinned"]}[args.pin]
+    if split is None and "pinned" in modes:
+        print("sweep: one core only: nothing to pin apart, running unpinned", flush=True)
+        modes = ["unpinned"]
     started = time.monotonic()
-    print(f"sweep: {len(args.targets)} endpoints x {len(args.settings)} settings, steps of {args.seconds:g} s at "
-          f"{rates[0]:g}..{rates[-1]:g} req/s (x{args.factor:g}), objective p99 <= {SLO_P99_MS:g} ms", flush=True)
+    print(f"sweep: {len(args.targets)} endpoints x {len(args.settings)} settings x {' and '.join(modes)}, steps of "
+          f"{args.seconds:g} s at {rates[0]:g}..{rates[-1]:g} req/s (x{args.factor:g}), objective p99 <= "
+          f"{SLO_P99_MS:g} ms" + (f"; pinned: generator on cores {split['generator']}, servers on {split['servers']}"
+                                  if "pinned" in modes else ""), flush=True)
 
-    by_setting = {name: run_setting(root, name, args.targets, rates, args.seconds, args.threads, args.retries)
-                  for name in args.settings}
+    by_mode = {mode: {name: run_setting(root, name, args.targets, rates, args.seconds, args.threads, args.retries,
+                                        pin=split if mode == "pinned" else None)
+                      for name in args.settings} for mode in modes}
     print("\nin-process rates (no server):", flush=True)
     in_process = in_process_rates(root, args.seconds)
 
     machine = machine_mod.describe()
-    out_dir = root / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    main_mode, endpoints = summarize(by_mode, args.targets, args.settings)
+    by_setting = by_mode[main_mode]
     summary = {"command": command, "slo_p99_ms": SLO_P99_MS, "machine": machine, "step_seconds": args.seconds,
                "tfserving": servers.tfserving(root, free_endpoints()).describe,
-               "endpoints": {}, "in_process": in_process,
+               "pinning": {"modes": modes, "headline": main_mode,
+                           **({"generator_cpus": split["generator"], "server_cpus": split["servers"]}
+                              if "pinned" in modes else {})},
+               "generator_limits": {"cpu_share": openloop.GENERATOR_CPU_SHARE_LIMIT,
+                                    "send_lag_p99_ms": openloop.SEND_LAG_LIMIT_MS},
+               "endpoints": endpoints, "in_process": in_process,
                "servers": {name: result["servers"] for name, result in by_setting.items()},
+               "servers_by_mode": {mode: {name: result["servers"] for name, result in runs.items()}
+                                   for mode, runs in by_mode.items()},
                "server_settings": {name: result["server_settings"] for name, result in by_setting.items()}}
     for target in args.targets:
+        per_mode = {mode: {name: {"server_settings": result["server_settings"], **result["targets"][target]}
+                           for name, result in runs.items()} for mode, runs in by_mode.items()}
         per_target = {"target": target, "framework": registry.TARGETS[target].framework, "command": command,
-                      "slo_p99_ms": SLO_P99_MS, "machine": machine,
-                      "settings": {name: {"server_settings": result["server_settings"], **result["targets"][target]}
-                                   for name, result in by_setting.items()}}
-        (out_dir / f"load-{target}.json").write_text(json.dumps(per_target, indent=2) + "\n")
+                      "slo_p99_ms": SLO_P99_MS, "machine": machine, "pinning": main_mode,
+                      "settings": per_mode[main_mode], "by_mode": per_mode}
+        out_dir = results_mod.write(per_target, root, f"load-{target}").parent
         plots.latency_vs_load(per_target, out_dir / f"load-{target}.png")
-        capacities = {name: result["targets"][target]["capacity_rps"] for name, result in by_setting.items()}
-        best = max(capacities, key=lambda name: (capacities[name], name == "default"))
-        summary["endpoints"][target] = {"capacity_rps": capacities[best], "setting": best, "by_setting": capacities,
-                                        "framework": per_target["framework"]}
-    (out_dir / "load-capacity.json").write_text(json.dumps(summary, indent=2) + "\n")
+    results_mod.write(summary, root, "load-capacity")
 
-    print(f"\n{'endpoint':<18}" + "".join(f"{name + ' req/s':>16}" for name in args.settings) + f"{'best':>10}")
-    for target, entry in summary["endpoints"].items():
-        print(f"{target:<18}" + "".join(f"{entry['by_setting'][name]:>16g}" for name in args.settings)
-              + f"{entry['setting']:>10}")
+    columns = [(mode, name) for mode in modes for name in args.settings]
+    print(f"\n{'endpoint':<18}" + "".join(f"{f'{name} {mode}':>20}" for mode, name in columns) + f"{'best':>10}")
+    for target, entry in endpoints.items():
+        cells = []
+        for mode, name in columns:
+            run = entry["by_mode"][mode][name]
+            cells.append(f"{run['capacity_rps']:g}" + (" (gen)" if run["generator_limited"] else ""))
+        print(f"{target:<18}" + "".join(f"{cell:>20}" for cell in cells) + f"{entry['setting']:>10}")
+    print("generator CPU at the stopping step (cores used / share of its cores), servers' CPU (cores):")
+    for target, entry in endpoints.items():
+        for mode, name in columns:
+            run = entry["by_mode"][mode][name]
+            print(f"  {target:<16} {name:<8} {mode:<9} generator {run['generator_cpu_cores']} / "
+                  f"{run['generator_cpu_share']}, servers {run['servers_cpu_cores']}")
     for framework, entry in in_process.items():
         print(f"in-process {framework:<11}{entry['calls_per_s']:>12.1f} calls/s (one thread, batch 1)")
-    print(f"\nwrote {out_dir}/load-*.json, load-*.png and load-capacity.json in {time.monotonic() - started:.0f} s "
-          f"({command})")
+    print(f"\nwrote {results_mod.bench_dir(root)}/load-*.json, load-*.png and load-capacity.json in "
+          f"{time.monotonic() - started:.0f} s ({command})")
     return summary
 
 

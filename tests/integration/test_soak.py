@@ -18,8 +18,9 @@ def test_thirty_seconds_at_a_steady_rate_without_a_failed_request(served):
     print_table(report)
     assert set(report["endpoints"]) == set(registry.served())
     for name, result in report["endpoints"].items():
-        assert (result["wrong"], result["errors"], result["lost"]) == (0, {}, 0), (name, result)
-        assert result["ok"] == result["sent"] > 0, (name, result)
+        assert result["kinds"] == {} and result["in_flight"] == 0, (name, result)
+        assert result["answered"] == result["scheduled"] > 0, (name, result)  # every scheduled request answered
+        assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"], (name, result)
     for server, memory in report["memory"].items():
         assert len(memory["samples"]) >= SECONDS // 5, server  # sampled all along
         assert memory["start_mb"] > 50 and memory["end_mb"] > 50, (server, memory)  # the whole process tree was found

@@ -4,7 +4,7 @@ model store, and a restart under load that loses nothing and keeps the published
 The lock-down: with the management key, a remote URL, a file URL outside the store, an absolute
 path and a relative escape are each refused with a 4xx, nothing is fetched and nothing is loaded.
 The restart: version 2 is published, TorchServe is stopped and started again while REST and gRPC
-clients (serving/loadgen.py) keep sending; the clients read the new key and go on, no request is
+clients (an open loop, serving/load/openloop.py) keep sending; the clients read the new key and go on, no request is
 lost or fails, and version 2 is still the default afterwards.
 """
 from __future__ import annotations
@@ -17,12 +17,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from serving.loadgen import Load
+from serving.load.openloop import OUTCOMES, OpenLoop
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
 
 pytestmark = pytest.mark.slow
+RATE = 5.0  # requests/s per endpoint: what one client thread keeps up with on a busy 2-core machine
 # Long enough to ride out a TorchServe restart (Java start, model load, a worker) on a busy machine.
 PATIENT = RetryPolicy(attempts=200, backoff=0.1, max_backoff=1.0, deadline=240.0)
 
@@ -114,30 +115,33 @@ def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(serv
     expected = TorchEagerPredictor(root).predict(images)
     assert update.TorchServeVersions(root, ep).publish() == "2.0"
     loads = {
-        "torchserve-rest": Load(lambda: TorchServeRest(ep, root=root, retry=PATIENT), images, expected, threads=1),
-        "torchserve-grpc": Load(lambda: TorchServeGrpc(ep, root=root, retry=PATIENT), images, expected, threads=1),
+        "torchserve-rest": OpenLoop(lambda: TorchServeRest(ep, root=root, retry=PATIENT), [images],
+                                    expected=[expected], rate=RATE, threads=1),
+        "torchserve-grpc": OpenLoop(lambda: TorchServeGrpc(ep, root=root, retry=PATIENT), [images],
+                                    expected=[expected], rate=RATE, threads=1),
     }
     for load in loads.values():
         load.start()
-    assert wait_for(lambda: all(load.snapshot().ok >= 5 for load in loads.values()), 60)
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= 5 for load in loads.values()), 60)
     old_key = (root / "run" / "torchserve" / "key_file.json").read_text()
     assert runner.stop_one("torchserve", root)
     runner.start(root, ep, timeout=300)  # TF Serving is still up: only TorchServe starts
     assert (root / "run" / "torchserve" / "key_file.json").read_text() != old_key  # new keys were written
-    ok_after = {name: load.snapshot().ok for name, load in loads.items()}
-    assert wait_for(lambda: all(load.snapshot().ok >= ok_after[name] + 5 for name, load in loads.items()), 120)
-    counts = {name: load.stop().as_dict() for name, load in loads.items()}
+    ok_after = {name: load.snapshot()['answered'] for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_after[name] + 5 for name, load in loads.items()), 120)
+    counts = {name: load.stop() for name, load in loads.items()}
     print(f"\nTorchServe restarted during load (version 2 published before): {counts}")
     for name, numbers in counts.items():
-        assert (numbers["lost"], numbers["wrong"]) == (0, 0), (name, numbers)
+        # every scheduled request ended as exactly one outcome, none still in flight, no wrong answer
+        assert numbers["in_flight"] == 0 and numbers["scheduled"] == sum(numbers[o] for o in OUTCOMES), numbers
         # The one request a thread has in flight when the server stops can fail, explicitly: the
         # stopping frontend answers it "Worker died." (HTTP 500 / INTERNAL), or gRPC's shutdown
         # cancels it. Not retried: it may have reached the model (serving/retry.py retries only
         # what says "not processed"). Everything sent while the server was down waited for it.
-        assert sum(numbers["errors"].values()) <= loads[name].threads, (name, numbers)
-        for kind, example in numbers["error_examples"].items():
-            explicit = "Worker died." in example or kind == "CANCELLED"
-            assert kind in ("HTTP 500", "INTERNAL", "CANCELLED") and explicit, (name, numbers)
+        assert numbers["failed"] <= loads[name].threads, (name, numbers)
+        for kind, example in numbers["examples"].items():
+            explicit = "Worker died." in example or kind == "reset: CANCELLED"
+            assert kind in ("errors: HTTP 500", "errors: INTERNAL", "reset: CANCELLED") and explicit, (name, numbers)
     versions = update.TorchServeVersions(root, ep).versions()
     assert [(v["version"], v["default"], v["ready"]) for v in versions] == [("1.0", False, True), ("2.0", True, True)]
 

@@ -13,7 +13,7 @@ import pytest
 
 from deploy.local import runner, settings
 from serving.endpoints import free_endpoints
-from serving.load import search, variants
+from serving.load import openloop, search, variants
 from serving.tfserving import configs
 from tests.conftest import built
 
@@ -29,13 +29,13 @@ def servable(trained_artifacts) -> Path:
 def test_search_of_two_points_accounts_for_every_point(servable, tmp_path):
     out = tmp_path / "search.json"
     profiles = tmp_path / "profiles.json"
-    result = search.main(["--artifacts", str(servable), "--servers", "torchserve", "--points", "default", "b1-d0",
+    result = search.main(["--artifacts", str(servable), "--servers", "torchserve", "--points", "default", "b1",
                           "--latency-seconds", "0.3", "--warmup-seconds", "0.3", "--step-seconds", "0.5",
                           "--start-rate", "20", "--factor", "4", "--max-rate", "80", "--retries", "0",
                           "--out", str(out), "--write-profiles", str(profiles)])
     assert json.loads(out.read_text()) == result
     entry = result["servers"]["torchserve"]
-    assert [p["name"] for p in entry["points"]] == ["default", "b1-d0"]
+    assert [p["name"] for p in entry["points"]] == ["default", "b1"]
     assert entry["endpoints"] == ["torchserve-rest", "torchserve-grpc"]
     assert entry["in_process"]["target"] == "torch-eager" and entry["in_process"]["n"] > 0
     for point in entry["points"]:
@@ -45,11 +45,13 @@ def test_search_of_two_points_accounts_for_every_point(servable, tmp_path):
             assert "error" not in figures, figures
             one = figures["one_client"]
             assert one["n"] > 0 and 0 < one["p50_ms"] <= one["p99_ms"] <= one["max_ms"]
-            assert figures["steps"] and all(step["completed"] + step["errors"] == step["scheduled"]
-                                            for step in figures["steps"])
+            # every scheduled request is accounted for by exactly one outcome (serving/load/openloop.py)
+            assert figures["steps"] and all(
+                sum(step[outcome] for outcome in openloop.OUTCOMES) + step["in_flight"] == step["scheduled"]
+                and step["failed"] == step["scheduled"] - step["answered"] for step in figures["steps"])
             assert figures["capacity_rps"] in {0, *[step["offered_rps"] for step in figures["steps"]]}
     assert set(entry["profiles"]) == {"latency", "throughput"}
-    assert set(entry["profiles"].values()) <= {"default", "b1-d0"}
+    assert set(entry["profiles"].values()) <= {"default", "b1"}
     written = settings.load_profiles(profiles)
     chosen = next(p for p in entry["points"] if p["name"] == entry["profiles"]["latency"])
     assert written["latency"].torchserve == chosen["settings"].get("torchserve", {})

@@ -146,3 +146,19 @@ def test_a_step_whose_tools_are_missing_is_not_built_and_the_rest_go_on(tmp_path
                        "export-b": "built"}
     assert calls == ["train", "export-b"]
     assert any("export-a: not built (.venv-a is missing" in line for line in lines)
+
+
+def test_a_single_training_flag_reaches_the_isolated_step(monkeypatch, tmp_path, capsys):
+    """`make train TRAIN_ARGS=--no-augment`: a lone flag must travel as the value of --train-args, not as an option."""
+    import shlex
+    import subprocess
+
+    seen = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: seen.append(command) or
+                        subprocess.CompletedProcess(command, 0))
+    build._run_isolated(build.STEPS[0], tmp_path, ["--no-augment"])
+    passed = [arg for arg in seen[0] if arg.startswith("--train-args")]
+    assert passed == ["--train-args=--no-augment"] and shlex.split(passed[0].split("=", 1)[1]) == ["--no-augment"]
+    monkeypatch.undo()
+    build.main(["--artifacts", str(tmp_path), "--dry-run", "--train-args=--no-augment", "train"])
+    assert "would build train" in capsys.readouterr().out

@@ -32,14 +32,86 @@ class SlowPredictor:
         return np.full((len(batch), CLASSES), 1 / CLASSES, dtype=np.float32)
 
 
+def accounted(result: dict) -> bool:
+    """Every scheduled request ended as exactly one outcome, nothing left in flight."""
+    return result["in_flight"] == 0 and result["scheduled"] == sum(result[o] for o in openloop.OUTCOMES)
+
+
 def test_latency_counts_from_the_scheduled_time_so_an_overloaded_server_shows_it():
     images = np.zeros((4, 8, 8), dtype=np.float32)
     result = openloop.run(SlowPredictor, images, CLASSES, rate=60, seconds=1, threads=1, grace=0.5)
     # A closed loop would report ~50 ms per call; offered 3x what one client can serve, requests
     # wait in line, and the wait is part of their latency.
     assert result["p50_ms"] > 150 and result["max_ms"] > 400
-    assert result["errors"] > 0 and "not sent: the client fell behind the schedule" in result["error_kinds"]
-    assert result["completed"] + result["errors"] == result["scheduled"]
+    assert result["not_sent"] > 0 and result["kinds"]["not_sent: the client fell behind the schedule"] == result["not_sent"]
+    assert result["answered"] == result["n"] > 0 and accounted(result)
+    assert result["generator_limited"] and "send lag p99" in result["generator"]["why"]  # one thread could not keep up
+
+
+class Refusing:
+    """Every other call refused as an overloaded server would (HTTP 503), the rest answered."""
+
+    calls = 0
+
+    def predict(self, batch):
+        from serving.rest import RestError
+
+        Refusing.calls += 1
+        if Refusing.calls % 2:
+            raise RestError(503, "busy", "1")
+        return np.full((len(batch), CLASSES), 1 / CLASSES, dtype=np.float32)
+
+
+class Raising:
+    """A server that fails in a way no client can act on."""
+
+    def predict(self, batch):
+        raise RuntimeError("boom")
+
+
+def test_every_request_is_accounted_for_refused_and_errors_by_kind():
+    batches = [np.zeros((1, 8, 8), dtype=np.float32)]
+    load = openloop.OpenLoop(Refusing, batches, classes=CLASSES, rate=100, seconds=0.5, threads=2)
+    result = load.start().wait()
+    assert result["refused"] > 0 and result["answered"] > 0 and accounted(result)
+    assert set(result["kinds"]) == {"refused: HTTP 503, Retry-After 1"}
+    assert result["failed"] == result["refused"]
+    load = openloop.OpenLoop(Raising, batches, classes=CLASSES, rate=100, seconds=0.5, threads=2)
+    result = load.start().wait()
+    assert result["errors"] == result["scheduled"] > 0 and accounted(result)
+    assert result["kinds"] == {"errors: RuntimeError": result["errors"]} and "boom" in result["examples"]["errors: RuntimeError"]
+    assert result["p50_ms"] is None and result["achieved_rps"] == 0
+
+
+def test_an_open_ended_load_stops_and_checks_answers_against_the_expected_ones():
+    batch = np.zeros((2, 8, 8), dtype=np.float32)
+    right = np.full((2, CLASSES), 1 / CLASSES, dtype=np.float32)
+
+    class Predictor:
+        def predict(self, batch):
+            return right
+
+    load = openloop.OpenLoop(Predictor, [batch], expected=[right], rate=200, threads=2).start()
+    deadline = time.monotonic() + 30
+    while load.snapshot()["answered"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    result = load.stop()
+    assert result["answered"] >= 5 and result["failed"] == 0 and accounted(result)
+    wrong = openloop.OpenLoop(Predictor, [batch], expected=[right * 2], rate=200, seconds=0.2, threads=1).start().wait()
+    assert wrong["errors"] == wrong["scheduled"] > 0 and set(wrong["kinds"]) == {"errors: WrongAnswer"}
+
+
+def test_the_generator_reports_its_own_cpu_and_that_of_a_process_tree():
+    import os
+
+    images = np.zeros((2, 8, 8), dtype=np.float32)
+    result = openloop.run(SlowPredictor, images, CLASSES, rate=5, seconds=0.5, threads=2,
+                          servers={"me": os.getpid()})
+    generator = result["generator"]
+    assert generator["cores_allowed"] == len(os.sched_getaffinity(0))
+    assert generator["cpu_cores"] >= 0 and generator["cpu_share"] == pytest.approx(
+        generator["cpu_cores"] / generator["cores_allowed"], abs=1e-3)
+    assert set(result["servers_cpu_cores"]) == {"me"} and result["servers_cpu_cores"]["me"] >= 0
 
 
 def test_a_malformed_answer_is_an_error():
@@ -52,7 +124,8 @@ def test_a_malformed_answer_is_an_error():
 
 
 def step(rate, p99, errors=0):
-    return {"offered_rps": rate, "achieved_rps": rate, "p50_ms": p99 / 2, "p99_ms": p99, "errors": errors}
+    return {"offered_rps": rate, "achieved_rps": rate, "p50_ms": p99 / 2, "p99_ms": p99, "failed": errors,
+            "refused": 0, "errors": errors, "not_sent": 0, "generator_limited": False}
 
 
 def test_capacity_is_the_highest_rate_within_the_objective_with_no_errors():
@@ -101,7 +174,7 @@ def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):
         variants.prepare(tmp_path, "tuned")
 
 
-# ---- the burst tool (serving/load/burst.py): how each request's end is named ----
+# ---- how each request's end is named (the engine's and the burst tool's accounting) ----
 
 def test_burst_names_every_way_a_request_can_end():
     import asyncio
@@ -123,20 +196,20 @@ def test_burst_names_every_way_a_request_can_end():
         def details(self):
             return self._details
 
-    assert burst.classify(RestError(503, "busy", "1")) == ("refused", "HTTP 503, Retry-After 1")
-    assert burst.classify(RestError(429, "slow down")) == ("refused", "HTTP 429")
-    assert burst.classify(Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")) == (
+    assert openloop.classify(RestError(503, "busy", "1")) == ("refused", "HTTP 503, Retry-After 1")
+    assert openloop.classify(RestError(429, "slow down")) == ("refused", "HTTP 429")
+    assert openloop.classify(Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")) == (
         "refused", "RESOURCE_EXHAUSTED")
-    assert burst.classify(Rpc(grpc.StatusCode.INTERNAL, f'Model "m" {TORCHSERVE_QUEUE_FULL}.')) == (
+    assert openloop.classify(Rpc(grpc.StatusCode.INTERNAL, f'Model "m" {TORCHSERVE_QUEUE_FULL}.')) == (
         "refused", "INTERNAL (TorchServe job queue full)")
-    assert burst.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")) == ("reset", "UNAVAILABLE")
-    assert burst.classify(aiohttp.ServerDisconnectedError()) == ("reset", "ServerDisconnectedError")
-    assert burst.classify(ConnectionResetError("peer")) == ("reset", "ConnectionResetError")
-    assert burst.classify(asyncio.TimeoutError()) == ("timed_out", "timeout")
-    assert burst.classify(Rpc(grpc.StatusCode.DEADLINE_EXCEEDED)) == ("timed_out", "DEADLINE_EXCEEDED")
-    assert burst.classify(RestError(500, "boom")) == ("errors", "HTTP 500")
-    assert burst.classify(Rpc(grpc.StatusCode.INTERNAL, "boom")) == ("errors", "INTERNAL")
-    assert burst.classify(ValueError("malformed answer")) == ("errors", "ValueError")
+    assert openloop.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")) == ("reset", "UNAVAILABLE")
+    assert openloop.classify(aiohttp.ServerDisconnectedError()) == ("reset", "ServerDisconnectedError")
+    assert openloop.classify(ConnectionResetError("peer")) == ("reset", "ConnectionResetError")
+    assert openloop.classify(asyncio.TimeoutError()) == ("timed_out", "timeout")
+    assert openloop.classify(Rpc(grpc.StatusCode.DEADLINE_EXCEEDED)) == ("timed_out", "DEADLINE_EXCEEDED")
+    assert openloop.classify(RestError(500, "boom")) == ("errors", "HTTP 500")
+    assert openloop.classify(Rpc(grpc.StatusCode.INTERNAL, "boom")) == ("errors", "INTERNAL")
+    assert openloop.classify(ValueError("malformed answer")) == ("errors", "ValueError")
 
 
 def test_burst_summary_takes_the_largest_burst_that_dropped_nothing():

@@ -219,11 +219,11 @@ def made_up_search(root):
                 **({"error": error} if error else {})}
 
     points = [point("default", {}, (8.0, 500.0), (7.0, 1000.0)),
-              point("d0", {"torchserve": {"maxBatchDelay": 0}}, (3.0, 600.0), (2.5, 1500.0)),
-              point("b1-d0", {"torchserve": {"batchSize": 1, "maxBatchDelay": 0}}, (2.0, 450.0), (2.0, 700.0)),
+              point("d1", {"torchserve": {"maxBatchDelay": 1}}, (3.0, 600.0), (2.5, 1500.0)),
+              point("b1", {"torchserve": {"batchSize": 1}}, (2.0, 450.0), (2.0, 700.0)),
               point("w2", {"torchserve": {"minWorkers": 2}}, (0, 0), (0, 0), error="did not start: port in use")]
     entry = {"framework": "torch", "endpoints": ["torchserve-rest", "torchserve-grpc"], "grid": "small",
-             "batches_requests": True, "points": points, "profiles": {"latency": "b1-d0", "throughput": "d0"},
+             "batches_requests": True, "points": points, "profiles": {"latency": "b1", "throughput": "d1"},
              "in_process": {"target": "torch-eager", "p50_ms": 0.25}}
     write(root, "bench/search.json", {
         "command": "python -m serving.load.search", "seconds": 480.0, "latency_seconds": 1.0, "slo_p99_ms": 50.0,
@@ -237,16 +237,16 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     text = report.build(root, out)
     assert "## Settings search: which settings to run (`make tune`)" in text
     assert "| default | checked-in | 8.000 | 7.000 | 500 | 1,000 | default |" in text
-    assert '| d0 | `{"torchserve": {"maxBatchDelay": 0}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
-    assert "| b1-d0 |" in text and "| 450 | 700 | latency |" in text
+    assert '| d1 | `{"torchserve": {"maxBatchDelay": 1}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
+    assert "| b1 |" in text and "| 450 | 700 | latency |" in text
     assert "failed: did not start: port in use" in text
-    assert ("maxBatchDelay 0: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms: the wait costs a lone "
+    assert ("maxBatchDelay 1: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms: the wait costs a lone "
             "client 5.00 ms of p50") in text
     # goals: 2.0 / 0.25 = 8x <= 15x; throughput 600/500 = 1.2x < 1.5x on REST, 1500/1000 = 1.5x on gRPC
-    assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1-d0: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
-    assert "| torchserve-rest throughput capacity >= 1.5x default | d0 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
-    assert "| torchserve-grpc throughput capacity >= 1.5x default | d0 1500 vs default 1000 req/s = 1.50x | met |" in text
-    assert ("Latency profile b1-d0: one-client p50 2 ms vs the default's 8 ms, capacity 450 vs 500 req/s "
+    assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
+    assert "| torchserve-rest throughput capacity >= 1.5x default | d1 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
+    assert "| torchserve-grpc throughput capacity >= 1.5x default | d1 1500 vs default 1000 req/s = 1.50x | met |" in text
+    assert ("Latency profile b1: one-client p50 2 ms vs the default's 8 ms, capacity 450 vs 500 req/s "
             "(weakest endpoint): it trades load for latency here") in text
     assert (out.parent / "report" / "search-torchserve.png").stat().st_size > 1000
     assert "not measured: run `make bench-search`" not in text
@@ -293,3 +293,64 @@ def test_report_reads_the_older_web_json_of_tfjs_backends(tmp_path):
     text = report.build(root, out)
     assert "| chromium-tfjs-wasm | tensorflow | browser (model only) | 0.235 | 0.720 |" in text
     assert "| chromium-tfjs-wasm | tensorflow | 600 | - |" in text
+
+
+def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+
+    def limit(capacity, limited=False):
+        return {"capacity_rps": capacity, "generator_limited": limited, "why": "send lag p99 20 ms > 10 ms" if limited
+                else "", "stopped_at_rps": capacity * 1.5, "generator_cpu_cores": 0.95, "generator_cpu_share": 0.95,
+                "servers_cpu_cores": {"torchserve": 0.8, "tfserving": 0.01}, "send_lag_p99_ms": 20.0 if limited else 1.0}
+
+    write(root, "bench/load-capacity.json", {
+        "command": "python -m serving.load.sweep --pin both", "slo_p99_ms": 50.0, "step_seconds": 2.0,
+        "machine": {"platform": "Linux-test", "processor": "x86_64", "cpus": 2},
+        "pinning": {"modes": ["unpinned", "pinned"], "headline": "unpinned", "generator_cpus": [0], "server_cpus": [1]},
+        "generator_limits": {"cpu_share": 0.9, "send_lag_p99_ms": 10.0},
+        "endpoints": {"torchserve-grpc": {
+            "capacity_rps": 150.0, "setting": "default", "framework": "torch", "by_setting": {"default": 150.0},
+            "generator_limited": True, "by_mode": {"unpinned": {"default": limit(150.0, limited=True)},
+                                                   "pinned": {"default": limit(100.0)}}}},
+        "in_process": {}, "servers": {"default": {}}, "server_settings": {"default": {"name": "default"}}})
+    text = report.build(root, out)
+    assert "| endpoint | framework | default req/s | default req/s (pinned) | better |" in text
+    assert "| torchserve-grpc | torch | 150 (generator-limited) | 100 | default |" in text
+    assert "the load generator on core(s) [0], the servers on [1]" in text
+    assert "| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | torchserve 0.8, tfserving 0.01 |" in text
+    assert "| torchserve-grpc | pinned | default | 150 | 0.950 | 0.950 | 1.000 |" in text
+
+
+def made_up_handwriting(root):
+    def scores(drawn, printed):
+        return {kind: {"accuracy": value, "count": 40,
+                       "per_digit": {str(d): (0.5 if d == 7 and value < 0.9 else value) for d in range(10)}}
+                for kind, value in (("drawn", drawn), ("printed", printed))}
+
+    write(root, "bench/handwriting.json", {
+        "command": "python -m benchmarks.handwriting --per-style 2", "goal": {"drawn": 0.95, "printed": 0.9},
+        "cases": {"drawn": 66, "printed": 90}, "page_framework": "tensorflow",
+        "models": {"plain": {"test_accuracy": {"torch": 0.983, "tensorflow": 0.986},
+                             "train_seconds": {"torch": 7.0, "tensorflow": 14.5},
+                             "frameworks": {"torch": scores(0.61, 0.7), "tensorflow": scores(0.625, 0.675)}},
+                   "augmented": {"test_accuracy": {"torch": 0.994, "tensorflow": 0.997},
+                                 "train_seconds": {"torch": 9.0, "tensorflow": 18.0},
+                                 "frameworks": {"torch": scores(0.97, 1.0), "tensorflow": scores(0.94, 0.95)}}}})
+
+
+def test_report_shows_drawn_and_printed_digits_before_and_after_augmentation(tmp_path):
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    made_up_handwriting(root)
+    text = report.build(root, out)
+    section = text.split("## Reading digits people draw and print (augmentation)")[1].split("\n## ")[0]
+    assert "66 digits drawn with the mouse on the page's pad, 90 printed in held-out fonts" in section
+    assert "`python -m benchmarks.handwriting --per-style 2`" in section
+    assert "| 7 | 0.500 | 0.940 | 0.500 | 0.950 |" in section  # tensorflow's per-digit figures, before -> after
+    assert "| 0 | 0.625 | 0.940 | 0.675 | 0.950 |" in section
+    assert "| torch | 0.610 | 0.970 | 0.700 | 1.000 | 0.983 | 0.994 | 7.000 | 9.000 |" in section
+    assert "drawn 94.0% (goal 95%: missed); printed 95.0% (goal 90%: met)" in section
+
+
+def test_report_without_the_handwriting_figures_says_how_to_measure_them(tmp_path):
+    text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
+    assert "*not measured: run `make bench-handwriting` (writes `artifacts/bench/handwriting.json`)*" in text

@@ -48,8 +48,8 @@ def test_grids_start_with_the_default_and_name_each_point_by_its_knobs():
             assert points[0] == {"name": "default", "knobs": {}, "settings": {}}
             assert len({p["name"] for p in points}) == len(points)
     assert len(grid.points("torchserve", "small")) <= 10  # ~1 minute a point: the small grid stays ~10 minutes
-    two = grid.points("torchserve", "small", ["default", "w2-d0-omp1"])
-    assert two[1]["settings"] == {"torchserve": {"minWorkers": 2, "maxWorkers": 2, "maxBatchDelay": 0},
+    two = grid.points("torchserve", "small", ["default", "w2-b1-omp1"])
+    assert two[1]["settings"] == {"torchserve": {"minWorkers": 2, "maxWorkers": 2, "batchSize": 1},
                                   "torchserve_env": {"OMP_NUM_THREADS": "1"}}
     assert grid.point_name({"batching": False, "intra": 1}) == "batching-off-intra1"
     with pytest.raises(ValueError, match="nope not in the small grid"):
@@ -69,11 +69,11 @@ def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path
     committed.write_text(json.dumps({"chosen": {"tfserving": {"latency": "intra1", "throughput": "default"}},
                                      "profiles": {"latency": {"tfserving_flags": {"tensorflow_intra_op_parallelism": 1}},
                                                   "throughput": {}}}))
-    ts = {"torchserve": {"batchSize": 1, "maxBatchDelay": 0}}
+    ts = {"torchserve": {"batchSize": 1}}
     result = {"command": "python -m serving.load.search", "measured_at": "now", "machine": {},
-              "servers": {"torchserve": {"profiles": {"latency": "b1-d0", "throughput": "default"},
+              "servers": {"torchserve": {"profiles": {"latency": "b1", "throughput": "default"},
                                          "points": [point("default", (8.0,), (900,)),
-                                                    point("b1-d0", (1.0,), (800,), settings_fields=ts)]}}}
+                                                    point("b1", (1.0,), (800,), settings_fields=ts)]}}}
     search.write_profiles(result, committed)
     profiles = settings.load_profiles(committed)
     assert profiles["latency"].torchserve == ts["torchserve"]
@@ -81,10 +81,10 @@ def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path
     assert profiles["throughput"] == settings.ServerSettings(name="throughput")  # the default point: no changes
     written = json.loads(committed.read_text())
     assert written["chosen"] == {"tfserving": {"latency": "intra1", "throughput": "default"},
-                                 "torchserve": {"latency": "b1-d0", "throughput": "default"}}
+                                 "torchserve": {"latency": "b1", "throughput": "default"}}
     assert written["rule"] == grid.rule()
 
 
 def test_points_option_reads_bare_names_and_server_names():
-    assert search.parse_points(["default", "torchserve:b1-d0"]) == {"torchserve": ["default", "b1-d0"],
+    assert search.parse_points(["default", "torchserve:b1"]) == {"torchserve": ["default", "b1"],
                                                                      "tfserving": ["default"]}

@@ -76,3 +76,12 @@ def test_tfserving_batching_can_be_turned_off_or_overridden(spec_folder):
 def test_an_unknown_settings_name_is_named():
     with pytest.raises(ValueError, match="unknown server settings 'fast'; known: default, latency, throughput"):
         settings.preset("fast")
+
+
+def test_a_zero_batch_delay_is_refused_because_torchserve_would_wait_100_ms():
+    # TorchServe reads a non-positive models= value as unset: maxBatchDelay 0 silently becomes 100 ms.
+    with pytest.raises(ValueError, match="maxBatchDelay must be at least 1, got 0 .*waits its default 100 ms"):
+        settings.ServerSettings(name="eager", torchserve={"batchSize": 8, "maxBatchDelay": 0})
+    with pytest.raises(ValueError, match="'p': TorchServe batchSize must be at least 1, got 0"):
+        settings.from_dict("p", {"torchserve": {"batchSize": 0}})
+    assert settings.ServerSettings(torchserve={"batchSize": 1}).torchserve == {"batchSize": 1}
