@@ -173,11 +173,11 @@ WIDTH_ARGS ?=
 BURST_ARGS ?=
 
 loadtest: ## Locust headless on LOAD_TARGET, LOAD_USERS users (or LOAD_RATE req/s open loop), LOAD_DURATION s; needs make serve
-	@if [ -n "$(LOAD_RATE)" ]; then $(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(LOAD_RATE) --seconds $(LOAD_DURATION); \
+	@if [ -n "$(LOAD_RATE)" ]; then $(PY) -m benchmarks.openloop --target $(LOAD_TARGET) --rate $(LOAD_RATE) --seconds $(LOAD_DURATION); \
 	else $(PY) -m serving.load.locust_run --target $(LOAD_TARGET) --users $(LOAD_USERS) --seconds $(LOAD_DURATION); fi
 
 loadtest-open: ## open loop: Poisson arrivals at LOAD_RATE req/s (default 100) on LOAD_TARGET for LOAD_DURATION s (needs make serve)
-	$(PY) -m serving.load.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
+	$(PY) -m benchmarks.openloop --target $(LOAD_TARGET) --rate $(or $(LOAD_RATE),100) --seconds $(LOAD_DURATION)
 
 loadtest-sweep: ## capacity (p99 <= 50 ms, all answered) of every endpoint, default vs the committed latency and throughput profiles, generator and servers pinned apart and not, servers on free ports -> artifacts/bench/load-*.json, *.png
 	$(PY) -m serving.load.sweep $(SWEEP_ARGS)

@@ -3,7 +3,7 @@
     python -m serving.soak                       # make soak: 10 minutes, needs `make serve`
     python -m serving.soak --seconds 30 --rate 10
 
-Each served endpoint of core/registry.py gets its own open-loop load (serving/load/openloop.py,
+Each served endpoint of core/registry.py gets its own open-loop load (benchmarks/openloop.py,
 Poisson arrivals, latency from each request's scheduled time) at `--fraction` (default 0.5) of its capacity, read from artifacts/bench/load-capacity.json
 ({"endpoints": {"torchserve-rest": {"capacity_rps": ...}, ...}}, written by the load test) where
 present, else at `--rate` requests per second. Every answer is checked against the in-process
@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks import machine, results
 from serving import endpoints as endpoints_mod
 from serving.load.memory import tree_rss_mb
-from serving.load.openloop import OpenLoop
+from benchmarks.openloop import OpenLoop
 from training import data, paths
 
 SERVER_OF = {"torchserve-rest": "torchserve", "torchserve-grpc": "torchserve",

@@ -17,7 +17,7 @@ server itself answers. Every request ends as exactly one of
     timed_out   no answer within --timeout seconds
     errors      anything else (a wrong answer, a 500...), by kind: unexplained
 
-The outcomes and their kinds are the load engine's (serving/load/openloop.py `classify`, `Tally`);
+The outcomes and their kinds are the load engine's (benchmarks/openloop.py `classify`, `Tally`);
 latency (p50/p90/p99/max of answered requests, from send to answer: every connection sends at
 once, there is no schedule to measure from) is benchmarks/timing.py `summarize`. The client is
 one process on asyncio (aiohttp, grpc.aio), not a thread per connection, so it leaves the cores to
@@ -40,13 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine, results, timing
+from benchmarks import machine, openloop, results, timing
 from core import registry
 from core import spec as specs
 from serving import endpoints as endpoints_mod
 from serving import tls
-from serving.load import openloop, plots
-from serving.load.openloop import Tally
+from serving.load import plots
+from benchmarks.openloop import Tally
 
 TARGETS = tuple(registry.served())
 OUTCOMES = tuple(o for o in openloop.OUTCOMES if o != "not_sent")  # every request of a burst is sent

@@ -5,7 +5,7 @@
 
 Locust's users (serving/load/locustfile.py) form a closed loop: N users, each sending its next
 request when the last answer is in, so this measures throughput at a concurrency, not latency at
-a rate (for that: serving/load/openloop.py). Locust runs as a subprocess with the environment of
+a rate (for that: benchmarks/openloop.py). Locust runs as a subprocess with the environment of
 this one (DIGITS_ARTIFACTS, DIGITS_*_PORT); its CSV statistics become
 <artifacts>/bench/load-locust-<target>.json (benchmarks/results.py): requests, errors, achieved rate,
 and the latency keys every measurement here uses (benchmarks/timing.py `summarize`: n, mean_ms,

@@ -36,14 +36,14 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import machine as machine_mod
+from benchmarks import machine as machine_mod, openloop
 from benchmarks import timing
 from core import registry
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
-from serving.load import grid, openloop, sweep, variants
+from serving.load import grid, sweep, variants
 from training import paths
 
 SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framework of the model it serves

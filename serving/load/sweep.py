@@ -8,7 +8,7 @@ the COMMITTED profiles of deploy/local/profiles.json, so a rerun measures the sa
 settings search, serving/load/search.py, is what re-derives them) it starts both servers in their own
 variant root (serving/load/variants.py) on free ports, records each server's cold start and the
 RSS of its process tree (idle and peak under load), then raises the offered open-loop rate
-(serving/load/openloop.py, the one load engine) step by step on every server target of
+(benchmarks/openloop.py, the one load engine) step by step on every server target of
 core/registry.py until a step's p99 exceeds the objective (50 ms) or any request is not answered
 (refused, failed or never sent). An endpoint's capacity is the highest offered rate whose p99
 stayed within the objective with every request answered. Each endpoint first gets an unrecorded
@@ -39,14 +39,14 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import machine as machine_mod
+from benchmarks import machine as machine_mod, openloop
 from benchmarks import results as results_mod
 from core import registry
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
-from serving.load import memory, openloop, plots, variants
+from serving.load import memory, plots, variants
 from training import paths
 
 SLO_P99_MS = 50.0

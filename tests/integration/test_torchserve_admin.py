@@ -4,7 +4,7 @@ model store, and a restart under load that loses nothing and keeps the published
 The lock-down: with the management key, a remote URL, a file URL outside the store, an absolute
 path and a relative escape are each refused with a 4xx, nothing is fetched and nothing is loaded.
 The restart: version 2 is published, TorchServe is stopped and started again while REST and gRPC
-clients (an open loop, serving/load/openloop.py) keep sending; the clients read the new key and go on, no request is
+clients (an open loop, benchmarks/openloop.py) keep sending; the clients read the new key and go on, no request is
 lost or fails, and version 2 is still the default afterwards.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from serving.load.openloop import OUTCOMES, OpenLoop
+from benchmarks.openloop import OUTCOMES, OpenLoop
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers

@@ -1,7 +1,7 @@
 """Faults and model updates under load, on servers of this module's own: a killed TorchServe worker,
 a restarted server, a new version published to both servers and rolled back.
 
-An open-loop load (serving/load/openloop.py) sends predictions through the project's clients (with
+An open-loop load (benchmarks/openloop.py) sends predictions through the project's clients (with
 their retries) while the fault happens; every scheduled request must end as an answer or an
 explicit, counted outcome, none left in flight, and good answers must flow again afterwards. The
 counts are printed (`pytest -s`) for the record.
@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from core import spec as specs
-from serving.load.openloop import OUTCOMES, OpenLoop
+from benchmarks.openloop import OUTCOMES, OpenLoop
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers

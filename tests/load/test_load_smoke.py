@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from serving.load import locust_run, openloop
+from benchmarks import openloop
+from serving.load import locust_run
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_open_loop_run_writes_every_scheduled_request(served, tmp_path, monkeypa
     assert json.loads(out.read_text()) == result
     assert result["target"] == "tfserving-grpc" and result["offered_rps"] == 30
     assert result["answered"] == result["scheduled"] > 20  # 60 expected, Poisson
-    assert result["machine"]["cpus"] >= 1 and result["command"].startswith("python -m serving.load.openloop")
+    assert result["machine"]["cpus"] >= 1 and result["command"].startswith("python -m benchmarks.openloop")
     assert_well_formed(result)
 
 

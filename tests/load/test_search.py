@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import openloop
 from deploy.local import runner, settings
 from serving.endpoints import free_endpoints
-from serving.load import openloop, search, variants
+from serving.load import search, variants
 from serving.tfserving import configs
 from tests.conftest import built
 
@@ -45,7 +46,7 @@ def test_search_of_two_points_accounts_for_every_point(servable, tmp_path):
             assert "error" not in figures, figures
             one = figures["one_client"]
             assert one["n"] > 0 and 0 < one["p50_ms"] <= one["p99_ms"] <= one["max_ms"]
-            # every scheduled request is accounted for by exactly one outcome (serving/load/openloop.py)
+            # every scheduled request is accounted for by exactly one outcome (benchmarks/openloop.py)
             assert figures["steps"] and all(
                 sum(step[outcome] for outcome in openloop.OUTCOMES) + step["in_flight"] == step["scheduled"]
                 and step["failed"] == step["scheduled"] - step["answered"] for step in figures["steps"])

@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from serving.load import openloop, sweep
+from benchmarks import openloop
+from serving.load import sweep
 
 CLASSES = 4  # what the fake predictors answer
 

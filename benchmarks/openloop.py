@@ -1,7 +1,7 @@
 """The one load engine: open-loop arrivals at a fixed rate, latency from each request's scheduled time,
 every request accounted for, and what the generator itself cost.
 
-    python -m serving.load.openloop --target torchserve-grpc --rate 200 --seconds 10   # needs `make serve`
+    python -m benchmarks.openloop --target torchserve-grpc --rate 200 --seconds 10   # needs `make serve`
 
     result = openloop.run(make_predictor, images, classes, rate=200, seconds=10)       # one window, blocking
     load = openloop.OpenLoop(make_predictor, [batch], expected=[rows], rate=20).start() # until stop()
@@ -36,7 +36,7 @@ use, and the p99 send lag (scheduled -> sent). When the generator used >= 90% of
 send lag p99 exceeded 10 ms, `generator_limited` says so: that figure measures the client too.
 With `servers={name: pid}` the CPU of each server's process tree over the same window is added.
 
-`python -m serving.load.openloop` writes the result to `--out` (default:
+`python -m benchmarks.openloop` writes the result to `--out` (default:
 <artifacts>/bench/load-run-<target>.json, through benchmarks/results.py) and prints it.
 """
 from __future__ import annotations
@@ -365,7 +365,7 @@ def main(argv=None) -> dict:
     endpoints = endpoints_mod.resolve()
     print(f"open loop: {args.target} at {args.rate:g} req/s (Poisson) for {args.seconds:g} s, "
           f"{args.threads} client threads", flush=True)
-    result = {"target": args.target, "command": results.command("serving.load.openloop", argv),
+    result = {"target": args.target, "command": results.command("benchmarks.openloop", argv),
               "machine": machine.describe(),
               **run(predictor_factory(args.target, root, endpoints), test_images(root), specs.load(root).num_classes,
                     args.rate, args.seconds, args.threads)}
