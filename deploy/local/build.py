@@ -100,7 +100,8 @@ def _export_tfserving(root: Path, args: list) -> None:
 
 
 STEPS = (
-    Step("train", _train, (), ("torch_checkpoint", "keras_model"), takes_args=True),
+    Step("train", _train, (), ("torch_checkpoint", "keras_model"), takes_args=True,
+         recipe="the digits are trained with augmentation unless --no-augment (training/augment.py)"),
     Step("export-edge", _export_edge, ("train",),
          ("tflite_fp32", "tflite_int8", "executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"),
          recipe="tflite int8 takes and gives float32 (quantizes inside the model)"),
