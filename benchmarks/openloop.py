@@ -332,7 +332,7 @@ def run(make_predictor, images: np.ndarray, classes: int, rate: float, seconds: 
 
 
 def test_images(root: Path, count: int = 64) -> np.ndarray:
-    """The first `count` test-split images, (count, 8, 8) float32: what every load request sends (one each)."""
+    """The first `count` test-split images, (count, *item shape) float32: what every load request sends (one each)."""
     from training import data, paths
 
     return data.load_split(paths.split_path(root))["test"].x[:count].astype(np.float32)

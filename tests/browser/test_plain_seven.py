@@ -24,9 +24,10 @@ def test_a_plain_seven_drawn_with_the_mouse_reads_seven(web_artifacts, web_serve
                         "DIGITS_CHROMIUM_TOOLS": str(export.TFJS_DIR / "tools" / "chromium.js")}
     output = run_node([str(paths.REPO_ROOT / "tests" / "browser" / "draw_seven.mjs")], env)
     shown = json.loads(output.strip().splitlines()[-1])
-    values = np.array(shown["input"], dtype=np.float32).reshape(8, 8)
+    spec = core_spec.load(web_artifacts)
+    values = np.array(shown["input"], dtype=np.float32).reshape(spec.item_shape)
     pad_png = base64.b64decode(shown["pad"].split(",", 1)[1])
-    np.testing.assert_array_equal(picture_to_input(pad_png, core_spec.load(web_artifacts)), values)
+    np.testing.assert_array_equal(picture_to_input(pad_png, spec), values)
     # a plain 7: ink along the top row, and in the middle rows only the thin stem (no crossbar)
     assert values[0].sum() >= 20 and all(np.count_nonzero(values[row]) <= 3 for row in (3, 4, 5)), values
     assert shown["label"] == "7", f"the page read the plain 7 as {shown['label']!r}; its input:\n{values}"
