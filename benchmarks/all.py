@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from training import paths
+from core import paths
 
 STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed",
          "handwriting", "report")

@@ -27,7 +27,8 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks import results as results_mod
-from training import data, paths
+from training import data
+from core import paths
 
 FRAMEWORKS = ("torch", "tensorflow")
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine, results
-from training import heldout, paths
+from training import heldout
+from core import paths
 
 GOAL = {"drawn": 0.95, "printed": 0.90}
 MODELS = ("plain", "augmented")  # before and after

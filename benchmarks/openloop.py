@@ -333,7 +333,8 @@ def run(make_predictor, images: np.ndarray, classes: int, rate: float, seconds: 
 
 def test_images(root: Path, count: int = 64) -> np.ndarray:
     """The first `count` test-split images, (count, *item shape) float32: what every load request sends (one each)."""
-    from training import data, paths
+    from training import data
+    from core import paths
 
     return data.load_split(paths.split_path(root))["test"].x[:count].astype(np.float32)
 
@@ -350,7 +351,7 @@ def predictor_factory(target: str, root: Path, endpoints=None):
 def main(argv=None) -> dict:
     from core import spec as specs
     from serving import endpoints as endpoints_mod
-    from training import paths
+    from core import paths
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True,

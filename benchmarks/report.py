@@ -28,7 +28,7 @@ from benchmarks.report_edge import section_edge
 from benchmarks.report_search import section_search
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
                                 missing, server_latency, server_memory, table, training_runs)
-from training import paths
+from core import paths
 
 
 def section_training(inputs, out: Path) -> str:
@@ -320,10 +320,10 @@ def headline(inputs) -> str:
     latency, load = server_latency(inputs), inputs["load"]
     memory = server_memory(inputs)
     rows = []
-    for target in ("torchserve-rest", "torchserve-grpc", "tfserving-grpc", "tfserving-rest"):
+    for target in registry.served():
         p50 = latency.get(target, (None,))[0]
         capacity = load["endpoints"].get(target, {}) if load else {}
-        server = target.split("-")[0]
+        server = registry.TARGETS[target].server
         # memory and cold start of the server at the settings its capacity was measured with
         figures = (server_memory(inputs, capacity["setting"]) if capacity else memory).get(server) or {}
         rows.append([target, p50, capacity.get("capacity_rps"), capacity.get("setting"),

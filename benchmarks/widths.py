@@ -26,7 +26,8 @@ import numpy as np
 
 from benchmarks import machine, results, timing
 from core import registry
-from training import data, paths
+from training import data
+from core import paths
 from training.spec import WIDTHS
 
 

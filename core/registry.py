@@ -1,24 +1,66 @@
-"""Every deployment target as a Predictor, in ONE registry: what parity, deploy-all, load tests,
-benchmarks and the tests iterate.
+"""Every deployment target, one row each, in ONE table: what parity, deploy-all, the build graph, the
+demo page, load tests, benchmarks and the tests derive from.
 
     from core import registry
     for name in registry.TARGETS:                        # or registry.names(kind="server")
         predictor = registry.load(name, root=root, endpoints=endpoints)
         probabilities = predictor.predict(batch)          # (N, *item_shape) -> (N, K)
 
-A target names its source framework (whose training produced its weights, the reference its
-answers are held to), its precision, its kind, the manifest id of the file it runs (for its size
-and its path) and a factory: a callable (root, endpoints) -> Predictor that imports its runtime
-only when called. Adding a target is one adapter plus one line in TARGETS.
+A row (`Target`) names everything about one target: its source framework (whose training produced
+its weights, the reference its answers are held to), precision, kind, folder, the manifest id of
+the file it runs, the build step that writes that file (`Step`: the function, what it reads, what
+it writes), its Predictor (`module:Class`), its command line, its row on the demo page (`Page`),
+the local server that runs it and its Locust user. Modules are named as strings and imported only
+when used, so this file imports nothing above `core/` (the layering test holds it to that).
+
+Adding a target: its folder (exporter, Predictor, README) and one row below; see the README's
+"Add a target". Everything else finds it here.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 KINDS = ("reference", "compiled", "in-process", "edge", "server", "browser")
+# How a row's Predictor class is constructed (see `load`):
+#   class:    Class(root)                                  an in-process model
+#   runner:   Class(<path of the artifact>, root=root)     an edge runner over its verified file
+#   client:   Class(endpoints, root=root)                  a client of a running server
+#   chromium: ChromiumPredictor(root, url=..., runtime=page.runtime), the page in headless Chromium
+MAKERS = ("class", "runner", "client", "chromium")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the build graph (deploy/local/build.py): writes `outputs` from what `after` wrote.
+
+    The build runs `run` ("module:function", called as function(root), or function(root, args) when
+    `takes_args`) and rebuilds it when its inputs change: the records of the steps it reads, its
+    arguments, and its code: the module of `run`, the modules in `code`, everything of this project
+    they import, and the files matching `files` (globs under the repository root).
+    """
+    name: str
+    run: str | Callable  # "module:function" (a callable in the build graph's own tests)
+    after: tuple = ("train",)
+    outputs: tuple = ()  # manifest ids it writes ("tfserving": the SavedModel version it exported)
+    takes_args: bool = False  # whether the caller's arguments (training flags) are among its inputs
+    # How the step builds, in words, for a change its code does not show (none so far: the code is an input).
+    recipe: str = ""
+    # "module:function" -> why the step cannot run on this machine (None: it can). Such a step is reported
+    # "not built: <why>" instead of failing, and the steps after it go on without its outputs.
+    unavailable: str | Callable | None = None
+    code: tuple = ()  # more modules it runs that its own module does not import (a server's handler)
+    files: tuple = ()  # more files it reads: globs under the repository root (the page, npm's lock)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A browser target's row on the demo page (written into runtimes.json by web/tfjs/export.py)."""
+    runtime: str  # the row's data-runtime and `?runtime=` in the page's URL
+    title: str  # what the row calls it
+    adapter: str  # the page's loader in runtimes.js and the npm files it needs: tfjs, onnxruntime-web, litert
 
 
 @dataclass(frozen=True)
@@ -27,87 +69,137 @@ class Target:
     framework: str  # "torch" or "tensorflow": the source framework, whose eager model is the reference
     precision: str  # "fp32" or "int8"
     kind: str  # one of KINDS
+    folder: str  # where its code lives (exporter, Predictor, README)
     artifact: str | None  # manifest id of the file it runs (None: TF Serving's newest version, found on disk)
-    factory: Callable  # (root: Path, endpoints) -> Predictor
-    command: str | None = None  # the module whose main() is its command line (`python -m <command> --model ...`)
+    step: Step | None  # the build step that writes that file (None: the page's, see `requires` and `page`)
+    predictor: str  # "module:Class" of its Predictor
+    make: str = "class"  # one of MAKERS: how the Predictor is constructed
+    command: str | None = None  # the module whose main() is its command line (`python -m <command> --model F x.png`)
+    page: Page | None = None  # its row on the demo page (browser targets)
+    server: str | None = None  # the local server that runs it (deploy/local/servers.py): torchserve, tfserving
+    address: str | None = None  # where it answers: a template over the endpoints' names and {model}
+    load_user: str | None = None  # its Locust user class in serving/load/locustfile.py
+    requires: tuple = field(default=())  # more steps it needs built (the page for the browser rows)
+
+    @property
+    def factory(self) -> Callable:
+        """(root, endpoints) -> its Predictor, importing its runtime only when called."""
+        return lambda root, endpoints: _make(self, root, endpoints)
 
 
-def _class(module: str, cls: str) -> Callable:
-    """A factory for an adapter class constructed from the artifacts folder alone."""
-    return lambda root, endpoints: getattr(importlib.import_module(module), cls)(root)
+def named(name: str | Callable) -> Callable:
+    """The function a "module:function" string names (a callable is itself)."""
+    if callable(name):
+        return name
+    module, attribute = name.split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
-def _runner(module: str, cls: str, artifact: str) -> Callable:
-    """A factory for an edge runner: the Predictor class over the verified file `artifact`."""
-    def make(root, endpoints):
-        return getattr(importlib.import_module(module), cls)(artifact_path(artifact, root), root=root)
-    make.command = module
-    return make
+# ---- the build steps: training, then one export per runtime, then the page ----
+TRAIN = Step("train", "training.train:build", after=(), outputs=("torch_checkpoint", "keras_model"), takes_args=True)
+TFLITE = Step("export-tflite", "edge.tflite.convert:convert", outputs=("tflite_fp32", "tflite_int8"))
+EXECUTORCH = Step("export-executorch", "edge.executorch.export:export",
+                  outputs=("executorch_xnnpack_fp32", "executorch_portable_fp32"))
+ONNX = Step("export-onnx", "edge.onnx.export:export", outputs=("onnx_fp32",))
+# Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
+LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
+                    unavailable="edge.litert_torch.convert:unavailable")
+TORCHSERVE = Step("export-torchserve", "serving.torchserve.archive:build", outputs=("torchserve_mar",),
+                  code=("serving.torchserve.handler",), files=("serving/torchserve/config.properties",))
+TFSERVING = Step("export-tfserving", "serving.tfserving.export:export", outputs=("tfserving",))
+# The page copies the model file of every row with a `page` (after their steps, see `steps()`); it also
+# writes the TF.js graph model and the batch-1 .tflite LiteRT.js runs (static shapes only).
+WEB_OUTPUTS = ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")
+WEB_FILES = ("web/tfjs/page/*", "web/tfjs/package-lock.json")
 
-
-def _client(module: str, cls: str) -> Callable:
-    """A factory for a server client at `endpoints` (the model name and TorchServe's key come from `root`)."""
-    def make(root, endpoints):
-        from serving import endpoints as endpoints_mod
-
-        endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
-        return getattr(importlib.import_module(module), cls)(endpoints, root=root)
-    return make
-
-
-def _chromium(runtime: str) -> Callable:
-    """A factory for one of the demo page's runtimes (tfjs, onnxruntime-web, litert, litert-torch) in headless Chromium."""
-    def make(root, endpoints):
-        from web.tfjs.chromium_predictor import ChromiumPredictor
-
-        # The page as `make serve` serves it when that server runs over this folder, else a private one.
-        url = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else None
-        return ChromiumPredictor(root, url=url, runtime=runtime)
-    return make
-
-
-def _t(name, framework, precision, kind, artifact, factory) -> Target:
-    return Target(name, framework, precision, kind, artifact, factory, getattr(factory, "command", None))
-
+_SERVED = "{model}"  # the model name in an address template
+# A row with no fixed artifact (TF Serving) runs the newest SavedModel version exported: its manifest id.
+NEWEST_SAVEDMODEL = "serving.tfserving.configs:newest_artifact_id"
 
 TARGETS = {target.name: target for target in (
     # PyTorch-trained weights
-    _t("torch-eager", "torch", "fp32", "reference", "torch_checkpoint", _class("edge.eager", "TorchEagerPredictor")),
-    _t("torch-compile", "torch", "fp32", "compiled", "torch_checkpoint",
-       _class("edge.compiled", "TorchCompilePredictor")),
-    _t("executorch-xnnpack-fp32", "torch", "fp32", "edge", "executorch_xnnpack_fp32",
-       _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_xnnpack_fp32")),
-    _t("executorch-portable-fp32", "torch", "fp32", "edge", "executorch_portable_fp32",
-       _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_portable_fp32")),
-    _t("onnx-fp32", "torch", "fp32", "edge", "onnx_fp32", _runner("edge.onnx.run", "OnnxPredictor", "onnx_fp32")),
-    _t("onnxruntime-web-chromium", "torch", "fp32", "browser", "onnx_fp32", _chromium("onnxruntime-web")),
-    # Google's converter (litert-torch, .venv-litert-torch): a batch-1 .tflite, run one image per invoke.
-    _t("litert-torch-fp32", "torch", "fp32", "edge", "tflite_torch_fp32",
-       _runner("edge.tflite.run", "TFLitePredictor", "tflite_torch_fp32")),
-    _t("litert-torch-chromium", "torch", "fp32", "browser", "tflite_torch_fp32", _chromium("litert-torch")),
-    _t("torchserve-rest", "torch", "fp32", "server", "torchserve_mar",
-       _client("serving.torchserve.client", "TorchServeRest")),
-    _t("torchserve-grpc", "torch", "fp32", "server", "torchserve_mar",
-       _client("serving.torchserve.client", "TorchServeGrpc")),
+    Target("torch-eager", "torch", "fp32", "reference", "training", "torch_checkpoint", TRAIN,
+           "edge.eager:TorchEagerPredictor"),
+    Target("torch-compile", "torch", "fp32", "compiled", "edge", "torch_checkpoint", TRAIN,
+           "edge.compiled:TorchCompilePredictor"),
+    Target("executorch-xnnpack-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_xnnpack_fp32",
+           EXECUTORCH, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
+    Target("executorch-portable-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_portable_fp32",
+           EXECUTORCH, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
+    Target("onnx-fp32", "torch", "fp32", "edge", "edge/onnx", "onnx_fp32", ONNX,
+           "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
+    Target("onnxruntime-web-chromium", "torch", "fp32", "browser", "web/tfjs", "onnx_fp32", ONNX,
+           "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",
+           page=Page("onnxruntime-web", "ONNX Runtime Web", "onnxruntime-web")),
+    # A batch-1 .tflite, run one image per invoke.
+    Target("litert-torch-fp32", "torch", "fp32", "edge", "edge/litert_torch", "tflite_torch_fp32", LITERT_TORCH,
+           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
+    Target("litert-torch-chromium", "torch", "fp32", "browser", "web/tfjs", "tflite_torch_fp32", LITERT_TORCH,
+           "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",
+           page=Page("litert-torch", "LiteRT.js (litert-torch)", "litert")),
+    Target("torchserve-rest", "torch", "fp32", "server", "serving/torchserve", "torchserve_mar", TORCHSERVE,
+           "serving.torchserve.client:TorchServeRest", "client", server="torchserve",
+           address="POST {torchserve_inference}/predictions/" + _SERVED, load_user="TorchServeRestUser"),
+    Target("torchserve-grpc", "torch", "fp32", "server", "serving/torchserve", "torchserve_mar", TORCHSERVE,
+           "serving.torchserve.client:TorchServeGrpc", "client", server="torchserve",
+           address="grpc://{torchserve_grpc_inference} (Predictions)", load_user="TorchServeGrpcUser"),
     # TensorFlow-trained weights
-    _t("keras-eager", "tensorflow", "fp32", "reference", "keras_model", _class("edge.eager", "KerasEagerPredictor")),
-    _t("tf-function", "tensorflow", "fp32", "compiled", "keras_model", _class("edge.compiled", "TfFunctionPredictor")),
-    _t("tf-xla", "tensorflow", "fp32", "compiled", "keras_model", _class("edge.compiled", "TfXlaPredictor")),
-    _t("savedmodel", "tensorflow", "fp32", "in-process", None, _class("serving.inprocess", "SavedModelInProcess")),
-    _t("tfserving-grpc", "tensorflow", "fp32", "server", None, _client("serving.tfserving.client", "TFServingGrpc")),
-    _t("tfserving-rest", "tensorflow", "fp32", "server", None, _client("serving.tfserving.client", "TFServingRest")),
-    _t("tflite-fp32", "tensorflow", "fp32", "edge", "tflite_fp32",
-       _runner("edge.tflite.run", "TFLitePredictor", "tflite_fp32")),
-    _t("tflite-int8", "tensorflow", "int8", "edge", "tflite_int8",
-       _runner("edge.tflite.run", "TFLitePredictor", "tflite_int8")),
-    _t("tfjs-node", "tensorflow", "fp32", "browser", "tfjs_graph_model", _class("web.tfjs.predictor", "TfjsPredictor")),
-    _t("tfjs-chromium", "tensorflow", "fp32", "browser", "web_demo", _chromium("tfjs")),
-    _t("litert-chromium", "tensorflow", "fp32", "browser", "tflite_fp32_batch1", _chromium("litert")),
+    Target("keras-eager", "tensorflow", "fp32", "reference", "training", "keras_model", TRAIN,
+           "edge.eager:KerasEagerPredictor"),
+    Target("tf-function", "tensorflow", "fp32", "compiled", "edge", "keras_model", TRAIN,
+           "edge.compiled:TfFunctionPredictor"),
+    Target("tf-xla", "tensorflow", "fp32", "compiled", "edge", "keras_model", TRAIN, "edge.compiled:TfXlaPredictor"),
+    Target("savedmodel", "tensorflow", "fp32", "in-process", "serving/tfserving", None, TFSERVING,
+           "serving.inprocess:SavedModelInProcess"),
+    Target("tfserving-grpc", "tensorflow", "fp32", "server", "serving/tfserving", None, TFSERVING,
+           "serving.tfserving.client:TFServingGrpc", "client", server="tfserving",
+           address="grpc://{tfserving_grpc} (Predict)", load_user="TFServingGrpcUser"),
+    Target("tfserving-rest", "tensorflow", "fp32", "server", "serving/tfserving", None, TFSERVING,
+           "serving.tfserving.client:TFServingRest", "client", server="tfserving",
+           address="POST {tfserving_rest}/v1/models/" + _SERVED + ":predict", load_user="TFServingRestUser"),
+    Target("tflite-fp32", "tensorflow", "fp32", "edge", "edge/tflite", "tflite_fp32", TFLITE,
+           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
+    Target("tflite-int8", "tensorflow", "int8", "edge", "edge/tflite", "tflite_int8", TFLITE,
+           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
+    Target("tfjs-node", "tensorflow", "fp32", "browser", "web/tfjs", "tfjs_graph_model", None,
+           "web.tfjs.predictor:TfjsPredictor", requires=("export-web",)),
+    Target("tfjs-chromium", "tensorflow", "fp32", "browser", "web/tfjs", "web_demo", None,
+           "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium", page=Page("tfjs", "TF.js", "tfjs")),
+    Target("litert-chromium", "tensorflow", "fp32", "browser", "web/tfjs", "tflite_fp32_batch1", None,
+           "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium", page=Page("litert", "LiteRT.js", "litert")),
 )}
 
 REFERENCES = {"torch": "torch-eager", "tensorflow": "keras-eager"}  # source framework -> reference target
 # What each server runs, called in-process (no server): the serving benchmarks' baseline.
 IN_PROCESS = {"torch": "torch-eager", "tensorflow": "savedmodel"}
+
+
+def pages() -> list[Target]:
+    """The rows with a page runtime, in table order: what the demo page shows."""
+    return [target for target in TARGETS.values() if target.page is not None]
+
+
+def steps() -> tuple[Step, ...]:
+    """Every build step, derived from the rows: training, each export (in table order), the page last."""
+    found = {TRAIN.name: TRAIN}
+    for target in TARGETS.values():
+        if target.step is not None:
+            found.setdefault(target.step.name, target.step)
+    page_steps = tuple(dict.fromkeys(t.step.name for t in pages() if t.step is not None and t.step is not TRAIN))
+    web = Step("export-web", "web.tfjs.export:build", after=(TRAIN.name, *page_steps), outputs=WEB_OUTPUTS,
+               files=WEB_FILES)
+    found[web.name] = web
+    return tuple(found.values())
+
+
+def step_of(name: str) -> str | None:
+    """The build step target `name` needs (its own, or the page's for a browser row)."""
+    target = TARGETS[name]
+    if target.requires:
+        return target.requires[0]
+    if target.page is not None:
+        return "export-web"
+    return target.step.name if target.step is not None else None
 
 
 def names(kind: str | None = None) -> list[str]:
@@ -118,13 +210,33 @@ def names(kind: str | None = None) -> list[str]:
 
 
 def served() -> list[str]:
-    """The served endpoints: torchserve-rest, torchserve-grpc, tfserving-grpc, tfserving-rest."""
+    """The served endpoints: every row of kind "server"."""
     return names("server")
+
+
+def _endpoints(endpoints, root: Path):
+    """`endpoints` (default: the addresses in force, serving/endpoints.py) for the model trained in `root`."""
+    return (endpoints or named("serving.endpoints:resolve")(root=root)).for_root(root)
+
+
+def _make(target: Target, root: Path, endpoints):
+    cls = named(target.predictor)
+    if target.make == "class":
+        return cls(root)
+    if target.make == "runner":
+        return cls(artifact_path(target.artifact, root), root=root)
+    if target.make == "client":
+        return cls(_endpoints(endpoints, root), root=root)
+    if target.make == "chromium":
+        # The page as `make serve` serves it when that server runs over this folder, else a private one.
+        url = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else None
+        return cls(root, url=url, runtime=target.page.runtime)
+    raise ValueError(f"{target.name}: unknown make {target.make!r}; known: {', '.join(MAKERS)}")
 
 
 def load(name: str, root: Path | None = None, endpoints=None):
     """The Predictor of target `name` over the artifacts in `root` (servers: at `endpoints`)."""
-    from training import paths
+    from core import paths
 
     if name not in TARGETS:
         raise KeyError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
@@ -141,17 +253,12 @@ def reference_for(name: str) -> str:
 def artifact_id(name: str, root: Path) -> str | None:
     """The manifest id of the file target `name` runs; TF Serving: the newest exported version."""
     target = TARGETS[name]
-    if target.artifact is None:
-        from serving.tfserving import configs
-
-        found = configs.versions(configs.base_path(root))
-        return configs.artifact_id(found[-1]) if found else None
-    return target.artifact
+    return named(NEWEST_SAVEDMODEL)(root) if target.artifact is None else target.artifact
 
 
 def artifact_path(artifact: str, root: Path | None = None) -> Path:
     """Where manifest entry `artifact` lies (ManifestError naming the fix when it is not built)."""
-    from training import manifest, paths
+    from core import manifest, paths
 
     root = (root or paths.artifacts_dir()).resolve()
     entry = manifest.load(root).get(artifact)
@@ -162,33 +269,37 @@ def artifact_path(artifact: str, root: Path | None = None) -> Path:
 
 def web_running(root: Path) -> bool:
     """Whether the local runner's demo server (`make serve`, `make deploy-all`) runs over `root`."""
-    from deploy.local import runner
-
-    return runner.read_pid(runner.run_dir("web", root)) is not None
+    return named("deploy.local.runner:web_running")(root)
 
 
 def where(name: str, root: Path | None = None, endpoints=None) -> str:
     """Where target `name` answers, in words a reader can follow: a URL, a host:port, or a file."""
-    from serving import endpoints as endpoints_mod
-    from training import manifest, paths
+    from core import manifest, paths
 
     root = (root or paths.artifacts_dir()).resolve()
-    endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
-    model = endpoints.model_name
-    served = {
-        "torchserve-rest": f"POST {endpoints.url('torchserve_inference')}/predictions/{model}",
-        "torchserve-grpc": f"grpc://{endpoints.target('torchserve_grpc_inference')} (Predictions)",
-        "tfserving-grpc": f"grpc://{endpoints.target('tfserving_grpc')} (Predict)",
-        "tfserving-rest": f"POST {endpoints.url('tfserving_rest')}/v1/models/{model}:predict",
-    }
-    if name in served:
-        return served[name]
-    if name.endswith("-chromium"):
-        page = f"{endpoints.url('web_demo')}/" if web_running(root) else "a private server on a free port"
-        return f"Chromium: {page} (page/runtimes.js, {name.removesuffix('-chromium')})"
+    target = TARGETS[name]
+    if target.address is not None:
+        return target.address.format_map(_Addresses(_endpoints(endpoints, root)))
+    if target.page is not None:
+        page = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else \
+            "a private server on a free port"
+        return f"Chromium: {page} (runtimes.json, {target.page.runtime})"
     entry = manifest.load(root).get(artifact_id(name, root) or "")
     path = root / entry["path"] if entry else Path("(not built)")
     return f"node: {path}" if name == "tfjs-node" else str(path)
+
+
+class _Addresses(dict):
+    """An address template's names: {model}, an endpoint's URL ({torchserve_inference}) or, for
+    gRPC names, its host:port."""
+    def __init__(self, endpoints):
+        super().__init__()
+        self.endpoints = endpoints
+
+    def __missing__(self, key):
+        if key == "model":
+            return self.endpoints.model_name
+        return self.endpoints.target(key) if "grpc" in key else self.endpoints.url(key)
 
 
 def describe_error(name: str, error: Exception) -> str:

@@ -139,7 +139,7 @@ class Spec:
 def spec_file(root: Path | None = None) -> Path:
     """Where the spec of artifacts folder `root` lies (default: $DIGITS_ARTIFACTS or ./artifacts)."""
     if root is None:
-        from training import paths  # imported here: a shipped copy (TorchServe archive) always passes a root
+        from core import paths  # imported here: a shipped copy (TorchServe archive) always passes a root
 
         root = paths.artifacts_dir()
     return Path(root) / "spec.json"

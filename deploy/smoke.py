@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from core import registry
-from training import data, paths
+from training import data
+from core import paths
 from core import spec as specs
 
 

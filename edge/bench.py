@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from benchmarks import machine, results, timing
 from core import registry
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 
 BATCHES = (1, 32)
 THREADS = 1

@@ -24,7 +24,7 @@ from core import spec as specs
 from core.contract import ContractError, check_batch
 from core.predictor import Predictor
 from core.spec import Spec
-from training import manifest, paths
+from core import manifest, paths
 from training.preprocess import ImageError, picture_to_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -11,7 +11,7 @@ import numpy as np
 
 from core import spec as specs
 from edge import common
-from training import manifest
+from core import manifest
 
 
 class TorchEagerPredictor:

@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from training import paths
+from core import paths
 
 TARGETS = ("tflite", "executorch", "onnx")
 

@@ -17,7 +17,8 @@ import argparse
 import numpy as np
 
 from benchmarks import machine, results, timing
-from training import data, paths
+from training import data
+from core import paths
 
 
 def targets(root):

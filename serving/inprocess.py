@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from serving.tfserving import configs
-from training import manifest, paths
+from core import manifest, paths
 from core import spec as specs
 
 

@@ -23,10 +23,10 @@ from benchmarks import machine, results
 from serving import endpoints as endpoints_mod
 from serving.load.memory import tree_rss_mb
 from benchmarks.openloop import OpenLoop
-from training import data, paths
+from training import data
+from core import paths, registry
 
-SERVER_OF = {"torchserve-rest": "torchserve", "torchserve-grpc": "torchserve",
-             "tfserving-grpc": "tfserving", "tfserving-rest": "tfserving"}
+SERVER_OF = {name: registry.TARGETS[name].server for name in registry.served()}  # target -> its local server
 
 
 def server_pids(root: Path) -> dict[str, int]:

@@ -30,7 +30,7 @@ from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from training import manifest, paths
+from core import manifest, paths
 
 TORCHSERVE_CONFIG = paths.REPO_ROOT / "serving" / "torchserve" / "config.properties"
 DRAIN_SECONDS = 2.0  # after a rollback switches the default, before the newer version is unregistered

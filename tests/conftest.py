@@ -56,7 +56,7 @@ def wait_for(condition, seconds: float = 60.0, ignore: tuple = ()) -> bool:
 
 @pytest.fixture
 def artifacts(tmp_path, monkeypatch):
-    """A fresh, empty artifacts folder that `training.paths` resolves to for this test."""
+    """A fresh, empty artifacts folder that `core.paths` resolves to for this test."""
     root = tmp_path / "artifacts"
     monkeypatch.setenv("DIGITS_ARTIFACTS", str(root))
     return root
@@ -215,7 +215,8 @@ def spec(trained_artifacts):
 @pytest.fixture(scope="session")
 def test_split(trained_artifacts):
     """The saved test split of the session's model (the golden cases every target is checked on)."""
-    from training import data, paths
+    from training import data
+    from core import paths
 
     return data.load_split(paths.split_path(trained_artifacts))["test"]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from core import contract
 from core.spec import Spec
-from training import paths
+from core import paths
 from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE,
                            NAME_PATTERN)
 

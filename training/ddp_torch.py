@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime
 import os
 
-from training import distributed, paths
+from training import distributed
+
+from core import paths
 
 
 def main(argv=None) -> None:

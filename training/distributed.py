@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 
 from core.spec import Spec
-from training import data, paths
+from training import data
+from core import paths
 from training.spec import ModelConfig, load_spec
 
 FRAMEWORKS = ("torch", "tensorflow")

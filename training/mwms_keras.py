@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 
-from training import distributed, paths
+from training import distributed
+
+from core import paths
 
 
 def main(argv=None) -> None:

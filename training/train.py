@@ -13,7 +13,7 @@ Writes under the artifacts folder (`artifacts/` or $DIGITS_ARTIFACTS):
   tensorflow/model.keras         the Keras model
   tensorboard/{torch,tensorflow} TensorBoard logs (`tensorboard --logdir artifacts/tensorboard`)
   metrics.json                   accuracy, parameters, time and epochs per framework, twin diff
-  manifest.json                  every built artifact with its sha256 (see training/manifest.py)
+  manifest.json                  every built artifact with its sha256 (see core/manifest.py)
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import json
 from pathlib import Path
 
 from core.spec import Spec, from_dict
-from training import data, paths
+from training import data
+from core import paths
 from training.spec import ARCHS, DIGITS_REDUCTION, RESIZE_REDUCTION, WIDTHS, ModelConfig, derive_spec, write_spec
 
 TWIN_TOLERANCE = 1e-5
@@ -113,7 +114,8 @@ def finish(root: Path, spec: Spec, splits: dict, trained: dict, config: ModelCon
 
     `trained` maps "torch" and "tensorflow" to (model, metrics entry); `extra` goes into metrics.json.
     """
-    from training import manifest, twin
+    from training import twin
+    from core import manifest
     from training.model_torch import save_checkpoint
 
     (torch_model, torch_metrics), (keras_model, keras_metrics) = trained["torch"], trained["tensorflow"]
@@ -165,6 +167,11 @@ def main(argv=None) -> dict:
     }
     return finish(root, spec, splits, trained, config)
 
+
+
+def build(root: Path, args: list) -> None:
+    """The build graph's train step (core/registry.py TRAIN): train with `args` into `root`."""
+    main([*args, "--artifacts", str(root)])
 
 if __name__ == "__main__":
     main()

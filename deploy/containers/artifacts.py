@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training import paths
+from core import paths
 
 
 class ArtifactError(RuntimeError):

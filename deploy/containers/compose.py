@@ -22,7 +22,7 @@ from pathlib import Path
 from core import spec as specs
 from deploy.containers import artifacts, cli, configs, launch, preflight
 from serving import endpoints as endpoints_mod
-from training import paths
+from core import paths
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 PROJECT = "digits"  # the compose project: the project's name, whatever model it serves

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from deploy.containers import artifacts, cli, configs, plan, preflight
-from training import paths
+from core import paths
 
 DOCKERFILES = plan.REPO / "deploy" / "docker"
 

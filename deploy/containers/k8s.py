@@ -20,7 +20,7 @@ from pathlib import Path
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import cli, configs, images, plan, preflight
-from training import paths
+from core import paths
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
 NAMESPACE = "digits"  # the project's namespace (deploy/k8s/kustomization.yaml), whatever the model

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from deploy.containers import artifacts, cli, configs, plan, preflight
 from serving import endpoints as endpoints_mod
-from training import paths
+from core import paths
 
 NANOSECONDS = 1_000_000_000
 

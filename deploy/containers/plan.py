@@ -20,7 +20,7 @@ from core import spec as specs
 from core.spec import SERVING_PORTS
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
-from training import paths
+from core import paths
 
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)

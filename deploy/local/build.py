@@ -35,86 +35,17 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from training import manifest, paths
+from core import manifest, paths, registry
+from deploy.local import code
 
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    run: Callable[[Path, list], None]  # (artifacts folder, the step's arguments)
-    after: tuple  # names of the steps whose outputs it reads
-    outputs: tuple  # manifest ids it writes ("tfserving": the SavedModel version it exported)
-    takes_args: bool = False  # whether the caller's arguments (training flags) are among its inputs
-    # How the step builds, in words; changed when its outputs change for the same inputs (a new export
-    # recipe), so folders built the old way build it again once. Empty: not among its inputs.
-    recipe: str = ""
-    # Why the step cannot run on this machine (None: it can); such a step is reported "not built: <why>"
-    # instead of failing, and the steps after it go on without its outputs.
-    unavailable: Callable[[], str | None] | None = None
-
-
-def _train(root: Path, args: list) -> None:
-    from training import train
-
-    train.main([*args, "--artifacts", str(root)])
-
-
-def _export_web(root: Path, args: list) -> None:
-    from web.tfjs import export
-
-    export.build(root)
-
-
-def _export_edge(root: Path, args: list) -> None:
-    from edge.export import export_all
-
-    export_all(root)
-
-
-def _export_litert_torch(root: Path, args: list) -> None:
-    from edge.litert_torch import convert
-
-    convert.convert(root)
-
-
-def _litert_torch_unavailable() -> str | None:
-    from edge.litert_torch import convert
-
-    return convert.unavailable()
-
-
-def _export_torchserve(root: Path, args: list) -> None:
-    from serving.torchserve import archive
-
-    archive.build(root)
-
-
-def _export_tfserving(root: Path, args: list) -> None:
-    from serving.tfserving import export
-
-    export.export(root)
-
-
-STEPS = (
-    Step("train", _train, (), ("torch_checkpoint", "keras_model"), takes_args=True,
-         recipe="the digits are trained with augmentation unless --no-augment (training/augment.py)"),
-    Step("export-edge", _export_edge, ("train",),
-         ("tflite_fp32", "tflite_int8", "executorch_xnnpack_fp32", "executorch_portable_fp32", "onnx_fp32"),
-         recipe="tflite int8 takes and gives float32 (quantizes inside the model)"),
-    # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
-    Step("export-litert-torch", _export_litert_torch, ("train",), ("tflite_torch_fp32",),
-         unavailable=_litert_torch_unavailable),
-    # The page runs the ONNX and .tflite files too (onnxruntime-web, LiteRT.js), copied from the exports.
-    Step("export-web", _export_web, ("train", "export-edge", "export-litert-torch"),
-         ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")),
-    Step("export-torchserve", _export_torchserve, ("train",), ("torchserve_mar",)),
-    Step("export-tfserving", _export_tfserving, ("train",), ("tfserving",)),
-)
+Step = registry.Step  # (name, run, after, outputs, ...): declared with the targets, in core/registry.py
+STEPS = registry.steps()  # train, one export per runtime (in the table's order), the page
 NAMES = tuple(step.name for step in STEPS)
+# The steps `make export-edge` builds: every edge runtime's export.
+EDGE_STEPS = tuple(dict.fromkeys(registry.TARGETS[name].step.name for name in registry.names("edge")))
 
 
 class BuildError(RuntimeError):
@@ -147,9 +78,21 @@ def _data_file(args: list) -> Path | None:
     return None
 
 
-def inputs_of(step: Step, root: Path, args: list) -> dict:
-    """What `step` is built from now: its upstream steps' records (by digest) and its own arguments."""
-    found = {"after": {name: _digest(_read_record(root, name)) for name in step.after}}
+def _module_of(function) -> str:
+    return function.split(":")[0] if isinstance(function, str) else function.__module__
+
+
+def code_of(step: Step, code_root: Path = paths.REPO_ROOT) -> dict[str, str]:
+    """{file: digest} of the code `step` runs: its function's module, `step.code`, what they import
+    from the project (deploy/local/code.py), and the files `step.files` names."""
+    modules = [_module_of(step.run), *step.code, *([_module_of(step.unavailable)] if step.unavailable else [])]
+    return code.digests(modules, step.files, root=code_root)
+
+
+def inputs_of(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> dict:
+    """What `step` is built from now: its upstream steps' records (by digest), its code and its own arguments."""
+    found = {"after": {name: _digest(_read_record(root, name)) for name in step.after},
+             "code": code_of(step, code_root)}
     if step.recipe:
         found["recipe"] = step.recipe
     if step.takes_args:
@@ -164,24 +107,33 @@ def _resolve(output: str, root: Path) -> str | None:
     """The manifest id an output stands for now ("tfserving": the newest SavedModel version)."""
     if output != "tfserving":
         return output
-    from serving.tfserving import configs
-
-    found = configs.versions(configs.base_path(root))
-    return configs.artifact_id(found[-1]) if found else None
+    return registry.named(registry.NEWEST_SAVEDMODEL)(root)
 
 
-def stale(step: Step, root: Path, args: list) -> str | None:
+def code_changed(record: dict, now: dict) -> list[str]:
+    """The files whose code differs between a record's inputs and `now` (added, removed or edited)."""
+    before = record.get("inputs", {}).get("code", {})
+    return sorted(path for path in set(before) | set(now["code"]) if before.get(path) != now["code"].get(path))
+
+
+def stale(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> str | None:
     """Why `step` must run in `root` with `args` (None when it is up to date)."""
     record = _read_record(root, step.name)
     if record is None:
         return "never finished here"
-    if record.get("inputs") != inputs_of(step, root, args):
+    now = inputs_of(step, root, args, code_root)
+    if record.get("inputs") != now:
         changed = [name for name in step.after if record["inputs"].get("after", {}).get(name)
                    != _digest(_read_record(root, name))]
-        if not changed and record["inputs"].get("recipe", "") != step.recipe:
+        if changed:
+            return f"{', '.join(changed)} was built again"
+        edited = code_changed(record, now)
+        if edited:
+            shown = ", ".join(edited[:3]) + (f" and {len(edited) - 3} more" if len(edited) > 3 else "")
+            return f"its code changed: {shown}"
+        if record["inputs"].get("recipe", "") != step.recipe:
             return f"it builds differently now: {step.recipe or 'the earlier way'}"
-        return (f"{', '.join(changed)} was built again" if changed else
-                f"its arguments changed (was {shlex.join(record['inputs'].get('args', []))!r})")
+        return f"its arguments changed (was {shlex.join(record['inputs'].get('args', []))!r})"
     entries = manifest.load(root)
     for artifact_id, sha256 in record.get("outputs", {}).items():
         if entries.get(artifact_id, {}).get("sha256") != sha256:
@@ -193,10 +145,11 @@ def stale(step: Step, root: Path, args: list) -> str | None:
     return None
 
 
-def run_step(step: Step, root: Path, args: list) -> None:
+def run_step(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> None:
     """Run one step here and write its completion record (only once it finished)."""
-    step.run(root, list(args) if step.takes_args else [])
-    _record(step, root, args)
+    run = registry.named(step.run)
+    run(root, list(args)) if step.takes_args else run(root)
+    _record(step, root, args, code_root)
 
 
 def _verifies(step: Step, root: Path) -> bool:
@@ -206,7 +159,21 @@ def _verifies(step: Step, root: Path) -> bool:
         return False
 
 
-def _record(step: Step, root: Path, args: list) -> None:
+def _trained_outside(step: Step, root: Path, args: list, code_root: Path) -> bool:
+    """Whether the model in `root` was trained by running training directly (`python -m training.train`):
+    its files verify but were not written by this step (no record, or other outputs than recorded),
+    with the same code. Edited code is never "trained outside": it trains again."""
+    if not _verifies(step, root):
+        return False
+    record = _read_record(root, step.name)
+    if record is None:
+        return True
+    entries = manifest.load(root)
+    rewritten = any(entries.get(key, {}).get("sha256") != sha256 for key, sha256 in record.get("outputs", {}).items())
+    return rewritten and not code_changed(record, inputs_of(step, root, args, code_root))
+
+
+def _record(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> None:
     """Write the completion record of `step` for what it wrote into `root`."""
     entries = manifest.load(root)
     outputs = {}
@@ -215,7 +182,7 @@ def _record(step: Step, root: Path, args: list) -> None:
         if artifact_id is None or artifact_id not in entries:
             raise BuildError(f"{step.name} finished without writing {output}")
         outputs[artifact_id] = entries[artifact_id]["sha256"]
-    record = {"step": step.name, "inputs": inputs_of(step, root, args), "outputs": outputs,
+    record = {"step": step.name, "inputs": inputs_of(step, root, args, code_root), "outputs": outputs,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     paths.write_atomic(record_path(root, step.name), json.dumps(record, indent=2) + "\n")
 
@@ -230,7 +197,7 @@ def _run_isolated(step: Step, root: Path, args: list) -> None:
 
 def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = None, force: tuple | list = (),
            dry_run: bool = False, isolate: bool = False, keep_going: bool = False, steps: tuple = STEPS,
-           progress: Callable[[str], None] = print) -> dict:
+           progress: Callable[[str], None] = print, code_root: Path = paths.REPO_ROOT) -> dict:
     """Bring `only` (default: every step) and what they read up to date; {step: what happened}.
 
     `args` are the training flags; None keeps those of the model trained here (so `make deploy-all`
@@ -239,7 +206,8 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
     What happened is "reused", "built" (or "would build" in a dry run), "not built: <why>" for a step
     whose tools this machine lacks (`Step.unavailable`; not a failure), or, with `keep_going`,
     "failed: ..." / "skipped: ..." (a step after a failed one); without it the first failure raises
-    BuildError. `force` names steps to run even when up to date.
+    BuildError. `force` names steps to run even when up to date. `code_root`: where the steps' code
+    lies (the repository; another folder in the build graph's own tests).
     """
     by_name = {step.name: step for step in steps}
     if args is None:  # no flags given: keep the model trained here, default flags the first time
@@ -247,8 +215,8 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
         record = _read_record(root, trainers[0].name) if trainers else None
         args = list(record["inputs"].get("args", [])) if record else []
         for step in trainers:  # a model trained outside the graph (python -m training.train) is kept
-            if not dry_run and step.name not in force and _verifies(step, root) and stale(step, root, args):
-                _record(step, root, args)
+            if not dry_run and step.name not in force and _trained_outside(step, root, args, code_root):
+                _record(step, root, args, code_root)
                 progress(f"build: {step.name}: the model in {root} was trained outside the build; kept")
     args = list(args)
     wanted = set(only or by_name)
@@ -263,7 +231,7 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
             results[step.name] = f"skipped: {', '.join(blocked)} failed"
             progress(f"{label}: skipped ({results[step.name][9:]})")
             continue
-        missing = step.unavailable() if step.unavailable else None
+        missing = registry.named(step.unavailable)() if step.unavailable else None
         if missing:
             results[step.name] = f"not built: {missing}"
             progress(f"{label}: not built ({missing})")
@@ -271,7 +239,7 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
         ran_before = [name for name in step.after if results.get(name) in ("built", "would build")]
         reason = ("forced" if step.name in force else
                   f"{', '.join(ran_before)} will be built first" if dry_run and ran_before else
-                  stale(step, root, args))
+                  stale(step, root, args, code_root))
         if reason is None:
             results[step.name] = "reused"
             progress(f"{label}: up to date, reused")
@@ -282,7 +250,10 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
             continue
         started = time.monotonic()
         try:
-            (_run_isolated if isolate else run_step)(step, root, args)
+            if isolate:
+                _run_isolated(step, root, args)
+            else:
+                run_step(step, root, args, code_root)
         except (Exception, SystemExit) as error:  # SystemExit: a step's own "error: ..." exit
             failed[step.name] = f"{type(error).__name__}: {error}"
             results[step.name] = f"failed: {failed[step.name]}"

@@ -37,7 +37,7 @@ from deploy.local import servers
 from deploy.local import settings as settings_mod
 from core import spec as specs
 from serving import endpoints as endpoints_mod
-from training import paths
+from core import paths
 
 
 class StartError(RuntimeError):
@@ -79,6 +79,11 @@ def read_pid(folder: Path) -> Recorded | None:
         return recorded
     pid_file.unlink(missing_ok=True)
     return None
+
+
+def web_running(root: Path) -> bool:
+    """Whether the demo page's server (`make serve`, `make deploy-all`) runs over `root`."""
+    return read_pid(run_dir("web", root)) is not None
 
 
 def _stat(pid: int) -> tuple[str, str]:

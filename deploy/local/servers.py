@@ -28,7 +28,7 @@ from serving import tls, update
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from training import manifest, paths
+from core import manifest, paths
 
 MODEL_SERVERS = ("torchserve", "tfserving")  # what serves the model; benchmarks and soaks watch these
 NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from core import spec as specs
 from edge.common import save_artifact
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 
 DEFAULT_MAX_BATCH = 1024  # the largest batch the programs accept; the runner splits larger ones
 VARIANTS = ("xnnpack", "portable")

@@ -31,7 +31,7 @@ CHECK_ROWS = 16  # random inputs compared with eager PyTorch right after the con
 
 
 def venv_python() -> Path:
-    from training import paths
+    from core import paths
 
     return paths.REPO_ROOT / ".venv-litert-torch" / "bin" / "python"
 
@@ -52,7 +52,7 @@ def tflite_path(root: Path) -> Path:
 def convert(root: Path) -> dict:
     """Convert `root`'s torch checkpoint in .venv-litert-torch and record the file; its manifest entry."""
     from edge.common import save_artifact
-    from training import manifest, paths
+    from core import manifest, paths
 
     reason = unavailable()
     if reason:
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
     if args.in_converter:
         _in_converter(*args.in_converter)
         return
-    from training import manifest, paths
+    from core import manifest, paths
 
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:

@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from edge.common import save_artifact
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 from core import spec as specs
 
 

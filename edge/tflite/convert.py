@@ -29,7 +29,8 @@ import numpy as np
 
 from core import spec as specs
 from edge.common import save_artifact
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 
 DEFAULT_CALIBRATION = 500  # train images fed to the int8 calibration; more changes nothing measurable
 

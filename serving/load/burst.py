@@ -256,7 +256,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path,
                         help="JSON result (default: <artifacts>/bench/burst.json; the PNG beside it)")
     args = parser.parse_args(argv)
-    from training import paths
+    from core import paths
 
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     command = results.command("serving.load.burst", argv)

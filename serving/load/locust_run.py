@@ -23,13 +23,13 @@ from pathlib import Path
 
 from benchmarks import machine, results
 from core import registry
-from training import paths
+from core import paths
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# The locustfile's user class per served target (named here: importing the locustfile patches gevent).
-USER_CLASSES = {"torchserve-rest": "TorchServeRestUser", "torchserve-grpc": "TorchServeGrpcUser",
-                "tfserving-grpc": "TFServingGrpcUser", "tfserving-rest": "TFServingRestUser"}
-TARGETS = tuple(registry.served())
+# The locustfile's user class per served target, from its row (named, not imported: importing the
+# locustfile patches gevent).
+USER_CLASSES = {name: registry.TARGETS[name].load_user for name in registry.served() if registry.TARGETS[name].load_user}
+TARGETS = tuple(USER_CLASSES)
 
 
 def stats_from_csv(path: Path) -> dict:

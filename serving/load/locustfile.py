@@ -33,7 +33,7 @@ from benchmarks import openloop  # noqa: E402
 from serving import endpoints as endpoints_mod  # noqa: E402
 from core import registry  # noqa: E402
 from core import spec as specs  # noqa: E402
-from training import paths  # noqa: E402
+from core import paths  # noqa: E402
 
 
 class PredictorUser(User):

@@ -44,7 +44,7 @@ from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import grid, sweep, variants
-from training import paths
+from core import paths
 
 SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framework of the model it serves
 

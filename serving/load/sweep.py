@@ -47,7 +47,7 @@ from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import memory, plots, variants
-from training import paths
+from core import paths
 
 SLO_P99_MS = 50.0
 

@@ -134,7 +134,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5, help="test images to send (default: 5)")
     args = parser.parse_args(argv)
-    from training import data, paths
+    from training import data
+    from core import paths
 
     grpc_client, rest = TFServingGrpc(), TFServingRest()
     print("status (gRPC):", grpc_client.status())

@@ -20,7 +20,7 @@ from core import contract
 from core import spec as specs
 from core.spec import MAX_REQUEST_BYTES
 from serving.tfserving import configs
-from training import manifest
+from core import manifest
 
 log = logging.getLogger("compat_server")
 DEFAULT_SIGNATURE = "serving_default"

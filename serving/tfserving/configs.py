@@ -14,7 +14,7 @@ from pathlib import Path
 from string import Template
 
 from core import spec as specs
-from training import manifest
+from core import manifest
 
 CONFIG_DIR = Path(__file__).parent
 CONFIG_FILES = {"models": "models.config", "batching": "batching.config", "monitoring": "monitoring.config"}
@@ -36,6 +36,12 @@ def versions(model_base: Path) -> list[int]:
         return []
     return sorted(int(p.name) for p in model_base.iterdir()
                   if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists())
+
+
+def newest_artifact_id(root: Path) -> str | None:
+    """The manifest id of the newest version exported into `root` (None: none yet)."""
+    found = versions(base_path(root))
+    return artifact_id(found[-1]) if found else None
 
 
 def verified_versions(root: Path) -> list[int]:

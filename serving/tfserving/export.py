@@ -18,7 +18,8 @@ import numpy as np
 
 from core import spec as specs
 from serving.tfserving import configs
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 
 TOLERANCE = 1e-5
 

@@ -26,7 +26,7 @@ from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
-from training import paths
+from core import paths
 
 FROM_KEY_FILE = "from-key-file"  # the token argument's default: read it from key_file.json
 

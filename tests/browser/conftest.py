@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from training import paths
+from core import paths
 from web.tfjs import export
 
 NODE_MODULES = export.NODE_MODULES

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.browser.conftest import run_node
-from training import paths
+from core import paths
 from training.preprocess import picture_to_input
 from core import spec as core_spec
 from web.tfjs import export

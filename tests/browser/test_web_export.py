@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.browser.conftest import serve_web
-from training import manifest
+from core import manifest
 from web.tfjs import serve
 
 pytestmark = pytest.mark.slow

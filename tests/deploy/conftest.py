@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training import paths
+from core import paths
 from training.spec import RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec, write_spec
 
 DEPLOY = paths.REPO_ROOT / "deploy"

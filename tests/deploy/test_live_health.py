@@ -16,7 +16,7 @@ import pytest
 from deploy.containers import artifacts, plan
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
-from training import manifest
+from core import manifest
 from tests.conftest import copy_trained, free_endpoints, free_ports
 from core import spec as specs
 from core.spec import SERVING_PORTS

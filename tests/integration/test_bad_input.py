@@ -116,7 +116,7 @@ def references(served, test_split):
     import keras
 
     from edge.eager import TorchEagerPredictor
-    from training import manifest
+    from core import manifest
 
     keras_model = keras.models.load_model(manifest.verify("keras_model", served.root))
     return {"ts": TorchEagerPredictor(served.root).predict(test_split.x[:3]),

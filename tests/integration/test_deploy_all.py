@@ -12,7 +12,7 @@ import requests
 from core import registry
 from deploy import smoke
 from deploy.local import build, runner, servers
-from training import paths
+from core import paths
 
 pytestmark = pytest.mark.slow
 

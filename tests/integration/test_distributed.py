@@ -17,7 +17,9 @@ import time
 
 import pytest
 
-from training import distributed, manifest, paths, train
+from training import distributed, train
+
+from core import manifest, paths
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,8 @@ import pytest
 from core import registry
 from tests.conftest import edge_param
 from edge import common
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 from training.preprocess import picture_to_input
 
 EDGE_PYTHON = paths.REPO_ROOT / ".venv-edge" / "bin" / "python"

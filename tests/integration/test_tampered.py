@@ -36,7 +36,7 @@ def _flip_last_byte(path) -> bytes:
 def test_a_server_refuses_to_start_on_a_modified_artifact(server, artifact, message, exported):
     from deploy.local import servers
     from serving import endpoints
-    from training import manifest
+    from core import manifest
 
     artifact = manifest.load(exported)[artifact]["path"] + ("/saved_model.pb" if server == "tfserving" else "")
 
@@ -55,7 +55,7 @@ def test_rollback_refuses_a_modified_previous_version(exported):
 
     from serving import update
     from serving.tfserving import configs, export
-    from training import manifest
+    from core import manifest
 
     newest = export.export(exported)  # version 2, so there is a version to roll back to
     first = configs.base_path(exported) / "1" / "saved_model.pb"

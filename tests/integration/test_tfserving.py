@@ -22,7 +22,7 @@ def keras_probabilities(served, test_split):
     """The source framework's answers: the trained Keras model, in-process."""
     import keras
 
-    from training import manifest
+    from core import manifest
 
     model = keras.models.load_model(manifest.verify("keras_model", served.root))
     return model.predict(test_split.x, verbose=0)

@@ -22,7 +22,8 @@ def servers(trained_artifacts, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_split(servers):
-    from training import data, paths
+    from training import data
+    from core import paths
 
     return data.load_split(paths.split_path(servers.root))["test"]
 
@@ -31,7 +32,7 @@ def test_split(servers):
 def keras_probabilities(servers, test_split):
     import keras
 
-    from training import manifest
+    from core import manifest
 
     return keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(test_split.x, verbose=0)
 

@@ -34,7 +34,8 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
     from serving.tfserving.client import TFServingGrpc
     from serving.torchserve.client import TorchServeGrpc
     from serving.retry import NO_RETRY
-    from training import data, paths
+    from training import data
+    from core import paths
 
     cert, key = self_signed(tmp_path, "server")
     other_cert, other_key = self_signed(tmp_path, "other")

@@ -108,7 +108,8 @@ def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(serv
     from serving import update
     from edge.eager import TorchEagerPredictor
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
-    from training import data, paths
+    from training import data
+    from core import paths
 
     ep, root = servers.endpoints, servers.root
     images = data.load_split(paths.split_path(root))["test"].x[:4]

@@ -34,7 +34,8 @@ def servers(trained_artifacts, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def images(servers):
-    from training import data, paths
+    from training import data
+    from core import paths
 
     return data.load_split(paths.split_path(servers.root))["test"].x[:4]
 
@@ -97,7 +98,7 @@ def test_clients_ride_out_a_tfserving_restart(servers, images):
 
     from deploy.local import runner
     from serving.tfserving.client import TFServingGrpc, TFServingRest
-    from training import manifest
+    from core import manifest
 
     expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)
     loads = {
@@ -127,7 +128,7 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     from edge.eager import TorchEagerPredictor
     from serving.tfserving.client import TFServingGrpc, TFServingRest
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
-    from training import manifest
+    from core import manifest
 
     torch_expected = TorchEagerPredictor(servers.root).predict(images)
     keras_expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)

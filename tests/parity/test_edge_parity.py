@@ -10,7 +10,8 @@ import pytest
 
 from core import registry
 from tests.conftest import edge_param
-from training import data, manifest, paths
+from training import data
+from core import manifest, paths
 
 EDGE_ARTIFACTS = [registry.TARGETS[name].artifact for name in registry.names("edge")]
 EDGE_NAMES = {registry.TARGETS[name].artifact: name for name in registry.names("edge")}

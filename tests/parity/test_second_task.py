@@ -71,7 +71,8 @@ def _png(image: np.ndarray) -> bytes:
 def test_a_picture_is_read_with_the_task_s_labels(second, running):
     """A larger PNG of a test image through TorchServe: resized the spec's way, named by the spec's labels."""
     from serving.torchserve.client import TorchServeRest
-    from training import data, paths
+    from training import data
+    from core import paths
 
     test = data.load_split(paths.split_path(second))["test"]
     spec = specs.load(second)

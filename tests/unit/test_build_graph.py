@@ -8,12 +8,12 @@ import json
 import pytest
 
 from deploy.local import build
-from training import manifest
+from core import manifest
 
 
 def writer(name: str, calls: list, fail: set):
     """A step that writes `<name>.txt` from its arguments and what it reads, records it, or fails midway."""
-    def run(root, args):
+    def run(root, args=None):
         calls.append(name)
         (root / f"{name}.txt").write_text(f"{name} {args} {sorted(p.name for p in root.glob('*.txt'))}")
         if name in fail:
@@ -100,8 +100,9 @@ def test_only_builds_the_named_steps_and_what_they_read(graph):
 def test_the_declared_steps_read_the_trained_model_and_record_training_flags():
     assert build.NAMES[0] == "train" and build.STEPS[0].takes_args
     assert all(step.after[0] == "train" and not step.takes_args for step in build.STEPS[1:])
-    # The page runs the edge files too (onnxruntime-web, LiteRT.js): it is built after them.
-    assert next(step for step in build.STEPS if step.name == "export-web").after == ("train", "export-edge", "export-litert-torch")
+    # The page runs the edge files too (onnxruntime-web, LiteRT.js): it is built after the steps writing them.
+    web = next(step for step in build.STEPS if step.name == "export-web")
+    assert web.name == build.NAMES[-1] and set(web.after) == {"train", "export-onnx", "export-litert-torch"}
     names = list(build.NAMES)
     assert all(names.index(parent) < names.index(step.name) for step in build.STEPS for parent in step.after)
     outputs = [output for step in build.STEPS for output in step.outputs]
@@ -162,3 +163,76 @@ def test_a_single_training_flag_reaches_the_isolated_step(monkeypatch, tmp_path,
     monkeypatch.undo()
     build.main(["--artifacts", str(tmp_path), "--dry-run", "--train-args=--no-augment", "train"])
     assert "would build train" in capsys.readouterr().out
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A tiny project of its own: a network, a trainer that imports it, and two exporters, each a step's code."""
+    code = tmp_path / "code"
+    (code / "proj").mkdir(parents=True)
+    files = {"__init__.py": '"""The package."""\n', "net.py": "def layers():\n    return [1, 2]\n",
+             "trainer.py": "from proj import net\n\n\ndef train():\n    return net.layers()\n",
+             "export_a.py": "from . import net\n\n\ndef export():\n    return 'a'\n",
+             "export_b.py": "def export():\n    return 'b'\n"}
+    for name, text in files.items():
+        (code / "proj" / name).write_text(text)
+    calls, root = [], tmp_path / "artifacts"
+    root.mkdir()
+    steps = (build.Step("train", writer("train", calls, set()), (), ("train",), takes_args=True, code=("proj.trainer",)),
+             build.Step("export-a", writer("export-a", calls, set()), ("train",), ("export-a",), code=("proj.export_a",)),
+             build.Step("export-b", writer("export-b", calls, set()), ("train",), ("export-b",), code=("proj.export_b",)),
+             build.Step("page", writer("page", calls, set()), ("train", "export-b"), ("page",), files=("proj/*.html",)))
+
+    def ensure(lines=None):
+        calls.clear()
+        results = build.ensure(root, steps=steps, code_root=code, progress=(lines if lines is not None else []).append)
+        return results, list(calls)
+    ensure()
+    return ensure, code / "proj"
+
+
+def test_an_edited_network_retrains_and_re_exports_everything(project):
+    ensure, code = project
+    assert ensure() == ({"train": "reused", "export-a": "reused", "export-b": "reused", "page": "reused"}, [])
+    (code / "net.py").write_text("def layers():\n    return [1, 2, 3]\n")  # the template user's first edit
+    lines = []
+    assert ensure(lines)[1] == ["train", "export-a", "export-b", "page"]
+    assert any("train: building (its code changed: proj/net.py)" in line for line in lines)
+    assert ensure()[1] == []
+
+
+def test_an_edited_exporter_re_exports_that_target_and_what_reads_it_only(project):
+    ensure, code = project
+    (code / "export_b.py").write_text("def export():\n    return 'b, done differently'\n")
+    assert ensure()[1] == ["export-b", "page"]
+    (code / "export_a.py").write_text("from . import net\n\n\ndef export():\n    return 'A'\n")
+    assert ensure()[1] == ["export-a"]
+    (code / "page.html").write_text("<p>a file the page step reads</p>")
+    assert ensure()[1] == ["page"]
+
+
+def test_comments_and_docstrings_are_not_code(project):
+    ensure, code = project
+    (code / "net.py").write_text('"""The network, now documented."""\n\n\ndef layers():  # why: ...\n    return [1, 2]\n')
+    assert ensure()[1] == []
+
+
+def test_a_module_newly_imported_by_the_code_is_followed(project):
+    ensure, code = project
+    (code / "helper.py").write_text("SCALE = 1\n")
+    (code / "export_b.py").write_text("from proj.helper import SCALE\n\n\ndef export():\n    return SCALE\n")
+    assert ensure()[1] == ["export-b", "page"]
+    (code / "helper.py").write_text("SCALE = 2\n")
+    assert ensure()[1] == ["export-b", "page"]
+
+
+def test_the_real_steps_follow_the_code_they_run():
+    """Each declared step's code holds its exporter and the network it loads, and not the other exporters."""
+    code = {step.name: set(build.code_of(step)) for step in build.STEPS}
+    assert {"training/model_torch.py", "training/model_keras.py", "training/train.py"} <= code["train"]
+    assert "edge/onnx/export.py" in code["export-onnx"] and "training/model_torch.py" in code["export-onnx"]
+    assert not any(path.startswith("edge/") for path in code["train"])
+    others = {"edge/tflite/convert.py", "edge/executorch/export.py", "serving/torchserve/archive.py"}
+    assert not others & code["export-onnx"]
+    assert "serving/torchserve/handler.py" in code["export-torchserve"]
+    assert {"web/tfjs/page/runtimes.js", "web/tfjs/package-lock.json"} <= code["export-web"]

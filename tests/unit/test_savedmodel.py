@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from core import spec as specs
-from training import data, paths
+from training import data
+from core import paths
 
 pytestmark = pytest.mark.slow  # reads the session's trained model
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from core import spec as specs
-from training import data, paths
+from training import data
+from core import paths
 from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, RESIZE_REDUCTION, ModelConfig, derive_spec,
                            digits_spec, load_spec, write_spec)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from training import paths
+from core import paths
 
 
 def make_dry_run(*args: str) -> str:

@@ -4,9 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from training import data, paths, train
+from training import data, train
+
+from core import paths
 from training.model_torch import load_checkpoint
-from training import manifest
+from core import manifest
 from training.spec import load_spec
 from tests.conftest import TEST_EPOCHS
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchmarks import machine, results, timing
-from training import manifest, paths
+from core import manifest, paths
 from web.tfjs import export, serve
 
 # runtime[:tfjs backend] in the order measured; a backend headless Chromium cannot start is reported, not fatal.

@@ -27,7 +27,7 @@ import numpy as np
 
 from core import contract
 from core import spec as core_spec
-from training import manifest, paths
+from core import manifest, paths
 
 TFJS_DIR = Path(__file__).resolve().parent
 TIMEOUT = 120  # seconds for one browser run, start to answer

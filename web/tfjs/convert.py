@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from training import paths
+from core import paths
 
 DEFAULT_CONVERTER = paths.REPO_ROOT / ".venv-tfjs" / "bin" / "tensorflowjs_converter"
 

@@ -35,7 +35,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from training import data, manifest, paths
+from training import data
+
+from core import manifest, paths
+from core import registry
 from core import spec as specs
 from web.tfjs import convert, fixtures
 
@@ -55,46 +58,54 @@ VENDOR_FILES = (
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """One runtime of the page: the npm package, the files it loads and the model it runs."""
-    name: str  # the row's data-runtime, and `?runtime=` in the page's URL
-    title: str  # what the row calls it
+class Adapter:
+    """One loader of the page (runtimes.js `ADAPTERS`): its npm package and the files it loads."""
     package: str  # the npm package whose version is recorded
-    framework: str  # the source framework of the model it runs ("torch" or "tensorflow")
-    model: str | None  # manifest id of the model file copied into models/ (None: tfjs's own graph model)
     vendor: tuple  # (path under node_modules, where under vendor/) of every script and wasm it may load
-    # Why its model may be missing on this machine (None: never; the build fails instead): the row is then
-    # left out of runtimes.json, with the reason printed.
-    unavailable: object = None
 
 
-# The other runtimes the page runs beside TF.js. onnxruntime-web: its wasm-only bundle (a classic
-# script setting the global `ort`), which imports its Emscripten glue (.mjs) and one .wasm; LiteRT.js:
-# an ES module (its one import rewritten to a relative path, see vendor_litert) that loads
-# `litert_wasm_internal.js` by a script tag, or the `compat` build where relaxed SIMD is missing.
-RUNTIMES = (
-    Runtime("tfjs", "TF.js", "@tensorflow/tfjs", "tensorflow", None, tuple((path, "") for path in VENDOR_FILES)),
-    Runtime("onnxruntime-web", "ONNX Runtime Web", "onnxruntime-web", "torch", "onnx_fp32", tuple(
+# The page's loaders. onnxruntime-web: its wasm-only bundle (a classic script setting the global `ort`),
+# which imports its Emscripten glue (.mjs) and one .wasm; LiteRT.js: an ES module (its one import
+# rewritten to a relative path, see vendor_litert) that loads `litert_wasm_internal.js` by a script tag,
+# or the `compat` build where relaxed SIMD is missing.
+ADAPTERS = {
+    "tfjs": Adapter("@tensorflow/tfjs", tuple((path, "") for path in VENDOR_FILES)),
+    "onnxruntime-web": Adapter("onnxruntime-web", tuple(
         (f"onnxruntime-web/dist/{name}", "onnxruntime-web") for name in
         ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"))),
-    Runtime("litert", "LiteRT.js", "@litertjs/core", "tensorflow", "tflite_fp32_batch1", (
+    "litert": Adapter("@litertjs/core", (
         ("@litertjs/core/dist/index.js", "litert"),
         ("@litertjs/wasm-utils/dist/index.js", "litert/wasm-utils"),
         *((f"@litertjs/core/wasm/litert_wasm_{build}internal.{ext}", "litert")
           for build in ("", "compat_") for ext in ("js", "wasm")))),
-)
+}
 LITERT_IMPORT = 'from "@litertjs/wasm-utils"'
 
 
-def _litert_torch_unavailable() -> str | None:
-    from edge.litert_torch import convert
+@dataclass(frozen=True)
+class Runtime:
+    """One row of the page, from a browser target's row in core/registry.py."""
+    name: str  # the row's data-runtime, and `?runtime=` in the page's URL
+    title: str  # what the row calls it
+    adapter: str  # its loader in ADAPTERS and runtimes.js
+    framework: str  # the source framework of the model it runs ("torch" or "tensorflow")
+    model: str | None  # manifest id of the model file copied into models/ (None: tfjs's own graph model)
+    unavailable: object = None  # "module:function": why its model may be missing here (the row is then left out)
 
-    return convert.unavailable()
+    @property
+    def package(self) -> str:
+        return ADAPTERS[self.adapter].package
+
+    @property
+    def vendor(self) -> tuple:
+        return ADAPTERS[self.adapter].vendor
 
 
-# LiteRT.js again, on the PyTorch model converted by litert-torch (edge/litert_torch): the same files.
-RUNTIMES += (Runtime("litert-torch", "LiteRT.js (litert-torch)", "@litertjs/core", "torch", "tflite_torch_fp32",
-                     RUNTIMES[2].vendor, unavailable=_litert_torch_unavailable),)
+def runtimes() -> tuple[Runtime, ...]:
+    """The page's rows: every registry row with a `page`, in the table's order."""
+    return tuple(Runtime(t.page.runtime, t.page.title, t.page.adapter, t.framework,
+                         None if t.page.adapter == "tfjs" else t.artifact,
+                         t.step.unavailable if t.step is not None else None) for t in registry.pages())
 
 
 def web_dir(root: Path | None = None) -> Path:
@@ -105,8 +116,8 @@ def copy_page(out: Path) -> None:
     """The page's own files, then every runtime's scripts and wasm binaries from node_modules."""
     for source in sorted(PAGE_DIR.iterdir()):
         shutil.copy2(source, out / source.name)
-    for runtime in RUNTIMES:
-        for relative, folder in runtime.vendor:
+    for adapter in ADAPTERS.values():
+        for relative, folder in adapter.vendor:
             source = NODE_MODULES / relative
             if not source.exists():
                 raise SystemExit(f"error: {source} not found: run `make setup-web` (npm ci in web/tfjs)")
@@ -155,11 +166,12 @@ def copy_models(root: Path, out: Path) -> list[dict]:
     copy); returns what runtimes.json lists for the page."""
     listed = []
     built = manifest.load(root)
-    for runtime in RUNTIMES:
-        if runtime.model and runtime.model not in built and runtime.unavailable and runtime.unavailable():
-            print(f"  {runtime.name}: left out of the page ({runtime.model} not built: {runtime.unavailable()})", flush=True)
+    for runtime in runtimes():
+        why = registry.named(runtime.unavailable)() if runtime.unavailable and runtime.model not in built else None
+        if runtime.model and why:
+            print(f"  {runtime.name}: left out of the page ({runtime.model} not built: {why})", flush=True)
             continue
-        entry = {"name": runtime.name, "title": runtime.title, "package": runtime.package,
+        entry = {"name": runtime.name, "title": runtime.title, "adapter": runtime.adapter, "package": runtime.package,
                  "version": package_version(runtime.package), "framework": runtime.framework,
                  "files": sorted(f"vendor/{folder}/{Path(relative).name}".replace("//", "/")
                                  for relative, folder in runtime.vendor)}
@@ -205,7 +217,7 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
     model = keras.models.load_model(keras_path)
     model_json = convert.convert(model, out / "model", task, converter)
     print(f"[2/5] copying the page, spec.json and the runtimes from node_modules: "
-          f"{', '.join(f'{r.package} {package_version(r.package)}' for r in RUNTIMES)}", flush=True)
+          f"{', '.join(f'{a.package} {package_version(a.package)}' for a in ADAPTERS.values())}", flush=True)
     shutil.copy2(spec_file, out / "spec.json")
     copy_page(out)
     print("[3/5] the model files of onnxruntime-web and LiteRT.js: a batch-1 .tflite, copies (sha256 checked)",

@@ -18,7 +18,7 @@ import numpy as np
 
 from core import spec as specs
 from core.contract import ContractError, check_batch
-from training import manifest, paths
+from core import manifest, paths
 
 TFJS_DIR = Path(__file__).resolve().parent
 

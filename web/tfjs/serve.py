@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from training import manifest, paths
+from core import manifest, paths
 
 IDLE_SECONDS = 15.0  # an open connection with no request in flight is closed after this
 MAX_BODY_BYTES = 0  # the page is read-only: a request carries no body

@@ -9,7 +9,8 @@
 // Every script, .wasm and model is served by the page's own origin (vendor/ and models/, copied from
 // node_modules at build time). A model file is fetched here, so a missing one is named with its
 // HTTP status, and checked against its sha256 in runtimes.json where the browser can hash it.
-// Adding a runtime: an adapter in ADAPTERS, its files in RUNTIMES (export.py); see README.md.
+// A new row on the page is a row with `page=` in core/registry.py; a new runtime library is a loader
+// here and its files in ADAPTERS (export.py); see README.md.
 import { chooseBackend, predict as predictGraph, shapes } from './model.js';
 
 /** The model file's bytes; an Error naming the file for a missing or changed one. */
@@ -110,11 +111,12 @@ async function loadLiteRt(entry, spec) {
   };
 }
 
-const ADAPTERS = { tfjs: loadTfjs, 'onnxruntime-web': loadOnnx, litert: loadLiteRt, 'litert-torch': loadLiteRt };
+// One loader per runtime library; which rows use which is runtimes.json's `adapter` (from core/registry.py).
+const ADAPTERS = { tfjs: loadTfjs, 'onnxruntime-web': loadOnnx, litert: loadLiteRt };
 
 /** Load one runtime of runtimes.json -> {backend, predict(values)}; rejects with what went wrong. */
 export function loadRuntime(entry, spec, options) {
-  const adapter = ADAPTERS[entry.name];
-  if (!adapter) return Promise.reject(new Error(`no adapter for runtime "${entry.name}" in runtimes.js`));
+  const adapter = ADAPTERS[entry.adapter];
+  if (!adapter) return Promise.reject(new Error(`runtime "${entry.name}": no adapter "${entry.adapter}" in runtimes.js`));
   return adapter(entry, spec, options);
 }

@@ -6,7 +6,7 @@ input contract it honours, and any extra facts (quantization parameters, delegat
 Exporters call `record()`; servers and runners call `verify()` before they load a file, so a
 tampered or stale artifact is refused with a clear message instead of being served.
 
-    python -m training.manifest          # list the manifest, checking every hash
+    python -m core.manifest          # list the manifest, checking every hash
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-from training import paths
+from core import paths
 from core import spec as specs
 
 
