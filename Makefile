@@ -100,8 +100,12 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 	rm -rf artifacts .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, train (DATA=mine.npz: your data), export, start the servers and the demo, one image through every target (DEPLOY=local|docker|compose|k8s; PROFILE=latency|throughput: measured server settings)
-	@if [ "$(DEPLOY)" = local ]; then $(MAKE) --no-print-directory serve deploy-table; \
+deploy-all: setup deploy-preflight ## from a fresh clone: set up, train (DATA=mine.npz: your data), export, start the servers and the demo, one image through every target (DEPLOY=local|docker|compose|k8s; PROFILE=latency|throughput: measured server settings)
+	@# A step that fails stops only what reads it: the rest is built, served and answers, and the table
+	@# ends with what failed or was not built, and why (deploy.smoke exits non-zero if a target failed).
+	$(BUILD) --keep-going $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)")
+	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner start --settings $(PROFILE) --keep-going \
+		&& $(MAKE) --no-print-directory deploy-table; \
 	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
 	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
 
@@ -109,7 +113,7 @@ deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, t
 .PHONY: export-edge bench-edge setup-tflite-runtime
 
 export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable, ONNX and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
-	$(BUILD) --force export-tflite export-executorch export-onnx export-litert-torch
+	$(BUILD) --force export-edge
 
 bench-edge: ## latency p50/p99 at batch 1 and 32 (runner and runtime alone) and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
 	$(PY) -m edge.bench $(BENCH_ARGS)

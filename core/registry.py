@@ -87,6 +87,15 @@ class Target:
         return lambda root, endpoints: _make(self, root, endpoints)
 
 
+class NotSupported(RuntimeError):
+    """A runtime cannot run the user's network: raised by an exporter, with the operator, the runtime
+    and what to use instead. The build reports the target "not supported by this network: ..." (no
+    failure) and every other target still builds, serves and answers."""
+
+    def __init__(self, what: str, runtime: str, instead: str):
+        super().__init__(f"{what} ({runtime}); use {instead} instead")
+
+
 def named(name: str | Callable) -> Callable:
     """The function a "module:function" string names (a callable is itself)."""
     if callable(name):
@@ -98,8 +107,10 @@ def named(name: str | Callable) -> Callable:
 # ---- the build steps: training, then one export per runtime, then the page ----
 TRAIN = Step("train", "training.train:build", after=(), outputs=("torch_checkpoint", "keras_model"), takes_args=True)
 TFLITE = Step("export-tflite", "edge.tflite.convert:convert", outputs=("tflite_fp32", "tflite_int8"))
-EXECUTORCH = Step("export-executorch", "edge.executorch.export:export",
-                  outputs=("executorch_xnnpack_fp32", "executorch_portable_fp32"))
+EXECUTORCH_XNNPACK = Step("export-executorch-xnnpack", "edge.executorch.export:export_xnnpack",
+                          outputs=("executorch_xnnpack_fp32",))
+EXECUTORCH_PORTABLE = Step("export-executorch-portable", "edge.executorch.export:export_portable",
+                           outputs=("executorch_portable_fp32",))
 ONNX = Step("export-onnx", "edge.onnx.export:export", outputs=("onnx_fp32",))
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
@@ -123,9 +134,9 @@ TARGETS = {target.name: target for target in (
     Target("torch-compile", "torch", "fp32", "compiled", "edge", "torch_checkpoint", TRAIN,
            "edge.compiled:TorchCompilePredictor"),
     Target("executorch-xnnpack-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_xnnpack_fp32",
-           EXECUTORCH, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
+           EXECUTORCH_XNNPACK, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("executorch-portable-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_portable_fp32",
-           EXECUTORCH, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
+           EXECUTORCH_PORTABLE, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("onnx-fp32", "torch", "fp32", "edge", "edge/onnx", "onnx_fp32", ONNX,
            "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
     Target("onnxruntime-web-chromium", "torch", "fp32", "browser", "web/tfjs", "onnx_fp32", ONNX,

@@ -9,7 +9,10 @@ first predict() call as a client sees it, so it includes what the target pays pe
 round trip for the servers, starting node for tfjs-node, starting Chromium for tfjs-chromium) and
 a first call's set-up (a gRPC channel's connection, lazy initialisation). Steady-state latency is
 what the benchmarks measure (`make bench-serving`, `make bench-edge`, `make bench-web`).
-The table is printed and written to `<artifacts>/deploy-all.json`; exits 1 if a target fails.
+The table is printed and written to `<artifacts>/deploy-all.json`, ending with every target that did
+not answer and why: "failed" (its build step or its call failed: exit 1), "not built" (its tools are
+missing on this machine) or "not supported" (its runtime does not run this network); the last two
+are no failure.
 Servers must be running (`make serve`) and the web page built for the browser targets.
 """
 from __future__ import annotations
@@ -36,10 +39,32 @@ def sample(root: Path, index: int) -> tuple[np.ndarray, str]:
     return test.x[index : index + 1], specs.load(root).labels[int(test.y[index])]
 
 
+# What the build said of a step, as the row's status: a step that could not build for a reason that is
+# no fault ("not built": its tools are missing here; "not supported": its runtime refuses the network) and
+# one that failed (or was skipped after a failure: the table counts it as failed).
+NO_FAULT = ("not built", "not supported")
+
+
+def build_status(name: str, root: Path) -> tuple[str, str] | None:
+    """(status, reason) when the build did not make what target `name` runs; None when it did (or ran nowhere)."""
+    from deploy.local import build
+
+    step = registry.step_of(name)
+    said = build.outcome(root, step) if step else None
+    if not said or not said.startswith(("failed", "skipped", "not built", "not supported")):
+        return None
+    status = next((kind for kind in NO_FAULT if said.startswith(kind)), "failed")
+    return status, f"{step} {said}"
+
+
 def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
     """One target's row: where it answers, its label and probability, and the call's latency."""
     row = {"target": name, "framework": registry.TARGETS[name].framework,
            "precision": registry.TARGETS[name].precision, "where": registry.where(name, root, endpoints)}
+    unbuilt = build_status(name, root)
+    if unbuilt is not None:
+        row["status"], row["error"] = unbuilt
+        return row
     try:
         predictor = registry.load(name, root=root, endpoints=endpoints)
         start = time.perf_counter()
@@ -50,7 +75,9 @@ def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
         if getattr(predictor, "backend", None):
             row["backend"] = predictor.backend
     except Exception as error:  # reported in the table; the other targets still answer
-        row["error"] = registry.describe_error(name, error)
+        row["status"], row["error"] = "failed", registry.describe_error(name, error)
+        return row
+    row["status"] = "ok"
     return row
 
 
@@ -69,10 +96,14 @@ def table(result: dict) -> str:
              f"{'target':<26}{'answers at':<{width + 2}}{'label':>5}{'prob':>7}{'latency ms':>12}"]
     for row in result["targets"]:
         if "error" in row:
-            lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}  FAILED: {row['error']}")
+            lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}  {row['status'].upper()}")
         else:
             lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}{row['label']:>5}{row['probability']:>7.3f}"
                          f"{row['latency_ms']:>12.1f}")
+    others = [row for row in result["targets"] if "error" in row]
+    if others:
+        lines.append(f"\n{len(others)} of {len(result['targets'])} targets did not answer:")
+        lines += [f"  {row['target']}: {row['status']}: {row['error']}" for row in others]
     return "\n".join(lines)
 
 
@@ -94,9 +125,9 @@ def main(argv=None) -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n" + table(result))
     print(f"wrote {out}")
-    failed = [row["target"] for row in result["targets"] if "error" in row]
+    failed = [row["target"] for row in result["targets"] if row["status"] == "failed"]
     if failed:
-        raise SystemExit(f"deploy-all: {len(failed)} target(s) did not answer: {', '.join(failed)}")
+        raise SystemExit(f"deploy-all: {len(failed)} target(s) failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -44,12 +44,30 @@ from deploy.local import code
 Step = registry.Step  # (name, run, after, outputs, ...): declared with the targets, in core/registry.py
 STEPS = registry.steps()  # train, one export per runtime (in the table's order), the page
 NAMES = tuple(step.name for step in STEPS)
-# The steps `make export-edge` builds: every edge runtime's export.
-EDGE_STEPS = tuple(dict.fromkeys(registry.TARGETS[name].step.name for name in registry.names("edge")))
+# Names that stand for several steps: `export-edge` (make export-edge) is every edge runtime's export.
+GROUPS = {"export-edge": tuple(dict.fromkeys(registry.TARGETS[name].step.name for name in registry.names("edge")))}
+
+
+def expand(names) -> list[str]:
+    """Step names with every group replaced by its steps."""
+    return [step for name in names for step in GROUPS.get(name, (name,))]
 
 
 class BuildError(RuntimeError):
     """One or more steps failed; the message names each and why."""
+
+
+def summary_path(root: Path) -> Path:
+    """What the last build from the command line did, step by step ({step: result}): deploy-all's table reads it."""
+    return root / "built" / "summary.json"
+
+
+def outcome(root: Path, step: str) -> str | None:
+    """What the last command-line build did with `step` (None: unknown, no build ran here)."""
+    try:
+        return json.loads(summary_path(root).read_text()).get(step)
+    except (OSError, ValueError):
+        return None
 
 
 def record_path(root: Path, name: str) -> Path:
@@ -145,10 +163,20 @@ def stale(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT)
     return None
 
 
+def unsupported_path(root: Path, name: str) -> Path:
+    """Why step `name` could not build for this network, when it could not (registry.NotSupported)."""
+    return root / "built" / f"{name}.unsupported"
+
+
 def run_step(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> None:
     """Run one step here and write its completion record (only once it finished)."""
     run = registry.named(step.run)
-    run(root, list(args)) if step.takes_args else run(root)
+    unsupported_path(root, step.name).unlink(missing_ok=True)
+    try:
+        run(root, list(args)) if step.takes_args else run(root)
+    except registry.NotSupported as error:  # kept for the isolated step's parent and the deploy-all table
+        paths.write_atomic(unsupported_path(root, step.name), str(error))
+        raise
     _record(step, root, args, code_root)
 
 
@@ -191,8 +219,20 @@ def _run_isolated(step: Step, root: Path, args: list) -> None:
     command = [sys.executable, "-m", "deploy.local.build", "--artifacts", str(root), "--run-step", step.name,
                f"--train-args={shlex.join(args)}"]  # one token: a lone "--no-augment" is not read as an option
     done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_ARTIFACTS": str(root)})
+    if done.returncode == NOT_SUPPORTED_EXIT and unsupported_path(root, step.name).exists():
+        raise _Unsupported(unsupported_path(root, step.name).read_text())
     if done.returncode != 0:
         raise BuildError(f"exit {done.returncode}")
+
+
+class _Unsupported(registry.NotSupported):
+    """A NotSupported raised in an isolated step's process, carried back by its message."""
+
+    def __init__(self, message: str):
+        RuntimeError.__init__(self, message)
+
+
+NOT_SUPPORTED_EXIT = 3  # an isolated step's exit status for "not supported by this network"
 
 
 def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = None, force: tuple | list = (),
@@ -210,6 +250,7 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
     lies (the repository; another folder in the build graph's own tests).
     """
     by_name = {step.name: step for step in steps}
+    only, force = (expand(only) if only else only), expand(force)
     if args is None:  # no flags given: keep the model trained here, default flags the first time
         trainers = [step for step in steps if step.takes_args]
         record = _read_record(root, trainers[0].name) if trainers else None
@@ -254,6 +295,10 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
                 _run_isolated(step, root, args)
             else:
                 run_step(step, root, args, code_root)
+        except registry.NotSupported as error:  # not a failure: the other targets go on
+            results[step.name] = f"not supported by this network: {error}"
+            progress(f"{label}: {results[step.name]}")
+            continue
         except (Exception, SystemExit) as error:  # SystemExit: a step's own "error: ..." exit
             failed[step.name] = f"{type(error).__name__}: {error}"
             results[step.name] = f"failed: {failed[step.name]}"
@@ -276,30 +321,44 @@ def _upstream(by_name: dict, name: str) -> list:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("steps", nargs="*", metavar="STEP",
-                        help=f"steps to bring up to date, with what they read (default: all of {', '.join(NAMES)})")
+                        help=f"steps to bring up to date, with what they read (default: all of {', '.join(NAMES)}; "
+                        f"{'; '.join(group + ' is ' + ' '.join(names) for group, names in GROUPS.items())})")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be built")
     parser.add_argument("--force", action="store_true", help="run the named steps even when up to date")
     parser.add_argument("--train-args", help="training flags, e.g. \"--epochs 5\" or \"--data mine.npz\" "
                         "(default: those the model here was trained with; the defaults the first time)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="exit 0 when a step failed (make deploy-all: its table names what failed and why)")
     parser.add_argument("--run-step", choices=NAMES, help=argparse.SUPPRESS)  # one step in this process
     args = parser.parse_args(argv)
-    unknown = [name for name in args.steps if name not in NAMES]
+    unknown = [name for name in args.steps if name not in NAMES and name not in GROUPS]
     if unknown:
         parser.error(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(NAMES)}")
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     train_args = None if args.train_args is None else shlex.split(args.train_args)
     if args.run_step:
-        run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args or [])
+        try:
+            run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args or [])
+        except registry.NotSupported as error:
+            print(f"build: {args.run_step}: not supported by this network: {error}", file=sys.stderr)
+            raise SystemExit(NOT_SUPPORTED_EXIT)
         return
     results = ensure(root, only=args.steps or None, args=train_args, force=args.steps if args.force else (),
                      dry_run=args.dry_run, isolate=True, keep_going=True)
+    if not args.dry_run:  # merged into what earlier builds said of the other steps
+        earlier = {step: outcome(root, step) for step in NAMES if outcome(root, step) is not None}
+        paths.write_atomic(summary_path(root), json.dumps({**earlier, **results}, indent=2) + "\n")
     failed = {name: result for name, result in results.items() if result.startswith(("failed", "skipped"))}
     ran = [name for name, result in results.items() if result in ("built", "would build")]
     print("build: " + (f"would build {', '.join(ran)}" if args.dry_run and ran else
                        f"built {', '.join(ran)}" if ran else "everything up to date"))
     if failed:
-        raise SystemExit("build: " + "; ".join(f"{name} {result}" for name, result in failed.items()))
+        message = "build: " + "; ".join(f"{name} {result}" for name, result in failed.items())
+        if args.keep_going:  # make deploy-all: what failed is in its table, the rest is served
+            print(message + f"\nbuild: going on without them (written to {summary_path(root)})")
+            return
+        raise SystemExit(message)
 
 
 if __name__ == "__main__":

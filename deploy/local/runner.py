@@ -158,13 +158,16 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 
 def start(root: Path, endpoints=None, timeout: float = 180.0,
-          settings: settings_mod.ServerSettings | None = None, only: tuple | None = None, cpus=None) -> dict:
+          settings: settings_mod.ServerSettings | None = None, only: tuple | None = None, cpus=None,
+          keep_going: bool = False) -> dict:
     """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
 
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
     with other settings needs its own root (run folder) and endpoints. `only` (model server names)
     starts just those, without the page (the settings search measures one server at a time). `cpus`
     (core numbers) pins the servers it starts to those cores (a server already running keeps its own).
+    `keep_going` (make deploy-all): a model server whose artifacts are not built is not served, with
+    the reason printed, and the others still start.
     """
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
@@ -181,6 +184,9 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
             try:
                 times[server.name] = _bring_up(server, root, endpoints, settings, timeout, started, cpus)
             except (StartError, servers.PrepareError, OSError) as error:
+                if server.name not in servers.OPTIONAL and keep_going and isinstance(error, servers.PrepareError):
+                    print(f"{server.name}: not served: {str(error).splitlines()[0]}")  # its artifacts are not built
+                    continue
                 if server.name not in servers.OPTIONAL:
                     raise
                 # The page is optional: its failure never takes the model servers down with it.
@@ -277,13 +283,16 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each server (default: 180)")
     parser.add_argument("--settings", default="default", choices=settings_mod.PRESET_NAMES,
                         help="named server settings from deploy/local/settings.py (default: default)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="start: serve what is built, saying which server is not and why (make deploy-all)")
     parser.add_argument("--cpus", help="start the servers on these cores only, e.g. 1,2 (taskset -c); default: any")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     if args.action == "start":
         try:
             cpus = [int(cpu) for cpu in args.cpus.split(",")] if args.cpus else None
-            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings), cpus=cpus)
+            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings), cpus=cpus,
+                  keep_going=args.keep_going)
         except (StartError, servers.PrepareError, specs.SpecError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1)

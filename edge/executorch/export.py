@@ -10,8 +10,9 @@ without any (the portable kernels) -> `.to_executorch()`. Writes:
   executorch/<model>_xnnpack_fp32.pte    manifest id `executorch_xnnpack_fp32` (with `delegation`)
   executorch/<model>_portable_fp32.pte   manifest id `executorch_portable_fp32`
 
-Every operator of the reference CNN runs on XNNPACK: if any falls back to the portable kernels
-(a new layer, a changed op set), the export stops with the operators that fell back.
+Every operator of the network must run on XNNPACK: if any falls back to the portable kernels (a
+layer XNNPACK does not lower), the XNNPACK export stops with the operators that fell back, and the
+build reports the target "not supported by this network" while every other target goes on.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import argparse
 from pathlib import Path
 
 from core import spec as specs
+from core.registry import NotSupported
 from edge.common import save_artifact
 from training import data
 from core import manifest, paths
@@ -29,8 +31,8 @@ VARIANTS = ("xnnpack", "portable")
 BOOKKEEPING_OPS = {"getitem", "sym_size_int"}
 
 
-class DelegationError(RuntimeError):
-    """An operator that should run on XNNPACK fell back to the portable kernels."""
+class DelegationError(NotSupported):
+    """An operator of the network falls back to the portable kernels: XNNPACK does not run this network."""
 
 
 def pte_path(variant: str, root: Path | None = None) -> Path:
@@ -61,9 +63,9 @@ def delegation_report(lowered) -> dict:
 def require_full_delegation(report: dict) -> dict:
     """The report, if every operator runs on XNNPACK; otherwise stop, naming those that do not."""
     if report["fallback"]:
-        raise DelegationError(f"operators not delegated to XNNPACK: {report['fallback']} "
-                              f"({report['delegated_ops']}/{report['counted_ops']} delegated); "
-                              "the reference CNN must run entirely on XNNPACK")
+        raise DelegationError(f"your network's operators {report['fallback']} are not delegated "
+                              f"({report['delegated_ops']}/{report['counted_ops']} delegated)", "ExecuTorch XNNPACK",
+                              "executorch-portable-fp32 or onnx-fp32 (or a layer XNNPACK lowers)")
     return report
 
 
@@ -137,8 +139,18 @@ def restore_batch_range(lowered, max_batch: int):
     return lowered
 
 
-def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, dict]:
-    """Write both .pte files under `root` and record them; returns the manifest entries."""
+def export_xnnpack(root: Path) -> dict[str, dict]:
+    """The build graph's export-executorch-xnnpack step (core/registry.py)."""
+    return export(root, variants=("xnnpack",))
+
+
+def export_portable(root: Path) -> dict[str, dict]:
+    """The build graph's export-executorch-portable step (core/registry.py)."""
+    return export(root, variants=("portable",))
+
+
+def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH, variants=VARIANTS) -> dict[str, dict]:
+    """Write the .pte files of `variants` under `root` and record them; returns the manifest entries."""
     import torch
 
     from training.model_torch import load_checkpoint
@@ -148,7 +160,7 @@ def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> dict
     # The model's own example inputs: two real train images (a batch of 1 would fix the batch to 1).
     example = torch.tensor(data.load_split(paths.split_path(root))["train"].x[:2])
     entries = {}
-    for variant in VARIANTS:
+    for variant in variants:
         print(f"executorch: {variant}: torch.export (batch 1..{max_batch}), lowering")
         # One export per variant: lowering changes the exported program's shape environment.
         lowered = lower(export_program(model, example, max_batch), variant, max_batch)

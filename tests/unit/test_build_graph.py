@@ -236,3 +236,47 @@ def test_the_real_steps_follow_the_code_they_run():
     assert not others & code["export-onnx"]
     assert "serving/torchserve/handler.py" in code["export-torchserve"]
     assert {"web/tfjs/page/runtimes.js", "web/tfjs/package-lock.json"} <= code["export-web"]
+
+
+def test_a_network_a_runtime_refuses_is_reported_and_every_other_step_builds(tmp_path):
+    """An exporter raising registry.NotSupported (XNNPACK leaving an operator to the portable kernels) is no
+    failure: its step says why, in the user's words, the steps reading it go on, and the next build tries again."""
+    from core.registry import NotSupported
+
+    calls = []
+
+    def refuses(root):
+        calls.append("export-a")
+        raise NotSupported("your network's operators ['aten.cumsum.default'] are not delegated", "ExecuTorch XNNPACK",
+                           "executorch-portable-fp32")
+    steps = (build.Step("train", writer("train", calls, set()), (), ("train",), takes_args=True),
+             build.Step("export-a", refuses, ("train",), ("export-a",)),
+             build.Step("export-b", writer("export-b", calls, set()), ("train", "export-a"), ("export-b",)))
+    results = build.ensure(tmp_path, steps=steps, progress=lambda line: None)
+    assert results["export-a"] == ("not supported by this network: your network's operators ['aten.cumsum.default'] "
+                                   "are not delegated (ExecuTorch XNNPACK); use executorch-portable-fp32 instead")
+    assert results["export-b"] == "built" and "reference CNN" not in results["export-a"]
+    assert build.unsupported_path(tmp_path, "export-a").read_text().startswith("your network's operators")
+    calls.clear()
+    assert build.ensure(tmp_path, steps=steps, progress=lambda line: None)["export-a"].startswith("not supported")
+    assert calls == ["export-a"]  # tried again: the network may have changed
+
+
+def test_deploy_all_keeps_going_and_its_table_says_what_failed_and_why(tmp_path, monkeypatch):
+    """A failed step, a step whose tools are missing and a refused network, as the deploy-all table tells them."""
+    from deploy import smoke
+
+    summary = {"train": "built", "export-onnx": "failed: RuntimeError: exporter broke",
+               "export-executorch-xnnpack": "not supported by this network: cumsum (ExecuTorch XNNPACK); use onnx",
+               "export-litert-torch": "not built: .venv-litert-torch is missing", "export-tflite": "reused"}
+    build.summary_path(tmp_path).parent.mkdir(parents=True)
+    build.summary_path(tmp_path).write_text(json.dumps(summary))
+    assert smoke.build_status("onnx-fp32", tmp_path) == ("failed", "export-onnx failed: RuntimeError: exporter broke")
+    assert smoke.build_status("onnxruntime-web-chromium", tmp_path) is None  # the page's own step said nothing
+    assert smoke.build_status("executorch-xnnpack-fp32", tmp_path)[0] == "not supported"
+    assert smoke.build_status("litert-torch-fp32", tmp_path)[0] == "not built"
+    assert smoke.build_status("tflite-int8", tmp_path) is None
+    rows = [{"target": "onnx-fp32", "where": "x", "status": "failed", "error": "export-onnx failed: RuntimeError: e"},
+            {"target": "tflite-fp32", "where": "y", "status": "ok", "label": "1", "probability": 0.9, "latency_ms": 1.0}]
+    text = smoke.table({"index": 0, "true_label": "1", "targets": rows})
+    assert "1 of 2 targets did not answer:\n  onnx-fp32: failed: export-onnx failed" in text

@@ -161,15 +161,28 @@ def fixed_batch_tflite(keras_model, task, root: Path) -> Path:
     return path
 
 
-def copy_models(root: Path, out: Path) -> list[dict]:
+def not_built(runtime: Runtime, root: Path) -> str | None:
+    """Why a row's model file is missing when that is no fault (its tools are missing here, or its runtime
+    does not run this network: the build said so); None: it should be there, and the build fails."""
+    from deploy.local import build
+
+    if runtime.unavailable and registry.named(runtime.unavailable)():
+        return f"not built: {registry.named(runtime.unavailable)()}"
+    step = next((t.step.name for t in registry.pages() if t.page.runtime == runtime.name and t.step), None)
+    reason = build.unsupported_path(root, step).read_text() if step and build.unsupported_path(root, step).exists() else None
+    return f"not supported by this network: {reason}" if reason else None
+
+
+def copy_models(root: Path, out: Path, left_out: list | None = None) -> list[dict]:
     """Each runtime's model file into models/ (verified against the manifest, before and after the
-    copy); returns what runtimes.json lists for the page."""
-    listed = []
+    copy); returns what runtimes.json lists for the page. Rows left out, with why, go to `left_out`."""
+    listed, left_out = [], left_out if left_out is not None else []
     built = manifest.load(root)
     for runtime in runtimes():
-        why = registry.named(runtime.unavailable)() if runtime.unavailable and runtime.model not in built else None
-        if runtime.model and why:
-            print(f"  {runtime.name}: left out of the page ({runtime.model} not built: {why})", flush=True)
+        why = not_built(runtime, root) if runtime.model and runtime.model not in built else None
+        if why:
+            print(f"  {runtime.name}: left out of the page ({runtime.model} {why})", flush=True)
+            left_out.append({"name": runtime.name, "title": runtime.title, "reason": f"{runtime.model} {why}"})
             continue
         entry = {"name": runtime.name, "title": runtime.title, "adapter": runtime.adapter, "package": runtime.package,
                  "version": package_version(runtime.package), "framework": runtime.framework,
@@ -223,8 +236,9 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
     print("[3/5] the model files of onnxruntime-web and LiteRT.js: a batch-1 .tflite, copies (sha256 checked)",
           flush=True)
     fixed_batch_tflite(model, task, root)
-    runtimes = copy_models(root, out)
-    (out / "runtimes.json").write_text(json.dumps({"runtimes": runtimes}, indent=2) + "\n")
+    left_out = []
+    runtimes = copy_models(root, out, left_out)
+    (out / "runtimes.json").write_text(json.dumps({"runtimes": runtimes, "left_out": left_out}, indent=2) + "\n")
     print("[4/5] writing the JavaScript test fixtures", flush=True)
     test = data.load_split(paths.split_path(root))["test"]
     fixtures.write_all(out, model, test.x, test.y, task)
