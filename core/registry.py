@@ -294,7 +294,7 @@ def where(name: str, root: Path | None = None, endpoints=None) -> str:
     if target.page is not None:
         page = f"{endpoints.url('web_demo')}/" if endpoints is not None and web_running(root) else \
             "a private server on a free port"
-        return f"Chromium: {page} (runtimes.json, {target.page.runtime})"
+        return f"Chromium: {page} (page/runtimes.js, {target.page.runtime})"
     entry = manifest.load(root).get(artifact_id(name, root) or "")
     path = root / entry["path"] if entry else Path("(not built)")
     return f"node: {path}" if name == "tfjs-node" else str(path)
