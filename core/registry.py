@@ -186,8 +186,10 @@ IN_PROCESS = {"torch": "torch-eager", "tensorflow": "savedmodel"}
 
 
 def pages() -> list[Target]:
-    """The rows with a page runtime, in table order: what the demo page shows."""
-    return [target for target in TARGETS.values() if target.page is not None]
+    """The rows with a page runtime: what the demo page shows, TF.js first (the page's headline answer),
+    then the others in table order."""
+    rows = [target for target in TARGETS.values() if target.page is not None]
+    return sorted(rows, key=lambda target: target.page.adapter != "tfjs")
 
 
 def steps() -> tuple[Step, ...]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.browser.conftest import serve_web
-from core import manifest
+from core import manifest, registry
 from web.tfjs import serve
 
 pytestmark = pytest.mark.slow
@@ -105,7 +105,12 @@ def test_runtimes_json_lists_every_runtime_and_its_model_copy_matches_the_manife
     model file has the manifest's sha256, and every file a runtime may load is in the folder."""
     web = web_artifacts / "web"
     runtimes = {entry["name"]: entry for entry in json.loads((web / "runtimes.json").read_text())["runtimes"]}
-    assert list(runtimes) == ["tfjs", "onnxruntime-web", "litert", "litert-torch"]
+    # The page's rows are the registry's rows with a `page`, TF.js first.
+    assert list(runtimes) == [target.page.runtime for target in registry.pages()]
+    assert list(runtimes)[0] == "tfjs" and set(runtimes) == {"tfjs", "onnxruntime-web", "litert", "litert-torch"}
+    assert {name: entry["adapter"] for name, entry in runtimes.items()} == {
+        "tfjs": "tfjs", "onnxruntime-web": "onnxruntime-web", "litert": "litert", "litert-torch": "litert"}
+    assert json.loads((web / "runtimes.json").read_text())["left_out"] == []
     assert {name: entry["framework"] for name, entry in runtimes.items()} == {
         "tfjs": "tensorflow", "onnxruntime-web": "torch", "litert": "tensorflow", "litert-torch": "torch"}
     assert {name: entry["source"] for name, entry in runtimes.items()} == {

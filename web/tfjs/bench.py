@@ -26,11 +26,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchmarks import machine, results, timing
-from core import manifest, paths
+from core import manifest, paths, registry
 from web.tfjs import export, serve
 
-# runtime[:tfjs backend] in the order measured; a backend headless Chromium cannot start is reported, not fatal.
-CONFIGS = ("tfjs:wasm", "tfjs:webgl", "tfjs:cpu", "onnxruntime-web", "litert", "litert-torch")
+# runtime[:tfjs backend] in the order measured: TF.js on each backend, then every other row of the page
+# (core/registry.py); a backend headless Chromium cannot start is reported, not fatal.
+TFJS_BACKENDS = ("wasm", "webgl", "cpu")
+CONFIGS = (*(f"tfjs:{backend}" for backend in TFJS_BACKENDS),
+           *(t.page.runtime for t in registry.pages() if t.page.adapter != "tfjs"))
 UNITS = ("milliseconds; cold = navigation start to the runtime's first answer (fresh browser); pipeline = input "
          "pixels to probabilities; model = reduced input to probabilities; bytes = response bodies fetched")
 
