@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from core.support import NotSupported  # noqa: F401 (raised by exporters, caught by the build: registry.NotSupported)
+
 KINDS = ("reference", "compiled", "in-process", "edge", "server", "browser")
 # How a row's Predictor class is constructed (see `load`):
 #   class:    Class(root)                                  an in-process model
@@ -85,15 +87,6 @@ class Target:
     def factory(self) -> Callable:
         """(root, endpoints) -> its Predictor, importing its runtime only when called."""
         return lambda root, endpoints: _make(self, root, endpoints)
-
-
-class NotSupported(RuntimeError):
-    """A runtime cannot run the user's network: raised by an exporter, with the operator, the runtime
-    and what to use instead. The build reports the target "not supported by this network: ..." (no
-    failure) and every other target still builds, serves and answers."""
-
-    def __init__(self, what: str, runtime: str, instead: str):
-        super().__init__(f"{what} ({runtime}); use {instead} instead")
 
 
 def named(name: str | Callable) -> Callable:

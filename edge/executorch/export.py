@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 
 from core import spec as specs
-from core.registry import NotSupported
+from core.support import NotSupported
 from edge.common import save_artifact
 from training import data
 from core import manifest, paths
