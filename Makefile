@@ -149,13 +149,16 @@ down: ## stop what deploy-all started (DEPLOY=local: the local servers; docker, 
 	else echo "DEPLOY=$(DEPLOY): choose local, docker, compose or k8s" >&2; exit 2; fi
 
 # ---- every target together: build-if-needed, the deploy-all table, the parity matrix (deploy/) ----
-.PHONY: deploy-build deploy-table parity
+.PHONY: deploy-build deploy-table parity check-network
 
 deploy-build: ## build what is missing or stale: train (again for new TRAIN_ARGS/DATA/ARCH), each export (deploy-all runs it)
 	$(BUILD) $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)")
 
 deploy-table: ## one test image through every target: where it answers, label, latency -> artifacts/deploy-all.json
 	$(PY) -m deploy.smoke
+
+check-network: setup ## which targets take your network (ARCH=, DATA=): exports / runs / matches per target on a tiny run, servers judged by what they would serve -> artifacts/check-network.json
+	$(PY) -m deploy.check_network $(if $(ARCH),--arch $(ARCH)) $(if $(DATA),--data "$(abspath $(DATA))")
 
 parity: ## every target on the test split vs its source framework -> artifacts/parity.json, artifacts/parity.md (needs `make serve`, web built)
 	$(PY) -m deploy.parity

@@ -81,6 +81,9 @@ class Target:
     server: str | None = None  # the local server that runs it (deploy/local/servers.py): torchserve, tfserving
     address: str | None = None  # where it answers: a template over the endpoints' names and {model}
     load_user: str | None = None  # its Locust user class in serving/load/locustfile.py
+    # A server row: "module:Class" of what it would serve, loaded in-process (make check-network judges it
+    # without starting the server).
+    offline: str | None = None
     requires: tuple = field(default=())  # more steps it needs built (the page for the browser rows)
 
     @property
@@ -117,6 +120,7 @@ WEB_OUTPUTS = ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")
 WEB_FILES = ("web/tfjs/page/*", "web/tfjs/package-lock.json")
 
 _SERVED = "{model}"  # the model name in an address template
+ARCHIVE, SAVEDMODEL = "serving.inprocess:ArchiveInProcess", "serving.inprocess:SavedModelInProcess"
 # A row with no fixed artifact (TF Serving) runs the newest SavedModel version exported: its manifest id.
 NEWEST_SAVEDMODEL = "serving.tfserving.configs:newest_artifact_id"
 
@@ -143,24 +147,26 @@ TARGETS = {target.name: target for target in (
            page=Page("litert-torch", "LiteRT.js (litert-torch)", "litert")),
     Target("torchserve-rest", "torch", "fp32", "server", "serving/torchserve", "torchserve_mar", TORCHSERVE,
            "serving.torchserve.client:TorchServeRest", "client", server="torchserve",
-           address="POST {torchserve_inference}/predictions/" + _SERVED, load_user="TorchServeRestUser"),
+           address="POST {torchserve_inference}/predictions/" + _SERVED, load_user="TorchServeRestUser",
+           offline=ARCHIVE),
     Target("torchserve-grpc", "torch", "fp32", "server", "serving/torchserve", "torchserve_mar", TORCHSERVE,
            "serving.torchserve.client:TorchServeGrpc", "client", server="torchserve",
-           address="grpc://{torchserve_grpc_inference} (Predictions)", load_user="TorchServeGrpcUser"),
+           address="grpc://{torchserve_grpc_inference} (Predictions)", load_user="TorchServeGrpcUser",
+           offline=ARCHIVE),
     # TensorFlow-trained weights
     Target("keras-eager", "tensorflow", "fp32", "reference", "training", "keras_model", TRAIN,
            "edge.eager:KerasEagerPredictor"),
     Target("tf-function", "tensorflow", "fp32", "compiled", "edge", "keras_model", TRAIN,
            "edge.compiled:TfFunctionPredictor"),
     Target("tf-xla", "tensorflow", "fp32", "compiled", "edge", "keras_model", TRAIN, "edge.compiled:TfXlaPredictor"),
-    Target("savedmodel", "tensorflow", "fp32", "in-process", "serving/tfserving", None, TFSERVING,
-           "serving.inprocess:SavedModelInProcess"),
+    Target("savedmodel", "tensorflow", "fp32", "in-process", "serving/tfserving", None, TFSERVING, SAVEDMODEL),
     Target("tfserving-grpc", "tensorflow", "fp32", "server", "serving/tfserving", None, TFSERVING,
            "serving.tfserving.client:TFServingGrpc", "client", server="tfserving",
-           address="grpc://{tfserving_grpc} (Predict)", load_user="TFServingGrpcUser"),
+           address="grpc://{tfserving_grpc} (Predict)", load_user="TFServingGrpcUser", offline=SAVEDMODEL),
     Target("tfserving-rest", "tensorflow", "fp32", "server", "serving/tfserving", None, TFSERVING,
            "serving.tfserving.client:TFServingRest", "client", server="tfserving",
-           address="POST {tfserving_rest}/v1/models/" + _SERVED + ":predict", load_user="TFServingRestUser"),
+           address="POST {tfserving_rest}/v1/models/" + _SERVED + ":predict", load_user="TFServingRestUser",
+           offline=SAVEDMODEL),
     Target("tflite-fp32", "tensorflow", "fp32", "edge", "edge/tflite", "tflite_fp32", TFLITE,
            "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
     Target("tflite-int8", "tensorflow", "int8", "edge", "edge/tflite", "tflite_int8", TFLITE,
@@ -240,13 +246,19 @@ def _make(target: Target, root: Path, endpoints):
     raise ValueError(f"{target.name}: unknown make {target.make!r}; known: {', '.join(MAKERS)}")
 
 
-def load(name: str, root: Path | None = None, endpoints=None):
-    """The Predictor of target `name` over the artifacts in `root` (servers: at `endpoints`)."""
+def load(name: str, root: Path | None = None, endpoints=None, offline: bool = False):
+    """The Predictor of target `name` over the artifacts in `root` (servers: at `endpoints`; with
+    `offline`, what the server would serve, loaded here without it)."""
     from core import paths
 
     if name not in TARGETS:
         raise KeyError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
-    predictor = TARGETS[name].factory((root or paths.artifacts_dir()).resolve(), endpoints)
+    root = (root or paths.artifacts_dir()).resolve()
+    target = TARGETS[name]
+    if offline and target.offline:
+        predictor = named(target.offline)(root)
+    else:
+        predictor = target.factory(root, endpoints)
     predictor.name = name  # one name everywhere, whatever the adapter calls itself
     return predictor
 

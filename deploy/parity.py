@@ -100,10 +100,11 @@ def output_step(artifact: str | None, root: Path) -> float | None:
     return (quantization.get("output") or {}).get("scale")
 
 
-def evaluate(name: str, root: Path, endpoints, split, expected: dict) -> dict:
-    """One target's row of the matrix (it predicts the whole split in one call)."""
+def evaluate(name: str, root: Path, endpoints, split, expected: dict, offline: bool = False) -> dict:
+    """One target's row of the matrix (it predicts the whole split in one call; a server row with
+    `offline`: what it would serve, loaded in-process)."""
     target = registry.TARGETS[name]
-    predictor = registry.load(name, root=root, endpoints=endpoints)
+    predictor = registry.load(name, root=root, endpoints=endpoints, offline=offline)
     start = time.perf_counter()
     got = np.asarray(predictor.predict(split.x))
     seconds = time.perf_counter() - start

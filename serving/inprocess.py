@@ -35,3 +35,28 @@ class SavedModelInProcess:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         image = self.tf.constant(np.asarray(batch, dtype=np.float32))
         return self.signature(**{self.spec.input_name: image})[self.spec.output_name].numpy()
+
+
+class ArchiveInProcess:
+    """What TorchServe would serve, without TorchServe: the TorchScript inside the verified archive
+    (.mar), loaded with torch.jit and called here (`make check-network` judges the server rows by it)."""
+    framework, precision = "torch", "fp32"
+
+    def __init__(self, root: Path | None = None):
+        import io
+        import zipfile
+
+        import torch
+
+        from serving.torchserve import archive
+
+        root = root or paths.artifacts_dir()
+        path = manifest.verify(archive.artifact_id(), root)
+        self.name, self.torch, self.spec = "torchserve-archive", torch, specs.load(root)
+        with zipfile.ZipFile(path) as mar:
+            serialized = next(name for name in mar.namelist() if name.endswith(".pt"))
+            self.model = torch.jit.load(io.BytesIO(mar.read(serialized)), map_location="cpu").eval()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
