@@ -152,7 +152,8 @@ def test_bench_web_with_tiny_counts_writes_what_the_report_reads(web_artifacts, 
         assert weight["wasm"] > 0 and weight["scripts"] > 0 and weight["model"] > 0
         assert weight["runtime_total"] == weight["scripts"] + weight["wasm"] + weight["model"]
     litert = written["runtimes"]["litert-torch"]
-    model = json.loads((copy / "web" / "runtimes.json").read_text())["runtimes"][3]["model"]
+    model = next(entry["model"] for entry in json.loads((copy / "web" / "runtimes.json").read_text())["runtimes"]
+                 if entry["name"] == "litert-torch")
     assert litert["framework"] == "torch" and litert["page_bytes"]["files"][model] == (copy / "web" / model).stat().st_size
     assert written["shared_page_bytes"] > 0 and "app.js" in written["shared_page_files"]
     rows = figures.browser_latency({"web": written})
