@@ -94,8 +94,13 @@ class RuntimeCall:
 
 
 def check_runner_batch(batch, spec: Spec, source: str) -> np.ndarray:
-    """The contract check of every runner: any number of images (runners chunk what they must)."""
-    return check_batch(batch, spec, source, max_batch=None)
+    """The contract check of every runner: any number of images (runners chunk what they must), as a
+    C-contiguous float32 array, whatever the strides of what came in."""
+    # A strided batch (a resized picture: picture_to_input's area resize ends in axis moves; a
+    # Fortran-order .npz; a transposed or sliced array) meets the contract but not every runtime:
+    # ExecuTorch refuses it ("Input 0 for method forward should be contiguous or channels-last").
+    # Made contiguous here, once, so no runner has to remember; no copy when it already is.
+    return np.ascontiguousarray(check_batch(batch, spec, source, max_batch=None))
 
 
 def load_input(path: Path, spec: Spec) -> np.ndarray:

@@ -116,7 +116,7 @@ class TFLitePredictor:
         """`batch` checked and set in the interpreter; `run` is `invoke()` alone (see common.RuntimeCall).
         A static batch-1 file: `run` is the N invokes, each with its row's copy in and out."""
         if self.fixed_batch:
-            checked = np.ascontiguousarray(common.check_runner_batch(batch, self.spec, self.name))
+            checked = common.check_runner_batch(batch, self.spec, self.name)
             return common.RuntimeCall(lambda: self._rows(checked), lambda answers: answers)
         self._feed(batch)
         return common.RuntimeCall(self.interpreter.invoke, self._answer)
