@@ -108,8 +108,8 @@ deploy-all: setup deploy-preflight deploy-build ## from a fresh clone: set up, t
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
 .PHONY: export-edge bench-edge setup-tflite-runtime
 
-export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable, ONNX and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
-	$(BUILD) --force export-edge export-litert-torch
+export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK fp32/int8 and portable, ONNX fp32/int8 and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
+	$(BUILD) --force export-edge export-litert-torch export-executorch-int8 export-onnx-int8
 
 bench-edge: ## latency p50/p99 at batch 1 and 32 (runner and runtime alone) and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
 	$(PY) -m edge.bench $(BENCH_ARGS)

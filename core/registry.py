@@ -80,6 +80,10 @@ TARGETS = {target.name: target for target in (
     _t("executorch-portable-fp32", "torch", "fp32", "edge", "executorch_portable_fp32",
        _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_portable_fp32")),
     _t("onnx-fp32", "torch", "fp32", "edge", "onnx_fp32", _runner("edge.onnx.run", "OnnxPredictor", "onnx_fp32")),
+    # int8, PyTorch side: PT2E on XNNPACK (edge/executorch/quantize.py), ONNX Runtime QDQ (edge/onnx/quantize.py).
+    _t("executorch-xnnpack-int8", "torch", "int8", "edge", "executorch_xnnpack_int8",
+       _runner("edge.executorch.run", "ExecuTorchPredictor", "executorch_xnnpack_int8")),
+    _t("onnx-int8", "torch", "int8", "edge", "onnx_int8", _runner("edge.onnx.run", "OnnxPredictor", "onnx_int8")),
     _t("onnxruntime-web-chromium", "torch", "fp32", "browser", "onnx_fp32", _chromium("onnxruntime-web")),
     # Google's converter (litert-torch, .venv-litert-torch): a batch-1 .tflite, run one image per invoke.
     _t("litert-torch-fp32", "torch", "fp32", "edge", "tflite_torch_fp32",

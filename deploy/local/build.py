@@ -99,6 +99,19 @@ def _export_tfserving(root: Path, args: list) -> None:
     export.export(root)
 
 
+# int8 on the PyTorch side (edge/executorch/quantize.py, edge/onnx/quantize.py).
+def _export_executorch_int8(root: Path, args: list) -> None:
+    from edge.executorch import quantize
+
+    quantize.export(root)
+
+
+def _export_onnx_int8(root: Path, args: list) -> None:
+    from edge.onnx import quantize
+
+    quantize.export(root)
+
+
 STEPS = (
     Step("train", _train, (), ("torch_checkpoint", "keras_model"), takes_args=True,
          recipe="the digits are trained with augmentation unless --no-augment (training/augment.py)"),
@@ -113,6 +126,9 @@ STEPS = (
          ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")),
     Step("export-torchserve", _export_torchserve, ("train",), ("torchserve_mar",)),
     Step("export-tfserving", _export_tfserving, ("train",), ("tfserving",)),
+    # int8 on the PyTorch side; the ONNX one quantizes the fp32 file export-edge writes.
+    Step("export-executorch-int8", _export_executorch_int8, ("train",), ("executorch_xnnpack_int8",)),
+    Step("export-onnx-int8", _export_onnx_int8, ("export-edge",), ("onnx_int8",)),
 )
 NAMES = tuple(step.name for step in STEPS)
 
