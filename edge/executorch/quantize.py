@@ -74,6 +74,14 @@ def int8_layers(converted) -> dict:
     return found
 
 
+def require_int8_layers(layers: dict) -> dict:
+    """The int8 layer counts, if every layer with weights is int8; otherwise stop, naming those that are not."""
+    if layers["float32"] or not layers["int8"]:
+        raise QuantizationError(f"layers with weights left float32 by the quantizer: {layers['float32']} "
+                                f"(int8: {layers['int8']})")
+    return layers["int8"]
+
+
 def input_quantization(converted) -> dict:
     """Scale and zero point of the int8 tensor the program quantizes its float32 input to."""
     import torch
@@ -105,17 +113,14 @@ def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH,
     calibration = calibration_images(root, calibration_size)
     print(f"executorch: int8: PT2E quantization, {len(calibration)} calibration images")
     converted = quantize(model, example, calibration, max_batch)
-    layers = int8_layers(converted)
-    if layers["float32"] or not layers["int8"]:
-        raise QuantizationError(f"layers with weights left float32 by the quantizer: {layers['float32']} "
-                                f"(int8: {layers['int8']})")
+    layers = require_int8_layers(int8_layers(converted))
     print(f"executorch: int8: torch.export (batch 1..{max_batch}), lowering to XNNPACK")
     lowered = lower(export_program(converted, example, max_batch), "xnnpack", max_batch)
     report = delegation_report(lowered)
     print(f"executorch: int8: {report['delegated_ops']}/{report['counted_ops']} operators delegated to XNNPACK "
           f"({report['share']:.0%}) in {report['subgraphs']} subgraph(s)")
     extra = {"source": "torch_checkpoint", "variant": "xnnpack", "max_batch": max_batch,
-             "delegation": require_full_delegation(report), "int8_layers": layers["int8"],
+             "delegation": require_full_delegation(report), "int8_layers": layers,
              "quantization": {"input": input_quantization(converted), "scheme": SCHEME},
              "calibration_images": len(calibration), "io_dtype": io_dtype(lowered)}
     entry = save_artifact(ARTIFACT, pte_path("xnnpack", root, "int8"), lowered.to_executorch().buffer,
