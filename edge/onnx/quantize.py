@@ -73,8 +73,9 @@ def quantization_of(model, input_name: str, output_name: str) -> dict:
 
 
 def qdq_nodes(model) -> dict:
-    """The graph's nodes by whether they compute in int8 (every input from a DequantizeLinear, the
-    pattern ONNX Runtime fuses into an int8 kernel) or float32; the Q/DQ nodes themselves are not counted."""
+    """The graph's computing nodes by whether every computed input comes from a DequantizeLinear (the QDQ
+    pattern ONNX Runtime runs as an int8 kernel, or as a plain move of int8 data) or not; {"int8": {op: n},
+    "float32": {op: n}}. The Q/DQ nodes themselves are not counted."""
     made_by = {output: node.op_type for node in model.graph.node for output in node.output}
     found = {"int8": {}, "float32": {}}
     for node in model.graph.node:
@@ -121,11 +122,12 @@ def export(root: Path | None = None, calibration_size: int = DEFAULT_CALIBRATION
     if names != ([spec.input_name], [spec.output_name]):
         raise ValueError(f"the int8 file's (inputs, outputs) are {names}, not the spec's "
                          f"([{spec.input_name!r}], [{spec.output_name!r}])")
+    weights = "per channel" if PER_CHANNEL else "per tensor"
     entry = save_artifact(ARTIFACT, out, None, framework="torch", precision="int8", root=root, source=SOURCE,
-                          batch="dynamic", io_dtype=io_dtype(model), quantization=quantization_of(model, *names[0], *names[1]),
-                          qdq_nodes=qdq_nodes(model), calibration_images=len(calibration),
-                          scheme=f"QDQ, int8 activations and weights ({'per channel' if PER_CHANNEL else 'per tensor'}), "
-                                 "MinMax calibration")
+                          batch="dynamic", io_dtype=io_dtype(model), qdq_nodes=qdq_nodes(model),
+                          quantization=quantization_of(model, spec.input_name, spec.output_name),
+                          calibration_images=len(calibration),
+                          scheme=f"QDQ, int8 activations and weights ({weights}), MinMax calibration")
     return {ARTIFACT: entry}
 
 

@@ -194,25 +194,3 @@ def test_the_export_stops_when_a_layer_stays_float32():
     with pytest.raises(QuantizationError, match="linear"):
         require_int8_layers(layers)
 
-
-def test_the_edge_benchmark_and_report_set_int8_beside_fp32():
-    """edge/bench.py measures every edge target in the registry, and REPORT.md's edge table puts each int8 row
-    after its fp32 twin, with one int8-against-fp32 sentence per runtime (both frameworks)."""
-    from benchmarks.report_edge import beside_twins, int8_against_fp32
-    from edge import bench
-
-    assert set(TWINS) | set(TWINS.values()) | {"tflite-int8", "tflite-fp32"} <= set(bench.names())
-
-    def row(name, runner):
-        figures = {"p50_us": runner, "p99_us": runner, "runtime": {"p50_us": runner / 2}}
-        return {"name": name, "batch_1": figures}
-
-    rows = [row(name, 10.0 if name.endswith("fp32") else 8.0) for name in bench.names()
-            if registry.TARGETS[name].kind == "edge"]
-    ordered = [r["name"] for r in beside_twins(rows)]
-    for int8, fp32 in {**TWINS, "tflite-int8": "tflite-fp32"}.items():
-        assert ordered.index(int8) == ordered.index(fp32) + 1
-    text = int8_against_fp32(rows, [1])
-    for title in ("TFLite int8 against fp32", "ExecuTorch XNNPACK int8 against fp32", "ONNX Runtime int8 against fp32"):
-        assert title in text
-    assert text.count("int8 is no slower than fp32") == 3
