@@ -112,7 +112,7 @@ deploy-all: setup deploy-preflight ## from a fresh clone: set up, train (DATA=mi
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
 .PHONY: export-edge bench-edge setup-tflite-runtime
 
-export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK/portable, ONNX and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
+export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK fp32/int8 and portable, ONNX fp32/int8 and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
 	$(BUILD) --force export-edge
 
 bench-edge: ## latency p50/p99 at batch 1 and 32 (runner and runtime alone) and size of every edge artifact + eager baselines -> artifacts/bench/edge.json

@@ -49,7 +49,8 @@ def claims(inputs) -> list[dict]:
     found.append({"claim": "TFLite is more mature than PyTorch's mobile path",
                   "measured": "what is measurable of it: batch-1 p50 and file size, TFLite fp32 against "
                               "ExecuTorch XNNPACK (both held to their framework's answers by tests/parity); "
-                              "only TFLite has an int8 file here",
+                              "int8 files exist on both sides (TFLite; ExecuTorch XNNPACK and ONNX), "
+                              "each set beside its fp32 twin in the edge section",
                   "figure": (f"TFLite {tflite[0]:.4f} ms / {tflite[3]:,} B vs ExecuTorch {xnn[0]:.4f} ms / "
                              f"{xnn[3]:,} B: latency {r:.2f}x") if r else None,
                   "verdict": None if r is None else (

@@ -1,5 +1,6 @@
 """The edge section of REPORT.md: each edge runtime's own call beside its runner's `predict`, at every
-batch size `make bench-edge` measured, and TFLite int8 against fp32 in one sentence.
+batch size `make bench-edge` measured (each int8 file beside its fp32 twin), and int8 against fp32 in one
+sentence per runtime that has both (TFLite, ExecuTorch XNNPACK, ONNX Runtime).
 
     from benchmarks.report_edge import section_edge     # benchmarks/report.py calls it; measures nothing
 
@@ -28,10 +29,47 @@ def batches_of(inputs) -> list[int]:
     return list((inputs["edge"] or {}).get("batches") or [1, 32])
 
 
+# Each int8 file beside its fp32 twin: (target prefix, what it is, what runs the file, how its int8 file takes float32).
+INT8_TWINS = (
+    ("tflite", "TFLite", "the interpreter", "the int8 file quantizes its float32 input and dequantizes its output "
+     "inside the interpreter, so both runners do the same work"),
+    ("executorch-xnnpack", "ExecuTorch XNNPACK", "the program", "the int8 program quantizes its float32 input "
+     "inside XNNPACK and its softmax runs in float32, so both runners do the same work"),
+    ("onnx", "ONNX Runtime", "the session", "the int8 file quantizes its float32 input and dequantizes its "
+     "probabilities in QuantizeLinear / DequantizeLinear nodes, so both runners do the same work"),
+)
+
+
+def int8_twin(name: str) -> str | None:
+    """The fp32 twin of an int8 target's name (`onnx-int8` -> `onnx-fp32`); None for any other name."""
+    return name.removesuffix("-int8") + "-fp32" if name.endswith("-int8") else None
+
+
+def beside_twins(rows: list[dict]) -> list[dict]:
+    """The rows in their order, each int8 row moved to just after its fp32 twin (where that was measured)."""
+    names = {row["name"] for row in rows}
+    paired = {int8_twin(row["name"]): row for row in rows if int8_twin(row["name"]) in names}
+    moved = {id(row) for row in paired.values()}
+    ordered = []
+    for row in rows:
+        if id(row) in moved:
+            continue
+        ordered.append(row)
+        if row["name"] in paired:
+            ordered.append(paired[row["name"]])
+    return ordered
+
+
 def int8_against_fp32(rows: list[dict], batches: list[int]) -> str:
-    """One sentence: TFLite int8 against fp32 through the runner, and the runtime alone, per batch size."""
+    """One sentence per runtime with both files: int8 against fp32 through the runner, and the runtime alone,
+    per batch size."""
     by_name = {row["name"]: row for row in rows}
-    int8, fp32 = by_name.get("tflite-int8"), by_name.get("tflite-fp32")
+    return "".join(_int8_sentence(by_name.get(f"{prefix}-int8"), by_name.get(f"{prefix}-fp32"), batches, *words)
+                   for prefix, *words in INT8_TWINS)
+
+
+def _int8_sentence(int8: dict | None, fp32: dict | None, batches: list[int], title: str, runtime_name: str,
+                   same_work: str) -> str:
     if not (int8 and fp32):
         return ""
     parts, slower, runtime_slower = [], [], []
@@ -53,20 +91,19 @@ def int8_against_fp32(rows: list[dict], batches: list[int]) -> str:
     if not slower:
         verdict = "int8 is no slower than fp32 through the runner at any batch size measured."
     elif runtime_slower == slower:
-        verdict = (f"int8 is slower than fp32 at batch {', '.join(map(str, slower))}, and so is the interpreter "
+        verdict = (f"int8 is slower than fp32 at batch {', '.join(map(str, slower))}, and so is {runtime_name} "
                    "alone: its int8 kernels, not the runner, are the cost there.")
     else:
-        verdict = (f"int8 is slower than fp32 through the runner at batch {', '.join(map(str, slower))} while the "
-                   "interpreter alone is not: the runner's own work is the difference there.")
-    return ("TFLite int8 against fp32 (the int8 file quantizes its float32 input and dequantizes its output "
-            "inside the interpreter, so both runners do the same work): " + "; ".join(parts) + ". " + verdict + "\n\n")
+        verdict = (f"int8 is slower than fp32 through the runner at batch {', '.join(map(str, slower))} while "
+                   f"{runtime_name} alone is not: the runner's own work is the difference there.")
+    return f"{title} int8 against fp32 ({same_work}): " + "; ".join(parts) + ". " + verdict + "\n\n"
 
 
 def section_edge(inputs, out: Path) -> str:
     text = "## Edge runtimes: the runtime's own call and the runner around it\n\n"
     if not inputs["edge"]:
         return text + missing("edge")
-    rows = runtime_rows(inputs)
+    rows = beside_twins(runtime_rows(inputs))
     if not rows:
         return text + "*edge.json holds no runtime-only figures (measured before they were): run `make bench-edge`*\n\n"
     batches = batches_of(inputs)

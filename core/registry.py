@@ -108,6 +108,9 @@ EXECUTORCH_XNNPACK = Step("export-executorch-xnnpack", "edge.executorch.export:e
 EXECUTORCH_PORTABLE = Step("export-executorch-portable", "edge.executorch.export:export_portable",
                            outputs=("executorch_portable_fp32",))
 ONNX = Step("export-onnx", "edge.onnx.export:export", outputs=("onnx_fp32",))
+# int8 on the PyTorch side: PT2E with XNNPACK's quantizer; ONNX Runtime's static QDQ from the fp32 file.
+EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:export", outputs=("executorch_xnnpack_int8",))
+ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"), outputs=("onnx_int8",))
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
                     unavailable="edge.litert_torch.convert:unavailable")
@@ -135,6 +138,10 @@ TARGETS = {target.name: target for target in (
     Target("executorch-portable-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_portable_fp32",
            EXECUTORCH_PORTABLE, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("onnx-fp32", "torch", "fp32", "edge", "edge/onnx", "onnx_fp32", ONNX,
+           "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
+    Target("executorch-xnnpack-int8", "torch", "int8", "edge", "edge/executorch", "executorch_xnnpack_int8",
+           EXECUTORCH_INT8, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
+    Target("onnx-int8", "torch", "int8", "edge", "edge/onnx", "onnx_int8", ONNX_INT8,
            "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
     Target("onnxruntime-web-chromium", "torch", "fp32", "browser", "web/tfjs", "onnx_fp32", ONNX,
            "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",

@@ -32,6 +32,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from benchmarks import machine, results, timing
+from benchmarks.report_edge import beside_twins
 from core import registry
 from training import data
 from core import manifest, paths
@@ -145,7 +146,7 @@ def main(argv=None) -> dict:
         "results": rows,
     }
     out = results.write(report, root, "edge")
-    print(f"\n{table(rows)}\n\n(rt p50: the runtime's own call alone; ratio: runner p50 / rt p50)\n"
+    print(f"\n{table(beside_twins(rows))}\n\n(rt p50: the runtime's own call alone; ratio: runner p50 / rt p50)\n"
           f"wrote {out} ({report['command']}, {args.iterations} timed calls each)")
     return report
 

@@ -29,6 +29,8 @@ from training.preprocess import ImageError, picture_to_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TOP_K = 3
+# Train images fed to every int8 calibration (TFLite, ExecuTorch, ONNX); more changes nothing measurable.
+DEFAULT_CALIBRATION = 500
 
 
 InputError = ContractError  # an input that does not meet the contract; the message names the problem
@@ -72,6 +74,16 @@ def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framewo
     entry = manifest.record(artifact_id, out, framework=framework, precision=precision, root=root, **extra)
     print(f"{artifact_id}: wrote {out} ({entry['bytes']:,} bytes)")
     return entry
+
+
+def calibration_images(root: Path, size: int = DEFAULT_CALIBRATION) -> np.ndarray:
+    """The int8 exporters' calibration data: a fixed, seeded sample of the train split (the same int8
+    model on every run), (n, *item_shape) float32 raw values in split order."""
+    from training import data
+
+    train = data.load_split(paths.split_path(root))["train"]
+    pick = np.random.default_rng(0).permutation(len(train))[:size]
+    return train.x[np.sort(pick)]
 
 
 def predictor_name(entry: dict) -> str:

@@ -81,11 +81,16 @@ def trained_artifacts(tmp_path_factory):
     return built(tmp_path_factory.mktemp("trained"), "train", args=TRAIN_ARGS)
 
 
+# The build steps that write every edge artifact (`make export-edge`: a group of the build graph).
+EDGE_STEPS = ("export-edge",)
+
+
 @pytest.fixture(scope="session")
 def edge_artifacts(trained_artifacts):
-    """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX, litert-torch's .tflite), exported once
-    per session (litert-torch's only where .venv-litert-torch exists: `edge_param` skips its tests otherwise)."""
-    return built(trained_artifacts, "export-edge", "export-litert-torch")
+    """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX fp32 and int8, litert-torch's .tflite),
+    exported once per session (litert-torch's only where .venv-litert-torch exists: `edge_param` skips its tests
+    otherwise)."""
+    return built(trained_artifacts, *EDGE_STEPS)
 
 
 def edge_param(artifact_id: str):

@@ -35,9 +35,20 @@ class DelegationError(NotSupported):
     """An operator of the network falls back to the portable kernels: XNNPACK does not run this network."""
 
 
-def pte_path(variant: str, root: Path | None = None) -> Path:
+def pte_path(variant: str, root: Path | None = None, precision: str = "fp32") -> Path:
     root = root or paths.artifacts_dir()
-    return root / "executorch" / f"{specs.load(root).model_name}_{variant}_fp32.pte"
+    return root / "executorch" / f"{specs.load(root).model_name}_{variant}_{precision}.pte"
+
+
+def load_source(root: Path):
+    """The verified PyTorch model and its own example inputs: two real train images (a batch of 1
+    would fix the exported batch to 1)."""
+    import torch
+
+    from training.model_torch import load_checkpoint
+
+    model, _ = load_checkpoint(manifest.verify("torch_checkpoint", root))
+    return model, torch.tensor(data.load_split(paths.split_path(root))["train"].x[:2])
 
 
 def delegation_report(lowered) -> dict:
@@ -52,6 +63,7 @@ def delegation_report(lowered) -> dict:
     counted = delegated + sum(fallback.values())
     return {
         "delegated_ops": delegated,
+        "not_delegated_ops": counted - delegated,
         "counted_ops": counted,
         "share": delegated / counted if counted else 0.0,
         "fallback": fallback,
@@ -151,14 +163,8 @@ def export_portable(root: Path) -> dict[str, dict]:
 
 def export(root: Path | None = None, max_batch: int = DEFAULT_MAX_BATCH, variants=VARIANTS) -> dict[str, dict]:
     """Write the .pte files of `variants` under `root` and record them; returns the manifest entries."""
-    import torch
-
-    from training.model_torch import load_checkpoint
-
     root = (root or paths.artifacts_dir()).resolve()
-    model, _ = load_checkpoint(manifest.verify("torch_checkpoint", root))
-    # The model's own example inputs: two real train images (a batch of 1 would fix the batch to 1).
-    example = torch.tensor(data.load_split(paths.split_path(root))["train"].x[:2])
+    model, example = load_source(root)
     entries = {}
     for variant in variants:
         print(f"executorch: {variant}: torch.export (batch 1..{max_batch}), lowering")

@@ -28,11 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from core import spec as specs
-from edge.common import save_artifact
-from training import data
+from edge.common import DEFAULT_CALIBRATION, calibration_images, save_artifact
 from core import manifest, paths
-
-DEFAULT_CALIBRATION = 500  # train images fed to the int8 calibration; more changes nothing measurable
 
 
 def tflite_path(precision: str, root: Path | None = None) -> Path:
@@ -105,10 +102,7 @@ def convert(root: Path | None = None, calibration_size: int = DEFAULT_CALIBRATIO
 
     root = (root or paths.artifacts_dir()).resolve()
     keras_model = keras.models.load_model(manifest.verify("keras_model", root))
-    train = data.load_split(paths.split_path(root))["train"]
-    # A fixed, seeded sample of the train split: the same int8 model on every run.
-    pick = np.random.default_rng(0).permutation(len(train))[:calibration_size]
-    calibration = train.x[np.sort(pick)]
+    calibration = calibration_images(root, calibration_size)
     entries = {}
     for precision in ("fp32", "int8"):
         print(f"tflite: converting {precision}" + (f" ({len(calibration)} calibration images)" if precision == "int8" else ""))

@@ -354,3 +354,30 @@ def test_report_shows_drawn_and_printed_digits_before_and_after_augmentation(tmp
 def test_report_without_the_handwriting_figures_says_how_to_measure_them(tmp_path):
     text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
     assert "*not measured: run `make bench-handwriting` (writes `artifacts/bench/handwriting.json`)*" in text
+
+
+def test_the_edge_benchmark_and_report_set_int8_beside_fp32():
+    """edge/bench.py measures every edge target in the registry, and REPORT.md's edge table puts each int8 row
+    after its fp32 twin, with one int8-against-fp32 sentence per runtime (both frameworks)."""
+    from benchmarks.report_edge import beside_twins, int8_against_fp32
+    from core import registry
+    from edge import bench
+
+    twins = {"tflite-int8": "tflite-fp32", "executorch-xnnpack-int8": "executorch-xnnpack-fp32",
+             "onnx-int8": "onnx-fp32"}
+
+    assert set(twins) | set(twins.values()) <= set(bench.names())
+
+    def row(name, runner):
+        figures = {"p50_us": runner, "p99_us": runner, "runtime": {"p50_us": runner / 2}}
+        return {"name": name, "batch_1": figures}
+
+    rows = [row(name, 10.0 if name.endswith("fp32") else 8.0) for name in bench.names()
+            if registry.TARGETS[name].kind == "edge"]
+    ordered = [r["name"] for r in beside_twins(rows)]
+    for int8, fp32 in twins.items():
+        assert ordered.index(int8) == ordered.index(fp32) + 1
+    text = int8_against_fp32(rows, [1])
+    for title in ("TFLite int8 against fp32", "ExecuTorch XNNPACK int8 against fp32", "ONNX Runtime int8 against fp32"):
+        assert title in text
+    assert text.count("int8 is no slower than fp32") == 3
