@@ -97,7 +97,7 @@ def _picture(image: np.ndarray, mode: str, fmt: str, size) -> bytes:
 @pytest.fixture(scope="module")
 def pictures(task, tmp_path_factory) -> dict[str, Path]:
     """name -> a picture file made from one of the task's images (a different one each)."""
-    root, images = task
+    _, images = task
     folder = tmp_path_factory.mktemp("pictures")
     out = {}
     for number, (name, (mode, fmt, size)) in enumerate(PICTURES.items()):
