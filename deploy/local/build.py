@@ -128,7 +128,7 @@ STEPS = (
     Step("export-tfserving", _export_tfserving, ("train",), ("tfserving",)),
     # int8 on the PyTorch side; the ONNX one quantizes the fp32 file export-edge writes.
     Step("export-executorch-int8", _export_executorch_int8, ("train",), ("executorch_xnnpack_int8",)),
-    Step("export-onnx-int8", _export_onnx_int8, ("export-edge",), ("onnx_int8",)),
+    Step("export-onnx-int8", _export_onnx_int8, ("train", "export-edge"), ("onnx_int8",)),
 )
 NAMES = tuple(step.name for step in STEPS)
 
