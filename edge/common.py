@@ -86,6 +86,18 @@ def calibration_images(root: Path, size: int = DEFAULT_CALIBRATION) -> np.ndarra
     return train.x[np.sort(pick)]
 
 
+def calibrated_main(doc: str, export: Callable, argv=None):
+    """The command line of an exporter that calibrates int8 on train images: `--calibration N`, then
+    `export(calibration_size=N)` into the artifacts folder in force."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION,
+                        help=f"train images used to calibrate int8 (default: {DEFAULT_CALIBRATION})")
+    args = parser.parse_args(argv)
+    if args.calibration < 1:
+        parser.error("--calibration must be at least 1")
+    return export(calibration_size=args.calibration)
+
+
 def predictor_name(entry: dict) -> str:
     """A target's name from its manifest id: `tflite_int8` -> `tflite-int8`."""
     return entry["id"].replace("_", "-")

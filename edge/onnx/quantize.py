@@ -15,14 +15,13 @@ is the step its probabilities move in) and how many nodes run in int8 (`qdq_node
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from core import spec as specs
-from edge.common import DEFAULT_CALIBRATION, calibration_images, save_artifact
+from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images, save_artifact
 from core import manifest, paths
 
 ARTIFACT = "onnx_int8"
@@ -132,13 +131,7 @@ def export(root: Path | None = None, calibration_size: int = DEFAULT_CALIBRATION
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION,
-                        help=f"train images used to calibrate int8 (default: {DEFAULT_CALIBRATION})")
-    args = parser.parse_args(argv)
-    if args.calibration < 1:
-        parser.error("--calibration must be at least 1")
-    export(calibration_size=args.calibration)
+    calibrated_main(__doc__, export, argv)
 
 
 if __name__ == "__main__":
