@@ -26,9 +26,6 @@ from core import paths, registry
 from deploy import parity
 from deploy.local import build
 
-NO_FAULT = ("not built", "not supported")
-
-
 def check(root: Path, train_args: list, progress=print) -> list[dict]:
     """Build `root` with `train_args`, then one row per target: exports, runs, matches, why not."""
     results = build.ensure(root, args=train_args, isolate=True, keep_going=True, progress=progress)
@@ -40,9 +37,9 @@ def check(root: Path, train_args: list, progress=print) -> list[dict]:
         step = registry.step_of(name)
         said = results.get(step, "built") if step else "built"
         row = {"target": name, "framework": registry.TARGETS[name].framework, "step": step, "build": said}
-        if not said.startswith(("built", "reused")):
-            kind = next((kind for kind in NO_FAULT if said.startswith(kind)), "failed")
-            rows.append({**row, "exports": False, "runs": None, "matches": None, "status": kind, "why": said})
+        if build.status_of(said) != "ok":
+            rows.append({**row, "exports": False, "runs": None, "matches": None, "status": build.status_of(said),
+                         "why": said})
             continue
         try:
             judged = parity.evaluate(name, root, None, split, expected, offline=True)
@@ -62,7 +59,7 @@ def table(rows: list[dict]) -> str:
     for row in rows:
         lines.append(f"{row['target']:<27}{mark[row['exports']]:>8}{mark[row['runs']]:>6}{mark[row['matches']]:>9}"
                      f"  {row['why'][:160]}")
-    counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "failed", *NO_FAULT)}
+    counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "failed", *build.NO_FAULT)}
     lines.append(", ".join(f"{count} {status}" for status, count in counts.items()))
     return "\n".join(lines)
 

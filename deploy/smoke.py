@@ -39,22 +39,16 @@ def sample(root: Path, index: int) -> tuple[np.ndarray, str]:
     return test.x[index : index + 1], specs.load(root).labels[int(test.y[index])]
 
 
-# What the build said of a step, as the row's status: a step that could not build for a reason that is
-# no fault ("not built": its tools are missing here; "not supported": its runtime refuses the network) and
-# one that failed (or was skipped after a failure: the table counts it as failed).
-NO_FAULT = ("not built", "not supported")
-
-
 def build_status(name: str, root: Path) -> tuple[str, str] | None:
-    """(status, reason) when the build did not make what target `name` runs; None when it did (or ran nowhere)."""
+    """(status, reason) when the build did not make what target `name` runs ("failed", or "not built" /
+    "not supported", which are no fault); None when it did (or no build ran here)."""
     from deploy.local import build
 
     step = registry.step_of(name)
     said = build.outcome(root, step) if step else None
-    if not said or not said.startswith(("failed", "skipped", "not built", "not supported")):
+    if not said or build.status_of(said) == "ok":
         return None
-    status = next((kind for kind in NO_FAULT if said.startswith(kind)), "failed")
-    return status, f"{step} {said}"
+    return build.status_of(said), f"{step} {said}"
 
 
 def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:

@@ -57,6 +57,18 @@ class BuildError(RuntimeError):
     """One or more steps failed; the message names each and why."""
 
 
+# Results that are no fault of the build: a step whose tools this machine lacks, a runtime that refuses the network.
+NO_FAULT = ("not built", "not supported")
+
+
+def status_of(result: str) -> str:
+    """A step's result as a target's status: "ok" (built or reused), "not built", "not supported", or
+    "failed" (failed, or skipped after a failure)."""
+    if result.startswith(("built", "reused", "would build")):
+        return "ok"
+    return next((kind for kind in NO_FAULT if result.startswith(kind)), "failed")
+
+
 def summary_path(root: Path) -> Path:
     """What the last build from the command line did, step by step ({step: result}): deploy-all's table reads it."""
     return root / "built" / "summary.json"

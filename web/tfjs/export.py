@@ -166,11 +166,12 @@ def not_built(runtime: Runtime, root: Path) -> str | None:
     does not run this network: the build said so); None: it should be there, and the build fails."""
     from deploy.local import build
 
-    if runtime.unavailable and registry.named(runtime.unavailable)():
-        return f"not built: {registry.named(runtime.unavailable)()}"
+    missing = registry.named(runtime.unavailable)() if runtime.unavailable else None
+    if missing:
+        return f"not built: {missing}"
     step = next((t.step.name for t in registry.pages() if t.page.runtime == runtime.name and t.step), None)
-    reason = build.unsupported_path(root, step).read_text() if step and build.unsupported_path(root, step).exists() else None
-    return f"not supported by this network: {reason}" if reason else None
+    refused = build.unsupported_path(root, step) if step else None
+    return f"not supported by this network: {refused.read_text()}" if refused and refused.exists() else None
 
 
 def copy_models(root: Path, out: Path, left_out: list | None = None) -> list[dict]:
