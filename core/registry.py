@@ -146,6 +146,9 @@ TARGETS = {target.name: target for target in (
     Target("onnxruntime-web-chromium", "torch", "fp32", "browser", "web/tfjs", "onnx_fp32", ONNX,
            "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",
            page=Page("onnxruntime-web", "ONNX Runtime Web", "onnxruntime-web")),
+    Target("onnxruntime-web-int8-chromium", "torch", "int8", "browser", "web/tfjs", "onnx_int8", ONNX_INT8,
+           "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",
+           page=Page("onnxruntime-web-int8", "ONNX Runtime Web (int8)", "onnxruntime-web")),
     # A batch-1 .tflite, run one image per invoke.
     Target("litert-torch-fp32", "torch", "fp32", "edge", "edge/litert_torch", "tflite_torch_fp32", LITERT_TORCH,
            "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),

@@ -36,18 +36,25 @@ def counts(output: str) -> dict:
 def rows_match_their_references(root) -> int:
     """Each row's label for each input the page saw is its source framework's Python label; the count."""
     from core import registry
+    from deploy import parity
 
     seen = json.loads((root / "screenshots" / "rows.json").read_text())
     spec = json.loads((root / "spec.json").read_text())
     x = np.asarray([item["input"] for item in seen["inputs"]], np.float32).reshape(-1, *spec["input"]["shape"][1:])
-    expected = {framework: np.asarray(spec["labels"])[registry.load(name, root).predict(x).argmax(1)]
-                for framework, name in registry.REFERENCES.items()}
+    references = {framework: registry.load(name, root).predict(x) for framework, name in registry.REFERENCES.items()}
+    expected = {framework: np.asarray(spec["labels"])[p.argmax(1)] for framework, p in references.items()}
+    # An int8 row is held to the reference's label where int8 can tell the top two apart (deploy/parity.py):
+    # more than one output quantization step between them.
+    rows = {entry["name"]: entry for entry in json.loads((root / "web" / "runtimes.json").read_text())["runtimes"]}
+    judged = {name: parity.margins(references[entry["framework"]]) > (parity.output_step(entry["source"], root) or 0)
+              if entry["precision"] == "int8" else np.ones(len(x), bool) for name, entry in rows.items()}
     # litert-torch: LiteRT.js on the PyTorch model converted by litert-torch, held to torch-eager like onnxruntime-web.
     assert set(seen["frameworks"]) >= {"tfjs", "onnxruntime-web", "litert", "litert-torch"}
     assert seen["frameworks"]["litert-torch"] == seen["frameworks"]["onnxruntime-web"] == "torch"
     for index, item in enumerate(seen["inputs"]):
         for runtime, label in item["labels"].items():
-            assert label == expected[seen["frameworks"][runtime]][index], (runtime, index, item)
+            if judged[runtime][index]:
+                assert label == expected[seen["frameworks"][runtime]][index], (runtime, index, item)
     return len(seen["inputs"]) * len(seen["frameworks"])
 
 

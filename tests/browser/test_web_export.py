@@ -107,14 +107,19 @@ def test_runtimes_json_lists_every_runtime_and_its_model_copy_matches_the_manife
     runtimes = {entry["name"]: entry for entry in json.loads((web / "runtimes.json").read_text())["runtimes"]}
     # The page's rows are the registry's rows with a `page`, TF.js first.
     assert list(runtimes) == [target.page.runtime for target in registry.pages()]
-    assert list(runtimes)[0] == "tfjs" and set(runtimes) == {"tfjs", "onnxruntime-web", "litert", "litert-torch"}
+    assert list(runtimes)[0] == "tfjs" and set(runtimes) == {"tfjs", "onnxruntime-web", "onnxruntime-web-int8", "litert",
+                                                              "litert-torch"}
     assert {name: entry["adapter"] for name, entry in runtimes.items()} == {
-        "tfjs": "tfjs", "onnxruntime-web": "onnxruntime-web", "litert": "litert", "litert-torch": "litert"}
+        "tfjs": "tfjs", "onnxruntime-web": "onnxruntime-web", "onnxruntime-web-int8": "onnxruntime-web",
+        "litert": "litert", "litert-torch": "litert"}
+    assert {name for name, entry in runtimes.items() if entry["precision"] == "int8"} == {"onnxruntime-web-int8"}
     assert json.loads((web / "runtimes.json").read_text())["left_out"] == []
     assert {name: entry["framework"] for name, entry in runtimes.items()} == {
-        "tfjs": "tensorflow", "onnxruntime-web": "torch", "litert": "tensorflow", "litert-torch": "torch"}
+        "tfjs": "tensorflow", "onnxruntime-web": "torch", "onnxruntime-web-int8": "torch", "litert": "tensorflow",
+        "litert-torch": "torch"}
     assert {name: entry["source"] for name, entry in runtimes.items()} == {
-        "tfjs": "tfjs_graph_model", "onnxruntime-web": "onnx_fp32", "litert": "tflite_fp32_batch1",
+        "tfjs": "tfjs_graph_model", "onnxruntime-web": "onnx_fp32", "onnxruntime-web-int8": "onnx_int8",
+        "litert": "tflite_fp32_batch1",
         "litert-torch": "tflite_torch_fp32"}
     entries = manifest.load(web_artifacts)
     assert entries["tflite_torch_fp32"]["framework"] == "torch" and entries["tflite_torch_fp32"]["batch"] == 1

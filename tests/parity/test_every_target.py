@@ -43,7 +43,8 @@ def test_every_kind_of_target_is_registered():
         assert registry.reference_for(name) == registry.REFERENCES[target.framework]
     # Every row of the page is a browser target held to its source framework, the litert-torch file too.
     assert {name: registry.reference_for(name) for name in registry.names("browser")} == {
-        "onnxruntime-web-chromium": "torch-eager", "litert-torch-chromium": "torch-eager", "tfjs-node": "keras-eager",
+        "onnxruntime-web-chromium": "torch-eager", "onnxruntime-web-int8-chromium": "torch-eager",
+        "litert-torch-chromium": "torch-eager", "tfjs-node": "keras-eager",
         "tfjs-chromium": "keras-eager", "litert-chromium": "keras-eager"}
     assert registry.TARGETS["litert-torch-fp32"].kind == "edge" and registry.reference_for("litert-torch-fp32") == "torch-eager"
 

@@ -89,6 +89,7 @@ class Runtime:
     title: str  # what the row calls it
     adapter: str  # its loader in ADAPTERS and runtimes.js
     framework: str  # the source framework of the model it runs ("torch" or "tensorflow")
+    precision: str  # "fp32" or "int8"
     model: str | None  # manifest id of the model file copied into models/ (None: tfjs's own graph model)
     unavailable: object = None  # "module:function": why its model may be missing here (the row is then left out)
 
@@ -103,7 +104,7 @@ class Runtime:
 
 def runtimes() -> tuple[Runtime, ...]:
     """The page's rows: every registry row with a `page`, in the table's order."""
-    return tuple(Runtime(t.page.runtime, t.page.title, t.page.adapter, t.framework,
+    return tuple(Runtime(t.page.runtime, t.page.title, t.page.adapter, t.framework, t.precision,
                          None if t.page.adapter == "tfjs" else t.artifact,
                          t.step.unavailable if t.step is not None else None) for t in registry.pages())
 
@@ -186,6 +187,7 @@ def copy_models(root: Path, out: Path, left_out: list | None = None) -> list[dic
             left_out.append({"name": runtime.name, "title": runtime.title, "reason": f"{runtime.model} {why}"})
             continue
         entry = {"name": runtime.name, "title": runtime.title, "adapter": runtime.adapter, "package": runtime.package,
+                 "precision": runtime.precision,
                  "version": package_version(runtime.package), "framework": runtime.framework,
                  "files": sorted(f"vendor/{folder}/{Path(relative).name}".replace("//", "/")
                                  for relative, folder in runtime.vendor)}

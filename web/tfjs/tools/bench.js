@@ -3,7 +3,7 @@
 // benchmarks/timing.py, the project's one timer summary).
 //
 //   node tools/bench.js --url http://127.0.0.1:8000/ --web artifacts/web
-//        [--configs tfjs:wasm,tfjs:webgl,tfjs:cpu,onnxruntime-web,litert,litert-torch] [--cold-runs 3] [--warm-runs 200]
+//        --configs tfjs:wasm,onnxruntime-web,... [--cold-runs 3] [--warm-runs 200]
 //
 // A config is a runtime of runtimes.json, with a TF.js backend for tfjs; the page loads that one
 // alone (`?runtime=<name>[&backend=<b>]`).
@@ -28,12 +28,12 @@ const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
     web: { type: 'string' },
-    configs: { type: 'string', default: 'tfjs:wasm,tfjs:webgl,tfjs:cpu,onnxruntime-web,litert,litert-torch' },
+    configs: { type: 'string' }, // given by web/tfjs/bench.py, which reads the page's rows from core/registry.py
     'cold-runs': { type: 'string', default: '3' },
     'warm-runs': { type: 'string', default: '200' },
   },
 });
-if (!args.url || !args.web) throw new Error('--url and --web are required');
+if (!args.url || !args.web || !args.configs) throw new Error('--url, --web and --configs are required');
 const coldRuns = Number(args['cold-runs']);
 const warmRuns = Number(args['warm-runs']);
 const readFixture = (name) => JSON.parse(readFileSync(join(args.web, 'fixtures', name), 'utf8'));
