@@ -352,8 +352,7 @@ def main(argv=None) -> None:
     if args.run_step:
         try:
             run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args or [])
-        except registry.NotSupported as error:
-            print(f"build: {args.run_step}: not supported by this network: {error}", file=sys.stderr)
+        except registry.NotSupported:  # the parent reads why from unsupported_path and says it
             raise SystemExit(NOT_SUPPORTED_EXIT)
         return
     results = ensure(root, only=args.steps or None, args=train_args, force=args.steps if args.force else (),
