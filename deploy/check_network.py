@@ -55,10 +55,11 @@ def check(root: Path, train_args: list, progress=print) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     mark = {True: "yes", False: "NO", None: "-"}
-    lines = [f"{'target':<27}{'exports':>8}{'runs':>6}{'matches':>9}  why not"]
+    width = max(len(row["target"]) for row in rows) + 2
+    lines = [f"{'target':<{width}}{'exports':>8}{'runs':>6}{'matches':>9}  why not"]
     for row in rows:
-        lines.append(f"{row['target']:<27}{mark[row['exports']]:>8}{mark[row['runs']]:>6}{mark[row['matches']]:>9}"
-                     f"  {row['why'][:160]}")
+        lines.append(f"{row['target']:<{width}}{mark[row['exports']]:>8}{mark[row['runs']]:>6}"
+                     f"{mark[row['matches']]:>9}  {row['why'][:160]}")
     counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "failed", *build.NO_FAULT)}
     lines.append(", ".join(f"{count} {status}" for status, count in counts.items()))
     return "\n".join(lines)
