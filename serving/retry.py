@@ -32,7 +32,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6  # tries in all, the first included
+    # Tries in all, the first included: a safety cap far above what the deadline allows, so under load a
+    # call gives up when its time is spent, not after a count of quick refusals (Retry-After 1 s x 6 < 30 s).
+    attempts: int = 1000
     backoff: float = 0.1  # seconds before the second try; doubles each time, with jitter
     max_backoff: float = 2.0  # the longest wait between two tries (a longer Retry-After wins)
     deadline: float = 30.0  # seconds for the whole call, every try and wait included

@@ -28,16 +28,21 @@ async function modelBytes(entry) {
   return bytes;
 }
 
-/** A classic script from this origin (the page's policy allows 'self' only), once. */
+const scripts = new Map(); // src -> the promise of its load: rows sharing a library wait for the same one
+
+/** A classic script from this origin (the page's policy allows 'self' only), loaded once; every caller
+ * waits until it has run (two rows on one library load side by side). */
 function loadScript(src) {
-  if (document.querySelector(`script[src="${src}"]`)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const script = document.createElement('script');
-    script.src = src;
-    script.onload = () => resolve();
-    script.onerror = () => reject(new Error(`script ${src} did not load`));
-    document.head.appendChild(script);
-  });
+  if (!scripts.has(src)) {
+    scripts.set(src, new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = src;
+      script.onload = () => resolve();
+      script.onerror = () => reject(new Error(`script ${src} did not load`));
+      document.head.appendChild(script);
+    }));
+  }
+  return scripts.get(src);
 }
 
 const vendorUrl = (folder) => new URL(`vendor/${folder}/`, location.href).href;
