@@ -86,13 +86,14 @@ def run(root: Path, endpoints, index: int = 0, progress=print) -> dict:
 
 def table(result: dict) -> str:
     width = max(len(row["where"]) for row in result["targets"])
+    name_width = max(len(row["target"]) for row in result["targets"]) + 2
     lines = [f"one test image (test split #{result['index']}, true label {result['true_label']}) through every target:",
-             f"{'target':<26}{'answers at':<{width + 2}}{'label':>5}{'prob':>7}{'latency ms':>12}"]
+             f"{'target':<{name_width}}{'answers at':<{width + 2}}{'label':>5}{'prob':>7}{'latency ms':>12}"]
     for row in result["targets"]:
         if "error" in row:
-            lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}  {row['status'].upper()}")
+            lines.append(f"{row['target']:<{name_width}}{row['where']:<{width + 2}}  {row['status'].upper()}")
         else:
-            lines.append(f"{row['target']:<26}{row['where']:<{width + 2}}{row['label']:>5}{row['probability']:>7.3f}"
+            lines.append(f"{row['target']:<{name_width}}{row['where']:<{width + 2}}{row['label']:>5}{row['probability']:>7.3f}"
                          f"{row['latency_ms']:>12.1f}")
     others = [row for row in result["targets"] if "error" in row]
     if others:
