@@ -14,6 +14,7 @@ import argparse
 import fcntl
 import hashlib
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,14 +72,18 @@ def load(root: Path | None = None) -> dict:
 
 
 def record(artifact_id: str, path: Path, *, framework: str, precision: str, root: Path | None = None,
-           **extra) -> dict:
-    """Add or replace one artifact's entry; returns the entry."""
+           staged_at: Path | None = None, **extra) -> dict:
+    """Add or replace one artifact's entry; returns the entry.
+
+    `staged_at`: where the files are now, when they are renamed to `path` only after this call, so
+    a reader that sees the artifact at `path` always finds its entry already recorded."""
     root = (root or paths.artifacts_dir()).resolve()
     path = Path(path).resolve()
+    contents = Path(staged_at) if staged_at is not None else path
     entry = {
         "path": str(path.relative_to(root)),
-        "sha256": sha256_of(path),
-        "bytes": size_of(path),
+        "sha256": sha256_of(contents),
+        "bytes": size_of(contents),
         "framework": framework,
         "precision": precision,
         "input_contract": input_contract(root),
@@ -87,7 +92,10 @@ def record(artifact_id: str, path: Path, *, framework: str, precision: str, root
     with _locked(root):
         entries = load(root)
         entries[artifact_id] = entry
-        manifest_path(root).write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+        # Written beside and renamed over: a reader (a polling server) never sees half a file.
+        partial = manifest_path(root).with_suffix(".json.partial")
+        partial.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+        os.replace(partial, manifest_path(root))
     return entry
 
 

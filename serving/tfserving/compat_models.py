@@ -60,7 +60,9 @@ class ModelRegistry:
         # The input contract of the project's own layout (its spec.json); a foreign layout has none.
         self.spec = specs.load(artifacts_root) if artifacts_root and specs.spec_file(artifacts_root).exists() else None
         self.servables: dict[int, Servable] = {}
-        self.failed: dict[int, str] = {}  # version -> why it was refused (kept so we do not retry forever)
+        # version -> (why it was refused, the manifest's state then): a refused version is tried
+        # again only once the manifest changes (re-recorded), not on every poll.
+        self.failed: dict[int, tuple[str, int | None]] = {}
         self.lock = threading.Lock()
 
     def wanted(self, on_disk: list[int]) -> list[int]:
@@ -77,6 +79,9 @@ class ModelRegistry:
         """Load what the policy wants, unload the rest; a version that fails to load is skipped,
         so the previous one keeps being served (TF Serving's availability-preserving behaviour)."""
         on_disk = configs.versions(self.base_path)
+        manifest_state = self.manifest_state()
+        for version in [v for v, (_, state) in self.failed.items() if state != manifest_state]:
+            del self.failed[version]
         while True:
             wanted = self.wanted([v for v in on_disk if v not in self.failed])
             missing = [v for v in wanted if v not in self.servables]
@@ -89,14 +94,24 @@ class ModelRegistry:
                 del self.servables[version]
                 log.info("unloaded %s version %d", self.name, version)
 
+    def manifest_state(self) -> int | None:
+        """When the manifest last changed (None: no manifest to check against)."""
+        if self.artifacts_root is None:
+            return None
+        try:
+            return manifest.manifest_path(self.artifacts_root).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     def load(self, version: int) -> None:
         path = self.base_path / str(version)
+        state = self.manifest_state()  # read before the check, so a change during it is retried
         try:
             if self.artifacts_root is not None:
                 manifest.verify(configs.artifact_id(version), self.artifacts_root)
             servable = load_servable(path, version)
         except Exception as error:  # a bad version must not take the server down
-            self.failed[version] = str(error)
+            self.failed[version] = (str(error), state)
             log.error("not serving %s version %d: %s", self.name, version, error)
             return
         with self.lock:

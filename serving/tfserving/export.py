@@ -46,9 +46,11 @@ def export(root: Path) -> Path:
         shutil.rmtree(staging)
         raise SystemExit(f"SavedModel differs from the Keras model by {diff:g} (> {TOLERANCE}): not exported")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out)
+    # Recorded before the rename: the server checks a version against the manifest as soon as it
+    # sees the folder.
     entry = manifest.record(configs.artifact_id(version), out, framework="tensorflow", precision="fp32", root=root,
-                            format="saved_model", version=version, signature="serving_default")
+                            staged_at=staging, format="saved_model", version=version, signature="serving_default")
+    staging.rename(out)
     print(f"savedmodel: {out} (version {version}, {entry['bytes']:,} bytes, max abs diff to Keras {diff:.1e})")
     return out
 

@@ -73,6 +73,30 @@ def test_a_version_missing_from_the_manifest_is_not_served(servers, grpc_client,
         shutil.rmtree(rogue)
 
 
+def test_a_version_refused_for_its_manifest_is_served_once_it_is_recorded(servers, grpc_client, still_serving, spec):
+    """A folder seen before its manifest entry (a copy, an exporter racing the poll) is not refused
+    for good: the server tries it again when the manifest changes."""
+    from core import manifest
+    from serving.tfserving import configs
+
+    from deploy.local.servers import tfserving_binary
+
+    if tfserving_binary() is not None:
+        pytest.skip("the real tensorflow_model_server does not read the manifest (the runner checks it at start)")
+    ((served_version, _),) = grpc_client.status()
+    late = configs.base_path(servers.root) / "901"
+    shutil.copytree(configs.base_path(servers.root) / str(served_version), late)
+    log = servers.root / "run" / "tfserving" / "server.log"
+    try:
+        assert wait_for(lambda: f"not serving {spec.model_name} version 901" in log.read_text())
+        manifest.record(configs.artifact_id(901), late, framework="tensorflow", precision="fp32", root=servers.root,
+                        format="saved_model", version=901, signature="serving_default")
+        assert wait_for(lambda: grpc_client.status() == [(901, "AVAILABLE")])
+    finally:
+        shutil.rmtree(late)
+        assert wait_for(lambda: grpc_client.status() == [(served_version, "AVAILABLE")])
+
+
 def test_a_new_export_is_served_without_restart(servers, grpc_client, test_split, keras_probabilities, spec):
     from serving.tfserving import export
 
