@@ -51,13 +51,14 @@ setup-system: ## check (and on Debian as root, install) Java, Node, Chromium and
 	@echo "setup: system prerequisites"
 	@deploy/local/prereqs.sh
 
-setup-python: ## create the main, edge, TF.js-converter and litert-torch environments from the lock files
+setup-python: ## create the main, edge, TF.js-converter, litert-torch and KServe environments from the lock files
 	@echo "setup: Python environments"
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh $(VENV) requirements/main.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-edge requirements/edge.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tfjs requirements/tfjs.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-litert-torch requirements/litert-torch.txt
+	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-kserve requirements/kserve.txt
 
 setup-web: ## install the page's npm packages (tfjs, onnxruntime-web, @litertjs/core, playwright-core) from package-lock.json
 	@echo "setup: npm packages for web/tfjs"
@@ -67,12 +68,18 @@ setup-web: ## install the page's npm packages (tfjs, onnxruntime-web, @litertjs/
 		cd web/tfjs && npm ci --no-audit --no-fund --ignore-scripts; \
 	fi
 
-setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs from the protos inside its jar
-	@echo "setup: TorchServe gRPC stubs"
+setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs (from the protos inside its jar) and the V2 stubs (from KServe's proto)
+	@echo "setup: TorchServe and V2 gRPC stubs"
 	@if [ serving/torchserve/grpc_stubs/inference_pb2_grpc.py -nt $(VENV)/.installed ]; then \
 		echo "  serving/torchserve/grpc_stubs: up to date"; \
 	else \
 		$(PY) -m serving.torchserve.gen_stubs; \
+	fi
+	@if [ serving/v2/grpc_stubs/grpc_predict_v2_pb2_grpc.py -nt .venv-kserve/.installed ] && \
+	    [ serving/v2/grpc_stubs/grpc_predict_v2_pb2_grpc.py -nt $(VENV)/.installed ]; then \
+		echo "  serving/v2/grpc_stubs: up to date"; \
+	else \
+		$(PY) -m serving.v2.gen_stubs; \
 	fi
 
 train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json

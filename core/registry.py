@@ -78,7 +78,7 @@ class Target:
     make: str = "class"  # one of MAKERS: how the Predictor is constructed
     command: str | None = None  # the module whose main() is its command line (`python -m <command> --model F x.png`)
     page: Page | None = None  # its row on the demo page (browser targets)
-    server: str | None = None  # the local server that runs it (deploy/local/servers.py): torchserve, tfserving
+    server: str | None = None  # the local server that runs it (deploy/local/servers.py): torchserve, tfserving, kserve-*
     address: str | None = None  # where it answers: a template over the endpoints' names and {model}
     load_user: str | None = None  # its Locust user class in serving/load/locustfile.py
     # A server row: "module:Class" of what it would serve, loaded in-process (make check-network judges it
@@ -124,6 +124,8 @@ WEB_FILES = ("web/tfjs/page/*", "web/tfjs/package-lock.json")
 
 _SERVED = "{model}"  # the model name in an address template
 ARCHIVE, SAVEDMODEL = "serving.inprocess:ArchiveInProcess", "serving.inprocess:SavedModelInProcess"
+# KServe serves the framework's own model, as the reference runs it.
+TORCH_EAGER, KERAS_EAGER = "edge.eager:TorchEagerPredictor", "edge.eager:KerasEagerPredictor"
 # A row with no fixed artifact (TF Serving) runs the newest SavedModel version exported: its manifest id.
 NEWEST_SAVEDMODEL = "serving.tfserving.configs:newest_artifact_id"
 
@@ -163,6 +165,14 @@ TARGETS = {target.name: target for target in (
            "serving.torchserve.client:TorchServeGrpc", "client", server="torchserve",
            address="grpc://{torchserve_grpc_inference} (Predictions)", load_user="TorchServeGrpcUser",
            offline=ARCHIVE),
+    # KServe's ModelServer over the checkpoint, in PyTorch: the Open Inference Protocol (V2).
+    Target("kserve-torch-v2-rest", "torch", "fp32", "server", "serving/kserve", "torch_checkpoint", TRAIN,
+           "serving.kserve.client:KServeTorchRest", "client", server="kserve-torch",
+           address="POST {kserve_torch_rest}/v2/models/" + _SERVED + "/infer", load_user="KServeTorchRestUser",
+           offline=TORCH_EAGER),
+    Target("kserve-torch-v2-grpc", "torch", "fp32", "server", "serving/kserve", "torch_checkpoint", TRAIN,
+           "serving.kserve.client:KServeTorchGrpc", "client", server="kserve-torch",
+           address="grpc://{kserve_torch_grpc} (ModelInfer)", load_user="KServeTorchGrpcUser", offline=TORCH_EAGER),
     # TensorFlow-trained weights
     Target("keras-eager", "tensorflow", "fp32", "reference", "training", "keras_model", TRAIN,
            "edge.eager:KerasEagerPredictor"),
@@ -177,6 +187,13 @@ TARGETS = {target.name: target for target in (
            "serving.tfserving.client:TFServingRest", "client", server="tfserving",
            address="POST {tfserving_rest}/v1/models/" + _SERVED + ":predict", load_user="TFServingRestUser",
            offline=SAVEDMODEL),
+    Target("kserve-tf-v2-rest", "tensorflow", "fp32", "server", "serving/kserve", "keras_model", TRAIN,
+           "serving.kserve.client:KServeTfRest", "client", server="kserve-tf",
+           address="POST {kserve_tf_rest}/v2/models/" + _SERVED + "/infer", load_user="KServeTfRestUser",
+           offline=KERAS_EAGER),
+    Target("kserve-tf-v2-grpc", "tensorflow", "fp32", "server", "serving/kserve", "keras_model", TRAIN,
+           "serving.kserve.client:KServeTfGrpc", "client", server="kserve-tf",
+           address="grpc://{kserve_tf_grpc} (ModelInfer)", load_user="KServeTfGrpcUser", offline=KERAS_EAGER),
     Target("tflite-fp32", "tensorflow", "fp32", "edge", "edge/tflite", "tflite_fp32", TFLITE,
            "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
     Target("tflite-int8", "tensorflow", "int8", "edge", "edge/tflite", "tflite_int8", TFLITE,

@@ -24,6 +24,9 @@ SPEC_VERSION = 2
 # (max_batch_size) hold the same numbers for the servers that read them; a test checks they agree.
 MAX_BATCH_SIZE = 512  # images per request
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # bytes of one request body (4 MiB, gRPC's default message limit)
+# An oversized body up to this is read and dropped before the 413, so the client reads the answer on a
+# connection that stays usable; beyond it the server answers and closes the connection.
+DRAIN_LIMIT = 64 * MAX_REQUEST_BYTES
 
 # Where the servers listen by default (environment variables override them: serving/endpoints.py).
 SERVING_HOST = "127.0.0.1"
@@ -35,6 +38,11 @@ SERVING_PORTS = {
     "torchserve_grpc_management": 7071,
     "tfserving_grpc": 8500,
     "tfserving_rest": 8501,
+    # KServe's ModelServer, one per framework (its own defaults, 8080/8081, are TorchServe's)
+    "kserve_torch_rest": 8090,  # V2 and V1 REST, /metrics
+    "kserve_torch_grpc": 8091,  # V2 gRPC (inference.GRPCInferenceService)
+    "kserve_tf_rest": 8092,
+    "kserve_tf_grpc": 8093,
     "web_demo": 8000,  # the static web server of the browser demo
 }
 

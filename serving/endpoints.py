@@ -1,4 +1,4 @@
-"""Where the two model servers listen: the spec's defaults, overridden by environment variables.
+"""Where the model servers listen: the spec's defaults, overridden by environment variables.
 
 The defaults live once in `core/spec.py` (and in `artifacts/spec.json` under `serving`); the model
 name is the trained model's, from the spec of the artifacts folder. At run time each address can
@@ -9,7 +9,8 @@ be overridden:
 
 where NAME is a key of `core.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
 TORCHSERVE_MANAGEMENT, TORCHSERVE_METRICS, TORCHSERVE_GRPC_INFERENCE, TORCHSERVE_GRPC_MANAGEMENT,
-TFSERVING_GRPC, TFSERVING_REST, WEB_DEMO). The process runner, the clients, the tests and the benchmark all
+TFSERVING_GRPC, TFSERVING_REST, KSERVE_TORCH_REST, KSERVE_TORCH_GRPC, KSERVE_TF_REST, KSERVE_TF_GRPC,
+WEB_DEMO). The process runner, the clients, the tests and the benchmark all
 resolve addresses here, so one set of variables moves everything together.
 """
 from __future__ import annotations

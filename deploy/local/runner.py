@@ -171,7 +171,8 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     """
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
-    plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings)]
+    plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings),
+            *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE)]
     if only is not None:
         plan = [server for server in plan if server.name in only]
     elif servers.web_built(root):

@@ -30,7 +30,8 @@ from serving.torchserve import archive
 from serving.torchserve.client import read_token
 from core import manifest, paths
 
-MODEL_SERVERS = ("torchserve", "tfserving")  # what serves the model; benchmarks and soaks watch these
+# What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework.
+MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf")
 NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)
 OPTIONAL = ("web",)  # its failure leaves the others running
 REPO = paths.REPO_ROOT
@@ -213,6 +214,47 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
             f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; model {endpoints.model_name!r})",
             f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
             f"metrics   {rest}{tf_configs.metrics_path()}",
+        ])
+
+
+KSERVE_PYTHON = REPO / ".venv-kserve" / "bin" / "python"
+# server name -> (framework, REST port key, gRPC port key, the manifest id of what it serves)
+KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "torch_checkpoint"),
+          "kserve-tf": ("tensorflow", "kserve_tf_rest", "kserve_tf_grpc", "keras_model")}
+
+
+def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
+    """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
+    framework, rest_key, grpc_key, artifact = KSERVE[name]
+    folder = root / "run" / name
+    rest = endpoints.url(rest_key)
+    command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
+               "--artifacts", str(root), "--host", endpoints.host,
+               "--http-port", str(endpoints.ports[rest_key]), "--grpc-port", str(endpoints.ports[grpc_key]),
+               *(f"--{flag}={value}" for flag, value in (settings.kserve_flags if settings else {}).items())]
+
+    def prepare() -> None:
+        if not KSERVE_PYTHON.exists():
+            raise PrepareError(f"{KSERVE_PYTHON} not found: run `make setup` (KServe has an environment of its own)")
+        try:
+            manifest.verify(artifact, root)
+        except manifest.ManifestError as error:
+            raise PrepareError(str(error)) from None
+
+    def check() -> bool:
+        model = requests.get(f"{rest}/v2/models/{endpoints.model_name}/ready", timeout=2)
+        return model.status_code == 200 and model.json().get("ready") is True
+
+    return Server(
+        name=name, describe=f"KServe 0.21 ModelServer ({framework}; V2 REST + gRPC, V1 REST)", command=command,
+        cwd=REPO, marker=f"serving.kserve.server --framework {framework} --artifacts {root}", ready=_answers(check),
+        prepare=prepare, env={"PYTHONPATH": str(REPO)},
+        ports={key: endpoints.ports[key] for key in (rest_key, grpc_key)},
+        endpoint_lines=[
+            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   GET {rest}/v2/models/{endpoints.model_name}",
+            f"V2 gRPC   {endpoints.target(grpc_key)} (inference.GRPCInferenceService)",
+            f"V1 REST   POST {rest}/v1/models/{endpoints.model_name}:predict",
+            f"metrics   {rest}/metrics   (no authentication: put a gateway in front, deploy/kserve/README.md)",
         ])
 
 

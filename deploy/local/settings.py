@@ -40,6 +40,8 @@ class ServerSettings:
     # More tensorflow_model_server flags (the compatible server takes the same), e.g.
     # {"tensorflow_intra_op_parallelism": 1, "rest_api_num_threads": 8}.
     tfserving_flags: dict = field(default_factory=dict)
+    # Flags of serving/kserve/server.py for both KServe servers, e.g. {"grpc-threads": 2, "torch-threads": 1}.
+    kserve_flags: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_torchserve(self.name, self.torchserve)
@@ -68,6 +70,7 @@ def check_torchserve(name: str, model_keys: dict) -> None:
 SERVER_FIELDS = {  # which fields belong to which server: a search of one server changes only its own
     "torchserve": ("torchserve", "torchserve_env", "torchserve_config"),
     "tfserving": ("tfserving_batching", "tfserving", "tfserving_flags"),
+    "kserve": ("kserve_flags",),
 }
 
 

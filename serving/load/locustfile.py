@@ -1,4 +1,4 @@
-"""Locust users for the four served endpoints: each user is a client Predictor in a closed loop.
+"""Locust users for the served endpoints: each user is a client Predictor in a closed loop.
 
     make loadtest LOAD_TARGET=tfserving-grpc LOAD_USERS=20 LOAD_DURATION=30    # headless, see locust_run.py
     .venv/bin/locust -f serving/load/locustfile.py TorchServeGrpcUser           # Locust's web UI (port 8089)
@@ -63,18 +63,7 @@ class PredictorUser(User):
             response_time=(time.perf_counter() - start) * 1e3, response_length=0, exception=error, context={})
 
 
-class TorchServeRestUser(PredictorUser):
-    target = "torchserve-rest"
-
-
-class TorchServeGrpcUser(PredictorUser):
-    target = "torchserve-grpc"
-
-
-class TFServingGrpcUser(PredictorUser):
-    target = "tfserving-grpc"
-
-
-class TFServingRestUser(PredictorUser):
-    target = "tfserving-rest"
-
+# One Locust user per served target, named by its row's `load_user` (core/registry.py).
+for _target in registry.TARGETS.values():
+    if _target.load_user:
+        globals()[_target.load_user] = type(_target.load_user, (PredictorUser,), {"target": _target.name})

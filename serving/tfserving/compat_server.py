@@ -42,7 +42,7 @@ import grpc
 import numpy as np
 
 from core.contract import ContractError, check_instances, parse_json
-from core.spec import MAX_REQUEST_BYTES
+from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
 from serving.tfserving import configs
 from serving.tfserving.compat_models import (ModelRegistry, ServingError, check_proto_shape, contract_of, predict,
                                              signature)
@@ -52,7 +52,6 @@ HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRE
                grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
                grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500}
 GRPC_MAX_CONCURRENT_RPCS = 4096  # gRPC calls in progress at once, queued ones included; more: RESOURCE_EXHAUSTED
-DRAIN_LIMIT = 64 * MAX_REQUEST_BYTES  # an oversized body up to this is read and dropped (keeps the connection); beyond, the connection closes
 
 
 class Server:

@@ -45,7 +45,9 @@ def test_a_row_names_what_exists(target):
         assert re.search(rf"ADAPTERS = {{[^}}]*'?{re.escape(target.page.adapter)}'?:", runtimes_js)
     if target.kind == "server":
         assert target.server and target.address and target.load_user
-        assert defined_in("serving.load.locustfile", target.load_user)
+        # The locustfile makes one user class per row's load_user (a class named like one).
+        assert re.fullmatch(r"[A-Z]\w*User", target.load_user), target.load_user
+        assert "globals()[_target.load_user]" in code.module_file("serving.load.locustfile", paths.REPO_ROOT).read_text()
 
 
 def test_one_spelling_of_each_name_and_one_step_per_artifact():

@@ -11,7 +11,9 @@ def test_spec_carries_the_default_serving_addresses():
     assert serving["host"] == "127.0.0.1" and serving["model_name"] == "digits"
     assert serving["ports"] == {"torchserve_inference": 8080, "torchserve_management": 8081, "torchserve_metrics": 8082,
                                 "torchserve_grpc_inference": 7070, "torchserve_grpc_management": 7071,
-                                "tfserving_grpc": 8500, "tfserving_rest": 8501, "web_demo": 8000}
+                                "tfserving_grpc": 8500, "tfserving_rest": 8501, "kserve_torch_rest": 8090,
+                                "kserve_torch_grpc": 8091, "kserve_tf_rest": 8092, "kserve_tf_grpc": 8093,
+                                "web_demo": 8000}
 
 
 def test_environment_overrides_ports_and_host():

@@ -1,0 +1,200 @@
+"""KServe 0.21's ModelServer with its REST and gRPC servers bound to one host, refusing what is too much.
+
+kserve's RESTServer builds its uvicorn config with host "0.0.0.0" and its GRPCServer listens on
+"[::]:<port>", both in code with no flag. `BoundModelServer.start` is ModelServer.start (one
+REST process, gRPC beside it) with two differences: the uvicorn config's host is ours (and its
+concurrency limit, no access log), and the gRPC server is started here on our host, with the
+message limit of the spec, a cap on RPCs in flight, TLS when configured, and an interceptor
+that answers the protocol's errors with the right code and one log line.
+Kept to what the pinned version does: tests/integration/test_kserve.py checks every listener.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent import futures
+
+import grpc
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from grpc import aio
+from kserve import ModelServer
+from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.logging import logger as kserve_logger
+from kserve.logging import trace_logger
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
+from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.rest.server import RESTServer
+
+from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
+from serving import tls
+from serving.v2 import protocol
+
+log = logging.getLogger("digits.kserve")
+
+
+class BoundModelServer(ModelServer):
+    def __init__(self, host: str, http_port: int, grpc_port: int, max_concurrency: int, grpc_threads: int):
+        # No per-request latency line (kserve logs one for every request by default).
+        super().__init__(http_port=http_port, grpc_port=grpc_port, enable_latency_logging=False,
+                         max_threads=grpc_threads)
+        self.host, self.max_concurrency = host, max_concurrency
+        trace_logger.setLevel(logging.WARNING)  # the timing middleware's per-request lines
+
+    def start(self, models) -> None:
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = BoundRESTServer(
+            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension, self.http_port,
+            grace_period=self.grace_period, event_loop=self.event_loop, timeout_keep_alive=self.timeout_keep_alive)
+        config = self._rest_server.config
+        config.host = self.host
+        config.limit_concurrency = self.max_concurrency  # beyond it uvicorn answers 503 at once
+        config.access_log = False
+        self.servers.append(self._rest_server.start())
+        self._grpc_server = BoundGRPCServer(self.host, self.grpc_port, self.dataplane,
+                                            self.model_repository_extension, self.max_concurrency)
+        self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())
+
+
+class BoundRESTServer(RESTServer):
+    """kserve's REST app (V1, V2, /metrics) plus the protocol's answers for what kserve would 422 or 500."""
+
+    def create_application(self):
+        super().create_application()
+        from uvicorn.importer import import_from_string
+
+        app = import_from_string(FASTAPI_APP_IMPORT_STRING)
+        app.add_exception_handler(protocol.V2Error, _v2_error)
+        app.add_exception_handler(RequestValidationError, _malformed)
+        app.add_exception_handler(HTTPException, _http_error)
+        app.add_middleware(BodyLimit)
+
+
+async def _v2_error(request: Request, error: protocol.V2Error) -> JSONResponse:
+    log.warning("refused %s %s: %s", request.method, request.url.path, error)
+    return JSONResponse(error.body, status_code=error.status)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """Starlette's own refusals (a body it cannot parse, an unknown path) in the protocol's error body."""
+    return JSONResponse({"error": f"{error.detail}"}, status_code=error.status_code, headers=error.headers)
+
+
+async def _malformed(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 for a body that is not the protocol's JSON, as the protocol's 400."""
+    first = (error.errors() or [{}])[0]
+    if first.get("type") == "json_invalid":
+        where = next((p for p in first.get("loc", ()) if isinstance(p, int)), None)
+        message = f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'decode error')}" + \
+            (f" at character {where})" if where is not None else ")")
+    elif first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
+        message = 'the request body is empty: send a JSON inference request {"inputs": [...]}'
+    else:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+                             for e in error.errors()[:3])
+        message = f"the request body is not a valid inference request ({problems})"
+    log.warning("refused %s %s: %s", request.method, request.url.path, message)
+    return JSONResponse({"error": message}, status_code=400)
+
+
+class BodyLimit:
+    """413 for a body over the request limit: by its Content-Length before reading, else as it streams in."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            protocol.check_size(int(declared) if declared and declared.isdigit() else None)
+        except protocol.V2Error as error:
+            # Read and drop a body of reasonable size first, so the client reads the 413, not a reset.
+            if int(declared) <= DRAIN_LIMIT:
+                await _drain(receive)
+            return await _answer(send, error)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_REQUEST_BYTES:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _answer(send, protocol.V2Error(413, f"the request body has more than the {MAX_REQUEST_BYTES:,} "
+                                                      "bytes allowed"))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _drain(receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
+
+
+async def _answer(send, error: protocol.V2Error) -> None:
+    import json
+
+    body = json.dumps(error.body).encode()
+    await send({"type": "http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ProtocolErrors(ExceptionToStatusInterceptor):
+    """V2Error as its gRPC code with one warning line; everything else as kserve maps it."""
+
+    async def handle_exception(self, ex, request_or_iterator, context, method_name):
+        if isinstance(ex, protocol.V2Error):
+            log.warning("refused %s: %s", method_name, ex)
+            await context.abort(getattr(grpc.StatusCode, ex.grpc_code), str(ex))
+        await super().handle_exception(ex, request_or_iterator, context, method_name)
+
+
+class BoundGRPCServer:
+    """kserve's V2 gRPC servicer on an aio server of ours: our host, our limits, TLS when configured."""
+
+    def __init__(self, host: str, port: int, data_plane, model_repository_extension, max_concurrency: int):
+        self.host, self.port, self.max_concurrency = host, port, max_concurrency
+        self.data_plane, self.model_repository_extension = data_plane, model_repository_extension
+        self.server = None
+
+    async def start(self, max_workers: int) -> None:
+        self.server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=(ProtocolErrors(),),
+            maximum_concurrent_rpcs=self.max_concurrency,  # beyond it: RESOURCE_EXHAUSTED at once
+            options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                     ("grpc.max_send_message_length", MAX_REQUEST_BYTES)])
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(self.data_plane, self.model_repository_extension), self.server)
+        address = f"{self.host}:{self.port}"
+        files = tls.from_environment()
+        if files is None:
+            self.server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials([(files.key.read_bytes(), files.cert.read_bytes())])
+            self.server.add_secure_port(address, credentials)
+        kserve_logger.info("gRPC (V2) on %s%s", address, " over TLS" if files else "")
+        await self.server.start()
+        await self.server.wait_for_termination()
+
+    async def stop(self, sig: int = None) -> None:
+        if self.server:
+            await self.server.stop(grace=5)

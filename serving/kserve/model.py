@@ -1,0 +1,107 @@
+"""The spec's model as a `kserve.Model`, one per framework: PyTorch weights in PyTorch, the Keras model in TensorFlow.
+
+KServe's ModelServer hands `predict` an `InferRequest` (Open Inference Protocol V2, over REST or
+gRPC) or a dict (V1 REST, `{"instances": [...]}`). Either way the one input goes through the
+project's checks (serving/v2/protocol.py for V2, core/contract.py for both), so a bad request is
+refused with a message naming what is wrong, and the model only ever sees a valid float32 batch.
+The model is the framework's reference Predictor (edge/eager.py), verified against the manifest.
+Runs in .venv-kserve (kserve 0.21 pins protobuf<7).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from kserve import Model
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+from core import contract, registry
+from core import spec as specs
+from serving.v2 import protocol
+
+PLATFORMS = {"torch": "pytorch", "tensorflow": "tensorflow"}  # what GET /v2/models/<name> calls each
+
+
+class SpecModel(Model):
+    """The model of artifacts folder `root` in `framework` ("torch" or "tensorflow"), under the spec's model name."""
+
+    def __init__(self, root: Path, framework: str):
+        self.spec = specs.load(root)
+        super().__init__(self.spec.model_name)
+        self.root, self.framework = root, framework
+        self.platform = PLATFORMS[framework]
+        self.predictor = None
+
+    def load(self) -> bool:
+        self.predictor = registry.load(registry.REFERENCES[self.framework], root=self.root)
+        self.predictor.predict(np.full((1, *self.spec.item_shape), self.spec.value_min, np.float32))  # warm up
+        self.ready = True
+        return self.ready
+
+    # What V2 model metadata lists (KServe lists nothing unless the model says).
+    def get_input_types(self) -> list[dict]:
+        return [protocol.input_metadata(self.spec)]
+
+    def get_output_types(self) -> list[dict]:
+        return [protocol.output_metadata(self.spec)]
+
+    def predict(self, payload, headers=None):
+        if isinstance(payload, InferRequest):
+            batch = v2_batch(self.spec, payload)
+            probabilities = self.predictor.predict(batch)
+            output = InferOutput(name=self.spec.output_name, shape=list(probabilities.shape), datatype="FP32")
+            # Raw bytes when the request came over gRPC or asked for binary outputs, JSON numbers otherwise.
+            output.set_data_from_numpy(probabilities.astype(np.float32), binary_data=payload.use_binary_outputs)
+            return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output],
+                                 use_binary_outputs=payload.use_binary_outputs)
+        batch = v1_batch(self.spec, payload)
+        return {"predictions": self.predictor.predict(batch).tolist()}
+
+
+def v2_batch(spec: specs.Spec, request: InferRequest) -> np.ndarray:
+    """The checked float32 batch of a V2 request's one input (V2Error 400 naming the problem)."""
+    if len(request.inputs) != 1:
+        raise protocol.V2Error(400, f"the request holds {len(request.inputs)} inputs: this model takes one, "
+                                    f"{spec.input_name!r}")
+    (one,) = request.inputs
+    return protocol.input_batch(spec, one.name, one.datatype, one.shape, wire_data(one))
+
+
+def wire_data(one):
+    """An input's values as they came: gRPC raw bytes as a numpy array (or the pictures of a BYTES
+    input), else the list the request held."""
+    raw = one._raw_data  # kserve 0.21 keeps raw_input_contents here; `data` is empty for them
+    if raw is None:
+        return one.data
+    if one.datatype == protocol.PICTURES:
+        return list(_split_bytes(raw))
+    dtype = protocol.NUMERIC.get(one.datatype)
+    if dtype is None:
+        return one.data  # the protocol module names the datatype
+    if len(raw) % np.dtype(dtype).itemsize:
+        raise protocol.V2Error(400, f"input {one.name!r}: {len(raw)} raw bytes are not a whole number of "
+                                    f"{one.datatype} values")
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _split_bytes(raw: bytes):
+    """The elements of a raw BYTES tensor: each a 4-byte little-endian length, then its bytes."""
+    at = 0
+    while at < len(raw):
+        if at + 4 > len(raw):
+            raise protocol.V2Error(400, "a raw BYTES tensor ends inside an element's length")
+        size = int.from_bytes(raw[at:at + 4], "little")
+        if at + 4 + size > len(raw):
+            raise protocol.V2Error(400, "a raw BYTES tensor's element runs past its end")
+        yield raw[at + 4:at + 4 + size]
+        at += 4 + size
+
+
+def v1_batch(spec: specs.Spec, payload) -> np.ndarray:
+    """The checked float32 batch of a V1 request, {"instances": [...]} (V2Error 400 naming the problem)."""
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise protocol.V2Error(400, 'the JSON body must be an object with an "instances" list')
+    try:
+        return contract.check_instances(payload["instances"], spec)
+    except contract.ContractError as error:
+        raise protocol.V2Error(400, str(error)) from None
