@@ -29,11 +29,13 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 
+from core import contract
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
 from serving import tls
 from serving.v2 import protocol
 
 log = logging.getLogger("digits.kserve")
+EXPECT = 'a JSON inference request {"inputs": [...]}'  # what the messages ask for instead
 
 
 class BoundModelServer(ModelServer):
@@ -82,23 +84,28 @@ async def _v2_error(request: Request, error: protocol.V2Error) -> JSONResponse:
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
-    """Starlette's own refusals (a body it cannot parse, an unknown path) in the protocol's error body."""
-    return JSONResponse({"error": f"{error.detail}"}, status_code=error.status_code, headers=error.headers)
+    """Starlette's own refusals (a body it cannot parse, an unknown path) in the protocol's error body;
+    for a body it could not parse, the contract's reading says why (not UTF-8, nested too deeply)."""
+    message = f"{error.detail}"
+    if error.status_code == 400 and request.method == "POST":
+        try:
+            contract.parse_json(await request.body(), EXPECT)
+        except contract.ContractError as reason:
+            message = str(reason)
+        log.warning("refused %s %s: %s", request.method, request.url.path, message)
+    return JSONResponse({"error": message}, status_code=error.status_code, headers=error.headers)
 
 
 async def _malformed(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 for a body that is not the protocol's JSON, as the protocol's 400."""
-    first = (error.errors() or [{}])[0]
-    if first.get("type") == "json_invalid":
-        where = next((p for p in first.get("loc", ()) if isinstance(p, int)), None)
-        message = f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'decode error')}" + \
-            (f" at character {where})" if where is not None else ")")
-    elif first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
-        message = 'the request body is empty: send a JSON inference request {"inputs": [...]}'
-    else:
+    """FastAPI's 422 for a body that is not the protocol's JSON, as the protocol's 400: the contract's
+    reading of the body names what is wrong (empty, not UTF-8, not JSON), else the schema's complaint."""
+    try:
+        contract.parse_json(await request.body(), EXPECT)
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
                              for e in error.errors()[:3])
         message = f"the request body is not a valid inference request ({problems})"
+    except contract.ContractError as reason:
+        message = str(reason)
     log.warning("refused %s %s: %s", request.method, request.url.path, message)
     return JSONResponse({"error": message}, status_code=400)
 

@@ -129,46 +129,21 @@ class Grpc:
 
 
 def client_for(target: str, endpoints, root: Path, image: np.ndarray):
-    """The connection factory of served target `target`, sending `image` (one image of the spec) each time;
-    every answer is checked to carry the spec's classes."""
-    client = _client_for(target, endpoints, root, image)
+    """The connection factory of served target `target`, sending `image` (one image of the spec) each time,
+    as the target's own client writes the request (its `wire()`); every answer is checked to carry the
+    spec's classes."""
+    predictor = registry.load(target, root=root, endpoints=endpoints)
+    try:
+        wire = predictor.wire(image[None])
+    finally:
+        if hasattr(predictor, "close"):
+            predictor.close()
+    if wire.kind == "rest":
+        client = Rest(wire.address, wire.body, dict(wire.extra), wire.rows_of)
+    else:
+        client = Grpc(wire.address, wire.method, wire.body, tuple(wire.extra), wire.rows_of)
     client.classes = specs.load(root).num_classes
     return client
-
-
-def _client_for(target: str, endpoints, root: Path, image: np.ndarray):
-    body = json.dumps({"instances": [image.tolist()]}).encode()
-    task = specs.load(root)
-    model = endpoints.for_root(root).model_name
-    if target.startswith("torchserve"):
-        from serving.torchserve.client import read_token
-
-        token = read_token(root)
-        if target == "torchserve-rest":
-            return Rest(f"{endpoints.url('torchserve_inference')}/predictions/{model}", body,
-                        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                        lambda answer: [row["probabilities"] for row in answer["predictions"]])
-        from serving.torchserve.stubs import load
-
-        pb2, _ = load("inference")
-        service = pb2.DESCRIPTOR.services_by_name["InferenceAPIsService"].full_name
-        request = pb2.PredictionsRequest(model_name=model, input={"data": body}).SerializeToString()
-        return Grpc(endpoints.target("torchserve_grpc_inference"), f"/{service}/Predictions", request,
-                    (("authorization", f"Bearer {token}"),),
-                    lambda reply: [row["probabilities"] for row in
-                                   json.loads(pb2.PredictionResponse.FromString(reply).prediction)["predictions"]])
-    if target == "tfserving-rest":
-        return Rest(f"{endpoints.url('tfserving_rest')}/v1/models/{model}:predict", body,
-                    {"Content-Type": "application/json"}, lambda answer: answer["predictions"])
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.inputs[task.input_name].CopyFrom(tf.make_tensor_proto(image[None].astype(np.float32)))
-    return Grpc(endpoints.target("tfserving_grpc"), "/tensorflow.serving.PredictionService/Predict",
-                request.SerializeToString(), (),
-                lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[task.output_name]))
 
 
 # ---- a burst ---------------------------------------------------------------------------------
@@ -249,7 +224,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--requests", type=int, default=5, help="requests on each connection (default: 5)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (default: 30)")
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS,
-                        help="served endpoints (default: all four)")
+                        help="served endpoints (default: every one)")
     parser.add_argument("--running", action="store_true",
                         help="use the servers already running (make serve; DIGITS_*_PORT) instead of starting them")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")

@@ -12,6 +12,7 @@ server's Retry-After, under one deadline (serving/retry.py; `retry=NO_RETRY` tur
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import requests
@@ -20,6 +21,7 @@ from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
+from serving.wire import Wire
 from core import spec as specs
 
 
@@ -62,6 +64,18 @@ class TFServingGrpc:
         input_name, output_name = self.tensor_names()
         response = self.predict_tensors({input_name: np.asarray(batch, dtype=np.float32)})
         return tf.make_ndarray(response.outputs[output_name]).astype(np.float32)
+
+    def wire(self, batch: np.ndarray) -> Wire:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        input_name, output_name = self.tensor_names()
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, None, None)
+        request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.asarray(batch, dtype=np.float32)))
+        rows = lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[output_name])
+        return Wire("grpc", self.endpoints.target("tfserving_grpc"), request.SerializeToString(), (), rows,
+                    method="/tensorflow.serving.PredictionService/Predict")
 
     def tensor_names(self) -> tuple[str, str]:
         """The serving signature's input and output names: the spec's, or (no spec at hand) the server's own."""
@@ -122,6 +136,10 @@ class TFServingRest:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         answer = self.predict_json({"instances": np.asarray(batch).tolist()})
         return np.asarray(answer["predictions"], dtype=np.float32)
+
+    def wire(self, batch: np.ndarray) -> Wire:
+        return Wire("rest", self.model_url() + ":predict", json.dumps({"instances": np.asarray(batch).tolist()}).encode(),
+                    {"Content-Type": "application/json"}, lambda answer: answer["predictions"])
 
     def status(self, model_name=None, version=None) -> dict:
         return call(self.session, "GET", self.model_url(model_name, version), timeout=self.timeout)

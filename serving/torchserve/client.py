@@ -26,6 +26,7 @@ from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
+from serving.wire import Wire
 from core import paths
 
 FROM_KEY_FILE = "from-key-file"  # the token argument's default: read it from key_file.json
@@ -136,6 +137,10 @@ class TorchServeRest:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return probabilities_of(self.predict_json({"instances": np.asarray(batch).tolist()}))
 
+    def wire(self, batch: np.ndarray) -> Wire:
+        return Wire("rest", self.url(), json.dumps({"instances": np.asarray(batch).tolist()}).encode(),
+                    {"Authorization": f"Bearer {self.key.value}", "Content-Type": "application/json"}, probabilities_of)
+
 
 class TorchServeGrpc:
     """InferenceAPIsService.Predictions with the JSON body as input["data"]."""
@@ -175,6 +180,14 @@ class TorchServeGrpc:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return probabilities_of(self.predict_bytes(json.dumps({"instances": np.asarray(batch).tolist()}).encode()))
+
+    def wire(self, batch: np.ndarray) -> Wire:
+        body = json.dumps({"instances": np.asarray(batch).tolist()}).encode()
+        request = self.pb2.PredictionsRequest(model_name=self.endpoints.model_name, input={"data": body})
+        service = self.pb2.DESCRIPTOR.services_by_name["InferenceAPIsService"].full_name
+        rows = lambda reply: probabilities_of(json.loads(self.pb2.PredictionResponse.FromString(reply).prediction))
+        return Wire("grpc", self.endpoints.target("torchserve_grpc_inference"), request.SerializeToString(),
+                    self.metadata, rows, method=f"/{service}/Predictions")
 
     def close(self) -> None:
         self.channel.close()

@@ -12,8 +12,7 @@ gRPC calls `inference.GRPCInferenceService` through stubs generated from KServe'
 names come from the spec when the artifacts folder is at hand, else from the server's metadata,
 as any client would. Any V2 server answers it: KServe's ModelServer, Ray Serve's app, Triton.
 Predictions are retried on connection errors and overload refusals under one deadline
-(serving/retry.py). `wire()` gives the bytes of one request for tools that send them themselves
-(the burst tool's asyncio connections).
+(serving/retry.py). `wire()` gives the bytes of one request (serving/wire.py).
 
 A server row picks its ports by subclassing (serving/kserve/client.py): `rest_port`/`grpc_port`
 name keys of core.spec.SERVING_PORTS.
@@ -22,8 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import requests
@@ -33,21 +30,7 @@ from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
-
-
-@dataclass(frozen=True)
-class Wire:
-    """One request as bytes: where it goes, what it carries, and how to read the rows of its answer.
-
-    kind "rest": `address` is the URL, `extra` the headers, `rows_of(decoded JSON)`;
-    kind "grpc": `address` is host:port, `method` the full method path, `extra` the metadata,
-    `rows_of(reply bytes)`."""
-    kind: str
-    address: str
-    body: bytes
-    extra: dict | tuple
-    rows_of: Callable
-    method: str = ""
+from serving.wire import Wire
 
 
 class _Names:

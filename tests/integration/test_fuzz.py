@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serving.rest import RestError, call
+from core import registry
 from core.spec import MAX_BATCH_SIZE
 
 pytestmark = pytest.mark.slow
@@ -203,3 +204,82 @@ def test_tfserving_grpc_answers_any_tensor_with_a_prediction_or_a_client_error(c
         return tf.make_ndarray(response.outputs[spec.output_name]).tolist()
 
     check_grpc("tfserving-grpc", send, spec.num_classes)
+
+
+# ---- the Open Inference Protocol (V2) servers -------------------------------------------------
+
+V2_REST = [name for name in registry.served() if name.endswith("-v2-rest")]
+V2_GRPC = [name for name in registry.served() if name.endswith("-v2-grpc")]
+V2_DATATYPES = ["FP32"] * 6 + ["FP64", "INT32", "UINT8", "FP16", "BOOL", "BYTES", "STRING", ""]
+
+
+@st.composite
+def v2_inputs(draw, spec):
+    """One V2 input as JSON: mostly well-formed images, then wrong names, datatypes, shapes and data."""
+    item = list(spec.item_shape)
+    count = draw(st.integers(0, 3))
+    shape = draw(st.sampled_from([[count, *item]] * 4 + [[count], item, [count, *item[::-1]], [-1, *item]]))
+    flat = int(np.prod(shape)) if all(d >= 0 for d in shape) else 0
+    span = spec.value_max - spec.value_min
+    value = st.floats(spec.value_min, spec.value_max, width=32) | st.floats(spec.value_min - span, spec.value_max + span) \
+        | st.floats() | st.integers(-2 ** 70, 2 ** 70) | st.text(max_size=3) | st.none()
+    good = st.lists(st.floats(spec.value_min, spec.value_max, width=32), min_size=flat, max_size=flat)
+    data = draw(st.one_of(good, good, st.lists(value, max_size=min(flat + 2, 300)), st.text(max_size=8),
+                          st.lists(st.binary(max_size=8).map(lambda b: b.hex()), max_size=3)))
+    return {"name": draw(st.sampled_from([spec.input_name] * 6 + ["pixels"])),
+            "datatype": draw(st.sampled_from(V2_DATATYPES)), "shape": shape, "data": data}
+
+
+def v2_bodies(spec):
+    requests_ = st.lists(v2_inputs(spec), min_size=0, max_size=2).map(lambda inputs: {"inputs": inputs})
+    return st.one_of(requests_.map(lambda body: json.dumps(body).encode()), bodies(spec))
+
+
+@pytest.mark.parametrize("target", V2_REST)
+@FUZZ
+@given(data=st.data())
+def test_v2_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, spec, target, data):
+    client, body = clients[target], data.draw(v2_bodies(spec))
+    model = data.draw(st.sampled_from([client.model] * 8 + ["nope"]))
+    url = f"{client.base}/v2/models/{model}/infer"
+
+    def send():
+        answer = call(client.session, "POST", url, data=body, timeout=60, headers={"Content-Type": "application/json"})
+        return {"outputs": client.rows(answer).tolist()}
+
+    check_rest(target, send, spec.num_classes)
+
+
+@st.composite
+def v2_tensor_requests(draw, spec, pb2):
+    """A ModelInferRequest: the batch as raw bytes or typed contents, any datatype, shape and name."""
+    item = list(spec.item_shape)
+    shape = draw(st.one_of(st.integers(1, 4).map(lambda n: [n, *item]),
+                           st.lists(st.integers(0, 2 * MAX_BATCH_SIZE), max_size=4)))
+    datatype = draw(st.sampled_from(V2_DATATYPES))
+    tensor = pb2.ModelInferRequest.InferInputTensor(name=draw(st.sampled_from([spec.input_name] * 6 + ["x", ""])),
+                                                    datatype=datatype, shape=shape)
+    request = pb2.ModelInferRequest(model_name=draw(st.sampled_from([spec.model_name] * 6 + ["nope"])),
+                                    inputs=[tensor])
+    whole = int(np.prod(shape)) if shape else 0
+    how = draw(st.sampled_from(["raw", "raw", "fp32_contents", "bytes_contents", "garbage raw", "none"]))
+    if how == "raw":
+        values = np.asarray(draw(st.lists(st.floats(spec.value_min, spec.value_max, width=32),
+                                          min_size=min(whole, 4096), max_size=min(whole, 4096))), dtype="<f4")
+        request.raw_input_contents.append(values.tobytes())
+    elif how == "fp32_contents":
+        tensor.contents.fp32_contents.extend(draw(st.lists(st.floats(width=32), max_size=min(whole + 2, 300))))
+    elif how == "bytes_contents":
+        tensor.contents.bytes_contents.extend(draw(st.lists(st.binary(max_size=20), max_size=3)))
+    elif how == "garbage raw":
+        request.raw_input_contents.append(draw(st.binary(max_size=300)))
+    return request
+
+
+@pytest.mark.parametrize("target", V2_GRPC)
+@FUZZ
+@given(data=st.data())
+def test_v2_grpc_answers_any_tensor_with_a_prediction_or_a_client_error(clients, spec, target, data):
+    client = clients[target]
+    request = data.draw(v2_tensor_requests(spec, client.pb2))
+    check_grpc(target, lambda: client.rows(client.stub.ModelInfer(request, timeout=60)).tolist(), spec.num_classes)

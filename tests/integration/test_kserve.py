@@ -1,0 +1,257 @@
+"""KServe's ModelServers (one per framework) over the Open Inference Protocol, on the session's servers.
+
+Health, readiness and metadata from the spec; every bad request answered with the protocol's
+error body (REST) or the gRPC code that says the same, naming the problem, and the server still
+serving after it; pictures as BYTES; V1 REST; Prometheus metrics; no listener beyond loopback on
+any process the runner started; and a standard V2 client (tritonclient, in .venv-kserve) reading
+the same answers. Parity on the whole test split, fuzz, bursts and the soak run these targets
+with the others (tests/parity, test_fuzz.py, tests/load, test_soak.py).
+"""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+
+import grpc
+import numpy as np
+import pytest
+import requests
+
+from core import registry
+from core.spec import MAX_REQUEST_BYTES
+from tests.inputs import range_text
+
+pytestmark = pytest.mark.slow
+TOLERANCE = 1e-5
+REST = [name for name in registry.served() if name.startswith("kserve") and name.endswith("-rest")]
+GRPC = [name for name in registry.served() if name.startswith("kserve") and name.endswith("-grpc")]
+
+
+@pytest.fixture(scope="module")
+def references(served):
+    """The framework's own model, in-process, by framework."""
+    return {framework: registry.load(name, root=served.root) for framework, name in registry.REFERENCES.items()}
+
+
+def expected(references, target, batch):
+    return references[registry.TARGETS[target].framework].predict(batch)
+
+
+def v2_input(spec, batch, **changes):
+    batch = np.asarray(batch, dtype=np.float32)
+    one = {"name": spec.input_name, "shape": list(batch.shape), "datatype": "FP32", "data": batch.ravel().tolist()}
+    return {"inputs": [{**one, **changes}]}
+
+
+# ---- health, metadata, metrics -----------------------------------------------------------------
+
+@pytest.mark.parametrize("target", REST + GRPC)
+def test_health_and_metadata_come_from_the_spec(server_clients, spec, target):
+    client = server_clients[target]
+    assert client.live() and client.ready() and client.model_ready()
+    meta = client.metadata()
+    assert meta["name"] == spec.model_name
+    assert meta["inputs"] == [{"name": spec.input_name, "datatype": "FP32", "shape": [-1, *spec.item_shape]}]
+    assert meta["outputs"] == [{"name": spec.output_name, "datatype": "FP32", "shape": [-1, spec.num_classes]}]
+
+
+@pytest.mark.parametrize("target", REST)
+def test_raw_v2_json_as_the_protocol_writes_it(server_clients, references, test_split, spec, target):
+    """The request exactly as the spec's examples write it (a flat row-major "data" list), and its answer."""
+    client, images = server_clients[target], test_split.x[:3]
+    body = {"id": "request-7", **v2_input(spec, images)}
+    answer = requests.post(f"{client.model_url}/infer", json=body, timeout=30).json()
+    assert answer["model_name"] == spec.model_name and answer["id"] == "request-7"
+    (output,) = answer["outputs"]
+    assert (output["name"], output["datatype"], output["shape"]) == (spec.output_name, "FP32", [3, spec.num_classes])
+    np.testing.assert_allclose(np.reshape(output["data"], (3, -1)), expected(references, target, images), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("target", REST)
+def test_v1_rest_and_metrics(server_clients, references, test_split, spec, target):
+    client, images = server_clients[target], test_split.x[:2]
+    answer = requests.post(f"{client.base}/v1/models/{spec.model_name}:predict",
+                           json={"instances": images.tolist()}, timeout=30).json()
+    np.testing.assert_allclose(answer["predictions"], expected(references, target, images), atol=TOLERANCE)
+    metrics = requests.get(f"{client.base}/metrics", timeout=10)
+    assert metrics.status_code == 200 and "request_predict_seconds" in metrics.text
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+
+def rest_cases(spec) -> dict:
+    """name -> (body bytes, HTTP status, what the message says)."""
+    item, values, low = spec.describe_item(), int(np.prod(spec.item_shape)), spec.value_min
+    one = np.full((1, *spec.item_shape), low, np.float32)
+    as_json = lambda body: json.dumps(body).encode()
+    return {
+        "wrong shape": (as_json(v2_input(spec, one[:, :-1])), 400, f"shape {list(one[:, :-1].shape)} is not"),
+        "shape and data disagree": (as_json(v2_input(spec, one, shape=[2, *spec.item_shape])), 400,
+                                    f"needs {2 * values} values, the data holds {values}"),
+        "wrong datatype": (as_json(v2_input(spec, one, datatype="BOOL", data=[True] * values)), 400,
+                           "datatype 'BOOL' is not an image's"),
+        "NaN": (as_json(v2_input(spec, np.full_like(one, np.nan))), 400, f"contains {values} NaN or infinite values"),
+        "out of range": (as_json(v2_input(spec, one - 1)), 400,
+                         f"values must lie in {range_text(spec)}, got [{low - 1:g}, {low - 1:g}]"),
+        "empty batch": (as_json(v2_input(spec, one[:0])), 400, f"empty batch: send at least one {item} image"),
+        "strings": (as_json(v2_input(spec, one, data=["a"] * values)), 400, "must hold numbers only, found 'a'"),
+        "unknown input": (as_json(v2_input(spec, one, name="pixels")), 400, f"unknown input 'pixels'"),
+        "no inputs": (as_json({"inputs": []}), 400, "holds 0 inputs"),
+        "malformed JSON": (b'{"inputs": [', 400, "the request body is not valid JSON"),
+        "empty body": (b"", 400, "the request body is empty"),
+        "not JSON": (b"\x00\x01garbage\xff\xfe", 400, "the request body is not UTF-8 text (byte"),
+        "nested too deeply": (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply to be an image batch"),
+        "oversized": (b'{"inputs": [' + b" " * (MAX_REQUEST_BYTES + 10) + b"]}", 413,
+                      f"more than the {MAX_REQUEST_BYTES:,} allowed"),
+    }
+
+
+REST_CASES = ["wrong shape", "shape and data disagree", "wrong datatype", "NaN", "out of range", "empty batch",
+              "strings", "unknown input", "no inputs", "malformed JSON", "empty body", "not JSON", "nested too deeply",
+              "oversized"]
+
+
+@pytest.mark.parametrize("case", REST_CASES)
+@pytest.mark.parametrize("target", REST)
+def test_rest_refuses_bad_input_naming_the_problem(server_clients, references, test_split, spec, target, case):
+    client = server_clients[target]
+    body, status, message = rest_cases(spec)[case]
+    answer = requests.post(f"{client.model_url}/infer", data=body, headers={"Content-Type": "application/json"},
+                           timeout=30)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)  # still serving
+
+
+@pytest.mark.parametrize("target", REST)
+def test_rest_unknown_model_is_404(server_clients, spec, target):
+    client = server_clients[target]
+    answer = requests.post(f"{client.base}/v2/models/nope/infer", json=v2_input(spec, np.zeros((1, *spec.item_shape))),
+                           timeout=30)
+    assert answer.status_code == 404 and "nope" in answer.json()["error"]
+
+
+def grpc_cases(spec, pb2) -> dict:
+    """name -> (ModelInferRequest, gRPC code, what the details say)."""
+    item = list(spec.item_shape)
+    values = int(np.prod(item))
+
+    def request(shape=(1, *item), datatype="FP32", raw=None, name=spec.input_name, model=spec.model_name, **contents):
+        tensor = pb2.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=list(shape))
+        for key, value in contents.items():
+            getattr(tensor.contents, key).extend(value)
+        out = pb2.ModelInferRequest(model_name=model, inputs=[tensor])
+        if raw is not None:
+            out.raw_input_contents.append(raw)
+        return out
+
+    low = np.full(values, spec.value_min, "<f4")
+    return {
+        "wrong shape": (request(shape=(1, *item[:-1]), raw=low[:-item[-1]].tobytes()), "INVALID_ARGUMENT", "is not"),
+        "raw bytes short": (request(raw=low[:-1].tobytes()), "INVALID_ARGUMENT", f"needs {values} values"),
+        "raw bytes ragged": (request(raw=low.tobytes()[:-1]), "INVALID_ARGUMENT", "not a whole number of FP32"),
+        "NaN": (request(raw=np.full(values, np.nan, "<f4").tobytes()), "INVALID_ARGUMENT", "NaN or infinite"),
+        "out of range": (request(raw=(low - 1).tobytes()), "INVALID_ARGUMENT", "values must lie in"),
+        "typed contents": (request(fp32_contents=[spec.value_max + 1] * values), "INVALID_ARGUMENT", "must lie in"),
+        "wrong datatype": (request(datatype="BOOL", bool_contents=[True] * values), "INVALID_ARGUMENT", "'BOOL'"),
+        "unknown input": (request(name="pixels", raw=low.tobytes()), "INVALID_ARGUMENT", "unknown input 'pixels'"),
+        "unknown model": (request(model="nope", raw=low.tobytes()), "NOT_FOUND", "nope"),
+        "oversized": (request(raw=b"\0" * (MAX_REQUEST_BYTES + 10)), "RESOURCE_EXHAUSTED", "larger than max"),
+        "not a picture": (request(shape=(1,), datatype="BYTES", bytes_contents=[b"GIF89a garbage"]),
+                          "INVALID_ARGUMENT", "picture 0:"),
+    }
+
+
+GRPC_CASES = ["wrong shape", "raw bytes short", "raw bytes ragged", "NaN", "out of range", "typed contents",
+              "wrong datatype", "unknown input", "unknown model", "oversized", "not a picture"]
+
+
+@pytest.mark.parametrize("case", GRPC_CASES)
+@pytest.mark.parametrize("target", GRPC)
+def test_grpc_refuses_bad_input_with_the_protocol_s_code(server_clients, references, test_split, spec, target, case):
+    client = server_clients[target]
+    request, code, message = grpc_cases(spec, client.pb2)[case]
+    with pytest.raises(grpc.RpcError) as raised:
+        client.stub.ModelInfer(request, timeout=30)
+    assert raised.value.code().name == code, raised.value.details()
+    assert message in raised.value.details()
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)  # still serving
+
+
+# ---- pictures --------------------------------------------------------------------------------
+
+def png_of(image: np.ndarray, spec) -> bytes:
+    """A test image as a grey PNG (dark ink on white, as a drawing is), bigger than the spec's input."""
+    from PIL import Image
+
+    span = spec.value_max - spec.value_min
+    grey = (255 - (np.asarray(image, np.float64).reshape(spec.item_shape[:2]) - spec.value_min) / span * 255)
+    picture = Image.fromarray(grey.astype(np.uint8), "L").resize((64, 64), Image.NEAREST)
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("target", REST + GRPC)
+def test_pictures_as_bytes_are_read_the_spec_s_way(server_clients, references, test_split, spec, target):
+    from training.preprocess import picture_to_input
+
+    pictures = [png_of(image, spec) for image in test_split.x[:3]]
+    got = server_clients[target].predict_pictures(pictures)
+    want = expected(references, target, np.stack([picture_to_input(p, spec) for p in pictures]))
+    np.testing.assert_allclose(got, want, atol=TOLERANCE)
+
+
+# ---- loopback only -----------------------------------------------------------------------------
+
+def test_no_process_the_runner_started_listens_beyond_loopback(served):
+    """Every listening socket of every server process (and its children) is on 127.0.0.1 / ::1."""
+    import ipaddress
+
+    import psutil
+
+    from deploy.local import runner, servers
+
+    seen = {}
+    for name in servers.NAMES:
+        recorded = runner.read_pid(runner.run_dir(name, served.root))
+        if recorded is None:
+            continue
+        parent = psutil.Process(recorded.pid)
+        for process in [parent, *parent.children(recursive=True)]:
+            for connection in process.net_connections(kind="inet"):
+                if connection.status == psutil.CONN_LISTEN:
+                    seen.setdefault(name, []).append(connection.laddr)
+    assert set(seen) >= {"torchserve", "tfserving", "kserve-torch", "kserve-tf"}, seen
+    for name, addresses in seen.items():
+        for address in addresses:
+            ip = ipaddress.ip_address(address.ip)
+            ip = ip.ipv4_mapped or ip if ip.version == 6 else ip
+            assert ip.is_loopback, f"{name} listens on {address.ip}:{address.port}"
+
+
+# ---- a standard V2 client ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", REST + GRPC)
+def test_tritonclient_reads_the_same_answers(served, references, test_split, spec, target):
+    """tritonclient (the standard V2 client; it needs protobuf<7, so it runs in .venv-kserve)."""
+    from deploy.local.servers import KSERVE_PYTHON
+    from core import paths
+
+    images = test_split.x[:4]
+    target_row = registry.TARGETS[target]
+    address = registry.where(target, served.root, served.endpoints)
+    url = address.split()[1].split("/v2/")[0].removeprefix("http://") if target.endswith("rest") \
+        else address.split()[0].removeprefix("grpc://")
+    run = subprocess.run([str(KSERVE_PYTHON), "-m", "tests.integration.triton_v2", "--protocol", target.rsplit("-", 1)[1],
+                          "--url", url, "--model", spec.model_name, "--input", spec.input_name,
+                          "--output", spec.output_name, "--batch", json.dumps(images.tolist())],
+                         cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    assert answer["live"] and answer["ready"] and answer["model_ready"]
+    assert answer["metadata_inputs"] == [[spec.input_name, "FP32", [-1, *spec.item_shape]]]
+    np.testing.assert_allclose(answer["probabilities"], expected(references, target_row.name, images), atol=TOLERANCE)
