@@ -181,6 +181,18 @@ def test_grpc_refuses_bad_input_with_the_protocol_s_code(server_clients, referen
                                atol=TOLERANCE)  # still serving
 
 
+@pytest.mark.parametrize("target", GRPC)
+def test_grpc_bytes_that_are_not_a_protobuf_are_invalid_argument(server_clients, references, test_split, target):
+    client = server_clients[target]
+    send = client.channel.unary_unary(f"/{client.SERVICE}/ModelInfer")
+    with pytest.raises(grpc.RpcError) as raised:
+        send(b"\xff\xff\xff not a protobuf", timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "is not a valid protobuf message" in raised.value.details()
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)  # still serving
+
+
 # ---- pictures --------------------------------------------------------------------------------
 
 def png_of(image: np.ndarray, spec) -> bytes:
