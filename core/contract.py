@@ -7,6 +7,8 @@
 Both raise `ContractError` (a ValueError) with a message naming the problem: not an array, empty,
 ragged, non-numeric, wrong shape, NaN or infinite, out of the spec's value range, more images than
 the spec allows per request. `parse_json` decodes a request body the same way for both servers.
+`range_warning` names a batch that passes but sits in a sliver of the range (data scaled for
+another model), for the servers' and runners' warnings.
 numpy and the standard library only: the edge runtime and the TorchServe archive ship it. The page
 keeps one JavaScript twin (web/tfjs/page/contract.js), checked against the same vectors.
 """
@@ -111,6 +113,31 @@ def check_instances(instances, spec: Spec, field: str = "instances", **options) 
         raise ContractError(f'"{field}" holds {len(instances)} images, more than the {limit} allowed per request: '
                             "split the batch")
     return check_batch(instances, spec, f'"{field}"', **{**options, "max_batch": None})  # the limit: checked above
+
+
+# A batch whose every value lies in the bottom 1/16 of the spec's range (0..1 sent to a 0..16 or
+# 0..255 model) meets the contract, but the model sees near-blank images: answered, with a warning.
+SLIVER = 1 / 16
+
+
+def range_warning(batch: np.ndarray, spec: Spec, source: str = "input") -> str | None:
+    """Words for a checked batch far from the spec's range in distribution, or None.
+
+    A constant batch (blank images) is not warned about: the lower edge of the range is valid ink-free input.
+    """
+    value_min, value_max = spec.value_min, spec.value_max
+    if not (np.isfinite(value_min) and np.isfinite(value_max)):  # a foreign model: no range to compare with
+        return None
+    low, high = float(np.min(batch)), float(np.max(batch))
+    if not low < high <= value_min + (value_max - value_min) * SLIVER:
+        return None
+    return (f"{source}: every value lies in [{low:g}, {high:g}], the bottom 1/{round(1 / SLIVER)} of the model's "
+            f"range {spec.value_range()}: scaled for another range? send raw values in {spec.value_range()}")
+
+
+def warning_header(text: str) -> str:
+    """An HTTP `Warning` header carrying `text` (RFC 7234: code 299, agent "-", the text quoted)."""
+    return '299 - "' + text.replace("\\", "/").replace('"', "'") + '"'
 
 
 _ALL_NUMBERS = object()  # what _first_non_number answers when every leaf is a number

@@ -9,11 +9,15 @@ Every runner has the same command line, built by `main()` here:
 INPUT is a PNG/JPEG picture (made into one input the spec's way, `training.preprocess`) or an
 `.npz` holding images (N, *item_shape) in the spec's value range under `x` (or as its only array).
 Each image's label and top-3 probabilities are printed; a bad input stops with a message naming
-the problem. Shapes, range and labels come from the spec of the model's artifacts folder.
+the problem (a GIF: "unsupported picture format GIF: send PNG or JPEG"). A picture whose content is
+not what its name says, or an .npz far off the spec's range in distribution (0..1 values for a
+0..16 model), is still answered, with a warning on stderr. Shapes, range and labels come from the
+spec of the model's artifacts folder.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,11 +25,11 @@ from typing import Callable
 import numpy as np
 
 from core import spec as specs
-from core.contract import ContractError, check_batch
+from core.contract import ContractError, check_batch, range_warning
 from core.predictor import Predictor
 from core.spec import Spec
 from core import manifest, paths
-from training.preprocess import ImageError, picture_to_input
+from training.preprocess import ImageError, misnamed, picture_to_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TOP_K = 3
@@ -127,8 +131,15 @@ def check_runner_batch(batch, spec: Spec, source: str) -> np.ndarray:
     return np.ascontiguousarray(check_batch(batch, spec, source, max_batch=None))
 
 
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def load_input(path: Path, spec: Spec) -> np.ndarray:
-    """A PNG/JPEG picture or an .npz of images -> checked float32 (N, *item_shape); one image -> a batch of 1."""
+    """A PNG/JPEG picture or an .npz of images -> checked float32 (N, *item_shape); one image -> a batch of 1.
+
+    What is read but looks wrong (a misnamed picture, values in a sliver of the range) is warned about on stderr.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -149,12 +160,22 @@ def load_input(path: Path, spec: Spec) -> np.ndarray:
         images = np.asarray(images)
         if images.shape == spec.item_shape:  # one image
             images = images[None]
-        return check_runner_batch(images, spec, str(path))
+        batch = check_runner_batch(images, spec, str(path))
+        if (warning := range_warning(batch, spec, str(path))) is not None:
+            warn(warning)
+        return batch
+    data = path.read_bytes()
+    wrong_name = misnamed(path.name, data)
     try:
-        return check_runner_batch(picture_to_input(path.read_bytes(), spec)[None], spec, str(path))
+        batch = check_runner_batch(picture_to_input(data, spec)[None], spec, str(path))
     except ImageError as error:
-        hint = "" if path.suffix.lower() in IMAGE_SUFFIXES else " (INPUT must be a PNG/JPEG or an .npz)"
+        hint = f" ({wrong_name})" if wrong_name else ""
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            hint = " (INPUT must be a PNG/JPEG or an .npz)"
         raise InputError(f"{path}: {error}{hint}") from error
+    if wrong_name:
+        warn(f"{path}: {wrong_name}")
+    return batch
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], k: int = TOP_K) -> list[tuple[str, float]]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -181,14 +182,50 @@ def resize(image, spec) -> np.ndarray:
 
 # -- the entry point -------------------------------------------------------------------------------
 
+# What every picture path reads. Pillow knows many more formats, but the page's JavaScript twin, the
+# fixtures and every README promise these two, and each extra decoder is more parser to attack.
+PICTURE_FORMATS = ("PNG", "JPEG")
+SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # what a file's name says it holds
+
+
+def picture_format(data: bytes) -> str | None:
+    """The picture format Pillow recognizes in the first bytes ("PNG", "GIF", ...), or None.
+
+    Only Pillow's own signature checks run (no parser): cheap enough to tell a picture from JSON.
+    """
+    from PIL import Image
+
+    Image.init()
+    prefix = bytes(data[:16])  # what Image.open hands each format's check
+    for name, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix):
+                return name
+        except (SyntaxError, IndexError, TypeError, struct.error):  # a prefix too short for its check, as Image.open
+            continue
+    return None
+
+
+def misnamed(name: str, data: bytes) -> str | None:
+    """Words for a picture file whose content is not what its suffix says (None when it matches)."""
+    claimed = SUFFIX_FORMATS.get(Path(name).suffix.lower())
+    found = picture_format(data)
+    if claimed is None or found == claimed:
+        return None
+    return f"its content is {found or 'no picture format'}, not the {claimed} its name says"
+
+
 def decode(data: bytes):
-    """PNG/JPEG bytes -> a loaded Pillow image; ImageError for empty, unreadable or huge pictures."""
+    """PNG/JPEG bytes -> a loaded Pillow image; ImageError for empty, unreadable, other formats or huge pictures."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise ImageError("empty image: no bytes received")
+    found = picture_format(data)
+    if found is not None and found not in PICTURE_FORMATS:
+        raise ImageError(f"unsupported picture format {found}: send PNG or JPEG")
     try:
-        image = Image.open(io.BytesIO(data))  # reads the header only
+        image = Image.open(io.BytesIO(data), formats=PICTURE_FORMATS)  # reads the header only
         if image.width * image.height > MAX_PIXELS:  # checked before decoding: no decompression bombs
             raise ImageError(f"image too large: {image.width}x{image.height} pixels (at most {MAX_PIXELS:,})")
         image.load()
@@ -210,10 +247,14 @@ def picture_to_input(data: bytes, spec) -> np.ndarray:
 
     `spec` is a core.spec.Spec (or the dict spec.json holds). ImageError names what is wrong.
     """
+    return image_to_input(decode(data), spec)
+
+
+def image_to_input(image, spec) -> np.ndarray:
+    """A picture `decode` returned -> float32 array of shape spec.item_shape (picture_to_input's second half)."""
     spec = _as_spec(spec)
     reduction = spec.reduction
     kind = reduction.get("kind")
-    image = decode(data)
     if kind == "ink_blocks":
         values = ink_blocks(image, reduction)
         if values.size != int(np.prod(spec.item_shape)):

@@ -9,7 +9,11 @@ It takes tensorflow_model_server's flags and files and serves the same directory
 gRPC, through the official tensorflow-serving-api protos: PredictionService.Predict and
 GetModelMetadata, ModelService.GetModelStatus (Classify, Regress, MultiInference and
 HandleReloadConfigRequest answer UNIMPLEMENTED). REST: GET /v1/models/<name>[/versions/<v>],
-GET .../metadata, POST ...:predict with "instances" (row format) or "inputs" (columnar).
+GET .../metadata, POST ...:predict with "instances" (row format) or "inputs" (columnar); an image
+may be a picture as TF Serving's binary convention `{"b64": "<base64 PNG/JPEG>"}`, made into one
+input the spec's way (training/preprocess.py, as TorchServe reads a posted picture). A batch that
+is answered but sits far off the spec's range (0..1 values for a 0..255 model) is logged and gets an
+HTTP `Warning` header (REST) or a `warning` trailing metadata entry (gRPC).
 Errors use TF Serving's status codes: NOT_FOUND for an unknown model or version,
 INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error": ...}), also for
 a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import re
@@ -41,11 +47,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from core.contract import ContractError, check_instances, parse_json
+from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
 from serving.tfserving import configs
 from serving.tfserving.compat_models import (ModelRegistry, ServingError, check_proto_shape, contract_of, predict,
                                              signature)
+from training.preprocess import ImageError, picture_to_input
 
 log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -204,6 +211,10 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                                                                   list(request.output_filter))
             except ServingError as error:
                 return _abort(context, error)
+            warnings = [w for n, array in inputs.items()
+                        if (w := input_warning(server, spec.name, signature_def.inputs[n], array, f'input "{n}"'))]
+            if warnings:
+                context.set_trailing_metadata([("warning", w) for w in warnings])
             response = predict_pb2.PredictResponse()
             response.model_spec.name = spec.name
             response.model_spec.version.value = version
@@ -280,7 +291,50 @@ def rest_metadata(server: Server, name: str, version: int | None) -> dict:
             "metadata": {"signature_def": {"signature_def": signature_defs}}}
 
 
-def rest_predict(server: Server, name: str, version: int | None, body: dict) -> dict:
+def input_warning(server: Server, name: str, tensor_info, array: np.ndarray, source: str) -> str | None:
+    """The range warning for an answered input (core.contract.range_warning), logged; None when it looks right."""
+    warning = range_warning(array, contract_of(server.registry(name), tensor_info), source)
+    if warning is not None:
+        log.warning("%s: %s", name, warning)
+    return warning
+
+
+def is_picture(item) -> bool:
+    """TF Serving's JSON form of binary data: {"b64": "<base64>"}."""
+    return isinstance(item, dict) and set(item) == {"b64"}
+
+
+def read_pictures(value, spec, field: str, max_batch: int | None):
+    """Each {"b64": ...} item of a request's list -> the input its picture makes (training.preprocess, the
+    spec's reduction); other items are left for the contract check. ServingError names a bad picture."""
+    if not isinstance(value, list) or not any(is_picture(item) for item in value):
+        return value
+    if len(value) > (max_batch or spec.max_batch_size):  # too many: the contract check refuses it, undecoded
+        return value
+    if not np.isfinite(spec.value_max):  # a foreign layout: no spec.json says how a picture becomes an input
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'"{field}": this model has no spec.json to read '
+                           "pictures with; send numbers")
+    items = []
+    for index, item in enumerate(value):
+        if not is_picture(item):
+            items.append(item)
+            continue
+        where, text = f'"{field}"[{index}]', item["b64"]
+        if not isinstance(text, str):
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'{where}: "b64" must be a base64 string')
+        try:
+            data = base64.b64decode(text, validate=True)
+        except binascii.Error as error:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'{where}: "b64" is not valid base64 ({error})')
+        try:
+            items.append(picture_to_input(data, spec).tolist())
+        except ImageError as error:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {error}")
+    return items
+
+
+def rest_predict(server: Server, name: str, version: int | None, body: dict, warnings: list | None = None) -> dict:
+    """One REST predict; a range warning about the input is appended to `warnings`."""
     if not isinstance(body, dict):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request body must be a JSON object with "instances" or "inputs"')
     if ("instances" in body) == ("inputs" in body):
@@ -293,16 +347,23 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict) -> 
     (input_name, tensor_info), = signature_def.inputs.items()  # this server handles one-input signatures
     field = "instances" if "instances" in body else "inputs"
     value = body[field]
-    if isinstance(value, dict):  # {"inputs": {"image": [...]}} or named-input form
+    if isinstance(value, dict) and not is_picture(value):  # {"inputs": {"image": [...]}} or named-input form
         value = value.get(input_name, value)
+    if is_picture(value):  # {"inputs": {"b64": ...}}: one picture
+        value = [value]
     if field == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
-        value = [row.get(input_name) if isinstance(row, dict) else row for row in value]  # [{"image": ...}, ...]
+        value = [row.get(input_name) if isinstance(row, dict) and not is_picture(row) else row
+                 for row in value]  # [{"image": ...}, ...]
+    contract = contract_of(server.registry(name, version), tensor_info)
+    pictures = read_pictures(value, contract, field, server.max_batch_size)
     try:
-        array = check_instances(value, contract_of(server.registry(name, version), tensor_info), field,
-                                max_batch=server.max_batch_size)
+        array = check_instances(pictures, contract, field, max_batch=server.max_batch_size)
     except ContractError as error:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
     served, _, outputs = server.predict(name, version, signature_name, {input_name: array})
+    warning = input_warning(server, name, tensor_info, array, f'"{field}"') if pictures is value else None
+    if warning and warnings is not None:  # only for numbers sent: a picture's reduction maps it onto the range
+        warnings.append(warning)
     if field == "instances":
         if len(outputs) == 1:
             return {"predictions": next(iter(outputs.values())).tolist()}
@@ -403,21 +464,24 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
     executor = executor or futures.ThreadPoolExecutor(max_workers=limits.model_threads, thread_name_prefix="predict")
     admission = Admission(limits.model_threads, limits.queue)
 
-    def send(status: int, body, content_type="application/json", request=None):
+    def send(status: int, body, content_type="application/json", request=None, warnings=()):
         if content_type == "application/json":
             response = web.Response(text=json.dumps(body), status=status, content_type="application/json")
+            for warning in warnings:
+                response.headers.add("Warning", warning_header(warning))
         else:
             response = web.Response(body=body.encode(), status=status, headers={"Content-Type": content_type})
         if request is not None and request.get("close"):
             response.force_close()  # the body's end is unknown: this connection cannot carry another request
         return response
 
-    def predict_from_bytes(name, version, raw: bytes) -> dict:
+    def predict_from_bytes(name, version, raw: bytes) -> tuple[dict, list]:
         try:
             body = parse_json(raw)
         except ContractError as error:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        return rest_predict(server, name, version, body)
+        warnings = []
+        return rest_predict(server, name, version, body, warnings), warnings
 
     async def handle(request):
         method, path = request.method, request.raw_path
@@ -444,11 +508,11 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
             if not admission.enter():
                 return overloaded(server, name, f"the server is busy: {admission.limit} predictions are queued", limits)
             try:
-                answer = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name, version,
-                                                                          raw)
+                answer, warnings = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name,
+                                                                                    version, raw)
             finally:
                 admission.leave()
-            return send(200, answer)
+            return send(200, answer, warnings=warnings)
         except ServingError as error:
             return send(HTTP_STATUS.get(error.code, 500), {"error": error.message}, request=request)
         except Exception as error:  # keep serving; report it like TF Serving's INTERNAL

@@ -26,12 +26,11 @@ from ts.torch_handler.base_handler import BaseHandler
 from ts.utils.util import PredictionException
 
 from core import spec as specs
-from core.contract import ContractError, check_instances, parse_json
-from training.preprocess import ImageError, picture_to_input
+from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
+from training.preprocess import ImageError, picture_format, picture_to_input
 
 logger = logging.getLogger(__name__)
 
-IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # PNG, JPEG
 EXPECTED = 'JSON {"instances": [...]} or a PNG/JPEG image'  # what a bad request is told to send
 
 
@@ -46,10 +45,10 @@ class DigitsHandler(BaseHandler):
     def handle(self, data, context):
         """data: one entry per request in this batch; returns one response body per request."""
         self.context = context
-        batches, errors = [], {}
+        batches, errors, self.warnings = [], {}, {}
         for idx, row in enumerate(data):
             try:
-                batches.append(self.request_to_batch(row))
+                batches.append(self.request_to_batch(row, idx))
             except (ContractError, ImageError) as error:
                 errors[idx] = str(error)
                 batches.append(None)
@@ -66,17 +65,27 @@ class DigitsHandler(BaseHandler):
                 continue
             rows = probabilities[start : start + len(batch)]  # (n, 10) for this request
             start += len(batch)
-            responses.append({"predictions": [
-                {"label": self.labels[int(np.argmax(row))], "probabilities": row.tolist()} for row in rows]})
+            response = {"predictions": [
+                {"label": self.labels[int(np.argmax(row))], "probabilities": row.tolist()} for row in rows]}
+            if idx in self.warnings:  # answered, but the input looks scaled for another range
+                # An HTTP `Warning` header on REST; in the body too: TorchServe's gRPC front sends no metadata.
+                context.set_response_header(idx, "Warning", warning_header(self.warnings[idx]))
+                response["warnings"] = [self.warnings[idx]]
+            responses.append(response)
         return responses
 
-    def request_to_batch(self, row) -> np.ndarray:
-        """One request (JSON or picture) -> float32 (n, *item_shape); ContractError/ImageError when bad."""
+    def request_to_batch(self, row, idx: int = 0) -> np.ndarray:
+        """One request (JSON or picture) -> float32 (n, *item_shape); ContractError/ImageError when bad.
+
+        A JSON batch far off the spec's range in distribution is kept, with a warning in self.warnings[idx].
+        """
         body = row.get("data") if row.get("data") is not None else row.get("body")
         if body is None:
             raise ContractError(f"the request has no body: send {EXPECTED}")
         if isinstance(body, (bytes, bytearray)):
-            if body.startswith(IMAGE_MAGIC):
+            # Any picture format Pillow recognizes goes to the picture path, which reads PNG/JPEG and
+            # names any other ("unsupported picture format GIF"), instead of "not valid JSON".
+            if picture_format(body) is not None:
                 return picture_to_input(bytes(body), self.spec)[None]  # (1, *item_shape)
             # gRPC and other content types deliver JSON as raw bytes; TorchServe hands over the raw
             # bytes too when its own JSON decoding failed.
@@ -85,7 +94,12 @@ class DigitsHandler(BaseHandler):
             body = parse_json(body, EXPECTED)
         if not isinstance(body, dict) or "instances" not in body:
             raise ContractError('the JSON body must be an object with an "instances" list')
-        return check_instances(body["instances"], self.spec)
+        batch = check_instances(body["instances"], self.spec)
+        warning = range_warning(batch, self.spec, '"instances"')
+        if warning is not None:
+            logger.warning("request %d: %s", idx, warning)
+            self.warnings[idx] = warning
+        return batch
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """(N, *item_shape) float32 -> (N, K) float32 probabilities."""

@@ -72,6 +72,78 @@ def test_rest_columnar_inputs_and_named_instances(rest, test_split, keras_probab
     np.testing.assert_allclose(rows, keras_probabilities[:5], atol=TOLERANCE)
 
 
+@pytest.fixture
+def compatible_server():
+    """Skip where the real tensorflow_model_server answers: the test is about the compatible server's own messages."""
+    from deploy.local import servers
+
+    if servers.tfserving_binary():
+        pytest.skip("the real tensorflow_model_server runs here; pictures and warnings are the compatible server's")
+
+
+def _b64_png(values: np.ndarray, spec) -> dict:
+    """TF Serving's binary convention for one picture: {"b64": base64 PNG} of a test image (a grey
+    picture of it, 8 pixels per cell, its range mapped onto 0..255)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    grey = (values.reshape(spec.item_shape[:2] + (-1,)).mean(axis=2) - spec.value_min) / (spec.value_max - spec.value_min)
+    buffer = io.BytesIO()
+    Image.fromarray(np.kron(255 - grey * 255, np.ones((8, 8))).astype(np.uint8)).save(buffer, format="PNG")
+    return {"b64": base64.b64encode(buffer.getvalue()).decode()}
+
+
+def test_rest_b64_pictures_are_read_like_torchserve_reads_a_posted_one(compatible_server, rest, test_split, spec, served):
+    """{"b64": ...} in "instances" and in "inputs" (named or not) becomes the input training.preprocess makes."""
+    import base64
+
+    import keras
+
+    from core import manifest
+    from training.preprocess import picture_to_input
+
+    pictures = [_b64_png(x, spec) for x in test_split.x[:2]]
+    inputs = np.stack([picture_to_input(base64.b64decode(p["b64"]), spec) for p in pictures])
+    expected = keras.models.load_model(manifest.verify("keras_model", served.root)).predict(inputs, verbose=0)
+    for body, key in [({"instances": pictures}, "predictions"), ({"instances": [{spec.input_name: pictures[0]},
+                       {spec.input_name: pictures[1]}]}, "predictions"),
+                      ({"inputs": {spec.input_name: pictures}}, "outputs"), ({"inputs": pictures}, "outputs")]:
+        np.testing.assert_allclose(rest.predict_json(body)[key], expected, atol=TOLERANCE)
+    np.testing.assert_allclose(rest.predict_json({"inputs": pictures[0]})["outputs"], expected[:1], atol=TOLERANCE)
+
+
+def test_rest_b64_gif_is_named(compatible_server, rest, still_serving, spec):
+    import base64
+
+    gif = base64.b64encode(b"GIF89a" + bytes(20)).decode()
+    with pytest.raises(RestError) as error:
+        rest.predict_json({"instances": [{"b64": gif}]})
+    assert (error.value.status, error.value.message) == (
+        400, '"instances"[0]: unsupported picture format GIF: send PNG or JPEG')
+
+
+def test_rescaled_values_are_answered_with_a_warning(compatible_server, rest, grpc_client, test_split, spec):
+    """0..1 values for a wider range: REST answers with a `Warning` header, gRPC with trailing metadata."""
+    rescaled = (test_split.x[:2] / spec.value_max).astype(np.float32)
+    answer = rest.session.post(rest.model_url() + ":predict", json={"instances": rescaled.tolist()}, timeout=30)
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
+    assert answer.headers["Warning"].startswith('299 - "\'instances\': every value lies in [')
+    assert f"the model's range {spec.value_range()}" in answer.headers["Warning"]
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    message = predict_pb2.PredictRequest()
+    grpc_client._spec(message.model_spec, None, None, "serving_default")
+    message.inputs[spec.input_name].CopyFrom(tf.make_tensor_proto(rescaled))
+    _, call = grpc_client.predictions.Predict.with_call(message, timeout=30)
+    (warning,) = [value for key, value in call.trailing_metadata() if key == "warning"]
+    assert warning.startswith(f'input "{spec.input_name}": every value lies in [')
+    plain = rest.session.post(rest.model_url() + ":predict", json={"instances": test_split.x[:2].tolist()}, timeout=30)
+    assert "Warning" not in plain.headers
+
+
 def test_predict_names_the_version_and_signature(grpc_client, test_split, spec):
     response = grpc_client.predict_tensors({spec.input_name: test_split.x[:2]})
     assert response.model_spec.name == spec.model_name and response.model_spec.signature_name == "serving_default"

@@ -126,6 +126,41 @@ def test_bad_json_is_invalid_argument_naming_the_problem_over_grpc(case, grpc_cl
     assert error.value.details().splitlines()[0] == message
 
 
+def _resaved(png: bytes, fmt: str) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(png)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("api", ["rest", "grpc"])
+def test_a_gif_is_named_not_called_invalid_json(api, rest, grpc_client, still_serving, test_split, spec):
+    gif = _resaved(_png(test_split.x[0], spec), "GIF")
+    if api == "rest":
+        with pytest.raises(RestError) as error:
+            rest.predict_image(gif, content_type="image/gif")
+        assert (error.value.status, error.value.message) == (400, "unsupported picture format GIF: send PNG or JPEG")
+    else:
+        with pytest.raises(grpc.RpcError) as error:
+            grpc_client.predict_bytes(gif)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.details().splitlines()[0] == "unsupported picture format GIF: send PNG or JPEG"
+
+
+def test_rescaled_values_are_answered_with_a_warning_header_and_body(rest, grpc_client, test_split, spec):
+    """The test images divided by the range's top (0..1 for a 0..16 model): answered, and said so."""
+    rescaled = {"instances": (test_split.x[:2] / spec.value_max).tolist()}
+    answer = rest.session.post(rest.url(), json=rescaled, timeout=30)
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
+    assert answer.headers["Warning"].startswith('299 - "\'instances\': every value lies in [')
+    (warning,) = answer.json()["warnings"]
+    assert f"the model's range {spec.value_range()}" in warning
+    assert grpc_client.predict_bytes(json.dumps(rescaled).encode())["warnings"] == [warning]
+    plain = rest.session.post(rest.url(), json={"instances": test_split.x[:2].tolist()}, timeout=30)
+    assert "Warning" not in plain.headers and "warnings" not in plain.json()
+
+
 def test_unreadable_image_is_a_400(rest, still_serving):
     with pytest.raises(RestError) as error:
         rest.predict_image(b"\x89PNG\r\n\x1a\n" + b"not really a png")

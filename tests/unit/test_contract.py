@@ -120,3 +120,20 @@ def test_the_first_non_number_is_named_without_recursion():
     deep = [[[[["seven"]]]]]
     assert contract._first_non_number(deep) == "seven"
     assert contract._first_non_number([[1, 2.5], [3]]) is contract._ALL_NUMBERS
+
+
+def test_a_batch_in_a_sliver_of_the_range_is_warned_about_in_the_spec_s_words(spec):
+    """0..1 values sent to a model of a wider range meet the contract but read as near-blank images."""
+    rescaled = np.random.default_rng(0).random((3, *spec.item_shape)).astype(np.float32)  # every value < 1
+    warning = contract.range_warning(rescaled, spec, '"instances"')
+    assert warning.startswith('"instances": every value lies in [')
+    assert f"the model's range {spec.value_range()}" in warning and f"send raw values in {spec.value_range()}" in warning
+    assert contract.warning_header(warning) == '299 - "' + warning.replace('"', "'") + '"'
+
+
+def test_a_batch_across_the_range_or_a_blank_one_gets_no_warning(spec):
+    spread = np.linspace(spec.value_min, spec.value_max, np.prod(spec.item_shape), dtype=np.float32)
+    assert contract.range_warning(spread.reshape(1, *spec.item_shape), spec) is None
+    assert contract.range_warning(np.full((2, *spec.item_shape), spec.value_min, np.float32), spec) is None
+    foreign = from_dict({**digits_spec(), "input": {**digits_spec()["input"], "min": float("-inf"), "max": float("inf")}})
+    assert contract.range_warning(np.zeros((1, 8, 8), np.float32) + np.eye(8, dtype=np.float32), foreign) is None

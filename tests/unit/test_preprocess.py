@@ -8,8 +8,8 @@ from PIL import Image
 
 from core.spec import Spec
 from training import data
-from training.preprocess import (ImageError, binarize, count_blocks, picture_to_input, reduce_ink,
-                                 resize_area, scale_into_bitmap)
+from training.preprocess import (ImageError, binarize, count_blocks, misnamed, picture_format, picture_to_input,
+                                 reduce_ink, resize_area, scale_into_bitmap)
 from training.spec import DIGITS_REDUCTION, RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec
 
 DIGITS = Spec(digits_spec())
@@ -101,7 +101,7 @@ def test_jpeg_photos_are_read():
     "payload, message",
     [
         (b"", "empty image"),
-        (b"GIF89a not really", "not a readable PNG/JPEG"),
+        (b"GIF89a not really", "unsupported picture format GIF: send PNG or JPEG"),
         (png_bytes(np.full((20, 20), 128)), "no contrast|almost no contrast"),
         (png_bytes(np.full((20, 20), 128))[:30], "not a readable PNG/JPEG"),
     ],
@@ -261,3 +261,33 @@ def test_bands_of_columns_give_the_same_sums(monkeypatch):
     whole = picture_to_input(picture, task((7, 9, 3)))
     monkeypatch.setattr(preprocess, "CHUNK_PIXELS", 37 * 5)  # bands of 5 columns
     np.testing.assert_array_equal(picture_to_input(picture, task((7, 9, 3))), whole)
+
+
+def picture_as(fmt: str) -> bytes:
+    """A readable digit (a dark bar on white) saved in picture format `fmt`."""
+    buffer = io.BytesIO()
+    picture = np.full((24, 24), 255, np.uint8)
+    picture[4:20, 10:14] = 0
+    Image.fromarray(picture).convert("RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP", "TIFF"])
+def test_other_picture_formats_are_named_and_refused(fmt):
+    """Pillow could decode these, but every picture path reads PNG and JPEG only, and says so by name."""
+    assert picture_format(picture_as(fmt)) == fmt
+    with pytest.raises(ImageError, match=f"^unsupported picture format {fmt}: send PNG or JPEG$"):
+        picture_to_input(picture_as(fmt), DIGITS)
+
+
+@pytest.mark.parametrize("body", [b'{"instances": []}', b"  [1, 2]", b"\x00\x01garbage\xff\xfe", b"", b"seven"])
+def test_json_and_garbage_are_no_picture_format(body):
+    assert picture_format(body) is None
+
+
+def test_a_picture_whose_content_is_not_its_name_is_named():
+    assert misnamed("seven.jpg", picture_as("GIF")) == "its content is GIF, not the JPEG its name says"
+    assert misnamed("seven.JPG", picture_as("PNG")) == "its content is PNG, not the JPEG its name says"
+    assert misnamed("seven.png", b"hello") == "its content is no picture format, not the PNG its name says"
+    assert misnamed("seven.jpeg", picture_as("JPEG")) is None
+    assert misnamed("seven.webp", picture_as("WEBP")) is None  # a name that claims nothing we read
