@@ -19,7 +19,7 @@ from core import contract
 from core.spec import Spec
 from core import paths
 from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE,
-                           NAME_PATTERN)
+                           NAME_PATTERN, name_from)
 
 SPLITS = ("train", "val", "test")
 
@@ -117,7 +117,17 @@ def validate(x, y, source: str = "data", labels=None, name: str = DIGITS_NAME,
         raise DataError(f"{source}: the value range must have max > min, got [{low:g}, {high:g}]")
     if x.min() < low or x.max() > high:
         raise DataError(f"{source}: x values must lie in [{low:g}, {high:g}], got [{x.min():g}, {x.max():g}]")
+    check_learnable(x, source)
     return Dataset(x.astype(np.float32), y.astype(np.int64), labels, (float(low), float(high)), name)
+
+
+def check_learnable(x: np.ndarray, source: str) -> None:
+    """Refuse images that are all the same: training would end at chance accuracy and exit 0."""
+    if not np.all(x == x[0]):
+        return
+    what = f"every value is {x.flat[0]:g}" if np.all(x == x.flat[0]) else "the same picture"
+    raise DataError(f"{source}: all {len(x)} images are identical ({what}): nothing to learn from; "
+                    "check the pictures or the array written to x")
 
 
 def check_labels(labels, y: np.ndarray, source: str) -> tuple[str, ...]:
@@ -165,7 +175,8 @@ def load_npz(path: Path, value_range: tuple[float, float] | None = None) -> Data
                 raise DataError(f"{path}: missing array(s) {sorted(missing)}; found {sorted(archive.files)}")
             x, y = archive["x"], archive["y"]
             labels = archive["labels"] if "labels" in archive.files else None
-            name = str(archive["name"]) if "name" in archive.files else path.stem.lower().replace("-", "_")
+            # Without a name of its own, the file's name, cleaned as images_to_npz cleans a folder's ("my data" -> my_data).
+            name = str(archive["name"]) if "name" in archive.files else name_from(path.stem, fallback="data")
     except DataError:
         raise
     except Exception as error:  # not a zip, truncated, pickled objects...

@@ -47,6 +47,13 @@ RESIZE_REDUCTION = {"kind": "resize", "steps": ["to_channels", "resize_area", "m
 ARCHS = ("cnn", "resnet")
 WIDTHS = (1, 2, 4, 8)  # allowed width multipliers
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # a model name doubles as file, URL and TorchServe name
+
+
+def name_from(text: str, fallback: str = "pictures") -> str:
+    """A model name from a folder's or file's name ("My Pets", "my data"): lower case, runs of anything
+    but [a-z0-9_] made one _, at most 40 characters, starting with a letter (NAME_PATTERN)."""
+    name = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")[:40] or fallback
+    return name if name[0].isalpha() else f"m_{name}"[:40]
 MIN_SIDE, MAX_SIDE = 4, 256
 MIN_CLASSES, MAX_CLASSES = 2, 1000
 
@@ -139,4 +146,4 @@ def load_spec(path: Path) -> Spec:
 
 __all__ = ["ARCHS", "DIGITS_LABELS", "DIGITS_NAME", "DIGITS_RANGE", "DIGITS_REDUCTION", "INPUT_NAME", "ModelConfig",
            "NAME_PATTERN", "OUTPUT_NAME", "RESIZE_REDUCTION", "SpecError", "WIDTHS", "derive_spec", "digits_spec",
-           "load_spec", "write_spec"]
+           "load_spec", "name_from", "write_spec"]

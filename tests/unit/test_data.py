@@ -117,6 +117,25 @@ def test_colour_data_with_names_and_a_given_range(tmp_path):
         data.load_npz(path, value_range=(0.0, 0.5))
 
 
+@pytest.mark.parametrize("x, what", [
+    (np.zeros((10, 8, 8), np.uint8), "every value is 0"),  # uint8: range 0..255, so the range check passes it
+    (np.tile(np.eye(8, dtype=np.uint8) * 200, (10, 1, 1)), "the same picture"),
+])
+def test_identical_images_are_refused_before_training(tmp_path, x, what):
+    """Constant images once trained to chance accuracy with exit 0."""
+    path = _write(tmp_path / "mine.npz", x=x, y=Y10)
+    with pytest.raises(data.DataError, match=rf"all 10 images are identical \({what}\): nothing to learn from"):
+        data.load_npz(path)
+
+
+@pytest.mark.parametrize("file_name, name", [("my data.npz", "my_data"), ("My-Data (2).npz", "my_data_2"),
+                                             ("2024 scans.npz", "m_2024_scans"), ("---.npz", "data")])
+def test_the_default_name_from_a_file_name_is_cleaned_like_images_to_npz_does(tmp_path, digits, file_name, name):
+    """A file "my data.npz" without a name of its own was refused over a model name the user never gave."""
+    path = _write(tmp_path / file_name, x=digits.x[:20].astype(np.uint8), y=digits.y[:20] % 2)
+    assert data.load_npz(path).name == name
+
+
 def test_shift_augmentation_moves_ink_by_one_pixel():
     x = np.zeros((1, 8, 8), np.float32)
     x[0, 0, 0] = x[0, 7, 7] = 16.0

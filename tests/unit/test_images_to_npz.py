@@ -90,3 +90,41 @@ def test_bad_folders_get_clear_errors(tmp_path):
     assert str(broken) in message and "not a readable PNG/JPEG image" in message
     assert "name 'Bad Name'" in run_error([str(tmp_path / "two"), *out, "--name", "Bad Name"])
     assert not (tmp_path / "x.npz").exists()  # nothing is written when the folder is refused
+
+
+def test_links_out_of_the_folder_are_skipped_and_named(folder, tmp_path, capsys):
+    """A class folder linked to / (a PermissionError traceback once) or to a folder of pictures elsewhere,
+    and a picture linked from elsewhere: skipped, each named with where it leads; links inside are read."""
+    elsewhere = tmp_path / "elsewhere"
+    save(elsewhere / "fish" / "0.png", np.zeros((20, 20, 3)))
+    (folder / "root").symlink_to("/")
+    (folder / "fish").symlink_to(elsewhere / "fish")
+    (folder / "cat" / "stolen.png").symlink_to(elsewhere / "fish" / "0.png")
+    (folder / "dog" / "again.png").symlink_to(folder / "dog" / "0.png")  # inside: read
+    out = tmp_path / "mine.npz"
+    images_to_npz.main([str(folder), "--size", "12x16", "-o", str(out)])
+    printed = capsys.readouterr().out
+    assert (f"warning: skipped 3 link(s) that lead out of the folder: {folder / 'fish'} -> {elsewhere / 'fish'}, "
+            f"{folder / 'root'} -> /, {folder / 'cat' / 'stolen.png'} -> {elsewhere / 'fish' / '0.png'}") in printed
+    assert "3 classes: bird (5), cat (5), dog (6)" in printed
+
+
+def test_a_gif_named_jpg_is_refused_and_a_png_named_jpg_is_named(folder, tmp_path, capsys):
+    out = ["--size", "12x16", "-o", str(tmp_path / "x.npz")]
+    save(folder / "cat" / "moved.jpg", np.zeros((20, 20, 3)), fmt="PNG")
+    images_to_npz.main([str(folder), *out])
+    assert (f"warning: 1 picture(s) whose content is not what their name says: {folder / 'cat' / 'moved.jpg'} "
+            "(its content is PNG, not the JPEG its name says)") in capsys.readouterr().out
+    save(folder / "cat" / "moving.jpg", np.zeros((20, 20, 3)), fmt="GIF")
+    assert run_error([str(folder), *out]) == (f"error: {folder / 'cat' / 'moving.jpg'}: unsupported picture format "
+                                              "GIF: send PNG or JPEG (its content is GIF, not the JPEG its name says)")
+
+
+def test_pictures_far_from_the_size_are_named(folder, tmp_path, capsys):
+    """A 3x3 icon and a 10x1000 strip beside photos of about 12x16: taken, and named with their sizes."""
+    save(folder / "bird" / "icon.png", np.zeros((3, 3, 3)))
+    save(folder / "dog" / "strip.png", np.zeros((10, 1000, 3)))
+    images_to_npz.main([str(folder), "--size", "12x16", "-o", str(tmp_path / "x.npz")])
+    printed = capsys.readouterr().out
+    assert (f"warning: 2 picture(s) far from 12x16 (enlarged more than 4x or stretched more than 4x: their input is "
+            f"mostly guesswork): {folder / 'bird' / 'icon.png'} (3x3), {folder / 'dog' / 'strip.png'} (10x1000)") in printed
