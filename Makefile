@@ -15,7 +15,15 @@ TRAIN_ARGS ?=
 # labels and name; see README "Bring your own model"), and the network (`ARCH=resnet`): passed to training.
 DATA ?=
 ARCH ?=
-TRAIN_FLAGS = $(strip $(TRAIN_ARGS) $(if $(DATA),--data $(abspath $(DATA))) $(if $(ARCH),--arch $(ARCH)))
+# DATA's absolute path, whole even with spaces in it (abspath would split it into words), quoted for the
+# shell-like split of --train-args. Quote characters, or spaces in a row (make's word functions fold
+# them), cannot be passed on that way: such a path is refused here, before anything runs.
+space := $(subst ,, )
+ifneq ($(findstring ',$(DATA))$(findstring ",$(DATA))$(findstring $(space)$(space),$(DATA)),)
+$(error DATA=$(DATA): a path with quote characters or spaces in a row cannot be passed on; rename or move the file)
+endif
+DATA_PATH = $(if $(filter /%,$(firstword $(DATA))),$(strip $(DATA)),$(CURDIR)/$(strip $(DATA)))
+TRAIN_FLAGS = $(strip $(TRAIN_ARGS) $(if $(DATA),--data '$(DATA_PATH)') $(if $(ARCH),--arch $(ARCH)))
 # The build graph (deploy/local/build.py): every artifact from one declared step, only when stale.
 BUILD := $(PY) -m deploy.local.build
 # Test flags, e.g. `make test PYTEST_ARGS="-k twin"`.
@@ -165,7 +173,7 @@ deploy-table: ## one test image through every target: where it answers, label, l
 	$(PY) -m deploy.smoke
 
 check-network: setup ## which targets take your network (ARCH=, DATA=): exports / runs / matches per target on a tiny run, servers judged by what they would serve -> artifacts/check-network.json
-	$(PY) -m deploy.check_network $(if $(ARCH),--arch $(ARCH)) $(if $(DATA),--data "$(abspath $(DATA))")
+	$(PY) -m deploy.check_network $(if $(ARCH),--arch $(ARCH)) $(if $(DATA),--data '$(DATA_PATH)')
 
 parity: ## every target on the test split vs its source framework -> artifacts/parity.json, artifacts/parity.md (needs `make serve`, web built)
 	$(PY) -m deploy.parity

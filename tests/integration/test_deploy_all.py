@@ -92,7 +92,7 @@ def test_deploy_build_passes_data_to_training_and_builds_again_when_it_changes(s
     mine.write_bytes(b"placeholder: a dry run never reads it")
     answer = subprocess.run(["make", "--no-print-directory", "-n", "deploy-build", f"DATA={mine}"],
                             cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert f'--train-args="--data {mine}"' in answer.stdout, answer.stdout
+    assert f'--train-args="--data \'{mine}\'"' in answer.stdout, answer.stdout
     results = build.ensure(served.root, dry_run=True, args=["--data", str(mine)])
     assert results == {name: "would build" for name in build.NAMES}  # dry run: nothing is touched
 

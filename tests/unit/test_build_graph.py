@@ -281,3 +281,35 @@ def test_deploy_all_keeps_going_and_its_table_says_what_failed_and_why(tmp_path,
             {"target": "tflite-fp32", "where": "y", "status": "ok", "label": "1", "probability": 0.9, "latency_ms": 1.0}]
     text = smoke.table({"index": 0, "true_label": "1", "targets": rows})
     assert "1 of 2 targets did not answer:\n  onnx-fp32: failed: export-onnx failed" in text
+
+
+def make_dry_run(*args: str):
+    import subprocess
+
+    from core import paths
+
+    return subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=paths.REPO_ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("target", ["deploy-build", "train"])
+def test_a_data_path_with_a_space_reaches_training_whole(target, tmp_path):
+    """`make deploy-all DATA="my data.npz"` once split the path into two words."""
+    import re
+    import shlex
+
+    from core import paths
+
+    for given, whole in ((tmp_path / "my data.npz", tmp_path / "my data.npz"),
+                         ("my data.npz", paths.REPO_ROOT / "my data.npz")):
+        done = make_dry_run(target, f"DATA={given}", "TRAIN_ARGS=--epochs 1")
+        assert done.returncode == 0, done.stderr
+        (train_args,) = re.findall(r'--train-args="([^"]*)"', done.stdout)
+        assert shlex.split(train_args) == ["--epochs", "1", "--data", str(whole)]
+
+
+@pytest.mark.parametrize("data", ["it's.npz", 'say "hi".npz', "two  spaces.npz"])
+def test_a_data_path_that_cannot_be_passed_on_is_refused_up_front(data):
+    done = make_dry_run("deploy-build", f"DATA={data}")
+    assert done.returncode != 0 and not done.stdout
+    assert f"DATA={data}: a path with quote characters or spaces in a row cannot be passed on" in done.stderr
