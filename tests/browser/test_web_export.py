@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser.conftest import serve_web
 from core import manifest, registry
-from web.tfjs import serve
+from web.tfjs import export, serve
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,24 @@ def test_server_sends_wasm_with_its_mime_type(web_artifacts):
             assert b'id="pad"' in response.read()
         with pytest.raises(urllib.error.HTTPError, match="404"):
             urllib.request.urlopen(url + "missing.js")
+
+
+def test_the_page_server_and_the_web_image_hold_no_user_data(web_artifacts, tmp_path):
+    """The test split once answered 200 at /fixtures/keras_test.json: the vectors live beside the served
+    folder, and the web image copies that folder only."""
+    from deploy.containers import images
+
+    fixtures = export.fixtures_dir(web_artifacts)
+    assert (fixtures / "keras_test.json").is_file() and (fixtures / "uploads.json").is_file()
+    assert not fixtures.is_relative_to(export.web_dir(web_artifacts))
+    with serve.running(web_artifacts) as url:
+        for path in ("fixtures/keras_test.json", "fixtures/uploads.json", "web-fixtures/keras_test.json",
+                     "../web-fixtures/keras_test.json", "%2e%2e/web-fixtures/keras_test.json"):
+            with pytest.raises(urllib.error.HTTPError, match="404|403|400"):
+                urllib.request.urlopen(url + path)
+    context = images.stage(images.DOCKERFILES / "web.Dockerfile", web_artifacts, tmp_path / "context")
+    assert (context / "artifacts" / "web" / "index.html").is_file()
+    assert not [path for path in context.rglob("*") if path.name in {p.name for p in fixtures.iterdir()}]
 
 
 def test_server_refuses_a_changed_folder(web_artifacts, tmp_path):
@@ -78,7 +96,7 @@ def test_chromium_predictor_runs_the_page_on_any_task_shape(colour_web_artifacts
     from web.tfjs.chromium_predictor import ChromiumPredictor
 
     task = specs.load(colour_web_artifacts)
-    keras = json.loads((colour_web_artifacts / "web" / "fixtures" / "keras_test.json").read_text())
+    keras = json.loads((export.fixtures_dir(colour_web_artifacts) / "keras_test.json").read_text())
     x = np.asarray(keras["x"], np.float32).reshape(keras["count"], *task.item_shape)[:8]
     expected = np.asarray(keras["probabilities"], np.float32).reshape(keras["count"], task.num_classes)[:8]
     predictor = ChromiumPredictor(colour_web_artifacts)

@@ -269,3 +269,17 @@ def test_container_torchserve_registers_nothing_and_only_from_its_store():
         props = properties(path.read_text())
         assert props["enable_model_api"] == "false", path
         assert props["allowed_urls"] == archive.store_only_urls(store), path
+
+
+def test_the_web_image_holds_no_test_fixtures(tmp_path, digits_root):
+    """The page's test vectors hold the test split: they are written beside web/, which is all the image copies."""
+    from web.tfjs import export
+
+    root = digits_root
+    (root / "web").mkdir(parents=True)
+    (root / "web" / "index.html").write_text("<!doctype html>")
+    export.fixtures_dir(root).mkdir(parents=True)
+    (export.fixtures_dir(root) / "keras_test.json").write_text('{"x": []}')
+    context = images.stage(images.DOCKERFILES / "web.Dockerfile", root, tmp_path / "context")
+    assert not export.fixtures_dir(root).is_relative_to(export.web_dir(root))
+    assert not [path for path in context.rglob("*") if path.name == "keras_test.json"]

@@ -100,8 +100,9 @@ def run(root: Path, configs: list[str], cold_runs: int, warm_runs: int) -> dict:
     if node is None:
         raise SystemExit("error: node not found: install Node.js 18+ (`make setup-system`)")
     with serve.running(root) as url:
-        command = [node, "tools/bench.js", "--url", url, "--web", str(export.web_dir(root)), "--configs",
-                   ",".join(configs), "--cold-runs", str(cold_runs), "--warm-runs", str(warm_runs)]
+        command = [node, "tools/bench.js", "--url", url, "--web", str(export.web_dir(root)),
+                   "--fixtures", str(export.fixtures_dir(root)), "--configs", ",".join(configs),
+                   "--cold-runs", str(cold_runs), "--warm-runs", str(warm_runs)]
         # stderr passes through: it shows progress, one line per runtime.
         done = subprocess.run(command, cwd=export.TFJS_DIR, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:

@@ -21,7 +21,10 @@ Writes `<artifacts>/web/`, a folder any static server can serve (`make demo` doe
   runtimes.json                                    which runtimes the page runs: package, version, model
                                                    file and its sha256, the files each one may load
   spec.json                                        the spec, read by the page
-  fixtures/                                        vectors for the Node and Chromium tests
+
+and, beside it, `<artifacts>/web-fixtures/`: the vectors of the Node and Chromium tests. They hold the
+test split (your data, if you trained on your own), so they stay out of the served folder, out of
+the `web_demo` manifest entry and out of the web image (deploy/docker/web.Dockerfile copies web/ only).
 
 Every model file is verified against its manifest entry (sha256) before it is copied, and the copy
 is checked against that sha256 again. Records two manifest entries: `tfjs_graph_model` (model/) and
@@ -111,6 +114,11 @@ def runtimes() -> tuple[Runtime, ...]:
 
 def web_dir(root: Path | None = None) -> Path:
     return (root or paths.artifacts_dir()) / "web"
+
+
+def fixtures_dir(root: Path | None = None) -> Path:
+    """Where the JavaScript tests' vectors go: beside the served folder, never inside it."""
+    return (root or paths.artifacts_dir()) / "web-fixtures"
 
 
 def copy_page(out: Path) -> None:
@@ -244,7 +252,7 @@ def build(root: Path, converter: Path = convert.DEFAULT_CONVERTER) -> Path:
     (out / "runtimes.json").write_text(json.dumps({"runtimes": runtimes, "left_out": left_out}, indent=2) + "\n")
     print("[4/5] writing the JavaScript test fixtures", flush=True)
     test = data.load_split(paths.split_path(root))["test"]
-    fixtures.write_all(out, model, test.x, test.y, task)
+    fixtures.write_all(fixtures_dir(root), model, test.x, test.y, task)
     print("[5/5] recording the manifest", flush=True)
     manifest.record("tfjs_graph_model", model_json.parent, framework="tensorflow", precision="fp32", root=root,
                     format="tfjs_graph_model", tfjs_version=tfjs_version(), source="keras_model")

@@ -1,6 +1,7 @@
 """Test fixtures for the JavaScript side, written by Python so the two sides cannot drift.
 
-JSON files under `<artifacts>/web/fixtures/` (tfjs-examples style: Python writes, JS only reads):
+JSON files under `<artifacts>/web-fixtures/` (tfjs-examples style: Python writes, JS only reads), beside
+the served page folder and never inside it: keras_test.json and uploads.json hold the test split.
 
   pictures.json    RGBA pictures -> what training.preprocess.picture_to_input makes of them (as PNG
                    bytes), or the error it raises, for both reductions ("ink_blocks" for the digits,
@@ -17,7 +18,7 @@ JSON files under `<artifacts>/web/fixtures/` (tfjs-examples style: Python writes
                    test to draw with the mouse; each one is read correctly by Keras when drawn with
                    any pen width in `pen_to_cell`, so a wrong answer in the browser is the page's fault
 
-Run by `python -m web.tfjs.export`; `write_all(web_dir, model, test_x, test_y, spec)` is the entry
+Run by `python -m web.tfjs.export`; `write_all(out, model, test_x, test_y, spec)` is the entry
 point. The model-free files alone: `python -m web.tfjs.fixtures OUT_DIR`.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import base64
 import io
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -367,9 +369,10 @@ def write_model_free(out: Path) -> Path:
     return out
 
 
-def write_all(web_dir: Path, model, test_x: np.ndarray, test_y: np.ndarray, spec: Spec) -> Path:
-    """Write every fixture file into `web_dir/fixtures`; returns that folder."""
-    out = write_model_free(Path(web_dir) / "fixtures")
+def write_all(out: Path, model, test_x: np.ndarray, test_y: np.ndarray, spec: Spec) -> Path:
+    """Write every fixture file into the folder `out` (emptied first: no stale vector is read); returns it."""
+    shutil.rmtree(out, ignore_errors=True)
+    out = write_model_free(out)
     probabilities = model.predict(test_x, verbose=0)
     (out / "keras_test.json").write_text(json.dumps({
         "x": test_x.astype(float).ravel().tolist(), "y": test_y.astype(int).tolist(),

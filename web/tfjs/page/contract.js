@@ -8,7 +8,7 @@
 // and their order are Python's: ragged, non-numeric, shape, empty, more than the per-request
 // limit, NaN or infinite, out of the spec's range, too large for float32. Errors are
 // ContractError with Python's messages; the Node test runs both on the same vectors
-// (fixtures/contract.json, written by web/tfjs/fixtures.py).
+// (web-fixtures/contract.json, written by web/tfjs/fixtures.py).
 
 /** The input does not meet the spec's contract; the message names the problem. */
 export class ContractError extends Error {}

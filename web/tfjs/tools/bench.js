@@ -2,7 +2,7 @@
 // one JSON object of raw samples on stdout (web/tfjs/bench.py summarizes them with
 // benchmarks/timing.py, the project's one timer summary).
 //
-//   node tools/bench.js --url http://127.0.0.1:8000/ --web artifacts/web
+//   node tools/bench.js --url http://127.0.0.1:8000/ --web artifacts/web --fixtures artifacts/web-fixtures
 //        --configs tfjs:wasm,onnxruntime-web,... [--cold-runs 3] [--warm-runs 200]
 //
 // A config is a runtime of runtimes.json, with a TF.js backend for tfjs; the page loads that one
@@ -28,15 +28,18 @@ const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
     web: { type: 'string' },
+    fixtures: { type: 'string' }, // the test vectors, kept outside the served folder
     configs: { type: 'string' }, // given by web/tfjs/bench.py, which reads the page's rows from core/registry.py
     'cold-runs': { type: 'string', default: '3' },
     'warm-runs': { type: 'string', default: '200' },
   },
 });
-if (!args.url || !args.web || !args.configs) throw new Error('--url, --web and --configs are required');
+if (!args.url || !args.web || !args.fixtures || !args.configs) {
+  throw new Error('--url, --web, --fixtures and --configs are required');
+}
 const coldRuns = Number(args['cold-runs']);
 const warmRuns = Number(args['warm-runs']);
-const readFixture = (name) => JSON.parse(readFileSync(join(args.web, 'fixtures', name), 'utf8'));
+const readFixture = (name) => JSON.parse(readFileSync(join(args.fixtures, name), 'utf8'));
 const drawable = JSON.parse(readFileSync(join(args.web, 'spec.json'), 'utf8')).reduction.kind === 'ink_blocks';
 const plan = drawable ? readFixture('drawn.json') : null;
 const picture = drawable ? null : readFixture('uploads.json').pictures[0];

@@ -1,5 +1,5 @@
 // Real headless Chromium draws test digits on #pad with the mouse (and one with touch), and the page
-// must show each one's label. Python chose the digits (fixtures/drawn.json): Keras reads each
+// must show each one's label. Python chose the digits (web-fixtures/drawn.json): Keras reads each
 // correctly when drawn with any pen width in the plan's range, so a wrong label here is the page's.
 //
 //   DIGITS_WEB_URL=http://127.0.0.1:8000/ DIGITS_WEB=artifacts/web \
@@ -10,13 +10,13 @@ import { dirname } from 'node:path';
 import test from 'node:test';
 
 import { launch, recordRequests } from '../../tools/chromium.js';
-import { readJSON } from '../node/load.js';
+import { readFixture, readJSON } from '../node/load.js';
 
 const URL_ = process.env.DIGITS_WEB_URL;
 const SCREENSHOT = process.env.DIGITS_SCREENSHOT;
 // Only a task whose reduction is the ink-block count (the digits) has a drawing pad and a plan.
 const drawable = readJSON('spec.json').reduction.kind === 'ink_blocks';
-const plan = drawable ? readJSON('fixtures', 'drawn.json') : null;
+const plan = drawable ? readFixture('drawn.json') : null;
 
 /** Pad geometry in CSS pixels, and a mapper from plan cell units to page coordinates. */
 async function padMapper(page) {
@@ -62,7 +62,7 @@ test('drawn digits are read correctly, offline', {
   timeout: 120000, skip: drawable ? false : 'the task has no drawing pad (its reduction is not ink_blocks)',
 }, async () => {
   assert.ok(URL_, 'set DIGITS_WEB_URL to the served page (python -m web.tfjs.serve)');
-  assert.ok(plan.digits.length >= 5, `only ${plan.digits.length} drawable digits in fixtures/drawn.json`);
+  assert.ok(plan.digits.length >= 5, `only ${plan.digits.length} drawable digits in web-fixtures/drawn.json`);
   const browser = await launch({ hasTouch: true });
   const requests = recordRequests(browser.context);
   const errors = [];

@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import test from 'node:test';
 
 import { launch, recordRequests } from '../../tools/chromium.js';
-import { readJSON } from '../node/load.js';
+import { readFixture, readJSON } from '../node/load.js';
 
 const URL_ = process.env.DIGITS_WEB_URL;
 const ROWS_OUT = process.env.DIGITS_ROWS_OUT;
@@ -22,8 +22,8 @@ const SCREENSHOT = process.env.DIGITS_RUNTIMES_SCREENSHOT;
 const spec = readJSON('spec.json');
 const { runtimes } = readJSON('runtimes.json');
 const drawable = spec.reduction.kind === 'ink_blocks';
-const plan = drawable ? readJSON('fixtures', 'drawn.json') : null;
-const { pictures } = readJSON('fixtures', 'uploads.json');
+const plan = drawable ? readFixture('drawn.json') : null;
+const { pictures } = readFixture('uploads.json');
 const NAMES = runtimes.map((entry) => entry.name);
 
 /** A page in a fresh browser that records every request and every error (CSP violations included). */

@@ -1,7 +1,7 @@
 // Real headless Chromium uploads pictures to the page of any task (file picker, then drag and
 // drop) and the page must show the label Keras gives Python's input for the same picture, from the
 // spec's own labels. Python wrote the pictures, its input for each and Keras's label
-// (fixtures/uploads.json); the page's input must equal Python's bit for bit.
+// (web-fixtures/uploads.json); the page's input must equal Python's bit for bit.
 //
 //   DIGITS_WEB_URL=http://127.0.0.1:8000/ DIGITS_WEB=artifacts/web \
 //   DIGITS_UPLOAD_SCREENSHOT=artifacts/screenshots/web-upload.png node --test test/chromium/upload.test.js
@@ -11,12 +11,12 @@ import { dirname } from 'node:path';
 import test from 'node:test';
 
 import { launch, recordRequests } from '../../tools/chromium.js';
-import { readJSON } from '../node/load.js';
+import { readFixture, readJSON } from '../node/load.js';
 
 const URL_ = process.env.DIGITS_WEB_URL;
 const SCREENSHOT = process.env.DIGITS_UPLOAD_SCREENSHOT;
 const spec = readJSON('spec.json');
-const { pictures } = readJSON('fixtures', 'uploads.json');
+const { pictures } = readFixture('uploads.json');
 
 /** Upload through the file picker or by dropping onto #drop; waits for the page's answer. */
 async function upload(page, { name, buffer, mimeType }, how) {
@@ -44,7 +44,7 @@ async function upload(page, { name, buffer, mimeType }, how) {
 
 test('uploaded pictures are read with the task\'s labels, offline', { timeout: 120000 }, async () => {
   assert.ok(URL_, 'set DIGITS_WEB_URL to the served page (python -m web.tfjs.serve)');
-  assert.ok(pictures.length >= 2, `only ${pictures.length} pictures in fixtures/uploads.json`);
+  assert.ok(pictures.length >= 2, `only ${pictures.length} pictures in web-fixtures/uploads.json`);
   const browser = await launch();
   const requests = recordRequests(browser.context);
   const errors = [];

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { ContractError, checkBatch, formatG } from '../../page/contract.js';
-import { readJSON } from './load.js';
+import { readFixture } from './load.js';
 
-const { specs, cases } = readJSON('fixtures', 'contract.json');
+const { specs, cases } = readFixture('contract.json');
 const SPECIAL = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 const decode = (value) => {
   if (Array.isArray(value)) return value.map(decode);

@@ -12,3 +12,13 @@ export function webDir() {
 export function readJSON(...parts) {
   return JSON.parse(readFileSync(join(webDir(), ...parts), 'utf8'));
 }
+
+/** The test vectors Python wrote: $DIGITS_WEB_FIXTURES, else `web-fixtures` beside the web folder
+ *  (never inside it: they hold the test split, and the web folder is served). */
+export function fixturesDir() {
+  return process.env.DIGITS_WEB_FIXTURES || join(webDir(), '..', 'web-fixtures');
+}
+
+export function readFixture(name) {
+  return JSON.parse(readFileSync(join(fixturesDir(), name), 'utf8'));
+}

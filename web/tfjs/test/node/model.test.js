@@ -8,12 +8,12 @@ import '@tensorflow/tfjs-backend-wasm';
 
 import { chooseBackend, predict, shapes } from '../../page/model.js';
 import { fileHandler } from '../../tools/files.js';
-import { readJSON, webDir } from './load.js';
+import { readFixture, readJSON, webDir } from './load.js';
 
 const TOLERANCE = 1e-4; // max abs probability difference to Keras
 
 const spec = readJSON('spec.json');
-const keras = readJSON('fixtures', 'keras_test.json');
+const keras = readFixture('keras_test.json');
 
 test('tfjs (wasm) matches Keras on the saved test split', async () => {
   assert.equal(await chooseBackend(tf, ['wasm']), 'wasm');

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { MAX_PIXELS, ReductionError, pictureToInput } from '../../page/preprocess.js';
-import { readJSON } from './load.js';
+import { readFixture } from './load.js';
 
-const { max_pixels: maxPixels, specs, vectors } = readJSON('fixtures', 'pictures.json');
+const { max_pixels: maxPixels, specs, vectors } = readFixture('pictures.json');
 
 test('there are vectors of every kind, including errors', () => {
   assert.ok(vectors.length >= 80, `only ${vectors.length} vectors`);
