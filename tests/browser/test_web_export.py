@@ -159,6 +159,7 @@ def test_bench_web_with_tiny_counts_writes_what_the_report_reads(web_artifacts, 
 
     copy = tmp_path / "artifacts"
     shutil.copytree(web_artifacts / "web", copy / "web")
+    shutil.copytree(export.fixtures_dir(web_artifacts), export.fixtures_dir(copy))  # what it draws or uploads
     shutil.copy2(web_artifacts / "manifest.json", copy / "manifest.json")
     for name in ("spec.json",):
         shutil.copy2(web_artifacts / name, copy / name)
