@@ -27,6 +27,7 @@ from kserve.logging import trace_logger
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 
 from core import contract
@@ -44,6 +45,7 @@ class BoundModelServer(ModelServer):
         super().__init__(http_port=http_port, grpc_port=grpc_port, enable_latency_logging=False,
                          max_threads=grpc_threads)
         self.host, self.max_concurrency = host, max_concurrency
+        self.model_repository_extension = ClosedRepository(self.registered_models)
         trace_logger.setLevel(logging.WARNING)  # the timing middleware's per-request lines
 
     def start(self, models) -> None:
@@ -62,6 +64,21 @@ class BoundModelServer(ModelServer):
         self.setup_event_loop()
         self.register_signal_handler()
         asyncio.run(self._serve())
+
+
+class ClosedRepository(ModelRepositoryExtension):
+    """The V2 repository extension (POST /v2/repository/models/<name>/load|unload, and its gRPC
+    twins) with loading and unloading refused: kserve serves them to anyone who reaches the port,
+    and an unload takes the model down. What the server holds changes by restarting it."""
+
+    REFUSED = ("the model repository API is off on this server (it has no authentication): "
+               "restart the server to change what it serves")
+
+    async def load(self, model_name: str) -> None:
+        raise protocol.V2Error(403, self.REFUSED)
+
+    async def unload(self, model_name: str) -> None:
+        raise protocol.V2Error(403, self.REFUSED)
 
 
 class BoundRESTServer(RESTServer):

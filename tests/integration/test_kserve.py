@@ -133,6 +133,32 @@ def test_rest_unknown_model_is_404(server_clients, spec, target):
     assert answer.status_code == 404 and "nope" in answer.json()["error"]
 
 
+@pytest.mark.parametrize("action", ["unload", "load"])
+@pytest.mark.parametrize("target", REST)
+def test_rest_repository_api_is_refused_and_the_model_stays(server_clients, references, test_split, spec, target,
+                                                            action):
+    """kserve answers the V2 repository extension to anyone: an unload would take the model down."""
+    client = server_clients[target]
+    answer = requests.post(f"{client.base}/v2/repository/models/{spec.model_name}/{action}", timeout=30)
+    assert answer.status_code == 403 and "repository API is off" in answer.json()["error"]
+    assert client.model_ready()
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("target", GRPC)
+def test_grpc_repository_api_is_refused_and_the_model_stays(server_clients, references, test_split, spec, target):
+    client = server_clients[target]
+    with pytest.raises(grpc.RpcError) as raised:
+        client.stub.RepositoryModelUnload(client.pb2.RepositoryModelUnloadRequest(model_name=spec.model_name),
+                                          timeout=30)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "repository API is off" in raised.value.details()
+    assert client.model_ready()
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)
+
+
 def grpc_cases(spec, pb2) -> dict:
     """name -> (ModelInferRequest, gRPC code, what the details say)."""
     item = list(spec.item_shape)
