@@ -9,6 +9,7 @@ Runs in .venv-kserve (kserve 0.21 pins protobuf<7).
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from core import contract, registry
 from core import spec as specs
 from serving.v2 import protocol
 
+log = logging.getLogger("digits.kserve")
 PLATFORMS = {"torch": "pytorch", "tensorflow": "tensorflow"}  # what GET /v2/models/<name> calls each
 
 
@@ -52,10 +54,23 @@ class SpecModel(Model):
             output = InferOutput(name=self.spec.output_name, shape=list(probabilities.shape), datatype="FP32")
             # Raw bytes when the request came over gRPC or asked for binary outputs, JSON numbers otherwise.
             output.set_data_from_numpy(probabilities.astype(np.float32), binary_data=payload.use_binary_outputs)
+            warning = self.warning(batch, f"input {payload.inputs[0].name!r}")
             return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output],
-                                 use_binary_outputs=payload.use_binary_outputs)
+                                 use_binary_outputs=payload.use_binary_outputs,
+                                 parameters={"warning": warning} if warning else None)
         batch = v1_batch(self.spec, payload)
-        return {"predictions": self.predictor.predict(batch).tolist()}
+        answer = {"predictions": self.predictor.predict(batch).tolist()}
+        if warning := self.warning(batch, '"instances"'):
+            answer["warning"] = warning
+        return answer
+
+    def warning(self, batch: np.ndarray, source: str) -> str | None:
+        """The range warning for an answered batch (core.contract.range_warning), logged; None when it looks right.
+        V2 carries it in the response's `parameters`, V1 beside the predictions."""
+        warning = contract.range_warning(batch, self.spec, source)
+        if warning is not None:
+            log.warning("%s", warning)
+        return warning
 
 
 def v2_batch(spec: specs.Spec, request: InferRequest) -> np.ndarray:

@@ -78,6 +78,26 @@ def test_v1_rest_and_metrics(server_clients, references, test_split, spec, targe
     assert metrics.status_code == 200 and "request_predict_seconds" in metrics.text
 
 
+@pytest.mark.parametrize("target", REST + GRPC)
+def test_rescaled_values_are_answered_with_a_warning(server_clients, test_split, spec, target):
+    """0..1 values for a wider range: the answer carries the warning in V2 `parameters` (and V1's body)."""
+    client = server_clients[target]
+    rescaled = (test_split.x[:2] / spec.value_max).astype(np.float32)
+    if target in GRPC:
+        reply, plain = client.infer(client.request(rescaled)), client.infer(client.request(test_split.x[:2]))
+        warning, unwarned = reply.parameters["warning"].string_param, "warning" not in plain.parameters
+    else:
+        reply = client.infer_json(client.request_body(rescaled))
+        plain = client.infer_json(client.request_body(test_split.x[:2]))
+        warning, unwarned = reply["parameters"]["warning"], "warning" not in (plain.get("parameters") or {})
+        v1 = requests.post(f"{client.base}/v1/models/{spec.model_name}:predict",
+                           json={"instances": rescaled.tolist()}, timeout=30).json()
+        assert v1["warning"].startswith('"instances": every value lies in [') and len(v1["predictions"]) == 2
+    assert warning.startswith(f"input '{spec.input_name}': every value lies in [")
+    assert f"the model's range {spec.value_range()}" in warning
+    assert unwarned
+
+
 # ---- bad input -----------------------------------------------------------------------------------
 
 def rest_cases(spec) -> dict:
