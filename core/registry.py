@@ -334,6 +334,17 @@ def where(name: str, root: Path | None = None, endpoints=None) -> str:
     return f"node: {path}" if name == "tfjs-node" else str(path)
 
 
+def base_address(name: str, root: Path | None = None, endpoints=None) -> str | None:
+    """A served target's base address, what a client is pointed at: `http://127.0.0.1:8090`,
+    `grpc://127.0.0.1:8091`; None for a target that is not a server."""
+    import re
+
+    if TARGETS[name].address is None:
+        return None
+    found = re.search(r"(https?|grpc)://[^/\s]+", where(name, root, endpoints))
+    return found.group(0) if found else None
+
+
 class _Addresses(dict):
     """An address template's names: {model}, an endpoint's URL ({torchserve_inference}) or, for
     gRPC names, its host:port."""

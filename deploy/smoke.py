@@ -55,6 +55,8 @@ def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
     """One target's row: where it answers, its label and probability, and the call's latency."""
     row = {"target": name, "framework": registry.TARGETS[name].framework,
            "precision": registry.TARGETS[name].precision, "where": registry.where(name, root, endpoints)}
+    if (base := registry.base_address(name, root, endpoints)) is not None:
+        row["base"] = base  # http://host:port or grpc://host:port, for a client of one's own
     unbuilt = build_status(name, root)
     if unbuilt is not None:
         row["status"], row["error"] = unbuilt

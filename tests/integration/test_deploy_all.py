@@ -112,6 +112,9 @@ def test_one_digit_through_every_target(served, edge_artifacts, capsys, monkeypa
                                                f"/v1/models/{served.endpoints.model_name}:predict")
     assert rows["tfjs-chromium"]["where"].startswith(f"Chromium: {served.endpoints.url('web_demo')}/")
     assert rows["tfjs-chromium"]["backend"] == "wasm"
+    assert rows["kserve-tf-v2-rest"]["base"] == served.endpoints.url("kserve_tf_rest")
+    assert rows["kserve-torch-v2-grpc"]["base"] == "grpc://" + served.endpoints.target("kserve_torch_grpc")
+    assert "base" not in rows["onnx-fp32"]
     assert rows["onnx-fp32"]["where"] == str(served.root / "onnx" / f"{served.endpoints.model_name}_fp32.onnx")
     table = capsys.readouterr().out
     assert all(name in table for name in registry.TARGETS) and "latency ms" in table

@@ -71,3 +71,19 @@ def test_consumers_derive_from_the_rows():
     assert [runtime.name for runtime in export.runtimes()] == [t.page.runtime for t in registry.pages()]
     assert {config.split(":")[0] for config in bench.CONFIGS} == {t.page.runtime for t in registry.pages()}
     assert set(build.GROUPS["export-edge"]) == {registry.TARGETS[name].step.name for name in registry.names("edge")}
+
+
+def test_every_served_target_has_a_base_address_and_no_other_does():
+    from core.spec import SERVING_PORTS
+    from serving.endpoints import Endpoints
+
+    ports = {name: 40000 + number for number, name in enumerate(SERVING_PORTS)}
+    endpoints = Endpoints("127.0.0.1", ports, model_name="bars")
+    for name, target in registry.TARGETS.items():
+        base = registry.base_address(name, endpoints=endpoints)
+        if target.address is None:
+            assert base is None, name
+            continue
+        scheme = "grpc" if name.endswith("-grpc") else "http"
+        assert re.fullmatch(rf"{scheme}://127\.0\.0\.1:4\d{{4}}", base), (name, base)
+        assert base.split(":")[-1] in registry.where(name, endpoints=endpoints)
