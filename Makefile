@@ -149,6 +149,9 @@ stop: ## stop the servers (and the demo page) `make serve` started
 bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
 	$(PY) -m serving.bench $(BENCH_ARGS)
 
+bench-kserve: setup-python ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
+	.venv-kserve/bin/python -m serving.kserve.breakdown $(BENCH_ARGS)
+
 # ---- containers: Docker SDK, Compose, Kubernetes (deploy/) ----
 deploy-preflight: ## DEPLOY=docker|compose|k8s: stop early, naming what is missing (engine, plugin, kubectl, cluster)
 	@if [ "$(DEPLOY)" != local ]; then $(PY) -m deploy.containers.preflight --require $(DEPLOY); fi

@@ -5,7 +5,7 @@
 
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
 servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); bench-web; the settings search (serving/load/search.py: every grid point, for the
+is left alone); where KServe's latency goes (bench-kserve); bench-web; the settings search (serving/load/search.py: every grid point, for the
 report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and the sweep measures
 the committed profiles, so two runs compare the same settings); the capacity sweep (default vs the
 latency and throughput profiles, pinned and unpinned); the burst (16..1,000 connections at
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core import paths
 
-STEPS = ("build", "edge", "serving", "web", "search", "sweep", "burst", "widths", "training", "distributed",
+STEPS = ("build", "edge", "serving", "kserve", "web", "search", "sweep", "burst", "widths", "training", "distributed",
          "handwriting", "report")
 
 
@@ -68,6 +68,12 @@ def step_serving(root: Path, args) -> None:
         runner.stop(variant)
     (root / "bench").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(variant / "bench" / "serving.json", root / "bench" / "serving.json")
+
+
+def step_kserve(root: Path, args) -> None:
+    """Where KServe's V2 REST latency goes (serving/kserve/breakdown.py: its own servers on free ports)."""
+    run([str(paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"), "-m", "serving.kserve.breakdown"],
+        env={"DIGITS_ARTIFACTS": str(root)})
 
 
 def step_web(root: Path, args) -> None:

@@ -14,6 +14,7 @@ SOURCES = {
     "manifest": ("manifest.json", "make export"),
     "edge": ("bench/edge.json", "make bench-edge"),
     "serving": ("bench/serving.json", "make bench-serving"),
+    "kserve_breakdown": ("bench/kserve-breakdown.json", "make bench-kserve"),
     "web": ("bench/web.json", "make bench-web"),
     "search": ("bench/search.json", "make bench-search"),
     "load": ("bench/load-capacity.json", "make loadtest-sweep"),

@@ -26,6 +26,7 @@ from benchmarks.claims import section_claims
 from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_edge import section_edge
 from benchmarks.report_search import section_search
+from benchmarks.report_servers import section_servers
 from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
                                 missing, server_latency, server_memory, table, training_runs)
 from core import paths
@@ -374,7 +375,7 @@ def build(root: Path, out_md: Path) -> str:
         section_training(inputs, charts_dir), "\n", section_handwriting(inputs), "\n",
         section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
-        section_memory_and_cold(inputs, charts_dir), "\n", section_search(inputs, charts_dir), "\n",
+        section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n", section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
         section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
         section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,

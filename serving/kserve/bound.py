@@ -40,13 +40,16 @@ EXPECT = 'a JSON inference request {"inputs": [...]}'  # what the messages ask f
 
 
 class BoundModelServer(ModelServer):
-    def __init__(self, host: str, http_port: int, grpc_port: int, max_concurrency: int, grpc_threads: int):
-        # No per-request latency line (kserve logs one for every request by default).
-        super().__init__(http_port=http_port, grpc_port=grpc_port, enable_latency_logging=False,
+    def __init__(self, host: str, http_port: int, grpc_port: int, max_concurrency: int, grpc_threads: int,
+                 request_logging: bool = False):
+        # No per-request latency and access lines unless asked (kserve writes both for every request
+        # by default; serving/kserve/breakdown.py measures what they cost).
+        super().__init__(http_port=http_port, grpc_port=grpc_port, enable_latency_logging=request_logging,
                          max_threads=grpc_threads)
-        self.host, self.max_concurrency = host, max_concurrency
+        self.host, self.max_concurrency, self.request_logging = host, max_concurrency, request_logging
         self.model_repository_extension = ClosedRepository(self.registered_models)
-        trace_logger.setLevel(logging.WARNING)  # the timing middleware's per-request lines
+        if not request_logging:
+            trace_logger.setLevel(logging.WARNING)  # the timing middleware's per-request lines
 
     def start(self, models) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
@@ -56,7 +59,7 @@ class BoundModelServer(ModelServer):
         config = self._rest_server.config
         config.host = self.host
         config.limit_concurrency = self.max_concurrency  # beyond it uvicorn answers 503 at once
-        config.access_log = False
+        config.access_log = self.request_logging
         self.servers.append(self._rest_server.start())
         self._grpc_server = BoundGRPCServer(self.host, self.grpc_port, self.dataplane,
                                             self.model_repository_extension, self.max_concurrency)

@@ -38,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="requests in flight per protocol before new ones are refused (default: 2048)")
     parser.add_argument("--grpc-threads", type=int, default=4, help="gRPC handler threads (default: 4)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--request-logging", action="store_true",
+                        help="kserve's default logging back on: an access and a latency line per request "
+                             "(for the benchmark's breakdown; off by default)")
     return parser.parse_args(argv)
 
 
@@ -55,7 +58,8 @@ def main(argv=None) -> None:
     model = SpecModel(args.artifacts.resolve(), args.framework)
     model.load()
     server = bound.BoundModelServer(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                                    max_concurrency=args.max_concurrency, grpc_threads=args.grpc_threads)
+                                    max_concurrency=args.max_concurrency, grpc_threads=args.grpc_threads,
+                                    request_logging=args.request_logging)
     log.info("serving %s (%s) on http://%s:%d and grpc %s:%d", model.name, args.framework, args.host,
              args.http_port, args.host, args.grpc_port)
     server.start([model])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 
 import grpc
@@ -313,3 +314,21 @@ def test_tritonclient_reads_the_same_answers(served, references, test_split, spe
     assert answer["live"] and answer["ready"] and answer["model_ready"]
     assert answer["metadata_inputs"] == [[spec.input_name, "FP32", [-1, *spec.item_shape]]]
     np.testing.assert_allclose(answer["probabilities"], expected(references, target_row.name, images), atol=TOLERANCE)
+
+
+def test_the_breakdown_with_tiny_counts_writes_what_the_report_reads(served):
+    """make bench-kserve: every stage started on its own free ports, answered, timed, stopped."""
+    from benchmarks import report_servers
+    from benchmarks.figures import load_inputs
+    from core import paths
+
+    command = [str(paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"), "-m", "serving.kserve.breakdown",
+               "--seconds", "0.2", "--warmup", "2", "--frameworks", "torch"]
+    done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_ARTIFACTS": str(served.root)},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = json.loads((served.root / "bench" / "kserve-breakdown.json").read_text())["results"]
+    assert [r["stage"] for r in rows] == ["model", "model + V2 JSON", "HTTP round trip", "floor", "kserve",
+                                          "kserve V1 REST", "kserve + logging", "kserve, 1 torch thread"]
+    assert rows[0]["x_model"] == 1.0 and all(r["n"] > 0 and r["p50_ms"] > 0 for r in rows)
+    assert "torch: KServe V2 REST" in report_servers.breakdown(load_inputs(served.root))

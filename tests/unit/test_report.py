@@ -381,3 +381,32 @@ def test_the_edge_benchmark_and_report_set_int8_beside_fp32():
     for title in ("TFLite int8 against fp32", "ExecuTorch XNNPACK int8 against fp32", "ONNX Runtime int8 against fp32"):
         assert title in text
     assert text.count("int8 is no slower than fp32") == 3
+
+
+def test_servers_side_by_side_breakdown_and_which_server(tmp_path):
+    root = tmp_path / "artifacts"
+    write(root, "bench/serving.json", {"command": "python -m serving.bench", "results": [
+        {"target": n, "framework": fw, "p50_ms": p50, "p99_ms": p50 * 2} for n, fw, p50 in (
+            ("torchserve-rest", "torch", 2.0), ("kserve-torch-v2-rest", "torch", 1.0),
+            ("kserve-torch-v2-grpc", "torch", 0.5), ("tfserving-rest", "tensorflow", 1.5),
+            ("kserve-tf-v2-rest", "tensorflow", 3.0), ("torch-eager", "torch", 0.1),
+            ("savedmodel", "tensorflow", 0.3))]})
+    write(root, "bench/kserve-breakdown.json", {"command": "python -m serving.kserve.breakdown", "results": [
+        {"framework": "torch", "stage": stage, "p50_ms": p50, "p99_ms": p50 * 2, "x_model": p50 / 0.1}
+        for stage, p50 in (("model", 0.1), ("HTTP round trip", 0.5), ("floor", 0.8), ("kserve", 1.2))]})
+    text = report.build(root, tmp_path / "REPORT.md")
+    assert "| kserve-torch | V2 REST | torch | 1.000 | 2.000 | 10.0x |" in text
+    assert "| torchserve | REST | torch | 2.000 | 4.000 | 20.0x |" in text
+    assert "| torch | floor | 0.800 | 1.600 | 8.0x |" in text
+    assert "torch: KServe V2 REST 12.0x the model (goal 10x: not met); the bare ASGI floor 8.0x" in text
+    assert "PyTorch: KServe V2 REST p50 1.00 ms against torchserve-rest 2.00 ms (2.0x faster)" in text
+    assert "TensorFlow: KServe V2 REST p50 3.00 ms against tfserving-rest 1.50 ms (2.0x slower)" in text
+    assert "1.00 (V2 REST) / 0.50 (V2 gRPC)" in text and "limited maintenance" in text
+
+
+def test_server_sections_say_how_to_measure_what_is_missing(tmp_path):
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    text = report.build(root, tmp_path / "REPORT.md")
+    assert "## Where KServe's V2 REST latency goes\n\n*not measured: run `make bench-kserve`" in text
+    assert "## Every server beside the model in-process\n\n*not measured: run `make bench-serving`" in text

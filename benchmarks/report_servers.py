@@ -1,0 +1,117 @@
+"""REPORT.md's server sections: every server side by side against the model in-process, where KServe's
+latency goes, and which server to pick.
+
+Reads serving.json (make bench-serving), kserve-breakdown.json (make bench-kserve) and, where
+measured, the load sweep's capacity and memory (make loadtest-sweep). Nothing is measured here.
+"""
+from __future__ import annotations
+
+from core import registry
+from benchmarks.figures import missing, server_latency, server_memory, table
+
+# What no benchmark measures: what each server is, speaks, needs, and how it is kept up.
+SERVERS = {
+    "torchserve": ("TorchServe 0.12.0", "its own REST and gRPC",
+                   "limited maintenance: 0.12.0 is its last release, no security fixes promised; KServe is "
+                   "removing its TorchServe runtime",
+                   "Java 17 (its frontend) and Python workers; management and inference keys (token auth)"),
+    "tfserving": ("TF Serving API", "TF Serving REST and gRPC (tensorflow_serving.apis)",
+                  "TF Serving is Google's; here the project's compatible server stands in (the binary cannot be "
+                  "installed on this machine)",
+                  "the tensorflow_model_server binary, or the compatible server in Python"),
+    "kserve-torch": ("KServe 0.21 ModelServer", "Open Inference Protocol V2 (REST, gRPC), V1 REST",
+                     "maintained; the protocol is shared by Triton, MLServer, Ray Serve apps, OpenVINO Model Server",
+                     ".venv-kserve (kserve pins protobuf<7); no authentication: a gateway in front"),
+}
+SERVERS["kserve-tf"] = SERVERS["kserve-torch"]
+GOAL_X = 10  # KServe V2 REST p50 within this many times the model in-process
+
+
+def protocol_of(name: str) -> str:
+    if name.startswith("kserve"):
+        return "V2 " + name.rsplit("-", 1)[1].replace("rest", "REST").replace("grpc", "gRPC")
+    return name.rsplit("-", 1)[1].replace("rest", "REST").replace("grpc", "gRPC")
+
+
+def side_by_side(inputs) -> str:
+    text = "## Every server beside the model in-process\n\n"
+    latency = server_latency(inputs)
+    if not latency:
+        return text + missing("serving")
+    in_process = {registry.TARGETS[name].framework: latency[name][0]
+                  for name in registry.IN_PROCESS.values() if name in latency}
+    rows = []
+    for name, (p50, p99, framework) in latency.items():
+        target = registry.TARGETS.get(name)
+        if target is None or target.server is None:
+            continue
+        base = in_process.get(framework)
+        rows.append([target.server, protocol_of(name), framework, p50, p99,
+                     f"{p50 / base:.1f}x" if base else "-"])
+    rows += [[f"in-process ({name})", "-", registry.TARGETS[name].framework, latency[name][0], latency[name][1], "1.0x"]
+             for name in registry.IN_PROCESS.values() if name in latency]
+    return (text + f"One client thread, sequential calls, batch 1, every server of `make serve` in one run "
+            f"(`{inputs['serving'].get('command', 'make bench-serving')}`); the ratio is to the same framework's "
+            "model called in-process.\n\n"
+            + table(["server", "protocol", "framework", "p50 ms", "p99 ms", "x in-process"], rows))
+
+
+def breakdown(inputs) -> str:
+    text = "## Where KServe's V2 REST latency goes\n\n"
+    found = inputs.get("kserve_breakdown")
+    if not found:
+        return text + missing("kserve_breakdown")
+    rows = [[r["framework"], r["stage"], r["p50_ms"], r["p99_ms"], f"{r['x_model']:.1f}x"] for r in found["results"]]
+    goals = []
+    for framework in dict.fromkeys(r["framework"] for r in found["results"]):
+        stages = {r["stage"]: r for r in found["results"] if r["framework"] == framework}
+        if "kserve" in stages:
+            x = stages["kserve"]["x_model"]
+            floor = stages.get("floor", {}).get("x_model")
+            trip = stages.get("HTTP round trip", {}).get("x_model")
+            goals.append(f"{framework}: KServe V2 REST {x:.1f}x the model (goal {GOAL_X}x: "
+                         f"{'met' if x <= GOAL_X else 'not met'}); the bare ASGI floor {floor}x, the HTTP round "
+                         f"trip alone {trip}x")
+    return (text + "The same V2 JSON request (one image), one keep-alive client, each stage on its own server on "
+            f"free loopback ports (`{found.get('command', 'make bench-kserve')}`). \"model + V2 JSON\" is what a "
+            "server does with the body (decode, the V2 and spec checks, encode) without HTTP; \"floor\" is that "
+            "in a bare ASGI app on the same uvicorn; \"kserve + logging\" turns kserve's default access and "
+            "latency lines back on.\n\n" + table(["framework", "stage", "p50 ms", "p99 ms", "x model"], rows)
+            + "\n" + "".join(f"- {goal}.\n" for goal in goals))
+
+
+def which_server(inputs) -> str:
+    text = "## Which server to pick\n\n"
+    latency, memory = server_latency(inputs), server_memory(inputs)
+    capacity = (inputs["load"] or {}).get("endpoints", {})
+    rows = []
+    for server, (what, protocol, maintenance, needs) in SERVERS.items():
+        names = [name for name, target in registry.TARGETS.items() if target.server == server]
+        p50 = " / ".join(f"{latency[n][0]:.2f} ({protocol_of(n)})" for n in names if n in latency) or "-"
+        rps = " / ".join(f"{capacity[n]['capacity_rps']:g}" for n in names if n in capacity) or "-"
+        rss = (memory.get(server) or {}).get("peak_mb", "-")
+        rows.append([server, what, protocol, p50, rps, rss, maintenance, needs])
+    notes = [] if latency else [missing("serving")]
+    notes += [] if inputs["load"] else [missing("load")]
+    return (text + "Latency from the side-by-side run above; capacity (req/s at p99 <= 50 ms, all answered) and "
+            "peak RSS per replica from the load sweep, where it ran.\n\n" + "".join(notes)
+            + table(["server", "what", "protocol", "p50 ms", "capacity req/s", "peak RSS MiB", "maintenance",
+                     "needs to run"], rows)
+            + "\n" + "".join(f"- {line}\n" for line in verdicts(latency)))
+
+
+def verdicts(latency: dict) -> list[str]:
+    """One measured sentence per framework: KServe's V2 REST against the framework's other server's REST."""
+    lines = []
+    for framework, kserve, other in (("PyTorch", "kserve-torch-v2-rest", "torchserve-rest"),
+                                     ("TensorFlow", "kserve-tf-v2-rest", "tfserving-rest")):
+        if kserve in latency and other in latency:
+            a, b = latency[kserve][0], latency[other][0]
+            lines.append(f"{framework}: KServe V2 REST p50 {a:.2f} ms against {other} {b:.2f} ms "
+                         f"({max(a, b) / min(a, b):.1f}x {'faster' if a < b else 'slower'}), with one protocol and one client "
+                         "for both frameworks.")
+    return lines
+
+
+def section_servers(inputs) -> str:
+    return side_by_side(inputs) + "\n" + breakdown(inputs) + "\n" + which_server(inputs)
