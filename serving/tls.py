@@ -1,9 +1,10 @@
-"""Optional TLS for both servers' gRPC APIs, switched on by two environment variables.
+"""Optional TLS for every server's gRPC API, switched on by two environment variables.
 
     DIGITS_GRPC_TLS_CERT=/path/cert.pem DIGITS_GRPC_TLS_KEY=/path/key.pem make serve
 
 With both set, the runner starts TorchServe with `enable_grpc_ssl` and TF Serving with an
-`--ssl_config_file` (the real server's flag; the compatible server reads it too), and the
+`--ssl_config_file` (the real server's flag; the compatible server reads it too), both KServe
+ModelServers with a TLS port (serving/kserve/bound.py), and the
 project's gRPC clients open TLS channels that trust that certificate (a self-signed one works:
 it is its own root). With neither set, gRPC stays plaintext on 127.0.0.1, as before. REST is
 unchanged either way.

@@ -1,4 +1,5 @@
-"""gRPC over TLS on both servers, with a self-signed certificate made here (the openssl CLI).
+"""gRPC over TLS on every server (TorchServe, TF Serving, both KServe ModelServers), with a self-signed
+certificate made here (the openssl CLI).
 
 The servers of this test's own start with DIGITS_GRPC_TLS_CERT/KEY set (serving/tls.py): the
 project's clients, trusting that certificate, get the right answers over TLS; a plaintext client
@@ -30,6 +31,7 @@ def self_signed(folder, name: str):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI makes the test certificate")
 def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_path, monkeypatch):
     from edge.eager import TorchEagerPredictor
+    from serving.kserve.client import KServeTfGrpc, KServeTorchGrpc
     from serving.inprocess import SavedModelInProcess
     from serving.tfserving.client import TFServingGrpc
     from serving.torchserve.client import TorchServeGrpc
@@ -44,7 +46,9 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
     with own_servers(trained_artifacts, tmp_path) as served:
         images = data.load_split(paths.split_path(served.root))["test"].x[:5]
         references = {"torch": TorchEagerPredictor(served.root), "tensorflow": SavedModelInProcess(served.root)}
-        for client in (TorchServeGrpc(served.endpoints, root=served.root), TFServingGrpc(served.endpoints)):
+        for client in (TorchServeGrpc(served.endpoints, root=served.root), TFServingGrpc(served.endpoints),
+                       KServeTorchGrpc(served.endpoints, root=served.root),
+                       KServeTfGrpc(served.endpoints, root=served.root)):
             expected = references[client.framework].predict(images)
             np.testing.assert_allclose(client.predict(images), expected, atol=1e-5)
             client.close()
@@ -56,11 +60,13 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
             client.close()
             return error.value.code()
 
+        clients = {"torchserve": lambda: TorchServeGrpc(served.endpoints, root=served.root, retry=NO_RETRY),
+                   "tfserving": lambda: TFServingGrpc(served.endpoints, retry=NO_RETRY),
+                   "kserve-torch": lambda: KServeTorchGrpc(served.endpoints, root=served.root, retry=NO_RETRY),
+                   "kserve-tf": lambda: KServeTfGrpc(served.endpoints, root=served.root, retry=NO_RETRY)}
         monkeypatch.delenv("DIGITS_GRPC_TLS_CERT")
         monkeypatch.delenv("DIGITS_GRPC_TLS_KEY")  # plaintext clients
-        assert refused(lambda: TorchServeGrpc(served.endpoints, root=served.root, retry=NO_RETRY)) == grpc.StatusCode.UNAVAILABLE
-        assert refused(lambda: TFServingGrpc(served.endpoints, retry=NO_RETRY)) == grpc.StatusCode.UNAVAILABLE
+        assert {server: refused(make) for server, make in clients.items()} == dict.fromkeys(clients, grpc.StatusCode.UNAVAILABLE)
         monkeypatch.setenv("DIGITS_GRPC_TLS_CERT", str(other_cert))
         monkeypatch.setenv("DIGITS_GRPC_TLS_KEY", str(other_key))  # TLS, but trusting another certificate
-        assert refused(lambda: TorchServeGrpc(served.endpoints, root=served.root, retry=NO_RETRY)) == grpc.StatusCode.UNAVAILABLE
-        assert refused(lambda: TFServingGrpc(served.endpoints, retry=NO_RETRY)) == grpc.StatusCode.UNAVAILABLE
+        assert {server: refused(make) for server, make in clients.items()} == dict.fromkeys(clients, grpc.StatusCode.UNAVAILABLE)
