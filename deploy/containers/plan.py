@@ -167,7 +167,7 @@ def kserve_health(name: str) -> list:
 
 
 def kserve_files(artifact: str) -> tuple:
-    """Where a KServe service's files lie in an artifacts folder (a function of the folder)."""
+    """What a KServe service serves, as functions of an artifacts folder: its spec, manifest and model file."""
     return paths.spec_path, manifest.manifest_path, MODEL_FILES[artifact]
 
 

@@ -22,7 +22,7 @@ IMAGES = tuple(dict.fromkeys(map(plan.image_name, SERVICES)))  # the two KServe 
 
 
 def dockerfile(name: str, root) -> Path:
-    """The Dockerfile images.py builds service or image `name` from for artifacts folder `root` (rendered if need be)."""
+    """The Dockerfile images.py builds service (or image) `name` from for `root` (rendered if need be)."""
     return configs.render(root) / "docker" / f"{plan.image_name(name)}.Dockerfile"
 
 

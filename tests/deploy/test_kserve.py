@@ -168,8 +168,9 @@ def test_custom_predictor_runs_the_plan(any_root):
     assert (ready, live) == ({"path": "/v2/health/ready", "port": rest}, {"path": "/v2/health/live", "port": rest})
     assert f"'http://127.0.0.1:{rest}/v2/health/ready'" in service.health[-1]  # what compose's check asks
     limits = plan.LIMITS["kserve-torch"]
-    assert container["resources"] == {"requests": {"cpu": limits["cpu_request"], "memory": f"{limits['reserve'][:-1]}Mi"},
-                                      "limits": {"cpu": limits["cpus"], "memory": f"{limits['memory'][:-1]}Mi"}}
+    mebibytes = {key: f"{limits[key].rstrip('M')}Mi" for key in ("reserve", "memory")}
+    assert container["resources"] == {"requests": {"cpu": limits["cpu_request"], "memory": mebibytes["reserve"]},
+                                      "limits": {"cpu": limits["cpus"], "memory": mebibytes["memory"]}}
 
 
 def test_custom_predictor_is_non_root_on_a_read_only_filesystem():
