@@ -1,7 +1,8 @@
 """The artifacts the containers serve: verified against the manifest, built when missing or stale.
 
 TorchServe needs the archive and TF Serving a SavedModel version; both come from the build graph
-(deploy/local/build.py, the steps `make deploy-all` runs) over the model trained in the folder.
+(deploy/local/build.py, the steps `make deploy-all` runs) over the model trained in the folder,
+whose checkpoint and Keras model (training's outputs, built first) the two KServe servers serve.
 The browser demo needs artifacts/web/ (the graph's export-web step); without a finished one the
 demo service is left out with a note.
 """
@@ -25,7 +26,7 @@ def web_ready(root: Path) -> bool:
 
 def ensure(root: Path) -> list[str]:
     """Verify (building what is missing or stale) the servers' artifacts; the services that can start."""
-    from deploy.local import build
+    from deploy.local import build, servers
 
     if not paths.spec_path(root).exists():
         raise ArtifactError(f"{paths.spec_path(root)} not found: train first (`make train`)")
@@ -33,7 +34,7 @@ def ensure(root: Path) -> list[str]:
         build.ensure(root, only=("export-torchserve", "export-tfserving"))
     except build.BuildError as error:
         raise ArtifactError(str(error)) from None
-    ready = ["torchserve", "tfserving"]
+    ready = ["torchserve", "tfserving", *servers.KSERVE]
     if web_ready(root):
         ready.append("web")
     else:

@@ -4,7 +4,8 @@
     python -m deploy.containers.compose down     # make down DEPLOY=compose
 
 `up` checks for the docker client, a running engine and the Compose plugin (naming whatever is
-missing), verifies or builds the artifacts, then runs `docker compose up -d --wait`, which returns
+missing), verifies or builds the artifacts, builds digits-kserve:local for the two KServe services
+(images.py, from this artifacts folder), then runs `docker compose up -d --wait`, which returns
 once every health check passes. The artifacts folder, the DIGITS_* port overrides, the model's
 name (DIGITS_MODEL_NAME, from the artifacts folder's spec) and the folder of its container configs
 (DIGITS_CONTAINER_CONFIG: deploy/config for the built-in task, else the ones
@@ -20,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 from core import spec as specs
-from deploy.containers import artifacts, cli, configs, launch, preflight
+from deploy.containers import artifacts, cli, configs, images, launch, preflight
 from serving import endpoints as endpoints_mod
 from core import paths
 
@@ -48,6 +49,8 @@ def up(root: Path, timeout: int = 300) -> None:
     preflight.require("compose")
     services = artifacts.ensure(root)
     configs.render(root)
+    # Built here, staged from `root`: the compose file's own `build:` reads the repository's artifacts/.
+    images.build_only(root, services)
     subprocess.run(command("up", "--detach", "--wait", "--wait-timeout", str(timeout), *services),
                    env=environment(root), check=True)
     endpoints = endpoints_mod.resolve(root=root)

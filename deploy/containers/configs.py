@@ -15,7 +15,6 @@ other addresses and paths, so the container configs are those files with a few k
                                      DIGITS_CONTAINER_CONFIG), batching.config, and what a file
                                      cannot carry: torchserve.env (TorchServe's environment) and
                                      tfserving.flags (tensorflow_model_server flags, one a line)
-    kserve/config/config.properties  TorchServe under KServe (its storage layout and port)
 
 What else names the model (the health checks in the Dockerfiles and Kubernetes manifests, the
 artifact paths the Dockerfiles copy, the KServe InferenceServices) is rendered from the committed
@@ -52,9 +51,6 @@ RENDERED = Path("run") / "containers"  # under an artifacts folder: the files re
 RENDERED_FOLDERS = ("docker", "k8s", "kserve")
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SOURCE = plan.REPO / "serving" / "torchserve" / "config.properties"
-KSERVE_CONFIG = plan.REPO / "deploy" / "kserve" / "config" / "config.properties"
-KSERVE_TORCHSERVE_PORT = 8085  # KServe's TorchServe runtime proxies to this port inside the pod
-KSERVE_MODEL_STORE = "/mnt/models/model-store"  # KServe mounts the storageUri at /mnt/models
 
 
 def _header(source: Path, purpose: str) -> list[str]:
@@ -116,32 +112,6 @@ def torchserve_properties(model_name: str = BUILTIN_MODEL, settings: settings_mo
        model_name)
 
 
-def kserve_properties(model_name: str = BUILTIN_MODEL) -> str:
-    models = _models_json(model_name)
-    return _properties_with({
-        "inference_address": f"http://0.0.0.0:{KSERVE_TORCHSERVE_PORT}",
-        "management_address": f"http://0.0.0.0:{KSERVE_TORCHSERVE_PORT}",
-        "metrics_address": f"http://0.0.0.0:{SERVING_PORTS['torchserve_metrics']}",
-        "grpc_inference_address": None, "grpc_management_address": None,
-        "grpc_inference_port": str(SERVING_PORTS["torchserve_grpc_inference"]),
-        "grpc_management_port": str(SERVING_PORTS["torchserve_grpc_management"]),
-        "load_models": None, "models": None,
-        "model_store": KSERVE_MODEL_STORE,
-        # KServe registers models from a snapshot; the per-model settings are serving/'s `models=`.
-        "model_snapshot": json.dumps({"name": "startup.cfg", "modelCount": 1, "models": models},
-                                     separators=(",", ":")),
-        "enable_envvars_config": "true",
-        # Only KServe's own proxy in the same pod talks to TorchServe; the cluster's ingress and
-        # KServe authorization guard the model, so TorchServe's token file (which no client in the
-        # cluster could read) is switched off here and only here.
-        "disable_token_authorization": "true",
-        "enable_model_api": "false",  # the management port is KServe's proxy port here: no registration
-        "allowed_urls": archive.store_only_urls(KSERVE_MODEL_STORE),
-    }, "TorchServe under KServe: storage layout /mnt/models/{config,model-store}, proxy port 8085;\n"
-       "# the models are registered from model_snapshot; token authorization off (see configs.py).",
-       model_name)
-
-
 def _models_json(model_name: str) -> dict:
     for line in _source_lines(model_name):
         if line.startswith("models="):
@@ -183,12 +153,11 @@ def _model_values(model_name: str) -> dict:
         # the artifacts folder, the build context's artifacts/).
         "torchserve_config": f"{config}/torchserve.properties",
         "tfserving_config": f"{config}/models.config",
-        "kserve_config": ("deploy/kserve/config/config.properties" if model_name == BUILTIN_MODEL
-                          else f"artifacts/{RENDERED}/kserve/config/config.properties"),
         # KServe's TF Serving runtime serves the model under its InferenceService's name (only an
-        # InferenceService's own name: the namespace `digits` is the project's).
+        # InferenceService's own name: the namespace `digits` is the project's); the PyTorch
+        # predictor serves the spec's name whatever its InferenceService is called, named after it too.
         "isvc_tfserving": f"kind: InferenceService\nmetadata:\n  name: {model_name}\n",
-        "isvc_torchserve": f"kind: InferenceService\nmetadata:\n  name: {model_name}-torchserve\n",
+        "isvc_kserve_torch": f"kind: InferenceService\nmetadata:\n  name: {model_name}-torch\n",
         # Where the usage comments point (by hand: `docker build -f ...`, `kubectl apply -k ...`).
         "dockerfiles": "-f deploy/docker/" if model_name == BUILTIN_MODEL else f"-f artifacts/{RENDERED}/docker/",
         "kustomization": "-k deploy/k8s" if model_name == BUILTIN_MODEL else f"-k artifacts/{RENDERED}/k8s",
@@ -203,7 +172,7 @@ def _render(text: str, table: dict) -> str:
 
 def kserve_ready(model_name: str) -> bool:
     """KServe names the served model after its InferenceService: the name must be a DNS-1123 label."""
-    return bool(DNS_1123.match(model_name)) and len(model_name) <= 52  # room for "-torchserve"
+    return bool(DNS_1123.match(model_name)) and len(model_name) <= 52  # room for a suffix (<model>-torch)
 
 
 def profile_files(model_name: str = BUILTIN_MODEL) -> dict:
@@ -230,7 +199,6 @@ def generated(model_name: str = BUILTIN_MODEL) -> dict:
     files = {
         Path("config") / "torchserve.properties": torchserve_properties(model_name),
         Path("config") / "models.config": tfserving_models_config(model_name),
-        Path("kserve") / "config" / "config.properties": kserve_properties(model_name),
         **profile_files(model_name),
     }
     table = replacements(model_name)
@@ -238,10 +206,8 @@ def generated(model_name: str = BUILTIN_MODEL) -> dict:
         if folder == "kserve" and not kserve_ready(model_name):
             continue
         for path in sorted((DEPLOY / folder).iterdir()):
-            if path.is_file():
+            if path.is_file() and path.name != "README.md":  # a folder's README stays in deploy/
                 files[path.relative_to(DEPLOY)] = _render(path.read_text(), table)
-    if not kserve_ready(model_name):
-        del files[Path("kserve") / "config" / "config.properties"]
     return files
 
 

@@ -1,6 +1,6 @@
 """Build the images with the artifacts baked in (deploy/docker/*.Dockerfile) through the Docker SDK.
 
-    python -m deploy.containers.images build     # digits-torchserve:local, digits-tfserving:local, digits-web:local
+    python -m deploy.containers.images build     # digits-{torchserve,tfserving,web,kserve}:local
 
 (`digits-` is the project's name: the tags stay the same whatever model the images hold.)
 
@@ -9,11 +9,13 @@ the built-in task, else the ones deploy/containers/configs.py renders under
 <artifacts>/run/containers/docker/ (the model's name in the copied paths and the health check).
 Each build gets a small staged context holding only the files its Dockerfile copies, at the
 same relative paths as in the repository, so `docker build -f deploy/docker/<name>.Dockerfile .`
-from the repo root and this command produce the same image. The Kubernetes manifests run these.
+from the repo root and this command produce the same image. The Kubernetes manifests run these;
+digits-kserve:local (both KServe services) exists only as this build, so every path builds it.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,7 +29,7 @@ DOCKERFILES = plan.REPO / "deploy" / "docker"
 def copied_sources(dockerfile: Path) -> list[str]:
     """The repository-relative sources of every COPY line (the build context it needs)."""
     sources = []
-    for line in dockerfile.read_text().splitlines():
+    for line in re.sub(r"\\\n\s*", " ", dockerfile.read_text()).splitlines():  # continuation lines joined
         words = line.split()
         if words and words[0] == "COPY":
             sources += [w for w in words[1:-1] if not w.startswith("--")]
@@ -46,12 +48,13 @@ def stage(dockerfile: Path, root: Path, into: Path) -> Path:
 
 
 def build(root: Path, names=None) -> list[str]:
+    """Build the images `names` (default: those of every service whose artifacts exist); their tags."""
     preflight.require("docker", doing="build the images")
     client = preflight.docker_client()
     ready = artifacts.ensure(root)
     dockerfiles = configs.render(root) / "docker"
     built = []
-    for name in names or ready:
+    for name in names or dict.fromkeys(plan.image_name(service) for service in ready):
         dockerfile = dockerfiles / f"{name}.Dockerfile"
         with tempfile.TemporaryDirectory(prefix=f"digits-{name}-") as context:
             stage(dockerfile, root, Path(context))
@@ -59,6 +62,12 @@ def build(root: Path, names=None) -> list[str]:
             client.images.build(path=context, dockerfile="Dockerfile", tag=plan.BAKED_IMAGES[name], rm=True)
         built.append(plan.BAKED_IMAGES[name])
     return built
+
+
+def build_only(root: Path, services) -> list[str]:
+    """Build the images of `services` that exist only as a local build (no registry has them); their tags."""
+    names = [name for name in plan.BUILD_ONLY if name in map(plan.image_name, services)]
+    return build(root, names) if names else []
 
 
 def main(argv=None) -> None:

@@ -20,18 +20,19 @@ from pathlib import Path
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import cli, configs, images, plan, preflight
+from deploy.local import servers
 from core import paths
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
 NAMESPACE = "digits"  # the project's namespace (deploy/k8s/kustomization.yaml), whatever the model
-DEPLOYMENTS = ("torchserve", "tfserving", "web")
+DEPLOYMENTS = ("torchserve", "tfserving", "web", *servers.KSERVE)
 
 
 def up(root: Path, build: bool = True, timeout: int = 300) -> None:
     if build:
         preflight.require("k8s")
         built = images.build(root)
-        waited = [name for name in DEPLOYMENTS if plan.BAKED_IMAGES[name] in built]
+        waited = [name for name in DEPLOYMENTS if plan.BAKED_IMAGES[plan.image_name(name)] in built]
     else:
         preflight.require("k8s", needs=("kubectl", "cluster"))
         waited = list(DEPLOYMENTS)
@@ -47,6 +48,9 @@ def up(root: Path, build: bool = True, timeout: int = 300) -> None:
           f"gRPC torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_grpc_inference']}")
     print(f"  tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_rest']}/v1/models/{model}:predict  "
           f"gRPC tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_grpc']}")
+    for name, (_, rest, grpc, _) in servers.KSERVE.items():
+        print(f"  {name}.{NAMESPACE}:{SERVING_PORTS[rest]}/v2/models/{model}/infer  "
+              f"gRPC {name}.{NAMESPACE}:{SERVING_PORTS[grpc]}  (no authentication: the NetworkPolicy guards it)")
     print(f"  web.{NAMESPACE}:{SERVING_PORTS['web_demo']}/")
 
 

@@ -4,7 +4,8 @@
     python -m deploy.containers.launch status
     python -m deploy.containers.launch down     # make down DEPLOY=docker
 
-`up` checks that an engine answers, verifies (or builds) the artifacts, pulls a missing image,
+`up` checks that an engine answers, verifies (or builds) the artifacts, pulls a missing official
+image, builds digits-kserve:local (images.py; the KServe servers' image exists only as a build),
 starts each service as a container `digits-<service>` with the artifacts bind-mounted read-only,
 waits until Docker reports every health check healthy, and prints the endpoints. Containers that
 already run the same image are reused, so a second `up` only waits. `down` removes exactly the
@@ -20,7 +21,8 @@ import json
 import time
 from pathlib import Path
 
-from deploy.containers import artifacts, cli, configs, plan, preflight
+from deploy.containers import artifacts, cli, configs, images, plan, preflight
+from deploy.local import servers
 from serving import endpoints as endpoints_mod
 from core import paths
 
@@ -126,6 +128,9 @@ def endpoint_lines(endpoints, key_file: Path | None) -> list[str]:
         f"TF Serving  gRPC    {endpoints.target('tfserving_grpc')} (model {model!r})",
         f"            REST    POST {endpoints.url('tfserving_rest')}/v1/models/{model}:predict",
     ]
+    for name, (_, rest, grpc, _) in servers.KSERVE.items():
+        lines += [f"{name:<13}V2 REST POST {endpoints.url(rest)}/v2/models/{model}/infer (no authentication)",
+                  f"{'':<13}V2 gRPC {endpoints.target(grpc)} (inference.GRPCInferenceService)"]
     return lines
 
 
@@ -136,6 +141,7 @@ def up(root: Path, timeout: float = 300.0) -> dict:
     ready = artifacts.ensure(root)
     configs.render(root)  # the model's container configs (the committed ones for the built-in task)
     endpoints = endpoints_mod.resolve(root=root)
+    images.build_only(root, ready)
     started = {s.name: _start(client, s, endpoints) for s in plan.services(root) if s.name in ready}
     times = {}
     for name, container in started.items():

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from core import spec as specs
 from core.spec import SERVING_PORTS
+from deploy.local.servers import KSERVE
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
-from core import paths
+from core import manifest, paths
 
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)
@@ -33,11 +34,18 @@ IMAGES = {
     "tfserving": "tensorflow/serving:2.18.0",
     "web": "nginx:1.27-alpine",
 }
-# Images built by deploy/docker/*.Dockerfile with the artifacts baked in (Kubernetes uses these).
+# Our own kserve.Model classes (serving/kserve/) have no official image: both KServe services run
+# one image, built from deploy/docker/kserve.Dockerfile on every path and never pulled; the
+# command picks the framework (see that file). Image -> the pinned base it is built FROM.
+BUILD_ONLY = {"kserve": "python:3.11.14-slim-bookworm"}
+# Images built by deploy/docker/<name>.Dockerfile with the artifacts baked in (Kubernetes uses these).
 # `digits-` here, in CONTAINER_PREFIX and LABEL is the project's name (digits-everywhere), not the
 # model's: the images and containers keep these names whatever model they serve.
-BAKED_IMAGES = {name: f"digits-{name}:local" for name in IMAGES}
-USERS = {"torchserve": "1000:1000", "tfserving": "65534:65534", "web": "101:101"}  # uid:gid, none is 0
+BAKED_IMAGES = {name: f"digits-{name}:local" for name in (*IMAGES, *BUILD_ONLY)}
+IMAGE_OF = dict.fromkeys(KSERVE, "kserve")  # services that share an image not named after them
+KSERVE_USER = "10001:10001"  # created in kserve.Dockerfile; the python image has no unprivileged user
+USERS = {"torchserve": "1000:1000", "tfserving": "65534:65534", "web": "101:101",
+         **dict.fromkeys(KSERVE, KSERVE_USER)}  # uid:gid, none is 0
 CONTAINER_PREFIX = "digits-"
 LABEL = "io.digits-everywhere.service"  # every container the launcher starts carries it
 
@@ -50,6 +58,15 @@ TS_WORKDIR = "/tmp"  # TorchServe writes key_file.json, logs and its pid here: a
 TF_CONFIG_DIR = "/config"
 WEB_ROOT = "/usr/share/nginx/html"
 WEB_CONFIG = "/etc/nginx/nginx.conf"
+KSERVE_HOME = "/app"  # the project modules the KServe server imports
+KSERVE_ARTIFACTS = "/artifacts"  # what it serves: the spec, the manifest and the framework's model
+# The model file each KServe service serves, by its manifest id (deploy/local/servers.py KSERVE).
+MODEL_FILES = {"torch_checkpoint": paths.torch_checkpoint_path, "keras_model": paths.keras_model_path}
+
+
+def image_name(service: str) -> str:
+    """The image (and deploy/docker/<name>.Dockerfile) a service runs: its own name or the one it shares."""
+    return IMAGE_OF.get(service, service)
 
 
 def tf_model_base(model_name: str) -> str:
@@ -64,6 +81,11 @@ LIMITS = {
     "torchserve": {"cpus": "2", "memory": "1536M", "reserve": "512M", "cpu_request": "500m"},
     "tfserving": {"cpus": "2", "memory": "1024M", "reserve": "256M", "cpu_request": "250m"},
     "web": {"cpus": "0.5", "memory": "128M", "reserve": "16M", "cpu_request": "50m"},
+    # Estimates, not measured in a container (no engine here): the local servers (`make serve`)
+    # showed about 340 MB (PyTorch) and 670 MB (TensorFlow) resident when idle, one `ps` reading;
+    # the limits leave room for batches and the reservations cover the idle size.
+    "kserve-torch": {"cpus": "2", "memory": "1024M", "reserve": "384M", "cpu_request": "500m"},
+    "kserve-tf": {"cpus": "2", "memory": "1536M", "reserve": "768M", "cpu_request": "500m"},
 }
 HEALTH_TIMING = {"interval": 5, "timeout": 3, "retries": 12, "start_period": 30}  # seconds
 
@@ -126,8 +148,43 @@ def web_health() -> list:
     return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"]
 
 
+# Both KServe services: the same command, the framework and ports after it. Inside a container the
+# servers bind every interface (compose publishes them on the host's 127.0.0.1 only).
+KSERVE_ENTRYPOINT = ["python", "-m", "serving.kserve.server", "--artifacts", KSERVE_ARTIFACTS, "--host", "0.0.0.0"]
+
+
+def kserve_command(name: str) -> list:
+    framework, rest, grpc, _ = KSERVE[name]
+    return ["--framework", framework, "--http-port", str(SERVING_PORTS[rest]), "--grpc-port", str(SERVING_PORTS[grpc])]
+
+
+def kserve_health(name: str) -> list:
+    # The image has Python but no curl: urllib raises (exit 1) unless V2 readiness answers 200,
+    # which KServe's ModelServer does once every model it serves is loaded.
+    port = SERVING_PORTS[KSERVE[name][1]]
+    script = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/v2/health/ready', timeout=2)"
+    return ["CMD", "python", "-c", script]
+
+
+def kserve_files(artifact: str) -> tuple:
+    """What a KServe service serves, as functions of an artifacts folder: its spec, manifest and model file."""
+    return paths.spec_path, manifest.manifest_path, MODEL_FILES[artifact]
+
+
+def kserve_service(name: str, root: Path) -> Service:
+    """A KServe server over one framework's model: the image holds the code and every model; the
+    folder's own spec, manifest and model file are mounted over the baked ones, so a new training
+    is served without a new image (Kubernetes runs the baked ones)."""
+    _, rest, grpc, artifact = KSERVE[name]
+    inside = Path(KSERVE_ARTIFACTS)
+    return Service(
+        name=name, image=BAKED_IMAGES[image_name(name)], ports={key: SERVING_PORTS[key] for key in (rest, grpc)},
+        mounts=tuple(Mount(where(root), str(where(inside))) for where in kserve_files(artifact)),
+        entrypoint=KSERVE_ENTRYPOINT, command=kserve_command(name), health=kserve_health(name), user=USERS[name])
+
+
 def services(root: Path) -> list[Service]:
-    """The three services for the model trained into artifacts folder `root` (its spec names it).
+    """The services for the model trained into artifacts folder `root` (its spec names it).
 
     The model's config files are the committed deploy/config/ ones when they were rendered for
     this spec (the built-in task), else the copies `configs.render(root)` writes under
@@ -165,6 +222,7 @@ def services(root: Path) -> list[Service]:
             name="web", image=IMAGES["web"], ports={"web_demo": SERVING_PORTS["web_demo"]},
             mounts=(Mount(root / "web", WEB_ROOT), Mount(CONFIG_DIR / "nginx.conf", WEB_CONFIG)),
             entrypoint=None, command=["nginx", "-g", "daemon off;"], health=web_health(), user=USERS["web"]),
+        *(kserve_service(name, root) for name in KSERVE),
     ]
 
 

@@ -62,7 +62,8 @@ def test_defaults_bind_the_spec_ports_to_loopback_only(compose_for):
             published[container_port] = host_ip
     expected = {SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_metrics",
                                                   "torchserve_grpc_inference", "tfserving_grpc", "tfserving_rest",
-                                                  "web_demo")}
+                                                  "kserve_torch_rest", "kserve_torch_grpc", "kserve_tf_rest",
+                                                  "kserve_tf_grpc", "web_demo")}
     assert set(published) == expected
     # TorchServe's management APIs (REST and gRPC) are never published.
     assert SERVING_PORTS["torchserve_management"] not in published
@@ -139,6 +140,21 @@ def test_health_checks_name_the_spec_model_and_ports(compose_for, any_root):
     assert f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']}" in tfserving
     assert f"/v1/models/{model} " in tfserving
     assert services["web"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"
+    for name, rest in (("kserve-torch", "kserve_torch_rest"), ("kserve-tf", "kserve_tf_rest")):
+        assert f"'http://127.0.0.1:{SERVING_PORTS[rest]}/v2/health/ready'" in services[name]["healthcheck"]["test"][-1]
+
+
+def test_kserve_services_share_the_image_they_build(compose_raw, any_root):
+    """No registry has digits-kserve:local: both services build it from kserve.Dockerfile, each serving
+    its own framework's model file from the artifacts folder."""
+    services = compose_raw["services"]
+    for name in ("kserve-torch", "kserve-tf"):
+        assert services[name]["image"] == plan.BAKED_IMAGES["kserve"]
+        assert services[name]["build"] == {"context": "..", "dockerfile": "deploy/docker/kserve.Dockerfile"}
+    mounted = {s.name: {m.target for m in s.mounts} for s in plan.services(any_root) if s.name.startswith("kserve-")}
+    shared = {"/artifacts/spec.json", "/artifacts/manifest.json"}
+    assert mounted == {"kserve-torch": shared | {"/artifacts/torch/model.pt"},
+                       "kserve-tf": shared | {"/artifacts/tensorflow/model.keras"}}
 
 
 def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):

@@ -13,15 +13,17 @@ import pytest
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import configs, images, plan
+from deploy.local import servers
 from serving.tfserving import configs as tf_configs
 from tests.deploy.conftest import OTHER_MODEL
 
-SERVICES = ("torchserve", "tfserving", "web")
+SERVICES = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf")
+IMAGES = tuple(dict.fromkeys(map(plan.image_name, SERVICES)))  # the two KServe services share one
 
 
 def dockerfile(name: str, root) -> Path:
-    """The Dockerfile images.py builds `name` from for artifacts folder `root` (rendered if need be)."""
-    return configs.render(root) / "docker" / f"{name}.Dockerfile"
+    """The Dockerfile images.py builds service (or image) `name` from for `root` (rendered if need be)."""
+    return configs.render(root) / "docker" / f"{plan.image_name(name)}.Dockerfile"
 
 
 def instructions(name: str, root) -> dict:
@@ -40,40 +42,103 @@ def service(name: str, root) -> plan.Service:
     return next(s for s in plan.services(root) if s.name == name)
 
 
+def sharing(name: str, root) -> list[plan.Service]:
+    """The services that run the same image as service `name`; the first one's command is the image's own."""
+    return [s for s in plan.services(root) if plan.image_name(s.name) == plan.image_name(name)]
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_dockerfile_runs_the_plan(name, any_root):
     found, expected = instructions(name, any_root), service(name, any_root)
-    assert found["FROM"] == [expected.image]
+    default = sharing(name, any_root)[0]  # its CMD and HEALTHCHECK (kserve-tf passes its own)
+    image = plan.image_name(name)
+    if image in plan.IMAGES:
+        assert found["FROM"] == [expected.image]
+    else:  # built only here, FROM the plan's pinned base
+        assert found["FROM"] == [plan.BUILD_ONLY[image]] and expected.image == plan.BAKED_IMAGES[image]
     assert found["USER"] == [expected.user]
     assert int(expected.user.split(":")[0]) != 0
     if expected.entrypoint:
         assert json.loads(found["ENTRYPOINT"][0]) == expected.entrypoint
-    assert json.loads(found["CMD"][0]) == expected.command
+    assert json.loads(found["CMD"][0]) == default.command
     health = found["HEALTHCHECK"][0]
-    assert json.loads(health[health.index("CMD ") + 4:]) == expected.health[1:]
+    assert json.loads(health[health.index("CMD ") + 4:]) == default.health[1:]
     timing = " ".join(f"--{key.replace('_', '-')}={value}{'' if key == 'retries' else 's'}"
                       for key, value in plan.HEALTH_TIMING.items())
     assert health.startswith(timing)
-    assert {int(p) for p in found["EXPOSE"][0].split()} == set(expected.ports.values())
+    exposed = {port for s in sharing(name, any_root) for port in s.ports.values()}
+    assert {int(p) for p in found["EXPOSE"][0].split()} == exposed
 
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_dockerfile_copies_land_where_the_mounts_go(name, any_root):
-    expected = service(name, any_root)
-    targets = [m.target for m in expected.mounts]
+    targets = [m.target for s in sharing(name, any_root) for m in s.mounts]
     copies = instructions(name, any_root)["COPY"]
     for copy in copies:
         destination = copy.split()[-1]
-        assert any(destination == t or destination.startswith(t + "/") for t in targets), (name, destination)
+        if destination.startswith(plan.KSERVE_HOME + "/"):
+            continue  # the KServe image's code and lock (test_kserve_image_copies_what_the_server_imports)
+        assert any(destination.rstrip("/") == t or destination.startswith(t + "/") or t.startswith(destination)
+                   for t in targets), (name, destination)
     assert len(copies) >= len(targets)
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", IMAGES)
 def test_dockerignore_admits_exactly_what_is_copied(name, any_root):
     path = dockerfile(name, any_root).with_name(f"{name}.Dockerfile.dockerignore")
     lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*"
     assert sorted(line[1:] for line in lines[1:]) == sorted(images.copied_sources(path.with_suffix("")))
+
+
+def test_kserve_image_copies_what_the_server_imports():
+    """Exactly the project modules serving/kserve/server.py runs (its imports, followed, and the
+    reference Predictors its model loads through the registry), the lock, and the served files."""
+    from core import registry
+    from deploy.local import code
+
+    references = [registry.TARGETS[name].predictor.split(":")[0] for name in registry.REFERENCES.values()]
+    needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(["serving.kserve.server", *references])}
+    copied = images.copied_sources(images.DOCKERFILES / "kserve.Dockerfile")
+    assert len(copied) == len(set(copied))
+    assert {c for c in copied if not c.startswith(("artifacts/", "requirements/"))} == needed
+    served = {f"artifacts/{where(Path('.'))}" for name in servers.KSERVE
+              for where in plan.kserve_files(servers.KSERVE[name][3])}
+    assert {c for c in copied if c.startswith("artifacts/")} == served
+    assert "requirements/kserve.txt" in copied  # the lock .venv-kserve is built from, installed exactly
+
+
+@pytest.mark.parametrize("name", servers.KSERVE)
+def test_kserve_health_check_asks_v2_readiness(name):
+    """The check itself, run here against a stand-in on the port it asks: passes on 200, fails on 503."""
+    import http.server
+    import threading
+
+    statuses = []
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            statuses.append(self.path)
+            self.send_response(200 if server.ready else 503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        command = plan.kserve_health(name)[1:]
+        port = SERVING_PORTS[servers.KSERVE[name][1]]
+        assert f"127.0.0.1:{port}/" in command[-1]
+        command[-1] = command[-1].replace(f":{port}/", f":{server.server_address[1]}/")
+        for ready in (True, False):
+            server.ready = ready
+            answer = subprocess.run([sys.executable, *command[1:]], capture_output=True, timeout=30)  # python -c ...
+            assert (answer.returncode == 0) == ready, answer.stderr
+    finally:
+        server.shutdown()
+    assert statuses == ["/v2/health/ready"] * 2
 
 
 def test_staged_context_holds_what_the_dockerfile_copies(tmp_path, digits_root):
@@ -174,6 +239,12 @@ def test_own_model_image_copies_its_own_artifacts(tmp_path, bars_root):
         text = (context / "Dockerfile").read_text()
         assert f"{OTHER_MODEL}" in text and f'"{configs.BUILTIN_MODEL}"' not in text
     assert f"artifacts/torchserve/model-store/{OTHER_MODEL}.mar" in found["torchserve"]
+    for name in ("torch/model.pt", "tensorflow/model.keras", "manifest.json"):
+        (bars_root / name).parent.mkdir(parents=True, exist_ok=True)
+        (bars_root / name).write_bytes(name.encode())
+    context = images.stage(dockerfile("kserve", bars_root), bars_root, tmp_path / "kserve")
+    assert (context / "artifacts" / "torch" / "model.pt").read_bytes() == b"torch/model.pt"  # the folder's own
+    assert (context / "artifacts" / "spec.json").read_text() == (bars_root / "spec.json").read_text()
     assert f"artifacts/tfserving/{OTHER_MODEL}/1/saved_model.pb" in found["tfserving"]
     staged = tmp_path / "torchserve" / "artifacts" / "run" / "containers" / "config" / "torchserve.properties"
     assert properties(staged.read_text())["load_models"] == f"{OTHER_MODEL}.mar"
@@ -204,7 +275,7 @@ def test_own_model_rendering_keeps_nothing_of_the_built_in_model(bars_root):
         assert new in everything, new
     # Only the project's name remains (images, labels, volume, the namespace and its object).
     project = ("digits-everywhere", "digits-torchserve:local", "digits-tfserving:local", "digits-web:local",
-               "digits-models", "namespace: digits")
+               "digits-kserve:local", "digits-models", "namespace: digits")
     for rel, text in rendered.items():
         for line in text.splitlines():
             if line.lstrip().startswith("#"):
@@ -264,11 +335,9 @@ def test_nginx_serves_every_page_file_type_as_the_local_server_does():
 def test_container_torchserve_registers_nothing_and_only_from_its_store():
     from serving.torchserve import archive
 
-    for path, store in ((plan.CONFIG_DIR / "torchserve.properties", plan.TS_MODEL_STORE),
-                        (plan.REPO / "deploy" / "kserve" / "config" / "config.properties", "/mnt/models/model-store")):
-        props = properties(path.read_text())
-        assert props["enable_model_api"] == "false", path
-        assert props["allowed_urls"] == archive.store_only_urls(store), path
+    props = properties((plan.CONFIG_DIR / "torchserve.properties").read_text())
+    assert props["enable_model_api"] == "false"
+    assert props["allowed_urls"] == archive.store_only_urls(plan.TS_MODEL_STORE)
 
 
 def test_the_web_image_holds_no_test_fixtures(tmp_path, digits_root):

@@ -18,6 +18,8 @@ from tests.deploy.conftest import DEPLOY, OTHER_MODEL  # noqa: E402
 K8S = DEPLOY / "k8s"
 # The newest schema the package ships, and an older release still widely run.
 VERSIONS = (kubernetes_validate.latest_version(), "1.29.0")
+DEPLOYMENTS = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf")
+MODEL_SERVERS = {"torchserve", "tfserving", "kserve-torch", "kserve-tf"}
 
 
 def kustomization(folder=K8S) -> dict:
@@ -65,12 +67,12 @@ def test_schema_check_can_fail():
         kubernetes_validate.validate(deployment, VERSIONS[0], strict=True)
 
 
-@pytest.mark.parametrize("name", ["torchserve", "tfserving", "web"])
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_deployment_runs_the_plan(name, any_root):
     service = next(s for s in plan.services(any_root) if s.name == name)
     pod = of_kind("Deployment", manifests(any_root))[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == plan.BAKED_IMAGES[name]
+    assert container["image"] == plan.BAKED_IMAGES[plan.image_name(name)]
     args = container.get("args", [])
     if name == "torchserve":
         # The one difference from compose: no token in the cluster (see torchserve.yaml).
@@ -88,7 +90,7 @@ def test_deployment_runs_the_plan(name, any_root):
     assert container["resources"]["requests"]["cpu"] == limits["cpu_request"]
 
 
-@pytest.mark.parametrize("name", ["torchserve", "tfserving", "web"])
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_deployment_is_non_root_read_only_and_probed(name):
     pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -107,14 +109,15 @@ def test_readiness_probes_are_the_health_checks(any_root):
     deployments = of_kind("Deployment", manifests(any_root))
     for service in plan.services(any_root):
         container = deployments[service.name]["spec"]["template"]["spec"]["containers"][0]
-        probe = container["readinessProbe"]
-        if "exec" in probe:
-            assert probe["exec"]["command"] == service.health[1:], service.name
-            if "startupProbe" in container:
-                assert container["startupProbe"]["exec"]["command"] == service.health[1:], service.name
-        else:  # the demo: the same URL as the compose health check, over httpGet
-            port = {p["name"]: p["containerPort"] for p in container["ports"]}[probe["httpGet"]["port"]]
-            assert service.health[-1] == f"http://127.0.0.1:{port}{probe['httpGet']['path']}"
+        for probe in (container["readinessProbe"], container.get("startupProbe")):
+            if probe is None:
+                continue
+            if "exec" in probe:
+                assert probe["exec"]["command"] == service.health[1:], service.name
+            else:  # the demo and KServe: the URL the compose health check asks, over httpGet
+                port = {p["name"]: p["containerPort"] for p in container["ports"]}[probe["httpGet"]["port"]]
+                url = f"http://127.0.0.1:{port}{probe['httpGet']['path']}"
+                assert service.health[-1] == url or f"'{url}'" in service.health[-1], service.name
 
 
 def test_services_expose_the_container_ports():
@@ -135,13 +138,25 @@ def test_services_expose_the_container_ports():
 def test_autoscalers_target_deployments_with_cpu_requests():
     deployments = of_kind("Deployment")
     autoscalers = of_kind("HorizontalPodAutoscaler")
-    assert set(autoscalers) == {"torchserve", "tfserving"}
+    assert set(autoscalers) == MODEL_SERVERS
     for hpa in autoscalers.values():
         target = hpa["spec"]["scaleTargetRef"]
         assert target["kind"] == "Deployment" and target["name"] in deployments
         container = deployments[target["name"]]["spec"]["template"]["spec"]["containers"][0]
         assert "cpu" in container["resources"]["requests"]  # utilization is measured against it
         assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+
+
+def test_network_policy_admits_only_the_namespace_to_every_model_server():
+    (policy,) = of_kind("NetworkPolicy").values()
+    (selector,) = policy["spec"]["podSelector"]["matchExpressions"]
+    assert selector["key"] == "app.kubernetes.io/name" and selector["operator"] == "In"
+    assert set(selector["values"]) == MODEL_SERVERS  # KServe's ModelServer and token-less TorchServe among them
+    labels = {name: d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+              for name, d in of_kind("Deployment").items()}
+    assert {name for name, label in labels.items() if label in selector["values"]} == MODEL_SERVERS
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
 
 
 def test_probes_name_the_spec_model(any_root):

@@ -1,7 +1,8 @@
 """The Docker launcher's control flow, against an in-memory stand-in for the Docker SDK client.
 
 No engine runs here, so this checks only the launcher's own decisions: what it asks the SDK to
-run, that a second `up` reuses running containers and replaces stopped ones, that it waits for
+run, that it builds the one image no registry has (digits-kserve:local) and pulls the others,
+that a second `up` reuses running containers and replaces stopped ones, that it waits for
 Docker's health status and reports an unhealthy container with its log, where it puts
 TorchServe's key file, and that `down` removes by label. The containers themselves are not run.
 """
@@ -47,7 +48,7 @@ class FakeContainer:
 class FakeClient:
     def __init__(self, health_sequence=("starting", "healthy")):
         self.health_sequence = list(health_sequence)
-        self.by_name, self.pulled, self.runs = {}, [], []
+        self.by_name, self.pulled, self.built, self.runs = {}, [], [], []
         client = self
 
         class Containers:
@@ -72,11 +73,15 @@ class FakeClient:
             def get(self, image):
                 import docker
 
-                if image not in client.pulled:
+                if image not in client.pulled + client.built:
                     raise docker.errors.ImageNotFound(image)
 
             def pull(self, repository, tag):
                 client.pulled.append(f"{repository}:{tag}")
+
+            def build(self, path, dockerfile, tag, rm):
+                assert (Path(path) / dockerfile).is_file()
+                client.built.append(tag)
 
         self.containers, self.images = Containers(), Images()
 
@@ -86,26 +91,38 @@ def fake_client(monkeypatch):
     client = FakeClient()
     monkeypatch.setattr(preflight, "require", lambda *args, **kwargs: None)
     monkeypatch.setattr(preflight, "docker_client", lambda: client)
-    monkeypatch.setattr(artifacts, "ensure", lambda root: ["torchserve", "tfserving"])
+    monkeypatch.setattr(artifacts, "ensure", lambda root: [*MODEL_SERVERS])
     monkeypatch.setattr(launch.time, "sleep", lambda seconds: None)
     for name in launch.endpoints_mod.resolve({}).as_environment():  # the spec's own ports
         monkeypatch.delenv(name, raising=False)
     return client
 
 
+MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf")
+
+
+def trained(root: Path) -> Path:
+    """`root` with stand-ins for what the KServe image bakes in (images.py stages them)."""
+    for name in ("manifest.json", "torch/model.pt", "tensorflow/model.keras"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("{}")
+    return root
+
+
 @pytest.fixture
 def fake(fake_client, any_root):
     """The stand-in engine, and an artifacts folder of the built-in task, then of a model of one's own."""
-    return fake_client, any_root
+    return fake_client, trained(any_root)
 
 
 def test_up_runs_the_plan_then_reuses_it(fake, capsys):
     client, root = fake
     times = launch.up(root, timeout=10)
-    assert set(times) == {"torchserve", "tfserving"}  # no demo built: left out
+    assert set(times) == set(MODEL_SERVERS)  # no demo built: left out
     assert sorted(client.pulled) == sorted([plan.IMAGES["torchserve"], plan.IMAGES["tfserving"]])
+    assert client.built == [plan.BAKED_IMAGES["kserve"]]  # once, for both KServe services
     expected = {s.name: launch.run_options(s, launch.endpoints_mod.resolve({})) for s in plan.services(root)}
-    assert client.runs == [expected["torchserve"], expected["tfserving"]]
+    assert client.runs == [expected[name] for name in MODEL_SERVERS]
     key_file = root / "run" / "torchserve" / "key_file.json"
     assert json.loads(key_file.read_text())["inference"]["key"] == "abc"
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -114,8 +131,8 @@ def test_up_runs_the_plan_then_reuses_it(fake, capsys):
     assert f"http://127.0.0.1:8080/predictions/{model}" in out and str(key_file) in out
     assert f"http://127.0.0.1:8501/v1/models/{model}:predict" in out
 
-    launch.up(root, timeout=10)  # again: both already run this image, nothing new is started
-    assert len(client.runs) == 2
+    launch.up(root, timeout=10)  # again: all already run their image, nothing new is started
+    assert len(client.runs) == len(MODEL_SERVERS)
     assert "torchserve: already running" in capsys.readouterr().out
 
 
@@ -126,7 +143,7 @@ def test_a_stopped_container_is_replaced(fake):
     old.status = "exited"
     launch.up(root, timeout=10)
     assert old.removed and client.by_name["digits-tfserving"] is not old
-    assert len(client.runs) == 3
+    assert len(client.runs) == len(MODEL_SERVERS) + 1
 
 
 def test_an_unhealthy_container_is_reported_with_its_log(fake):
@@ -139,12 +156,12 @@ def test_an_unhealthy_container_is_reported_with_its_log(fake):
 def test_down_removes_the_labelled_containers(fake):
     client, root = fake
     launch.up(root, timeout=10)
-    assert sorted(launch.down()) == ["digits-tfserving", "digits-torchserve"]
+    assert sorted(launch.down()) == sorted(f"digits-{name}" for name in MODEL_SERVERS)
     assert launch.down() == []
 
 
 def test_an_own_model_runs_with_its_rendered_configs(fake_client, bars_root):
-    client, root = fake_client, bars_root
+    client, root = fake_client, trained(bars_root)
     launch.up(root, timeout=10)
     runs = {options["name"]: options for options in client.runs}
     torchserve, tfserving = runs["digits-torchserve"], runs["digits-tfserving"]  # the project's container names
@@ -159,3 +176,6 @@ def test_an_own_model_runs_with_its_rendered_configs(fake_client, bars_root):
     assert f'name: "{OTHER_MODEL}"' in Path(models).read_text()
     assert {m["Target"]: m["Source"] for m in tfserving["mounts"]}[f"/models/{OTHER_MODEL}"] == \
         str(root / "tfserving" / OTHER_MODEL)
+    kserve = {m["Target"]: m["Source"] for m in runs["digits-kserve-tf"]["mounts"]}  # the folder's own model
+    assert kserve == {f"/artifacts/{name}": str(root / name) for name in ("spec.json", "manifest.json",
+                                                                          "tensorflow/model.keras")}

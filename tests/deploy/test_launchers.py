@@ -134,6 +134,10 @@ def test_launcher_options_follow_the_spec_and_overrides(any_root):
     assert mounts[plan.TS_MODEL_STORE] == str(root / "torchserve" / "model-store")
     mounts = {m["Target"]: m["Source"] for m in options["web"]["mounts"]}
     assert mounts[plan.WEB_ROOT] == str(root / "web")
+    mounts = {m["Target"]: m["Source"] for m in options["kserve-torch"]["mounts"]}
+    assert mounts[f"{plan.KSERVE_ARTIFACTS}/torch/model.pt"] == str(root / "torch" / "model.pt")
+    assert options["kserve-tf"]["ports"] == {f"{SERVING_PORTS[name]}/tcp": ("127.0.0.2", SERVING_PORTS[name])
+                                             for name in ("kserve_tf_rest", "kserve_tf_grpc")}
     for name, option in options.items():
         assert option["read_only"] and option["cap_drop"] == ["ALL"], name
         assert option["labels"] == {plan.LABEL: name} and option["name"] == f"digits-{name}"
@@ -145,4 +149,7 @@ def test_endpoint_lines_use_the_spec(any_root):
     text = "\n".join(launch.endpoint_lines(endpoints, any_root / "key_file.json"))
     assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_inference']}/predictions/{model}" in text
     assert f"http://127.0.0.1:{SERVING_PORTS['tfserving_rest']}/v1/models/{model}:predict" in text
+    for rest, grpc in (("kserve_torch_rest", "kserve_torch_grpc"), ("kserve_tf_rest", "kserve_tf_grpc")):
+        assert f"http://127.0.0.1:{SERVING_PORTS[rest]}/v2/models/{model}/infer" in text
+        assert f"127.0.0.1:{SERVING_PORTS[grpc]}" in text
     assert str(SERVING_PORTS["torchserve_management"]) not in text

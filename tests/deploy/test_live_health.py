@@ -1,9 +1,10 @@
 """The containers' health checks, run against live servers on this machine.
 
 No engine runs here, but the checks themselves are plain programs: the TorchServe one is a Python
-script (deploy/config/torchserve_health.py), the TF Serving one a bash line. Both run here
-against the servers the local runner starts (real TorchServe; TF Serving or the compatible
-server) on free ports, with the artifacts that deploy/containers/artifacts.py builds.
+script (deploy/config/torchserve_health.py), the TF Serving one a bash line, the KServe one a
+Python line. They run here against the servers the local runner starts (real TorchServe; TF
+Serving or the compatible server; KServe's ModelServer per framework) on free ports, with the
+artifacts that deploy/containers/artifacts.py builds.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 import pytest
 
 from deploy.containers import artifacts, plan
+from deploy.local import servers
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from core import manifest
@@ -56,7 +58,7 @@ def test_missing_artifacts_are_built_and_verified(live):
     root, _, ready = live
     # The demo is served only when its page was built into this folder (the browser tests may have).
     demo = ["web"] if artifacts.web_ready(root) else []
-    assert ready == ["torchserve", "tfserving", *demo]
+    assert ready == ["torchserve", "tfserving", "kserve-torch", "kserve-tf", *demo]
     manifest.verify("torchserve_mar", root)
     assert tf_configs.verified_versions(root) == [1]
     assert artifacts.ensure(root) == ready  # a second call builds nothing new
@@ -107,3 +109,13 @@ def test_tfserving_health_check_fails_without_a_server(live):
     (port,) = free_ports(1)
     answer = subprocess.run(tfserving_check(port, specs.load(live[0]).model_name), capture_output=True, timeout=30)
     assert answer.returncode != 0
+
+
+@pytest.mark.parametrize("name", servers.KSERVE)
+def test_kserve_health_check_passes_once_the_model_is_loaded(live, name):
+    _, endpoints, _ = live
+    rest = servers.KSERVE[name][1]
+    command = plan.kserve_health(name)[1:]
+    command[-1] = command[-1].replace(f":{SERVING_PORTS[rest]}/", f":{endpoints.ports[rest]}/")
+    answer = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=30)
+    assert answer.returncode == 0, answer.stderr
