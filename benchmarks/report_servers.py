@@ -50,7 +50,9 @@ def side_by_side(inputs) -> str:
                      f"{p50 / base:.1f}x" if base else "-"])
     rows += [[f"in-process ({name})", "-", registry.TARGETS[name].framework, latency[name][0], latency[name][1], "1.0x"]
              for name in registry.IN_PROCESS.values() if name in latency]
-    return (text + f"One client thread, sequential calls, batch 1, every server of `make serve` in one run "
+    return (text + f"One client thread, sequential calls, batch 1, every server of `make serve` in one run, with "
+            "the settings it starts them with (PROFILE unset: each server's defaults; the settings search below "
+            "measures the profiles) "
             f"(`{inputs['serving'].get('command', 'make bench-serving')}`); the ratio is to the same framework's "
             "model called in-process.\n\n"
             + table(["server", "protocol", "framework", "p50 ms", "p99 ms", "x in-process"], rows))
