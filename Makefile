@@ -237,10 +237,10 @@ fuzz: ## property-based fuzzing, FUZZ_EXAMPLES (2500) bodies per endpoint on fre
 	DIGITS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) DIGITS_FUZZ_REPORT=$(CURDIR)/artifacts/bench/fuzz.json \
 		$(PY) -m pytest tests/integration/test_fuzz.py -q -s
 
-update-publish: ## export the next model version and switch both running servers to it, without downtime
+update-publish: ## export the next model version and switch every running server to it (TorchServe, TF Serving, KServe), without downtime
 	$(PY) -m serving.update publish
 
-update-rollback: ## switch both running servers back to the previous model version
+update-rollback: ## switch every running server back to the previous model version
 	$(PY) -m serving.update rollback
 
 update-status: ## the model versions each running server holds, and which one answers

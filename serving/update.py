@@ -1,7 +1,8 @@
-"""Publish a new model version to both running servers, or roll back to the previous one, without downtime.
+"""Publish a new model version to every running server, or roll back to the previous one, without downtime.
 
-    python -m serving.update publish     # make update-publish: export version N+1 and switch both servers to it
-    python -m serving.update rollback    # make update-rollback: back to the previous version on both
+    python -m serving.update publish     # make update-publish: export version N+1 and switch every server to it
+    python -m serving.update rollback    # make update-rollback: back to the previous version on each
+    python -m serving.update publish --server kserve   # one server only (torchserve, tfserving, kserve)
     python -m serving.update status      # the versions each server holds and which one answers
 
 TF Serving moves by its version policy (`latest 1`, serving/tfserving/models.config): `publish`
@@ -11,7 +12,10 @@ previous one. Either way the server loads the new version before it drops the ol
 TorchServe: `publish` builds `digits-v<N>.mar`, registers it over the management API (127.0.0.1,
 management key) with a worker, and makes it the default; the previous version stays registered,
 so `rollback` is one call that makes it the default again, then unregisters the newer one.
-Every archive and SavedModel is checked against the manifest before it is served. What TorchServe
+KServe (both ModelServers): `publish` snapshots the trained model as the next version folder,
+which each server loads beside the one it serves, then switches to (serving/kserve/versions.py);
+`rollback` moves the newest folder aside. Each V2 answer names the version that gave it.
+Every archive, SavedModel and snapshot is checked against the manifest before it is served. What TorchServe
 holds after a publish or rollback (its versions, and which is the default) is recorded in
 `artifacts/torchserve/published.json`; the runner starts TorchServe with exactly that again
 (deploy/local/servers.py), so a restart keeps the published version as the default.
@@ -184,29 +188,81 @@ def tfserving_rollback(root: Path, endpoints=None) -> int:
     return previous
 
 
+# ---- KServe --------------------------------------------------------------------------------------
+
+def kserve_clients(root: Path, endpoints=None) -> dict:
+    from serving.kserve.client import KServeTfRest, KServeTorchRest
+
+    return {client.name: client for client in (KServeTorchRest(endpoints, root=root), KServeTfRest(endpoints, root=root))}
+
+
+def kserve_versions(root: Path, endpoints=None) -> dict:
+    """{target: the version that answers} of both KServe servers (each V2 answer names its version)."""
+    import numpy as np
+    from core import spec as specs
+
+    spec = specs.load(root)
+    blank = np.full((1, *spec.item_shape), spec.value_min, np.float32)
+    return {name: int(client.infer_json(client.request_body(blank))["model_version"])
+            for name, client in kserve_clients(root, endpoints).items()}
+
+
+def kserve_wait(version: int, root: Path, endpoints=None, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if set(kserve_versions(root, endpoints).values()) == {version}:
+            return
+        time.sleep(0.5)
+    raise UpdateError(f"KServe did not switch to version {version} within {seconds:.0f} s "
+                      f"(answering {kserve_versions(root, endpoints)}); see artifacts/run/kserve-*/server.log")
+
+
+def kserve_publish(root: Path, endpoints=None) -> int:
+    from serving.kserve import versions
+
+    version = versions.snapshot(root)
+    print(f"kserve: wrote version {version} ({versions.base(root) / str(version)}); waiting for both servers ...")
+    kserve_wait(version, root, endpoints)
+    print(f"kserve: both servers answer with version {version}")
+    return version
+
+
+def kserve_rollback(root: Path, endpoints=None) -> int:
+    from serving.kserve import versions
+
+    retired, previous = versions.retire(root)
+    print(f"kserve: moved version {retired} aside; waiting for version {previous} ...")
+    kserve_wait(previous, root, endpoints)
+    print(f"kserve: both servers answer with version {previous} again")
+    return previous
+
+
 # ---- command line ------------------------------------------------------------------------------
 
 def status(root: Path, endpoints=None) -> dict:
-    return {"torchserve": TorchServeVersions(root, endpoints).versions(), "tfserving": served_versions(endpoints)}
+    return {"torchserve": TorchServeVersions(root, endpoints).versions(), "tfserving": served_versions(endpoints),
+            "kserve": kserve_versions(root, endpoints)}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("publish", "rollback", "status"))
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
-    parser.add_argument("--server", choices=("both", "torchserve", "tfserving"), default="both",
-                        help="which server to update (default: both)")
+    parser.add_argument("--server", choices=("all", "torchserve", "tfserving", "kserve"), default="all",
+                        help="which server to update (default: all; kserve: both KServe servers)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
         if args.action == "status":
             print(json.dumps(status(root), indent=2))
             return
-        if args.server in ("both", "tfserving"):
+        if args.server in ("all", "tfserving"):
             (tfserving_publish if args.action == "publish" else tfserving_rollback)(root)
-        if args.server in ("both", "torchserve"):
+        if args.server in ("all", "torchserve"):
             versions = TorchServeVersions(root)
             versions.publish() if args.action == "publish" else versions.rollback()
+        if args.server in ("all", "kserve"):
+            (kserve_publish if args.action == "publish" else kserve_rollback)(root)
     except (UpdateError, manifest.ManifestError, FileNotFoundError, requests.RequestException) as error:
         raise SystemExit(f"error: {error}")
 

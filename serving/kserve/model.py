@@ -4,12 +4,15 @@ KServe's ModelServer hands `predict` an `InferRequest` (Open Inference Protocol 
 gRPC) or a dict (V1 REST, `{"instances": [...]}`). Either way the one input goes through the
 project's checks (serving/v2/protocol.py for V2, core/contract.py for both), so a bad request is
 refused with a message naming what is wrong, and the model only ever sees a valid float32 batch.
-The model is a Predictor of the registry (PREDICTORS), verified against the manifest.
+The model is a Predictor of the registry (versions.PREDICTORS), verified against the manifest, of the newest
+version (serving/kserve/versions.py), which a thread watches for: each answer names its version.
 Runs in .venv-kserve (kserve 0.21 pins protobuf<7).
 """
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +21,11 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from core import contract, registry
 from core import spec as specs
+from serving.kserve import versions
 from serving.v2 import protocol
 
 log = logging.getLogger("digits.kserve")
 PLATFORMS = {"torch": "pytorch", "tensorflow": "tensorflow"}  # what GET /v2/models/<name> calls each
-# What runs the model per framework: the PyTorch checkpoint eagerly (0.08 ms a call here), the Keras
-# model traced once into a tf.function graph (the same weights; called eagerly, Keras spends about
-# 5 ms of Python per call, which tripled the server's latency).
-PREDICTORS = {"torch": "torch-eager", "tensorflow": "tf-function"}
 
 
 class SpecModel(Model):
@@ -36,13 +36,45 @@ class SpecModel(Model):
         super().__init__(self.spec.model_name)
         self.root, self.framework = root, framework
         self.platform = PLATFORMS[framework]
-        self.predictor = None
+        self.served = None  # (version, Predictor), swapped whole when another version takes over
+        self.refused = {}  # version -> (why, its folder's mtime): tried again once the folder changes
+
+    @property
+    def predictor(self):
+        return self.served[1]
 
     def load(self) -> bool:
-        self.predictor = registry.load(PREDICTORS[self.framework], root=self.root)
-        self.predictor.predict(np.full((1, *self.spec.item_shape), self.spec.value_min, np.float32))  # warm up
+        self.served = self.load_version(*versions.newest(self.root))
+        threading.Thread(target=self.watch, name="model-versions", daemon=True).start()
         self.ready = True
         return self.ready
+
+    def load_version(self, version: int, folder: Path) -> tuple[int, object]:
+        """Version `version` from artifacts folder `folder`, verified and warmed up, not yet serving."""
+        predictor = registry.load(versions.PREDICTORS[self.framework], root=folder)
+        predictor.predict(np.full((1, *self.spec.item_shape), self.spec.value_min, np.float32))
+        return version, predictor
+
+    def watch(self) -> None:
+        """Serve the newest version (serving/kserve/versions.py): the old one answers until the new one is loaded."""
+        while True:
+            time.sleep(versions.POLL_SECONDS)
+            try:
+                version, folder = versions.newest(self.root)
+                if version == self.served[0]:
+                    continue
+                stamp = folder.stat().st_mtime_ns
+                if self.refused.get(version, (None, None))[1] == stamp:
+                    continue
+                try:
+                    self.served = self.load_version(version, folder)
+                    log.info("serving version %d of %s", version, self.name)
+                except Exception as error:  # a damaged version: keep serving the current one, say why once
+                    self.refused[version] = (str(error), stamp)
+                    log.warning("version %d of %s refused, still serving %d: %s", version, self.name,
+                                self.served[0], error)
+            except OSError as error:  # the folder moved while it was read (a rollback): look again
+                log.info("versions of %s: %s", self.name, error)
 
     # What V2 model metadata lists (KServe lists nothing unless the model says).
     def get_input_types(self) -> list[dict]:
@@ -52,18 +84,19 @@ class SpecModel(Model):
         return [protocol.output_metadata(self.spec)]
 
     def predict(self, payload, headers=None):
+        version, predictor = self.served  # one version answers the whole request
         if isinstance(payload, InferRequest):
             batch = v2_batch(self.spec, payload)
-            probabilities = self.predictor.predict(batch)
+            probabilities = predictor.predict(batch)
             output = InferOutput(name=self.spec.output_name, shape=list(probabilities.shape), datatype="FP32")
             # Raw bytes when the request came over gRPC or asked for binary outputs, JSON numbers otherwise.
             output.set_data_from_numpy(probabilities.astype(np.float32), binary_data=payload.use_binary_outputs)
             warning = self.warning(batch, f"input {payload.inputs[0].name!r}")
             return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output],
-                                 use_binary_outputs=payload.use_binary_outputs,
+                                 model_version=str(version), use_binary_outputs=payload.use_binary_outputs,
                                  parameters={"warning": warning} if warning else None)
         batch = v1_batch(self.spec, payload)
-        answer = {"predictions": self.predictor.predict(batch).tolist()}
+        answer = {"predictions": predictor.predict(batch).tolist(), "model_version": str(version)}
         if warning := self.warning(batch, '"instances"'):
             answer["warning"] = warning
         return answer

@@ -50,7 +50,8 @@ SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framew
 
 
 def endpoints_of(server: str) -> list[str]:
-    return [name for name in registry.served() if registry.TARGETS[name].framework == SERVERS[server]]
+    """The served targets of `server` (its rows' `server=`), not every server of its framework."""
+    return [name for name in registry.served() if registry.TARGETS[name].server == server]
 
 
 def one_client(predictor, image, classes: int, seconds: float) -> dict:

@@ -93,11 +93,12 @@ def test_dockerignore_admits_exactly_what_is_copied(name, any_root):
 
 def test_kserve_image_copies_what_the_server_imports():
     """Exactly the project modules serving/kserve/server.py runs (its imports, followed, and the
-    reference Predictors its model loads through the registry), the lock, and the served files."""
+    Predictors its model loads through the registry), the lock, and the served files."""
     from core import registry
     from deploy.local import code
+    from serving.kserve import versions
 
-    references = [registry.TARGETS[name].predictor.split(":")[0] for name in registry.REFERENCES.values()]
+    references = [registry.TARGETS[name].predictor.split(":")[0] for name in versions.PREDICTORS.values()]
     needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(["serving.kserve.server", *references])}
     copied = images.copied_sources(images.DOCKERFILES / "kserve.Dockerfile")
     assert len(copied) == len(set(copied))

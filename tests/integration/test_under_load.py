@@ -165,3 +165,43 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     counts = report("version 2 published, then rolled back, during load", loads)
     for name, numbers in counts.items():
         assert numbers["answered"] == numbers["scheduled"] and numbers["kinds"] == {}, (name, numbers)
+
+
+def test_kserve_publishes_and_rolls_back_a_version_under_load_without_a_failed_request(servers, images):
+    """Both KServe servers move to version 2 while their four V2 endpoints are under load, then back to 1;
+    every answer names the version that gave it."""
+    import numpy as np
+
+    from edge.eager import KerasEagerPredictor, TorchEagerPredictor
+    from serving import update
+    from serving.kserve import versions
+    from serving.kserve.client import KServeTfGrpc, KServeTfRest, KServeTorchGrpc, KServeTorchRest
+
+    ep, root = servers.endpoints, servers.root
+    expected = {"torch": TorchEagerPredictor(root).predict(images), "tensorflow": KerasEagerPredictor(root).predict(images)}
+    clients = {cls.name: cls for cls in (KServeTorchRest, KServeTorchGrpc, KServeTfRest, KServeTfGrpc)}
+    loads = {name: OpenLoop(lambda cls=cls: cls(ep, root=root), [images], expected=[expected[cls.framework]], rate=RATE,
+                            threads=1, atol=1e-5) for name, cls in clients.items()}
+    for load in loads.values():
+        load.start()
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= 5 for load in loads.values()), 30)
+    assert update.kserve_versions(root, ep) == {"kserve-torch-v2-rest": 1, "kserve-tf-v2-rest": 1}
+
+    assert update.kserve_publish(root, ep) == 2 and versions.on_disk(root) == [2]
+    grpc_client = KServeTorchGrpc(ep, root=root)
+    assert grpc_client.infer(grpc_client.request(images)).model_version == "2"  # gRPC answers name it too
+    np.testing.assert_allclose(grpc_client.predict(images), expected["torch"], atol=1e-5)
+    grpc_client.close()
+    ok_on_v2 = {name: load.snapshot()['answered'] for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_on_v2[name] + 5 for name, load in loads.items()), 30)
+
+    assert update.kserve_rollback(root, ep) == 1 and versions.on_disk(root) == []
+    assert set(update.kserve_versions(root, ep).values()) == {1}
+    ok_on_v1 = {name: load.snapshot()['answered'] for name, load in loads.items()}
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_on_v1[name] + 5 for name, load in loads.items()), 30)
+    with pytest.raises(FileNotFoundError, match="nothing to roll back to"):
+        versions.retire(root)
+
+    counts = report("KServe: version 2 published, then rolled back, during load", loads)
+    for name, numbers in counts.items():
+        assert numbers["answered"] == numbers["scheduled"] and numbers["kinds"] == {}, (name, numbers)

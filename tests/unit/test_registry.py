@@ -73,17 +73,18 @@ def test_consumers_derive_from_the_rows():
     assert set(build.GROUPS["export-edge"]) == {registry.TARGETS[name].step.name for name in registry.names("edge")}
 
 
-def test_every_served_target_has_a_base_address_and_no_other_does():
+def test_every_served_target_has_a_base_address_and_no_other_does(tmp_path):
     from core.spec import SERVING_PORTS
     from serving.endpoints import Endpoints
+    from tests.deploy.conftest import artifacts_with, other_spec
 
-    ports = {name: 40000 + number for number, name in enumerate(SERVING_PORTS)}
-    endpoints = Endpoints("127.0.0.1", ports, model_name="bars")
+    root = artifacts_with(tmp_path / "artifacts", other_spec())  # a spec, nothing built
+    endpoints = Endpoints("127.0.0.1", {name: 40000 + number for number, name in enumerate(SERVING_PORTS)})
     for name, target in registry.TARGETS.items():
-        base = registry.base_address(name, endpoints=endpoints)
+        base = registry.base_address(name, root, endpoints)
         if target.address is None:
             assert base is None, name
             continue
         scheme = "grpc" if name.endswith("-grpc") else "http"
         assert re.fullmatch(rf"{scheme}://127\.0\.0\.1:4\d{{4}}", base), (name, base)
-        assert base.split(":")[-1] in registry.where(name, endpoints=endpoints)
+        assert base.split(":")[-1] in registry.where(name, root, endpoints)
