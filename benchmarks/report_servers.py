@@ -95,8 +95,9 @@ def which_server(inputs) -> str:
         rows.append([server, what, protocol, p50, rps, rss, maintenance, needs])
     notes = [] if latency else [missing("serving")]
     notes += [] if inputs["load"] else [missing("load")]
+    sweep = f" (`{inputs['load']['command']}`, default settings)" if inputs["load"] else ""
     return (text + "Latency from the side-by-side run above; capacity (req/s at p99 <= 50 ms, all answered) and "
-            "peak RSS per replica from the load sweep, where it ran.\n\n" + "".join(notes)
+            f"peak RSS per replica (the server's process tree) from the load sweep{sweep}.\n\n" + "".join(notes)
             + table(["server", "what", "protocol", "p50 ms", "capacity req/s", "peak RSS MiB", "maintenance",
                      "needs to run"], rows)
             + "\n" + "".join(f"- {line}\n" for line in verdicts(latency)))
