@@ -138,10 +138,13 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
         models = requests.get(f"{management}/models/{endpoints.model_name}", headers=headers, timeout=2).json()
         return any(worker["status"] == "READY" for worker in models[0]["workers"])
 
-    command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
+    # Under its key keeper: TorchServe's inference and management keys are renewed before they expire.
+    command = [sys.executable, str(REPO / "serving" / "torchserve" / "keys.py"), "--",
+               str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
                "--ts-config", str(config), "--model-store", str(archive.model_store(root))]
     return Server(
-        name="torchserve", describe="TorchServe 0.12 (Java frontend, Python worker)", command=command, cwd=folder,
+        name="torchserve", describe="TorchServe 0.12 (Java frontend, Python worker; keys renewed at half-life)",
+        command=command, cwd=folder,
         marker=str(config), ready=_answers(check), prepare=prepare,
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
              "METRICS_LOCATION": str(folder / "logs"), **(settings.torchserve_env if settings else {})},
@@ -151,7 +154,8 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
             f"gRPC      {endpoints.target('torchserve_grpc_inference')} (inference), "
             f"{endpoints.target('torchserve_grpc_management')} (management)",
             f"metrics   {endpoints.url('torchserve_metrics')}/metrics",
-            f"token     {folder / 'key_file.json'} (\"inference\" key, header Authorization: Bearer <key>)",
+            f"token     {folder / 'key_file.json'} (\"inference\" key, header Authorization: Bearer <key>; "
+            "renewed while it runs: read it again when it changes)",
         ])
 
 

@@ -5,10 +5,12 @@ Token authorization is on: TorchServe writes `key_file.json` into its working di
 `Authorization: Bearer <inference key>`. The clients read the key from there unless given one.
 Every call is retried on connection errors and overload refusals (HTTP 503/429, gRPC UNAVAILABLE/
 RESOURCE_EXHAUSTED, and the INTERNAL that TorchServe's gRPC API answers when its job queue is full),
-waiting at least the server's Retry-After, under one deadline (serving/retry.py; 
-turns that off). A restarted TorchServe writes new keys: when it refuses a key read from the key
-file (HTTP 400 / PERMISSION_DENIED, "Token Authorization failed"), the client reads the file again
-and, when the key there changed, sends the call once more.
+waiting at least the server's Retry-After, under one deadline (serving/retry.py; NO_RETRY
+turns that off). TorchServe's keys are renewed while it runs (serving/torchserve/keys.py) and a
+restarted TorchServe writes new ones: a client that read its key from the key file sends the
+file's current key (it looks for a change before every call), and when TorchServe refuses a key
+(HTTP 400 / PERMISSION_DENIED, "Token Authorization failed") and the file then holds another,
+sends the call once more with that one.
 
     python -m serving.torchserve.client                  # predict 5 test images over REST and gRPC
     python -m serving.torchserve.client --png digit.png  # one picture, over REST
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,23 +51,55 @@ def read_token(root: Path | None = None, kind: str = "inference") -> str:
 TOKEN_REFUSED = "Token Authorization failed"  # TorchServe's answer to a wrong, expired or missing key
 
 
+KEY_CHANGE_WAIT_S = 2.0  # after a refusal, how long the key file may take to show the new key
+
+
 class _Key:
-    """The inference key a client sends, and whether it may be read again from the key file."""
+    """The inference key a client sends, and whether it may be read again from the key file.
+
+    TorchServe renews its keys while it runs (serving/torchserve/keys.py) and writes new ones when
+    it restarts; both rewrite the key file. Before each call the file's identity (inode, size,
+    modification time) is compared with the one last read, so a renewed key is sent from the next
+    call on: one stat per call, the file is read only when it changed.
+    """
 
     def __init__(self, token, root: Path | None):
         self.from_file, self.root = token == FROM_KEY_FILE, root
-        self.value = read_token(root) if self.from_file else token
+        self.seen = None  # the key file's (inode, size, mtime) when it was last read
+        self.value = token
+        if self.from_file:
+            self.value = read_token(root)  # FileNotFoundError, with what to do, when TorchServe never ran
+            self.reload()
 
     def reload(self) -> bool:
-        """Read the key file again; True when it holds another key (TorchServe was restarted)."""
+        """Read the key file again if it changed; True when it holds another key."""
         if not self.from_file:
             return False
         try:
+            stat = (run_dir(self.root) / "key_file.json").stat()
+            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if signature == self.seen:
+                return False
             fresh = read_token(self.root)
-        except (OSError, ValueError, KeyError):  # not written yet by the new server: keep the old one
+        except (OSError, ValueError, KeyError):  # absent, or half written (TorchServe rewrites it in place)
             return False
+        self.seen = signature
         changed, self.value = fresh != self.value, fresh
         return changed
+
+    def wait_for_new(self, seconds: float = KEY_CHANGE_WAIT_S) -> bool:
+        """True as soon as the key file holds another key; False when it did not change within `seconds`.
+
+        TorchServe drops a renewed key before it has written the new one to the file: a call sent in
+        between is refused, and the new key appears in the file a moment later.
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.reload():
+                return True
+            if not self.from_file or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 def refused_key(error: BaseException) -> bool:
@@ -83,11 +118,14 @@ def refused_key(error: BaseException) -> bool:
 
 
 def with_fresh_key(send, key: _Key, on_new_key):
-    """send(); when TorchServe refuses a key from the key file and the file now holds another, once more."""
+    """send() with the key file's current key; when TorchServe refuses it and the file then holds
+    another (renewed, or the server restarted), once more with that one."""
+    if key.reload():
+        on_new_key(key.value)
     try:
         return send()
     except Exception as error:
-        if not (refused_key(error) and key.reload()):
+        if not (refused_key(error) and key.wait_for_new()):
             raise
     on_new_key(key.value)
     return send()

@@ -1,5 +1,7 @@
-"""The TorchServe REST client re-reads the key file when its key is refused (a restarted server
-writes new keys), sends the call once more, and does not loop when the key did not change."""
+"""The TorchServe REST client sends the key file's current key (TorchServe renews its keys while it
+runs and writes new ones when it restarts): a changed file is read before the next call; when a
+key is refused and the file shows a new one a moment later, the call is sent once more; it does not
+loop when the key did not change."""
 from __future__ import annotations
 
 import json
@@ -55,15 +57,25 @@ def server():
     httpd.server_close()
 
 
-def test_a_refused_key_is_read_again_and_the_call_sent_once_more(server, spec_folder):
+def test_a_key_file_changed_between_calls_is_read_before_the_next_call(server, spec_folder):
     endpoints, state = server
     write_keys(spec_folder, "first")
     client = TorchServeRest(endpoints, root=spec_folder, retry=NO_RETRY)
-    write_keys(spec_folder, "second")  # the server restarted and wrote new keys
+    write_keys(spec_folder, "second")  # renewed, or the server restarted and wrote new keys
+    assert client.predict_json({"instances": []}) == {"predictions": []}
+    assert state["seen"] == ["second"]  # no refused call: the new key was sent at once
+    assert client.predict_json({"instances": []}) == {"predictions": []}
+    assert state["seen"] == ["second", "second"]
+
+
+def test_a_key_refused_before_the_file_shows_the_new_one_is_sent_again_with_it(server, spec_folder):
+    """TorchServe drops a renewed key before it writes the new one: the refused call waits for the file."""
+    endpoints, state = server
+    write_keys(spec_folder, "first")
+    client = TorchServeRest(endpoints, root=spec_folder, retry=NO_RETRY)
+    threading.Timer(0.3, write_keys, (spec_folder, "second")).start()  # the file catches up a moment later
     assert client.predict_json({"instances": []}) == {"predictions": []}
     assert state["seen"] == ["first", "second"]
-    assert client.predict_json({"instances": []}) == {"predictions": []}  # the new key is kept
-    assert state["seen"][-1] == "second"
 
 
 def test_an_unchanged_key_file_is_not_retried(server, spec_folder):
