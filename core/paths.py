@@ -41,13 +41,20 @@ def tensorboard_dir(framework: str, root: Path | None = None) -> Path:
     return (root or artifacts_dir()) / "tensorboard" / framework
 
 
-def write_atomic(path: Path, text: str) -> Path:
+def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> Path:
     """Write `text` to `path` so a reader sees the old file or the whole new one, never a part.
 
     (A temporary file next to it, then a rename: what a crash or a concurrent reader may see.)
+    `mode` (e.g. 0o600 for a key): the file has it from its creation on, never a wider one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
+    data = text.encode() if isinstance(text, str) else text
+    temporary.unlink(missing_ok=True)  # left by a crash: O_EXCL below creates it afresh with `mode`
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    if mode is not None:
+        os.chmod(temporary, mode)  # exactly `mode`, whatever the umask (created no wider than it)
     os.replace(temporary, path)
     return path

@@ -110,11 +110,8 @@ def copy_torchserve_key(container, root: Path) -> Path | None:
     if result.exit_code != 0:
         return None
     json.loads(result.output)  # refuse to write anything that is not the key file
-    target = root / "run" / "torchserve" / "key_file.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(result.output)
-    target.chmod(0o600)
-    return target
+    # Created 0600 and renamed into place: never readable by others, not for a moment.
+    return paths.write_atomic(root / "run" / "torchserve" / "key_file.json", result.output, mode=0o600)
 
 
 def endpoint_lines(endpoints, key_file: Path | None) -> list[str]:

@@ -129,3 +129,21 @@ def test_without_a_torchserve_command_it_says_how_to_run_it():
     script = paths.REPO_ROOT / "serving" / "torchserve" / "keys.py"
     result = subprocess.run([sys.executable, str(script), "torchserve"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "usage: python serving/torchserve/keys.py -- torchserve" in result.stderr
+
+
+def test_a_key_file_written_by_the_project_is_never_readable_by_others(tmp_path, monkeypatch):
+    """paths.write_atomic(mode=0o600), as the container launcher copies TorchServe's key file: the
+    temporary file already has the mode when the bytes go in, and the umask cannot widen it."""
+    import os
+
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda source, target: (seen.append(os.stat(source).st_mode & 0o777),
+                                                                real_replace(source, target)))
+    old_umask = os.umask(0)
+    try:
+        written = paths.write_atomic(tmp_path / "run" / "key_file.json", b'{"inference": {"key": "k"}}', mode=0o600)
+    finally:
+        os.umask(old_umask)
+    assert seen == [0o600] and written.stat().st_mode & 0o777 == 0o600
+    assert json.loads(written.read_text()) == {"inference": {"key": "k"}}
