@@ -28,6 +28,8 @@ TRAIN_FLAGS = $(strip $(TRAIN_ARGS) $(if $(DATA),--data '$(DATA_PATH)') $(if $(A
 BUILD := $(PY) -m deploy.local.build
 # Test flags, e.g. `make test PYTEST_ARGS="-k twin"`.
 PYTEST_ARGS ?=
+# Lint flags, e.g. `make lint LINT_ARGS=--fix`.
+LINT_ARGS ?=
 # Where `make demo` serves the browser demo.
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
@@ -44,7 +46,7 @@ CONTAINER_MODULE_docker := deploy.containers.launch
 CONTAINER_MODULE_compose := deploy.containers.compose
 CONTAINER_MODULE_k8s := deploy.containers.k8s
 
-.PHONY: help setup setup-system setup-python train test test-fast clean deploy-all
+.PHONY: help setup setup-system setup-python train test test-fast lint clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
 .PHONY: setup-serving-stubs export-serving serve stop bench-serving
 .PHONY: deploy-preflight containers-up down
@@ -93,8 +95,11 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs (from the 
 train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
 	$(BUILD) --force train --train-args="$(TRAIN_FLAGS)"
 
-test: setup ## the whole test suite (what CI runs); sets up first (seconds when nothing changed)
+test: setup lint ## the whole test suite (what CI runs); sets up and lints first (seconds when nothing changed)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup-python ## ruff over the project's Python (rules in pyproject.toml); `make lint LINT_ARGS=--fix` mends what it can
+	$(VENV)/bin/ruff check $(LINT_ARGS) .
 
 test-fast: setup-python ## unit and contract tests only (under a minute, nothing trained or started): while editing
 	$(PY) -m pytest tests/unit tests/deploy -m "not slow" $(PYTEST_ARGS)
