@@ -18,9 +18,10 @@ from core import spec as specs
 from benchmarks.openloop import OUTCOMES, OpenLoop
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
+from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
 RATE = 10.0  # requests/s per endpoint: steady traffic one client thread keeps up with on a busy 2-core machine
 # Long enough to ride out a server restart (the compatible server takes ~10 s to load TensorFlow).
 PATIENT = RetryPolicy(attempts=60, backoff=0.1, max_backoff=1.0, deadline=120.0)
@@ -59,6 +60,7 @@ def report(title: str, loads: dict) -> dict:
     print(f"\n{title}:")
     for name, numbers in counts.items():
         print(f"  {name:<16} {numbers}")
+        record_load(title, name, numbers)
         # every scheduled request ended as exactly one outcome, none still in flight
         assert numbers["in_flight"] == 0 and numbers["scheduled"] == sum(numbers[o] for o in OUTCOMES), numbers
     return counts
