@@ -21,16 +21,26 @@ from pathlib import Path
 
 from benchmarks import charts
 from benchmarks import machine as machine_mod
-from core import registry
 from benchmarks.claims import section_claims
-from benchmarks.report_handwriting import section_handwriting
+from benchmarks.figures import (
+    COMPILED,
+    SOURCES,
+    browser_latency,
+    compile_figures,
+    edge_latency,
+    load_inputs,
+    missing,
+    server_latency,
+    server_memory,
+    table,
+    training_runs,
+)
 from benchmarks.report_edge import section_edge
 from benchmarks.report_faults import section_faults
+from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_search import section_search
 from benchmarks.report_servers import section_servers
-from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
-                                missing, server_latency, server_memory, table, training_runs)
-from core import paths
+from core import paths, registry
 
 
 def section_training(inputs, out: Path) -> str:
@@ -228,7 +238,7 @@ def section_widths(inputs, out: Path) -> str:
     for name in names:
         cells = [widths["widths"][w]["targets"].get(name, {}).get("p50_ms") for w in keys]
         rows.append([name, *cells])
-        points = [(int(w), c) for w, c in zip(keys, cells) if c is not None]
+        points = [(int(w), c) for w, c in zip(keys, cells, strict=False) if c is not None]
         if points:
             series[name] = ([p[0] for p in points], [p[1] for p in points])
     params = [["parameters", *[widths["widths"][w]["params"]["torch"] for w in keys]]]
