@@ -147,5 +147,6 @@ def test_an_output_made_for_another_spec_is_not_up_to_date(graph):
     entries = manifest.load(root)
     assert entries["export"]["input_contract"]["shape"] == [-1, 8, 8]
     write_spec(colour_spec(), root / "spec.json")  # and nothing else says so
-    assert build._contract_mismatch("export", entries, root) == ("export was made for another spec.json (input [-1, 8, 8], 10 labels) "
-                                           "than the one there now (input [-1, 12, 16, 3], 3 labels)")
+    assert build._contract_mismatch("export", entries, root) == (
+        "export was made for another spec.json (input [-1, 8, 8], 10 labels) "
+        "than the one there now (input [-1, 12, 16, 3], 3 labels)")
