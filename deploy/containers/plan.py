@@ -198,8 +198,8 @@ def services(root: Path) -> list[Service]:
     return [
         Service(
             name="torchserve", image=IMAGES["torchserve"],
-            ports={name: SERVING_PORTS[name] for name in
-                   ("torchserve_inference", "torchserve_metrics", "torchserve_grpc_inference")},
+            # Metrics (no authentication) stay on the container network: not published on the host.
+            ports={name: SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_grpc_inference")},
             mounts=(Mount(model_store, TS_MODEL_STORE), Mount(config_dir / "torchserve.properties", TS_CONFIG),
                     Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
             entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(model),
