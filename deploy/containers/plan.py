@@ -110,6 +110,8 @@ class Service:
     environment: dict = field(default_factory=dict)
     working_dir: str | None = None
     tmpfs: dict = field(default_factory=lambda: {"/tmp": "rw,nosuid,nodev,size=64m"})  # the only writable path
+    # Ports it listens on for the container network only, never published (TorchServe's metrics: no authentication).
+    internal_ports: dict = field(default_factory=dict)
 
     @property
     def container_name(self) -> str:
@@ -200,6 +202,7 @@ def services(root: Path) -> list[Service]:
             name="torchserve", image=IMAGES["torchserve"],
             # Metrics (no authentication) stay on the container network: not published on the host.
             ports={name: SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_grpc_inference")},
+            internal_ports={"torchserve_metrics": SERVING_PORTS["torchserve_metrics"]},
             mounts=(Mount(model_store, TS_MODEL_STORE), Mount(config_dir / "torchserve.properties", TS_CONFIG),
                     Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
             entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(model),
