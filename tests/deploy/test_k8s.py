@@ -80,7 +80,8 @@ def test_deployment_runs_the_plan(name, any_root):
         args = args[:-1]
     assert container.get("command", []) + args == (service.entrypoint or []) + service.command
     # Its published ports, and the ones for the cluster network only (TorchServe's metrics: in no Service).
-    assert {p["containerPort"] for p in container["ports"]} == {*service.ports.values(), *service.internal_ports.values()}
+    listening = {*service.ports.values(), *service.internal_ports.values()}
+    assert {p["containerPort"] for p in container["ports"]} == listening
     assert container.get("workingDir") == service.working_dir
     assert {e["name"]: e["value"] for e in container.get("env", [])} == service.environment
     limits = plan.LIMITS[name]
@@ -157,7 +158,8 @@ def test_network_policies_select_the_deployments_they_name():
                              "model-clients-egress", "metrics-scraper-egress"}
     (selector,) = policies["model-servers-inference"]["spec"]["podSelector"]["matchExpressions"]
     assert selector["key"] == "app.kubernetes.io/name" and selector["operator"] == "In"
-    assert {name for name, pod in labels.items() if pod["app.kubernetes.io/name"] in selector["values"]} == MODEL_SERVERS
+    served = {name for name, pod in labels.items() if pod["app.kubernetes.io/name"] in selector["values"]}
+    assert served == MODEL_SERVERS
     metrics = policies["model-servers-metrics"]["spec"]["podSelector"]["matchLabels"]
     assert [name for name, pod in labels.items() if metrics.items() <= pod.items()] == ["torchserve"]
 
