@@ -126,3 +126,18 @@ def test_the_evaluator_can_say_yes_and_no():
     assert not allowed([policy], "Ingress", server, (NAMESPACE, {"role": "web"}), 80, {80: "http"})
     assert not allowed([policy], "Ingress", server, ("other", {"role": "client"}), 80, {80: "http"})
     assert allowed([policy], "Ingress", {"app": "web"}, (NAMESPACE, {}), 80, {})  # selected by none: open
+
+
+def test_torchserve_s_management_listens_on_loopback_in_every_container_config():
+    """What no policy can open: TorchServe's management APIs (REST, gRPC) bind the container's loopback in
+    every config a container reads, and no TorchServe config is left in deploy/kserve/."""
+    from tests.deploy.conftest import DEPLOY
+
+    configs = sorted((DEPLOY / "config").rglob("torchserve.properties"))
+    assert len(configs) == 3  # the default and the two measured profiles
+    for path in configs:
+        props = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and line[0] != "#")
+        assert props["management_address"].startswith("http://127.0.0.1:"), path
+        assert props["grpc_management_address"] == "127.0.0.1", path
+        assert props["enable_model_api"] == "false", path  # and no model registered through it
+    assert not list((DEPLOY / "kserve").rglob("*.properties"))
