@@ -13,7 +13,9 @@ they keep running and `start` exits non-zero naming the page.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
 config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
-launches what is not already running in its own process group, waits until each answers a
+launches what is not already running in its own process group (and restarts a running server whose
+spec or model changed since it started, as `serves.json` there records: `make deploy-all DATA=...`
+beside `make serve`), waits until each answers a
 readiness check, and prints the endpoints; when a server does not come up it prints the tail of
 its log, stops what it started and exits non-zero. `stop` signals only process groups whose pid
 it recorded (and whose command line still matches), so nothing else on the machine is touched.
