@@ -240,8 +240,8 @@ def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: 
     recorded = read_pid(folder)
     changed = model_changed(server, root) if recorded is not None else None
     if changed:
+        # Stopped first: it serves a model the folder no longer describes (and preparing rewrites its config).
         print(f"{server.name}: running (pid {recorded.pid}) but {changed}: restarting it over the new model")
-        server.prepare()  # the new model's files verify before the old server goes
         stop_one(server.name, root)
         recorded = None
     if recorded is not None:
