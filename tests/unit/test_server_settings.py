@@ -31,7 +31,7 @@ def test_settings_change_workers_batching_threads_of_torchserve_only(spec_folder
     entry = models_entry(text)
     for key, value in chosen.torchserve.items():
         assert entry[key] == value
-    assert entry["marName"] == "digits.mar" and entry["responseTimeout"] == 30  # the rest untouched
+    assert entry["marName"] == "digits.mar" and entry["responseTimeout"] == 5  # the rest untouched
     assert "default_workers_per_model=2" in text
     assert "number_of_netty_threads=2" in text.splitlines() and "job_queue_size=99" in text.splitlines()
     assert "number_of_netty_threads=4" not in text and "netty_client_threads=2" in text  # replaced, not added
