@@ -50,6 +50,7 @@ import numpy as np
 
 from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
+from serving import watchdog
 from serving.tfserving import configs
 from serving.tfserving.compat_models import (
     ModelRegistry,
@@ -64,8 +65,13 @@ from training.preprocess import ImageError, picture_to_input
 log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
                grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-               grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500}
+               grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500,
+               grpc.StatusCode.DEADLINE_EXCEEDED: 504}
 GRPC_MAX_CONCURRENT_RPCS = 4096  # gRPC calls in progress at once, queued ones included; more: RESOURCE_EXHAUSTED
+GRPC_THREADS = 8  # gRPC handler threads, and as many model threads behind them
+# Seconds one prediction may run (its time in the queue not counted) before its request is answered
+# DEADLINE_EXCEEDED / HTTP 504 and its thread replaced (serving/watchdog.py).
+PREDICTION_TIMEOUT_S = watchdog.TIMEOUT_S
 
 
 class Server:
@@ -190,7 +196,9 @@ def _dtype_name(number: int) -> str:
         return f"an unknown dtype ({number})"
 
 
-def add_grpc_services(grpc_server, server: Server) -> None:
+def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThreads | None = None) -> None:
+    """PredictionService and ModelService on `grpc_server`; predictions run on `threads` (model threads with a
+    watchdog: a stuck one answers DEADLINE_EXCEEDED and is replaced, the handler thread is never lost)."""
     import tensorflow as tf
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
@@ -199,6 +207,14 @@ def add_grpc_services(grpc_server, server: Server) -> None:
         predict_pb2,
         prediction_service_pb2_grpc,
     )
+
+    threads = threads or watchdog.ModelThreads(GRPC_THREADS, PREDICTION_TIMEOUT_S, "grpc-predict")
+
+    def guarded_predict(*args):
+        try:
+            return threads.call(server.predict, *args)
+        except watchdog.Stuck as error:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)) from None
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
@@ -223,8 +239,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                     except (ValueError, TypeError) as error:
                         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                            f'input "{name}" is not a valid tensor: {error}') from error
-                version, signature_name, outputs = server.predict(spec.name, version, spec.signature_name, inputs,
-                                                                  list(request.output_filter))
+                version, signature_name, outputs = guarded_predict(spec.name, version, spec.signature_name, inputs,
+                                                                   list(request.output_filter))
             except ServingError as error:
                 return _abort(context, error)
             warnings = [w for n, array in inputs.items()
@@ -417,6 +433,8 @@ class RestLimits:
     # for a crowd of 1,000 connections with a request each in flight.
     queue: int = 2048
     retry_after_s: int = 1  # what a refused client is told to wait
+    # Seconds one prediction may run before it is answered 504 and its thread replaced (serving/watchdog.py).
+    prediction_timeout_s: float = PREDICTION_TIMEOUT_S
 
 
 def overloaded(server: Server, name: str, message: str, limits: RestLimits, close: bool = False):
@@ -483,11 +501,12 @@ async def _drain(content, limit: int) -> bool:
 
 
 def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits = RestLimits(),
-                  executor: futures.Executor | None = None):
-    """The REST API as an aiohttp application: TF Serving's routes, status codes and {"error": ...} bodies."""
+                  threads: watchdog.ModelThreads | None = None):
+    """The REST API as an aiohttp application: TF Serving's routes, status codes and {"error": ...} bodies.
+    Predictions run on `threads` (model threads with a watchdog: a stuck one answers 504 and is replaced)."""
     from aiohttp import web
 
-    executor = executor or futures.ThreadPoolExecutor(max_workers=limits.model_threads, thread_name_prefix="predict")
+    threads = threads or watchdog.ModelThreads(limits.model_threads, limits.prediction_timeout_s, "rest-predict")
     admission = Admission(limits.model_threads, limits.queue)
 
     def send(status: int, body, content_type="application/json", request=None, warnings=()):
@@ -534,8 +553,9 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
             if not admission.enter():
                 return overloaded(server, name, f"the server is busy: {admission.limit} predictions are queued", limits)
             try:
-                answer, warnings = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name,
-                                                                                    version, raw)
+                answer, warnings = await asyncio.wrap_future(threads.submit(predict_from_bytes, name, version, raw))
+            except watchdog.Stuck as error:
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)) from None
             finally:
                 admission.leave()
             return send(200, answer, warnings=warnings)
@@ -548,7 +568,7 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     app["live"] = {"connections": ()}  # the running server's open connections (set by serve_rest)
-    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, executor.shutdown))
+    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, threads.shutdown))
     return app
 
 
@@ -616,6 +636,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rest_queue", type=int, default=RestLimits.queue,
                         help=f"REST predictions waiting beyond those; more get 503 + Retry-After "
                              f"(default: {RestLimits.queue}; this server only)")
+    parser.add_argument("--prediction_timeout_seconds", type=float, default=PREDICTION_TIMEOUT_S,
+                        help="seconds one prediction may run before its request is answered DEADLINE_EXCEEDED / 504 "
+                             f"and its thread replaced (default: {PREDICTION_TIMEOUT_S:g}; this server only)")
     # tensorflow_model_server's thread flags (0: TensorFlow picks, one per core): the settings search
     # (serving/load/search.py) tries them, and the same flags reach the real binary.
     parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
@@ -647,16 +670,18 @@ def main(argv=None) -> None:
     server = Server(args.model_config_file, batching.get("max_batch_size"))
     for registry in server.models.values():
         registry.poll()
-    limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue)
+    limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue,
+                        prediction_timeout_s=args.prediction_timeout_seconds)
     raise_open_files(limits.max_connections + GRPC_MAX_CONCURRENT_RPCS + 256)
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
     # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the 8 threads); one more is
     # answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[MalformedRequests()],
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=[MalformedRequests()],
                               maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
                               options=[("grpc.so_reuseport", 0),
                                        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
-    add_grpc_services(grpc_server, server)
+    add_grpc_services(grpc_server, server,
+                      watchdog.ModelThreads(GRPC_THREADS, args.prediction_timeout_seconds, "grpc-predict"))
     try:
         if args.ssl_config_file:
             ssl = configs.read_text_proto_values(args.ssl_config_file)
