@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import re
@@ -50,7 +51,7 @@ import numpy as np
 
 from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
-from serving import watchdog
+from serving import connections, watchdog
 from serving.tfserving import configs
 from serving.tfserving.compat_models import (
     ModelRegistry,
@@ -423,9 +424,14 @@ class RestLimits:
     # here instead of getting resets (Python's http.server listened with 5). The kernel caps it at
     # net.core.somaxconn (4096 on current Linux).
     backlog: int = 2048
-    # Open connections at once. A request on a connection past this is answered 503 with
-    # `Connection: close`, so the client learns why and the file descriptors stay bounded.
+    # Open connections at once, counted from accept (serving/connections.py): a connection past this is
+    # answered 503 with `Connection: close` at once and closed, so the file descriptors stay bounded.
     max_connections: int = 4096
+    # Seconds from accept until the request's headers are complete, to read a body, and for an idle
+    # kept-alive connection; then the connection is closed (a body late: 408 first).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
     # Predictions running at once, each on a thread of its own, off the event loop: the model call
     # and the JSON parsing are CPU work that would stall every other connection.
     model_threads: int = 4
@@ -435,6 +441,11 @@ class RestLimits:
     retry_after_s: int = 1  # what a refused client is told to wait
     # Seconds one prediction may run before it is answered 504 and its thread replaced (serving/watchdog.py).
     prediction_timeout_s: float = PREDICTION_TIMEOUT_S
+
+    @property
+    def connection_limits(self) -> connections.ConnectionLimits:
+        return connections.ConnectionLimits(self.max_connections, self.header_timeout_s, self.body_timeout_s,
+                                            self.keepalive_timeout_s, self.retry_after_s)
 
 
 def overloaded(server: Server, name: str, message: str, limits: RestLimits, close: bool = False):
@@ -532,8 +543,6 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
         method, path = request.method, request.raw_path
         if method not in ("GET", "POST"):
             return send(501, {"error": f"Unsupported method ({method})"})
-        if len(request.app["live"]["connections"]) > limits.max_connections:
-            return overloaded(server, "", f"more than {limits.max_connections} open connections", limits, close=True)
         if method == "GET" and metrics_path and path == metrics_path:
             return send(200, server.metrics_text(), "text/plain; version=0.0.4")
         match = ROUTE.match(path)
@@ -549,7 +558,12 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
             if rest != ":predict":
                 raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                    f"{rest[1:]} is not implemented by this server: use :predict")
-            raw = await read_body(request)
+            try:
+                raw = await connections.read_body_within(lambda: read_body(request), limits.connection_limits)
+            except TimeoutError:
+                request["close"] = True
+                return send(408, {"error": f"the request body did not arrive within {limits.body_timeout_s:g} s"},
+                            request=request)
             if not admission.enter():
                 return overloaded(server, name, f"the server is busy: {admission.limit} predictions are queued", limits)
             try:
@@ -567,7 +581,6 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    app["live"] = {"connections": ()}  # the running server's open connections (set by serve_rest)
     app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, threads.shutdown))
     return app
 
@@ -579,22 +592,25 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
 
     app = make_rest_app(server, metrics_path, limits)
     # keepalive_timeout: an idle keep-alive connection is closed after this many seconds.
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=75, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive_timeout_s, handle_signals=False)
     await runner.setup()
-    app["live"]["connections"] = runner.server.connections
-    # No SO_REUSEPORT: a second server on the same port must fail, not silently share it.
-    site = web.TCPSite(runner, host, port, backlog=limits.backlog, reuse_port=False)
+    # Connections counted from accept, header timeout, accept errors logged once per interval; no
+    # SO_REUSEPORT: a second server on the same port must fail, not silently share it.
+    guard = connections.ConnectionGuard(limits.connection_limits, "rest")
     try:
-        await site.start()
+        listener = await guard.listen(runner, host, port, backlog=limits.backlog)
     except OSError as error:
         await runner.cleanup()
         raise SystemExit(f"error: cannot bind REST to {host}:{port}: {error}") from None
-    log.info("REST on http://%s:%d%s (aiohttp; backlog %d, %d model threads, queue %d)", host, port,
-             f", metrics at {metrics_path}" if metrics_path else "", limits.backlog, limits.model_threads, limits.queue)
+    log.info("REST on http://%s:%d%s (aiohttp; backlog %d, %d connections, %d model threads, queue %d)", host, port,
+             f", metrics at {metrics_path}" if metrics_path else "", limits.backlog, limits.max_connections,
+             limits.model_threads, limits.queue)
     try:
         await stop.wait()
     finally:
-        log.info("shutting down: REST first")
+        log.info("shutting down: REST first (%d connections refused at the limit, %d closed for late headers)",
+                 guard.refused, guard.timed_out)
+        listener.close()
         await runner.cleanup()
 
 
@@ -673,13 +689,19 @@ def main(argv=None) -> None:
     limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue,
                         prediction_timeout_s=args.prediction_timeout_seconds)
     raise_open_files(limits.max_connections + GRPC_MAX_CONCURRENT_RPCS + 256)
+    # Connections of each protocol at once, both within the open files this process may have (a lower
+    # `ulimit -n` lowers them: a flood meets the limit and its refusals, never EMFILE).
+    grpc_connections = connections.fit_to_open_files(GRPC_MAX_CONCURRENT_RPCS, share=2)
+    limits = dataclasses.replace(limits, max_connections=connections.fit_to_open_files(limits.max_connections, share=2))
+    log.info("connections at once: REST %d, gRPC %d", limits.max_connections, grpc_connections)
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
     # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the 8 threads); one more is
     # answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=[MalformedRequests()],
                               maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
                               options=[("grpc.so_reuseport", 0),
-                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                                       *connections.grpc_server_options(grpc_connections)])
     add_grpc_services(grpc_server, server,
                       watchdog.ModelThreads(GRPC_THREADS, args.prediction_timeout_seconds, "grpc-predict"))
     try:
