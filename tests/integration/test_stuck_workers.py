@@ -25,12 +25,14 @@ import pytest
 import requests
 
 from serving.retry import RetryPolicy
+from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 15.0
 FAULT_S = 12.0  # calls go on this long after the fault: the 5 s timeout, the replacement, answers after it
-EXPLICIT = {"torchserve": ("Worker died",), "tfserving": ("did not answer within",), "kserve": ("did not answer within",)}
+EXPLICIT = {"torchserve": ("Worker died",), "tfserving": ("did not answer within",),
+            "kserve": ("did not answer within",)}  # the text of each server's error for a stuck worker
 
 
 def clients_of(server: str, served):
@@ -114,8 +116,10 @@ def state(pid: int) -> str:
 def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, test_split):
     batch = test_split.x[:2]
     with own_servers(trained_artifacts, tmp_path, only=("torchserve",)) as served:
+        # The runner waits for one worker to answer; the second may still be loading the model.
+        assert wait_for(lambda: sum(w["status"] == "READY" for w in torchserve_workers(served)) >= 2, 180), \
+            f"two workers never both READY: {torchserve_workers(served)}"
         workers = torchserve_workers(served)
-        assert len(workers) >= 2 and all(w["status"] == "READY" for w in workers), workers
         reference = clients_of("torchserve", served)[0].predict(batch)
         stopped = int(workers[0]["pid"])
         with Calls(clients_of("torchserve", served), batch) as calls:
