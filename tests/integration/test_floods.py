@@ -64,11 +64,12 @@ def call_while(stop: threading.Event, send, reference: np.ndarray | None) -> dic
     return outcome
 
 
-def flooded(floods: list[tuple[int, str, int]], callers: dict, processes: int = 1) -> tuple[list, dict]:
+def flooded(floods: list[tuple[int, str, int]], callers: dict, processes: int = 1,
+            hold_s: float = HOLD_S) -> tuple[list, dict]:
     """Run the floods (port, kind, count) and the callers ({name: send}) together; (flood reports, call outcomes)."""
     stop = threading.Event()
     with ThreadPoolExecutor(len(floods) + len(callers)) as pool:
-        reports = [pool.submit(flood.flood, "127.0.0.1", port, count, kind, HOLD_S, processes)
+        reports = [pool.submit(flood.flood, "127.0.0.1", port, count, kind, hold_s, processes)
                    for port, kind, count in floods]
         time.sleep(2.0)  # the floods are open before the callers start
         calls = {name: pool.submit(call_while, stop, send, reference) for name, (send, reference) in callers.items()}
@@ -77,14 +78,15 @@ def flooded(floods: list[tuple[int, str, int]], callers: dict, processes: int = 
         return reports, {name: call.result() for name, call in calls.items()}
 
 
-def judge(reports: list, calls: dict, log_growth: int, expect_connections: int) -> None:
+def judge(reports: list, calls: dict, log_growth: int, expect_connections: int,
+          closed_within_s: float = CLOSED_WITHIN_S) -> None:
     for name, outcome in calls.items():
         assert outcome["failed"] == [], f"{name}: {len(outcome['failed'])} calls failed: {outcome['failed'][:3]}"
         assert outcome["answered"] >= 5, f"{name}: only {outcome['answered']} calls answered during the flood"
     for report in reports:
         assert report["connections"] + report["could_not_connect"] >= expect_connections, report
-        assert report["still_open"] == 0, f"half-sent connections left open after {HOLD_S:g} s: {report}"
-        assert report["closed_within_s"] <= CLOSED_WITHIN_S, report
+        assert report["still_open"] == 0, f"half-sent connections left open after {report['seconds']:g} s: {report}"
+        assert report["closed_within_s"] <= closed_within_s, report
     assert log_growth < LOG_GROWTH, f"the log grew {log_growth:,} bytes during the flood"
 
 
@@ -168,7 +170,8 @@ def test_20000_half_sent_connections_against_the_default_server(trained_artifact
         reference = rest.predict(batch)
         log = served.root / "run" / "tfserving" / "server.log"
         before = log.stat().st_size
+        # Opening 20,000 takes seconds of its own (the accept queue fills): the timeouts count from accept.
         reports, calls = flooded([(served.endpoints.ports["tfserving_rest"], "rest", 20_000)],
-                                 {"rest": (lambda: rest.predict(batch), reference)}, processes=2)
-        judge(reports, calls, log.stat().st_size - before, 20_000)
+                                 {"rest": (lambda: rest.predict(batch), reference)}, processes=2, hold_s=30.0)
+        judge(reports, calls, log.stat().st_size - before, 20_000, closed_within_s=20.0)
         print(f"TF server, default limits: flood {reports}; {calls['rest']['answered']} calls answered")
