@@ -18,7 +18,10 @@ requests then ran the TF server out of open files and wrote 285 MB of log in 45 
   the limit below the process's open-file limit, so the limit, not EMFILE, is what a flood meets;
 - **header timeout**: a connection whose request headers are not complete `header_timeout_s` after
   it was accepted is closed (later requests on a kept-alive connection: aiohttp's keep-alive
-  timeout, `keepalive_timeout_s`, closes a connection that sends nothing whole);
+  timeout, `keepalive_timeout_s`, closes a connection that sends nothing whole). Until its headers
+  are complete a connection is only this module's small protocol, buffering at most MAX_HEADER_BYTES:
+  aiohttp's request handler is made once there is a request to hand it, so thousands of half-sent
+  connections cost little more than their sockets;
 - **body timeout**: `read_body_within` gives a handler's body read `body_timeout_s` seconds;
 - **accept errors once per interval**: the event loop's exception handler writes a failed accept
   (EMFILE: out of open files) as one line per ACCEPT_LOG_INTERVAL_S with the count since, never
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 log = logging.getLogger("digits.connections")
 ACCEPT_LOG_INTERVAL_S = 10.0  # at most one line about failed accepts per this many seconds
 HEADER_END = b"\r\n\r\n"
+MAX_HEADER_BYTES = 64 * 1024  # a first request's headers beyond this: the connection is closed (aiohttp: 8 KiB a line)
 SPARE_FILES = 64  # open files kept out of the connection limits: logs, models, the listeners themselves
 
 
@@ -93,13 +97,15 @@ def refusal_bytes(limits: ConnectionLimits, why: str) -> bytes:
 
 
 class _Guarded(asyncio.Protocol):
-    """aiohttp's request handler behind a counter and a header timer (it delegates everything else)."""
+    """One connection: counted, then its first request's headers awaited (timer, buffer), then aiohttp's
+    request handler made and handed the bytes; from there on everything is delegated to it."""
 
     def __init__(self, guard: ConnectionGuard, make_inner):
         self.guard, self.make_inner = guard, make_inner
-        self.inner = None  # aiohttp's RequestHandler, made only for a connection that is admitted
+        self.admitted = False  # counted in guard.open
+        self.inner = None  # aiohttp's RequestHandler, made once the first request's headers are complete
         self.timer = None  # set while the first request's headers are incomplete
-        self.tail = b""  # the last bytes seen while the first request's headers are incomplete
+        self.buffer = bytearray()  # what arrived before that
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -114,42 +120,53 @@ class _Guarded(asyncio.Protocol):
             transport.close()  # after the refusal is written
             return
         guard.open += 1
-        self.inner = self.make_inner()
-        self.inner.connection_made(transport)
+        self.admitted = True
         self.timer = asyncio.get_running_loop().call_later(guard.limits.header_timeout_s, self._headers_late)
         guard.waiting[self] = None
 
-    def _headers_done(self) -> None:
-        self.timer.cancel()
-        self.timer = None
-        self.tail = b""
+    def _stop_waiting(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.guard.waiting.pop(self, None)
 
     def close_waiting(self) -> None:
         """Close a connection that never completed its request's headers (nothing owed to it)."""
-        self._headers_done()
-        self.guard.open -= 1  # counted out now: its slot is taken at once
-        self.inner, inner = None, self.inner
+        self._stop_waiting()
+        self.buffer = bytearray()
+        if self.admitted:
+            self.admitted = False
+            self.guard.open -= 1  # counted out now: its slot is taken at once
         self.transport.abort()  # the descriptor comes back now; no answer is owed
-        inner.connection_lost(None)
 
     def _headers_late(self) -> None:
         self.guard.timed_out += 1
         self.close_waiting()
 
     def data_received(self, data: bytes) -> None:
-        if self.inner is None:
+        if self.inner is not None:
+            self.inner.data_received(data)
             return
-        if self.timer is not None:
-            seen = self.tail + data
-            if HEADER_END in seen:
-                self._headers_done()
-            else:
-                self.tail = seen[-(len(HEADER_END) - 1):]
-        self.inner.data_received(data)
+        if not self.admitted:
+            return
+        start = max(len(self.buffer) - len(HEADER_END) + 1, 0)
+        self.buffer += data
+        if self.buffer.find(HEADER_END, start) < 0:
+            if len(self.buffer) > MAX_HEADER_BYTES:
+                self.close_waiting()
+            return
+        self._stop_waiting()
+        self.inner = self.make_inner()
+        self.inner.connection_made(self.transport)
+        received, self.buffer = bytes(self.buffer), bytearray()
+        self.inner.data_received(received)
 
     def eof_received(self):
-        return self.inner.eof_received() if self.inner is not None else None
+        if self.inner is not None:
+            return self.inner.eof_received()
+        if self.admitted:  # the client gave up before its headers were whole
+            self.close_waiting()
+        return None
 
     def pause_writing(self) -> None:
         if self.inner is not None:
@@ -160,10 +177,11 @@ class _Guarded(asyncio.Protocol):
             self.inner.resume_writing()
 
     def connection_lost(self, exc) -> None:
-        if self.timer is not None:
-            self._headers_done()
-        if self.inner is not None:
+        self._stop_waiting()
+        if self.admitted:
+            self.admitted = False
             self.guard.open -= 1
+        if self.inner is not None:
             self.inner.connection_lost(exc)
 
 

@@ -6,9 +6,11 @@
 Opens N connections to host:port, each sending part of a request and then nothing (`rest`: a
 POST's request line and a header, never the blank line that ends the headers; `grpc`: half of the
 HTTP/2 connection preface), spread over P processes (one process holds at most its open-file
-limit; the machine's is 20,000, soft and hard, so 20,000 need two), holds them `--seconds`, and
-counts what the server did with them: closed (and after how long, from the connection's opening),
-answered first (a 503 refusal), or still open at the end; and how many could not connect. Every
+limit; the machine's is 20,000, soft and hard, so 20,000 need two), watches them `--seconds` once
+all are open (opening thousands takes seconds of its own when the server's accept queue is full:
+`opening_s`), and counts what the server did with them: closed (and after how long, from the
+connection's opening), answered first (a 503 refusal), or still open at the end; and how many
+could not connect. Every
 socket is closed at the end. Loopback and the given port only. Normal clients calling meanwhile
 are the caller's part (tests/integration/test_floods.py). Writes <artifacts>/bench/flood.json
 (benchmarks/results.py) unless --worker (one process's share, its counts as a JSON line on stdout).
@@ -43,7 +45,7 @@ def raise_open_files(needed: int) -> int:
 
 
 def hold(host: str, port: int, count: int, kind: str, seconds: float, progress=None) -> dict:
-    """One process's share: open `count` half-sent connections, watch them `seconds`, close them; the counts."""
+    """One process's share: open `count` half-sent connections, watch them `seconds` more, close them; the counts."""
     limit = raise_open_files(count + 64)
     count = min(count, limit - 64)  # the rest of this process's files: Python itself, the selector
     selector = selectors.DefaultSelector()
@@ -51,8 +53,6 @@ def hold(host: str, port: int, count: int, kind: str, seconds: float, progress=N
     start = time.monotonic()
     try:
         for index in range(count):
-            if time.monotonic() - start > seconds:
-                break
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.settimeout(CONNECT_TIMEOUT_S)
             try:
@@ -67,7 +67,9 @@ def hold(host: str, port: int, count: int, kind: str, seconds: float, progress=N
             selector.register(sock, selectors.EVENT_READ)
             if progress and (index + 1) % 1000 == 0:
                 progress(f"flood: {index + 1:,} of {count:,} connections opened")
-        while opened_at and time.monotonic() - start < seconds:
+        opening_s = time.monotonic() - start
+        watch_until = time.monotonic() + seconds
+        while opened_at and time.monotonic() < watch_until:
             for key, _ in selector.select(timeout=0.2):
                 sock = key.fileobj
                 try:
@@ -88,7 +90,7 @@ def hold(host: str, port: int, count: int, kind: str, seconds: float, progress=N
     closed_after.sort()
     return {"connections": len(closed_after) + len(opened_at), "could_not_connect": failed,
             "closed_by_server": len(closed_after), "refused_with_503": answered, "still_open": len(opened_at),
-            "closed_within_s": round(closed_after[-1], 2) if closed_after else None}
+            "closed_within_s": round(closed_after[-1], 2) if closed_after else None, "opening_s": round(opening_s, 2)}
 
 
 def flood(host: str, port: int, count: int, kind: str, seconds: float, processes: int = 1, progress=print) -> dict:
@@ -104,11 +106,12 @@ def flood(host: str, port: int, count: int, kind: str, seconds: float, processes
              f"held {seconds:g} s")
     parts = []
     for worker in workers:
-        out, _ = worker.communicate(timeout=seconds + 120)
+        out, _ = worker.communicate(timeout=seconds + 600)
         parts.append(json.loads(out.strip().splitlines()[-1]))
-    total = {key: sum(part[key] for part in parts) for key in parts[0] if key != "closed_within_s"}
+    total = {key: sum(part[key] for part in parts) for key in parts[0] if key not in ("closed_within_s", "opening_s")}
     within = [part["closed_within_s"] for part in parts if part["closed_within_s"] is not None]
     total["closed_within_s"] = max(within) if within else None
+    total["opening_s"] = max(part["opening_s"] for part in parts)
     return {"host": host, "port": port, "kind": kind, "requested": count, "processes": processes,
             "seconds": seconds, **total}
 
@@ -121,7 +124,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--connections", type=int, default=1000, help="half-sent connections in all (default: 1000)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes holding them, each within its own open-file limit (default: 1)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long they are held and watched (default: 20)")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="how long they are watched once all are open (default: 20)")
     parser.add_argument("--worker", action="store_true", help="one process's share: counts as a JSON line on stdout")
     args = parser.parse_args(argv)
     if args.host not in LOOPBACK:
