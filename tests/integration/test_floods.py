@@ -84,9 +84,9 @@ def judge(reports: list, calls: dict, log_growth: int, expect_connections: int,
         assert outcome["failed"] == [], f"{name}: {len(outcome['failed'])} calls failed: {outcome['failed'][:3]}"
         assert outcome["answered"] >= 5, f"{name}: only {outcome['answered']} calls answered during the flood"
     for report in reports:
-        assert report["connections"] + report["could_not_connect"] >= expect_connections, report
+        assert report["connections"] + report["could_not_connect"] >= expect_connections, f"{report}"
         assert report["still_open"] == 0, f"half-sent connections left open after {report['seconds']:g} s: {report}"
-        assert report["closed_within_s"] <= closed_within_s, report
+        assert report["closed_within_s"] <= closed_within_s, f"closed too late: {report}"
     assert log_growth < LOG_GROWTH, f"the log grew {log_growth:,} bytes during the flood"
 
 
@@ -170,8 +170,9 @@ def test_20000_half_sent_connections_against_the_default_server(trained_artifact
         reference = rest.predict(batch)
         log = served.root / "run" / "tfserving" / "server.log"
         before = log.stat().st_size
-        # Opening 20,000 takes seconds of its own (the accept queue fills): the timeouts count from accept.
+        # 20,000 connect faster than one Python process accepts them: they wait in the kernel's accept
+        # queue first, and the header timeout counts from accept, so closing takes longer than 10 s here.
         reports, calls = flooded([(served.endpoints.ports["tfserving_rest"], "rest", 20_000)],
-                                 {"rest": (lambda: rest.predict(batch), reference)}, processes=2, hold_s=30.0)
-        judge(reports, calls, log.stat().st_size - before, 20_000, closed_within_s=20.0)
+                                 {"rest": (lambda: rest.predict(batch), reference)}, processes=2, hold_s=40.0)
+        judge(reports, calls, log.stat().st_size - before, 20_000, closed_within_s=40.0)
         print(f"TF server, default limits: flood {reports}; {calls['rest']['answered']} calls answered")
