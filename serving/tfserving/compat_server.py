@@ -19,10 +19,13 @@ INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error"
 a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
 RESOURCE_EXHAUSTED (HTTP 413).
 
-REST runs on aiohttp (asyncio) with a listen backlog, a connection limit, keep-alive and the
-predictions on a bounded thread pool off the event loop (RestLimits); gRPC on grpcio's thread pool
-with a limit on calls in progress. Over a limit a request is refused explicitly, never dropped:
-HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
+REST runs on aiohttp (asyncio) with a listen backlog, a connection limit counted from accept,
+header, body and keep-alive timeouts (serving/connections.py) and the predictions on bounded model
+threads off the event loop (RestLimits); gRPC on grpcio's thread pool with a limit on calls in
+progress and the same connection limits in gRPC's terms. Over a limit a request is refused
+explicitly, never dropped: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols'
+predictions run on model threads with a watchdog (serving/watchdog.py): one that runs past
+--prediction_timeout_seconds is answered DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
 
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does

@@ -4,15 +4,15 @@ The TF-Serving-compatible server (REST and gRPC) of the test's own, and the page
 an open-file limit of OPEN_FILES (prlimit / setrlimit), and serving/load/flood.py opens more
 half-sent connections than that on each listener (REST: headers never finished; gRPC: half the
 HTTP/2 preface). Meanwhile normal clients (the project's own, retrying refusals within a 15 s
-deadline) call: every call is answered with the model's answer, the log stays small (no line per
-failed accept), and the server closes every half-sent connection within seconds (its header or
-handshake timeout). The slow tier floods the default server (no lowered limit) with 20,000.
+deadline, driven by the load engine, benchmarks/openloop.py) call: every call is answered with the
+model's answer within the deadline, the log stays small (no line per failed accept), and the
+server closes every half-sent connection within seconds (its header or handshake timeout). The
+slow tier floods the default server (no lowered limit) with 20,000.
 """
 from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import requests
 
+from benchmarks import openloop
 from serving.load import flood
 from serving.retry import RetryPolicy, call_with_retry
 from tests.integration.own_servers import own_servers
@@ -31,6 +32,7 @@ HOLD_S = 18.0  # the flood is watched this long: the header timeout (10 s) and t
 CLOSED_WITHIN_S = 13.0  # every half-sent connection closed by the server within this long of opening
 LOG_GROWTH = 50_000  # bytes the server's log may grow by during a flood (it grew 285 MB in 45 s before)
 DEADLINE_S = 15.0
+RATE = 5.0  # requests a second of each normal client kind during a flood
 
 
 def limited(trained_artifacts, tmp_path, monkeypatch, open_files: int | None):
@@ -49,45 +51,76 @@ def limited(trained_artifacts, tmp_path, monkeypatch, open_files: int | None):
     return own_servers(trained_artifacts, tmp_path, only=("tfserving",))
 
 
-def call_while(stop: threading.Event, send, reference: np.ndarray | None) -> dict:
-    """`send()` one call after another until `stop`; answers checked against `reference`, failures kept."""
-    outcome = {"answered": 0, "failed": []}
-    while not stop.is_set():
-        try:
-            answer = send()
-            if reference is not None:
-                np.testing.assert_allclose(answer, reference, rtol=1e-4, atol=1e-5)
-            outcome["answered"] += 1
-        except Exception as error:  # noqa: BLE001 (every failure is the finding)
-            outcome["failed"].append(f"{type(error).__name__}: {error}")
-        time.sleep(0.2)
-    return outcome
+def steady(make_client, batch: np.ndarray, reference: np.ndarray) -> openloop.OpenLoop:
+    """The project's load engine at RATE requests a second on one kind of client, connected (and warmed) now."""
+    return openloop.OpenLoop(make_client, [batch], expected=[reference], rate=RATE, threads=2,
+                             timeout=DEADLINE_S).connect(warm=True)
 
 
-def flooded(floods: list[tuple[int, str, int]], callers: dict, processes: int = 1,
+def flooded(floods: list[tuple[int, str, int]], loads: dict, processes: int = 1,
             hold_s: float = HOLD_S) -> tuple[list, dict]:
-    """Run the floods (port, kind, count) and the callers ({name: send}) together; (flood reports, call outcomes)."""
-    stop = threading.Event()
-    with ThreadPoolExecutor(len(floods) + len(callers)) as pool:
+    """Run the floods (port, kind, count) and, once they are open, the loads ({name: OpenLoop});
+    (flood reports, load results)."""
+    with ThreadPoolExecutor(len(floods)) as pool:
         reports = [pool.submit(flood.flood, "127.0.0.1", port, count, kind, hold_s, processes)
                    for port, kind, count in floods]
-        time.sleep(2.0)  # the floods are open before the callers start
-        calls = {name: pool.submit(call_while, stop, send, reference) for name, (send, reference) in callers.items()}
+        time.sleep(2.0)  # the floods are open before the load starts
+        for load in loads.values():
+            load.start()
         reports = [report.result() for report in reports]
-        stop.set()
-        return reports, {name: call.result() for name, call in calls.items()}
+    results = {name: load.stop() for name, load in loads.items()}
+    for load in loads.values():
+        load.close()
+    return reports, results
 
 
-def judge(reports: list, calls: dict, log_growth: int, expect_connections: int,
+def judge(reports: list, results: dict, log_growth: int, expect_connections: int,
           closed_within_s: float = CLOSED_WITHIN_S) -> None:
-    for name, outcome in calls.items():
-        assert outcome["failed"] == [], f"{name}: {len(outcome['failed'])} calls failed: {outcome['failed'][:3]}"
-        assert outcome["answered"] >= 5, f"{name}: only {outcome['answered']} calls answered during the flood"
+    for name, result in results.items():
+        assert result["failed"] == 0, f"{name}: {result['failed']} calls failed: {result['examples']}"
+        assert result["answered"] >= 20, f"{name}: only {result['answered']} calls answered during the flood"
+        assert result["max_ms"] <= DEADLINE_S * 1000, f"{name}: {result}"
     for report in reports:
         assert report["connections"] + report["could_not_connect"] >= expect_connections, f"{report}"
         assert report["still_open"] == 0, f"half-sent connections left open after {report['seconds']:g} s: {report}"
         assert report["closed_within_s"] <= closed_within_s, f"closed too late: {report}"
     assert log_growth < LOG_GROWTH, f"the log grew {log_growth:,} bytes during the flood"
+
+
+def answered(results: dict) -> dict:
+    return {name: {key: result[key] for key in ("answered", "failed", "p50_ms", "max_ms")}
+            for name, result in results.items()}
+
+
+class FreshGrpc:
+    """A TF Serving gRPC client that opens a new connection for every call (made while the flood holds the port)."""
+
+    def __init__(self, served):
+        self.served, self.timeout = served, DEADLINE_S
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        from serving.tfserving.client import TFServingGrpc
+
+        client = TFServingGrpc(self.served.endpoints, root=self.served.root, timeout=self.timeout,
+                               retry=RetryPolicy(deadline=DEADLINE_S))
+        try:
+            return client.predict(batch)
+        finally:
+            client.close()
+
+
+class PageFetch:
+    """GET / of the page server as the load engine's client: [[1.0]] when the page came back whole."""
+
+    def __init__(self, url: str):
+        self.url, self.timeout, self.session = url, DEADLINE_S, requests.Session()
+
+    def predict(self, batch) -> np.ndarray:
+        answer = call_with_retry(lambda left: self.session.get(self.url, timeout=min(left, self.timeout)),
+                                 RetryPolicy(deadline=DEADLINE_S))
+        if answer.status_code != 200 or not answer.text.startswith("<!doctype html>"):
+            raise openloop.WrongAnswer(f"HTTP {answer.status_code}: {answer.text[:80]}")
+        return np.ones((1, 1), np.float32)
 
 
 def test_tf_server_outlasts_more_half_sent_connections_than_open_files(trained_artifacts, tmp_path, monkeypatch,
@@ -97,29 +130,18 @@ def test_tf_server_outlasts_more_half_sent_connections_than_open_files(trained_a
     batch = test_split.x[:2]
     with limited(trained_artifacts, tmp_path, monkeypatch, OPEN_FILES) as served:
         policy = RetryPolicy(deadline=DEADLINE_S)
-        rest = TFServingRest(served.endpoints, root=served.root, timeout=DEADLINE_S, retry=policy)
-        grpc_ = TFServingGrpc(served.endpoints, root=served.root, timeout=DEADLINE_S, retry=policy)
-        reference = rest.predict(batch)
-        grpc_.predict(batch)  # connected before the flood
-
-        def fresh_grpc():  # a new connection each call, made while the flood holds the listener
-            client = TFServingGrpc(served.endpoints, root=served.root, timeout=DEADLINE_S, retry=policy)
-            try:
-                return client.predict(batch)
-            finally:
-                client.close()
-
+        reference = TFServingRest(served.endpoints, root=served.root).predict(batch)
+        loads = {  # REST and gRPC clients connected before the flood, and gRPC connecting during it
+            "rest": steady(lambda: TFServingRest(served.endpoints, root=served.root, retry=policy), batch, reference),
+            "grpc": steady(lambda: TFServingGrpc(served.endpoints, root=served.root, retry=policy), batch, reference),
+            "grpc, new connections": steady(lambda: FreshGrpc(served), batch, reference)}
         log = served.root / "run" / "tfserving" / "server.log"
         before = log.stat().st_size
         ports = served.endpoints.ports
         floods = [(ports["tfserving_rest"], "rest", HALF_SENT), (ports["tfserving_grpc"], "grpc", HALF_SENT)]
-        reports, calls = flooded(floods, {"rest": (lambda: rest.predict(batch), reference),
-                                          "grpc": (lambda: grpc_.predict(batch), reference),
-                                          "grpc, new connections": (fresh_grpc, reference)})
-        grpc_.close()
-        judge(reports, calls, log.stat().st_size - before, HALF_SENT)
-        print(f"TF server under {OPEN_FILES} open files: floods {reports}; calls "
-              f"{ {name: outcome['answered'] for name, outcome in calls.items()} }")
+        reports, results = flooded(floods, loads)
+        judge(reports, results, log.stat().st_size - before, HALF_SENT)
+        print(f"TF server under {OPEN_FILES} open files: floods {reports}; normal clients {answered(results)}")
 
 
 def test_page_server_outlasts_more_half_sent_connections_than_open_files(tmp_path):
@@ -142,20 +164,13 @@ def test_page_server_outlasts_more_half_sent_connections_than_open_files(tmp_pat
         try:
             url = page.stdout.readline().strip()
             port = int(url.rsplit(":", 1)[1].strip("/"))
-            session = requests.Session()
-
-            def get_page():
-                answer = call_with_retry(lambda left: session.get(url, timeout=min(left, 5)),
-                                         RetryPolicy(deadline=DEADLINE_S))
-                assert answer.status_code == 200 and answer.text.startswith("<!doctype html>"), answer.status_code
-                return None
-
-            reports, calls = flooded([(port, "rest", HALF_SENT)], {"page": (get_page, None)})
+            load = steady(lambda: PageFetch(url), np.zeros((1, 1)), np.ones((1, 1), np.float32))
+            reports, results = flooded([(port, "rest", HALF_SENT)], {"page": load})
         finally:
             page.terminate()
             page.wait(timeout=30)
-    judge(reports, calls, log.stat().st_size, HALF_SENT)
-    print(f"page server under {OPEN_FILES} open files: flood {reports}; {calls['page']['answered']} pages served")
+    judge(reports, results, log.stat().st_size, HALF_SENT)
+    print(f"page server under {OPEN_FILES} open files: flood {reports}; normal clients {answered(results)}")
 
 
 @pytest.mark.timeout(1200)
@@ -165,14 +180,14 @@ def test_20000_half_sent_connections_against_the_default_server(trained_artifact
 
     batch = test_split.x[:2]
     with limited(trained_artifacts, tmp_path, monkeypatch, None) as served:
-        rest = TFServingRest(served.endpoints, root=served.root, timeout=DEADLINE_S,
-                             retry=RetryPolicy(deadline=DEADLINE_S))
-        reference = rest.predict(batch)
+        reference = TFServingRest(served.endpoints, root=served.root).predict(batch)
+        load = steady(lambda: TFServingRest(served.endpoints, root=served.root, retry=RetryPolicy(deadline=DEADLINE_S)),
+                      batch, reference)
         log = served.root / "run" / "tfserving" / "server.log"
         before = log.stat().st_size
         # 20,000 connect faster than one Python process accepts them: they wait in the kernel's accept
         # queue first, and the header timeout counts from accept, so closing takes longer than 10 s here.
-        reports, calls = flooded([(served.endpoints.ports["tfserving_rest"], "rest", 20_000)],
-                                 {"rest": (lambda: rest.predict(batch), reference)}, processes=2, hold_s=40.0)
-        judge(reports, calls, log.stat().st_size - before, 20_000, closed_within_s=40.0)
-        print(f"TF server, default limits: flood {reports}; {calls['rest']['answered']} calls answered")
+        reports, results = flooded([(served.endpoints.ports["tfserving_rest"], "rest", 20_000)], {"rest": load},
+                                   processes=2, hold_s=40.0)
+        judge(reports, results, log.stat().st_size - before, 20_000, closed_within_s=40.0)
+        print(f"TF server, default limits: flood {reports}; normal clients {answered(results)}")

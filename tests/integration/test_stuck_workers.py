@@ -1,7 +1,9 @@
 """A worker that stops answering costs its requests seconds, not the model: TorchServe, the TF server, KServe.
 
-Each server of the test's own (tests/integration/own_servers.py) is called by 4 clients (2 REST,
-2 gRPC) with a 15 s deadline, one request after another; a worker is then made to stop answering:
+Each server of the test's own (tests/integration/own_servers.py) is loaded by the project's load
+engine (benchmarks/openloop.py: 40 requests a second from 4 clients, 2 REST and 2 gRPC, each with a
+15 s deadline, latency counted from each request's scheduled time); a worker is then made to stop
+answering:
 - TorchServe: SIGSTOP of one of its two Python workers (a deadlock, a swap storm, a hung handler);
   TorchServe gives up on it after responseTimeout (5 s), answers what it held "Worker died." and
   starts another;
@@ -14,9 +16,9 @@ model answered again while the worker was still stopped, and each answer is the 
 """
 from __future__ import annotations
 
+import itertools
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import numpy as np
 import pytest
 import requests
 
+from benchmarks import openloop
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
@@ -31,12 +34,13 @@ from tests.integration.own_servers import own_servers
 pytestmark = pytest.mark.slow
 DEADLINE_S = 15.0
 FAULT_S = 12.0  # calls go on this long after the fault: the 5 s timeout, the replacement, answers after it
+RATE = 40.0  # requests a second from the 4 clients (the load engine's open loop)
 EXPLICIT = {"torchserve": ("Worker died",), "tfserving": ("did not answer within",),
             "kserve": ("did not answer within",)}  # the text of each server's error for a stuck worker
 
 
-def clients_of(server: str, served):
-    """Two REST and two gRPC clients of `server`, each with the 15 s deadline (retries of refusals inside it)."""
+def clients_of(server: str, served) -> itertools.cycle:
+    """Makers of `server`'s REST and gRPC clients in turn, each with the 15 s deadline (refusals retried in it)."""
     from serving.kserve.client import KServeTorchGrpc, KServeTorchRest
     from serving.tfserving.client import TFServingGrpc, TFServingRest
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
@@ -44,57 +48,32 @@ def clients_of(server: str, served):
     rest, grpc_ = {"torchserve": (TorchServeRest, TorchServeGrpc), "tfserving": (TFServingRest, TFServingGrpc),
                    "kserve": (KServeTorchRest, KServeTorchGrpc)}[server]
     policy = RetryPolicy(deadline=DEADLINE_S)
-    return [kind(served.endpoints, root=served.root, timeout=DEADLINE_S, retry=policy)
-            for kind in (rest, rest, grpc_, grpc_)]
+    return itertools.cycle([lambda kind=kind: kind(served.endpoints, root=served.root, timeout=DEADLINE_S, retry=policy)
+                            for kind in (rest, grpc_)])
 
 
-class Calls:
-    """Clients calling one after another until stopped; each call's start, seconds and outcome."""
-
-    def __init__(self, clients, batch: np.ndarray):
-        self.clients, self.batch, self.stop = clients, batch, threading.Event()
-        self.records: list[tuple[float, float, object]] = []  # (start, seconds, probabilities or error text)
-        self.threads = [threading.Thread(target=self._loop, args=(c,), daemon=True) for c in clients]
-
-    def _loop(self, client) -> None:
-        while not self.stop.is_set():
-            start = time.monotonic()
-            try:
-                outcome = client.predict(self.batch)
-            except Exception as error:  # noqa: BLE001 (every failure is recorded and judged below)
-                outcome = f"{type(error).__name__}: {error}"
-            self.records.append((start, time.monotonic() - start, outcome))
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=DEADLINE_S + 5)
-        for client in self.clients:
-            if hasattr(client, "close"):
-                client.close()
+def load_on(server: str, served, batch: np.ndarray, reference: np.ndarray) -> openloop.OpenLoop:
+    """The project's load engine on `server`: 4 client threads, RATE requests a second, every answer checked."""
+    makers = clients_of(server, served)
+    return openloop.OpenLoop(lambda: next(makers)(), [batch], expected=[reference], rate=RATE, threads=4,
+                             timeout=DEADLINE_S, atol=1e-4).start()
 
 
-def judge(server: str, calls: Calls, fault_at: float, recovered_by: float, reference: np.ndarray) -> dict:
+def judge(server: str, load: openloop.OpenLoop, answered_after_fault: tuple[int, int]) -> dict:
     """The assertions every server shares; returns the counts for the report."""
-    slow = [(round(seconds, 1), outcome) for _, seconds, outcome in calls.records if seconds > DEADLINE_S + 0.5]
-    assert not slow, f"{server}: {len(slow)} calls waited past the {DEADLINE_S:g} s deadline: {slow[:3]}"
-    failures = [outcome for _, _, outcome in calls.records if isinstance(outcome, str)]
-    vague = [f for f in failures if not any(text in f for text in EXPLICIT[server])]
-    assert not vague, f"{server}: failures other than the stuck worker's explicit error: {vague[:3]}"
-    assert failures, f"{server}: no request was answered with the stuck worker's error (was it ever given one?)"
-    answers = [outcome for _, _, outcome in calls.records if not isinstance(outcome, str)]
-    for answer in answers:  # the model's own answers, whichever worker gave them
-        np.testing.assert_allclose(answer, reference, rtol=1e-4, atol=1e-5)
-    after = [start for start, _, outcome in calls.records if not isinstance(outcome, str) and start > fault_at + 1]
-    assert any(start <= recovered_by for start in after), \
-        f"{server}: no request started after the fault was answered while the worker was still stopped"
-    return {"calls": len(calls.records), "answered": len(answers), "explicit errors": len(failures),
-            "longest_s": round(max(seconds for _, seconds, _ in calls.records), 2)}
+    result = load.stop()
+    load.close()
+    assert result["in_flight"] == 0 and result["reset"] == 0 and result["not_sent"] == 0, result
+    # Latency counts from each request's scheduled time: a request that waited for a free client thread
+    # behind a stuck call waited too, and none waited past the deadline.
+    assert result["max_ms"] <= DEADLINE_S * 1000 + 500, f"{server}: a request waited past the deadline: {result}"
+    failures = {kind: result["examples"][kind] for kind in result["kinds"]}
+    vague = {kind: example for kind, example in failures.items() if not any(t in example for t in EXPLICIT[server])}
+    assert not vague, f"{server}: failures other than the stuck worker's explicit error: {vague}"
+    assert result["failed"] >= 1, f"{server}: no request was answered with the stuck worker's error: {result}"
+    before, after = answered_after_fault
+    assert after > before, f"{server}: nothing answered while the worker was still stopped ({before} -> {after})"
+    return {key: result[key] for key in ("scheduled", "answered", "failed", "kinds", "p50_ms", "p99_ms", "max_ms")}
 
 
 def torchserve_workers(served) -> list[dict]:
@@ -120,21 +99,22 @@ def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, 
         assert wait_for(lambda: sum(w["status"] == "READY" for w in torchserve_workers(served)) >= 2, 180), \
             f"two workers never both READY: {torchserve_workers(served)}"
         workers = torchserve_workers(served)
-        reference = clients_of("torchserve", served)[0].predict(batch)
+        reference = next(clients_of("torchserve", served))().predict(batch)
         stopped = int(workers[0]["pid"])
-        with Calls(clients_of("torchserve", served), batch) as calls:
-            time.sleep(1.0)
-            fault_at = time.monotonic()
-            os.kill(stopped, signal.SIGSTOP)
-            try:
-                time.sleep(FAULT_S)
-                # TorchServe kills the stuck worker (SIGKILL works on a stopped process) and starts another:
-                # "still stopped" is until now, whichever of the two it is.
-                recovered_by = time.monotonic()
-            finally:
-                if state(stopped):
-                    os.kill(stopped, signal.SIGCONT)
-        counts = judge("torchserve", calls, fault_at, recovered_by, reference)
+        load = load_on("torchserve", served, batch, reference)
+        time.sleep(1.0)
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            time.sleep(6.0)  # past the 5 s response timeout
+            before = load.snapshot()["answered"]
+            time.sleep(FAULT_S - 6.0)
+            # TorchServe kills the stuck worker (SIGKILL ends a stopped process too) and starts another;
+            # until here either the stopped one or its replacement was out of service.
+            after = load.snapshot()["answered"]
+        finally:
+            if state(stopped):
+                os.kill(stopped, signal.SIGCONT)
+        counts = judge("torchserve", load, (before, after))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # the replacement comes up beside the other worker
             now = torchserve_workers(served)
@@ -143,7 +123,7 @@ def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, 
             time.sleep(1)
         else:
             pytest.fail(f"TorchServe did not replace the stopped worker {stopped}: {now}")
-    print(f"torchserve, one of 2 workers SIGSTOPped for {FAULT_S:g} s under 4 clients: {counts}")
+    print(f"torchserve, one of 2 workers SIGSTOPped for {FAULT_S:g} s, {RATE:g}/s from 4 clients: {counts}")
 
 
 @pytest.mark.parametrize("server, runner_name", [("tfserving", "tfserving"), ("kserve", "kserve-torch")])
@@ -155,21 +135,22 @@ def test_a_stuck_prediction_thread_costs_seconds(server, runner_name, trained_ar
     stall = tmp_path / "stall"
     monkeypatch.setenv(watchdog.STALL_FILE, str(stall))  # the server's environment (test-only fault)
     with own_servers(trained_artifacts, tmp_path, only=(runner_name,)) as served:
-        reference = clients_of(server, served)[0].predict(batch)
+        reference = next(clients_of(server, served))().predict(batch)
         held = Path(f"{stall}.held")
-        with Calls(clients_of(server, served), batch) as calls:
-            time.sleep(1.0)
-            fault_at = time.monotonic()
-            stall.touch()  # the next prediction takes it and hangs
-            try:
-                time.sleep(FAULT_S)
-                assert held.exists(), "no prediction took the stall file"
-                recovered_by = time.monotonic()  # the stalled thread still hangs until here
-            finally:
-                held.unlink(missing_ok=True)
-                stall.unlink(missing_ok=True)
-        counts = judge(server, calls, fault_at, recovered_by, reference)
+        load = load_on(server, served, batch, reference)
+        time.sleep(1.0)
+        stall.touch()  # the next prediction takes it and hangs
+        try:
+            time.sleep(6.0)  # past the 5 s watchdog
+            before = load.snapshot()["answered"]
+            time.sleep(FAULT_S - 6.0)
+            assert held.exists(), "no prediction took the stall file, or it was let go"
+            after = load.snapshot()["answered"]  # the stalled thread still hangs until here
+        finally:
+            held.unlink(missing_ok=True)
+            stall.unlink(missing_ok=True)
+        counts = judge(server, load, (before, after))
         log = (served.root / "run" / runner_name / "server.log").read_text()
         assert "its thread replaced" in log
         assert len(log) < 1_000_000, "the fault filled the log"
-    print(f"{server}, one prediction thread stuck for {FAULT_S:g} s under 4 clients: {counts}")
+    print(f"{server}, one prediction thread stuck for {FAULT_S:g} s, {RATE:g}/s from 4 clients: {counts}")
