@@ -427,8 +427,9 @@ class RestLimits:
     # here instead of getting resets (Python's http.server listened with 5). The kernel caps it at
     # net.core.somaxconn (4096 on current Linux).
     backlog: int = 2048
-    # Open connections at once, counted from accept (serving/connections.py): a connection past this is
-    # answered 503 with `Connection: close` at once and closed, so the file descriptors stay bounded.
+    # Open connections at once, counted from accept (serving/connections.py): a connection past this
+    # takes the place of the oldest one that has not sent its request, or is answered 503 with
+    # `Connection: close` at once and closed, so the file descriptors stay bounded.
     max_connections: int = 4096
     # Seconds from accept until the request's headers are complete, to read a body, and for an idle
     # kept-alive connection; then the connection is closed (a body late: 408 first).
@@ -451,15 +452,12 @@ class RestLimits:
                                             self.keepalive_timeout_s, self.retry_after_s)
 
 
-def overloaded(server: Server, name: str, message: str, limits: RestLimits, close: bool = False):
+def overloaded(server: Server, name: str, message: str, limits: RestLimits):
     from aiohttp import web
 
     server.count(name, "UNAVAILABLE")
-    response = web.json_response({"error": f"{message}; retry after {limits.retry_after_s} s"}, status=503,
-                                 headers={"Retry-After": str(limits.retry_after_s)})
-    if close:
-        response.force_close()
-    return response
+    return web.json_response({"error": f"{message}; retry after {limits.retry_after_s} s"}, status=503,
+                             headers={"Retry-After": str(limits.retry_after_s)})
 
 
 class Admission:
@@ -611,8 +609,8 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
     try:
         await stop.wait()
     finally:
-        log.info("shutting down: REST first (%d connections refused at the limit, %d closed for late headers)",
-                 guard.refused, guard.timed_out)
+        log.info("shutting down: REST first (at the connection limit %d refused and %d replaced; %d closed for "
+                 "late headers)", guard.refused, guard.evicted, guard.timed_out)
         listener.close()
         await runner.cleanup()
 
