@@ -23,9 +23,10 @@ import requests
 from benchmarks import openloop
 from serving.load import flood
 from serving.retry import RetryPolicy, call_with_retry
+from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
 OPEN_FILES = 256
 HALF_SENT = 300  # per listener: more than OPEN_FILES
 HOLD_S = 18.0  # the flood is watched this long: the header timeout (10 s) and the handshake timeout (5 s) fit
@@ -74,8 +75,14 @@ def flooded(floods: list[tuple[int, str, int]], loads: dict, processes: int = 1,
     return reports, results
 
 
-def judge(reports: list, results: dict, log_growth: int, expect_connections: int,
+def judge(fault: str, reports: list, results: dict, log_growth: int, expect_connections: int,
           closed_within_s: float = CLOSED_WITHIN_S) -> None:
+    """The assertions every flood shares, after recording the counts (tests/faults.py)."""
+    flood_counts = {f"{r['kind']}_half_sent": r["connections"] for r in reports}
+    flood_counts |= {f"{r['kind']}_half_sent_closed_within_s": r["closed_within_s"] for r in reports}
+    for name, result in results.items():
+        record_load(fault, name, result, longest_wait_s=round(result["max_ms"] / 1000, 2), log_growth_bytes=log_growth,
+                    **flood_counts)
     for name, result in results.items():
         assert result["failed"] == 0, f"{name}: {result['failed']} calls failed: {result['examples']}"
         assert result["answered"] >= 20, f"{name}: only {result['answered']} calls answered during the flood"
@@ -132,15 +139,18 @@ def test_tf_server_outlasts_more_half_sent_connections_than_open_files(trained_a
         policy = RetryPolicy(deadline=DEADLINE_S)
         reference = TFServingRest(served.endpoints, root=served.root).predict(batch)
         loads = {  # REST and gRPC clients connected before the flood, and gRPC connecting during it
-            "rest": steady(lambda: TFServingRest(served.endpoints, root=served.root, retry=policy), batch, reference),
-            "grpc": steady(lambda: TFServingGrpc(served.endpoints, root=served.root, retry=policy), batch, reference),
-            "grpc, new connections": steady(lambda: FreshGrpc(served), batch, reference)}
+            "tfserving-rest": steady(lambda: TFServingRest(served.endpoints, root=served.root, retry=policy), batch,
+                                     reference),
+            "tfserving-grpc": steady(lambda: TFServingGrpc(served.endpoints, root=served.root, retry=policy), batch,
+                                     reference),
+            "tfserving-grpc (a new connection each call)": steady(lambda: FreshGrpc(served), batch, reference)}
         log = served.root / "run" / "tfserving" / "server.log"
         before = log.stat().st_size
         ports = served.endpoints.ports
         floods = [(ports["tfserving_rest"], "rest", HALF_SENT), (ports["tfserving_grpc"], "grpc", HALF_SENT)]
         reports, results = flooded(floods, loads)
-        judge(reports, results, log.stat().st_size - before, HALF_SENT)
+        judge(f"{HALF_SENT} half-sent connections on REST and on gRPC, {OPEN_FILES} open files", reports, results,
+              log.stat().st_size - before, HALF_SENT)
         print(f"TF server under {OPEN_FILES} open files: floods {reports}; normal clients {answered(results)}")
 
 
@@ -165,11 +175,12 @@ def test_page_server_outlasts_more_half_sent_connections_than_open_files(tmp_pat
             url = page.stdout.readline().strip()
             port = int(url.rsplit(":", 1)[1].strip("/"))
             load = steady(lambda: PageFetch(url), np.zeros((1, 1)), np.ones((1, 1), np.float32))
-            reports, results = flooded([(port, "rest", HALF_SENT)], {"page": load})
+            reports, results = flooded([(port, "rest", HALF_SENT)], {"web page server": load})
         finally:
             page.terminate()
             page.wait(timeout=30)
-    judge(reports, results, log.stat().st_size, HALF_SENT)
+    judge(f"{HALF_SENT} half-sent connections, {OPEN_FILES} open files", reports, results, log.stat().st_size,
+          HALF_SENT)
     print(f"page server under {OPEN_FILES} open files: flood {reports}; normal clients {answered(results)}")
 
 
@@ -187,7 +198,9 @@ def test_20000_half_sent_connections_against_the_default_server(trained_artifact
         before = log.stat().st_size
         # 20,000 connect faster than one Python process accepts them: they wait in the kernel's accept
         # queue first, and the header timeout counts from accept, so closing takes longer than 10 s here.
-        reports, results = flooded([(served.endpoints.ports["tfserving_rest"], "rest", 20_000)], {"rest": load},
+        reports, results = flooded([(served.endpoints.ports["tfserving_rest"], "rest", 20_000)],
+                                   {"tfserving-rest": load},
                                    processes=2, hold_s=40.0)
-        judge(reports, results, log.stat().st_size - before, 20_000, closed_within_s=40.0)
+        judge("20,000 half-sent REST connections, default limits", reports, results, log.stat().st_size - before,
+              20_000, closed_within_s=40.0)
         print(f"TF server, default limits: flood {reports}; normal clients {answered(results)}")

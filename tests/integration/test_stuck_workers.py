@@ -29,12 +29,15 @@ import requests
 from benchmarks import openloop
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
+from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
 DEADLINE_S = 15.0
 FAULT_S = 12.0  # calls go on this long after the fault: the 5 s timeout, the replacement, answers after it
 RATE = 40.0  # requests a second from the 4 clients (the load engine's open loop)
+STOPPED = f"one of TorchServe's 2 workers SIGSTOPped for {FAULT_S:g} s, {RATE:g} requests/s from 4 clients"
+STALLED = f"one prediction thread stuck for {FAULT_S:g} s, {RATE:g} requests/s from 4 clients"
 EXPLICIT = {"torchserve": ("Worker died",), "tfserving": ("did not answer within",),
             "kserve": ("did not answer within",)}  # the text of each server's error for a stuck worker
 
@@ -59,10 +62,13 @@ def load_on(server: str, served, batch: np.ndarray, reference: np.ndarray) -> op
                              timeout=DEADLINE_S, atol=1e-4).start()
 
 
-def judge(server: str, load: openloop.OpenLoop, answered_after_fault: tuple[int, int]) -> dict:
-    """The assertions every server shares; returns the counts for the report."""
+def judge(server: str, load: openloop.OpenLoop, answered_after_fault: tuple[int, int], fault: str) -> dict:
+    """The assertions every server shares, after recording the counts (tests/faults.py); the counts."""
     result = load.stop()
     load.close()
+    before, after = answered_after_fault
+    record_load(fault, f"{server} (REST and gRPC)", result, longest_wait_s=round(result["max_ms"] / 1000, 2),
+                answered_while_stopped=after - before)
     assert result["in_flight"] == 0 and result["reset"] == 0 and result["not_sent"] == 0, result
     # Latency counts from each request's scheduled time: a request that waited for a free client thread
     # behind a stuck call waited too, and none waited past the deadline.
@@ -71,7 +77,6 @@ def judge(server: str, load: openloop.OpenLoop, answered_after_fault: tuple[int,
     vague = {kind: example for kind, example in failures.items() if not any(t in example for t in EXPLICIT[server])}
     assert not vague, f"{server}: failures other than the stuck worker's explicit error: {vague}"
     assert result["failed"] >= 1, f"{server}: no request was answered with the stuck worker's error: {result}"
-    before, after = answered_after_fault
     assert after > before, f"{server}: nothing answered while the worker was still stopped ({before} -> {after})"
     return {key: result[key] for key in ("scheduled", "answered", "failed", "kinds", "p50_ms", "p99_ms", "max_ms")}
 
@@ -114,7 +119,7 @@ def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, 
         finally:
             if state(stopped):
                 os.kill(stopped, signal.SIGCONT)
-        counts = judge("torchserve", load, (before, after))
+        counts = judge("torchserve", load, (before, after), STOPPED)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # the replacement comes up beside the other worker
             now = torchserve_workers(served)
@@ -123,7 +128,7 @@ def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, 
             time.sleep(1)
         else:
             pytest.fail(f"TorchServe did not replace the stopped worker {stopped}: {now}")
-    print(f"torchserve, one of 2 workers SIGSTOPped for {FAULT_S:g} s, {RATE:g}/s from 4 clients: {counts}")
+    print(f"{STOPPED}: {counts}")
 
 
 @pytest.mark.parametrize("server, runner_name", [("tfserving", "tfserving"), ("kserve", "kserve-torch")])
@@ -149,8 +154,8 @@ def test_a_stuck_prediction_thread_costs_seconds(server, runner_name, trained_ar
         finally:
             held.unlink(missing_ok=True)
             stall.unlink(missing_ok=True)
-        counts = judge(server, load, (before, after))
+        counts = judge(server, load, (before, after), STALLED)
         log = (served.root / "run" / runner_name / "server.log").read_text()
         assert "its thread replaced" in log
         assert len(log) < 1_000_000, "the fault filled the log"
-    print(f"{server}, one prediction thread stuck for {FAULT_S:g} s, {RATE:g}/s from 4 clients: {counts}")
+    print(f"{server}, {STALLED}: {counts}")
