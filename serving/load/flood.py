@@ -135,11 +135,11 @@ def main(argv=None) -> dict:
                       progress=lambda line: print(line, file=sys.stderr, flush=True))
         print(json.dumps(counts), flush=True)
         return counts
-    from benchmarks import results
+    from benchmarks import machine, results
     from core import paths
 
     report = flood(args.host, args.port, args.connections, args.kind, args.seconds, args.processes)
-    report["command"] = results.command("serving.load.flood", argv)
+    report |= {"command": results.command("serving.load.flood", argv), "machine": machine.describe()}
     print(json.dumps(report, indent=2))
     print(f"wrote {results.write(report, paths.artifacts_dir(), 'flood')}")
     return report
