@@ -3,7 +3,7 @@
     guard = ConnectionGuard(ConnectionLimits(max_connections=4096), name="rest")
     listener = await guard.listen(runner, host, port, backlog=2048)   # instead of web.TCPSite / SockSite
     ...
-    listener.close(); await runner.cleanup()
+    listener.close(); guard.close(); await runner.cleanup()
 
 aiohttp on its own counts a connection only once a whole request has arrived (the handler is the
 first place that sees it), waits for a request's first bytes as long as the keep-alive timeout and
@@ -196,12 +196,18 @@ class ConnectionGuard:
 
     async def listen(self, runner, host: str | None = None, port: int | None = None, *, sock=None,
                      backlog: int = 2048) -> asyncio.AbstractServer:
-        """Serve `runner`'s (aiohttp AppRunner, set up) application on host:port or `sock`; close it to stop."""
+        """Serve `runner`'s (aiohttp AppRunner, set up) application on host:port or `sock`. To stop: close
+        the returned listener and this guard (`close`), then clean the runner up (it closes the rest)."""
         loop = asyncio.get_running_loop()
         quiet_accept_errors(loop)
         server = runner.server  # aiohttp's web.Server: a call makes the request handler of one connection
         return await loop.create_server(lambda: _Guarded(self, server), host, port, sock=sock, backlog=backlog,
                                         reuse_port=False)
+
+    def close(self) -> None:
+        """Close the connections still waiting for their first request's headers (aiohttp never saw them)."""
+        for connection in list(self.waiting):
+            connection.close_waiting()
 
 
 async def read_body_within(read, limits: ConnectionLimits):

@@ -612,6 +612,7 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
         log.info("shutting down: REST first (at the connection limit %d refused and %d replaced; %d closed for "
                  "late headers)", guard.refused, guard.evicted, guard.timed_out)
         listener.close()
+        guard.close()
         await runner.cleanup()
 
 

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
 import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from core import manifest, paths
 from serving import connections
@@ -104,13 +107,19 @@ def limits(idle_seconds: float = IDLE_SECONDS) -> connections.ConnectionLimits:
                                         header_timeout_s=HEADER_SECONDS, keepalive_timeout_s=idle_seconds)
 
 
-async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float,
-                 access_log=None) -> tuple[web.AppRunner, asyncio.AbstractServer]:
-    """Serve `app` on `sock` behind the connection guard; close the listener, then clean the runner up, to stop."""
+async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float, access_log=None):
+    """Serve `app` on `sock` behind the connection guard; `stop` (a coroutine function) ends it."""
     runner = web.AppRunner(app, access_log=access_log, keepalive_timeout=idle_seconds, handle_signals=False)
     await runner.setup()
-    listener = await connections.ConnectionGuard(limits(idle_seconds), "page").listen(runner, sock=sock)
-    return runner, listener
+    guard = connections.ConnectionGuard(limits(idle_seconds), "page")
+    listener = await guard.listen(runner, sock=sock)
+
+    async def stop() -> None:
+        listener.close()
+        guard.close()
+        await runner.cleanup()
+
+    return stop
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -134,14 +143,13 @@ def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0, idle_s
     """Run `app` in a thread of its own with the server's limits; yields its URL; stops it after."""
     sock = bind(host, port)
     loop = asyncio.new_event_loop()
-    runner, listener = loop.run_until_complete(_serve(app, sock, idle_seconds))
+    stop = loop.run_until_complete(_serve(app, sock, idle_seconds))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{sock.getsockname()[1]}/"
     finally:
-        loop.call_soon_threadsafe(listener.close)
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
         loop.close()
@@ -164,35 +172,24 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port} ({error.strerror}); try --port 0") from None
     host, port = sock.getsockname()[:2]
     print(f"serving http://{host}:{port}/  (from {root / 'web'}; Ctrl-C stops)", flush=True)
-    import logging
-
     # Warnings (a flood's one line per interval) always; aiohttp's access log, one line per request, with --verbose.
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        asyncio.run(_serve_forever(app, sock, web_logger() if args.verbose else None))
+        asyncio.run(_serve_forever(app, sock, access_logger if args.verbose else None))
     except KeyboardInterrupt:
         pass
 
 
-def web_logger():
-    from aiohttp.log import access_logger
-
-    return access_logger
-
-
 async def _serve_forever(app: web.Application, sock: socket.socket, access_log) -> None:
     """Serve until SIGTERM or SIGINT (Ctrl-C), then close the listener and the open connections."""
-    import signal
-
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    runner, listener = await _serve(app, sock, IDLE_SECONDS, access_log)
+    close = await _serve(app, sock, IDLE_SECONDS, access_log)
     try:
         await stop.wait()
     finally:
-        listener.close()
-        await runner.cleanup()
+        await close()
 
 
 if __name__ == "__main__":
