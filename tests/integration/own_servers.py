@@ -14,7 +14,9 @@ from tests.conftest import copy_trained, free_endpoints, serve_folder
 
 
 @contextmanager
-def own_servers(trained_artifacts: Path, folder: Path, *, timeout: float = 300):
-    """Both servers over a private copy of the trained model; yields Served, stops them after."""
-    with serve_folder(copy_trained(trained_artifacts, folder / "artifacts"), free_endpoints(), timeout) as served:
+def own_servers(trained_artifacts: Path, folder: Path, *, timeout: float = 300, only: tuple | None = None):
+    """The servers over a private copy of the trained model (`only`: just those, by runner name);
+    yields Served, stops them after."""
+    with serve_folder(copy_trained(trained_artifacts, folder / "artifacts"), free_endpoints(), timeout,
+                      only) as served:
         yield served
