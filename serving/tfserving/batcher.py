@@ -188,11 +188,12 @@ class Histogram:
     first bucket whose limit is above it)."""
 
     def __init__(self, limits: list[float]):
-        self.limits, self.counts, self.sum = limits, [0] * (len(limits) + 1), 0.0
+        self.limits, self.counts, self.sum, self.count = limits, [0] * (len(limits) + 1), 0.0, 0
 
     def add(self, value: float) -> None:
         self.counts[next((i for i, limit in enumerate(self.limits) if value < limit), len(self.limits))] += 1
         self.sum += value
+        self.count += 1
 
     def lines(self, name: str, labels: str = "") -> list[str]:
         out, total = [], 0
