@@ -47,7 +47,7 @@ KNOBS = {
     },
 }
 
-# Small: about eight points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
+# Small: about eight or nine points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
 # its wait cost one client (b1: no batching, no wait; d1: the shortest wait TorchServe honours,
 # against the checked-in b8 d5), one thread per worker, two workers, bigger batches. There is no
 # d0: TorchServe reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
@@ -59,8 +59,8 @@ SMALL = {
     "torchserve": [{}, {"b": 1}, {"d": 1}, {"omp": 1, "b": 1}, {"w": 2, "omp": 1, "b": 1}, {"w": 2, "omp": 1, "d": 1},
                    {"w": 2, "omp": 1, "b": 16, "d": 2}, {"b": 32, "d": 2}],
     "tfserving": [{}, {"batching": False}, {"batching": False, "intra": 1, "inter": 1}, {"intra": 1, "inter": 1},
-                  {"grpc": 64}, {"grpc": 64, "timeout": 1000}, {"grpc": 64, "bthreads": 1},
-                  {"grpc": 64, "maxb": 64, "timeout": 500, "intra": 1, "inter": 1}],
+                  {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1}, {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
+                  {"grpc": 64, "bthreads": 1, "intra": 1, "inter": 1}, {"grpc": 64, "maxb": 64, "intra": 1, "inter": 1}],
 }
 
 

@@ -69,7 +69,7 @@ class Batch:
 class Queue:
     """One model version's signature: its batches; run() computes a merged batch. Used under the scheduler's lock."""
 
-    def __init__(self, scheduler: "Scheduler", run, label: str):
+    def __init__(self, scheduler: Scheduler, run, label: str):
         self.scheduler, self.run, self.label = scheduler, run, label
         self.params = scheduler.params
         self.batches: deque[Batch] = deque([Batch()])
@@ -138,7 +138,7 @@ class Queue:
                                        f"Batched output tensor {name!r}'s 0th dimension does not equal the sum of the "
                                        "0th dimension sizes of the input tensors")
             offsets = itertools.accumulate([0, *(task.size for task in batch.tasks)])
-            for task, start in zip(batch.tasks, offsets):
+            for task, start in zip(batch.tasks, offsets, strict=False):  # offsets has one more
                 task.outputs = {name: value[start:start + task.size] for name, value in outputs.items()}
         except ServingError as error:
             for task in batch.tasks:
@@ -178,7 +178,7 @@ def pad_to_largest(arrays: list[np.ndarray]) -> list[np.ndarray]:
     largest = np.max([a.shape for a in arrays], axis=0)
     out = []
     for a in arrays:
-        widths = [(0, 0)] + [(0, int(big - have)) for big, have in zip(largest[1:], a.shape[1:])]
+        widths = [(0, 0)] + [(0, int(big - have)) for big, have in zip(largest[1:], a.shape[1:], strict=True)]
         out.append(np.pad(a, widths, constant_values=a.flat[0]) if any(w for _, w in widths) else a)
     return out
 
@@ -197,7 +197,7 @@ class Histogram:
 
     def lines(self, name: str, labels: str = "") -> list[str]:
         out, total = [], 0
-        for limit, count in zip([*(f"{limit:g}" for limit in self.limits), "+Inf"], self.counts):
+        for limit, count in zip([*(f"{limit:g}" for limit in self.limits), "+Inf"], self.counts, strict=True):
             total += count
             out.append(f'{name}_bucket{{{labels}{"," if labels else ""}le="{limit}"}} {total}')
         return out + [f"{name}_sum{{{labels}}} {self.sum:g}", f"{name}_count{{{labels}}} {total}"]
@@ -208,7 +208,8 @@ LATENCY_BUCKETS = [100 * 1.2 ** i for i in range(51)]  # Buckets::Exponential(10
 
 
 class Metrics:
-    """batching_session's samplers: input and processed batch sizes, padding, time queued. Under the scheduler's lock."""
+    """batching_session's samplers: input and processed batch sizes, padding, time queued (under the scheduler's
+    lock)."""
 
     def __init__(self, pool: str, lock):
         self.pool, self.lock = pool, lock
@@ -227,7 +228,8 @@ class Metrics:
         with self.lock:
             lines = [f"# TYPE {PREFIX}input_batch_size histogram", *self.input_size.lines(PREFIX + "input_batch_size"),
                      f"# TYPE {PREFIX}processed_batch_size histogram",
-                     *self.processed_size.lines(PREFIX + "processed_batch_size"), f"# TYPE {PREFIX}padding_size histogram"]
+                     *self.processed_size.lines(PREFIX + "processed_batch_size"),
+                     f"# TYPE {PREFIX}padding_size histogram"]
             for size, histogram in sorted(self.padding.items()):
                 lines += histogram.lines(PREFIX + "padding_size", f'execution_batch_size="{size}"')
             lines += [f"# TYPE {PREFIX}queuing_latency histogram",

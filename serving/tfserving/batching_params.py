@@ -91,14 +91,16 @@ def parse(text: str, source: str = "the batching parameters") -> BatchingParamet
     except text_format.ParseError as error:
         raise BatchingConfigError(f"{source}: not a BatchingParameters text proto: {error}") from None
     if proto.HasField("enable_large_batch_splitting") and proto.enable_large_batch_splitting.value:
-        raise BatchingConfigError(f"{source}: enable_large_batch_splitting is not supported by the TF-Serving-compatible "
-                                  "server (a request larger than max_batch_size is refused, as without it)")
+        raise BatchingConfigError(f"{source}: enable_large_batch_splitting is not supported by the "
+                                  "TF-Serving-compatible server (a request larger than max_batch_size is refused, "
+                                  "as without it)")
     defaults = BatchingParameters()
     params = BatchingParameters(
         **{name: getattr(proto, name).value if proto.HasField(name) else getattr(defaults, name)
            for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
                         "thread_pool_name")},
-        allowed_batch_sizes=tuple(proto.allowed_batch_sizes), pad_variable_length_inputs=proto.pad_variable_length_inputs)
+        allowed_batch_sizes=tuple(proto.allowed_batch_sizes),
+        pad_variable_length_inputs=proto.pad_variable_length_inputs)
     check(params, source)
     return params
 

@@ -63,7 +63,10 @@ class BatchingServer:
     def batches(self, before: dict) -> dict:
         """What was merged since `before`: requests and their images, batches run and their padded size, padding."""
         now = self.metrics()
-        delta = lambda key: round(now.get(PREFIX + key, 0) - before.get(PREFIX + key, 0))
+
+        def delta(key: str) -> int:
+            return round(now.get(PREFIX + key, 0) - before.get(PREFIX + key, 0))
+
         padding = {int(m): delta(f'padding_size_sum{{execution_batch_size="{m}"}}')
                    for m in re.findall(r'padding_size_sum\{execution_batch_size="(\d+)"\}', " ".join(now))}
         return {"requests": delta("input_batch_size_count{}"), "images": delta("input_batch_size_sum{}"),
@@ -139,7 +142,7 @@ def test_rest_and_grpc_requests_share_one_batch_and_each_gets_its_own_rows(patie
     parts = [("grpc", 0, 3), ("rest", 3, 5), ("grpc", 5, 8)]
     with ThreadPoolExecutor(len(parts)) as pool:
         answers = list(pool.map(lambda p: getattr(patient, p[0]).predict(images[p[1]:p[2]]), parts))
-    for (_, start, stop), answer in zip(parts, answers):
+    for (_, start, stop), answer in zip(parts, answers, strict=True):
         check_rows(answer, expected[start:stop])
     assert patient.batches(before) == {"requests": 3, "images": 8, "batches": 1, "batch_images": 8, "padding": {}}
 
@@ -168,7 +171,8 @@ def test_a_request_over_max_batch_size_is_refused_both_ways(patient, unbatched):
     with pytest.raises(RestError) as too_many:
         patient.rest.predict(images[:9])
     # REST names it in the project's one contract check's words, with the batching file's limit.
-    assert too_many.value.status == 400 and "holds 9 images, more than the 8 allowed per request" in too_many.value.message
+    assert too_many.value.status == 400
+    assert "holds 9 images, more than the 8 allowed per request" in too_many.value.message
     check_rows(patient.grpc.predict(images[:8]), expected[:8])  # still serving; a full batch runs at once
 
 
@@ -201,9 +205,10 @@ def test_a_crowd_of_mixed_sizes_over_both_protocols_is_merged_and_split_back_exa
     before = busy.metrics()
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda job: getattr(busy, job[0]).predict(images[job[1]:job[2]]), jobs))
-    for (_, start, stop), answer in zip(jobs, answers):
+    for (_, start, stop), answer in zip(jobs, answers, strict=True):
         check_rows(answer, expected[start:stop])
     merged = busy.batches(before)
     sent = sum(stop - start for _, start, stop in jobs)
-    assert (merged["requests"], merged["images"], merged["batch_images"], merged["padding"]) == (len(jobs), sent, sent, {})
+    assert (merged["requests"], merged["images"], merged["batch_images"]) == (len(jobs), sent, sent)
+    assert merged["padding"] == {}
     assert merged["batches"] < len(jobs)  # 16 clients at once, 20 ms to fill a batch: requests were merged
