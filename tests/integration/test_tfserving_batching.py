@@ -75,13 +75,19 @@ class BatchingServer:
 
 
 @contextmanager
-def batching_server(root: Path, folder: Path, batching: str):
-    """The compatible server over `root`'s SavedModel with `batching` as its batching parameters file."""
+def batching_server(root: Path, folder: Path, batching: str, every_version: bool = False):
+    """The compatible server over `root`'s SavedModel with `batching` as its batching parameters file;
+    `every_version`: it serves every version on disk (version policy `all`), not the newest only."""
     from serving.endpoints import free_endpoints
     from serving.tfserving import configs
 
     files = configs.render(root, folder)
     files["batching"].write_text(batching)
+    if every_version:
+        text = files["models"].read_text()
+        policy = re.sub(r"model_version_policy \{.*?\n    \}", "model_version_policy { all {} }", text, flags=re.S)
+        assert policy != text, text
+        files["models"].write_text(policy)
     endpoints = free_endpoints(root=root)
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
@@ -116,6 +122,20 @@ def patient(exported, tmp_path_factory):
 @pytest.fixture(scope="module")
 def busy(exported, tmp_path_factory):
     with batching_server(exported, tmp_path_factory.mktemp("busy"), BUSY) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def two_versions(trained_artifacts, tmp_path_factory):
+    """A server of two versions of the model (a copy of the session's, exported twice), batching patiently."""
+    from serving.tfserving import export
+    from tests.conftest import copy_trained
+
+    folder = tmp_path_factory.mktemp("versions")
+    root = built(copy_trained(trained_artifacts, folder / "artifacts"), "export-tfserving")
+    export.export(root)  # version 2, recorded in the manifest
+    with batching_server(root, folder, PATIENT, every_version=True) as server:
+        assert sorted(version for version, _ in server.grpc.status()) == [1, 2]
         yield server
 
 
@@ -212,3 +232,29 @@ def test_a_crowd_of_mixed_sizes_over_both_protocols_is_merged_and_split_back_exa
     assert (merged["requests"], merged["images"], merged["batch_images"]) == (len(jobs), sent, sent)
     assert merged["padding"] == {}
     assert merged["batches"] < len(jobs)  # 16 clients at once, 20 ms to fill a batch: requests were merged
+
+
+def test_each_model_version_has_its_own_queue(two_versions, unbatched, spec):
+    """Requests to versions 1 and 2 at once are never merged: two batches of 4, each answered by its version."""
+    import tensorflow as tf
+
+    images, expected = unbatched
+    server = two_versions
+    before = server.metrics()
+    calls = [("grpc", 1, 0, 3), ("rest", 1, 3, 4), ("grpc", 2, 4, 6), ("rest", 2, 6, 8)]
+
+    def send(call):
+        protocol, version, start, stop = call
+        if protocol == "grpc":
+            response = server.grpc.predict_tensors({spec.input_name: images[start:stop]}, version=version)
+            return response.model_spec.version.value, tf.make_ndarray(response.outputs[spec.output_name])
+        answer = server.rest.predict_json({"instances": images[start:stop].tolist()}, version=version)
+        return version, np.asarray(answer["predictions"], np.float32)
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        answers = list(pool.map(send, calls))
+    for (_, version, start, stop), (served, answer) in zip(calls, answers, strict=True):
+        assert served == version
+        check_rows(answer, expected[start:stop])  # both versions are the same model, exported twice
+    # One batch per version (each 4 images, an allowed size: no padding), not one of 8.
+    assert server.batches(before) == {"requests": 4, "images": 8, "batches": 2, "batch_images": 8, "padding": {}}
