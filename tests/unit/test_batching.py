@@ -166,7 +166,7 @@ def held_batch(sched, queue, gate, requests: list[dict]) -> list:
     (busy with a first, lone request at the model's gate); then the gate opens."""
     first = threading.Thread(target=queue.schedule, args=({"x": rows(0, 1)},))
     first.start()
-    assert wait_until(lambda: sched.metrics.input_size.count == 1)
+    assert wait_until(lambda: queue.in_progress == 1)  # taken by the thread, which waits at the gate
     results: list = [None] * len(requests)
 
     def one(i):
