@@ -59,8 +59,10 @@ SMALL = {
     "torchserve": [{}, {"b": 1}, {"d": 1}, {"omp": 1, "b": 1}, {"w": 2, "omp": 1, "b": 1}, {"w": 2, "omp": 1, "d": 1},
                    {"w": 2, "omp": 1, "b": 16, "d": 2}, {"b": 32, "d": 2}],
     "tfserving": [{}, {"batching": False}, {"batching": False, "intra": 1, "inter": 1}, {"intra": 1, "inter": 1},
-                  {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1}, {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
-                  {"grpc": 64, "bthreads": 1, "intra": 1, "inter": 1}, {"grpc": 64, "maxb": 64, "intra": 1, "inter": 1}],
+                  {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1},
+                  {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
+                  {"grpc": 64, "bthreads": 1, "intra": 1, "inter": 1},
+                  {"grpc": 64, "maxb": 64, "intra": 1, "inter": 1}],
 }
 
 

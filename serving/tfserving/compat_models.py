@@ -253,6 +253,7 @@ def predict(registry: ModelRegistry, version: int | None, signature_name: str, i
     if registry.scheduler is not None:  # merged with other requests; these rows come back
         outputs = queue_of(registry, servable, signature_name, function).schedule(checked)
     else:
-        outputs = {k: v.numpy() for k, v in function(**{name: tf.constant(value) for name, value in checked.items()}).items()}
+        tensors = {name: tf.constant(value) for name, value in checked.items()}
+        outputs = {k: v.numpy() for k, v in function(**tensors).items()}
     wanted = set(output_filter) or set(outputs)
     return servable.version, signature_name, {k: v for k, v in outputs.items() if k in wanted}
