@@ -15,20 +15,20 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Callable
 
 import requests
 
+from core import manifest, paths
 from core import spec as specs
 from deploy.local.settings import ServerSettings
 from serving import tls, update
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from core import manifest, paths
 
 # What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework.
 MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf")
@@ -178,7 +178,8 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
              "--file_system_poll_wait_seconds=1"]
     if settings and not settings.tfserving_batching:
         flags = [f for f in flags if not f.startswith(("--enable_batching", "--batching_parameters_file"))]
-    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible server takes too
+    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible
+        # server takes too
         flags += [f"--{name}={value}" for name, value in settings.tfserving_flags.items()]
     tls_files = tls.from_environment()
     ssl_config = folder / "ssl.config"
@@ -215,8 +216,10 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
         ports={name: endpoints.ports[name] for name in ("tfserving_grpc", "tfserving_rest")},
         endpoint_lines=[
-            f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; model {endpoints.model_name!r})",
-            f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
+            f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; "
+            f"model {endpoints.model_name!r})",
+            f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   "
+            f"GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
             f"metrics   {rest}{tf_configs.metrics_path()}",
         ])
 
@@ -230,7 +233,7 @@ KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "t
 def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
     framework, rest_key, grpc_key, artifact = KSERVE[name]
-    folder = root / "run" / name
+    root / "run" / name
     rest = endpoints.url(rest_key)
     command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
                "--artifacts", str(root), "--host", endpoints.host,
@@ -255,7 +258,8 @@ def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = N
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
         ports={key: endpoints.ports[key] for key in (rest_key, grpc_key)},
         endpoint_lines=[
-            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   GET {rest}/v2/models/{endpoints.model_name}",
+            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
+            f"GET {rest}/v2/models/{endpoints.model_name}",
             f"V2 gRPC   {endpoints.target(grpc_key)} (inference.GRPCInferenceService)",
             f"V1 REST   POST {rest}/v1/models/{endpoints.model_name}:predict",
             f"metrics   {rest}/metrics   (no authentication: put a gateway in front, deploy/kserve/README.md)",
@@ -271,7 +275,7 @@ def web_built(root: Path) -> bool:
 
 
 def web(root: Path, endpoints) -> Server:
-    folder = root / "run" / "web"
+    root / "run" / "web"
     url = endpoints.url("web_demo")
     command = [sys.executable, "-m", "web.tfjs.serve", "--host", endpoints.host,
                "--port", str(endpoints.ports["web_demo"]), "--artifacts", str(root)]

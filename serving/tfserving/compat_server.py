@@ -63,8 +63,14 @@ from core.contract import ContractError, check_instances, parse_json, range_warn
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
 from serving.tfserving import batching_params, configs
 from serving.tfserving.batcher import Scheduler
-from serving.tfserving.compat_models import (ModelRegistry, ServingError, check_proto_shape, contract_of, predict,
-                                             signature)
+from serving.tfserving.compat_models import (
+    ModelRegistry,
+    ServingError,
+    check_proto_shape,
+    contract_of,
+    predict,
+    signature,
+)
 from training.preprocess import ImageError, picture_to_input
 
 log = logging.getLogger("compat_server")
@@ -109,14 +115,16 @@ class Server:
         if name not in self.models:
             if version is None:
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})")
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Specific({name}, {version})")
         return self.models[name]
 
     def predict(self, name, version, signature_name, inputs, output_filter=()):
         start = time.perf_counter()
         code = "OK"
         try:
-            return predict(self.registry(name, version), version, signature_name, inputs, output_filter, self.max_batch_size)
+            return predict(self.registry(name, version), version, signature_name, inputs, output_filter,
+                           self.max_batch_size)
         except ServingError as error:
             code = error.code.name
             raise
@@ -158,7 +166,8 @@ def _version(model_spec) -> int | None:
     if model_spec.HasField("version"):
         return model_spec.version.value
     if model_spec.version_label:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "version labels are not supported by this server; use a version")
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           "version labels are not supported by this server; use a version")
     return None
 
 
@@ -201,8 +210,13 @@ def _dtype_name(number: int) -> str:
 
 def add_grpc_services(grpc_server, server: Server) -> None:
     import tensorflow as tf
-    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                         predict_pb2, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        predict_pb2,
+        prediction_service_pb2_grpc,
+    )
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
@@ -225,7 +239,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                     try:
                         inputs[name] = tf.make_ndarray(proto)
                     except (ValueError, TypeError) as error:
-                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" is not a valid tensor: {error}')
+                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                           f'input "{name}" is not a valid tensor: {error}') from error
                 version, signature_name, outputs = server.predict(spec.name, version, spec.signature_name, inputs,
                                                                   list(request.output_filter))
             except ServingError as error:
@@ -246,10 +261,12 @@ def add_grpc_services(grpc_server, server: Server) -> None:
             try:
                 fields = list(request.metadata_field)
                 if not fields:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field")
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                       "GetModelMetadataRequest must specify at least one metadata_field")
                 unsupported = [f for f in fields if f != "signature_def"]
                 if unsupported:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {unsupported[0]} is not supported")
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                       f"Metadata field {unsupported[0]} is not supported")
                 version = _version(request.model_spec)
                 servable = server.registry(request.model_spec.name, version).servable(version)
             except ServingError as error:
@@ -264,7 +281,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
             return response
 
         def _unimplemented(self, request, context):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented by the TF-Serving-compatible server: use Predict")
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          "not implemented by the TF-Serving-compatible server: use Predict")
 
         Classify = Regress = MultiInference = _unimplemented
 
@@ -283,7 +301,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
             return response
 
         def HandleReloadConfigRequest(self, request, context):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "config reload is not implemented: restart with `make stop serve`")
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          "config reload is not implemented: restart with `make stop serve`")
 
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), grpc_server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(), grpc_server)
@@ -291,12 +310,14 @@ def add_grpc_services(grpc_server, server: Server) -> None:
 
 # ---- REST -------------------------------------------------------------------------------------
 
-ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>/metadata|:predict|:classify|:regress)?$")
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
+                   r"(?P<rest>/metadata|:predict|:classify|:regress)?$")
 
 
 def rest_status(server: Server, name: str, version: int | None) -> dict:
     states = server.status(name, version)
-    return {"model_version_status": [{"version": str(v), "state": state, "status": {"error_code": "OK", "error_message": ""}}
+    return {"model_version_status": [{"version": str(v), "state": state,
+                                      "status": {"error_code": "OK", "error_message": ""}}
                                      for v, state in states]}
 
 
@@ -344,23 +365,27 @@ def read_pictures(value, spec, field: str, max_batch: int | None):
         try:
             data = base64.b64decode(text, validate=True)
         except binascii.Error as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'{where}: "b64" is not valid base64 ({error})')
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f'{where}: "b64" is not valid base64 ({error})') from error
         try:
             items.append(picture_to_input(data, spec).tolist())
         except ImageError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {error}")
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {error}") from error
     return items
 
 
 def rest_predict(server: Server, name: str, version: int | None, body: dict, warnings: list | None = None) -> dict:
     """One REST predict; a range warning about the input is appended to `warnings`."""
     if not isinstance(body, dict):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request body must be a JSON object with "instances" or "inputs"')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           'the request body must be a JSON object with "instances" or "inputs"')
     if ("instances" in body) == ("inputs" in body):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request must have exactly one of "instances" or "inputs"')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           'the request must have exactly one of "instances" or "inputs"')
     signature_name = body.get("signature_name", "")
     if not isinstance(signature_name, str):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'"signature_name" must be a string, got {type(signature_name).__name__}')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f'"signature_name" must be a string, got {type(signature_name).__name__}')
     servable = server.registry(name, version).servable(version)
     signature_def, _ = signature(servable, signature_name)
     (input_name, tensor_info), = signature_def.inputs.items()  # this server handles one-input signatures
@@ -378,7 +403,7 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict, war
     try:
         array = check_instances(pictures, contract, field, max_batch=server.max_batch_size)
     except ContractError as error:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
     served, _, outputs = server.predict(name, version, signature_name, {input_name: array})
     warning = input_warning(server, name, tensor_info, array, f'"{field}"') if pictures is value else None
     if warning and warnings is not None:  # only for numbers sent: a picture's reduction maps it onto the range
@@ -498,7 +523,7 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
         try:
             body = parse_json(raw)
         except ContractError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
         warnings = []
         return rest_predict(server, name, version, body, warnings), warnings
 
@@ -667,7 +692,8 @@ def main(argv=None) -> None:
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_max_threads),
                               interceptors=[MalformedRequests()],
                               maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
-                              options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+                              options=[("grpc.so_reuseport", 0),
+                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
     add_grpc_services(grpc_server, server)
     try:
         if args.ssl_config_file:
@@ -677,7 +703,8 @@ def main(argv=None) -> None:
         else:
             grpc_server.add_insecure_port(f"{args.host}:{args.port}")
     except RuntimeError:
-        raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: is another server using the port?") from None
+        raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: "
+                         "is another server using the port?") from None
     grpc_server.start()
     log.info("gRPC on %s:%d%s", args.host, args.port, " (TLS)" if args.ssl_config_file else "")
 
