@@ -349,8 +349,9 @@ def headline(inputs) -> str:
 CAVEATS = """## What these figures do not show
 
 - **TF Serving is the project's compatible server** (serving/tfserving/compat_server.py: Python, gRPC and REST
-  over the same SavedModel, no request merging) unless `tensorflow_model_server` was on PATH; the C++ server
-  cannot be installed on this machine. Its memory, cold start and capacity are that server's, not the binary's.
+  over the same SavedModel, merging requests into batches as TF Serving does with `--enable_batching`) unless
+  `tensorflow_model_server` was on PATH; the C++ server cannot be installed on this machine. Its memory, cold
+  start and capacity are that server's, not the binary's.
 - The load generator, the servers and other work share the same 2 cores: a server's capacity here includes
   the cost of the client next to it. Latency is measured from each request's scheduled send time (open loop),
   so queueing shows up in p99 rather than being hidden by a slower client.

@@ -134,7 +134,7 @@ def search_server(root: Path, server: str, args, rates: list[float]) -> dict:
     chosen = grid.pick(measured) if any(grid.score(p) for p in measured) else {}
     return {"framework": SERVERS[server], "endpoints": endpoints_of(server), "grid": args.grid,
             "in_process": baseline, "points": measured, "profiles": chosen,
-            "batches_requests": server == "torchserve" or servers.tfserving_binary() is not None,
+            "batches_requests": True,  # TorchServe, and TF Serving with --enable_batching (either binary)
             "seconds": round(time.monotonic() - began, 1)}
 
 

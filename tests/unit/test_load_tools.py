@@ -204,6 +204,9 @@ def test_burst_names_every_way_a_request_can_end():
     assert openloop.classify(Rpc(grpc.StatusCode.INTERNAL, f'Model "m" {TORCHSERVE_QUEUE_FULL}.')) == (
         "refused", "INTERNAL (TorchServe job queue full)")
     assert openloop.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")) == ("reset", "UNAVAILABLE")
+    assert openloop.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue to which this task was "
+                                 "submitted is full; currently 1 batches enqueued and max_enqueued_batches is 1")) == (
+        "refused", "UNAVAILABLE (batch queue full)")
     assert openloop.classify(aiohttp.ServerDisconnectedError()) == ("reset", "ServerDisconnectedError")
     assert openloop.classify(ConnectionResetError("peer")) == ("reset", "ConnectionResetError")
     assert openloop.classify(TimeoutError()) == ("timed_out", "timeout")
