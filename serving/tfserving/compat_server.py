@@ -34,8 +34,9 @@ header, body and keep-alive timeouts (serving/connections.py) and the prediction
 threads off the event loop (RestLimits); gRPC on grpcio's thread pool (--grpc_max_threads, TF
 Serving's flag and default) with a limit on calls in progress and the same connection limits in
 gRPC's terms. Over a limit a request is refused explicitly, never dropped: HTTP 503 with
-Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols' predictions run on model threads with a watchdog (serving/watchdog.py): one that runs past
---prediction_timeout_seconds is answered DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
+Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols' predictions run on model threads with a
+watchdog (serving/watchdog.py): one that runs past --prediction_timeout_seconds is answered
+DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
 
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does
