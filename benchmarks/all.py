@@ -115,7 +115,7 @@ def step_report(root: Path, args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
-    # 2 s steps: the sweep runs its ladder twice (generator and servers pinned apart, and not).
+    # 2 s steps: the sweep runs its search twice (generator and servers pinned apart, and not).
     parser.add_argument("--sweep-args", default="--seconds 2",
                         help="flags for serving.load.sweep (default: \"--seconds 2\")")
     parser.add_argument("--search-args", default="", help="flags for serving.load.search, e.g. \"--grid full\"")

@@ -115,7 +115,7 @@ def section_memory_and_cold(inputs, out: Path) -> str:
 
 
 def capacity_cell(run: dict | None):
-    """A capacity figure, marked when the load generator (not the server) stopped the ladder."""
+    """A goodput figure, marked when the load generator (not the server) was the limit."""
     if run is None:
         return None
     return f"{run['capacity_rps']:g} (generator-limited)" if run.get("generator_limited") else run["capacity_rps"]
@@ -157,7 +157,8 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
                 for target, e in load["endpoints"].items() for mode, runs in e.get("by_mode", {}).items()
                 for name, run in runs.items()]
     if cpu_rows:
-        text += ("\nCPU at the step that stopped each ladder: the generator's process CPU over the step (cores, and "
+        text += ("\nCPU at the step that bounded each search (its lowest failing rate): the generator's process CPU "
+                 "over the step (cores, and "
                  "share of the cores it may use), its send lag, and the servers' process trees (cores):\n\n"
                  + table(["endpoint", "pinning", "settings", "stopped at req/s", "generator cores", "generator share",
                           "send lag p99 ms", "servers cores"], cpu_rows))

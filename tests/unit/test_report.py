@@ -227,7 +227,7 @@ def made_up_search(root):
              "in_process": {"target": "torch-eager", "p50_ms": 0.25}}
     write(root, "bench/search.json", {
         "command": "python -m serving.load.search", "seconds": 480.0, "latency_seconds": 1.0, "slo_p99_ms": 50.0,
-        "ladder": {"step_seconds": 1.5}, "tfserving": "the compatible server",
+        "search": {"step_seconds": 1.5, "precision": 0.1}, "tfserving": "the compatible server",
         "rule": {"point": "p", "throughput": "t", "latency": "l"}, "servers": {"torchserve": entry}})
 
 
@@ -236,6 +236,7 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     made_up_search(root)
     text = report.build(root, out)
     assert "## Settings search: which settings to run (`make tune`)" in text
+    assert "then bisected to within 10%" in text
     assert "| default | checked-in | 8.000 | 7.000 | 500 | 1,000 | default |" in text
     assert '| d1 | `{"torchserve": {"maxBatchDelay": 1}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
     assert "| b1 |" in text and "| 450 | 700 | latency |" in text
