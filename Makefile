@@ -50,7 +50,7 @@ CONTAINER_MODULE_k8s := deploy.containers.k8s
 
 .PHONY: help setup setup-system setup-python train test test-fast lint clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
-.PHONY: setup-serving-stubs setup-bench export-serving serve stop bench-serving
+.PHONY: setup-serving-stubs setup-bench export-serving serve stop bench-serving bench-torchserve
 .PHONY: deploy-preflight containers-up down
 
 help: ## list the targets
@@ -166,6 +166,9 @@ bench-serving: serve setup-bench ## one client's latency on every served endpoin
 bench-kserve: setup-python ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
 	.venv-kserve/bin/python -m serving.kserve.breakdown $(BENCH_ARGS)
 
+bench-torchserve: setup-python ## where TorchServe's REST latency goes (its own counters, the handler's timers) and what can be cut: metrics mode, Netty threads, keep-alive, gRPC (own servers on free ports) -> artifacts/bench/torchserve-breakdown.json
+	$(PY) -m serving.torchserve.breakdown $(BENCH_ARGS)
+
 # ---- containers: Docker SDK, Compose, Kubernetes (deploy/) ----
 deploy-preflight: ## DEPLOY=docker|compose|k8s: stop early, naming what is missing (engine, plugin, kubectl, cluster)
 	@if [ "$(DEPLOY)" != local ]; then $(PY) -m deploy.containers.preflight --require $(DEPLOY); fi
@@ -234,7 +237,7 @@ loadtest-burst: ## 16, 64, 256, 1,000 connections at once x 5 requests on every 
 bench-widths: ## latency of every target at width 1, 2, 4, 8 (brief training into artifacts/width/) -> artifacts/bench/widths.json
 	$(PY) -m benchmarks.widths $(WIDTH_ARGS)
 
-bench-all: ## every measurement the report needs, servers on free ports; then make report
+bench-all: setup-bench ## every measurement the report needs, servers on free ports; then make report
 	$(PY) -m benchmarks.all
 
 report: ## REPORT.md and report/*.png from the JSON results (a missing one is named, with its command)
