@@ -17,8 +17,10 @@ flight), sending the spec's test images (a JSON --input-data file written here, 
 a real one), and measures in windows of `--seconds` until three agree within `--stability` percent
 (at most --max-trials windows; on a shared machine a generous stability is the honest choice). Its
 figures come from its CSV report (`-f`), read with the csv module: infer/s and client p50/p90/p95/p99;
-its --profile-export-file JSON gives the count of requests timed. A request that fails stops it: the
-run raises NativeError with its last lines. Targets (core/registry.py) it speaks: `SERVICES`.
+its --profile-export-file JSON gives the count of requests timed. A request that fails stops it:
+the run raises NativeError with its last lines. perf_analyzer does not read the answers: a wrong one
+is not caught here (the project's clients and tests check answers). Targets (core/registry.py) it
+speaks: `SERVICES`.
 
 The generator's own CPU over the run (the child's rusage) and whether it was the limit are reported
 the load engine's way (openloop.generator_figures: >= 90% of the cores it may use), so a figure says
@@ -44,9 +46,11 @@ from core import paths
 
 VENV = paths.REPO_ROOT / ".venv-perf"
 BINARY = VENV / "bin" / "perf_analyzer"
-# Served target -> (perf_analyzer's --service-kind, its -i protocol). TF Serving's gRPC Predict API
-# (with GetModelMetadata for the signature) is what it speaks to a TensorFlow server.
-SERVICES = {"tfserving-grpc": ("tfserving", "grpc")}
+# Served target -> (perf_analyzer's --service-kind, its -i protocol): TF Serving's gRPC Predict API
+# (with GetModelMetadata for the signature), TorchServe's REST predictions API (the body read from a
+# file, the inference key as a header). KServe's V2 servers are not here: perf_analyzer asks a V2
+# server for Triton's model configuration first, an extension KServe does not serve ("Method not found").
+SERVICES = {"tfserving-grpc": ("tfserving", "grpc"), "torchserve-rest": ("torchserve", "http")}
 STABILITY_PERCENT = 50  # three windows within this of each other; noise from other work on the cores is large
 MAX_TRIALS = 10
 
@@ -77,25 +81,36 @@ def version() -> str:
     return text.splitlines()[-1] if text else "perf_analyzer"
 
 
-def input_data(images: np.ndarray, input_name: str, path: Path) -> Path:
-    """perf_analyzer's --input-data JSON: one step per image, each a batch of one (TF Serving's
-    signature has the batch axis, so each tensor's shape is (1, *item shape))."""
-    steps = [{input_name: {"content": image.astype(np.float32).ravel().tolist(), "shape": [1, *image.shape]}}
-             for image in images]
+def input_data(target: str, images: np.ndarray, input_name: str, path: Path) -> Path:
+    """perf_analyzer's --input-data JSON: one step per image, each a batch of one. TF Serving: the
+    tensor (its signature has the batch axis: shape (1, *item shape)); TorchServe: the path of a file
+    holding the request body, {"instances": [image]}, written beside it."""
+    if SERVICES.get(target, ("",))[0] == "torchserve":
+        steps = []
+        for number, image in enumerate(images):
+            body = path.with_name(f"request-{number}.json")
+            body.write_text(json.dumps({"instances": [image.tolist()]}))
+            steps.append({"TORCHSERVE_INPUT": [str(body)]})
+    else:
+        steps = [{input_name: {"content": image.astype(np.float32).ravel().tolist(), "shape": [1, *image.shape]}}
+                 for image in images]
     path.write_text(json.dumps({"data": steps}))
     return path
 
 
 def command(target: str, address: str, model: str, concurrency: int, seconds: float, data: Path, csv_path: Path,
-            export: Path, stability: float = STABILITY_PERCENT, max_trials: int = MAX_TRIALS) -> list[str]:
-    """The perf_analyzer command line for `concurrency` requests in flight on `target` at `address` (host:port)."""
+            export: Path, stability: float = STABILITY_PERCENT, max_trials: int = MAX_TRIALS,
+            headers: dict | None = None) -> list[str]:
+    """The perf_analyzer command line for `concurrency` requests in flight on `target` at `address`
+    (host:port), with HTTP `headers` (TorchServe's key)."""
     if target not in SERVICES:
         raise NativeError(f"perf_analyzer does not speak {target}; it speaks {', '.join(SERVICES)}")
     kind, protocol = SERVICES[target]
     return [str(BINARY), f"--service-kind={kind}", "-i", protocol, "-u", address, "-m", model,
             "--concurrency-range", str(concurrency), "--measurement-interval", str(int(seconds * 1000)),
             "--stability-percentage", f"{stability:g}", "--max-trials", str(max_trials), "--input-data", str(data),
-            "-f", str(csv_path), "--profile-export-file", str(export)]
+            "-f", str(csv_path), "--profile-export-file", str(export),
+            *[part for name, value in (headers or {}).items() for part in ("-H", f"{name}: {value}")]]
 
 
 def parse_csv(path: Path) -> dict:
@@ -117,6 +132,15 @@ def count_requests(path: Path) -> int:
     return sum(len(experiment["requests"]) for experiment in export["experiments"])
 
 
+def headers(target: str, root: Path) -> dict:
+    """HTTP headers a target needs: TorchServe's inference key (from the key file its runner keeps)."""
+    if SERVICES[target][0] != "torchserve":
+        return {}
+    from serving.torchserve.client import read_token
+
+    return {"Authorization": f"Bearer {read_token(root, 'inference')}"}
+
+
 def address_of(target: str, root: Path, endpoints) -> str:
     """host:port of a served target (core/registry.py base_address without its scheme)."""
     from core import registry
@@ -136,29 +160,32 @@ def run(target: str, root: Path, endpoints, concurrency: int = 64, seconds: floa
     env = environment()
     with tempfile.TemporaryDirectory(prefix="perf-analyzer-") as folder:
         folder = Path(folder)
-        data = input_data(openloop.test_images(root, images), spec.input_name, folder / "input.json")
+        data = input_data(target, openloop.test_images(root, images), spec.input_name, folder / "input.json")
         argv = command(target, address_of(target, root, endpoints), spec.model_name, concurrency, seconds, data,
-                       folder / "report.csv", folder / "export.json", stability, max_trials)
+                       folder / "report.csv", folder / "export.json", stability, max_trials, headers(target, root))
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines = []
         for line in process.stdout:  # its progress, as it goes (one line per window with -v; a summary without)
             lines.append(line.rstrip())
-            if line.startswith(("Request concurrency", "  Pass", "    Throughput", "    p99", "Failed", "Thread")):
+            if line.startswith(("Request concurrency", "    Throughput", "    p99", "Failed to obtain", "Thread")):
                 progress(f"    perf_analyzer: {line.strip()}")
         process.wait()
         elapsed = time.perf_counter() - began
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if process.returncode != 0 or not (folder / "report.csv").exists():
+        failed = [line for line in lines if "had error" in line]  # a request that failed ends its thread
+        if process.returncode != 0 or failed or not (folder / "report.csv").exists():
             raise NativeError(f"perf_analyzer on {target} failed (exit {process.returncode}): "
-                              + " | ".join(lines[-6:]))
+                              + " | ".join(failed[:1] + lines[-4:]))
         figures = parse_csv(folder / "report.csv")
         measured = count_requests(folder / "export.json")
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     generator = openloop.generator_figures(cpu, elapsed, None)
     return {"target": target, "generator": "perf_analyzer", "generator_version": version(),
-            "generator_command": " ".join(argv[1:]).replace(str(folder), "<tmp>"), **figures,
+            "generator_command": re.sub(r"Bearer \S+", "Bearer <key>",
+                                        " ".join(argv[1:]).replace(str(folder), "<tmp>")),
+            **figures,
             "requests_measured": measured, "window_seconds": seconds, "seconds": round(elapsed, 1),
             "generator_cpu": generator, "generator_limited": generator["limited"]}
 

@@ -38,9 +38,13 @@ def test_the_profile_export_counts_every_timed_request(tmp_path):
 
 def test_the_input_file_holds_each_image_as_a_batch_of_one(tmp_path):
     images = np.arange(2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8)
-    data = json.loads(native.input_data(images, "image", tmp_path / "input.json").read_text())["data"]
-    assert len(data) == 2 and data[1]["image"]["shape"] == [1, 8, 8]
-    assert data[1]["image"]["content"] == images[1].ravel().tolist()
+    data = json.loads(native.input_data("tfserving-grpc", images, "image", tmp_path / "input.json").read_text())
+    assert len(data["data"]) == 2 and data["data"][1]["image"]["shape"] == [1, 8, 8]
+    assert data["data"][1]["image"]["content"] == images[1].ravel().tolist()
+    # TorchServe: each step names a file holding the request body the project's REST client sends.
+    data = json.loads(native.input_data("torchserve-rest", images, "image", tmp_path / "input.json").read_text())
+    (path,) = data["data"][1]["TORCHSERVE_INPUT"]
+    assert json.loads(open(path).read()) == {"instances": [images[1].tolist()]}
 
 
 def test_the_command_line_names_the_service_the_address_and_the_load(tmp_path):
@@ -52,8 +56,12 @@ def test_the_command_line_names_the_service_the_address_and_the_load(tmp_path):
                  "--measurement-interval 2500", f"--stability-percentage {native.STABILITY_PERCENT}",
                  f"-f {tmp_path / 'r.csv'}", f"--profile-export-file {tmp_path / 'e.json'}"):
         assert part in text
-    with pytest.raises(native.NativeError, match="does not speak torchserve-rest; it speaks tfserving-grpc"):
-        native.command("torchserve-rest", "127.0.0.1:1", "digits", 1, 1, tmp_path, tmp_path, tmp_path)
+    argv = native.command("torchserve-rest", "127.0.0.1:9300", "digits", 8, 1, tmp_path, tmp_path, tmp_path,
+                          headers={"Authorization": "Bearer k1"})
+    assert "--service-kind=torchserve -i http -u 127.0.0.1:9300" in " ".join(argv)
+    assert argv[-2:] == ["-H", "Authorization: Bearer k1"]
+    with pytest.raises(native.NativeError, match="does not speak kserve-torch-v2-grpc; it speaks tfserving-grpc"):
+        native.command("kserve-torch-v2-grpc", "127.0.0.1:1", "digits", 1, 1, tmp_path, tmp_path, tmp_path)
 
 
 def test_a_missing_generator_names_the_make_target(tmp_path, monkeypatch):
