@@ -21,8 +21,10 @@ model and encode, so that
   frontend <-> worker           = frontend - queue - handler     (the job handed to the Python worker
                                    over its socket, TorchServe's framing there, the answer back)
   handler                       = decode + model + encode (+ the rest of its call)
-The other stages each change one thing that can be cut (STAGES) and report the client's p50 and,
-where the metrics are still served, TorchServe's own figures. Writes
+The other stages each change one thing that can be cut (STAGES: the metrics in the log instead of
+Prometheus, TorchServe's logging without its per-request lines, one Netty thread each, and all of
+these together; a new connection per request shows what keep-alive saves, gRPC the other protocol)
+and report the client's p50 and, where the metrics are still served, TorchServe's own figures. Writes
 artifacts/bench/torchserve-breakdown.json (benchmarks/results.py) and prints a table. Compare
 stages of one run, not runs: the machine is shared.
 """
@@ -47,6 +49,8 @@ from serving.torchserve.handler import TIMERS
 GOAL_X = 20  # the latency profile's REST p50 within this many times the model in-process
 TIMED = {"DIGITS_HANDLER_TIMERS": "1"}  # the handler's own timers (its worker's environment)
 DETECT = {"model_metrics_auto_detect": "true"}  # TorchServe lists metrics its yaml does not declare
+# TorchServe's logging without its per-request lines (serving/torchserve/log4j2-quiet.xml; {repo}: this checkout).
+QUIET_LOGS = "-Dlog4j.configurationFile=file://{repo}/serving/torchserve/log4j2-quiet.xml"
 # Stage -> (changes on top of the latency profile: ServerSettings fields merged key by key, the client's way).
 STAGES = {
     "latency profile": ({}, "keep-alive"),
@@ -55,10 +59,10 @@ STAGES = {
     "metrics in the log": ({"torchserve_config": {"metrics_mode": "log"}}, "keep-alive"),
     "one Netty thread each": ({"torchserve_config": {"number_of_netty_threads": 1, "netty_client_threads": 1}},
                               "keep-alive"),
+    "quiet logs": ({"torchserve_config": {"vmargs": QUIET_LOGS}}, "keep-alive"),
     "gRPC": ({}, "grpc"),
-    "metrics in the log, one Netty thread each": (
-        {"torchserve_config": {"metrics_mode": "log", "number_of_netty_threads": 1, "netty_client_threads": 1}},
-        "keep-alive"),
+    "every cut": ({"torchserve_config": {"vmargs": QUIET_LOGS, "metrics_mode": "log", "number_of_netty_threads": 1,
+                                         "netty_client_threads": 1}}, "keep-alive"),
 }
 COUNTERS = {"requests": "ts_inference_requests_total", "frontend_us": "ts_inference_latency_microseconds",
             "queue_us": "ts_queue_latency_microseconds", "handler_calls": "DigitsHandlerCalls",
