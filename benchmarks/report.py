@@ -121,6 +121,15 @@ def capacity_cell(run: dict | None):
     return f"{run['capacity_rps']:g} (generator-limited)" if run.get("generator_limited") else run["capacity_rps"]
 
 
+def how_found(load: dict) -> str:
+    """How the sweep found each figure: bracket then bisect (its `search` bounds), or an older file's ladder."""
+    bounds, slo = load.get("search"), f"p99 > {load['slo_p99_ms']:g} ms or a request not answered"
+    if not bounds:
+        return f"rate raised until {slo}"
+    return (f"the rate doubled until a step failed ({slo}), then bisected until the first failing rate was within "
+            f"{bounds['precision']:.0%} of the goodput, the highest rate that held")
+
+
 def section_capacity(inputs, out: Path, root: Path) -> str:
     text = "## Capacity of each endpoint (open loop, p99 <= 50 ms, every request answered)\n\n"
     load = inputs["load"]
@@ -145,8 +154,7 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
         where = f"Load generator and servers share the machine's {load['machine']['cpus']} cores."
     limits = load.get("generator_limits")
     text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
-             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or a request "
-             f"is not answered (`{load['command']}`). {where}"
+             f"{load['step_seconds']:g} s per step, {how_found(load)} (`{load['command']}`). {where}"
              + (f" A figure marked *generator-limited* stopped at a step where the generator itself used >= "
                 f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded {limits['send_lag_p99_ms']:g} ms: "
                 "it measures the client as much as the server." if limits else "") + "\n\n"

@@ -306,6 +306,7 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
 
     write(root, "bench/load-capacity.json", {
         "command": "python -m serving.load.sweep --pin both", "slo_p99_ms": 50.0, "step_seconds": 2.0,
+        "search": {"start_rps": 10.0, "max_rps": 3000.0, "factor": 2.0, "precision": 0.1},
         "machine": {"platform": "Linux-test", "processor": "x86_64", "cpus": 2},
         "pinning": {"modes": ["unpinned", "pinned"], "headline": "unpinned", "generator_cpus": [0], "server_cpus": [1]},
         "generator_limits": {"cpu_share": 0.9, "send_lag_p99_ms": 10.0},
@@ -318,6 +319,8 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
     assert "| endpoint | framework | default req/s | default req/s (pinned) | better |" in text
     assert "| torchserve-grpc | torch | 150 (generator-limited) | 100 | default |" in text
     assert "the load generator on core(s) [0], the servers on [1]" in text
+    assert ("the rate doubled until a step failed (p99 > 50 ms or a request not answered), then bisected until the "
+            "first failing rate was within 10% of the goodput") in text
     assert "| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | torchserve 0.8, tfserving 0.01 |" in text
     assert "| torchserve-grpc | pinned | default | 150 | 0.950 | 0.950 | 1.000 |" in text
 
