@@ -15,9 +15,11 @@ TorchServe's Prometheus counters (metrics_mode=prometheus) read before and after
   frontend   ts_inference_latency_microseconds: from the Java frontend taking the request to its answer
   queue      ts_queue_latency_microseconds: waiting in the frontend's job queue for the worker
 and the handler's own timers (serving/torchserve/handler.py, DIGITS_HANDLER_TIMERS=1) its decode,
-model and encode, so that
-  client, HTTP and frontend I/O = client round trip - frontend   (the client's JSON, the loopback,
-                                   Netty's parsing and the token check, the answer written back)
+model and encode; the client's own JSON work (the request written, the answer read: timed in this
+process) is taken off too, so that
+  client JSON                   = the request body written and the answer parsed, in this process
+  HTTP and frontend I/O         = client round trip - frontend - client JSON   (requests' own work,
+                                   the loopback, Netty's parsing and the token check, the answer back)
   frontend <-> worker           = frontend - queue - handler     (the job handed to the Python worker
                                    over its socket, TorchServe's framing there, the answer back)
   handler                       = decode + model + encode (+ the rest of its call)
@@ -31,6 +33,7 @@ stages of one run, not runs: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import time
 from pathlib import Path
@@ -40,6 +43,7 @@ import requests
 
 from benchmarks import machine, results, timing
 from core import paths, registry
+from core import spec as specs
 from deploy.local import runner
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
@@ -110,12 +114,13 @@ def per_request(before: dict, after: dict) -> dict:
     return out
 
 
-def pieces(client_mean_us: float, server: dict) -> list[dict] | None:
+def pieces(client_mean_us: float, server: dict, client_json_us: float = 0.0) -> list[dict] | None:
     """One request taken apart (means, microseconds), or None without the frontend's and the handler's figures."""
     if not {"frontend_us", "queue_us", "decode_us", "model_us", "encode_us"} <= set(server):
         return None
     handler = server["decode_us"] + server["model_us"] + server["encode_us"]
-    rows = [("client, HTTP and frontend I/O", client_mean_us - server["frontend_us"]),
+    rows = [("client JSON (the request written, the answer read)", client_json_us),
+            ("HTTP and frontend I/O", client_mean_us - server["frontend_us"] - client_json_us),
             ("frontend job queue", server["queue_us"]),
             ("frontend <-> Python worker", server["frontend_us"] - server["queue_us"] - handler),
             ("handler: decode (JSON to array, the contract check)", server["decode_us"]),
@@ -123,6 +128,20 @@ def pieces(client_mean_us: float, server: dict) -> list[dict] | None:
             ("handler: encode (the answers)", server["encode_us"])]
     return [{"piece": name, "mean_us": round(value, 1), "share": round(value / client_mean_us, 3)}
             for name, value in rows]
+
+
+def client_json(image: np.ndarray, classes: list[str], seconds: float) -> dict:
+    """The REST client's own JSON work per call, in this process: its request body written, an answer of
+    the handler's form parsed to probabilities (serving/torchserve/client.py)."""
+    from serving.torchserve.client import probabilities_of
+
+    answer = json.dumps({"predictions": [{"label": classes[0], "probabilities": [1 / len(classes)] * len(classes)}]})
+
+    def both():
+        json.dumps({"instances": np.asarray(image).tolist()})
+        probabilities_of(json.loads(answer))
+
+    return timing.summarize(timing.time_for(both, seconds, warmup=100)[0], "us", digits=2)
 
 
 def timed_calls(predictor, image: np.ndarray, client: str, seconds: float, warmup: int) -> list[float]:
@@ -158,7 +177,7 @@ def measure_stage(root: Path, stage: str, image: np.ndarray, seconds: float, war
     return samples, before, after
 
 
-def stage_row(stage: str, runs: list[tuple[list, dict, dict]]) -> dict:
+def stage_row(stage: str, runs: list[tuple[list, dict, dict]], client_json_us: float = 0.0) -> dict:
     """A stage's figures over its rounds: the client's samples pooled, TorchServe's counters summed."""
     changes, client = STAGES[stage]
     samples = [sample for run in runs for sample in run[0]]
@@ -168,7 +187,7 @@ def stage_row(stage: str, runs: list[tuple[list, dict, dict]]) -> dict:
     row = {"stage": stage, "client": client, "changes": changes, "rounds": len(runs),
            **timing.summarize(samples, "ms", digits=4), "mean_us": round(float(np.mean(samples)) * 1e6, 1),
            "server": server}
-    found = pieces(row["mean_us"], server)
+    found = pieces(row["mean_us"], server, client_json_us)
     if found:
         row["pieces"] = found
     return row
@@ -200,12 +219,14 @@ def main(argv=None) -> dict:
         for stage in args.stages:
             print(f"breakdown: round {number}/{args.rounds}, {stage} ...", flush=True)
             runs[stage].append(measure_stage(root, stage, image, args.seconds, args.warmup))
-    rows = [stage_row(stage, stage_runs) for stage, stage_runs in runs.items()]
+    json_work = client_json(image, specs.load(root).labels, min(args.seconds, 1.0))
+    rows = [stage_row(stage, stage_runs, json_work["mean_us"]) for stage, stage_runs in runs.items()]
     for row in rows:
         row["x_in_process"] = round(row["p50_ms"] / model["p50_ms"], 1)
     report = {"command": results.command("serving.torchserve.breakdown", argv), "batch": 1, "client_threads": 1,
               "seconds_per_stage": args.seconds, "rounds": args.rounds, "machine": machine.describe(), "goal_x": GOAL_X,
               "profile": settings_mod.preset("latency").to_dict(), "in_process": {"target": name, **model},
+              "client_json": json_work,
               "stages": rows, "seconds": round(time.monotonic() - began, 1)}
     out = results.write(report, root, "torchserve-breakdown")
     print(f"\n{'stage':<28}{'p50 ms':>9}{'p99 ms':>9}{'x model':>9}  TorchServe's own (us per request)")

@@ -422,7 +422,8 @@ def test_server_sections_say_how_to_measure_what_is_missing(tmp_path):
 
 def test_torchserve_breakdown_takes_one_request_apart_and_says_whether_the_goal_is_met(tmp_path):
     root = tmp_path / "artifacts"
-    pieces = [("client, HTTP and frontend I/O", 1000.0), ("frontend job queue", 40.0),
+    pieces = [("client JSON (the request written, the answer read)", 20.0), ("HTTP and frontend I/O", 980.0),
+              ("frontend job queue", 40.0),
               ("frontend <-> Python worker", 2000.0), ("handler: decode (JSON to array, the contract check)", 70.0),
               ("handler: model", 160.0), ("handler: encode (the answers)", 20.0)]
     stage = {"client": "keep-alive", "rounds": 2, "server": {"requests": 900, "frontend_us": 2290.0, "queue_us": 40.0}}
