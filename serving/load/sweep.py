@@ -86,6 +86,10 @@ class Bounds:
         rates = ladder(self.start, self.factor, self.maximum)
         return rates if rates[-1] >= round(self.maximum, 1) else [*rates, round(self.maximum, 1)]
 
+    def lowest(self) -> float:
+        """How far down a search whose first rate failed goes (`factor` at a time): start / factor**4."""
+        return self.start / self.factor ** 4
+
     def to_dict(self) -> dict:
         return {"start_rps": self.start, "max_rps": self.maximum, "factor": self.factor, "precision": self.precision}
 
@@ -122,7 +126,8 @@ def find_capacity(run_step, bounds: Bounds, slo_ms: float = SLO_P99_MS, retries:
     `slo_ms`, every request answered), found by bracketing then bisecting.
 
     Bracket: `run_step(rate)` at bounds.start, start*factor, ... until a step fails (run `retries`
-    more times first: one burst of noise from other work does not end it), or `maximum` holds. Bisect:
+    more times first: one burst of noise from other work does not end it), or `maximum` holds; when
+    the first rate fails already, start/factor, start/factor**2, ... down to `bounds.lowest()`. Bisect:
     the geometric middle of the last rate that held and the first that failed, again and again,
     until the failing rate is within `precision` of the holding one. Returns the steps in the order
     they ran, `goodput_rps` (also `capacity_rps`, the name the profiles and the report read), the
@@ -159,6 +164,14 @@ def find_capacity(run_step, bounds: Bounds, slo_ms: float = SLO_P99_MS, retries:
             high, high_step = rate, step
             break
         low, low_step = rate, step
+    # The first rate failed: down, `factor` at a time (rates are kept to 0.1 req/s).
+    while low == 0 and high is not None and round(high / bounds.factor, 1) >= round(bounds.lowest(), 1) > 0:
+        rate = round(high / bounds.factor, 1)
+        ok, step = held(rate)
+        if ok:
+            low, low_step = rate, step
+        else:
+            high, high_step = rate, step
     while low > 0 and high is not None and high > low * (1 + bounds.precision):
         middle = round(math.sqrt(low * high), 1)
         if not low < middle < high:  # rates are kept to 0.1 req/s: nothing left between them
@@ -196,7 +209,7 @@ def describe(found: dict) -> str:
     """One line for a finished search: goodput, bracket, per core, and a generator limit when there was one."""
     low, high = found["bracket_rps"]
     where = (f"the maximum {low:g} req/s held" if found["reached_max"] else
-             f"below the first rate, {high:g} req/s" if found["below_start"] else
+             f"nothing held down to {high:g} req/s" if found["below_start"] else
              f"bracket {low:g}..{high:g} req/s (within {found['bracket_within']:.0%})")
     return (f"goodput {low:g} req/s ({where}), {found['rps_per_core']:g} req/s per core of {found['cores']}"
             + (f"; GENERATOR-LIMITED {found['why']}" if found["generator_limited"] else ""))

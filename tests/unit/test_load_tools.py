@@ -164,10 +164,16 @@ def test_a_server_failing_by_errors_not_latency_is_bounded_the_same_way():
     assert low <= 150 < high <= low * 1.1
 
 
-def test_a_goodput_below_the_first_rate_or_past_the_maximum_says_so():
-    below = sweep.find_capacity(server_of_capacity(5), sweep.Bounds(10, 3000), retries=0, progress=quiet)
-    assert below["goodput_rps"] == 0 and below["below_start"] and below["bracket_rps"] == [0, 10]
-    assert "below the first rate" in sweep.describe(below)
+def test_a_goodput_below_the_first_rate_is_bracketed_downwards_and_none_at_all_says_so():
+    offered = []
+    below = sweep.find_capacity(server_of_capacity(5.2, offered), sweep.Bounds(10, 3000), retries=0, progress=quiet)
+    low, high = below["bracket_rps"]
+    assert offered[:2] == [10, 5] and low <= 5.2 < high <= low * 1.1 and not below["below_start"]
+    offered = []
+    none = sweep.find_capacity(server_of_capacity(0.1, offered), sweep.Bounds(10, 3000), retries=0, progress=quiet)
+    assert offered == [10, 5, 2.5, 1.2, 0.6]  # down to start / factor**4
+    assert none["goodput_rps"] == 0 and none["below_start"] and none["bracket_rps"] == [0, 0.6]
+    assert "nothing held down to 0.6 req/s" in sweep.describe(none)
     above = sweep.find_capacity(server_of_capacity(1e9), sweep.Bounds(10, 3000), retries=0, progress=quiet)
     assert above["goodput_rps"] == 3000 and above["reached_max"] and above["bracket_rps"] == [3000, None]
     assert [s["offered_rps"] for s in above["steps"]][-2:] == [2560, 3000]  # the maximum itself is tried
