@@ -45,6 +45,8 @@ TIMERS = ("DigitsDecodeTime", "DigitsModelTime", "DigitsEncodeTime")  # counters
 
 
 class DigitsHandler(BaseHandler):
+    timers = False  # DIGITS_HANDLER_TIMERS=1 at initialize: count this handler's own times (see above)
+
     def initialize(self, context):
         super().initialize(context)  # loads the TorchScript file named in the archive's manifest
         model_dir = context.system_properties.get("model_dir")
