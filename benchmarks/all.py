@@ -3,18 +3,18 @@
     make bench-all                         # = python -m benchmarks.all
     python -m benchmarks.all --skip widths --sweep-args "--seconds 2"
 
-Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
-servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); 64 requests in flight on the TF server, default vs throughput profile, by the
-native generator (serving/load/concurrent.py: `make setup-bench` installs it); where KServe's
-latency goes (bench-kserve); where TorchServe's goes and what can be cut (bench-torchserve);
-bench-web; the settings search (serving/load/search.py: every grid point, for the report; it does
-NOT rewrite deploy/local/profiles.json: `make tune` does, and the sweep measures the committed
-profiles, so two runs compare the same settings); the capacity sweep (default vs the latency and
-throughput profiles, pinned and unpinned); the burst (16..1,000 connections at
-once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
+Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge;
+the serving benchmark against servers started for it on free ports (in their own run folder, so a
+`make serve` already running is left alone); 64 requests in flight on the TF server and TorchServe,
+default vs throughput profile, by the native generator (serving/load/concurrent.py: `make
+setup-bench` installs it); where KServe's latency goes (bench-kserve); where TorchServe's goes and
+what can be cut (bench-torchserve); bench-web; the settings search (serving/load/search.py: every
+grid point, for the report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and
+the sweep measures the committed profiles, so two runs compare the same settings); the capacity
+sweep (default vs the latency and throughput profiles, pinned and unpinned); the burst (16..1,000
+connections at once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
 workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
-`make report`.
+the fault-injection tests with their counts (make faults); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 60-80 minutes on a 2-core machine (the search: 15-20 of them).
@@ -33,8 +33,8 @@ from pathlib import Path
 
 from core import paths
 
-STEPS = ("build", "edge", "serving", "concurrent", "kserve", "torchserve", "web", "search", "sweep", "burst", "widths",
-         "training", "distributed", "handwriting", "report")
+STEPS = ("build", "edge", "serving", "concurrent", "kserve", "torchserve", "web", "search", "sweep", "burst",
+         "widths", "training", "distributed", "handwriting", "faults", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -119,6 +119,11 @@ def step_distributed(root: Path, args) -> None:
 
 def step_handwriting(root: Path, args) -> None:
     run(python("benchmarks.handwriting", "--artifacts", str(root)))
+
+
+def step_faults(root: Path, args) -> None:
+    """The fault-injection tests (benchmarks/faults.py); each builds and starts what it needs of its own."""
+    run(python("benchmarks.faults", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:

@@ -7,7 +7,7 @@ Reads, from <artifacts>: metrics.json (make train), manifest.json (make export),
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
 load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
 widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed),
-handwriting.json (make bench-handwriting).
+handwriting.json (make bench-handwriting), faults.json (make faults).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
 """
@@ -21,15 +21,26 @@ from pathlib import Path
 
 from benchmarks import charts
 from benchmarks import machine as machine_mod
-from core import registry
 from benchmarks.claims import section_claims
-from benchmarks.report_handwriting import section_handwriting
+from benchmarks.figures import (
+    COMPILED,
+    SOURCES,
+    browser_latency,
+    compile_figures,
+    edge_latency,
+    load_inputs,
+    missing,
+    server_latency,
+    server_memory,
+    table,
+    training_runs,
+)
 from benchmarks.report_edge import section_edge
+from benchmarks.report_faults import section_faults
+from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_search import section_search
 from benchmarks.report_servers import section_servers
-from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
-                                missing, server_latency, server_memory, table, training_runs)
-from core import paths
+from core import paths, registry
 
 
 def section_training(inputs, out: Path) -> str:
@@ -102,8 +113,8 @@ def section_memory_and_cold(inputs, out: Path) -> str:
     browser = browser_latency(inputs)
     if browser:
         shared = inputs["web"].get("shared_page_bytes")
-        text += ("Page cold start per runtime (fresh headless Chromium, the page loading that runtime alone: navigation "
-                 "to its first answer) and its page weight (bytes fetched for its scripts, wasm and model"
+        text += ("Page cold start per runtime (fresh headless Chromium, the page loading that runtime alone: "
+                 "navigation to its first answer) and its page weight (bytes fetched for its scripts, wasm and model"
                  + (f"; the shared page adds {shared:,} bytes" if shared is not None else "") + ", "
                  f"`{inputs['web'].get('command', 'make bench-web')}`):\n\n"
                  + table(["runtime", "framework", "cold start p50 ms", "page bytes"],
@@ -149,14 +160,16 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
               *[f"{s} req/s ({mode})" for mode in others for s in settings]]
     if "generator_cpus" in pinning:
         where = (f"Pinned: the load generator on core(s) {pinning['generator_cpus']}, the servers on "
-                 f"{pinning['server_cpus']} (`taskset -c`); unpinned: all share the machine's {load['machine']['cpus']} cores.")
+                 f"{pinning['server_cpus']} (`taskset -c`); unpinned: all share the machine's "
+                 f"{load['machine']['cpus']} cores.")
     else:
         where = f"Load generator and servers share the machine's {load['machine']['cpus']} cores."
     limits = load.get("generator_limits")
     text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
              f"{load['step_seconds']:g} s per step, {how_found(load)} (`{load['command']}`). {where}"
              + (f" A figure marked *generator-limited* stopped at a step where the generator itself used >= "
-                f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded {limits['send_lag_p99_ms']:g} ms: "
+                f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded "
+                f"{limits['send_lag_p99_ms']:g} ms: "
                 "it measures the client as much as the server." if limits else "") + "\n\n"
              + table(["endpoint", "framework", *header, "better"], rows))
     cpu_rows = [[target, mode, name, run.get("stopped_at_rps"), run.get("generator_cpu_cores"),
@@ -236,7 +249,7 @@ def section_widths(inputs, out: Path) -> str:
     for name in names:
         cells = [widths["widths"][w]["targets"].get(name, {}).get("p50_ms") for w in keys]
         rows.append([name, *cells])
-        points = [(int(w), c) for w, c in zip(keys, cells) if c is not None]
+        points = [(int(w), c) for w, c in zip(keys, cells, strict=False) if c is not None]
         if points:
             series[name] = ([p[0] for p in points], [p[1] for p in points])
     params = [["parameters", *[widths["widths"][w]["params"]["torch"] for w in keys]]]
@@ -384,8 +397,10 @@ def build(root: Path, out_md: Path) -> str:
         section_training(inputs, charts_dir), "\n", section_handwriting(inputs), "\n",
         section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
-        section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n", section_search(inputs, charts_dir), "\n",
+        section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n",
+        section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
+        section_faults(inputs), "\n",
         section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
         section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,
     ]

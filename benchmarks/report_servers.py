@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from core import registry
 from benchmarks.figures import missing, server_latency, server_memory, table
+from core import registry
 
 # What no benchmark measures: what each server is, speaks, needs, and how it is kept up.
 SERVERS = {
@@ -176,8 +176,8 @@ def verdicts(latency: dict) -> list[str]:
         if kserve in latency and other in latency:
             a, b = latency[kserve][0], latency[other][0]
             lines.append(f"{framework}: KServe V2 REST p50 {a:.2f} ms against {other} {b:.2f} ms "
-                         f"({max(a, b) / min(a, b):.1f}x {'faster' if a < b else 'slower'}), with one protocol and one client "
-                         "for both frameworks.")
+                         f"({max(a, b) / min(a, b):.1f}x {'faster' if a < b else 'slower'}), "
+                         "with one protocol and one client for both frameworks.")
     return lines
 
 

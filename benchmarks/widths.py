@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine, results, timing
-from core import registry
+from core import paths, registry
 from training import data
-from core import paths
 from training.spec import WIDTHS
 
 
@@ -112,8 +111,8 @@ def main(argv=None) -> dict:
 
     limit_threads()
     command = results.command("benchmarks.widths", argv)
-    report = {"command": command, "machine": machine.describe(), "epochs": args.epochs, "calls": args.calls, "latency": "batch 1, ms per call",
-              "widths": {}}
+    report = {"command": command, "machine": machine.describe(), "epochs": args.epochs, "calls": args.calls,
+              "latency": "batch 1, ms per call", "widths": {}}
     started = time.monotonic()
     for number, width in enumerate(args.widths, 1):
         folder = root / "width" / f"w{width}"

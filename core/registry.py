@@ -19,9 +19,9 @@ Adding a target: its folder (exporter, Predictor, README) and one row below; see
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.support import NotSupported  # noqa: F401 (raised by exporters, caught by the build: registry.NotSupported)
 
@@ -55,6 +55,15 @@ class Step:
     unavailable: str | Callable | None = None
     code: tuple = ()  # more modules it runs that its own module does not import (a server's handler)
     files: tuple = ()  # more files it reads: globs under the repository root (the page, npm's lock)
+    # Files of the artifacts folder it reads besides the manifest outputs of `after`: their sha256 are among its
+    # inputs, so an export is never up to date beside a spec or a split it was not made from.
+    reads: tuple = ("spec.json", "data/split.npz")
+    # Files it writes besides its manifest `outputs`: their sha256 are kept in its record and checked, so a
+    # spec or split rewritten behind its back (an interrupted `python -m training.train`) makes it stale.
+    writes: tuple = ()
+    # Whether it runs in a staging folder of its own and swaps what it wrote in at the end (it reads nothing of
+    # the artifacts folder): interrupted, it leaves the folder as it was.
+    staged: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,8 @@ class Target:
     make: str = "class"  # one of MAKERS: how the Predictor is constructed
     command: str | None = None  # the module whose main() is its command line (`python -m <command> --model F x.png`)
     page: Page | None = None  # its row on the demo page (browser targets)
-    server: str | None = None  # the local server that runs it (deploy/local/servers.py): torchserve, tfserving, kserve-*
+    # The local server that runs it (deploy/local/servers.py): torchserve, tfserving, kserve-*.
+    server: str | None = None
     address: str | None = None  # where it answers: a template over the endpoints' names and {model}
     load_user: str | None = None  # its Locust user class in serving/load/locustfile.py
     # A server row: "module:Class" of what it would serve, loaded in-process (make check-network judges it
@@ -101,7 +111,8 @@ def named(name: str | Callable) -> Callable:
 
 
 # ---- the build steps: training, then one export per runtime, then the page ----
-TRAIN = Step("train", "training.train:build", after=(), outputs=("torch_checkpoint", "keras_model"), takes_args=True)
+TRAIN = Step("train", "training.train:build", after=(), outputs=("torch_checkpoint", "keras_model"), takes_args=True,
+             reads=(), writes=("spec.json", "data/split.npz", "metrics.json"), staged=True)
 TFLITE = Step("export-tflite", "edge.tflite.convert:convert", outputs=("tflite_fp32", "tflite_int8"))
 EXECUTORCH_XNNPACK = Step("export-executorch-xnnpack", "edge.executorch.export:export_xnnpack",
                           outputs=("executorch_xnnpack_fp32",))
@@ -109,8 +120,10 @@ EXECUTORCH_PORTABLE = Step("export-executorch-portable", "edge.executorch.export
                            outputs=("executorch_portable_fp32",))
 ONNX = Step("export-onnx", "edge.onnx.export:export", outputs=("onnx_fp32",))
 # int8 on the PyTorch side: PT2E with XNNPACK's quantizer; ONNX Runtime's static QDQ from the fp32 file.
-EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:export", outputs=("executorch_xnnpack_int8",))
-ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"), outputs=("onnx_int8",))
+EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:export",
+                       outputs=("executorch_xnnpack_int8",))
+ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"),
+                 outputs=("onnx_int8",))
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
                     unavailable="edge.litert_torch.convert:unavailable")

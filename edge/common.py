@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from core.contract import ContractError, check_batch, range_warning
 from core.predictor import Predictor
 from core.spec import Spec
-from core import manifest, paths
 from training.preprocess import ImageError, misnamed, picture_to_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -205,7 +205,7 @@ def main(description: str, make_predictor: Callable[[argparse.Namespace], Predic
         batch = load_input(args.input, predictor.spec)
         probabilities = predictor.predict(batch)
     except (InputError, manifest.ManifestError, specs.SpecError, FileNotFoundError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     print(f"{predictor.name} ({predictor.framework}, {predictor.precision}): {len(batch)} image(s) from {args.input}")
     for index, row in enumerate(probabilities):
         print(format_prediction(index, row, predictor.spec.labels))

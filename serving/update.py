@@ -30,11 +30,11 @@ from pathlib import Path
 
 import requests
 
+from core import manifest, paths
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from core import manifest, paths
 
 TORCHSERVE_CONFIG = paths.REPO_ROOT / "serving" / "torchserve" / "config.properties"
 DRAIN_SECONDS = 2.0  # after a rollback switches the default, before the newer version is unregistered
@@ -79,7 +79,8 @@ class TorchServeVersions:
     def _call(self, method: str, path: str, **params) -> object:
         answer = requests.request(method, self.base + path, headers=self.headers, params=params, timeout=self.timeout)
         if answer.status_code >= 300:
-            raise UpdateError(f"TorchServe {method} /models{path}: HTTP {answer.status_code} {answer.text.strip()[:300]}")
+            raise UpdateError(f"TorchServe {method} /models{path}: HTTP {answer.status_code} "
+                              f"{answer.text.strip()[:300]}")
         return answer.json()
 
     def versions(self) -> list[dict]:
@@ -97,8 +98,8 @@ class TorchServeVersions:
         manifest.verify(archive.artifact_id(version), self.root)
         settings = model_settings()
         print(f"torchserve: registering {mar.name} as version {version} ...")
-        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name, initial_workers=1, synchronous="true",
-                   batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
+        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name, initial_workers=1,
+                   synchronous="true", batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
                    response_timeout=settings["responseTimeout"])
         self._call("PUT", f"/{self.endpoints.model_name}/{version}/set-default")
         self.record()
@@ -193,12 +194,14 @@ def tfserving_rollback(root: Path, endpoints=None) -> int:
 def kserve_clients(root: Path, endpoints=None) -> dict:
     from serving.kserve.client import KServeTfRest, KServeTorchRest
 
-    return {client.name: client for client in (KServeTorchRest(endpoints, root=root), KServeTfRest(endpoints, root=root))}
+    return {client.name: client
+            for client in (KServeTorchRest(endpoints, root=root), KServeTfRest(endpoints, root=root))}
 
 
 def kserve_versions(root: Path, endpoints=None) -> dict:
     """{target: the version that answers} of both KServe servers (each V2 answer names its version)."""
     import numpy as np
+
     from core import spec as specs
 
     spec = specs.load(root)
@@ -264,7 +267,7 @@ def main(argv=None) -> None:
         if args.server in ("all", "kserve"):
             (kserve_publish if args.action == "publish" else kserve_rollback)(root)
     except (UpdateError, manifest.ManifestError, FileNotFoundError, requests.RequestException) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

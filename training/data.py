@@ -15,11 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from core import contract
+from core import contract, paths
 from core.spec import Spec
-from core import paths
-from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE,
-                           NAME_PATTERN, name_from)
+from training.spec import (
+    DIGITS_LABELS,
+    DIGITS_NAME,
+    DIGITS_RANGE,
+    MAX_CLASSES,
+    MAX_SIDE,
+    MIN_CLASSES,
+    MIN_SIDE,
+    NAME_PATTERN,
+    name_from,
+)
 
 SPLITS = ("train", "val", "test")
 
@@ -175,7 +183,8 @@ def load_npz(path: Path, value_range: tuple[float, float] | None = None) -> Data
                 raise DataError(f"{path}: missing array(s) {sorted(missing)}; found {sorted(archive.files)}")
             x, y = archive["x"], archive["y"]
             labels = archive["labels"] if "labels" in archive.files else None
-            # Without a name of its own, the file's name, cleaned as images_to_npz cleans a folder's ("my data" -> my_data).
+            # Without a name of its own, the file's name, cleaned as images_to_npz cleans a folder's
+            # ("my data" -> my_data).
             name = str(archive["name"]) if "name" in archive.files else name_from(path.stem, fallback="data")
     except DataError:
         raise

@@ -37,9 +37,9 @@ import threading
 import time
 from pathlib import Path
 
+from core import paths
 from core.spec import Spec
 from training import data
-from core import paths
 from training.spec import ModelConfig, load_spec
 
 FRAMEWORKS = ("torch", "tensorflow")
@@ -315,7 +315,7 @@ def main(argv=None) -> dict | None:
         for framework in args.frameworks:
             run_framework(framework, args)
     except LaunchError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     print(f"\ndistributed training: {time.monotonic() - started:.0f} s for {', '.join(args.frameworks)} "
           f"on {args.workers} worker(s) each", flush=True)
     if set(args.frameworks) != set(FRAMEWORKS):

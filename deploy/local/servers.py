@@ -15,20 +15,20 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Callable
 
 import requests
 
+from core import manifest, paths
 from core import spec as specs
 from deploy.local.settings import ServerSettings
 from serving import tls, update
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from core import manifest, paths
 
 # What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework.
 MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf")
@@ -53,6 +53,9 @@ class Server:
     endpoint_lines: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
     ports: dict = field(default_factory=dict)  # name in SERVING_PORTS -> port it binds (checked free before launch)
+    # The manifest ids of the files it loads once, at start (with spec.json: what it was started over; a running
+    # server is restarted when they changed). TF Serving polls its versions itself: only the spec is its.
+    serves: tuple = ()
 
 
 def _answers(check: Callable[[], bool]) -> Callable[[], bool]:
@@ -148,6 +151,7 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
         name="torchserve", describe="TorchServe 0.12 (Java frontend, Python worker; keys renewed at half-life)",
         command=command, cwd=folder,
         marker=str(config), ready=_answers(check), prepare=prepare,
+        serves=("torchserve_mar",),
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
              "METRICS_LOCATION": str(folder / "logs"), **(settings.torchserve_env if settings else {})},
         ports={name: endpoints.ports[name] for name in endpoints.ports if name.startswith("torchserve")},
@@ -180,7 +184,8 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
              "--file_system_poll_wait_seconds=1"]
     if settings and not settings.tfserving_batching:
         flags = [f for f in flags if not f.startswith(("--enable_batching", "--batching_parameters_file"))]
-    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible server takes too
+    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible
+        # server takes too
         flags += [f"--{name}={value}" for name, value in settings.tfserving_flags.items()]
     tls_files = tls.from_environment()
     ssl_config = folder / "ssl.config"
@@ -217,8 +222,10 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
         ports={name: endpoints.ports[name] for name in ("tfserving_grpc", "tfserving_rest")},
         endpoint_lines=[
-            f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; model {endpoints.model_name!r})",
-            f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
+            f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; "
+            f"model {endpoints.model_name!r})",
+            f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   "
+            f"GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
             f"metrics   {rest}{tf_configs.metrics_path()}",
         ])
 
@@ -232,7 +239,7 @@ KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "t
 def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
     framework, rest_key, grpc_key, artifact = KSERVE[name]
-    folder = root / "run" / name
+    root / "run" / name
     rest = endpoints.url(rest_key)
     command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
                "--artifacts", str(root), "--host", endpoints.host,
@@ -254,10 +261,11 @@ def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = N
     return Server(
         name=name, describe=f"KServe 0.21 ModelServer ({framework}; V2 REST + gRPC, V1 REST)", command=command,
         cwd=REPO, marker=f"serving.kserve.server --framework {framework} --artifacts {root}", ready=_answers(check),
-        prepare=prepare, env={"PYTHONPATH": str(REPO)},
+        prepare=prepare, env={"PYTHONPATH": str(REPO)}, serves=(artifact,),
         ports={key: endpoints.ports[key] for key in (rest_key, grpc_key)},
         endpoint_lines=[
-            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   GET {rest}/v2/models/{endpoints.model_name}",
+            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
+            f"GET {rest}/v2/models/{endpoints.model_name}",
             f"V2 gRPC   {endpoints.target(grpc_key)} (inference.GRPCInferenceService)",
             f"V1 REST   POST {rest}/v1/models/{endpoints.model_name}:predict",
             f"metrics   {rest}/metrics   (no authentication: put a gateway in front, deploy/kserve/README.md)",
@@ -273,7 +281,7 @@ def web_built(root: Path) -> bool:
 
 
 def web(root: Path, endpoints) -> Server:
-    folder = root / "run" / "web"
+    root / "run" / "web"
     url = endpoints.url("web_demo")
     command = [sys.executable, "-m", "web.tfjs.serve", "--host", endpoints.host,
                "--port", str(endpoints.ports["web_demo"]), "--artifacts", str(root)]
@@ -292,5 +300,5 @@ def web(root: Path, endpoints) -> Server:
         name="web", describe="the browser demo (python -m web.tfjs.serve, static files)", command=command,
         cwd=REPO, marker=f"web.tfjs.serve --host {endpoints.host} --port {endpoints.ports['web_demo']} "
                          f"--artifacts {root}",
-        ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]},
+        ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]}, serves=("web_demo",),
         endpoint_lines=[f"page      {url}/  (draw a digit; the model runs in the browser)"])

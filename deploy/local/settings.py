@@ -49,7 +49,7 @@ class ServerSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def merged(self, **changes) -> "ServerSettings":
+    def merged(self, **changes) -> ServerSettings:
         """These settings with some fields replaced (a grid point of the search: one server's fields)."""
         return ServerSettings(**{**asdict(self), **changes})
 
@@ -78,7 +78,8 @@ def from_dict(name: str, values: dict) -> ServerSettings:
     known = {f.name for f in fields(ServerSettings)} - {"name"}
     unknown = set(values) - known
     if unknown:
-        raise ValueError(f"settings {name!r}: unknown fields {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise ValueError(f"settings {name!r}: unknown fields {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
     return ServerSettings(name=name, **values)
 
 

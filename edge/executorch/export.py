@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core import manifest, paths
 from core import spec as specs
 from core.support import NotSupported
 from edge.common import save_artifact
 from training import data
-from core import manifest, paths
 
 DEFAULT_MAX_BATCH = 1024  # the largest batch the programs accept; the runner splits larger ones
 VARIANTS = ("xnnpack", "portable")
@@ -110,7 +110,8 @@ def infer_batch_in_reshapes(exported):
             continue  # leave it as it is; the delegation check reports it if it falls back
         with graph.inserting_before(node):
             view = graph.call_function(torch.ops.aten.view.default,
-                                       (node.args[0], [-1 if i in symbolic else int(size) for i, size in enumerate(shape)]))
+                                       (node.args[0],
+                                        [-1 if i in symbolic else int(size) for i, size in enumerate(shape)]))
         view.meta = dict(node.meta)
         node.replace_all_uses_with(view)
         graph.erase_node(node)

@@ -35,15 +35,14 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import machine as machine_mod, openloop
-from benchmarks import timing
-from core import registry
+from benchmarks import machine as machine_mod
+from benchmarks import openloop, timing
+from core import paths, registry
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import grid, sweep, variants
-from core import paths
 
 SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framework of the model it serves
 
@@ -79,7 +78,8 @@ def measure_point(root: Path, server: str, point: dict, args, bounds: sweep.Boun
                 predictor = make()
                 figures = {"one_client": one_client(predictor, images[:1], classes, args.latency_seconds)}
                 getattr(predictor, "close", lambda: None)()
-                run_step = lambda rate: openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
+                def run_step(rate, make=make):
+                    return openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
                 figures.update(sweep.find_capacity(run_step, bounds, retries=args.retries))
             except Exception as error:  # a point that fails is a result: recorded and never chosen
                 figures = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
@@ -165,7 +165,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--grid", default="small", choices=("small", "full"),
                         help="small: ~8 points per server, ~8-10 min on 2 cores; full: ~20 (default: small)")
     parser.add_argument("--points", nargs="+", metavar="[SERVER:]NAME", help="only these points of the grid")
-    parser.add_argument("--latency-seconds", type=float, default=1.0, help="one-client timing per endpoint (default: 1)")
+    parser.add_argument("--latency-seconds", type=float, default=1.0,
+                        help="one-client timing per endpoint (default: 1)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0,
                         help="unrecorded load at the first rate before measuring each endpoint (default: 3)")
     parser.add_argument("--step-seconds", type=float, default=1.5, help="length of each load step (default: 1.5)")
@@ -173,7 +174,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
     parser.add_argument("--retries", type=int, default=1, help="runs again of a failing step (default: 1)")
     parser.add_argument("--write-profiles", nargs="?", const=settings_mod.PROFILES_FILE, type=Path, metavar="PATH",
-                        help=f"rewrite the profiles file (default path: {settings_mod.PROFILES_FILE.relative_to(paths.REPO_ROOT)})")
+                        help="rewrite the profiles file "
+                             f"(default path: {settings_mod.PROFILES_FILE.relative_to(paths.REPO_ROOT)})")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--out", type=Path, help="JSON result (default: <artifacts>/bench/search.json)")
     args = parser.parse_args(argv)
@@ -207,7 +209,8 @@ def main(argv=None) -> dict:
         print(f"{server:<12}{'in-process ' + entry['in_process']['target']:<24}{entry['in_process']['p50_ms']:>9.3f}"
               f"{entry['in_process']['p99_ms']:>9.3f}")
     if args.write_profiles:
-        print(f"wrote {write_profiles(result, args.write_profiles)} (commit it; then `python -m deploy.containers.configs`)")
+        print(f"wrote {write_profiles(result, args.write_profiles)} "
+              "(commit it; then `python -m deploy.containers.configs`)")
     print(f"\nwrote {out} in {result['seconds']:.0f} s ({command})")
     return result
 

@@ -1,4 +1,5 @@
-"""Capacity of every served endpoint, default versus the latency and throughput profiles, pinned and unpinned, in one run.
+"""Capacity of every served endpoint, default versus the latency and throughput profiles, pinned and
+unpinned, in one run.
 
     make loadtest-sweep                                    # = python -m serving.load.sweep
     python -m serving.load.sweep --seconds 3 --start-rate 20 --precision 0.05 --settings default throughput --pin both
@@ -45,15 +46,15 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import machine as machine_mod, openloop
+from benchmarks import machine as machine_mod
+from benchmarks import openloop
 from benchmarks import results as results_mod
-from core import registry
+from core import paths, registry
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import memory, plots, variants
-from core import paths
 
 SLO_P99_MS = 50.0
 
@@ -266,14 +267,15 @@ def run_setting(root: Path, name: str, target_names: list[str], bounds: Bounds, 
                 # Warm-up: the JIT, connections, the first batches.
                 openloop.run(make, images, classes, bounds.start, seconds, threads)
                 results[target] = find_capacity(
-                    lambda rate: openloop.run(make, images, classes, rate, seconds, threads, servers=pids), bounds,
-                    retries=retries, cores=len(pin["servers"]) if pin else None)
+                    lambda rate, make=make: openloop.run(make, images, classes, rate, seconds, threads, servers=pids),
+                    bounds, retries=retries, cores=len(pin["servers"]) if pin else None)
                 print(f"  {target}: {describe(results[target])}", flush=True)
     finally:
         runner.stop(variant)
     usage = sampler.result()
     return {"server_settings": settings.to_dict(), "targets": results, "pin": pin,
-            "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]} for server in servers.MODEL_SERVERS}}
+            "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]}
+                        for server in servers.MODEL_SERVERS}}
 
 
 def in_process_rates(root: Path, seconds: float) -> dict:

@@ -17,12 +17,12 @@ import json
 import numpy as np
 import requests
 
+from core import spec as specs
 from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from serving.wire import Wire
-from core import spec as specs
 
 
 class TFServingGrpc:
@@ -56,7 +56,8 @@ class TFServingGrpc:
         self._spec(request.model_spec, model_name, version, signature_name)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(value if hasattr(value, "tensor_shape") else tf.make_tensor_proto(value))
-        return call_with_retry(lambda left: self.predictions.Predict(request, timeout=min(self.timeout, left)), self.retry)
+        return call_with_retry(lambda left: self.predictions.Predict(request, timeout=min(self.timeout, left)),
+                               self.retry)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -73,7 +74,8 @@ class TFServingGrpc:
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, None, None)
         request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.asarray(batch, dtype=np.float32)))
-        rows = lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[output_name])
+        def rows(reply):
+            return tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[output_name])
         return Wire("grpc", self.endpoints.target("tfserving_grpc"), request.SerializeToString(), (), rows,
                     method="/tensorflow.serving.PredictionService/Predict")
 
@@ -107,7 +109,8 @@ class TFServingGrpc:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, model_name, version)
         response = self.models.GetModelStatus(request, timeout=self.timeout)
-        return [(s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state)) for s in response.model_version_status]
+        return [(s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state))
+                for s in response.model_version_status]
 
     def close(self) -> None:
         self.channel.close()
@@ -138,7 +141,8 @@ class TFServingRest:
         return np.asarray(answer["predictions"], dtype=np.float32)
 
     def wire(self, batch: np.ndarray) -> Wire:
-        return Wire("rest", self.model_url() + ":predict", json.dumps({"instances": np.asarray(batch).tolist()}).encode(),
+        return Wire("rest", self.model_url() + ":predict",
+                    json.dumps({"instances": np.asarray(batch).tolist()}).encode(),
                     {"Content-Type": "application/json"}, lambda answer: answer["predictions"])
 
     def status(self, model_name=None, version=None) -> dict:
@@ -152,13 +156,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5, help="test images to send (default: 5)")
     args = parser.parse_args(argv)
-    from training import data
     from core import paths
+    from training import data
 
     grpc_client, rest = TFServingGrpc(), TFServingRest()
     print("status (gRPC):", grpc_client.status())
     signatures, version = grpc_client.metadata()
-    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[grpc_client.tensor_names()[0]].tensor_shape)
+    print(f"signature serving_default (version {version}):",
+          signatures.signature_def["serving_default"].inputs[grpc_client.tensor_names()[0]].tensor_shape)
     test = data.load_split(paths.split_path())["test"]
     for client in (grpc_client, rest):
         labels = client.predict(test.x[: args.count]).argmax(axis=1)

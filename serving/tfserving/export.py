@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from serving.tfserving import configs
 from training import data
-from core import manifest, paths
 
 TOLERANCE = 1e-5
 
@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     try:
         export((args.artifacts or paths.artifacts_dir()).resolve())
     except manifest.ManifestError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

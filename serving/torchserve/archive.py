@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from training import data
-from core import manifest, paths
 
 REPO = paths.REPO_ROOT
 HANDLER = Path(__file__).with_name("handler.py")
@@ -127,7 +127,7 @@ def main(argv=None) -> None:
     try:
         build((args.artifacts or paths.artifacts_dir()).resolve())
     except manifest.ManifestError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def test_raw_v2_json_as_the_protocol_writes_it(server_clients, references, test_
     assert answer["model_name"] == spec.model_name and answer["id"] == "request-7"
     (output,) = answer["outputs"]
     assert (output["name"], output["datatype"], output["shape"]) == (spec.output_name, "FP32", [3, spec.num_classes])
-    np.testing.assert_allclose(np.reshape(output["data"], (3, -1)), expected(references, target, images), atol=TOLERANCE)
+    np.testing.assert_allclose(np.reshape(output["data"], (3, -1)), expected(references, target, images),
+                               atol=TOLERANCE)
 
 
 @pytest.mark.parametrize("target", REST)
@@ -105,7 +106,8 @@ def rest_cases(spec) -> dict:
     """name -> (body bytes, HTTP status, what the message says)."""
     item, values, low = spec.describe_item(), int(np.prod(spec.item_shape)), spec.value_min
     one = np.full((1, *spec.item_shape), low, np.float32)
-    as_json = lambda body: json.dumps(body).encode()
+    def as_json(body):
+        return json.dumps(body).encode()
     return {
         "wrong shape": (as_json(v2_input(spec, one[:, :-1])), 400, f"shape {list(one[:, :-1].shape)} is not"),
         "shape and data disagree": (as_json(v2_input(spec, one, shape=[2, *spec.item_shape])), 400,
@@ -117,7 +119,7 @@ def rest_cases(spec) -> dict:
                          f"values must lie in {range_text(spec)}, got [{low - 1:g}, {low - 1:g}]"),
         "empty batch": (as_json(v2_input(spec, one[:0])), 400, f"empty batch: send at least one {item} image"),
         "strings": (as_json(v2_input(spec, one, data=["a"] * values)), 400, "must hold numbers only, found 'a'"),
-        "unknown input": (as_json(v2_input(spec, one, name="pixels")), 400, f"unknown input 'pixels'"),
+        "unknown input": (as_json(v2_input(spec, one, name="pixels")), 400, "unknown input 'pixels'"),
         "no inputs": (as_json({"inputs": []}), 400, "holds 0 inputs"),
         "malformed JSON": (b'{"inputs": [', 400, "the request body is not valid JSON"),
         "empty body": (b"", 400, "the request body is empty"),
@@ -297,15 +299,16 @@ def test_no_process_the_runner_started_listens_beyond_loopback(served):
 @pytest.mark.parametrize("target", REST + GRPC)
 def test_tritonclient_reads_the_same_answers(served, references, test_split, spec, target):
     """tritonclient (the standard V2 client; it needs protobuf<7, so it runs in .venv-kserve)."""
-    from deploy.local.servers import KSERVE_PYTHON
     from core import paths
+    from deploy.local.servers import KSERVE_PYTHON
 
     images = test_split.x[:4]
     target_row = registry.TARGETS[target]
     address = registry.where(target, served.root, served.endpoints)
     url = address.split()[1].split("/v2/")[0].removeprefix("http://") if target.endswith("rest") \
         else address.split()[0].removeprefix("grpc://")
-    run = subprocess.run([str(KSERVE_PYTHON), "-m", "tests.integration.triton_v2", "--protocol", target.rsplit("-", 1)[1],
+    run = subprocess.run([str(KSERVE_PYTHON), "-m", "tests.integration.triton_v2",
+                          "--protocol", target.rsplit("-", 1)[1],
                           "--url", url, "--model", spec.model_name, "--input", spec.input_name,
                           "--output", spec.output_name, "--batch", json.dumps(images.tolist())],
                          cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=120)
