@@ -159,7 +159,7 @@ serve: ## start TorchServe, TF Serving and (when built) the demo page in the bac
 stop: ## stop the servers (and the demo page) `make serve` started
 	$(PY) -m deploy.local.runner stop
 
-bench-serving: serve setup-bench ## one client's latency on every served endpoint and in-process (serving.json); 64 requests in flight on the TF server's gRPC, default vs throughput profile, by perf_analyzer (concurrent.json)
+bench-serving: serve setup-bench ## one client's latency on every served endpoint and in-process (serving.json); 64 requests in flight on the TF server's gRPC and TorchServe's REST, default vs throughput profile, by perf_analyzer (concurrent.json)
 	$(PY) -m serving.bench $(BENCH_ARGS)
 	$(PY) -m serving.load.concurrent $(CONCURRENT_ARGS)
 

@@ -1,7 +1,7 @@
 """Many requests in flight on a server, default settings against the throughput profile, in one run.
 
     make bench-serving                                   # its second step (after serving.bench)
-    python -m serving.load.concurrent                    # 64 in flight, gRPC on the TF server
+    python -m serving.load.concurrent                    # 64 in flight: TF server gRPC, TorchServe REST
     python -m serving.load.concurrent --concurrency 16 64 --settings default latency throughput
 
 For each server setting (deploy/local/settings.py: "default" = the checked-in configs, the
