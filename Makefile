@@ -56,7 +56,7 @@ CONTAINER_MODULE_k8s := deploy.containers.k8s
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: setup-system setup-python setup-web setup-serving-stubs ## prepare this machine: system prerequisites, every environment, npm packages, gRPC stubs
+setup: setup-system setup-python setup-web setup-serving-stubs setup-bench ## prepare this machine: system prerequisites, every environment, npm packages, gRPC stubs, the benchmarks' native load generator
 	@echo "setup: done"
 
 setup-system: ## check (and on Debian as root, install) Java, Node, Chromium and g++
@@ -94,7 +94,7 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs (from the 
 		$(PY) -m serving.v2.gen_stubs; \
 	fi
 
-setup-bench: setup-python ## the benchmarks' native load generator (NVIDIA perf_analyzer, tritonclient 2.41.0's binary) in .venv-perf, and Debian's libb64-0d it links; make bench-serving needs it, make test does not
+setup-bench: setup-python ## the benchmarks' native load generator (NVIDIA perf_analyzer, tritonclient 2.41.0's binary) in .venv-perf, and Debian's libb64-0d it links (part of make setup: make bench-serving uses it, tests/load/test_native.py tests it)
 	@echo "setup: the benchmarks' native load generator"
 	@deploy/local/prereqs.sh --bench
 	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-perf requirements/perf.txt

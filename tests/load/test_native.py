@@ -1,8 +1,7 @@
 """The native generator (perf_analyzer) against real servers: figures of the shape the benchmarks read,
 and a refused request ends the run with its error instead of a figure.
 
-perf_analyzer comes with `make setup-bench`, which `make test` does not run: without it these tests
-are skipped, saying so.
+perf_analyzer comes with `make setup-bench`, part of `make setup` (which `make test` runs first).
 """
 from __future__ import annotations
 
@@ -17,9 +16,7 @@ from serving.endpoints import free_endpoints
 from serving.load import variants
 from tests.conftest import built
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not native.BINARY.exists(),
-                                 reason="perf_analyzer comes with `make setup-bench`, which `make test` does not run")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
