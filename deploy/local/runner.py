@@ -172,7 +172,8 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
     plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings),
-            *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE)]
+            *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE),
+            servers.rayserve(root, endpoints, settings)]
     if only is not None:
         plan = [server for server in plan if server.name in only]
     elif servers.web_built(root):
@@ -236,6 +237,8 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
     recorded = read_pid(folder)
     if recorded is None:
         return False
+    # Descendants that left the group (a Ray worker may start a session of its own) are stopped by pid.
+    strays = _strays(recorded.pid)
     try:
         os.killpg(recorded.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -245,11 +248,45 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
             os.killpg(recorded.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    _kill_strays(strays)
     (folder / "server.pid").unlink(missing_ok=True)
     # The instance's scratch folder (TorchServe's unpacked models and worker sockets) goes too.
     shutil.rmtree(folder / "tmp", ignore_errors=True)
     print(f"{name}: stopped (pid {recorded.pid})")
     return True
+
+
+def _strays(pgid: int) -> list:
+    """The descendants of process `pgid` outside its process group, as (pid, start time) pairs."""
+    import psutil
+
+    try:
+        children = psutil.Process(pgid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if os.getpgid(child.pid) != pgid:
+                found.append((child.pid, _stat(child.pid)[0]))
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def _kill_strays(strays: list, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `grace`, each (pid, start time) still running as that same process."""
+    alive = lambda: [(pid, started) for pid, started in strays if started and _stat(pid)[0] == started
+                     and _stat(pid)[1] not in ("Z", "X")]
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        for pid, _ in alive():
+            try:
+                os.kill(pid, signal_number)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def _group_alive(pgid: int) -> bool:
