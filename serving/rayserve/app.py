@@ -56,7 +56,8 @@ class Options:
         """The deployment's Serve options (the field names of serve.deployment and of serveConfigV2)."""
         options = {"ray_actor_options": {"num_cpus": self.replica_cpus},
                    "max_ongoing_requests": self.max_ongoing_requests,
-                   "health_check_period_s": self.health_check_period_s, "health_check_timeout_s": self.health_check_timeout_s, "graceful_shutdown_timeout_s": 5.0}
+                   "health_check_period_s": self.health_check_period_s,
+                   "health_check_timeout_s": self.health_check_timeout_s, "graceful_shutdown_timeout_s": 5.0}
         if self.replicas is not None:
             return {**options, "num_replicas": self.replicas}
         return {**options, "autoscaling_config": {
