@@ -232,7 +232,7 @@ report: ## REPORT.md and report/*.png from the JSON results (a missing one is na
 	$(PY) -m benchmarks.report
 
 # ---- hardening: fuzzing, model updates, soak (serving/update.py, serving/soak.py, tests/integration/) ----
-.PHONY: fuzz update-publish update-rollback update-status soak
+.PHONY: fuzz faults update-publish update-rollback update-status soak
 # Fuzz cases per endpoint for `make fuzz` (`make test` runs 75).
 FUZZ_EXAMPLES ?= 2500
 # Soak flags, e.g. `make soak SOAK_ARGS="--seconds 60 --rate 30"`.
@@ -241,6 +241,9 @@ SOAK_ARGS ?=
 fuzz: ## property-based fuzzing, FUZZ_EXAMPLES (2500) bodies per endpoint on fresh servers -> artifacts/bench/fuzz.json
 	DIGITS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) DIGITS_FUZZ_REPORT=$(CURDIR)/artifacts/bench/fuzz.json \
 		$(PY) -m pytest tests/integration/test_fuzz.py -q -s
+
+faults: setup ## the fault-injection tests (killed and stopped workers, expiring keys, restarts and versions under load, floods, interrupted builds), each fault's counts -> artifacts/bench/faults.json, REPORT's reliability section
+	$(PY) -m benchmarks.faults
 
 update-publish: ## export the next model version and switch every running server to it (TorchServe, TF Serving, KServe), without downtime
 	$(PY) -m serving.update publish

@@ -11,7 +11,7 @@ the committed profiles, so two runs compare the same settings); the capacity swe
 latency and throughput profiles, pinned and unpinned); the burst (16..1,000 connections at
 once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
 workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
-`make report`.
+the fault-injection tests with their counts (make faults); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 60-80 minutes on a 2-core machine (the search: 15-20 of them).
@@ -31,7 +31,7 @@ from pathlib import Path
 from core import paths
 
 STEPS = ("build", "edge", "serving", "kserve", "web", "search", "sweep", "burst", "widths", "training", "distributed",
-         "handwriting", "report")
+         "handwriting", "faults", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -106,6 +106,11 @@ def step_distributed(root: Path, args) -> None:
 
 def step_handwriting(root: Path, args) -> None:
     run(python("benchmarks.handwriting", "--artifacts", str(root)))
+
+
+def step_faults(root: Path, args) -> None:
+    """The fault-injection tests (benchmarks/faults.py); each builds and starts what it needs of its own."""
+    run(python("benchmarks.faults", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:

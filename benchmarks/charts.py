@@ -61,9 +61,9 @@ def pareto(points: list[tuple[str, float, float]], marks: dict[str, list[str]], 
                        zorder=3, label=role)
     front = [(c, p) for _, c, p in points if not any(c2 >= c and p2 <= p and (c2, p2) != (c, p) for _, c2, p2 in points)]
     if len(front) > 1:
-        ax.plot(*zip(*sorted(front)), "-", color="tab:grey", alpha=0.5, zorder=1, label="Pareto front")
+        ax.plot(*zip(*sorted(front), strict=False), "-", color="tab:grey", alpha=0.5, zorder=1, label="Pareto front")
     handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    unique = dict(zip(labels, handles, strict=False))
     ax.legend(unique.values(), unique.keys(), fontsize=8)
     ax.set(yscale="log", title=title, xlabel="capacity (req/s at p99 <= 50 ms, weakest endpoint)",
            ylabel="one-client p50 (ms, slowest endpoint)")

@@ -27,8 +27,8 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks import results as results_mod
-from training import data
 from core import paths
+from training import data
 
 FRAMEWORKS = ("torch", "tensorflow")
 

@@ -23,6 +23,7 @@ SOURCES = {
     "training": ("bench/training.json", "make bench-training"),
     "distributed": ("bench/distributed.json", "make bench-distributed"),
     "handwriting": ("bench/handwriting.json", "make bench-handwriting"),
+    "faults": ("bench/faults.json", "make faults"),
 }
 
 # The eager reference and its compiled graphs, by framework (core/registry.py names).

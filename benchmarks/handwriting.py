@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine, results
-from training import heldout
 from core import paths
+from training import heldout
 
 GOAL = {"drawn": 0.95, "printed": 0.90}
 MODELS = ("plain", "augmented")  # before and after
@@ -83,7 +83,7 @@ def score(predicted: np.ndarray, cases: list, labels: tuple) -> dict:
     truth = np.array([case.label for case in cases])
     right = predicted == truth
     styles = {}
-    for case, ok in zip(cases, right):
+    for case, ok in zip(cases, right, strict=False):
         styles.setdefault(f"{labels[case.label]} {case.style}", []).append(ok)
     return {"accuracy": round(float(right.mean()), 4), "count": len(cases),
             "per_digit": {labels[k]: round(float(right[truth == k].mean()), 4) for k in sorted(set(truth))},

@@ -48,8 +48,8 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -199,7 +199,7 @@ class OpenLoop:
         if answer.shape != want.shape or not np.allclose(answer, want, atol=self.atol):
             raise WrongAnswer(f"answer differs from the expected one (shape {answer.shape})")
 
-    def connect(self, warm: bool = False) -> "OpenLoop":
+    def connect(self, warm: bool = False) -> OpenLoop:
         """Build each thread's client (and, `warm`, send each one checked request before the clock starts)."""
         while len(self.predictors) < self.threads:
             predictor = self.make_predictor()
@@ -210,7 +210,7 @@ class OpenLoop:
             self.predictors.append(predictor)
         return self
 
-    def start(self) -> "OpenLoop":
+    def start(self) -> OpenLoop:
         self.connect()
         self.cpu_began, self.servers_began = time.process_time(), memory.trees_cpu_s(self.servers)
         self.start_at = timing.now() + 0.05
@@ -333,8 +333,8 @@ def run(make_predictor, images: np.ndarray, classes: int, rate: float, seconds: 
 
 def test_images(root: Path, count: int = 64) -> np.ndarray:
     """The first `count` test-split images, (count, *item shape) float32: what every load request sends (one each)."""
-    from training import data
     from core import paths
+    from training import data
 
     return data.load_split(paths.split_path(root))["test"].x[:count].astype(np.float32)
 
@@ -349,9 +349,9 @@ def predictor_factory(target: str, root: Path, endpoints=None):
 
 
 def main(argv=None) -> dict:
+    from core import paths
     from core import spec as specs
     from serving import endpoints as endpoints_mod
-    from core import paths
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True,

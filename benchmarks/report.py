@@ -7,7 +7,7 @@ Reads, from <artifacts>: metrics.json (make train), manifest.json (make export),
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
 load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
 widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed),
-handwriting.json (make bench-handwriting).
+handwriting.json (make bench-handwriting), faults.json (make faults).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.
 """
@@ -21,15 +21,26 @@ from pathlib import Path
 
 from benchmarks import charts
 from benchmarks import machine as machine_mod
-from core import registry
 from benchmarks.claims import section_claims
-from benchmarks.report_handwriting import section_handwriting
+from benchmarks.figures import (
+    COMPILED,
+    SOURCES,
+    browser_latency,
+    compile_figures,
+    edge_latency,
+    load_inputs,
+    missing,
+    server_latency,
+    server_memory,
+    table,
+    training_runs,
+)
 from benchmarks.report_edge import section_edge
+from benchmarks.report_faults import section_faults
+from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_search import section_search
 from benchmarks.report_servers import section_servers
-from benchmarks.figures import (COMPILED, SOURCES, browser_latency, compile_figures, edge_latency, load_inputs,
-                                missing, server_latency, server_memory, table, training_runs)
-from core import paths
+from core import paths, registry
 
 
 def section_training(inputs, out: Path) -> str:
@@ -227,7 +238,7 @@ def section_widths(inputs, out: Path) -> str:
     for name in names:
         cells = [widths["widths"][w]["targets"].get(name, {}).get("p50_ms") for w in keys]
         rows.append([name, *cells])
-        points = [(int(w), c) for w, c in zip(keys, cells) if c is not None]
+        points = [(int(w), c) for w, c in zip(keys, cells, strict=False) if c is not None]
         if points:
             series[name] = ([p[0] for p in points], [p[1] for p in points])
     params = [["parameters", *[widths["widths"][w]["params"]["torch"] for w in keys]]]
@@ -377,6 +388,7 @@ def build(root: Path, out_md: Path) -> str:
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
         section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n", section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
+        section_faults(inputs), "\n",
         section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
         section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,
     ]

@@ -75,7 +75,7 @@ def goals(search: dict) -> list[list]:
                      f"{latency['name']}: {p50:g} ms vs {ts['in_process']['target']} {base:g} ms = {ratio:.1f}x",
                      "met" if met else f"not met: the served call takes {p50 - base:.2f} ms more than the "
                                        "in-process one"])
-    for server, entry in search["servers"].items():
+    for _server, entry in search["servers"].items():
         if not entry.get("profiles"):
             continue
         default, best = _point(entry, "default"), _point(entry, entry["profiles"]["throughput"])

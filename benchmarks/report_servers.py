@@ -6,8 +6,8 @@ measured, the load sweep's capacity and memory (make loadtest-sweep). Nothing is
 """
 from __future__ import annotations
 
-from core import registry
 from benchmarks.figures import missing, server_latency, server_memory, table
+from core import registry
 
 # What no benchmark measures: what each server is, speaks, needs, and how it is kept up.
 SERVERS = {

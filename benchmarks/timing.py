@@ -11,7 +11,7 @@ and writes the same keys, so a p99 means the same thing in every JSON file under
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 

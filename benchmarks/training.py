@@ -30,8 +30,8 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks import results as results_mod
-from training import data
 from core import paths
+from training import data
 from training.spec import WIDTHS, digits_spec, write_spec
 
 MODES = ("torch:eager", "torch:compiled", "tensorflow:eager", "tensorflow:graph", "tensorflow:xla")

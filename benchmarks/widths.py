@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine, results, timing
-from core import registry
+from core import paths, registry
 from training import data
-from core import paths
 from training.spec import WIDTHS
 
 

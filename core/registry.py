@@ -19,9 +19,9 @@ Adding a target: its folder (exporter, Predictor, README) and one row below; see
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.support import NotSupported  # noqa: F401 (raised by exporters, caught by the build: registry.NotSupported)
 

@@ -26,6 +26,7 @@ from core import paths, registry
 from deploy import parity
 from deploy.local import build
 
+
 def check(root: Path, train_args: list, progress=print) -> list[dict]:
     """Build `root` with `train_args`, then one row per target: exports, runs, matches, why not."""
     results = build.ensure(root, args=train_args, isolate=True, keep_going=True, progress=progress)

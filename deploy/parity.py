@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core import registry
+from core import manifest, paths, registry
 from training import data
-from core import manifest, paths
 
 FP32_TOLERANCE = 1e-4  # max abs probability difference to the reference
 INT8_AGREEMENT = 0.98  # share of images with the reference's label

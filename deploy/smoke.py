@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core import registry
-from training import data
-from core import paths
+from core import paths, registry
 from core import spec as specs
+from training import data
 
 
 def sample(root: Path, index: int) -> tuple[np.ndarray, str]:

@@ -33,9 +33,8 @@ from tqdm import tqdm
 
 from benchmarks import machine, results, timing
 from benchmarks.report_edge import beside_twins
-from core import registry
+from core import manifest, paths, registry
 from training import data
-from core import manifest, paths
 
 BATCHES = (1, 32)
 THREADS = 1

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from core.contract import ContractError, check_batch, range_warning
 from core.predictor import Predictor
 from core.spec import Spec
-from core import manifest, paths
 from training.preprocess import ImageError, misnamed, picture_to_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest
 from core import spec as specs
 from edge import common
-from core import manifest
 
 
 class TorchEagerPredictor:

@@ -17,8 +17,8 @@ import argparse
 import numpy as np
 
 from benchmarks import machine, results, timing
-from training import data
 from core import paths
+from training import data
 
 
 def targets(root):

@@ -35,7 +35,7 @@ class Endpoints:
     ports: dict
     model_name: str | None = None  # the served model's name: the spec's (see for_root)
 
-    def for_root(self, root: Path | None) -> "Endpoints":
+    def for_root(self, root: Path | None) -> Endpoints:
         """These endpoints serving the model trained into artifacts folder `root` (its spec names it);
         without a root, endpoints that already name their model stay as they are."""
         if root is None and self.model_name is not None:
@@ -94,5 +94,5 @@ def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
 def free_endpoints(host: str = SERVING_HOST, root: Path | None = None) -> Endpoints:
     """The spec's endpoints with every port moved to a free one (tests, benchmarks, side-by-side servers);
     the model name is the one trained into `root`, when given."""
-    ports = dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS), host)))
+    ports = dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS), host), strict=False))
     return Endpoints(host=host, ports=ports, model_name=model_name_of(root) if root is not None else None)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.tfserving import configs
 from core import manifest, paths
 from core import spec as specs
+from serving.tfserving import configs
 
 
 class SavedModelInProcess:

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from benchmarks import machine, results
+from benchmarks.openloop import OpenLoop
+from core import paths, registry
 from serving import endpoints as endpoints_mod
 from serving.load.memory import tree_rss_mb
-from benchmarks.openloop import OpenLoop
 from training import data
-from core import paths, registry
 
 SERVER_OF = {name: registry.TARGETS[name].server for name in registry.served()}  # target -> its local server
 

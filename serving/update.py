@@ -30,11 +30,11 @@ from pathlib import Path
 
 import requests
 
+from core import manifest, paths
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from core import manifest, paths
 
 TORCHSERVE_CONFIG = paths.REPO_ROOT / "serving" / "torchserve" / "config.properties"
 DRAIN_SECONDS = 2.0  # after a rollback switches the default, before the newer version is unregistered
@@ -199,6 +199,7 @@ def kserve_clients(root: Path, endpoints=None) -> dict:
 def kserve_versions(root: Path, endpoints=None) -> dict:
     """{target: the version that answers} of both KServe servers (each V2 answer names its version)."""
     import numpy as np
+
     from core import spec as specs
 
     spec = specs.load(root)

@@ -220,8 +220,8 @@ def spec(trained_artifacts):
 @pytest.fixture(scope="session")
 def test_split(trained_artifacts):
     """The saved test split of the session's model (the golden cases every target is checked on)."""
-    from training import data
     from core import paths
+    from training import data
 
     return data.load_split(paths.split_path(trained_artifacts))["test"]
 

@@ -15,11 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from core import contract
+from core import contract, paths
 from core.spec import Spec
-from core import paths
-from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE,
-                           NAME_PATTERN, name_from)
+from training.spec import (
+    DIGITS_LABELS,
+    DIGITS_NAME,
+    DIGITS_RANGE,
+    MAX_CLASSES,
+    MAX_SIDE,
+    MIN_CLASSES,
+    MIN_SIDE,
+    NAME_PATTERN,
+    name_from,
+)
 
 SPLITS = ("train", "val", "test")
 

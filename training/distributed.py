@@ -37,9 +37,9 @@ import threading
 import time
 from pathlib import Path
 
+from core import paths
 from core.spec import Spec
 from training import data
-from core import paths
 from training.spec import ModelConfig, load_spec
 
 FRAMEWORKS = ("torch", "tensorflow")

@@ -22,7 +22,7 @@ def make(count: int = 600, height: int = 12, width: int = 16, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 70, (count, height, width, 3)).astype(np.uint8)  # background noise
     y = np.arange(count) % len(LABELS)
-    for image, label in zip(x, y):
+    for image, label in zip(x, y, strict=False):
         colour = rng.integers(150, 256, 3)
         colour[rng.integers(0, 3)] = 255  # always bright in one channel at least
         dy, dx = rng.integers(-1, 2, 2)  # the place jitters a pixel either way

@@ -29,8 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from training.preprocess import ImageError, decode, image_to_input, misnamed
-from training.spec import (MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE, NAME_PATTERN, RESIZE_REDUCTION, ModelConfig,
-                           derive_spec, name_from)
+from training.spec import (
+    MAX_CLASSES,
+    MAX_SIDE,
+    MIN_CLASSES,
+    MIN_SIDE,
+    NAME_PATTERN,
+    RESIZE_REDUCTION,
+    ModelConfig,
+    derive_spec,
+    name_from,
+)
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_ENLARGE, MAX_STRETCH = 4.0, 4.0  # beyond these a picture is reported: its resize to HxW is mostly guesswork
@@ -209,7 +218,7 @@ def main(argv=None) -> None:
                         name=np.asarray(result["name"]))
     counts = np.bincount(result["y"], minlength=len(result["labels"]))
     print(f"wrote {args.out}: x {result['x'].shape} uint8, name {result['name']!r}, {len(result['labels'])} classes: "
-          + ", ".join(f"{label} ({count})" for label, count in zip(result["labels"], counts)))
+          + ", ".join(f"{label} ({count})" for label, count in zip(result["labels"], counts, strict=False)))
     print(f"next: python -m training.train --data {args.out}   (or make deploy-all DATA={args.out})")
 
 

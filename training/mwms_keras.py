@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import os
 
-from training import distributed
-
 from core import paths
+from training import distributed
 
 
 def main(argv=None) -> None:

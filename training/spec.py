@@ -95,7 +95,7 @@ class ModelConfig:
         return {"arch": self.arch, "width": self.width, "kernel_size": self.kernel_size, "dropout": self.dropout}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         return cls(width=int(data["width"]), kernel_size=int(data["kernel_size"]), dropout=float(data["dropout"]),
                    arch=str(data.get("arch", "cnn")))
 

@@ -21,9 +21,9 @@ import argparse
 import json
 from pathlib import Path
 
+from core import paths
 from core.spec import Spec, from_dict
 from training import data
-from core import paths
 from training.spec import ARCHS, DIGITS_REDUCTION, RESIZE_REDUCTION, WIDTHS, ModelConfig, derive_spec, write_spec
 
 TWIN_TOLERANCE = 1e-5
@@ -114,8 +114,8 @@ def finish(root: Path, spec: Spec, splits: dict, trained: dict, config: ModelCon
 
     `trained` maps "torch" and "tensorflow" to (model, metrics entry); `extra` goes into metrics.json.
     """
-    from training import twin
     from core import manifest
+    from training import twin
     from training.model_torch import save_checkpoint
 
     (torch_model, torch_metrics), (keras_model, keras_metrics) = trained["torch"], trained["tensorflow"]

@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from core.spec import Spec
 from training import augment as augmentation
 from training.data import Split
-from core.spec import Spec
 from training.model_keras import build_model, count_params
 from training.spec import ModelConfig
 
@@ -123,7 +123,7 @@ def _fit_distributed(strategy, config: ModelConfig, spec: Spec, train_split: Spl
             # Divided by the global batch: the optimizer sums the replicas' gradients into the mean.
             loss = tf.reduce_sum(per_example) / global_batch
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=False))
         return loss
 
     @tf.function

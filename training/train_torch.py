@@ -18,9 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from core.spec import Spec
 from training import augment as augmentation
 from training.data import Split
-from core.spec import Spec
 from training.model_torch import Network, build_network, count_params
 from training.spec import ModelConfig
 

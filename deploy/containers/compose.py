@@ -20,10 +20,10 @@ import os
 import subprocess
 from pathlib import Path
 
+from core import paths
 from core import spec as specs
 from deploy.containers import artifacts, cli, configs, images, launch, preflight
 from serving import endpoints as endpoints_mod
-from core import paths
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 PROJECT = "digits"  # the compose project: the project's name, whatever model it serves

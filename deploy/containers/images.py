@@ -20,8 +20,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from deploy.containers import artifacts, cli, configs, plan, preflight
 from core import paths
+from deploy.containers import artifacts, cli, configs, plan, preflight
 
 DOCKERFILES = plan.REPO / "deploy" / "docker"
 

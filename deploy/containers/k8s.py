@@ -17,11 +17,11 @@ import argparse
 import subprocess
 from pathlib import Path
 
+from core import paths
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import cli, configs, images, plan, preflight
 from deploy.local import servers
-from core import paths
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
 NAMESPACE = "digits"  # the project's namespace (deploy/k8s/kustomization.yaml), whatever the model

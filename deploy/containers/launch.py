@@ -21,10 +21,10 @@ import json
 import time
 from pathlib import Path
 
+from core import paths
 from deploy.containers import artifacts, cli, configs, images, plan, preflight
 from deploy.local import servers
 from serving import endpoints as endpoints_mod
-from core import paths
 
 NANOSECONDS = 1_000_000_000
 

@@ -16,12 +16,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import manifest, paths
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.local.servers import KSERVE
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
-from core import manifest, paths
 
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)

@@ -35,8 +35,8 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from core import manifest, paths, registry
 from deploy.local import code

@@ -33,11 +33,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import paths
+from core import spec as specs
 from deploy.local import servers
 from deploy.local import settings as settings_mod
-from core import spec as specs
 from serving import endpoints as endpoints_mod
-from core import paths
 
 
 class StartError(RuntimeError):

@@ -15,20 +15,20 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Callable
 
 import requests
 
+from core import manifest, paths
 from core import spec as specs
 from deploy.local.settings import ServerSettings
 from serving import tls, update
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
-from core import manifest, paths
 
 # What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework;
 # rayserve: a local Ray cluster serving the PyTorch model from several replicas.
@@ -231,7 +231,7 @@ KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "t
 def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
     framework, rest_key, grpc_key, artifact = KSERVE[name]
-    folder = root / "run" / name
+    root / "run" / name
     rest = endpoints.url(rest_key)
     command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
                "--artifacts", str(root), "--host", endpoints.host,
@@ -306,7 +306,7 @@ def web_built(root: Path) -> bool:
 
 
 def web(root: Path, endpoints) -> Server:
-    folder = root / "run" / "web"
+    root / "run" / "web"
     url = endpoints.url("web_demo")
     command = [sys.executable, "-m", "web.tfjs.serve", "--host", endpoints.host,
                "--port", str(endpoints.ports["web_demo"]), "--artifacts", str(root)]

@@ -51,7 +51,7 @@ class ServerSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def merged(self, **changes) -> "ServerSettings":
+    def merged(self, **changes) -> ServerSettings:
         """These settings with some fields replaced (a grid point of the search: one server's fields)."""
         return ServerSettings(**{**asdict(self), **changes})
 

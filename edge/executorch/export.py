@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core import manifest, paths
 from core import spec as specs
 from core.support import NotSupported
 from edge.common import save_artifact
 from training import data
-from core import manifest, paths
 
 DEFAULT_MAX_BATCH = 1024  # the largest batch the programs accept; the runner splits larger ones
 VARIANTS = ("xnnpack", "portable")

@@ -23,10 +23,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.common import DEFAULT_CALIBRATION, calibration_images, save_artifact
-from edge.executorch.export import (DEFAULT_MAX_BATCH, delegation_report, export_program, load_source, lower,
-                                    pte_path, require_full_delegation)
 from core import paths
+from edge.common import DEFAULT_CALIBRATION, calibration_images, save_artifact
+from edge.executorch.export import (
+    DEFAULT_MAX_BATCH,
+    delegation_report,
+    export_program,
+    load_source,
+    lower,
+    pte_path,
+    require_full_delegation,
+)
 
 ARTIFACT = "executorch_xnnpack_int8"
 CALIBRATION_CHUNK = 100  # images per calibration call (the prepared graph has a dynamic batch)
@@ -42,8 +49,10 @@ def quantize(model, example, calibration, max_batch: int):
     """The model with int8 observers calibrated on `calibration` (N, *item_shape), converted to
     quantize/dequantize ops around int8 weights (a torch.fx GraphModule, float32 in and out)."""
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                          get_symmetric_quantization_config)
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     batch = torch.export.Dim("batch", min=1, max=max_batch)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.common import save_artifact
-from training import data
 from core import manifest, paths
 from core import spec as specs
+from edge.common import save_artifact
+from training import data
 
 
 def onnx_path(root: Path | None = None) -> Path:

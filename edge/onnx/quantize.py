@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images, save_artifact
-from core import manifest, paths
 
 ARTIFACT = "onnx_int8"
 SOURCE = "onnx_fp32"

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images, save_artifact
-from core import manifest, paths
 
 
 def tflite_path(precision: str, root: Path | None = None) -> Path:

@@ -41,12 +41,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine, openloop, results, timing
+from benchmarks.openloop import Tally
 from core import registry
 from core import spec as specs
 from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.load import plots
-from benchmarks.openloop import Tally
 
 TARGETS = tuple(registry.served())
 OUTCOMES = tuple(o for o in openloop.OUTCOMES if o != "not_sent")  # every request of a burst is sent

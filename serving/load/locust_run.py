@@ -22,8 +22,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import machine, results
-from core import registry
-from core import paths
+from core import paths, registry
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # The locustfile's user class per served target, from its row (named, not imported: importing the

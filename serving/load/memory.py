@@ -67,7 +67,7 @@ class Sampler:
             for name, pid in self.pids.items():
                 self.peak[name] = max(self.peak[name], tree_rss_mb(pid))
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self.thread.start()
         return self
 

@@ -25,7 +25,7 @@ def latency_vs_load(result: dict, out: Path) -> Path:
     by_mode = result.get("by_mode") or {result.get("pinning", "unpinned"): result["settings"]}
     for mode, settings in by_mode.items():
         marker, suffix = ("s", " pinned") if mode == "pinned" else ("o", "")
-        for (name, setting), colour in zip(settings.items(), ("tab:blue", "tab:orange", "tab:green")):
+        for (name, setting), colour in zip(settings.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False):
             steps = [s for s in setting["steps"] if s["p99_ms"] is not None]
             offered = [s["offered_rps"] for s in steps]
             ax.plot(offered, [s["p50_ms"] for s in steps], marker + "--", color=colour, label=f"{name}{suffix} p50",
@@ -51,13 +51,13 @@ def burst(result: dict, out: Path) -> Path:
     fig, (share, latency) = plt.subplots(1, 2, figsize=(10.0, 4.0))
     palette = plt.get_cmap("tab10").colors
     targets = list(dict.fromkeys(run["target"] for run in result["runs"]))
-    for colour, target in zip(palette, targets):
+    for colour, target in zip(palette, targets, strict=False):
         runs = sorted((r for r in result["runs"] if r["target"] == target), key=lambda r: r["connections"])
         xs = [r["connections"] for r in runs]
         share.plot(xs, [100.0 * r["answered"] / r["sent"] for r in runs], "o-", color=colour, label=target)
         dropped = [(r["connections"], 100.0 * r["answered"] / r["sent"]) for r in runs if not r["held"]]
         if dropped:  # a burst with resets, time-outs or unexplained errors
-            share.plot(*zip(*dropped), "x", color=colour, markersize=12, markeredgewidth=2)
+            share.plot(*zip(*dropped, strict=False), "x", color=colour, markersize=12, markeredgewidth=2)
         timed = [r for r in runs if r["p99_ms"] is not None]
         latency.plot([r["connections"] for r in timed], [r["p50_ms"] for r in timed], "o--", color=colour,
                      label=f"{target} p50")

@@ -36,15 +36,14 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import machine as machine_mod, openloop
-from benchmarks import timing
-from core import registry
+from benchmarks import machine as machine_mod
+from benchmarks import openloop, timing
+from core import paths, registry
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import grid, sweep, variants
-from core import paths
 
 SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framework of the model it serves
 
@@ -93,7 +92,8 @@ def measure_point(root: Path, server: str, point: dict, args, rates: list[float]
                 predictor = make()
                 figures = {"one_client": one_client(predictor, images[:1], classes, args.latency_seconds)}
                 getattr(predictor, "close", lambda: None)()
-                run_step = lambda rate: openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
+                def run_step(rate):
+                    return openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
                 steps, capacity = sweep.find_capacity(run_step, rates, retries=args.retries)
                 capacity, more = refine(run_step, capacity, rates, args.refine, args.retries)
                 figures.update(capacity_rps=capacity, steps=steps + more)

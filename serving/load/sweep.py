@@ -39,15 +39,15 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import machine as machine_mod, openloop
+from benchmarks import machine as machine_mod
+from benchmarks import openloop
 from benchmarks import results as results_mod
-from core import registry
+from core import paths, registry
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import memory, plots, variants
-from core import paths
 
 SLO_P99_MS = 50.0
 

@@ -17,12 +17,12 @@ import json
 import numpy as np
 import requests
 
+from core import spec as specs
 from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from serving.wire import Wire
-from core import spec as specs
 
 
 class TFServingGrpc:
@@ -73,7 +73,8 @@ class TFServingGrpc:
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, None, None)
         request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.asarray(batch, dtype=np.float32)))
-        rows = lambda reply: tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[output_name])
+        def rows(reply):
+            return tf.make_ndarray(predict_pb2.PredictResponse.FromString(reply).outputs[output_name])
         return Wire("grpc", self.endpoints.target("tfserving_grpc"), request.SerializeToString(), (), rows,
                     method="/tensorflow.serving.PredictionService/Predict")
 
@@ -152,8 +153,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5, help="test images to send (default: 5)")
     args = parser.parse_args(argv)
-    from training import data
     from core import paths
+    from training import data
 
     grpc_client, rest = TFServingGrpc(), TFServingRest()
     print("status (gRPC):", grpc_client.status())

@@ -16,11 +16,10 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from core import contract
+from core import contract, manifest
 from core import spec as specs
 from core.spec import MAX_REQUEST_BYTES
 from serving.tfserving import configs
-from core import manifest
 
 log = logging.getLogger("compat_server")
 DEFAULT_SIGNATURE = "serving_default"
@@ -164,7 +163,7 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
     if any(d < 0 for d in dims):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" has a negative dimension: {dims}')
     shape = expected_shape(tensor_info)
-    if len(dims) != len(shape) or any(s != -1 and s != got for s, got in zip(shape, dims)):
+    if len(dims) != len(shape) or any(s != -1 and s != got for s, got in zip(shape, dims, strict=False)):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" must have shape {shape}, got {dims}')
     if max_batch_size and dims and dims[0] > max_batch_size:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
@@ -175,7 +174,7 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
                            f'input "{name}" declares {values:,} values, more than a request may carry')
 
 
-def contract_of(registry: "ModelRegistry", tensor_info) -> specs.Spec:
+def contract_of(registry: ModelRegistry, tensor_info) -> specs.Spec:
     """The contract a request is checked against: the model's spec, or (a foreign layout) one made
     from the signature alone (its shape; any finite value)."""
     if registry.spec is not None:
@@ -198,7 +197,7 @@ def check_input(name: str, value: np.ndarray, tensor_info, spec: specs.Spec) -> 
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f'input "{name}": expects {want.name} values, got {value.dtype.name}')
     shape = expected_shape(tensor_info)
-    if value.ndim != len(shape) or any(s != -1 and s != got for s, got in zip(shape, value.shape)):
+    if value.ndim != len(shape) or any(s != -1 and s != got for s, got in zip(shape, value.shape, strict=False)):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f'input "{name}" must have shape {shape}, got {list(value.shape)}')
     if value.shape[0] == 0:

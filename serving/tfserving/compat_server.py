@@ -50,8 +50,14 @@ import numpy as np
 from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
 from serving.tfserving import configs
-from serving.tfserving.compat_models import (ModelRegistry, ServingError, check_proto_shape, contract_of, predict,
-                                             signature)
+from serving.tfserving.compat_models import (
+    ModelRegistry,
+    ServingError,
+    check_proto_shape,
+    contract_of,
+    predict,
+    signature,
+)
 from training.preprocess import ImageError, picture_to_input
 
 log = logging.getLogger("compat_server")
@@ -182,8 +188,13 @@ def _dtype_name(number: int) -> str:
 
 def add_grpc_services(grpc_server, server: Server) -> None:
     import tensorflow as tf
-    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                         predict_pb2, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        predict_pb2,
+        prediction_service_pb2_grpc,
+    )
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):

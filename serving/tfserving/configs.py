@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from string import Template
 
-from core import spec as specs
 from core import manifest
+from core import spec as specs
 
 CONFIG_DIR = Path(__file__).parent
 CONFIG_FILES = {"models": "models.config", "batching": "batching.config", "monitoring": "monitoring.config"}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from serving.tfserving import configs
 from training import data
-from core import manifest, paths
 
 TOLERANCE = 1e-5
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from training import data
-from core import manifest, paths
 
 REPO = paths.REPO_ROOT
 HANDLER = Path(__file__).with_name("handler.py")

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from core import paths
 from serving import endpoints as endpoints_mod
 from serving import tls
 from serving.rest import call
 from serving.retry import GRPC_CHANNEL_OPTIONS, RetryPolicy, call_with_retry
 from serving.wire import Wire
-from core import paths
 
 FROM_KEY_FILE = "from-key-file"  # the token argument's default: read it from key_file.json
 
@@ -223,7 +223,8 @@ class TorchServeGrpc:
         body = json.dumps({"instances": np.asarray(batch).tolist()}).encode()
         request = self.pb2.PredictionsRequest(model_name=self.endpoints.model_name, input={"data": body})
         service = self.pb2.DESCRIPTOR.services_by_name["InferenceAPIsService"].full_name
-        rows = lambda reply: probabilities_of(json.loads(self.pb2.PredictionResponse.FromString(reply).prediction))
+        def rows(reply):
+            return probabilities_of(json.loads(self.pb2.PredictionResponse.FromString(reply).prediction))
         return Wire("grpc", self.endpoints.target("torchserve_grpc_inference"), request.SerializeToString(),
                     self.metadata, rows, method=f"/{service}/Predictions")
 

@@ -26,9 +26,8 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
@@ -53,7 +52,7 @@ def expires_at(text: str) -> float:
     """Seconds since the epoch of a Java Instant (`2026-12-04T04:14:03.123456789Z`)."""
     # Python reads at most 6 digits of a fraction; Java may write 9.
     text = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
-    return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
+    return datetime.fromisoformat(text).astimezone(UTC).timestamp()
 
 
 def read_keys(key_file: Path) -> dict | None:

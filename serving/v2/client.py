@@ -143,7 +143,8 @@ class V2Grpc(_Names):
 
     def metadata(self) -> dict:
         reply = self.stub.ModelMetadata(self.pb2.ModelMetadataRequest(name=self.model), timeout=self.timeout)
-        tensors = lambda items: [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items]
+        def tensors(items):
+            return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items]
         return {"name": reply.name, "platform": reply.platform, "versions": list(reply.versions),
                 "inputs": tensors(reply.inputs), "outputs": tensors(reply.outputs)}
 

@@ -7,7 +7,6 @@ import os
 import re
 
 import numpy as np
-
 import pytest
 
 from tests.browser.conftest import run_node

@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from tests.browser.conftest import run_node
 from core import paths
-from training.preprocess import picture_to_input
 from core import spec as core_spec
+from tests.browser.conftest import run_node
+from training.preprocess import picture_to_input
 from web.tfjs import export
 
 pytestmark = pytest.mark.slow

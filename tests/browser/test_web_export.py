@@ -8,8 +8,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.browser.conftest import serve_web
 from core import manifest, registry
+from tests.browser.conftest import serve_web
 from web.tfjs import export, serve
 
 pytestmark = pytest.mark.slow

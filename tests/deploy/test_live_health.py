@@ -14,14 +14,14 @@ import sys
 
 import pytest
 
+from core import manifest
+from core import spec as specs
+from core.spec import SERVING_PORTS
 from deploy.containers import artifacts, plan
 from deploy.local import servers
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
-from core import manifest
 from tests.conftest import copy_trained, free_endpoints, free_ports
-from core import spec as specs
-from core.spec import SERVING_PORTS
 
 pytestmark = pytest.mark.slow
 HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"

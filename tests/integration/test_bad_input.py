@@ -115,8 +115,8 @@ def references(served, test_split):
     """What each framework answers in-process for the first three test images."""
     import keras
 
-    from edge.eager import TorchEagerPredictor
     from core import manifest
+    from edge.eager import TorchEagerPredictor
 
     keras_model = keras.models.load_model(manifest.verify("keras_model", served.root))
     return {"ts": TorchEagerPredictor(served.root).predict(test_split.x[:3]),

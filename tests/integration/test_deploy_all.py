@@ -9,10 +9,9 @@ import subprocess
 import pytest
 import requests
 
-from core import registry
+from core import paths, registry
 from deploy import smoke
 from deploy.local import build, runner, servers
-from core import paths
 
 pytestmark = pytest.mark.slow
 

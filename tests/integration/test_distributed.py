@@ -17,9 +17,8 @@ import time
 
 import pytest
 
-from training import distributed, train
-
 from core import manifest, paths
+from training import distributed, train
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import registry
-from tests.conftest import edge_param
+from core import manifest, paths, registry
 from edge import common
+from tests.conftest import edge_param
 from training import data
-from core import manifest, paths
 from training.preprocess import picture_to_input
 
 EDGE_PYTHON = paths.REPO_ROOT / ".venv-edge" / "bin" / "python"

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.rest import RestError, call
 from core import registry
 from core.spec import MAX_BATCH_SIZE
+from serving.rest import RestError, call
 
 pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("DIGITS_FUZZ_EXAMPLES", "75"))

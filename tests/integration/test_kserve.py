@@ -109,7 +109,8 @@ def rest_cases(spec) -> dict:
     """name -> (body bytes, HTTP status, what the message says)."""
     item, values, low = spec.describe_item(), int(np.prod(spec.item_shape)), spec.value_min
     one = np.full((1, *spec.item_shape), low, np.float32)
-    as_json = lambda body: json.dumps(body).encode()
+    def as_json(body):
+        return json.dumps(body).encode()
     return {
         "wrong shape": (as_json(v2_input(spec, one[:, :-1])), 400, f"shape {list(one[:, :-1].shape)} is not"),
         "shape and data disagree": (as_json(v2_input(spec, one, shape=[2, *spec.item_shape])), 400,
@@ -121,7 +122,7 @@ def rest_cases(spec) -> dict:
                          f"values must lie in {range_text(spec)}, got [{low - 1:g}, {low - 1:g}]"),
         "empty batch": (as_json(v2_input(spec, one[:0])), 400, f"empty batch: send at least one {item} image"),
         "strings": (as_json(v2_input(spec, one, data=["a"] * values)), 400, "must hold numbers only, found 'a'"),
-        "unknown input": (as_json(v2_input(spec, one, name="pixels")), 400, f"unknown input 'pixels'"),
+        "unknown input": (as_json(v2_input(spec, one, name="pixels")), 400, "unknown input 'pixels'"),
         "no inputs": (as_json({"inputs": []}), 400, "holds 0 inputs"),
         "malformed JSON": (b'{"inputs": [', 400, "the request body is not valid JSON"),
         "empty body": (b"", 400, "the request body is empty"),
@@ -301,8 +302,8 @@ def test_no_process_the_runner_started_listens_beyond_loopback(served):
 @pytest.mark.parametrize("target", REST + GRPC)
 def test_tritonclient_reads_the_same_answers(served, references, test_split, spec, target):
     """tritonclient (the standard V2 client; it needs protobuf<7, so it runs in .venv-kserve)."""
-    from deploy.local.servers import KSERVE_PYTHON
     from core import paths
+    from deploy.local.servers import KSERVE_PYTHON
 
     images = test_split.x[:4]
     target_row = registry.TARGETS[target]

@@ -116,7 +116,7 @@ def references(task, pictures) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for framework, name in registry.REFERENCES.items():
         probabilities = registry.load(name, root).predict(batch)
-        out[framework] = dict(zip(pictures, probabilities))
+        out[framework] = dict(zip(pictures, probabilities, strict=False))
     return out
 
 
@@ -235,6 +235,6 @@ def test_torchserve_handler_reads_every_picture_like_the_reference(task, picture
     responses = handler.handle([{"body": bytearray(path.read_bytes())} for path in pictures.values()], context)
     assert not context.status, context.status
     answers = {name: (response["predictions"][0]["label"], np.asarray(response["predictions"][0]["probabilities"]))
-               for name, response in zip(pictures, responses)}
+               for name, response in zip(pictures, responses, strict=False)}
     problems = _disagreements(answers, references["torch"], handler.labels, TOLERANCE["fp32"])
     assert not problems, "\n".join(problems)

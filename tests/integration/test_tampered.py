@@ -34,9 +34,9 @@ def _flip_last_byte(path) -> bytes:
     ("tfserving", "tfserving_v1", "tfserving_v1: .* does not match the manifest"),
 ], ids=["torchserve archive", "tfserving version"])
 def test_a_server_refuses_to_start_on_a_modified_artifact(server, artifact, message, exported):
+    from core import manifest
     from deploy.local import servers
     from serving import endpoints
-    from core import manifest
 
     artifact = manifest.load(exported)[artifact]["path"] + ("/saved_model.pb" if server == "tfserving" else "")
 
@@ -53,9 +53,9 @@ def test_a_server_refuses_to_start_on_a_modified_artifact(server, artifact, mess
 def test_rollback_refuses_a_modified_previous_version(exported):
     import shutil
 
+    from core import manifest
     from serving import update
     from serving.tfserving import configs, export
-    from core import manifest
 
     newest = export.export(exported)  # version 2, so there is a version to roll back to
     first = configs.base_path(exported) / "1" / "saved_model.pb"

@@ -3,7 +3,6 @@ API, metadata, status and TF Serving's error codes, on the session's (read-only)
 versions on disk: test_tfserving_versions.py, on servers of its own."""
 from __future__ import annotations
 
-
 import grpc
 import numpy as np
 import pytest

@@ -22,8 +22,8 @@ def servers(trained_artifacts, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_split(servers):
-    from training import data
     from core import paths
+    from training import data
 
     return data.load_split(paths.split_path(servers.root))["test"]
 
@@ -56,9 +56,8 @@ def still_serving(grpc_client, test_split, keras_probabilities):
 
 def test_a_version_missing_from_the_manifest_is_not_served(servers, grpc_client, still_serving, spec):
     """Runs before the new-version test (file order): a copied version dir with no manifest entry."""
-    from serving.tfserving import configs
-
     from deploy.local.servers import tfserving_binary
+    from serving.tfserving import configs
 
     if tfserving_binary() is not None:
         pytest.skip("the real tensorflow_model_server does not read the manifest (the runner checks it at start)")
@@ -77,9 +76,8 @@ def test_a_version_refused_for_its_manifest_is_served_once_it_is_recorded(server
     """A folder seen before its manifest entry (a copy, an exporter racing the poll) is not refused
     for good: the server tries it again when the manifest changes."""
     from core import manifest
-    from serving.tfserving import configs
-
     from deploy.local.servers import tfserving_binary
+    from serving.tfserving import configs
 
     if tfserving_binary() is not None:
         pytest.skip("the real tensorflow_model_server does not read the manifest (the runner checks it at start)")

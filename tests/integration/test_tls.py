@@ -30,14 +30,14 @@ def self_signed(folder, name: str):
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI makes the test certificate")
 def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_path, monkeypatch):
+    from core import paths
     from edge.eager import TorchEagerPredictor
-    from serving.kserve.client import KServeTfGrpc, KServeTorchGrpc
     from serving.inprocess import SavedModelInProcess
+    from serving.kserve.client import KServeTfGrpc, KServeTorchGrpc
+    from serving.retry import NO_RETRY
     from serving.tfserving.client import TFServingGrpc
     from serving.torchserve.client import TorchServeGrpc
-    from serving.retry import NO_RETRY
     from training import data
-    from core import paths
 
     cert, key = self_signed(tmp_path, "server")
     other_cert, other_key = self_signed(tmp_path, "other")

@@ -104,12 +104,12 @@ def test_the_running_config_allows_only_this_store(servers):
 
 
 def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(servers):
+    from core import paths
     from deploy.local import runner
-    from serving import update
     from edge.eager import TorchEagerPredictor
+    from serving import update
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
     from training import data
-    from core import paths
 
     ep, root = servers.endpoints, servers.root
     images = data.load_split(paths.split_path(root))["test"].x[:4]

@@ -18,8 +18,9 @@ import requests
 from deploy.local import runner
 from deploy.local.settings import ServerSettings
 from tests.conftest import built, copy_trained, free_endpoints
+from tests.faults import record
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
 LIFETIME_S = 60  # token_expiration_min=1
 CALLING_S = 2.5 * LIFETIME_S  # past the second expiry of the first keys
 
@@ -72,6 +73,11 @@ def test_calls_across_two_key_expiries_are_all_answered(short_keys, test_split):
         thread.join()
     clients["grpc"].close()
 
+    renewals = (runner.run_dir("torchserve", root) / "server.log").read_text().count("keys: renewed the inference key")
+    for name, outcome in results.items():
+        record("TorchServe keys expiring every minute, calls each second for 150 s", f"torchserve-{name}",
+               calls=outcome["answered"] + len(outcome["failed"]), answered=outcome["answered"],
+               refused=len(outcome["failed"]), key_renewals=renewals)
     for name, outcome in results.items():
         assert outcome["failed"] == [], f"{name}: {len(outcome['failed'])} refused or failed: {outcome['failed'][:3]}"
         assert outcome["answered"] >= CALLING_S * 0.5, f"{name}: only {outcome['answered']} calls in {CALLING_S} s"

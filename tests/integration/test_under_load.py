@@ -14,13 +14,14 @@ import signal
 import pytest
 import requests
 
-from core import spec as specs
 from benchmarks.openloop import OUTCOMES, OpenLoop
+from core import spec as specs
 from serving.retry import RetryPolicy
 from tests.conftest import wait_for
+from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
 RATE = 10.0  # requests/s per endpoint: steady traffic one client thread keeps up with on a busy 2-core machine
 # Long enough to ride out a server restart (the compatible server takes ~10 s to load TensorFlow).
 PATIENT = RetryPolicy(attempts=60, backoff=0.1, max_backoff=1.0, deadline=120.0)
@@ -34,8 +35,8 @@ def servers(trained_artifacts, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def images(servers):
-    from training import data
     from core import paths
+    from training import data
 
     return data.load_split(paths.split_path(servers.root))["test"].x[:4]
 
@@ -59,6 +60,7 @@ def report(title: str, loads: dict) -> dict:
     print(f"\n{title}:")
     for name, numbers in counts.items():
         print(f"  {name:<16} {numbers}")
+        record_load(title, name, numbers)
         # every scheduled request ended as exactly one outcome, none still in flight
         assert numbers["in_flight"] == 0 and numbers["scheduled"] == sum(numbers[o] for o in OUTCOMES), numbers
     return counts
@@ -96,9 +98,9 @@ def test_a_killed_torchserve_worker_is_replaced_and_every_request_ends(servers, 
 def test_clients_ride_out_a_tfserving_restart(servers, images):
     import keras
 
+    from core import manifest
     from deploy.local import runner
     from serving.tfserving.client import TFServingGrpc, TFServingRest
-    from core import manifest
 
     expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)
     loads = {
@@ -124,11 +126,11 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     """Version 2 goes live on both servers while all four endpoints are under load, then back to 1."""
     import keras
 
-    from serving import update
+    from core import manifest
     from edge.eager import TorchEagerPredictor
+    from serving import update
     from serving.tfserving.client import TFServingGrpc, TFServingRest
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
-    from core import manifest
 
     torch_expected = TorchEagerPredictor(servers.root).predict(images)
     keras_expected = keras.models.load_model(manifest.verify("keras_model", servers.root)).predict(images, verbose=0)

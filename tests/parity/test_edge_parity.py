@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import registry
+from core import manifest, paths, registry
 from tests.conftest import edge_param
 from training import data
-from core import manifest, paths
 
 EDGE_ARTIFACTS = [registry.TARGETS[name].artifact for name in registry.names("edge")]
 EDGE_NAMES = {registry.TARGETS[name].artifact: name for name in registry.names("edge")}

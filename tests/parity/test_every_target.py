@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from core import registry
-from deploy import parity
 from core.predictor import Predictor
+from deploy import parity
 
 pytestmark = pytest.mark.slow
 

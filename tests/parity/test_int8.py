@@ -16,12 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import registry
+from core import manifest, paths, registry
 from core import spec as specs
 from deploy import parity
 from tests.conftest import built
 from training import data
-from core import manifest, paths
 
 pytestmark = pytest.mark.slow
 

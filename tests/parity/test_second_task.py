@@ -70,16 +70,16 @@ def _png(image: np.ndarray) -> bytes:
 
 def test_a_picture_is_read_with_the_task_s_labels(second, running):
     """A larger PNG of a test image through TorchServe: resized the spec's way, named by the spec's labels."""
+    from core import paths
     from serving.torchserve.client import TorchServeRest
     from training import data
-    from core import paths
 
     test = data.load_split(paths.split_path(second))["test"]
     spec = specs.load(second)
     reference = registry.load("torch-eager", second)
     client = TorchServeRest(running.endpoints, root=second)
     right = 0
-    for image, label in zip(test.x[:10], test.y[:10]):
+    for image, label in zip(test.x[:10], test.y[:10], strict=False):
         (prediction,) = client.predict_image(_png(image))["predictions"]
         assert prediction["label"] in spec.labels and len(prediction["probabilities"]) == spec.num_classes
         right += prediction["label"] == spec.labels[label]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from deploy.local import build
 from core import manifest
+from deploy.local import build
 
 
 def writer(name: str, calls: list, fail: set):

@@ -10,11 +10,10 @@ import json
 import numpy as np
 import pytest
 
-from core import contract
+from core import contract, paths
 from core.contract import ContractError, check_batch, check_instances, parse_json
 from core.spec import MAX_BATCH_SIZE, MAX_REQUEST_BYTES, from_dict
 from serving.tfserving import configs as tf_configs
-from core import paths
 from training.spec import RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec
 
 COLOUR = derive_spec(ModelConfig(), item_shape=(12, 16, 3), labels=["a", "b", "c", "d", "e"], value_range=(0, 255),

@@ -178,12 +178,10 @@ def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):
 # ---- how each request's end is named (the engine's and the burst tool's accounting) ----
 
 def test_burst_names_every_way_a_request_can_end():
-    import asyncio
 
     import aiohttp
     import grpc
 
-    from serving.load import burst
     from serving.rest import RestError
     from serving.retry import TORCHSERVE_QUEUE_FULL
 
@@ -206,7 +204,7 @@ def test_burst_names_every_way_a_request_can_end():
     assert openloop.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")) == ("reset", "UNAVAILABLE")
     assert openloop.classify(aiohttp.ServerDisconnectedError()) == ("reset", "ServerDisconnectedError")
     assert openloop.classify(ConnectionResetError("peer")) == ("reset", "ConnectionResetError")
-    assert openloop.classify(asyncio.TimeoutError()) == ("timed_out", "timeout")
+    assert openloop.classify(TimeoutError()) == ("timed_out", "timeout")
     assert openloop.classify(Rpc(grpc.StatusCode.DEADLINE_EXCEEDED)) == ("timed_out", "DEADLINE_EXCEEDED")
     assert openloop.classify(RestError(500, "boom")) == ("errors", "HTTP 500")
     assert openloop.classify(Rpc(grpc.StatusCode.INTERNAL, "boom")) == ("errors", "INTERNAL")

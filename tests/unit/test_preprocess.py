@@ -8,8 +8,17 @@ from PIL import Image
 
 from core.spec import Spec
 from training import data
-from training.preprocess import (ImageError, binarize, count_blocks, misnamed, picture_format, picture_to_input,
-                                 reduce_ink, resize_area, scale_into_bitmap)
+from training.preprocess import (
+    ImageError,
+    binarize,
+    count_blocks,
+    misnamed,
+    picture_format,
+    picture_to_input,
+    reduce_ink,
+    resize_area,
+    scale_into_bitmap,
+)
 from training.spec import DIGITS_REDUCTION, RESIZE_REDUCTION, ModelConfig, derive_spec, digits_spec
 
 DIGITS = Spec(digits_spec())

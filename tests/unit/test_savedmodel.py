@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from core import paths
 from core import spec as specs
 from training import data
-from core import paths
 
 pytestmark = pytest.mark.slow  # reads the session's trained model
 

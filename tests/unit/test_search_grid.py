@@ -11,7 +11,7 @@ from serving.load import grid, search
 
 def point(name: str, p50s: tuple, capacities: tuple, error: str | None = None, settings_fields: dict | None = None):
     targets = {f"t{i}": {"one_client": {"p50_ms": p50, "p99_ms": p50 * 2}, "capacity_rps": capacity}
-               for i, (p50, capacity) in enumerate(zip(p50s, capacities))}
+               for i, (p50, capacity) in enumerate(zip(p50s, capacities, strict=False))}
     out = {"name": name, "knobs": {}, "settings": settings_fields or {}, "targets": targets}
     if error:
         out["error"] = error

@@ -4,11 +4,20 @@ import json
 import numpy as np
 import pytest
 
+from core import paths
 from core import spec as specs
 from training import data
-from core import paths
-from training.spec import (DIGITS_LABELS, DIGITS_NAME, DIGITS_RANGE, RESIZE_REDUCTION, ModelConfig, derive_spec,
-                           digits_spec, load_spec, write_spec)
+from training.spec import (
+    DIGITS_LABELS,
+    DIGITS_NAME,
+    DIGITS_RANGE,
+    RESIZE_REDUCTION,
+    ModelConfig,
+    derive_spec,
+    digits_spec,
+    load_spec,
+    write_spec,
+)
 
 
 def test_the_digits_contract_is_unchanged():

@@ -2,8 +2,8 @@
 import pytest
 
 from serving import tls
-from training.spec import digits_spec, write_spec
 from serving.endpoints import resolve
+from training.spec import digits_spec, write_spec
 
 
 def test_tls_is_off_unless_both_files_are_given(tmp_path):

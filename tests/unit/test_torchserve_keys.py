@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -20,7 +20,7 @@ API_KEY = "api-key"
 
 def instant(seconds_from_now: float) -> str:
     """A Java Instant's text (nanoseconds, as TorchServe may write them) this far from now."""
-    moment = datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now)
+    moment = datetime.now(UTC) + timedelta(seconds=seconds_from_now)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
@@ -64,14 +64,14 @@ def token_api(tmp_path):
 
 def test_java_instants_with_nanoseconds_are_read():
     assert keys.expires_at("2026-12-04T04:14:03.123456789Z") == pytest.approx(
-        datetime(2026, 12, 4, 4, 14, 3, 123456, tzinfo=timezone.utc).timestamp())
-    assert keys.expires_at("2026-12-04T04:14:03Z") == datetime(2026, 12, 4, 4, 14, 3, tzinfo=timezone.utc).timestamp()
+        datetime(2026, 12, 4, 4, 14, 3, 123456, tzinfo=UTC).timestamp())
+    assert keys.expires_at("2026-12-04T04:14:03Z") == datetime(2026, 12, 4, 4, 14, 3, tzinfo=UTC).timestamp()
 
 
 def test_a_key_is_due_when_half_its_lifetime_is_left(tmp_path):
     key_file = tmp_path / "key_file.json"
     write_key_file(key_file, inference_left=25, management_left=45)
-    assert keys.due(keys.read_keys(key_file), lifetime_s=60, now=datetime.now(timezone.utc).timestamp()) == ["inference"]
+    assert keys.due(keys.read_keys(key_file), lifetime_s=60, now=datetime.now(UTC).timestamp()) == ["inference"]
 
 
 def test_due_keys_are_renewed_with_the_api_key_and_fresh_ones_left_alone(token_api):

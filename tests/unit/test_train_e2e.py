@@ -4,13 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from training import data, train
-
-from core import paths
-from training.model_torch import load_checkpoint
-from core import manifest
-from training.spec import load_spec
+from core import manifest, paths
 from tests.conftest import TEST_EPOCHS
+from training import data, train
+from training.model_torch import load_checkpoint
+from training.spec import load_spec
 
 pytestmark = pytest.mark.slow
 

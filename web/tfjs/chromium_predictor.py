@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core import contract
+from core import contract, manifest, paths
 from core import spec as core_spec
-from core import manifest, paths
 
 TFJS_DIR = Path(__file__).resolve().parent
 TIMEOUT = 120  # seconds for one browser run, start to answer

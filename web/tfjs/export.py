@@ -38,11 +38,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from training import data
-
-from core import manifest, paths
-from core import registry
+from core import manifest, paths, registry
 from core import spec as specs
+from training import data
 from web.tfjs import convert, fixtures
 
 TFJS_DIR = Path(__file__).resolve().parent

@@ -283,7 +283,7 @@ def strokes_for(digit: np.ndarray, min_cell: float) -> list:
                     if c - 1 > start:  # runs of one cell are covered by the other direction's dot
                         strokes.append([to_xy(line, start), to_xy(line, c - 1)])
                     start = None
-    for y, x in zip(*np.nonzero(inked)):  # isolated cells still get a dot
+    for y, x in zip(*np.nonzero(inked), strict=False):  # isolated cells still get a dot
         if not (inked[y, max(x - 1, 0):x + 2].sum() > 1 or inked[max(y - 1, 0):y + 2, x].sum() > 1):
             strokes.append([(x + 0.25, y + 0.5), (x + 0.75, y + 0.5)])
     return [[[float(a), float(b)] for a, b in stroke] for stroke in strokes]
@@ -305,7 +305,7 @@ def drawn_digits(model, x: np.ndarray, y: np.ndarray, spec: Spec, per_label: int
     probabilities = model.predict(np.stack(inputs).reshape(-1, *spec.item_shape), verbose=0)
     probabilities = probabilities.reshape(len(x), len(PEN_TO_CELL), -1)
     chosen, taken = [], {}
-    for index, (label, probs) in enumerate(zip(y, probabilities)):
+    for index, (label, probs) in enumerate(zip(y, probabilities, strict=False)):
         if taken.get(int(label), 0) < per_label and np.all(probs[:, label] >= DRAW_MIN_PROBABILITY):
             taken[int(label)] = taken.get(int(label), 0) + 1
             chosen.append({"test_index": index, "label": spec.labels[int(label)], "strokes": plans[index]})
@@ -346,7 +346,7 @@ def uploads(model, x: np.ndarray, y: np.ndarray, spec: Spec, count: int = 3) -> 
     inputs = np.stack([picture_to_input(picture, spec) for picture in data])
     probabilities = model.predict(inputs, verbose=0)
     chosen, seen = [], set()
-    for index, row in zip(candidates, probabilities):
+    for index, row in zip(candidates, probabilities, strict=False):
         top2 = np.sort(row)[-2:]
         if int(y[index]) not in seen and top2[1] - top2[0] >= UPLOAD_MIN_MARGIN:
             seen.add(int(y[index]))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import manifest, paths
 from core import spec as specs
 from core.contract import ContractError, check_batch
-from core import manifest, paths
 
 TFJS_DIR = Path(__file__).resolve().parent
 
