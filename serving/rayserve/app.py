@@ -147,3 +147,10 @@ def _loopback_replica_server() -> None:
 def application(root: Path, options: Options):
     """The bound Serve application over the artifacts folder `root`."""
     return V2Model.options(**options.deployment_options()).bind(str(root), options.to_dict())
+
+
+def build(args: dict):
+    """Serve's application builder, for a Serve config file (`import_path: serving.rayserve.app:build`, the
+    RayService's serveConfigV2 in deploy/kuberay/): `args` names the artifacts folder and any Options field."""
+    args = dict(args)
+    return application(Path(args.pop("artifacts")), Options(**args))
