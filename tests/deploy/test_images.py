@@ -99,7 +99,8 @@ def test_kserve_image_copies_what_the_server_imports():
     from serving.kserve import versions
 
     references = [registry.TARGETS[name].predictor.split(":")[0] for name in versions.PREDICTORS.values()]
-    needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(["serving.kserve.server", "serving.rayserve.cluster", *references])}
+    modules = ["serving.kserve.server", "serving.rayserve.cluster", *references]
+    needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(modules)}
     copied = images.copied_sources(images.DOCKERFILES / "kserve.Dockerfile")
     assert len(copied) == len(set(copied))
     assert {c for c in copied if not c.startswith(("artifacts/", "requirements/"))} == needed
