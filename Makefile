@@ -48,7 +48,7 @@ CONTAINER_MODULE_k8s := deploy.containers.k8s
 
 .PHONY: help setup setup-system setup-python train test test-fast lint clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
-.PHONY: setup-serving-stubs export-serving serve stop bench-serving
+.PHONY: setup-serving-stubs export-serving serve stop bench-serving bench-scale bench-kserve
 .PHONY: deploy-preflight containers-up down
 
 help: ## list the targets
@@ -153,6 +153,9 @@ stop: ## stop the servers (and the demo page) `make serve` started
 
 bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
 	$(PY) -m serving.bench $(BENCH_ARGS)
+
+bench-scale: setup-python ## Ray Serve's capacity (p99 <= 50 ms) at 1, 2, 4 replicas, batching on and off, beside KServe and TorchServe, with memory (own servers on free ports) -> artifacts/bench/scale.json
+	$(PY) -m benchmarks.scale $(BENCH_ARGS)
 
 bench-kserve: setup-python ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
 	.venv-kserve/bin/python -m serving.kserve.breakdown $(BENCH_ARGS)
