@@ -28,13 +28,13 @@ from serving.load import search, sweep
 BATCH_SIZE, BATCH_WAIT_MS = 8, 2  # @serve.batch when batching is on (serving/rayserve/app.py's defaults)
 
 
-def points(replicas: list[int]) -> list[dict]:
-    """The Ray Serve configurations: each replica count with batching on and off."""
+def points(replicas: list[int], batching: list[str] = ("on", "off")) -> list[dict]:
+    """The Ray Serve configurations: each replica count with batching on and off (or only those named)."""
     return [{"name": f"{count} replica{'s' if count > 1 else ''}, batching {'on' if batching else 'off'}",
              "replicas": count, "batching": batching,
              "settings": {"rayserve_flags": {"replicas": count, "max-batch-size": BATCH_SIZE if batching else 1,
                                              "batch-wait-ms": BATCH_WAIT_MS if batching else 0}}}
-            for count in replicas for batching in (True, False)]
+            for count in replicas for batching in (mode == "on" for mode in batching)]
 
 
 def rows(server: str, point: dict, cores: int) -> list[dict]:
@@ -57,6 +57,8 @@ def rows(server: str, point: dict, cores: int) -> list[dict]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4], help="replica counts (default: 1 2 4)")
+    parser.add_argument("--batching", nargs="+", default=["on", "off"], choices=("on", "off"),
+                        help="@serve.batch on, off or both (default: both)")
     parser.add_argument("--others", nargs="*", default=["kserve-torch", "torchserve"],
                         help="servers measured beside it with their checked-in settings (default: kserve-torch "
                              "torchserve; none: --others)")
@@ -74,7 +76,7 @@ def main(argv=None) -> dict:
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     rates = sweep.ladder(args.start_rate, args.factor, args.max_rate)
     cores = len(os.sched_getaffinity(0))
-    todo = [("rayserve", point) for point in points(args.replicas)] + \
+    todo = [("rayserve", point) for point in points(args.replicas, args.batching)] + \
            [(server, {"name": "default", "settings": {}}) for server in args.others]
     print(f"bench-scale: {len(todo)} configurations, load steps of {args.step_seconds:g} s at {rates[0]:g}.. req/s "
           f"(x{args.factor:g}), objective p99 <= {sweep.SLO_P99_MS:g} ms, {cores} cores shared with the generator",
