@@ -159,13 +159,14 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 def start(root: Path, endpoints=None, timeout: float = 180.0,
           settings: settings_mod.ServerSettings | None = None, only: tuple | None = None, cpus=None,
-          keep_going: bool = False) -> dict:
+          keep_going: bool = False, without: tuple = ()) -> dict:
     """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
 
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
     with other settings needs its own root (run folder) and endpoints. `only` (model server names)
     starts just those, without the page (the settings search measures one server at a time). `cpus`
     (core numbers) pins the servers it starts to those cores (a server already running keeps its own).
+    `without` (model server names) leaves those out and starts the rest, the page included.
     `keep_going` (make deploy-all): a model server whose artifacts are not built is not served, with
     the reason printed, and the others still start.
     """
@@ -174,6 +175,7 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings),
             *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE),
             servers.rayserve(root, endpoints, settings)]
+    plan = [server for server in plan if server.name not in without]
     if only is not None:
         plan = [server for server in plan if server.name in only]
     elif servers.web_built(root):

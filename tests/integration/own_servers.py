@@ -15,6 +15,8 @@ from tests.conftest import copy_trained, free_endpoints, serve_folder
 
 @contextmanager
 def own_servers(trained_artifacts: Path, folder: Path, *, timeout: float = 300):
-    """Both servers over a private copy of the trained model; yields Served, stops them after."""
-    with serve_folder(copy_trained(trained_artifacts, folder / "artifacts"), free_endpoints(), timeout) as served:
+    """The servers over a private copy of the trained model; yields Served, stops them after. Not the Ray
+    cluster (half a minute to start and a few replicas' memory): the Ray Serve tests start their own."""
+    with serve_folder(copy_trained(trained_artifacts, folder / "artifacts"), free_endpoints(), timeout,
+                      without=("rayserve",)) as served:
         yield served
