@@ -16,7 +16,9 @@ config and (TorchServe) its token key file. `start` verifies the artifacts again
 launches what is not already running in its own process group, waits until each answers a
 readiness check, and prints the endpoints; when a server does not come up it prints the tail of
 its log, stops what it started and exits non-zero. `stop` signals only process groups whose pid
-it recorded (and whose command line still matches), so nothing else on the machine is touched.
+it recorded (and whose command line still matches), and their descendants that left the group (Ray
+starts its workers in sessions of their own) by pid and start time, so nothing else on the machine is
+touched.
 Addresses come from serving/endpoints.py (DIGITS_*_PORT, DIGITS_SERVING_HOST).
 """
 from __future__ import annotations
@@ -278,8 +280,10 @@ def _strays(pgid: int) -> list:
 
 def _kill_strays(strays: list, grace: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after `grace`, each (pid, start time) still running as that same process."""
-    alive = lambda: [(pid, started) for pid, started in strays if started and _stat(pid)[0] == started
-                     and _stat(pid)[1] not in ("Z", "X")]
+    def alive() -> list:
+        return [(pid, started) for pid, started in strays
+                if started and _stat(pid)[0] == started and _stat(pid)[1] not in ("Z", "X")]
+
     for signal_number in (signal.SIGTERM, signal.SIGKILL):
         for pid, _ in alive():
             try:
