@@ -110,3 +110,27 @@ def test_a_stopped_replica_times_out_into_an_error_and_is_replaced(cluster, imag
                 replaced_after_s=round(recovered, 1))
     assert_nothing_lost(result)
     assert not stopped[0].is_running()  # Serve killed the replica that stopped answering its health checks
+
+
+def test_a_version_published_and_rolled_back_moves_every_replica_without_a_failed_request(cluster, images):
+    """make update-publish / update-rollback through the replicas: each loads the new version beside the old
+    one, then switches; under load every request is answered, every answer names a version."""
+    from serving import update
+    from serving.kserve import versions
+
+    expected = registry.load("torch-eager", root=cluster.root).predict(images)
+    load = OpenLoop(lambda: registry.load("rayserve-v2-rest", root=cluster.root, endpoints=cluster.endpoints),
+                    [images], expected=[expected], rate=RATE, threads=CLIENTS, timeout=30, atol=1e-5)
+    load.start()
+    try:
+        assert update.kserve_versions(cluster.root, cluster.endpoints) == {"rayserve-v2-rest": 1}
+        assert update.kserve_publish(cluster.root, cluster.endpoints) == 2 and versions.on_disk(cluster.root) == [2]
+        time.sleep(2)
+        assert update.kserve_rollback(cluster.root, cluster.endpoints) == 1 and versions.on_disk(cluster.root) == []
+        time.sleep(2)
+    finally:
+        result = load.stop(wait=60)
+        load.close()
+    record_load("Ray Serve: version 2 published, then rolled back, under load (8 clients)", "rayserve-v2-rest",
+                result)
+    assert result["answered"] == result["scheduled"] > 0 and result["kinds"] == {}, result
