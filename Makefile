@@ -248,7 +248,7 @@ fuzz: ## property-based fuzzing, FUZZ_EXAMPLES (2500) bodies per endpoint on fre
 faults: setup ## the fault-injection tests (killed and stopped workers, expiring keys, restarts and versions under load, floods, interrupted builds), each fault's counts -> artifacts/bench/faults.json, REPORT's reliability section
 	$(PY) -m benchmarks.faults
 
-update-publish: ## export the next model version and switch every running server to it (TorchServe, TF Serving, KServe), without downtime
+update-publish: ## export the next model version and switch every running server to it (TorchServe, TF Serving, KServe, Ray Serve), without downtime
 	$(PY) -m serving.update publish
 
 update-rollback: ## switch every running server back to the previous model version
