@@ -10,10 +10,12 @@ It waits until every replica is healthy, writes `<run folder>/ready.json` (repli
 address), then stays until SIGTERM, when it shuts Serve and the cluster down (the runner also
 stops every process of the tree by pid: deploy/local/runner.py).
 
-Locked down: every Ray address is 127.0.0.1 (`_node_ip_address`; without it Ray probes a public
-address to find its own), Serve's proxy binds `--host`, no dashboard and so no job submission API
-(it runs code for anyone who reaches it, CVE-2023-48022), no usage statistics
-(RAY_USAGE_STATS_ENABLED=0). Ray's session folder and logs are under the run folder (or, when that
+Locked down: every Ray address is 127.0.0.1 (Ray's single-machine mode, LOCKED_DOWN below: without
+it Ray 2.60 replaces a node address of 127.0.0.1 by the machine's outward one, and its servers listen
+on every interface), the replicas' own gRPC servers too (serving/rayserve/app.py), Serve's proxy
+binds `--host`, no dashboard and so no job submission API (it runs code for anyone who reaches it,
+CVE-2023-48022), no usage statistics (RAY_USAGE_STATS_ENABLED=0), and the metrics ports Ray would
+take at fixed numbers are free ones. Ray's session folder and logs are under the run folder (or, when that
 path is too long for Ray's unix sockets, a short folder under /tmp linked from it), rotated at
 RAY_ROTATION_MAX_BYTES with RAY_ROTATION_BACKUP_COUNT old files.
 """
