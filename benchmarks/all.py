@@ -30,8 +30,8 @@ from pathlib import Path
 
 from core import paths
 
-STEPS = ("build", "edge", "serving", "kserve", "web", "search", "sweep", "burst", "widths", "training", "distributed",
-         "handwriting", "faults", "report")
+STEPS = ("build", "edge", "serving", "kserve", "web", "search", "sweep", "scale", "burst", "widths", "training",
+         "distributed", "handwriting", "faults", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -86,6 +86,10 @@ def step_search(root: Path, args) -> None:
 
 def step_sweep(root: Path, args) -> None:
     run(python("serving.load.sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
+
+
+def step_scale(root: Path, args) -> None:
+    run(python("benchmarks.scale", "--artifacts", str(root)))
 
 
 def step_burst(root: Path, args) -> None:

@@ -15,6 +15,7 @@ SOURCES = {
     "edge": ("bench/edge.json", "make bench-edge"),
     "serving": ("bench/serving.json", "make bench-serving"),
     "kserve_breakdown": ("bench/kserve-breakdown.json", "make bench-kserve"),
+    "scale": ("bench/scale.json", "make bench-scale"),
     "web": ("bench/web.json", "make bench-web"),
     "search": ("bench/search.json", "make bench-search"),
     "load": ("bench/load-capacity.json", "make loadtest-sweep"),
