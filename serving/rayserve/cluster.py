@@ -120,8 +120,6 @@ def main(argv=None) -> None:
     run.mkdir(parents=True, exist_ok=True)
     (run / "ready.json").unlink(missing_ok=True)
     options = options_of(args)
-    # SIGTERM (the runner's stop) unwinds through `finally`: Serve, then the cluster, shut down.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     import ray
     from ray import serve
@@ -132,6 +130,9 @@ def main(argv=None) -> None:
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
              _temp_dir=str(temp_dir(run)), namespace="digits", log_to_driver=False,
              configure_logging=True, logging_level="WARNING")
+    # SIGTERM (the runner's stop) unwinds through `finally`: Serve, then the cluster, shut down. Set after
+    # ray.init, which installs a handler of its own that aborts the process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve.start(http_options={"host": args.host, "port": args.http_port,
                                   "request_timeout_s": args.request_timeout})
