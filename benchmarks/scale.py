@@ -28,13 +28,13 @@ from serving.load import search, sweep
 BATCH_SIZE, BATCH_WAIT_MS = 8, 2  # @serve.batch when batching is on (serving/rayserve/app.py's defaults)
 
 
-def points(replicas: list[int], batching: list[str] = ("on", "off")) -> list[dict]:
+def points(replicas: list[int], modes: list[str] = ("on", "off")) -> list[dict]:
     """The Ray Serve configurations: each replica count with batching on and off (or only those named)."""
     return [{"name": f"{count} replica{'s' if count > 1 else ''}, batching {'on' if batching else 'off'}",
              "replicas": count, "batching": batching,
              "settings": {"rayserve_flags": {"replicas": count, "max-batch-size": BATCH_SIZE if batching else 1,
                                              "batch-wait-ms": BATCH_WAIT_MS if batching else 0}}}
-            for count in replicas for batching in (mode == "on" for mode in batching)]
+            for count in replicas for batching in (mode == "on" for mode in modes)]
 
 
 def rows(server: str, point: dict, cores: int) -> list[dict]:
