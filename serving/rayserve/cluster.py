@@ -7,8 +7,8 @@
 This process is the Ray head (`ray.init` starts the GCS, the raylet and their helpers as its
 children: the API equivalent of `ray start --head`) and the driver that deploys the application.
 It waits until every replica is healthy, writes `<run folder>/ready.json` (replicas, Serve's
-address), then stays until SIGTERM, when it shuts Serve and the cluster down (the runner also
-stops every process of the tree by pid: deploy/local/runner.py).
+address), then stays until SIGTERM: the runner's stop signals the whole cluster, this process group
+and Ray's workers by pid (deploy/local/runner.py). A start that fails shuts Serve and the cluster down.
 
 Locked down: every Ray address is 127.0.0.1 (Ray's single-machine mode, LOCKED_DOWN below: without
 it Ray 2.60 replaces a node address of 127.0.0.1 by the machine's outward one, and its servers listen
@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -130,9 +129,14 @@ def main(argv=None) -> None:
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
              _temp_dir=str(temp_dir(run)), namespace="digits", log_to_driver=False,
              configure_logging=True, logging_level="WARNING")
-    # SIGTERM (the runner's stop) unwinds through `finally`: Serve, then the cluster, shut down. Set after
-    # ray.init, which installs a handler of its own that aborts the process.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGTERM is the runner's stop, which signals this process group (the GCS, the raylet, Ray's agents) at
+    # once and Ray's workers by pid: nothing is left for this process to shut down (asked now, Serve would
+    # wait for a GCS that is gone). Set after ray.init, whose own handler aborts the process.
+    def stopped(*_) -> None:
+        (run / "ready.json").unlink(missing_ok=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stopped)
     try:
         serve.start(http_options={"host": args.host, "port": args.http_port,
                                   "request_timeout_s": args.request_timeout})
@@ -148,7 +152,7 @@ def main(argv=None) -> None:
               flush=True)
         while True:
             time.sleep(3600)
-    finally:
+    finally:  # a start that failed (or Ctrl-C): Serve, then the cluster, shut down
         (run / "ready.json").unlink(missing_ok=True)
         try:
             serve.shutdown()
