@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -44,17 +45,32 @@ SOCKET_PATH_ROOM = 107 - 64
 
 def temp_dir(run: Path) -> Path:
     """Ray's temp folder: `<run>/ray` when short enough for its sockets, else /tmp/digits-ray-<hash>
-    (linked from `<run>/ray`, so the logs are found in the run folder either way)."""
+    (linked from `<run>/ray`, so the logs are found in the run folder either way). Bounded: only the last
+    session before this one is kept, and a /tmp folder whose run folder is gone is deleted."""
     inside = run / "ray"
     if len(str(inside)) <= SOCKET_PATH_ROOM:
         inside.mkdir(parents=True, exist_ok=True)
-        return inside
-    short = Path(tempfile.gettempdir()) / f"digits-ray-{hashlib.sha256(str(run).encode()).hexdigest()[:8]}"
+        return _pruned(inside)
+    scratch = Path(tempfile.gettempdir())
+    for other in scratch.glob("digits-ray-*"):  # ours (each names its run folder): left by deleted folders
+        owner = other / "owner"
+        if owner.is_file() and not Path(owner.read_text().strip()).exists():
+            shutil.rmtree(other, ignore_errors=True)
+    short = scratch / f"digits-ray-{hashlib.sha256(str(run).encode()).hexdigest()[:8]}"
     short.mkdir(parents=True, exist_ok=True)
+    (short / "owner").write_text(f"{run}\n")
     if inside.is_symlink() or not inside.exists():
         inside.unlink(missing_ok=True)
         inside.symlink_to(short)
-    return short
+    return _pruned(short)
+
+
+def _pruned(folder: Path) -> Path:
+    """`folder` with only the newest of Ray's earlier session folders (the last run's logs) left."""
+    sessions = sorted(p for p in folder.glob("session_2*") if p.is_dir() and not p.is_symlink())
+    for old in sessions[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def parse_args(argv=None) -> argparse.Namespace:
