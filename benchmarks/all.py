@@ -3,9 +3,10 @@
     make bench-all                         # = python -m benchmarks.all
     python -m benchmarks.all --skip widths --sweep-args "--seconds 2"
 
-Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge; the serving benchmark against
-servers started for it on free ports (in their own run folder, so a `make serve` already running
-is left alone); where KServe's latency goes (bench-kserve); bench-web; the settings search (serving/load/search.py: every grid point, for the
+Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge;
+the serving benchmark against servers started for it on free ports (in their own run folder, so a
+`make serve` already running is left alone); where KServe's latency goes (bench-kserve); bench-web;
+the settings search (serving/load/search.py: every grid point, for the
 report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and the sweep measures
 the committed profiles, so two runs compare the same settings); the capacity sweep (default vs the
 latency and throughput profiles, pinned and unpinned); the burst (16..1,000 connections at

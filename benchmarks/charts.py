@@ -59,7 +59,8 @@ def pareto(points: list[tuple[str, float, float]], marks: dict[str, list[str]], 
             marker, colour = MARKS[role]
             ax.scatter([capacity], [p50], marker=marker, s=160, facecolors="none", edgecolors=colour, linewidths=1.8,
                        zorder=3, label=role)
-    front = [(c, p) for _, c, p in points if not any(c2 >= c and p2 <= p and (c2, p2) != (c, p) for _, c2, p2 in points)]
+    front = [(c, p) for _, c, p in points
+             if not any(c2 >= c and p2 <= p and (c2, p2) != (c, p) for _, c2, p2 in points)]
     if len(front) > 1:
         ax.plot(*zip(*sorted(front), strict=False), "-", color="tab:grey", alpha=0.5, zorder=1, label="Pareto front")
     handles, labels = ax.get_legend_handles_labels()

@@ -51,7 +51,8 @@ def outcomes_of(junit_xml: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-k", dest="expression", help="only the fault tests matching this pytest expression")
-    parser.add_argument("--artifacts", type=Path, default=None, help="where bench/faults.json goes (default: artifacts/)")
+    parser.add_argument("--artifacts", type=Path, default=None,
+                        help="where bench/faults.json goes (default: artifacts/)")
     args = parser.parse_args(argv)
     root = args.artifacts or paths.artifacts_dir()
     with tempfile.TemporaryDirectory() as scratch:

@@ -179,8 +179,10 @@ class OpenLoop:
                  atol: float = 1e-4, servers: dict[str, int] | None = None):
         if expected is None and classes is None:
             raise ValueError("give the class count or the expected answers to check every answer against")
-        self.make_predictor, self.batches, self.expected, self.classes = make_predictor, list(batches), expected, classes
-        self.rate, self.seconds, self.threads, self.grace, self.timeout, self.atol = rate, seconds, threads, grace, timeout, atol
+        self.make_predictor, self.batches = make_predictor, list(batches)
+        self.expected, self.classes = expected, classes
+        self.rate, self.seconds, self.threads = rate, seconds, threads
+        self.grace, self.timeout, self.atol = grace, timeout, atol
         self.arrivals = Arrivals(rate, np.random.default_rng(int(rate * 1000) if seed is None else seed))
         self.servers = servers or {}
         self.tally = Tally()
@@ -257,7 +259,8 @@ class OpenLoop:
         with self.lock:
             scheduled = self.scheduled
         done = sum(counts[outcome] for outcome in OUTCOMES)
-        return {"scheduled": scheduled, **counts, "in_flight": scheduled - done, "failed": scheduled - counts["answered"]}
+        return {"scheduled": scheduled, **counts, "in_flight": scheduled - done,
+                "failed": scheduled - counts["answered"]}
 
     def stop(self, wait: float = 60.0) -> dict:
         """End the window now; what was scheduled before is still sent (within `wait` / 2 s, else it is

@@ -115,8 +115,8 @@ def section_memory_and_cold(inputs, out: Path) -> str:
     browser = browser_latency(inputs)
     if browser:
         shared = inputs["web"].get("shared_page_bytes")
-        text += ("Page cold start per runtime (fresh headless Chromium, the page loading that runtime alone: navigation "
-                 "to its first answer) and its page weight (bytes fetched for its scripts, wasm and model"
+        text += ("Page cold start per runtime (fresh headless Chromium, the page loading that runtime alone: "
+                 "navigation to its first answer) and its page weight (bytes fetched for its scripts, wasm and model"
                  + (f"; the shared page adds {shared:,} bytes" if shared is not None else "") + ", "
                  f"`{inputs['web'].get('command', 'make bench-web')}`):\n\n"
                  + table(["runtime", "framework", "cold start p50 ms", "page bytes"],
@@ -153,7 +153,8 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
               *[f"{s} req/s ({mode})" for mode in others for s in settings]]
     if "generator_cpus" in pinning:
         where = (f"Pinned: the load generator on core(s) {pinning['generator_cpus']}, the servers on "
-                 f"{pinning['server_cpus']} (`taskset -c`); unpinned: all share the machine's {load['machine']['cpus']} cores.")
+                 f"{pinning['server_cpus']} (`taskset -c`); unpinned: all share the machine's "
+                 f"{load['machine']['cpus']} cores.")
     else:
         where = f"Load generator and servers share the machine's {load['machine']['cpus']} cores."
     limits = load.get("generator_limits")
@@ -161,7 +162,8 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
              f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or a request "
              f"is not answered (`{load['command']}`). {where}"
              + (f" A figure marked *generator-limited* stopped at a step where the generator itself used >= "
-                f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded {limits['send_lag_p99_ms']:g} ms: "
+                f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded "
+                f"{limits['send_lag_p99_ms']:g} ms: "
                 "it measures the client as much as the server." if limits else "") + "\n\n"
              + table(["endpoint", "framework", *header, "better"], rows))
     cpu_rows = [[target, mode, name, run.get("stopped_at_rps"), run.get("generator_cpu_cores"),
@@ -388,7 +390,8 @@ def build(root: Path, out_md: Path) -> str:
         section_training(inputs, charts_dir), "\n", section_handwriting(inputs), "\n",
         section_sizes(inputs, charts_dir), "\n",
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
-        section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n", section_search(inputs, charts_dir), "\n",
+        section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n",
+        section_search(inputs, charts_dir), "\n",
         section_capacity(inputs, charts_dir, root), "\n", section_scale(inputs), "\n",
         section_burst(inputs, charts_dir, root), "\n",
         section_faults(inputs), "\n",

@@ -42,7 +42,8 @@ def delay_cost(entry: dict) -> str:
     rows = [f"{t} {_p50(waited, t):g} ms vs {_p50(eager, t):g} ms" for t in entry["endpoints"]]
     cost = grid.score(waited)[0] - grid.score(eager)[0]
     verdict = (f"the wait costs a lone client {cost:.2f} ms of p50 (slowest endpoint) in this run" if cost > 0 else
-               f"maxBatchDelay 1 was NOT faster for a lone client in this run ({-cost:.2f} ms slower, slowest endpoint)")
+               f"maxBatchDelay 1 was NOT faster for a lone client in this run "
+               f"({-cost:.2f} ms slower, slowest endpoint)")
     return (f"What the batch delay costs a lone client: at batchSize 8, one-client p50 with maxBatchDelay 5 "
             f"(the checked-in config) against maxBatchDelay 1: {'; '.join(rows)}: {verdict}. (There is no "
             f"maxBatchDelay 0 point: TorchServe reads 0 as unset and waits its default 100 ms.)\n")
@@ -54,7 +55,8 @@ def should_be_default(entry: dict) -> str:
     latency_name = entry.get("profiles", {}).get("latency")
     latency = grid.score(_point(entry, latency_name) or {}) if latency_name else None
     if not (default and latency) or latency_name == "default":
-        return "The checked-in settings stay the default (the latency profile is the default point, or was not measured).\n"
+        return ("The checked-in settings stay the default (the latency profile is the default point, "
+                "or was not measured).\n")
     (p50, capacity), (base_p50, base_capacity) = latency, default
     verdict = ("answers one client faster AND carries at least the default's load here: a candidate for the "
                "checked-in default once a quiet run confirms it" if capacity >= base_capacity and p50 < base_p50 else

@@ -111,8 +111,8 @@ def verdicts(latency: dict) -> list[str]:
         if kserve in latency and other in latency:
             a, b = latency[kserve][0], latency[other][0]
             lines.append(f"{framework}: KServe V2 REST p50 {a:.2f} ms against {other} {b:.2f} ms "
-                         f"({max(a, b) / min(a, b):.1f}x {'faster' if a < b else 'slower'}), with one protocol and one client "
-                         "for both frameworks.")
+                         f"({max(a, b) / min(a, b):.1f}x {'faster' if a < b else 'slower'}), "
+                         "with one protocol and one client for both frameworks.")
     return lines
 
 

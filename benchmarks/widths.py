@@ -111,8 +111,8 @@ def main(argv=None) -> dict:
 
     limit_threads()
     command = results.command("benchmarks.widths", argv)
-    report = {"command": command, "machine": machine.describe(), "epochs": args.epochs, "calls": args.calls, "latency": "batch 1, ms per call",
-              "widths": {}}
+    report = {"command": command, "machine": machine.describe(), "epochs": args.epochs, "calls": args.calls,
+              "latency": "batch 1, ms per call", "widths": {}}
     started = time.monotonic()
     for number, width in enumerate(args.widths, 1):
         folder = root / "width" / f"w{width}"

@@ -41,7 +41,8 @@ def parse_json(body: bytes | str, expect: str = 'JSON {"instances": [...]}'):
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
-        raise ContractError(f"{what} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+        raise ContractError(f"{what} is not valid JSON ({error.msg} at line {error.lineno} "
+                            f"column {error.colno})") from None
     except RecursionError:  # [[[[...]]]] thousands deep: refuse it rather than crash a worker
         raise ContractError(f"{what} is nested too deeply to be an image batch") from None
 

@@ -129,7 +129,8 @@ def main() -> None:
             status = "ok"
         except ManifestError:
             status = "BAD"
-        print(f"{artifact_id:<24}{entry['framework']:<12}{entry['precision']:<10}{entry['bytes']:>10}  {status:<5}  {entry['path']}")
+        print(f"{artifact_id:<24}{entry['framework']:<12}{entry['precision']:<10}{entry['bytes']:>10}  "
+              f"{status:<5}  {entry['path']}")
 
 
 if __name__ == "__main__":

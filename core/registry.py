@@ -78,7 +78,8 @@ class Target:
     make: str = "class"  # one of MAKERS: how the Predictor is constructed
     command: str | None = None  # the module whose main() is its command line (`python -m <command> --model F x.png`)
     page: Page | None = None  # its row on the demo page (browser targets)
-    server: str | None = None  # the local server that runs it (deploy/local/servers.py): torchserve, tfserving, kserve-*
+    # The local server that runs it (deploy/local/servers.py): torchserve, tfserving, kserve-*.
+    server: str | None = None
     address: str | None = None  # where it answers: a template over the endpoints' names and {model}
     load_user: str | None = None  # its Locust user class in serving/load/locustfile.py
     # A server row: "module:Class" of what it would serve, loaded in-process (make check-network judges it
@@ -109,8 +110,10 @@ EXECUTORCH_PORTABLE = Step("export-executorch-portable", "edge.executorch.export
                            outputs=("executorch_portable_fp32",))
 ONNX = Step("export-onnx", "edge.onnx.export:export", outputs=("onnx_fp32",))
 # int8 on the PyTorch side: PT2E with XNNPACK's quantizer; ONNX Runtime's static QDQ from the fp32 file.
-EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:export", outputs=("executorch_xnnpack_int8",))
-ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"), outputs=("onnx_int8",))
+EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:export",
+                       outputs=("executorch_xnnpack_int8",))
+ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"),
+                 outputs=("onnx_int8",))
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
                     unavailable="edge.litert_torch.convert:unavailable")

@@ -74,7 +74,8 @@ def judge(precision: str, got: np.ndarray, expected: np.ndarray, y: np.ndarray, 
         row["judged_rows"] = int(judged.sum())
         if judged.any():
             agreement = float(np.mean(labels[judged] == reference_labels[judged]))
-            accuracy, reference = float(np.mean(labels[judged] == y[judged])), float(np.mean(reference_labels[judged] == y[judged]))
+            accuracy = float(np.mean(labels[judged] == y[judged]))
+            reference = float(np.mean(reference_labels[judged] == y[judged]))
             row["judged_label_agreement"] = agreement
             if agreement < INT8_AGREEMENT:
                 problems.append(f"label agreement {agreement:.4f} < {INT8_AGREEMENT} on the {row['judged_rows']} "
@@ -172,16 +173,18 @@ def main(argv=None) -> None:
     from serving import endpoints as endpoints_mod
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", nargs="+", choices=list(registry.TARGETS), help="only these (default: every target)")
+    parser.add_argument("--targets", nargs="+", choices=list(registry.TARGETS),
+                        help="only these (default: every target)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
         test_split(root)
     except FileNotFoundError as error:
-        raise SystemExit(f"error: {error}: run `make train` first")
+        raise SystemExit(f"error: {error}: run `make train` first") from None
     rows = run(root, endpoints_mod.resolve(), args.targets)
-    json_path, md_path = write(rows, root, " ".join(["python -m deploy.parity", *(sys.argv[1:] if argv is None else argv)]))
+    json_path, md_path = write(rows, root,
+                               " ".join(["python -m deploy.parity", *(sys.argv[1:] if argv is None else argv)]))
     print("\n" + markdown(rows))
     print(f"wrote {json_path} and {md_path}")
     failed = [row["target"] for row in rows if not row["passed"]]

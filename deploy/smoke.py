@@ -94,8 +94,8 @@ def table(result: dict) -> str:
         if "error" in row:
             lines.append(f"{row['target']:<{name_width}}{row['where']:<{width + 2}}  {row['status'].upper()}")
         else:
-            lines.append(f"{row['target']:<{name_width}}{row['where']:<{width + 2}}{row['label']:>5}{row['probability']:>7.3f}"
-                         f"{row['latency_ms']:>12.1f}")
+            lines.append(f"{row['target']:<{name_width}}{row['where']:<{width + 2}}{row['label']:>5}"
+                         f"{row['probability']:>7.3f}{row['latency_ms']:>12.1f}")
     others = [row for row in result["targets"] if "error" in row]
     if others:
         lines.append(f"\n{len(others)} of {len(result['targets'])} targets did not answer:")
@@ -114,7 +114,7 @@ def main(argv=None) -> None:
     try:
         result = run(root, endpoints_mod.resolve(), args.index)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     result["command"] = " ".join(["python -m deploy.smoke", *(sys.argv[1:] if argv is None else argv)])
     result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = root / "deploy-all.json"

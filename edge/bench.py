@@ -122,7 +122,8 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=300, help="timed calls per target and batch size (default: 300)")
+    parser.add_argument("--iterations", type=int, default=300,
+                        help="timed calls per target and batch size (default: 300)")
     parser.add_argument("--warmup", type=int, default=30, help="untimed calls first (default: 30)")
     parser.add_argument("--targets", nargs="+", choices=names(), metavar="TARGET",
                         help=f"only these (default: every one built): {', '.join(names())}")

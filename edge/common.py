@@ -205,7 +205,7 @@ def main(description: str, make_predictor: Callable[[argparse.Namespace], Predic
         batch = load_input(args.input, predictor.spec)
         probabilities = predictor.predict(batch)
     except (InputError, manifest.ManifestError, specs.SpecError, FileNotFoundError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     print(f"{predictor.name} ({predictor.framework}, {predictor.precision}): {len(batch)} image(s) from {args.input}")
     for index, row in enumerate(probabilities):
         print(format_prediction(index, row, predictor.spec.labels))

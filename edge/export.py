@@ -35,7 +35,8 @@ def export_all(root: Path | None = None, targets=TARGETS) -> dict[str, dict]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=TARGETS, default=list(TARGETS), help="targets to build (default: all)")
+    parser.add_argument("--only", nargs="+", choices=TARGETS, default=list(TARGETS),
+                        help="targets to build (default: all)")
     args = parser.parse_args(argv)
     entries = export_all(targets=args.only)
     print(f"\n{'artifact':<28}{'precision':<10}{'bytes':>9}  path")

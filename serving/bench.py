@@ -32,7 +32,8 @@ def measure(predictor, batch: np.ndarray, seconds: float, warmup: int) -> dict:
     samples, elapsed = timing.time_for(lambda: predictor.predict(batch), seconds, warmup=warmup)
     return {"target": predictor.name, "framework": predictor.framework, "calls": len(samples),
             **timing.summarize(samples, "ms", digits=4),
-            "calls_per_s": round(len(samples) / elapsed, 2), "images_per_s": round(len(samples) * len(batch) / elapsed, 2)}
+            "calls_per_s": round(len(samples) / elapsed, 2),
+            "images_per_s": round(len(samples) * len(batch) / elapsed, 2)}
 
 
 def main(argv=None) -> None:

@@ -4,7 +4,8 @@
     python -m serving.soak --seconds 30 --rate 10
 
 Each served endpoint of core/registry.py gets its own open-loop load (benchmarks/openloop.py,
-Poisson arrivals, latency from each request's scheduled time) at `--fraction` (default 0.5) of its capacity, read from artifacts/bench/load-capacity.json
+Poisson arrivals, latency from each request's scheduled time) at `--fraction` (default 0.5) of its
+capacity, read from artifacts/bench/load-capacity.json
 ({"endpoints": {"torchserve-rest": {"capacity_rps": ...}, ...}}, written by the load test) where
 present, else at `--rate` requests per second. Every answer is checked against the in-process
 model. Every `--sample` seconds the resident memory (RSS) of each server's whole process tree

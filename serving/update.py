@@ -80,7 +80,8 @@ class TorchServeVersions:
     def _call(self, method: str, path: str, **params) -> object:
         answer = requests.request(method, self.base + path, headers=self.headers, params=params, timeout=self.timeout)
         if answer.status_code >= 300:
-            raise UpdateError(f"TorchServe {method} /models{path}: HTTP {answer.status_code} {answer.text.strip()[:300]}")
+            raise UpdateError(f"TorchServe {method} /models{path}: HTTP {answer.status_code} "
+                              f"{answer.text.strip()[:300]}")
         return answer.json()
 
     def versions(self) -> list[dict]:
@@ -98,8 +99,8 @@ class TorchServeVersions:
         manifest.verify(archive.artifact_id(version), self.root)
         settings = model_settings()
         print(f"torchserve: registering {mar.name} as version {version} ...")
-        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name, initial_workers=1, synchronous="true",
-                   batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
+        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name, initial_workers=1,
+                   synchronous="true", batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
                    response_timeout=settings["responseTimeout"])
         self._call("PUT", f"/{self.endpoints.model_name}/{version}/set-default")
         self.record()
@@ -282,7 +283,7 @@ def main(argv=None) -> None:
         if args.server in ("all", "kserve"):
             (kserve_publish if args.action == "publish" else kserve_rollback)(root)
     except (UpdateError, manifest.ManifestError, FileNotFoundError, requests.RequestException) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -183,7 +183,8 @@ def load_npz(path: Path, value_range: tuple[float, float] | None = None) -> Data
                 raise DataError(f"{path}: missing array(s) {sorted(missing)}; found {sorted(archive.files)}")
             x, y = archive["x"], archive["y"]
             labels = archive["labels"] if "labels" in archive.files else None
-            # Without a name of its own, the file's name, cleaned as images_to_npz cleans a folder's ("my data" -> my_data).
+            # Without a name of its own, the file's name, cleaned as images_to_npz cleans a folder's
+            # ("my data" -> my_data).
             name = str(archive["name"]) if "name" in archive.files else name_from(path.stem, fallback="data")
     except DataError:
         raise

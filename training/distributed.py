@@ -315,7 +315,7 @@ def main(argv=None) -> dict | None:
         for framework in args.frameworks:
             run_framework(framework, args)
     except LaunchError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     print(f"\ndistributed training: {time.monotonic() - started:.0f} s for {', '.join(args.frameworks)} "
           f"on {args.workers} worker(s) each", flush=True)
     if set(args.frameworks) != set(FRAMEWORKS):

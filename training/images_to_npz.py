@@ -210,7 +210,7 @@ def main(argv=None) -> None:
     try:
         result = convert(args.folder, args.size, args.channels or 3, args.name)
     except FolderError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     for line in report_lines(result, args.size):
         print(line)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -278,7 +278,7 @@ def main(argv=None) -> None:
         task = core_spec.load(args.artifacts)
         values = picture_to_input(args.image.read_bytes(), task)
     except (OSError, ValueError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     np.set_printoptions(precision=4, suppress=True, linewidth=160)
     print(f"{args.image} -> {task.describe_item()} input, values in {task.value_range()}:")
     print(values)

@@ -37,8 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "printed digits too (training/augment.py); default: on for the digits, off for --data")
     parser.add_argument("--width", type=int, default=1, choices=WIDTHS, help="channel multiplier (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split and both trainings (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per step (per worker when distributed; default: 32)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (x workers when distributed; default: 3e-3)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="examples per step (per worker when distributed; default: 32)")
+    parser.add_argument("--lr", type=float, default=3e-3,
+                        help="Adam learning rate (x workers when distributed; default: 3e-3)")
     parser.add_argument("--arch", default="cnn", help=f"the network: {' or '.join(ARCHS)}, or one you add to "
                         "training/model_torch.py and model_keras.py (default: cnn)")
     parser.add_argument("--data", type=Path, help="your own .npz instead of scikit-learn's digits: x (N, H, W) or "
@@ -85,7 +87,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, ModelConfig, dict, Spec]:
     try:
         dataset, splits = data.prepare(args.seed, args.data, paths.split_path(root), value_range)
     except data.DataError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     spec_dict = derive_spec(config, item_shape=dataset.item_shape, labels=dataset.labels,
                             value_range=dataset.value_range, model_name=dataset.name,
                             reduction=RESIZE_REDUCTION if args.data else DIGITS_REDUCTION, seed=args.seed,
@@ -102,7 +104,8 @@ def require_network(arch: str) -> None:
     """Stop before training when either network file lacks `arch` (SystemExit naming the file)."""
     from training import model_keras, model_torch
 
-    missing = [file for file, networks in (("model_torch.py", model_torch.NETWORKS), ("model_keras.py", model_keras.NETWORKS))
+    missing = [file for file, networks in (("model_torch.py", model_torch.NETWORKS),
+                                           ("model_keras.py", model_keras.NETWORKS))
                if arch not in networks]
     if missing:
         raise SystemExit(f"error: no network {arch!r} in training/{' and training/'.join(missing)} "
@@ -133,7 +136,7 @@ def finish(root: Path, spec: Spec, splits: dict, trained: dict, config: ModelCon
     except twin.TwinDivergence as divergence:  # the report names the first layer where the two differ
         diff, report = divergence.diff, divergence.report
     except twin.TwinMappingError as error:
-        raise SystemExit(f"error: the two network files do not define the same network: {error}")
+        raise SystemExit(f"error: the two network files do not define the same network: {error}") from None
     metrics = {"torch": torch_metrics, "tensorflow": keras_metrics, "twin_max_abs_diff": diff, "width": config.width,
                "arch": config.arch, **extra}
     paths.metrics_path(root).write_text(json.dumps(metrics, indent=2) + "\n")
@@ -142,7 +145,8 @@ def finish(root: Path, spec: Spec, splits: dict, trained: dict, config: ModelCon
     for name, entry in (("torch", torch_metrics), ("tensorflow", keras_metrics)):
         print(f"{name:<12}{entry['test_accuracy']:>10.4f}{entry['params']:>9}{entry['train_seconds']:>9.1f}{entry['epochs']:>8}")
     verdict = "ok" if diff <= TWIN_TOLERANCE else f"FAILED (> {TWIN_TOLERANCE:g})"
-    print(f"twin check: PyTorch weights in the Keras network, max abs diff {diff:.2e} on {len(splits['test'])} test images: {verdict}")
+    print(f"twin check: PyTorch weights in the Keras network, max abs diff {diff:.2e} "
+          f"on {len(splits['test'])} test images: {verdict}")
     if report:
         print(report)
     print(f"wrote {paths.metrics_path(root)}")

@@ -103,8 +103,9 @@ def _sharded(train_split: Split, global_batch: int, seed: int) -> tf.data.Datase
             .repeat().batch(global_batch, drop_remainder=True).with_options(options))
 
 
-def _fit_distributed(strategy, config: ModelConfig, spec: Spec, train_split: Split, schedule, progress: EpochProgress, *,
-                     epochs: int, steps_per_epoch: int, global_batch: int, seed: int) -> keras.Model:
+def _fit_distributed(strategy, config: ModelConfig, spec: Spec, train_split: Split, schedule,
+                     progress: EpochProgress, *, epochs: int, steps_per_epoch: int, global_batch: int,
+                     seed: int) -> keras.Model:
     """The training step run on every replica through `strategy.run`, gradients summed across workers.
 
     Not `model.fit`: Keras 3's fit does not run under MultiWorkerMirroredStrategy (it reduces a

@@ -75,7 +75,8 @@ def train(splits: dict[str, Split], config: ModelConfig, spec: Spec, *, epochs: 
     shard = len(train_split) // world  # every rank gets as many examples, so all take the same steps
     steps = epochs * math.ceil(shard / batch_size)
     # Cosine decay to zero over the run, per step, the same schedule as the Keras loop.
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                 lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
     x_train, y_train = torch.from_numpy(train_split.x), torch.from_numpy(train_split.y)
 
     epoch_seconds = []

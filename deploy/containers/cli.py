@@ -14,7 +14,7 @@ def guarded(step, *errors: type) -> None:
         step()
     except (preflight.Missing, artifacts.ArtifactError, SpecError, *errors) as error:
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     except subprocess.CalledProcessError as error:
         print(f"error: `{' '.join(error.cmd[:3])} ...` exited with status {error.returncode}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None

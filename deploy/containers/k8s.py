@@ -8,8 +8,9 @@ builds the images with the artifacts baked in (images.py), applies the kustomiza
 for each Deployment's rollout. The kustomization is deploy/k8s/ for the built-in task; for a model
 of your own it is the one deploy/containers/configs.py renders under
 <artifacts>/run/containers/k8s/ (the model's name in the health probes), so the model is served
-under its own name. The namespace `digits` is the project's name, whatever model runs in it. A local cluster must be able to see the images (kind: `kind load
-docker-image ...`; see deploy/README.md); pass --no-build when they are already in a registry.
+under its own name. The namespace `digits` is the project's name, whatever model runs in it. A
+local cluster must be able to see the images (kind: `kind load docker-image ...`; see
+deploy/README.md); pass --no-build when they are already in a registry.
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
 """The container plan: which image each service runs, with which ports, mounts, command and health check.
 
 Everything here is derived from the spec (`core/spec.py`: SERVING_HOST, SERVING_PORTS; the model
-name from the artifacts folder's spec.json) and the serving configs; the Docker launcher (launch.py) runs exactly this plan,
-and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and the Kubernetes
-manifests say the same thing. Inside a container every server listens on the spec's port; on the
-host each published port is bound to SERVING_HOST (127.0.0.1) unless DIGITS_SERVING_HOST says
-otherwise, with the same DIGITS_<NAME>_PORT overrides as serving/endpoints.py.
+name from the artifacts folder's spec.json) and the serving configs; the Docker launcher (launch.py)
+runs exactly this plan, and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and
+the Kubernetes manifests say the same thing. Inside a container every server listens on the spec's
+port; on the host each published port is bound to SERVING_HOST (127.0.0.1) unless
+DIGITS_SERVING_HOST says otherwise, with the same DIGITS_<NAME>_PORT overrides as
+serving/endpoints.py.
 
     python -m deploy.containers.plan        # print the plan for ./artifacts
 """
@@ -213,7 +214,8 @@ def services(root: Path) -> list[Service]:
             ports={name: SERVING_PORTS[name] for name in ("tfserving_grpc", "tfserving_rest")},
             mounts=(Mount(tf_configs.base_path(root), tf_model_base(model)),
                     Mount(config_dir / tf_configs.CONFIG_FILES["models"], f"{TF_CONFIG_DIR}/models.config"),
-                    Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["batching"], f"{TF_CONFIG_DIR}/batching.config"),
+                    Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["batching"],
+                          f"{TF_CONFIG_DIR}/batching.config"),
                     Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["monitoring"],
                           f"{TF_CONFIG_DIR}/monitoring.config")),
             entrypoint=["tensorflow_model_server"], command=tfserving_command(), health=tfserving_health(model),

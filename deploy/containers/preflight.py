@@ -62,8 +62,8 @@ def check_compose_plugin() -> None:
         raise Missing("the Docker Compose plugin (no docker client on PATH to run `docker compose`)")
     answer = _run(["docker", "compose", "version"])
     if answer is None or answer.returncode != 0:
-        raise Missing(f"the Docker Compose plugin (`docker compose version` failed: {_first_line(answer, 'no answer')}); "
-                      "install docker-compose-plugin")
+        raise Missing("the Docker Compose plugin (`docker compose version` failed: "
+                      f"{_first_line(answer, 'no answer')}); install docker-compose-plugin")
 
 
 def check_kubectl() -> None:
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
             require(args.require)
         except Missing as error:
             print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         print(f"DEPLOY={args.require}: everything it needs is here")
         return
     for path in NEEDS:

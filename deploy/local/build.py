@@ -353,7 +353,7 @@ def main(argv=None) -> None:
         try:
             run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args or [])
         except registry.NotSupported:  # the parent reads why from unsupported_path and says it
-            raise SystemExit(NOT_SUPPORTED_EXIT)
+            raise SystemExit(NOT_SUPPORTED_EXIT) from None
         return
     results = ensure(root, only=args.steps or None, args=train_args, force=args.steps if args.force else (),
                      dry_run=args.dry_run, isolate=True, keep_going=True)

@@ -339,7 +339,7 @@ def main(argv=None) -> None:
                   keep_going=args.keep_going)
         except (StartError, servers.PrepareError, specs.SpecError) as error:
             print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
     elif args.action == "stop":
         stop(root)
     else:

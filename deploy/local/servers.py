@@ -179,7 +179,8 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
              "--file_system_poll_wait_seconds=1"]
     if settings and not settings.tfserving_batching:
         flags = [f for f in flags if not f.startswith(("--enable_batching", "--batching_parameters_file"))]
-    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible server takes too
+    if settings:  # e.g. --tensorflow_intra_op_parallelism=1: flags of the real binary, which the compatible
+        # server takes too
         flags += [f"--{name}={value}" for name, value in settings.tfserving_flags.items()]
     tls_files = tls.from_environment()
     ssl_config = folder / "ssl.config"
@@ -216,8 +217,10 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
         ports={name: endpoints.ports[name] for name in ("tfserving_grpc", "tfserving_rest")},
         endpoint_lines=[
-            f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; model {endpoints.model_name!r})",
-            f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
+            f"gRPC      {endpoints.target('tfserving_grpc')} (PredictionService, ModelService; "
+            f"model {endpoints.model_name!r})",
+            f"REST      POST {rest}/v1/models/{endpoints.model_name}:predict   "
+            f"GET {rest}/v1/models/{endpoints.model_name}[/metadata]",
             f"metrics   {rest}{tf_configs.metrics_path()}",
         ])
 
@@ -256,7 +259,8 @@ def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = N
         prepare=prepare, env={"PYTHONPATH": str(REPO)},
         ports={key: endpoints.ports[key] for key in (rest_key, grpc_key)},
         endpoint_lines=[
-            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   GET {rest}/v2/models/{endpoints.model_name}",
+            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
+            f"GET {rest}/v2/models/{endpoints.model_name}",
             f"V2 gRPC   {endpoints.target(grpc_key)} (inference.GRPCInferenceService)",
             f"V1 REST   POST {rest}/v1/models/{endpoints.model_name}:predict",
             f"metrics   {rest}/metrics   (no authentication: put a gateway in front, deploy/kserve/README.md)",

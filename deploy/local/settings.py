@@ -81,7 +81,8 @@ def from_dict(name: str, values: dict) -> ServerSettings:
     known = {f.name for f in fields(ServerSettings)} - {"name"}
     unknown = set(values) - known
     if unknown:
-        raise ValueError(f"settings {name!r}: unknown fields {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise ValueError(f"settings {name!r}: unknown fields {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
     return ServerSettings(name=name, **values)
 
 

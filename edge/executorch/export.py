@@ -110,7 +110,8 @@ def infer_batch_in_reshapes(exported):
             continue  # leave it as it is; the delegation check reports it if it falls back
         with graph.inserting_before(node):
             view = graph.call_function(torch.ops.aten.view.default,
-                                       (node.args[0], [-1 if i in symbolic else int(size) for i, size in enumerate(shape)]))
+                                       (node.args[0],
+                                        [-1 if i in symbolic else int(size) for i, size in enumerate(shape)]))
         view.meta = dict(node.meta)
         node.replace_all_uses_with(view)
         graph.erase_node(node)

@@ -39,7 +39,8 @@ def venv_python() -> Path:
 def unavailable() -> str | None:
     """Why the converter cannot run on this machine (None when it can)."""
     if not venv_python().exists():
-        return f"{venv_python().parent.parent.name} is missing: run `make setup` (it installs litert-torch {PACKAGE_VERSION})"
+        return (f"{venv_python().parent.parent.name} is missing: run `make setup` "
+                f"(it installs litert-torch {PACKAGE_VERSION})")
     return None
 
 
@@ -114,7 +115,7 @@ def main(argv=None) -> None:
     try:
         entry = convert(root)
     except (RuntimeError, manifest.ManifestError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     print(f"{ARTIFACT}: max abs diff to eager PyTorch {entry['max_abs_diff_to_eager']:.1e}")
 
 

@@ -104,7 +104,8 @@ def convert(root: Path | None = None, calibration_size: int = DEFAULT_CALIBRATIO
     calibration = calibration_images(root, calibration_size)
     entries = {}
     for precision in ("fp32", "int8"):
-        print(f"tflite: converting {precision}" + (f" ({len(calibration)} calibration images)" if precision == "int8" else ""))
+        print(f"tflite: converting {precision}"
+              + (f" ({len(calibration)} calibration images)" if precision == "int8" else ""))
         model = _converter(keras_model, precision, calibration).convert()
         extra = {"source": "keras_model", "batch": "dynamic; allocated at 1, resized by the runner",
                  "io_dtype": io_dtype(model)}

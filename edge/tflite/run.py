@@ -64,7 +64,8 @@ class TFLitePredictor:
         fixed = int(self.input.get("shape_signature", [-1])[0])
         self.fixed_batch = fixed if fixed > 0 else None
         if self.fixed_batch not in (None, 1):
-            raise ValueError(f"{self.name}: a static batch of {fixed} is not supported: export batch 1 or a dynamic batch")
+            raise ValueError(f"{self.name}: a static batch of {fixed} is not supported: "
+                             "export batch 1 or a dynamic batch")
         if self.fixed_batch:
             self.interpreter.allocate_tensors()
             self.batch = 1

@@ -109,10 +109,11 @@ def measure_framework(framework: str, root: Path, seconds: float, warmup: int, l
         try:
             session = requests.Session()
             v2 = (f"{base}/v2/models/{spec.model_name}/infer", body)
-            samples[stage] = timing.time_for(lambda: post(session, *v2), seconds, warmup)[0]
+            samples[stage] = timing.time_for(lambda session=session, v2=v2: post(session, *v2), seconds, warmup)[0]
             if stage == "kserve":
                 v1 = (f"{base}/v1/models/{spec.model_name}:predict", json.dumps({"instances": image.tolist()}).encode())
-                samples["kserve V1 REST"] = timing.time_for(lambda: post(session, *v1), seconds, warmup)[0]
+                samples["kserve V1 REST"] = timing.time_for(lambda session=session, v1=v1: post(session, *v1),
+                                                             seconds, warmup)[0]
         finally:
             process.terminate()
             process.wait(30)

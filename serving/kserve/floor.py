@@ -47,7 +47,8 @@ def application(model, echo: bool):
             except (ValueError, KeyError, TypeError) as error:
                 status, answer = 400, json.dumps({"error": str(error)}).encode()
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(answer)).encode())]})
         await send({"type": "http.response.body", "body": answer})
 
     return app

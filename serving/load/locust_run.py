@@ -27,7 +27,8 @@ from core import paths, registry
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # The locustfile's user class per served target, from its row (named, not imported: importing the
 # locustfile patches gevent).
-USER_CLASSES = {name: registry.TARGETS[name].load_user for name in registry.served() if registry.TARGETS[name].load_user}
+USER_CLASSES = {name: registry.TARGETS[name].load_user
+                for name in registry.served() if registry.TARGETS[name].load_user}
 TARGETS = tuple(USER_CLASSES)
 
 

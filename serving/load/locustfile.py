@@ -30,10 +30,7 @@ if "TFServingGrpcUser" in sys.argv or not any(arg.endswith("User") for arg in sy
 from locust import User, constant, task  # noqa: E402
 
 from benchmarks import openloop  # noqa: E402
-from core import (
-    paths,  # noqa: E402
-    registry,  # noqa: E402
-)
+from core import paths, registry  # noqa: E402
 from core import spec as specs  # noqa: E402
 from serving import endpoints as endpoints_mod  # noqa: E402
 

@@ -94,7 +94,7 @@ def measure_point(root: Path, server: str, point: dict, args, rates: list[float]
                     predictor = make()
                     figures = {"one_client": one_client(predictor, images[:1], classes, args.latency_seconds)}
                     getattr(predictor, "close", lambda: None)()
-                    def run_step(rate):
+                    def run_step(rate, make=make):
                         return openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
                     steps, capacity = sweep.find_capacity(run_step, rates, retries=args.retries)
                     capacity, more = refine(run_step, capacity, rates, args.refine, args.retries)
@@ -185,7 +185,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--grid", default="small", choices=("small", "full"),
                         help="small: ~8 points per server, ~8-10 min on 2 cores; full: ~20 (default: small)")
     parser.add_argument("--points", nargs="+", metavar="[SERVER:]NAME", help="only these points of the grid")
-    parser.add_argument("--latency-seconds", type=float, default=1.0, help="one-client timing per endpoint (default: 1)")
+    parser.add_argument("--latency-seconds", type=float, default=1.0,
+                        help="one-client timing per endpoint (default: 1)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0,
                         help="unrecorded load at the first rate before measuring each endpoint (default: 3)")
     parser.add_argument("--step-seconds", type=float, default=1.5, help="length of each load step (default: 1.5)")
@@ -196,7 +197,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
     parser.add_argument("--retries", type=int, default=1, help="runs again of a failing step (default: 1)")
     parser.add_argument("--write-profiles", nargs="?", const=settings_mod.PROFILES_FILE, type=Path, metavar="PATH",
-                        help=f"rewrite the profiles file (default path: {settings_mod.PROFILES_FILE.relative_to(paths.REPO_ROOT)})")
+                        help="rewrite the profiles file "
+                             f"(default path: {settings_mod.PROFILES_FILE.relative_to(paths.REPO_ROOT)})")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     parser.add_argument("--out", type=Path, help="JSON result (default: <artifacts>/bench/search.json)")
     args = parser.parse_args(argv)
@@ -230,7 +232,8 @@ def main(argv=None) -> dict:
         print(f"{server:<12}{'in-process ' + entry['in_process']['target']:<24}{entry['in_process']['p50_ms']:>9.3f}"
               f"{entry['in_process']['p99_ms']:>9.3f}")
     if args.write_profiles:
-        print(f"wrote {write_profiles(result, args.write_profiles)} (commit it; then `python -m deploy.containers.configs`)")
+        print(f"wrote {write_profiles(result, args.write_profiles)} "
+              "(commit it; then `python -m deploy.containers.configs`)")
     print(f"\nwrote {out} in {result['seconds']:.0f} s ({command})")
     return result
 

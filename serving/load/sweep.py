@@ -1,4 +1,5 @@
-"""Capacity of every served endpoint, default versus the latency and throughput profiles, pinned and unpinned, in one run.
+"""Capacity of every served endpoint, default versus the latency and throughput profiles, pinned and
+unpinned, in one run.
 
     make loadtest-sweep                                    # = python -m serving.load.sweep
     python -m serving.load.sweep --seconds 3 --start-rate 20 --factor 1.5 --settings default throughput --pin both
@@ -158,8 +159,8 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
                 make = openloop.predictor_factory(target, variant, endpoints)
                 openloop.run(make, images, classes, rates[0], seconds, threads)  # warm-up: JIT, connections, batches
                 steps, capacity = find_capacity(
-                    lambda rate: openloop.run(make, images, classes, rate, seconds, threads, servers=pids), rates,
-                    retries=retries)
+                    lambda rate, make=make: openloop.run(make, images, classes, rate, seconds, threads, servers=pids),
+                    rates, retries=retries)
                 results[target] = {"steps": steps, **limit(steps, capacity)}
                 print(f"  {target}: capacity {capacity:g} req/s"
                       + (f" (generator-limited: {results[target]['why']})" if results[target]["generator_limited"]
@@ -168,7 +169,8 @@ def run_setting(root: Path, name: str, target_names: list[str], rates: list[floa
         runner.stop(variant)
     usage = sampler.result()
     return {"server_settings": settings.to_dict(), "targets": results, "pin": pin,
-            "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]} for server in servers.MODEL_SERVERS}}
+            "servers": {server: {"cold_start_s": round(cold[server], 2), **usage[server]}
+                        for server in servers.MODEL_SERVERS}}
 
 
 def in_process_rates(root: Path, seconds: float) -> dict:

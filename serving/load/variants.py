@@ -6,14 +6,15 @@
 The runner keeps each server's pid, log, rendered config and TorchServe's token under
 `<root>/run/`, so two variants running side by side need two roots. Rather than copying models,
 a variant root links the few things the servers read (the manifest, the TorchServe model store,
-the SavedModel versions, the PyTorch checkpoint and the Keras model (KServe's), the spec and the test split); every file is still checked against the
-manifest's sha256 before it is served.
+the SavedModel versions, the PyTorch checkpoint and the Keras model (KServe's), the spec and the
+test split); every file is still checked against the manifest's sha256 before it is served.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-LINKED = ("manifest.json", "spec.json", "data", "torch", "tensorflow", "torchserve", "tfserving")  # KServe: the Keras model
+LINKED = ("manifest.json", "spec.json", "data", "torch", "tensorflow",  # KServe: the Keras model
+          "torchserve", "tfserving")
 
 
 def prepare(root: Path, name: str) -> Path:

@@ -56,7 +56,8 @@ class TFServingGrpc:
         self._spec(request.model_spec, model_name, version, signature_name)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(value if hasattr(value, "tensor_shape") else tf.make_tensor_proto(value))
-        return call_with_retry(lambda left: self.predictions.Predict(request, timeout=min(self.timeout, left)), self.retry)
+        return call_with_retry(lambda left: self.predictions.Predict(request, timeout=min(self.timeout, left)),
+                               self.retry)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -108,7 +109,8 @@ class TFServingGrpc:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, model_name, version)
         response = self.models.GetModelStatus(request, timeout=self.timeout)
-        return [(s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state)) for s in response.model_version_status]
+        return [(s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state))
+                for s in response.model_version_status]
 
     def close(self) -> None:
         self.channel.close()
@@ -139,7 +141,8 @@ class TFServingRest:
         return np.asarray(answer["predictions"], dtype=np.float32)
 
     def wire(self, batch: np.ndarray) -> Wire:
-        return Wire("rest", self.model_url() + ":predict", json.dumps({"instances": np.asarray(batch).tolist()}).encode(),
+        return Wire("rest", self.model_url() + ":predict",
+                    json.dumps({"instances": np.asarray(batch).tolist()}).encode(),
                     {"Content-Type": "application/json"}, lambda answer: answer["predictions"])
 
     def status(self, model_name=None, version=None) -> dict:
@@ -159,7 +162,8 @@ def main(argv=None) -> None:
     grpc_client, rest = TFServingGrpc(), TFServingRest()
     print("status (gRPC):", grpc_client.status())
     signatures, version = grpc_client.metadata()
-    print(f"signature serving_default (version {version}):", signatures.signature_def["serving_default"].inputs[grpc_client.tensor_names()[0]].tensor_shape)
+    print(f"signature serving_default (version {version}):",
+          signatures.signature_def["serving_default"].inputs[grpc_client.tensor_names()[0]].tensor_shape)
     test = data.load_split(paths.split_path())["test"]
     for client in (grpc_client, rest):
         labels = client.predict(test.x[: args.count]).argmax(axis=1)

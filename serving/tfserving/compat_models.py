@@ -121,7 +121,8 @@ class ModelRegistry:
         with self.lock:
             if version is None:
                 if not self.servables:
-                    raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({self.name})")
+                    raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                       f"Servable not found for request: Latest({self.name})")
                 return self.servables[max(self.servables)]
             if version not in self.servables:
                 raise ServingError(grpc.StatusCode.NOT_FOUND,
@@ -145,7 +146,8 @@ def signature(servable: Servable, name: str):
     """(SignatureDef, callable) for a signature name ("" means serving_default)."""
     name = name or DEFAULT_SIGNATURE
     if name not in servable.signature_defs or name not in servable.loaded.signatures:
-        raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature name: "{name}" not found in signature def')
+        raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                           f'Serving signature name: "{name}" not found in signature def')
     return servable.signature_defs[name], servable.loaded.signatures[name]
 
 
@@ -201,7 +203,8 @@ def check_input(name: str, value: np.ndarray, tensor_info, spec: specs.Spec) -> 
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f'input "{name}" must have shape {shape}, got {list(value.shape)}')
     if value.shape[0] == 0:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" holds no examples (shape {list(value.shape)})')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f'input "{name}" holds no examples (shape {list(value.shape)})')
     try:
         contract.check_batch(value, spec, f'input "{name}"', max_batch=None)
     except contract.ContractError as error:
@@ -220,8 +223,10 @@ def predict(registry: ModelRegistry, version: int | None, signature_name: str, i
     expected = set(signature_def.inputs)
     if set(inputs) != expected:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"input names do not match the signature: sent {sorted(inputs)}, expected {sorted(expected)}")
-    checked = {name: check_input(name, value, signature_def.inputs[name], contract_of(registry, signature_def.inputs[name]))
+                           f"input names do not match the signature: sent {sorted(inputs)}, "
+                           f"expected {sorted(expected)}")
+    checked = {name: check_input(name, value, signature_def.inputs[name],
+                                 contract_of(registry, signature_def.inputs[name]))
                for name, value in inputs.items()}
     size = max(len(v) for v in checked.values())
     if max_batch_size and size > max_batch_size:
@@ -232,4 +237,5 @@ def predict(registry: ModelRegistry, version: int | None, signature_name: str, i
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs: {sorted(unknown)}")
     outputs = function(**{name: tf.constant(value) for name, value in checked.items()})
     wanted = set(output_filter) or set(outputs)
-    return servable.version, signature_name or DEFAULT_SIGNATURE, {k: v.numpy() for k, v in outputs.items() if k in wanted}
+    return (servable.version, signature_name or DEFAULT_SIGNATURE,
+            {k: v.numpy() for k, v in outputs.items() if k in wanted})

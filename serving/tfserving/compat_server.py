@@ -25,8 +25,9 @@ with a limit on calls in progress. Over a limit a request is refused explicitly,
 HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
 
 Differences from the real server, on purpose: it checks each version against the artifact
-manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does not merge concurrent requests into batches (the batching
-file's max_batch_size is enforced as the largest request); metrics are a few counters.
+manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does
+not merge concurrent requests into batches (the batching file's max_batch_size is enforced as the
+largest request); metrics are a few counters.
 """
 from __future__ import annotations
 
@@ -97,14 +98,16 @@ class Server:
         if name not in self.models:
             if version is None:
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})")
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Specific({name}, {version})")
         return self.models[name]
 
     def predict(self, name, version, signature_name, inputs, output_filter=()):
         start = time.perf_counter()
         code = "OK"
         try:
-            return predict(self.registry(name, version), version, signature_name, inputs, output_filter, self.max_batch_size)
+            return predict(self.registry(name, version), version, signature_name, inputs, output_filter,
+                           self.max_batch_size)
         except ServingError as error:
             code = error.code.name
             raise
@@ -145,7 +148,8 @@ def _version(model_spec) -> int | None:
     if model_spec.HasField("version"):
         return model_spec.version.value
     if model_spec.version_label:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "version labels are not supported by this server; use a version")
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           "version labels are not supported by this server; use a version")
     return None
 
 
@@ -217,7 +221,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                     try:
                         inputs[name] = tf.make_ndarray(proto)
                     except (ValueError, TypeError) as error:
-                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" is not a valid tensor: {error}')
+                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                           f'input "{name}" is not a valid tensor: {error}') from error
                 version, signature_name, outputs = server.predict(spec.name, version, spec.signature_name, inputs,
                                                                   list(request.output_filter))
             except ServingError as error:
@@ -238,10 +243,12 @@ def add_grpc_services(grpc_server, server: Server) -> None:
             try:
                 fields = list(request.metadata_field)
                 if not fields:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field")
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                       "GetModelMetadataRequest must specify at least one metadata_field")
                 unsupported = [f for f in fields if f != "signature_def"]
                 if unsupported:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {unsupported[0]} is not supported")
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                       f"Metadata field {unsupported[0]} is not supported")
                 version = _version(request.model_spec)
                 servable = server.registry(request.model_spec.name, version).servable(version)
             except ServingError as error:
@@ -256,7 +263,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
             return response
 
         def _unimplemented(self, request, context):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented by the TF-Serving-compatible server: use Predict")
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          "not implemented by the TF-Serving-compatible server: use Predict")
 
         Classify = Regress = MultiInference = _unimplemented
 
@@ -275,7 +283,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
             return response
 
         def HandleReloadConfigRequest(self, request, context):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "config reload is not implemented: restart with `make stop serve`")
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          "config reload is not implemented: restart with `make stop serve`")
 
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), grpc_server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(), grpc_server)
@@ -283,12 +292,14 @@ def add_grpc_services(grpc_server, server: Server) -> None:
 
 # ---- REST -------------------------------------------------------------------------------------
 
-ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>/metadata|:predict|:classify|:regress)?$")
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
+                   r"(?P<rest>/metadata|:predict|:classify|:regress)?$")
 
 
 def rest_status(server: Server, name: str, version: int | None) -> dict:
     states = server.status(name, version)
-    return {"model_version_status": [{"version": str(v), "state": state, "status": {"error_code": "OK", "error_message": ""}}
+    return {"model_version_status": [{"version": str(v), "state": state,
+                                      "status": {"error_code": "OK", "error_message": ""}}
                                      for v, state in states]}
 
 
@@ -336,23 +347,27 @@ def read_pictures(value, spec, field: str, max_batch: int | None):
         try:
             data = base64.b64decode(text, validate=True)
         except binascii.Error as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'{where}: "b64" is not valid base64 ({error})')
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f'{where}: "b64" is not valid base64 ({error})') from error
         try:
             items.append(picture_to_input(data, spec).tolist())
         except ImageError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {error}")
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {error}") from error
     return items
 
 
 def rest_predict(server: Server, name: str, version: int | None, body: dict, warnings: list | None = None) -> dict:
     """One REST predict; a range warning about the input is appended to `warnings`."""
     if not isinstance(body, dict):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request body must be a JSON object with "instances" or "inputs"')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           'the request body must be a JSON object with "instances" or "inputs"')
     if ("instances" in body) == ("inputs" in body):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, 'the request must have exactly one of "instances" or "inputs"')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           'the request must have exactly one of "instances" or "inputs"')
     signature_name = body.get("signature_name", "")
     if not isinstance(signature_name, str):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'"signature_name" must be a string, got {type(signature_name).__name__}')
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f'"signature_name" must be a string, got {type(signature_name).__name__}')
     servable = server.registry(name, version).servable(version)
     signature_def, _ = signature(servable, signature_name)
     (input_name, tensor_info), = signature_def.inputs.items()  # this server handles one-input signatures
@@ -370,7 +385,7 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict, war
     try:
         array = check_instances(pictures, contract, field, max_batch=server.max_batch_size)
     except ContractError as error:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
     served, _, outputs = server.predict(name, version, signature_name, {input_name: array})
     warning = input_warning(server, name, tensor_info, array, f'"{field}"') if pictures is value else None
     if warning and warnings is not None:  # only for numbers sent: a picture's reduction maps it onto the range
@@ -490,7 +505,7 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
         try:
             body = parse_json(raw)
         except ContractError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
         warnings = []
         return rest_predict(server, name, version, body, warnings), warnings
 
@@ -613,12 +628,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    batching = configs.read_text_proto_values(args.batching_parameters_file) if args.enable_batching and args.batching_parameters_file else {}
+    batching = (configs.read_text_proto_values(args.batching_parameters_file)
+                if args.enable_batching and args.batching_parameters_file else {})
     monitoring = configs.read_text_proto_values(args.monitoring_config_file) if args.monitoring_config_file else {}
     metrics_path = monitoring.get("path") if monitoring.get("enable") else None
     log.info("TF-Serving-compatible server (serving/tfserving/compat_server.py), not tensorflow_model_server")
     if batching:
-        log.info("batching file read: max_batch_size %s enforced per request; requests are not merged", batching.get("max_batch_size"))
+        log.info("batching file read: max_batch_size %s enforced per request; requests are not merged",
+                 batching.get("max_batch_size"))
 
     if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
         import tensorflow as tf  # before the first model loads: TensorFlow fixes its thread pools then
@@ -637,7 +654,8 @@ def main(argv=None) -> None:
     # answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[MalformedRequests()],
                               maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
-                              options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+                              options=[("grpc.so_reuseport", 0),
+                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
     add_grpc_services(grpc_server, server)
     try:
         if args.ssl_config_file:
@@ -647,7 +665,8 @@ def main(argv=None) -> None:
         else:
             grpc_server.add_insecure_port(f"{args.host}:{args.port}")
     except RuntimeError:
-        raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: is another server using the port?") from None
+        raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: "
+                         "is another server using the port?") from None
     grpc_server.start()
     log.info("gRPC on %s:%d%s", args.host, args.port, " (TLS)" if args.ssl_config_file else "")
 

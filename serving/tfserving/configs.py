@@ -64,7 +64,8 @@ def render(root: Path, folder: Path, batching: dict | None = None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     out = rendered_paths(folder)
     text = Template((CONFIG_DIR / CONFIG_FILES["models"]).read_text())
-    out["models"].write_text(text.substitute(MODEL_NAME=specs.load(root).model_name, MODEL_BASE_PATH=str(base_path(root).resolve())))
+    out["models"].write_text(text.substitute(MODEL_NAME=specs.load(root).model_name,
+                                             MODEL_BASE_PATH=str(base_path(root).resolve())))
     shutil.copyfile(CONFIG_DIR / CONFIG_FILES["monitoring"], out["monitoring"])
     out["batching"].write_text(batching_text(batching))
     return out
@@ -92,7 +93,8 @@ def read_text_proto_values(path: Path) -> dict:
         values[name] = int(value)
     for name, value in re.findall(r"(\w+)\s*:\s*(\"[^\"]*\"|true|false|-?\d+)", text):
         if name != "value":
-            values[name] = value.strip('"') if value.startswith('"') else {"true": True, "false": False}.get(value, value)
+            values[name] = (value.strip('"') if value.startswith('"')
+                            else {"true": True, "false": False}.get(value, value))
     return values
 
 

@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     try:
         export((args.artifacts or paths.artifacts_dir()).resolve())
     except manifest.ManifestError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

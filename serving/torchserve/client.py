@@ -191,7 +191,8 @@ class TorchServeGrpc:
 
         self.endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)
         self.pb2, pb2_grpc = load("inference")
-        self.channel = tls.channel(self.endpoints.target("torchserve_grpc_inference"), GRPC_CHANNEL_OPTIONS)  # TLS if configured
+        # TLS if configured
+        self.channel = tls.channel(self.endpoints.target("torchserve_grpc_inference"), GRPC_CHANNEL_OPTIONS)
         self.stub = pb2_grpc.InferenceAPIsServiceStub(self.channel)
         self.key = _Key(token, root)
         self._use_key(self.key.value)

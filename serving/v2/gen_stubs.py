@@ -58,7 +58,8 @@ def load():
     import importlib
 
     if not (STUBS_DIR / "grpc_predict_v2_pb2_grpc.py").exists():
-        raise ImportError(f"V2 gRPC stubs missing in {STUBS_DIR}: run `make setup` (or `python -m serving.v2.gen_stubs`)")
+        raise ImportError(f"V2 gRPC stubs missing in {STUBS_DIR}: "
+                          "run `make setup` (or `python -m serving.v2.gen_stubs`)")
     return (importlib.import_module("serving.v2.grpc_stubs.grpc_predict_v2_pb2"),
             importlib.import_module("serving.v2.grpc_stubs.grpc_predict_v2_pb2_grpc"))
 

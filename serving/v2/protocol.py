@@ -82,7 +82,8 @@ def input_batch(spec: Spec, name: str, datatype: str, shape, data) -> np.ndarray
                            f"(or another numeric type, or BYTES for PNG/JPEG pictures)")
     expected = [-1, *spec.item_shape]
     if len(shape) != len(expected) or list(shape[1:]) != list(spec.item_shape):
-        raise V2Error(400, f"input {name!r}: shape {list(shape)} is not {expected} (N images of {spec.describe_item()})")
+        raise V2Error(400, f"input {name!r}: shape {list(shape)} is not {expected} "
+                           f"(N images of {spec.describe_item()})")
     values = _values(spec, name, data, datatype)
     if values.size != math.prod(shape):
         raise V2Error(400, f"input {name!r}: shape {list(shape)} needs {math.prod(shape)} values, "

@@ -1,7 +1,7 @@
 """Headless Debian Chromium on the served page: it draws digits on the digits page, and uploads
 pictures to the page of any task (the digits and a colour task with its own labels); every runtime
-(TF.js, onnxruntime-web, LiteRT.js on the Keras and the litert-torch file) answers in its own row with its source framework's label, and
-a missing or damaged model file shows its error in its row."""
+(TF.js, onnxruntime-web, LiteRT.js on the Keras and the litert-torch file) answers in its own row
+with its source framework's label, and a missing or damaged model file shows its error in its row."""
 import json
 import os
 import re

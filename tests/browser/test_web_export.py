@@ -88,7 +88,8 @@ def test_tfjs_predictor_refuses_bad_batches(web_artifacts):
 
 
 def test_chromium_predictor_runs_the_page_on_any_task_shape(colour_web_artifacts):
-    """The page's own model.js over a (N, 12, 16, 3) batch gives Keras's answers; both contract checks refuse bad ones."""
+    """The page's own model.js over a (N, 12, 16, 3) batch gives Keras's answers; both contract checks refuse bad
+    ones."""
     import json
 
     from core import contract
@@ -106,8 +107,9 @@ def test_chromium_predictor_runs_the_page_on_any_task_shape(colour_web_artifacts
     assert (probabilities.argmax(1) == expected.argmax(1)).all()
     # Python's check refuses before any browser starts ...
     shape, no_channels = [-1, *task.item_shape], [2, *task.item_shape[:-1]]
-    with pytest.raises(contract.ContractError, match=re.escape(f"must have shape {shape}") + re.escape(f" (N images of "
-                                                                                                     f"{task.describe_item()}), got {no_channels}")):
+    with pytest.raises(contract.ContractError,
+                       match=re.escape(f"must have shape {shape}")
+                       + re.escape(f" (N images of {task.describe_item()}), got {no_channels}")):
         predictor.predict(np.zeros(no_channels, np.float32))
     # ... and the page's own check (page/contract.js) refuses what reaches it.
     over = task.value_max + 45
@@ -125,8 +127,8 @@ def test_runtimes_json_lists_every_runtime_and_its_model_copy_matches_the_manife
     runtimes = {entry["name"]: entry for entry in json.loads((web / "runtimes.json").read_text())["runtimes"]}
     # The page's rows are the registry's rows with a `page`, TF.js first.
     assert list(runtimes) == [target.page.runtime for target in registry.pages()]
-    assert list(runtimes)[0] == "tfjs" and set(runtimes) == {"tfjs", "onnxruntime-web", "onnxruntime-web-int8", "litert",
-                                                              "litert-torch"}
+    assert list(runtimes)[0] == "tfjs" and set(runtimes) == {"tfjs", "onnxruntime-web", "onnxruntime-web-int8",
+                                                             "litert", "litert-torch"}
     assert {name: entry["adapter"] for name, entry in runtimes.items()} == {
         "tfjs": "tfjs", "onnxruntime-web": "onnxruntime-web", "onnxruntime-web-int8": "onnxruntime-web",
         "litert": "litert", "litert-torch": "litert"}
@@ -178,7 +180,8 @@ def test_bench_web_with_tiny_counts_writes_what_the_report_reads(web_artifacts, 
     litert = written["runtimes"]["litert-torch"]
     model = next(entry["model"] for entry in json.loads((copy / "web" / "runtimes.json").read_text())["runtimes"]
                  if entry["name"] == "litert-torch")
-    assert litert["framework"] == "torch" and litert["page_bytes"]["files"][model] == (copy / "web" / model).stat().st_size
+    assert litert["framework"] == "torch"
+    assert litert["page_bytes"]["files"][model] == (copy / "web" / model).stat().st_size
     assert written["shared_page_bytes"] > 0 and "app.js" in written["shared_page_files"]
     rows = figures.browser_latency({"web": written})
     assert set(rows) == {"chromium-tfjs-wasm", "chromium-litert-torch"}

@@ -327,7 +327,8 @@ def test_nginx_serves_every_page_file_type_as_the_local_server_does():
     text = (plan.CONFIG_DIR / "nginx.conf").read_text()
     block = re.search(r"location / \{.*?types \{(.*?)\}", text, re.S)
     assert block, "nginx.conf: no types block in `location /`"
-    types = {f".{ext}": mime for mime, *exts in (line.rstrip(";").split() for line in block.group(1).strip().splitlines())
+    types = {f".{ext}": mime
+             for mime, *exts in (line.rstrip(";").split() for line in block.group(1).strip().splitlines())
              for ext in exts}
     assert types == {ext: mime.split(";")[0] for ext, mime in serve.CONTENT_TYPES.items()}
     assert types[".mjs"] == "text/javascript" and types[".wasm"] == "application/wasm"

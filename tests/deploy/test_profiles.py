@@ -23,8 +23,9 @@ def test_each_profiles_container_configs_carry_its_settings(profile, tmp_path):
     assert all(entry[key] == value for key, value in chosen.torchserve.items())
     assert all(props[key] == str(value) for key, value in chosen.torchserve_config.items())
     default = properties((configs.DEPLOY / "config" / "torchserve.properties").read_text())
-    assert {k: v for k, v in props.items() if k not in ("models", "default_workers_per_model", *chosen.torchserve_config)} \
-        == {k: v for k, v in default.items() if k not in ("models", "default_workers_per_model", *chosen.torchserve_config)}
+    ignored = ("models", "default_workers_per_model", *chosen.torchserve_config)
+    assert {k: v for k, v in props.items() if k not in ignored} \
+        == {k: v for k, v in default.items() if k not in ignored}
     batching = tf_configs.read_text_proto_values(folder / "batching.config")
     assert all(batching[key] == value for key, value in chosen.tfserving.items())
     env = [line for line in (folder / "torchserve.env").read_text().splitlines() if not line.startswith("#")]

@@ -49,7 +49,8 @@ def cases(spec) -> dict:
     one = image(spec, low)
     huge = _json({"instances": [one]}).decode().replace(json.dumps(low), "1e999", 1)  # one value JSON reads as infinity
     return {
-        "NaN": (_json({"instances": [image(spec, float("nan"))]}), 400, f'"instances": contains {values} NaN or infinite'),
+        "NaN": (_json({"instances": [image(spec, float("nan"))]}), 400,
+                f'"instances": contains {values} NaN or infinite'),
         "Infinity": (_json({"instances": [image(spec, float("inf"))]}), 400,
                      f'"instances": contains {values} NaN or infinite'),
         "negative values": (_json({"instances": [image(spec, low - 1)]}), 400,
@@ -61,7 +62,8 @@ def cases(spec) -> dict:
                             f'"instances" holds {MAX_BATCH_SIZE + 1} images, more than the {MAX_BATCH_SIZE} allowed '
                             "per request"),
         "ragged images": (_json({"instances": [one, one[:-1]]}), 400, '"instances": ragged'),
-        "instances not a list": (_json({"instances": "seven"}), 400, f'"instances" must be a list of {item} images, got str'),
+        "instances not a list": (_json({"instances": "seven"}), 400,
+                                 f'"instances" must be a list of {item} images, got str'),
         "malformed JSON": (b'{"instances": [', 400,
                            "the request body is not valid JSON (Expecting value at line 1 column 16)"),
         "nested too deeply": (b"[" * 100_000 + b"]" * 100_000, 400,
@@ -177,7 +179,8 @@ def test_content_type_is_not_trusted_the_body_decides(endpoint, content_type, cl
     probabilities = [row["probabilities"] for row in rows] if endpoint == "ts-rest" else rows
     np.testing.assert_allclose(probabilities, references[endpoint[:2]], atol=TOLERANCE)
     bad = post_raw(clients[endpoint], url, _json({"instances": []}), content_type)
-    assert (bad.status_code, message_of(bad)) == (400, f'"instances" is empty: send at least one {spec.describe_item()} image')
+    assert (bad.status_code, message_of(bad)) == (
+        400, f'"instances" is empty: send at least one {spec.describe_item()} image')
 
 
 def _tensor(shape, **values):
@@ -202,7 +205,8 @@ def tensor_cases(spec) -> dict:
                          f'input "{name}": values must lie in {range_text(spec)}, got [{top:g}, {top:g}]'),
         "float64": (lambda: np.full((1, *item), low, np.float64), grpc.StatusCode.INVALID_ARGUMENT,
                     f'input "{name}": expects arg to be float32 but float64 is provided'),
-        "too many images": (lambda: np.full((MAX_BATCH_SIZE + 1, *item), low, np.float32), grpc.StatusCode.INVALID_ARGUMENT,
+        "too many images": (lambda: np.full((MAX_BATCH_SIZE + 1, *item), low, np.float32),
+                            grpc.StatusCode.INVALID_ARGUMENT,
                             f"Task size {MAX_BATCH_SIZE + 1} is larger than maximum input batch size {MAX_BATCH_SIZE}"),
         "a billion images declared, one value sent": (lambda: _tensor([10 ** 9, *item], float_val=[low]),
                                                       grpc.StatusCode.INVALID_ARGUMENT,
@@ -212,14 +216,16 @@ def tensor_cases(spec) -> dict:
         "no batch axis": (lambda: _tensor(item, float_val=[low]), grpc.StatusCode.INVALID_ARGUMENT,
                           f'input "{name}" must have shape {shape_text(spec)}, got {item}'),
         "content not a whole number of floats": (lambda: _tensor([1, *item], tensor_content=b"abc"),
-                                                 grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" is not a valid tensor'),
+                                                 grpc.StatusCode.INVALID_ARGUMENT,
+                                                 f'input "{name}" is not a valid tensor'),
         "20 MB payload": (lambda: np.full((many, *item), low, np.float32), grpc.StatusCode.RESOURCE_EXHAUSTED,
                           "SERVER: Received message larger than max"),
     }
 
 
-TENSOR_CASES = ["NaN", "Infinity", "out of range", "float64", "too many images", "a billion images declared, one value sent",
-                "negative dimension", "no batch axis", "content not a whole number of floats", "20 MB payload"]
+TENSOR_CASES = ["NaN", "Infinity", "out of range", "float64", "too many images",
+                "a billion images declared, one value sent", "negative dimension", "no batch axis",
+                "content not a whole number of floats", "20 MB payload"]
 
 
 @pytest.mark.parametrize("case", TENSOR_CASES)
@@ -257,7 +263,8 @@ def test_malformed_protobuf_is_answered_and_the_server_keeps_serving(server, pay
         raw(payload, metadata=metadata, timeout=30)
     if server == "tf":
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert error.value.details().startswith(f"the request to {PREDICT_METHODS['tf']} is not a valid protobuf message")
+        assert error.value.details().startswith(f"the request to {PREDICT_METHODS['tf']} "
+                                                "is not a valid protobuf message")
     else:  # TorchServe 0.12's Java front: not ours to change; an answer all the same
         assert error.value.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
     still_serving(clients, references, test_split, f"{server}-grpc")

@@ -128,7 +128,8 @@ def test_tflite_cli_on_npz_in_edge_env(edge_artifacts, images_npz, expected_labe
 @pytest.mark.parametrize("artifact_id", ["tflite_fp32", "tflite_int8"])
 def test_tflite_runtime_214_gives_the_same_answers(artifact_id, edge_artifacts, images_npz):
     args = ["--model", model_path(artifact_id, edge_artifacts), str(images_npz)]
-    legacy = run_python(TFLITE_RUNTIME_PYTHON, ["-m", "edge.tflite.run", "--runtime", "tflite-runtime", *args], edge_artifacts)
+    legacy = run_python(TFLITE_RUNTIME_PYTHON, ["-m", "edge.tflite.run", "--runtime", "tflite-runtime", *args],
+                        edge_artifacts)
     assert legacy.returncode == 0, legacy.stderr
     assert f"{artifact_id.replace('_', '-')}-tflite-runtime" in legacy.stdout
     litert = run_python(EDGE_PYTHON, ["-m", "edge.tflite.run", *args], edge_artifacts)

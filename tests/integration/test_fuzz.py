@@ -1,8 +1,9 @@
 """Property-based fuzzing of request bodies against every served endpoint (hypothesis).
 
 Every generated request must get either a valid prediction (one row of K probabilities summing
-to 1 per image, K the spec's class count) or a well-formed client error: HTTP 4xx with a message, or gRPC INVALID_ARGUMENT /
-NOT_FOUND / RESOURCE_EXHAUSTED / FAILED_PRECONDITION with details. Never a 5xx, INTERNAL or UNKNOWN.
+to 1 per image, K the spec's class count) or a well-formed client error: HTTP 4xx with a message, or
+gRPC INVALID_ARGUMENT / NOT_FOUND / RESOURCE_EXHAUSTED / FAILED_PRECONDITION with details. Never a
+5xx, INTERNAL or UNKNOWN.
 
 `make test` runs DIGITS_FUZZ_EXAMPLES (default 75) cases per endpoint; `make fuzz` runs thousands
 and writes the outcome counts to artifacts/bench/fuzz.json (DIGITS_FUZZ_REPORT):
@@ -78,8 +79,9 @@ def tensor_requests(draw, spec):
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
     item = list(spec.item_shape)
-    dtype = draw(st.sampled_from([types_pb2.DT_FLOAT] * 4 + [types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_STRING,
-                                                              types_pb2.DT_HALF, types_pb2.DT_BOOL, 0, 999]))
+    dtype = draw(st.sampled_from([types_pb2.DT_FLOAT] * 4 + [types_pb2.DT_DOUBLE, types_pb2.DT_INT32,
+                                                             types_pb2.DT_STRING, types_pb2.DT_HALF, types_pb2.DT_BOOL,
+                                                             0, 999]))
     kind = draw(st.sampled_from(["images", "any", "huge batch"]))
     if kind == "images":
         shape = [draw(st.integers(1, 4)), *item]
@@ -124,7 +126,8 @@ def check_rest(endpoint: str, send, classes: int) -> None:
         assert error.message.strip(), f"{endpoint}: HTTP {error.status} without a message"
         OUTCOMES[(endpoint, f"HTTP {error.status}")] += 1
         return
-    check_predictions(endpoint, answer["predictions"] if "predictions" in answer else answer["outputs"],  # row / columnar
+    check_predictions(endpoint,
+                      answer["predictions"] if "predictions" in answer else answer["outputs"],  # row / columnar
                       classes)
 
 
@@ -164,7 +167,8 @@ def report() -> None:
             "examples_per_endpoint": EXAMPLES, "endpoints": per_endpoint,
             "requests": sum(OUTCOMES.values()), "server_errors": 0,  # any would have failed the run
             "command": f"DIGITS_FUZZ_EXAMPLES={EXAMPLES} DIGITS_FUZZ_REPORT={target} "
-                       ".venv/bin/python -m pytest tests/integration/test_fuzz.py -q  (or: make fuzz)"}, indent=2) + "\n")
+                       ".venv/bin/python -m pytest tests/integration/test_fuzz.py -q  (or: make fuzz)",
+        }, indent=2) + "\n")
         print(f"  wrote {target}")
 
 
@@ -188,7 +192,8 @@ def test_torchserve_grpc_answers_any_body_with_a_prediction_or_a_client_error(cl
 def test_tfserving_rest_answers_any_body_with_a_prediction_or_a_client_error(clients, spec, data):
     client, body = clients["tfserving-rest"], data.draw(bodies(spec))
     check_rest("tfserving-rest", lambda: call(client.session, "POST", client.model_url() + ":predict", data=body,
-                                              timeout=60, headers={"Content-Type": "application/json"}), spec.num_classes)
+                                              timeout=60, headers={"Content-Type": "application/json"}),
+               spec.num_classes)
 
 
 @FUZZ
@@ -221,7 +226,8 @@ def v2_inputs(draw, spec):
     shape = draw(st.sampled_from([[count, *item]] * 4 + [[count], item, [count, *item[::-1]], [-1, *item]]))
     flat = int(np.prod(shape)) if all(d >= 0 for d in shape) else 0
     span = spec.value_max - spec.value_min
-    value = st.floats(spec.value_min, spec.value_max, width=32) | st.floats(spec.value_min - span, spec.value_max + span) \
+    value = st.floats(spec.value_min, spec.value_max, width=32) \
+        | st.floats(spec.value_min - span, spec.value_max + span) \
         | st.floats() | st.integers(-2 ** 70, 2 ** 70) | st.text(max_size=3) | st.none()
     good = st.lists(st.floats(spec.value_min, spec.value_max, width=32), min_size=flat, max_size=flat)
     data = draw(st.one_of(good, good, st.lists(value, max_size=min(flat + 2, 300)), st.text(max_size=8),

@@ -69,7 +69,8 @@ def test_raw_v2_json_as_the_protocol_writes_it(server_clients, references, test_
     assert answer["model_name"] == spec.model_name and answer["id"] == "request-7"
     (output,) = answer["outputs"]
     assert (output["name"], output["datatype"], output["shape"]) == (spec.output_name, "FP32", [3, spec.num_classes])
-    np.testing.assert_allclose(np.reshape(output["data"], (3, -1)), expected(references, target, images), atol=TOLERANCE)
+    np.testing.assert_allclose(np.reshape(output["data"], (3, -1)), expected(references, target, images),
+                               atol=TOLERANCE)
 
 
 @pytest.mark.parametrize("target", KSERVE_REST)
@@ -310,7 +311,8 @@ def test_tritonclient_reads_the_same_answers(served, references, test_split, spe
     address = registry.where(target, served.root, served.endpoints)
     url = address.split()[1].split("/v2/")[0].removeprefix("http://") if target.endswith("rest") \
         else address.split()[0].removeprefix("grpc://")
-    run = subprocess.run([str(KSERVE_PYTHON), "-m", "tests.integration.triton_v2", "--protocol", target.rsplit("-", 1)[1],
+    run = subprocess.run([str(KSERVE_PYTHON), "-m", "tests.integration.triton_v2",
+                          "--protocol", target.rsplit("-", 1)[1],
                           "--url", url, "--model", spec.model_name, "--input", spec.input_name,
                           "--output", spec.output_name, "--batch", json.dumps(images.tolist())],
                          cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=120)

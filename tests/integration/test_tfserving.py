@@ -88,13 +88,15 @@ def _b64_png(values: np.ndarray, spec) -> dict:
 
     from PIL import Image
 
-    grey = (values.reshape(spec.item_shape[:2] + (-1,)).mean(axis=2) - spec.value_min) / (spec.value_max - spec.value_min)
+    grey = ((values.reshape(spec.item_shape[:2] + (-1,)).mean(axis=2) - spec.value_min)
+            / (spec.value_max - spec.value_min))
     buffer = io.BytesIO()
     Image.fromarray(np.kron(255 - grey * 255, np.ones((8, 8))).astype(np.uint8)).save(buffer, format="PNG")
     return {"b64": base64.b64encode(buffer.getvalue()).decode()}
 
 
-def test_rest_b64_pictures_are_read_like_torchserve_reads_a_posted_one(compatible_server, rest, test_split, spec, served):
+def test_rest_b64_pictures_are_read_like_torchserve_reads_a_posted_one(compatible_server, rest, test_split, spec,
+                                                                       served):
     """{"b64": ...} in "instances" and in "inputs" (named or not) becomes the input training.preprocess makes."""
     import base64
 
@@ -186,9 +188,11 @@ def grpc_errors(spec) -> dict:
         "unknown model": (dict(inputs={name: good}, model_name="nope"),
                           grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
         "unknown version": (dict(inputs={name: good}, version=999),
-                            grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({spec.model_name}, 999)"),
+                            grpc.StatusCode.NOT_FOUND,
+                            f"Servable not found for request: Specific({spec.model_name}, 999)"),
         "unknown signature": (dict(inputs={name: good}, signature_name="nope"),
-                              grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature name: "nope" not found in signature def'),
+                              grpc.StatusCode.FAILED_PRECONDITION,
+                              'Serving signature name: "nope" not found in signature def'),
     }
 
 
@@ -238,7 +242,8 @@ def test_rest_errors_use_tf_serving_status_codes(case, rest, still_serving, spec
 def test_unknown_model_status_is_not_found(grpc_client, rest, spec):
     with pytest.raises(grpc.RpcError) as error:
         grpc_client.status(model_name="nope")
-    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.NOT_FOUND, "Could not find any versions of model nope")
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.NOT_FOUND,
+                                                           "Could not find any versions of model nope")
     with pytest.raises(RestError) as error:
         rest.status(version=999)
     assert (error.value.status, error.value.message) == (404, f"Could not find version 999 of model {spec.model_name}")

@@ -66,7 +66,9 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
                    "kserve-tf": lambda: KServeTfGrpc(served.endpoints, root=served.root, retry=NO_RETRY)}
         monkeypatch.delenv("DIGITS_GRPC_TLS_CERT")
         monkeypatch.delenv("DIGITS_GRPC_TLS_KEY")  # plaintext clients
-        assert {server: refused(make) for server, make in clients.items()} == dict.fromkeys(clients, grpc.StatusCode.UNAVAILABLE)
+        assert ({server: refused(make) for server, make in clients.items()}
+                == dict.fromkeys(clients, grpc.StatusCode.UNAVAILABLE))
         monkeypatch.setenv("DIGITS_GRPC_TLS_CERT", str(other_cert))
         monkeypatch.setenv("DIGITS_GRPC_TLS_KEY", str(other_key))  # TLS, but trusting another certificate
-        assert {server: refused(make) for server, make in clients.items()} == dict.fromkeys(clients, grpc.StatusCode.UNAVAILABLE)
+        assert ({server: refused(make) for server, make in clients.items()}
+                == dict.fromkeys(clients, grpc.StatusCode.UNAVAILABLE))

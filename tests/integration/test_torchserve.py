@@ -218,8 +218,8 @@ def test_concurrent_good_and_bad_requests_each_get_their_own_answer(rest, test_s
         answers = list(pool.map(send, bodies))
     for i, answer in enumerate(answers):
         if i % 2 == 0:
-            np.testing.assert_allclose(answer["predictions"][0]["probabilities"], reference.predict(test_split.x[i : i + 1])[0],
-                                       atol=TOLERANCE)
+            np.testing.assert_allclose(answer["predictions"][0]["probabilities"],
+                                       reference.predict(test_split.x[i : i + 1])[0], atol=TOLERANCE)
         else:
             assert isinstance(answer, RestError) and answer.status == 400 and "is empty" in answer.message
 

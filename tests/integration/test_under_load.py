@@ -84,7 +84,8 @@ def test_a_killed_torchserve_worker_is_replaced_and_every_request_ends(servers, 
     assert wait_for(lambda: any(w["pid"] != before["pid"] and w["status"] == "READY" for w in workers(servers)), 90,
                     ignore=(requests.RequestException, KeyError, IndexError, ValueError))  # TorchServe mid-replacement
     ok_when_replaced = {name: load.snapshot()['answered'] for name, load in loads.items()}
-    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_when_replaced[name] + 5 for name, load in loads.items()), 30)
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_when_replaced[name] + 5
+                                for name, load in loads.items()), 30)
     counts = report(f"worker {before['pid']} killed during load", loads)
     for name, numbers in counts.items():
         # Only requests the worker held when it died fail, explicitly: TorchServe answers them
@@ -113,7 +114,8 @@ def test_clients_ride_out_a_tfserving_restart(servers, images):
     assert runner.stop_one("tfserving", servers.root)
     runner.start(servers.root, servers.endpoints)  # TorchServe is still up: only TF Serving starts
     ok_after_restart = {name: load.snapshot()['answered'] for name, load in loads.items()}
-    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_after_restart[name] + 5 for name, load in loads.items()), 60)
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_after_restart[name] + 5
+                                for name, load in loads.items()), 60)
     counts = report("TF Serving stopped and started again during load", loads)
     for name, numbers in counts.items():
         # Requests sent while the server was down were retried until it was back. One caught inside
@@ -150,7 +152,8 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     assert update.tfserving_publish(root, ep) == before[-1] + 1
     assert torchserve.publish() == "2.0"
     assert update.served_versions(ep) == [before[-1] + 1]
-    assert [(v["version"], v["default"], v["ready"]) for v in torchserve.versions()] == [("1.0", False, True), ("2.0", True, True)]
+    assert [(v["version"], v["default"], v["ready"]) for v in torchserve.versions()] == [("1.0", False, True),
+                                                                                         ("2.0", True, True)]
     probe = TFServingGrpc(ep, root=root).predict_tensors({specs.load(root).input_name: images})
     assert probe.model_spec.version.value == before[-1] + 1  # the answer names the version that gave it
     ok_on_v2 = {name: load.snapshot()['answered'] for name, load in loads.items()}
@@ -161,7 +164,8 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     assert update.served_versions(ep) == before
     assert [(v["version"], v["default"]) for v in torchserve.versions()] == [("1.0", True)]
     ok_on_v1 = {name: load.snapshot()['answered'] for name, load in loads.items()}
-    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_on_v1[name] + 5 for name, load in loads.items()), 30), \
+    assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_on_v1[name] + 5
+                                for name, load in loads.items()), 30), \
         {name: (ok_on_v1[name], load.snapshot()) for name, load in loads.items()}
 
     counts = report("version 2 published, then rolled back, during load", loads)
@@ -180,7 +184,8 @@ def test_kserve_publishes_and_rolls_back_a_version_under_load_without_a_failed_r
     from serving.kserve.client import KServeTfGrpc, KServeTfRest, KServeTorchGrpc, KServeTorchRest
 
     ep, root = servers.endpoints, servers.root
-    expected = {"torch": TorchEagerPredictor(root).predict(images), "tensorflow": KerasEagerPredictor(root).predict(images)}
+    expected = {"torch": TorchEagerPredictor(root).predict(images),
+                "tensorflow": KerasEagerPredictor(root).predict(images)}
     clients = {cls.name: cls for cls in (KServeTorchRest, KServeTorchGrpc, KServeTfRest, KServeTfGrpc)}
     loads = {name: OpenLoop(lambda cls=cls: cls(ep, root=root), [images], expected=[expected[cls.framework]], rate=RATE,
                             threads=1, atol=1e-5) for name, cls in clients.items()}

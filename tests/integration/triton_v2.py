@@ -35,7 +35,8 @@ def main(argv=None) -> None:
     inputs = metadata["inputs"] if isinstance(metadata, dict) else \
         [{"name": i.name, "datatype": i.datatype, "shape": list(i.shape)} for i in metadata.inputs]
     print(json.dumps({
-        "live": client.is_server_live(), "ready": client.is_server_ready(), "model_ready": client.is_model_ready(args.model),
+        "live": client.is_server_live(), "ready": client.is_server_ready(),
+        "model_ready": client.is_model_ready(args.model),
         "metadata_inputs": [[i["name"], i["datatype"], [int(d) for d in i["shape"]]] for i in inputs],
         "probabilities": result.as_numpy(args.output).tolist()}))
 

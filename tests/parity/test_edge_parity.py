@@ -42,7 +42,8 @@ def test_every_edge_artifact_is_recorded_and_verifies(edge_artifacts):
             continue  # not built here, for the reason its own tests' skips name
         entry = entries[artifact_id]
         assert manifest.verify(artifact_id, edge_artifacts).stat().st_size == entry["bytes"] > 0
-        assert entry["framework"] == registry.TARGETS[EDGE_NAMES[artifact_id]].framework  # litert-torch's .tflite: torch
+        # litert-torch's .tflite: torch
+        assert entry["framework"] == registry.TARGETS[EDGE_NAMES[artifact_id]].framework
         assert entry["precision"] == artifact_id.rsplit("_", 1)[1]
         assert entry["input_contract"] == manifest.input_contract(edge_artifacts)
         assert len(entry["sha256"]) == 64

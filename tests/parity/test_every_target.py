@@ -46,7 +46,8 @@ def test_every_kind_of_target_is_registered():
         "onnxruntime-web-chromium": "torch-eager", "onnxruntime-web-int8-chromium": "torch-eager",
         "litert-torch-chromium": "torch-eager", "tfjs-node": "keras-eager",
         "tfjs-chromium": "keras-eager", "litert-chromium": "keras-eager"}
-    assert registry.TARGETS["litert-torch-fp32"].kind == "edge" and registry.reference_for("litert-torch-fp32") == "torch-eager"
+    assert registry.TARGETS["litert-torch-fp32"].kind == "edge"
+    assert registry.reference_for("litert-torch-fp32") == "torch-eager"
 
 
 @pytest.mark.parametrize("name", list(registry.TARGETS))
@@ -107,7 +108,8 @@ def test_labels_are_judged_only_where_the_reference_can_tell_them_apart():
     assert int8["passed"] and int8["judged_rows"] == 1 and int8["judged_label_agreement"] == 1.0
     flipped = swapped.copy()
     flipped[3, [1, 2]] = flipped[3, [2, 1]]  # the confident row flips too: that is a failure
-    assert "label agreement 0.0000 < 0.98 on the 1 rows" in parity.judge("int8", flipped, flat, y, step=1 / 256)["problems"][0]
+    problems = parity.judge("int8", flipped, flat, y, step=1 / 256)["problems"]
+    assert "label agreement 0.0000 < 0.98 on the 1 rows" in problems[0]
     near = np.array([[0.50001, 0.49999], [0.9, 0.1]], np.float32)  # row 0: a near-tie in fp32
     swap = np.array([[0.49999, 0.50001], [0.9, 0.1]], np.float32)  # within the tolerance, its label swaps
     fp32 = parity.judge("fp32", swap, near, np.array([0, 0]))

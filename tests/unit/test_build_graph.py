@@ -179,9 +179,12 @@ def project(tmp_path):
         (code / "proj" / name).write_text(text)
     calls, root = [], tmp_path / "artifacts"
     root.mkdir()
-    steps = (build.Step("train", writer("train", calls, set()), (), ("train",), takes_args=True, code=("proj.trainer",)),
-             build.Step("export-a", writer("export-a", calls, set()), ("train",), ("export-a",), code=("proj.export_a",)),
-             build.Step("export-b", writer("export-b", calls, set()), ("train",), ("export-b",), code=("proj.export_b",)),
+    steps = (build.Step("train", writer("train", calls, set()), (), ("train",), takes_args=True,
+                        code=("proj.trainer",)),
+             build.Step("export-a", writer("export-a", calls, set()), ("train",), ("export-a",),
+                        code=("proj.export_a",)),
+             build.Step("export-b", writer("export-b", calls, set()), ("train",), ("export-b",),
+                        code=("proj.export_b",)),
              build.Step("page", writer("page", calls, set()), ("train", "export-b"), ("page",), files=("proj/*.html",)))
 
     def ensure(lines=None):
@@ -214,7 +217,8 @@ def test_an_edited_exporter_re_exports_that_target_and_what_reads_it_only(projec
 
 def test_comments_and_docstrings_are_not_code(project):
     ensure, code = project
-    (code / "net.py").write_text('"""The network, now documented."""\n\n\ndef layers():  # why: ...\n    return [1, 2]\n')
+    (code / "net.py").write_text('"""The network, now documented."""\n\n\n'
+                                 'def layers():  # why: ...\n    return [1, 2]\n')
     assert ensure()[1] == []
 
 
@@ -278,7 +282,8 @@ def test_deploy_all_keeps_going_and_its_table_says_what_failed_and_why(tmp_path,
     assert smoke.build_status("litert-torch-fp32", tmp_path)[0] == "not built"
     assert smoke.build_status("tflite-int8", tmp_path) is None
     rows = [{"target": "onnx-fp32", "where": "x", "status": "failed", "error": "export-onnx failed: RuntimeError: e"},
-            {"target": "tflite-fp32", "where": "y", "status": "ok", "label": "1", "probability": 0.9, "latency_ms": 1.0}]
+            {"target": "tflite-fp32", "where": "y", "status": "ok", "label": "1", "probability": 0.9,
+             "latency_ms": 1.0}]
     text = smoke.table({"index": 0, "true_label": "1", "targets": rows})
     assert "1 of 2 targets did not answer:\n  onnx-fp32: failed: export-onnx failed" in text
 

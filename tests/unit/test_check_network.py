@@ -13,7 +13,8 @@ from deploy.local import build
 
 def test_every_target_gets_a_row_saying_why_not(monkeypatch, tmp_path):
     said = {step.name: "built" for step in build.STEPS}
-    said["export-executorch-xnnpack"] = "not supported by this network: mean (ExecuTorch XNNPACK); use onnx-fp32 instead"
+    said["export-executorch-xnnpack"] = ("not supported by this network: mean (ExecuTorch XNNPACK); "
+                                         "use onnx-fp32 instead")
     said["export-onnx"] = "failed: RuntimeError: the exporter broke"
     said["export-web"] = "skipped: export-onnx failed"
     monkeypatch.setattr(build, "ensure", lambda root, **kwargs: said)
@@ -31,7 +32,8 @@ def test_every_target_gets_a_row_saying_why_not(monkeypatch, tmp_path):
     monkeypatch.setattr(parity, "evaluate", evaluate)
     rows = {row["target"]: row for row in check_network.check(tmp_path, ["--arch", "cnn"], progress=lambda line: None)}
     assert list(rows) == list(registry.TARGETS) and all(offline for _, offline in seen)
-    assert rows["executorch-xnnpack-fp32"]["status"] == "not supported" and not rows["executorch-xnnpack-fp32"]["exports"]
+    assert rows["executorch-xnnpack-fp32"]["status"] == "not supported"
+    assert not rows["executorch-xnnpack-fp32"]["exports"]
     assert rows["onnx-fp32"]["status"] == "failed" and "the exporter broke" in rows["onnx-fp32"]["why"]
     assert rows["tfjs-chromium"]["status"] == "failed" and "skipped" in rows["tfjs-chromium"]["why"]
     assert rows["tflite-int8"] == {**rows["tflite-int8"], "runs": True, "matches": False, "status": "failed"}

@@ -73,7 +73,8 @@ def bad_batches(spec):
     return [
         (np.zeros((0, *shape)), "empty batch"),
         (np.zeros((1, *wrong)), rf"must have shape \[-1, {', '.join(map(str, shape))}\] \(N images of {item}\)"),
-        (np.zeros(shape), r"must have shape .* got \[" + ", ".join(map(str, shape)) + r"\]"),  # one image, no batch axis
+        # one image, no batch axis
+        (np.zeros(shape), r"must have shape .* got \[" + ", ".join(map(str, shape)) + r"\]"),
         (np.full((1, *shape), "x"), "must be numeric, got dtype <U1"),
         (np.zeros((1, *shape), bool), "must be numeric, got dtype bool"),
         (good(spec, 1, np.nan), f"{int(np.prod(shape))} NaN or infinite values"),
@@ -126,7 +127,8 @@ def test_a_batch_in_a_sliver_of_the_range_is_warned_about_in_the_spec_s_words(sp
     rescaled = np.random.default_rng(0).random((3, *spec.item_shape)).astype(np.float32)  # every value < 1
     warning = contract.range_warning(rescaled, spec, '"instances"')
     assert warning.startswith('"instances": every value lies in [')
-    assert f"the model's range {spec.value_range()}" in warning and f"send raw values in {spec.value_range()}" in warning
+    assert f"the model's range {spec.value_range()}" in warning
+    assert f"send raw values in {spec.value_range()}" in warning
     assert contract.warning_header(warning) == '299 - "' + warning.replace('"', "'") + '"'
 
 
@@ -134,5 +136,6 @@ def test_a_batch_across_the_range_or_a_blank_one_gets_no_warning(spec):
     spread = np.linspace(spec.value_min, spec.value_max, np.prod(spec.item_shape), dtype=np.float32)
     assert contract.range_warning(spread.reshape(1, *spec.item_shape), spec) is None
     assert contract.range_warning(np.full((2, *spec.item_shape), spec.value_min, np.float32), spec) is None
-    foreign = from_dict({**digits_spec(), "input": {**digits_spec()["input"], "min": float("-inf"), "max": float("inf")}})
+    foreign = from_dict({**digits_spec(),
+                         "input": {**digits_spec()["input"], "min": float("-inf"), "max": float("inf")}})
     assert contract.range_warning(np.zeros((1, 8, 8), np.float32) + np.eye(8, dtype=np.float32), foreign) is None

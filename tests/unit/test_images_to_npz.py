@@ -127,4 +127,5 @@ def test_pictures_far_from_the_size_are_named(folder, tmp_path, capsys):
     images_to_npz.main([str(folder), "--size", "12x16", "-o", str(tmp_path / "x.npz")])
     printed = capsys.readouterr().out
     assert (f"warning: 2 picture(s) far from 12x16 (enlarged more than 4x or stretched more than 4x: their input is "
-            f"mostly guesswork): {folder / 'bird' / 'icon.png'} (3x3), {folder / 'dog' / 'strip.png'} (10x1000)") in printed
+            f"mostly guesswork): {folder / 'bird' / 'icon.png'} (3x3), "
+            f"{folder / 'dog' / 'strip.png'} (10x1000)") in printed

@@ -95,7 +95,8 @@ def b64(data: bytes) -> dict:
 
 
 def test_tf_rest_b64_pictures_become_inputs_the_spec_s_way():
-    """{"b64": ...} is read as a picture by training.preprocess, as TorchServe reads a posted one; numbers beside it stay."""
+    """{"b64": ...} is read as a picture by training.preprocess, as TorchServe reads a posted one; numbers beside it
+    stay."""
     from serving.tfserving.compat_server import read_pictures
     from training.preprocess import picture_to_input
 

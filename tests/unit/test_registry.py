@@ -47,7 +47,8 @@ def test_a_row_names_what_exists(target):
         assert target.server and target.address and target.load_user
         # The locustfile makes one user class per row's load_user (a class named like one).
         assert re.fullmatch(r"[A-Z]\w*User", target.load_user), target.load_user
-        assert "globals()[_target.load_user]" in code.module_file("serving.load.locustfile", paths.REPO_ROOT).read_text()
+        locustfile = code.module_file("serving.load.locustfile", paths.REPO_ROOT).read_text()
+        assert "globals()[_target.load_user]" in locustfile
 
 
 def test_one_spelling_of_each_name_and_one_step_per_artifact():

@@ -186,7 +186,8 @@ def test_edge_section_sets_each_runtime_beside_its_runner(tmp_path):
                           "runner_over_runtime": None}}
     write(root, "bench/edge.json", {"command": "python -m edge.bench --iterations 5", "batches": [1, 32], "results": [
         eager, edge_row("onnx-fp32", "torch", "fp32", 10.0, 25.0),
-        edge_row("tflite-fp32", "tensorflow", "fp32", 4.0, 8.0), edge_row("tflite-int8", "tensorflow", "int8", 2.0, 6.0)]})
+        edge_row("tflite-fp32", "tensorflow", "fp32", 4.0, 8.0),
+        edge_row("tflite-int8", "tensorflow", "int8", 2.0, 6.0)]})
     text = report.build(root, out)
     section = text.split("## Edge runtimes")[1].split("\n## ")[0]
     assert "| b1 runtime p50 us | b1 runner p50 us | b1 runner / runtime | b32 runtime p50 us |" in section
@@ -243,9 +244,12 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     assert ("maxBatchDelay 1: torchserve-rest 8 ms vs 3 ms; torchserve-grpc 7 ms vs 2.5 ms: the wait costs a lone "
             "client 5.00 ms of p50") in text
     # goals: 2.0 / 0.25 = 8x <= 15x; throughput 600/500 = 1.2x < 1.5x on REST, 1500/1000 = 1.5x on gRPC
-    assert "| TorchServe latency profile one-client p50 <= 15x in-process | b1: 2 ms vs torch-eager 0.25 ms = 8.0x | met |" in text
-    assert "| torchserve-rest throughput capacity >= 1.5x default | d1 600 vs default 500 req/s = 1.20x | not met: the best grid point carried 1.20x" in text
-    assert "| torchserve-grpc throughput capacity >= 1.5x default | d1 1500 vs default 1000 req/s = 1.50x | met |" in text
+    assert ("| TorchServe latency profile one-client p50 <= 15x in-process | b1: 2 ms vs torch-eager 0.25 ms = 8.0x "
+            "| met |") in text
+    assert ("| torchserve-rest throughput capacity >= 1.5x default | d1 600 vs default 500 req/s = 1.20x "
+            "| not met: the best grid point carried 1.20x") in text
+    assert ("| torchserve-grpc throughput capacity >= 1.5x default | d1 1500 vs default 1000 req/s = 1.50x "
+            "| met |") in text
     assert ("Latency profile b1: one-client p50 2 ms vs the default's 8 ms, capacity 450 vs 500 req/s "
             "(weakest endpoint): it trades load for latency here") in text
     assert (out.parent / "report" / "search-torchserve.png").stat().st_size > 1000
@@ -301,7 +305,8 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
     def limit(capacity, limited=False):
         return {"capacity_rps": capacity, "generator_limited": limited, "why": "send lag p99 20 ms > 10 ms" if limited
                 else "", "stopped_at_rps": capacity * 1.5, "generator_cpu_cores": 0.95, "generator_cpu_share": 0.95,
-                "servers_cpu_cores": {"torchserve": 0.8, "tfserving": 0.01}, "send_lag_p99_ms": 20.0 if limited else 1.0}
+                "servers_cpu_cores": {"torchserve": 0.8, "tfserving": 0.01},
+                "send_lag_p99_ms": 20.0 if limited else 1.0}
 
     write(root, "bench/load-capacity.json", {
         "command": "python -m serving.load.sweep --pin both", "slo_p99_ms": 50.0, "step_seconds": 2.0,
@@ -317,7 +322,8 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
     assert "| endpoint | framework | default req/s | default req/s (pinned) | better |" in text
     assert "| torchserve-grpc | torch | 150 (generator-limited) | 100 | default |" in text
     assert "the load generator on core(s) [0], the servers on [1]" in text
-    assert "| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | torchserve 0.8, tfserving 0.01 |" in text
+    assert ("| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | "
+            "torchserve 0.8, tfserving 0.01 |") in text
     assert "| torchserve-grpc | pinned | default | 150 | 0.950 | 0.950 | 1.000 |" in text
 
 

@@ -51,7 +51,8 @@ def failing(errors, answer="ok"):
 
 
 @pytest.mark.parametrize("error", [requests.ConnectionError("refused"), requests.ConnectTimeout("slow"),
-                                   RestError(503, "busy"), RestError(429, "slow down"), Rpc(grpc.StatusCode.UNAVAILABLE),
+                                   RestError(503, "busy"), RestError(429, "slow down"),
+                                   Rpc(grpc.StatusCode.UNAVAILABLE),
                                    Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!"),
                                    Rpc(grpc.StatusCode.INTERNAL, QUEUE_FULL)],
                          ids=["connection", "connect timeout", "503", "429", "UNAVAILABLE", "RESOURCE_EXHAUSTED",
@@ -67,7 +68,8 @@ def test_transient_failures_are_retried_until_an_answer(error):
 @pytest.mark.parametrize("error", [RestError(400, "bad"), RestError(500, "boom"), requests.ReadTimeout("late"),
                                    Rpc(grpc.StatusCode.INVALID_ARGUMENT), Rpc(grpc.StatusCode.INTERNAL),
                                    Rpc(grpc.StatusCode.DEADLINE_EXCEEDED), ValueError("error body"),
-                                   Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (9 vs. 4)"),
+                                   Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                       "Received message larger than max (9 vs. 4)"),
                                    Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                        "the request body has 20,000,000 bytes, more than the 4,194,304 allowed"),
                                    Rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "Worker died.")],
@@ -98,13 +100,15 @@ def test_the_deadline_bounds_every_attempt_and_the_waits():
         call_with_retry(send, RetryPolicy(attempts=100, backoff=1.0, max_backoff=1.0, deadline=5.0),
                         sleep=fake.sleep, clock=fake.clock)
     assert fake.now <= 5.0  # never waits past the deadline
-    assert calls[0] == 5.0 and all(later < earlier for earlier, later in zip(calls, calls[1:], strict=False))  # time left shrinks
+    assert calls[0] == 5.0
+    assert all(later < earlier for earlier, later in zip(calls, calls[1:], strict=False))  # time left shrinks
     assert max(fake.sleeps) <= 1.0
 
 
 @pytest.mark.parametrize("error, name", [(RestError(503, "busy"), "HTTP 503"), (RestError(429, "x"), "HTTP 429"),
                                          (RestError(500, "boom"), None), (Rpc(grpc.StatusCode.INTERNAL, "boom"), None),
-                                         (Rpc(grpc.StatusCode.INTERNAL, QUEUE_FULL), "INTERNAL (TorchServe job queue full)"),
+                                         (Rpc(grpc.StatusCode.INTERNAL, QUEUE_FULL),
+                                          "INTERNAL (TorchServe job queue full)"),
                                          (requests.ConnectionError("reset"), None)])
 def test_refusal_names_only_explicit_overload_answers(error, name):
     assert refusal(error) == name

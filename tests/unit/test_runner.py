@@ -15,7 +15,8 @@ def _server(tmp_path, code: str) -> servers.Server:
 
 
 def test_a_server_that_dies_is_reported_with_its_log_tail(tmp_path):
-    server = _server(tmp_path, "# fake-server-marker\nprint('cannot bind port 8500: address in use'); raise SystemExit(3)")
+    server = _server(tmp_path, "# fake-server-marker\n"
+                               "print('cannot bind port 8500: address in use'); raise SystemExit(3)")
     recorded = runner.launch(server, tmp_path)
     with pytest.raises(runner.StartError, match="(?s)fake exited during start-up.*cannot bind port 8500"):
         runner.wait_ready(server, tmp_path, recorded, timeout=30)

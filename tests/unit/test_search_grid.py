@@ -67,8 +67,9 @@ def test_every_knob_names_a_settings_field():
 def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path):
     committed = tmp_path / "profiles.json"
     committed.write_text(json.dumps({"chosen": {"tfserving": {"latency": "intra1", "throughput": "default"}},
-                                     "profiles": {"latency": {"tfserving_flags": {"tensorflow_intra_op_parallelism": 1}},
-                                                  "throughput": {}}}))
+                                     "profiles": {
+                                         "latency": {"tfserving_flags": {"tensorflow_intra_op_parallelism": 1}},
+                                         "throughput": {}}}))
     ts = {"torchserve": {"batchSize": 1}}
     result = {"command": "python -m serving.load.search", "measured_at": "now", "machine": {},
               "servers": {"torchserve": {"profiles": {"latency": "b1", "throughput": "default"},

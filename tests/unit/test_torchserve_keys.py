@@ -79,7 +79,8 @@ def test_due_keys_are_renewed_with_the_api_key_and_fresh_ones_left_alone(token_a
     write_key_file(key_file, inference_left=5, management_left=-1)  # one nearly expired, one expired
     assert keeper.tick() == ["inference", "management"]
     renewed = json.loads(key_file.read_text())
-    assert (renewed["inference"]["key"], renewed["management"]["key"]) == ("inference-0-renewed", "management-0-renewed")
+    assert (renewed["inference"]["key"], renewed["management"]["key"]) == \
+        ("inference-0-renewed", "management-0-renewed")
     assert keeper.tick() == [] and calls == ["inference", "management"]  # now valid for 60 s: nothing due
 
 

@@ -1,6 +1,7 @@
 """Benchmark the page's runtimes in headless Chromium: cold start, warm latency and page weight.
 
-    python -m web.tfjs.bench                           # every runtime (TF.js on wasm, webgl, cpu); 3 cold starts, 200 warm runs
+    python -m web.tfjs.bench                           # every runtime (TF.js on wasm, webgl, cpu);
+                                                       # 3 cold starts, 200 warm runs
     python -m web.tfjs.bench --configs tfjs:wasm litert-torch --cold-runs 1 --warm-runs 5
     make bench-web                                     # build the page, then this (BENCH_ARGS="..." passes flags)
 
@@ -139,7 +140,7 @@ def main(argv=None) -> dict:
     try:
         web = manifest.verify("web_demo", root)
     except manifest.ManifestError as error:
-        raise SystemExit(f"error: {error}: run `make export-web`")
+        raise SystemExit(f"error: {error}: run `make export-web`") from None
     runtimes = json.loads((web / "runtimes.json").read_text())["runtimes"]
     names = [entry["name"] for entry in runtimes]
     configs = [config for config in args.configs if config.split(":")[0] in names]

@@ -138,7 +138,8 @@ def vendor_litert(path: Path) -> None:
     map (an inline script the page's policy forbids): point the one import at the copied file."""
     text = path.read_text()
     if text.count(LITERT_IMPORT) != 1:
-        raise SystemExit(f"error: {path}: expected one `{LITERT_IMPORT}`; the @litertjs/core version changed its imports")
+        raise SystemExit(f"error: {path}: expected one `{LITERT_IMPORT}`; "
+                         "the @litertjs/core version changed its imports")
     path.write_text(text.replace(LITERT_IMPORT, 'from "./wasm-utils/index.js"'))
 
 
@@ -270,7 +271,7 @@ def main(argv=None) -> None:
     try:
         out = build(root, args.converter)
     except (FileNotFoundError, ValueError, specs.SpecError, manifest.ManifestError, convert.ConversionError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     print(f"wrote {out} (serve it with `make demo`)")
 
 

@@ -219,8 +219,8 @@ def contract_specs() -> dict[str, dict]:
 def contract_cases() -> dict:
     """Batches and what core.contract.check_batch answers: the float32 values, or an error fragment.
 
-    Each case: spec, batch (nested lists, or {"shape", "values"}), options (max_batch, check_range), and either "expected"
-    (flat float32 values) or "error" (a fragment both languages' messages contain).
+    Each case: spec, batch (nested lists, or {"shape", "values"}), options (max_batch, check_range), and either
+    "expected" (flat float32 values) or "error" (a fragment both languages' messages contain).
     """
     specs = contract_specs()
     rng = np.random.default_rng(2)
@@ -233,7 +233,8 @@ def contract_cases() -> dict:
         ("edges of the range ok", "grey-2x2", [[[-1, 1], [0, 1e-7]]], {}, None),
         ("float32 rounding", "grey-2x2", [[[0.1, 0.2], [0.3, 1 / 3]]], {}, None),
         ("out of range refused only when asked", "grey-2x2", [[[2, 0], [0, 0]]], {"check_range": False}, None),
-        ("one image without the batch axis", "grey-2x2", one, {}, "must have shape [-1, 2, 2] (N images of 2x2), got [2, 2]"),
+        ("one image without the batch axis", "grey-2x2", one, {},
+         "must have shape [-1, 2, 2] (N images of 2x2), got [2, 2]"),
         ("grey image for a colour task", "colour-2x3x3", [[[0, 0, 0], [0, 0, 0]]], {},
          "must have shape [-1, 2, 3, 3] (N images of 2x3x3), got [1, 2, 3]"),
         ("flat values", "grey-2x2", [0, 0, 0, 0], {}, "must have shape [-1, 2, 2]"),
@@ -241,17 +242,22 @@ def contract_cases() -> dict:
         ("empty batch", "grey-2x2", [], {}, "must have shape"),
         ("empty batch of the right rank", "grey-2x2", {"shape": [0, 2, 2], "values": []}, {},
          "empty batch: send at least one 2x2 image"),
-        ("flat values with their shape", "colour-2x3x3", {"shape": [2, 2, 3, 3], "values": np.ravel(colour).tolist()}, {}, None),
+        ("flat values with their shape", "colour-2x3x3", {"shape": [2, 2, 3, 3], "values": np.ravel(colour).tolist()},
+         {}, None),
         ("ragged", "grey-2x2", [[[0, 0], [0]]], {}, "ragged: every image must be 2x2 numbers"),
         ("a string inside", "grey-2x2", [[[0, "x"], [None, 0]]], {}, "must hold numbers only"),
         ("a null inside", "grey-2x2", [[[0, 0], [None, 0]]], {}, "must hold numbers only"),
         ("NaN", "grey-2x2", [[["NaN", 0], [0, "Infinity"]]], {}, "contains 2 NaN or infinite values"),
         ("minus infinity", "grey-2x2", [[[0, 0], [0, "-Infinity"]]], {}, "contains 1 NaN or infinite values"),
         ("below the range", "grey-2x2", [[[-2, 0], [0, 0]]], {}, "values must lie in [-1, 1], got [-2, 0]"),
-        ("above the range", "colour-2x3x3", [np.full((2, 3, 3), 256).tolist()], {}, "values must lie in [0, 255], got [256, 256]"),
-        ("too large for float32", "grey-2x2", [[[1e39, 0], [0, 0]]], {"check_range": False}, "holds a number too large for float32"),
-        ("more than max_batch", "grey-2x2", grey, {"max_batch": 2}, "holds 3 images, more than the 2 allowed per request: split the batch"),
-        ("max_batch from the spec", "grey-2x2", np.zeros((513, 2, 2)).tolist(), {}, "holds 513 images, more than the 512 allowed"),
+        ("above the range", "colour-2x3x3", [np.full((2, 3, 3), 256).tolist()], {},
+         "values must lie in [0, 255], got [256, 256]"),
+        ("too large for float32", "grey-2x2", [[[1e39, 0], [0, 0]]], {"check_range": False},
+         "holds a number too large for float32"),
+        ("more than max_batch", "grey-2x2", grey, {"max_batch": 2},
+         "holds 3 images, more than the 2 allowed per request: split the batch"),
+        ("max_batch from the spec", "grey-2x2", np.zeros((513, 2, 2)).tolist(), {},
+         "holds 513 images, more than the 512 allowed"),
         ("no limit", "grey-2x2", np.zeros((513, 2, 2)).tolist(), {"max_batch": None}, None),
     ]
     out = []
@@ -273,7 +279,8 @@ def strokes_for(digit: np.ndarray, min_cell: float) -> list:
     """Pen strokes in cell units: one along every horizontal and vertical run of well-inked cells."""
     inked = digit >= min_cell
     strokes = []
-    for grid, to_xy in ((inked, lambda line, c: (c + 0.5, line + 0.5)), (inked.T, lambda line, c: (line + 0.5, c + 0.5))):
+    for grid, to_xy in ((inked, lambda line, c: (c + 0.5, line + 0.5)),
+                        (inked.T, lambda line, c: (line + 0.5, c + 0.5))):
         for line, cells in enumerate(grid):
             start = None
             for c, on in enumerate(list(cells) + [False]):

@@ -144,9 +144,9 @@ def main(argv=None) -> None:
         app = make_app(verified_folder(root))
         sock = bind(args.host, args.port)
     except manifest.ManifestError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     except OSError as error:
-        raise SystemExit(f"error: cannot listen on {args.host}:{args.port} ({error.strerror}); try --port 0")
+        raise SystemExit(f"error: cannot listen on {args.host}:{args.port} ({error.strerror}); try --port 0") from None
     host, port = sock.getsockname()[:2]
     print(f"serving http://{host}:{port}/  (from {root / 'web'}; Ctrl-C stops)", flush=True)
     if args.verbose:  # aiohttp's access log, one line per request
