@@ -214,16 +214,19 @@ ASKS = {"rayserve-v2-rest": 8}
 
 def kserve_versions(root: Path, endpoints=None) -> dict:
     """{target: the version that answers} of the KServe servers and Ray Serve (each V2 answer names its
-    version); a server whose answers name several versions (replicas midway) gives the oldest."""
+    version); a server whose answers name several versions (replicas midway) gives them all, a tuple."""
     import numpy as np
 
     from core import spec as specs
 
     spec = specs.load(root)
     blank = np.full((1, *spec.item_shape), spec.value_min, np.float32)
-    return {name: min(int(client.infer_json(client.request_body(blank))["model_version"])
-                      for _ in range(ASKS.get(name, 1)))
-            for name, client in kserve_clients(root, endpoints).items()}
+    found = {}
+    for name, client in kserve_clients(root, endpoints).items():
+        answers = {int(client.infer_json(client.request_body(blank))["model_version"])
+                   for _ in range(ASKS.get(name, 1))}
+        found[name] = answers.pop() if len(answers) == 1 else tuple(sorted(answers))
+    return found
 
 
 def kserve_wait(version: int, root: Path, endpoints=None, seconds: float = 120.0) -> None:
