@@ -89,14 +89,18 @@ def record(artifact_id: str, path: Path, *, framework: str, precision: str, root
         "input_contract": input_contract(root),
         **extra,
     }
+    merge({artifact_id: entry}, root)
+    return entry
+
+
+def merge(new_entries: dict, root: Path) -> None:
+    """Add or replace these entries as they are (a staged build's, whose files move into `root` next)."""
     with _locked(root):
-        entries = load(root)
-        entries[artifact_id] = entry
+        entries = {**load(root), **new_entries}
         # Written beside and renamed over: a reader (a polling server) never sees half a file.
         partial = manifest_path(root).with_suffix(".json.partial")
         partial.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
         os.replace(partial, manifest_path(root))
-    return entry
 
 
 def verify(artifact_id: str, root: Path | None = None) -> Path:

@@ -55,6 +55,15 @@ class Step:
     unavailable: str | Callable | None = None
     code: tuple = ()  # more modules it runs that its own module does not import (a server's handler)
     files: tuple = ()  # more files it reads: globs under the repository root (the page, npm's lock)
+    # Files of the artifacts folder it reads besides the manifest outputs of `after`: their sha256 are among its
+    # inputs, so an export is never up to date beside a spec or a split it was not made from.
+    reads: tuple = ("spec.json", "data/split.npz")
+    # Files it writes besides its manifest `outputs`: their sha256 are kept in its record and checked, so a
+    # spec or split rewritten behind its back (an interrupted `python -m training.train`) makes it stale.
+    writes: tuple = ()
+    # Whether it runs in a staging folder of its own and swaps what it wrote in at the end (it reads nothing of
+    # the artifacts folder): interrupted, it leaves the folder as it was.
+    staged: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,8 @@ def named(name: str | Callable) -> Callable:
 
 
 # ---- the build steps: training, then one export per runtime, then the page ----
-TRAIN = Step("train", "training.train:build", after=(), outputs=("torch_checkpoint", "keras_model"), takes_args=True)
+TRAIN = Step("train", "training.train:build", after=(), outputs=("torch_checkpoint", "keras_model"), takes_args=True,
+             reads=(), writes=("spec.json", "data/split.npz", "metrics.json"), staged=True)
 TFLITE = Step("export-tflite", "edge.tflite.convert:convert", outputs=("tflite_fp32", "tflite_int8"))
 EXECUTORCH_XNNPACK = Step("export-executorch-xnnpack", "edge.executorch.export:export_xnnpack",
                           outputs=("executorch_xnnpack_fp32",))

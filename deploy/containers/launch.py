@@ -64,8 +64,9 @@ def _ensure_image(client, image: str) -> None:
         client.images.get(image)
     except docker.errors.ImageNotFound:
         print(f"{image}: pulling (once; a few hundred MB)")
-        repository, _, tag = image.partition(":")
-        client.images.pull(repository, tag=tag or "latest")
+        name, _, digest = image.partition("@")  # name:tag@sha256:...: the digest is what is pulled
+        repository, _, tag = name.partition(":")
+        client.images.pull(repository, tag=digest or tag or "latest")
 
 
 def _start(client, service: plan.Service, endpoints):
@@ -119,7 +120,7 @@ def endpoint_lines(endpoints, key_file: Path | None) -> list[str]:
     lines = [
         f"TorchServe  REST    POST {endpoints.url('torchserve_inference')}/predictions/{model}",
         f"            gRPC    {endpoints.target('torchserve_grpc_inference')}",
-        f"            metrics {endpoints.url('torchserve_metrics')}/metrics",
+        "            metrics (not published: inside the container network only)",
         f"            token   {key_file or 'docker exec digits-torchserve cat /tmp/key_file.json'}"
         " (\"inference\" key, header Authorization: Bearer <key>)",
         f"TF Serving  gRPC    {endpoints.target('tfserving_grpc')} (model {model!r})",

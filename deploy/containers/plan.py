@@ -27,18 +27,22 @@ from serving.tfserving import configs as tf_configs
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)
 
-# The official images, pinned. TorchServe 0.12.0 is its last release; its CPU image runs as the
+# The official images, pinned: by digest where one was found for the tag (`python -m deploy.pin_images`
+# lists them and `--refresh` reads every tag's digest again and writes it here, in the Dockerfiles and
+# the compose file). TorchServe 0.12.0 is its last release; its CPU image runs as the
 # non-root user `model-server` (uid 1000). TF Serving and nginx run as root by default: the plan
 # gives them an unprivileged user.
 IMAGES = {
     "torchserve": "pytorch/torchserve:0.12.0-cpu",
     "tfserving": "tensorflow/serving:2.18.0",
-    "web": "nginx:1.27-alpine",
+    "web": "nginx:1.27-alpine@sha256:65645c7bb6a0661892a8b03b89d0743208a18dd2f3f17a54ef4b76fb8e2f2a10",
 }
 # Our own kserve.Model classes (serving/kserve/) have no official image: both KServe services run
 # one image, built from deploy/docker/kserve.Dockerfile on every path and never pulled; the
 # command picks the framework (see that file). Image -> the pinned base it is built FROM.
-BUILD_ONLY = {"kserve": "python:3.11.14-slim-bookworm"}
+BUILD_ONLY = {
+    "kserve": "python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d",
+}
 # Images built by deploy/docker/<name>.Dockerfile with the artifacts baked in (Kubernetes uses these).
 # `digits-` here, in CONTAINER_PREFIX and LABEL is the project's name (digits-everywhere), not the
 # model's: the images and containers keep these names whatever model they serve.
@@ -111,6 +115,8 @@ class Service:
     environment: dict = field(default_factory=dict)
     working_dir: str | None = None
     tmpfs: dict = field(default_factory=lambda: {"/tmp": "rw,nosuid,nodev,size=64m"})  # the only writable path
+    # Ports it listens on for the container network only, never published (TorchServe's metrics: no authentication).
+    internal_ports: dict = field(default_factory=dict)
 
     @property
     def container_name(self) -> str:
@@ -199,8 +205,9 @@ def services(root: Path) -> list[Service]:
     return [
         Service(
             name="torchserve", image=IMAGES["torchserve"],
-            ports={name: SERVING_PORTS[name] for name in
-                   ("torchserve_inference", "torchserve_metrics", "torchserve_grpc_inference")},
+            # Metrics (no authentication) stay on the container network: not published on the host.
+            ports={name: SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_grpc_inference")},
+            internal_ports={"torchserve_metrics": SERVING_PORTS["torchserve_metrics"]},
             mounts=(Mount(model_store, TS_MODEL_STORE), Mount(config_dir / "torchserve.properties", TS_CONFIG),
                     Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
             entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(model),

@@ -13,7 +13,7 @@
 #
 # Needs a trained artifacts folder (make train): its spec, manifest, PyTorch checkpoint and Keras
 # model. Runs as uid 10001 on a read-only root filesystem with a tmpfs on /tmp (HOME: Keras's config).
-FROM python:3.11.14-slim-bookworm
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # The lock .venv-kserve is built from (`make setup`), installed exactly (--no-deps: it is a whole
 # `pip freeze`). torch first, from PyTorch's CPU index: PyPI's Linux torch 2.13.0 is the CUDA build

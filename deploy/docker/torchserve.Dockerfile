@@ -17,9 +17,10 @@ COPY artifacts/torchserve/model-store/digits.mar /home/model-server/model-store/
 USER 1000:1000
 WORKDIR /tmp
 ENV LOG_LOCATION=/tmp/logs METRICS_LOCATION=/tmp/logs TEMP=/tmp
-# Inference (REST), metrics, gRPC inference. Management (8081) and gRPC management (7071) listen
-# on the container's loopback only.
-EXPOSE 8080 8082 7070
+# Inference (REST) and gRPC inference. Management (8081) and gRPC management (7071) listen on the
+# container's loopback only; metrics (8082, no authentication) on the container network, for a
+# scraper there (Kubernetes: deploy/k8s/networkpolicy.yaml), never published.
+EXPOSE 8080 7070
 HEALTHCHECK --interval=5s --timeout=3s --retries=12 --start-period=30s \
     CMD ["python", "/home/model-server/health.py", "http://127.0.0.1:8081", "digits", "/tmp/key_file.json"]
 ENTRYPOINT ["torchserve"]

@@ -12,9 +12,17 @@ and the function that builds them. When a step finishes, its completion record
 its inputs and the sha256 of every output. Its inputs are the completion records of the steps it
 reads and its own arguments: for training, the flags it was given and the sha256 of a `--data` file;
 and its `recipe`, where it declares one (a changed export builds the step again in every folder).
-A step is up to date when its record exists, its inputs are the same now, and every output still
-matches the manifest with the recorded sha256. So a step that stopped midway (no record) runs
-again; other training flags or another dataset (`make deploy-all DATA=mine.npz`) retrain, and a
+Every step's inputs also hold the sha256 of the files of the folder it reads (`Step.reads`: the spec
+and the split), and a record the sha256 of the files a step writes besides its outputs (`Step.writes`:
+training's spec, split and metrics), so an export is never up to date beside a spec or a split it was
+not made from. A step is up to date when its record exists, its inputs are the same now, every
+output still matches the manifest with the recorded sha256 and was made for the spec there now, and
+it was not interrupted since. Interrupted (Ctrl-C, a crash) a step cannot pass for built:
+training (`Step.staged`) runs in `<artifacts>/.staging/train/` and swaps what it wrote in only once
+it finished, so an interrupted training leaves the folder as it was; every other step, and the swap
+itself, leaves `<artifacts>/built/<step>.unfinished` behind until its record is written, and a step
+with that mark is built again (with the training flags it was started with). So a step that stopped
+midway runs again; other training flags or another dataset (`make deploy-all DATA=mine.npz`) retrain, and a
 retrained model rebuilds every export once; a second run builds nothing. Without training flags
 (no TRAIN_ARGS, no DATA) the model already trained in the folder is kept, also one trained by
 running `python -m training.train` directly.
@@ -32,6 +40,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -87,11 +96,37 @@ def record_path(root: Path, name: str) -> Path:
     return root / "built" / f"{name}.json"
 
 
+def unfinished_path(root: Path, name: str) -> Path:
+    """The mark of step `name` under way (or interrupted): written before it touches the folder, removed
+    once its record is written."""
+    return root / "built" / f"{name}.unfinished"
+
+
+def staging_path(root: Path, name: str) -> Path:
+    """Where a staged step (`Step.staged`) builds before its files are swapped into `root`."""
+    return root / ".staging" / name
+
+
 def _read_record(root: Path, name: str) -> dict | None:
     try:
         return json.loads(record_path(root, name).read_text())
     except (OSError, ValueError):
         return None
+
+
+def _unfinished(root: Path, name: str) -> dict | None:
+    """What the mark of an unfinished step says ({"started", "args", "phase"}), None when there is none."""
+    try:
+        return json.loads(unfinished_path(root, name).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # a mark cut short is still a mark
+        return {"started": "?", "args": None, "phase": "?"}
+
+
+def _file_digests(root: Path, names) -> dict[str, str]:
+    """{file: sha256} of files of the artifacts folder ("missing" for one that is not there)."""
+    return {name: manifest.sha256_of(root / name) if (root / name).exists() else "missing" for name in names}
 
 
 def _digest(value) -> str:
@@ -123,6 +158,8 @@ def inputs_of(step: Step, root: Path, args: list, code_root: Path = paths.REPO_R
     """What `step` is built from now: its upstream steps' records (by digest), its code and its own arguments."""
     found = {"after": {name: _digest(_read_record(root, name)) for name in step.after},
              "code": code_of(step, code_root)}
+    if step.reads:  # what it is made from in the folder: the spec and the split
+        found["reads"] = _file_digests(root, step.reads)
     if step.recipe:
         found["recipe"] = step.recipe
     if step.takes_args:
@@ -148,6 +185,10 @@ def code_changed(record: dict, now: dict) -> list[str]:
 
 def stale(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> str | None:
     """Why `step` must run in `root` with `args` (None when it is up to date)."""
+    mark = _unfinished(root, step.name)
+    if mark is not None:
+        return (f"it started {mark.get('started', '?')} and never finished (interrupted or failed"
+                f"{' while swapping its files in' if mark.get('phase') == 'swap' else ''})")
     record = _read_record(root, step.name)
     if record is None:
         return "never finished here"
@@ -157,6 +198,11 @@ def stale(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT)
                    != _digest(_read_record(root, name))]
         if changed:
             return f"{', '.join(changed)} was built again"
+        if step.reads and "reads" not in record["inputs"]:
+            return "its record does not say which spec and split it was made from (an earlier build)"
+        moved = [name for name in step.reads if record["inputs"].get("reads", {}).get(name) != now["reads"][name]]
+        if moved:
+            return f"{', '.join(moved)} changed since it was built (it was made from another)"
         edited = code_changed(record, now)
         if edited:
             shown = ", ".join(edited[:3]) + (f" and {len(edited) - 3} more" if len(edited) > 3 else "")
@@ -164,6 +210,10 @@ def stale(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT)
         if record["inputs"].get("recipe", "") != step.recipe:
             return f"it builds differently now: {step.recipe or 'the earlier way'}"
         return f"its arguments changed (was {shlex.join(record['inputs'].get('args', []))!r})"
+    rewritten = [name for name, sha256 in _file_digests(root, record.get("files", {})).items()
+                 if record["files"][name] != sha256]
+    if rewritten:  # e.g. training run directly and interrupted: a new spec beside the old models
+        return f"{', '.join(rewritten)} changed after the step finished"
     entries = manifest.load(root)
     for artifact_id, sha256 in record.get("outputs", {}).items():
         if entries.get(artifact_id, {}).get("sha256") != sha256:
@@ -172,7 +222,20 @@ def stale(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT)
             manifest.verify(artifact_id, root)
         except manifest.ManifestError as error:
             return str(error)
+        mismatch = _contract_mismatch(artifact_id, entries, root)
+        if mismatch:
+            return mismatch
     return None
+
+
+def _contract_mismatch(artifact_id: str, entries: dict, root: Path) -> str | None:
+    """Why artifact `artifact_id` does not fit the spec in `root` now (None: it was made for this spec)."""
+    made_for, now = entries.get(artifact_id, {}).get("input_contract"), manifest.input_contract(root)
+    if made_for is None or now is None or made_for == now:
+        return None
+    return (f"{artifact_id} was made for another spec.json (input {made_for.get('shape')}, "
+            f"{len(made_for.get('labels') or [])} labels) than the one there now (input {now.get('shape')}, "
+            f"{len(now.get('labels') or [])} labels)")
 
 
 def unsupported_path(root: Path, name: str) -> Path:
@@ -180,21 +243,58 @@ def unsupported_path(root: Path, name: str) -> Path:
     return root / "built" / f"{name}.unsupported"
 
 
+def _mark(root: Path, step: Step, args: list, phase: str) -> None:
+    paths.write_atomic(unfinished_path(root, step.name), json.dumps(
+        {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": list(args), "phase": phase}) + "\n")
+
+
 def run_step(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROOT) -> None:
-    """Run one step here and write its completion record (only once it finished)."""
+    """Run one step here and write its completion record (only once it finished).
+
+    A staged step builds in its staging folder, then swaps its files in; any other step is marked
+    unfinished before it starts. Either way the mark goes only once the record is written."""
     run = registry.named(step.run)
     unsupported_path(root, step.name).unlink(missing_ok=True)
+    out = staging_path(root, step.name) if step.staged else root
+    if step.staged:  # what an interrupted run left there is not ours to keep
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+    else:
+        _mark(root, step, args, "run")
     try:
-        run(root, list(args)) if step.takes_args else run(root)
+        run(out, list(args)) if step.takes_args else run(out)
     except registry.NotSupported as error:  # kept for the isolated step's parent and the deploy-all table
         paths.write_atomic(unsupported_path(root, step.name), str(error))
+        unfinished_path(root, step.name).unlink(missing_ok=True)  # nothing was written: the step is not built
         raise
+    if step.staged:
+        _mark(root, step, args, "swap")
+        _swap_in(step, out, root)
     _record(step, root, args, code_root)
+    unfinished_path(root, step.name).unlink(missing_ok=True)
+    if step.staged:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _swap_in(step: Step, staging: Path, root: Path) -> None:
+    """Move every file a staged step wrote from `staging` into `root` (each by one rename), its
+    manifest entries first (a reader that finds a new file finds its entry)."""
+    staged = manifest.load(staging)
+    manifest.merge({artifact_id: staged[artifact_id] for artifact_id in step.outputs if artifact_id in staged}, root)
+    for file in sorted(path for path in staging.rglob("*") if path.is_file() or path.is_symlink()):
+        relative = file.relative_to(staging)
+        if relative.name in (manifest.manifest_path(staging).name, ".manifest.lock"):
+            continue
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(file, root / relative)
 
 
 def _verifies(step: Step, root: Path) -> bool:
+    """Whether every output of `step` matches the manifest and was made for the spec in `root`."""
+    entries = manifest.load(root)
     try:
-        return all(manifest.verify(_resolve(output, root) or output, root) for output in step.outputs)
+        ids = [_resolve(output, root) or output for output in step.outputs]
+        return all(manifest.verify(i, root) and not _contract_mismatch(i, entries, root) for i in ids)
     except manifest.ManifestError:
         return False
 
@@ -203,8 +303,8 @@ def _trained_outside(step: Step, root: Path, args: list, code_root: Path) -> boo
     """Whether the model in `root` was trained by running training directly (`python -m training.train`):
     its files verify but were not written by this step (no record, or other outputs than recorded),
     with the same code. Edited code is never "trained outside": it trains again."""
-    if not _verifies(step, root):
-        return False
+    if _unfinished(root, step.name) is not None or not _verifies(step, root):
+        return False  # a model of ours, interrupted: not one trained outside
     record = _read_record(root, step.name)
     if record is None:
         return True
@@ -223,7 +323,7 @@ def _record(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROO
             raise BuildError(f"{step.name} finished without writing {output}")
         outputs[artifact_id] = entries[artifact_id]["sha256"]
     record = {"step": step.name, "inputs": inputs_of(step, root, args, code_root), "outputs": outputs,
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              "files": _file_digests(root, step.writes), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     paths.write_atomic(record_path(root, step.name), json.dumps(record, indent=2) + "\n")
 
 
@@ -266,7 +366,11 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
     if args is None:  # no flags given: keep the model trained here, default flags the first time
         trainers = [step for step in steps if step.takes_args]
         record = _read_record(root, trainers[0].name) if trainers else None
-        args = list(record["inputs"].get("args", [])) if record else []
+        mark = _unfinished(root, trainers[0].name) if trainers else None
+        if mark is not None and mark.get("args") is not None:  # interrupted: finish what was started
+            args = list(mark["args"])
+        else:
+            args = list(record["inputs"].get("args", [])) if record else []
         for step in trainers:  # a model trained outside the graph (python -m training.train) is kept
             if not dry_run and step.name not in force and _trained_outside(step, root, args, code_root):
                 _record(step, root, args, code_root)

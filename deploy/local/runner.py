@@ -13,7 +13,9 @@ they keep running and `start` exits non-zero naming the page.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
 config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
-launches what is not already running in its own process group, waits until each answers a
+launches what is not already running in its own process group (and restarts a running server whose
+spec or model changed since it started, as `serves.json` there records: `make deploy-all DATA=...`
+beside `make serve`), waits until each answers a
 readiness check, and prints the endpoints; when a server does not come up it prints the tail of
 its log, stops what it started and exits non-zero. `stop` signals only process groups whose pid
 it recorded (and whose command line still matches), and their descendants that left the group (Ray
@@ -35,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import paths
+from core import manifest, paths
 from core import spec as specs
 from deploy.local import servers
 from deploy.local import settings as settings_mod
@@ -215,11 +217,38 @@ def start(root: Path, endpoints=None, timeout: float = 180.0,
     return times
 
 
+def served_model(server: servers.Server, root: Path) -> dict:
+    """What `server` serves from `root` now: the sha256 of spec.json and of each file it loads at start."""
+    entries = manifest.load(root)
+    spec = paths.spec_path(root)
+    return {"spec.json": manifest.sha256_of(spec) if spec.exists() else "missing",
+            **{artifact_id: entries.get(artifact_id, {}).get("sha256", "missing") for artifact_id in server.serves}}
+
+
+def model_changed(server: servers.Server, root: Path) -> str | None:
+    """Why the running `server` serves another model than `root` holds now (None: the same one)."""
+    try:
+        then = json.loads((run_dir(server.name, root) / "serves.json").read_text())
+    except (OSError, ValueError):
+        return "it was started without a record of what it serves"
+    changed = [name for name, sha256 in served_model(server, root).items() if then.get(name) != sha256]
+    return f"{', '.join(changed)} changed since it started" if changed else None
+
+
 def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: float, started: list,
               cpus=None) -> float:
-    """Start `server` unless it runs; seconds until it answered (instant when it was up)."""
+    """Start `server` unless it runs with the model in `root`; seconds until it answered (instant when it was up).
+
+    A server running another model (`make deploy-all DATA=...` beside `make serve`: a new spec, a new
+    archive) is stopped and started again over the new one, never waited on for a model it cannot load."""
     folder = run_dir(server.name, root)
     recorded = read_pid(folder)
+    changed = model_changed(server, root) if recorded is not None else None
+    if changed:
+        # Stopped first: it serves a model the folder no longer describes (and preparing rewrites its config).
+        print(f"{server.name}: running (pid {recorded.pid}) but {changed}: restarting it over the new model")
+        stop_one(server.name, root)
+        recorded = None
     if recorded is not None:
         print(f"{server.name}: already running (pid {recorded.pid})")
     else:
@@ -227,6 +256,7 @@ def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: 
         check_ports_free(server, endpoints.host)
         recorded = launch(server, folder, cpus)
         (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
+        paths.write_atomic(folder / "serves.json", json.dumps(served_model(server, root), indent=2) + "\n")
         started.append(server)
         print(f"{server.name}: started pid {recorded.pid} ({server.describe})"
               + (f" on cores {','.join(map(str, sorted(cpus)))}" if cpus else "") + f"; log {folder / 'server.log'}")

@@ -54,6 +54,9 @@ class Server:
     endpoint_lines: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
     ports: dict = field(default_factory=dict)  # name in SERVING_PORTS -> port it binds (checked free before launch)
+    # The manifest ids of the files it loads once, at start (with spec.json: what it was started over; a running
+    # server is restarted when they changed). TF Serving polls its versions itself: only the spec is its.
+    serves: tuple = ()
 
 
 def _answers(check: Callable[[], bool]) -> Callable[[], bool]:
@@ -147,6 +150,7 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
         name="torchserve", describe="TorchServe 0.12 (Java frontend, Python worker; keys renewed at half-life)",
         command=command, cwd=folder,
         marker=str(config), ready=_answers(check), prepare=prepare,
+        serves=("torchserve_mar",),
         env={"TEMP": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"), "LOG_LOCATION": str(folder / "logs"),
              "METRICS_LOCATION": str(folder / "logs"), **(settings.torchserve_env if settings else {})},
         ports={name: endpoints.ports[name] for name in endpoints.ports if name.startswith("torchserve")},
@@ -256,7 +260,7 @@ def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = N
     return Server(
         name=name, describe=f"KServe 0.21 ModelServer ({framework}; V2 REST + gRPC, V1 REST)", command=command,
         cwd=REPO, marker=f"serving.kserve.server --framework {framework} --artifacts {root}", ready=_answers(check),
-        prepare=prepare, env={"PYTHONPATH": str(REPO)},
+        prepare=prepare, env={"PYTHONPATH": str(REPO)}, serves=(artifact,),
         ports={key: endpoints.ports[key] for key in (rest_key, grpc_key)},
         endpoint_lines=[
             f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
@@ -329,5 +333,5 @@ def web(root: Path, endpoints) -> Server:
         name="web", describe="the browser demo (python -m web.tfjs.serve, static files)", command=command,
         cwd=REPO, marker=f"web.tfjs.serve --host {endpoints.host} --port {endpoints.ports['web_demo']} "
                          f"--artifacts {root}",
-        ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]},
+        ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]}, serves=("web_demo",),
         endpoint_lines=[f"page      {url}/  (draw a digit; the model runs in the browser)"])

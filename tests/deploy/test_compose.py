@@ -60,14 +60,15 @@ def test_defaults_bind_the_spec_ports_to_loopback_only(compose_for):
             assert host_ip == SERVING_HOST == "127.0.0.1"
             assert host_port == container_port, "inside and outside use the same spec port"
             published[container_port] = host_ip
-    expected = {SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_metrics",
+    expected = {SERVING_PORTS[name] for name in ("torchserve_inference",
                                                   "torchserve_grpc_inference", "tfserving_grpc", "tfserving_rest",
                                                   "kserve_torch_rest", "kserve_torch_grpc", "kserve_tf_rest",
                                                   "kserve_tf_grpc", "web_demo")}
     assert set(published) == expected
-    # TorchServe's management APIs (REST and gRPC) are never published.
+    # TorchServe's management APIs (REST and gRPC) and its metrics (no authentication) are never published.
     assert SERVING_PORTS["torchserve_management"] not in published
     assert SERVING_PORTS["torchserve_grpc_management"] not in published
+    assert SERVING_PORTS["torchserve_metrics"] not in published
 
 
 def compose_environment(root) -> dict:

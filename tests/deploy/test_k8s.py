@@ -79,7 +79,9 @@ def test_deployment_runs_the_plan(name, any_root):
         assert args[-1] == "--disable-token-auth"
         args = args[:-1]
     assert container.get("command", []) + args == (service.entrypoint or []) + service.command
-    assert {p["containerPort"] for p in container["ports"]} == set(service.ports.values())
+    # Its published ports, and the ones for the cluster network only (TorchServe's metrics: in no Service).
+    listening = {*service.ports.values(), *service.internal_ports.values()}
+    assert {p["containerPort"] for p in container["ports"]} == listening
     assert container.get("workingDir") == service.working_dir
     assert {e["name"]: e["value"] for e in container.get("env", [])} == service.environment
     limits = plan.LIMITS[name]
@@ -133,6 +135,7 @@ def test_services_expose_the_container_ports():
     exposed = {p["port"] for s in services.values() for p in s["spec"]["ports"]}
     assert SERVING_PORTS["torchserve_management"] not in exposed
     assert SERVING_PORTS["torchserve_grpc_management"] not in exposed
+    assert SERVING_PORTS["torchserve_metrics"] not in exposed  # no authentication: in no Service
 
 
 def test_autoscalers_target_deployments_with_cpu_requests():
@@ -147,16 +150,18 @@ def test_autoscalers_target_deployments_with_cpu_requests():
         assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
 
 
-def test_network_policy_admits_only_the_namespace_to_every_model_server():
-    (policy,) = of_kind("NetworkPolicy").values()
-    (selector,) = policy["spec"]["podSelector"]["matchExpressions"]
+def test_network_policies_select_the_deployments_they_name():
+    """Each policy's podSelector picks real Deployments' pods (a misspelt label would lock down nothing)."""
+    labels = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in of_kind("Deployment").items()}
+    policies = of_kind("NetworkPolicy")
+    assert set(policies) == {"model-servers-inference", "model-servers-metrics", "egress-denied",
+                             "model-clients-egress", "metrics-scraper-egress"}
+    (selector,) = policies["model-servers-inference"]["spec"]["podSelector"]["matchExpressions"]
     assert selector["key"] == "app.kubernetes.io/name" and selector["operator"] == "In"
-    assert set(selector["values"]) == MODEL_SERVERS  # KServe's ModelServer and token-less TorchServe among them
-    labels = {name: d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
-              for name, d in of_kind("Deployment").items()}
-    assert {name for name, label in labels.items() if label in selector["values"]} == MODEL_SERVERS
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
-    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    served = {name for name, pod in labels.items() if pod["app.kubernetes.io/name"] in selector["values"]}
+    assert served == MODEL_SERVERS
+    metrics = policies["model-servers-metrics"]["spec"]["podSelector"]["matchLabels"]
+    assert [name for name, pod in labels.items() if metrics.items() <= pod.items()] == ["torchserve"]
 
 
 def test_probes_name_the_spec_model(any_root):

@@ -65,7 +65,7 @@ INFERENCE_SERVICE = {
                                               "properties": {"name": {"type": "string"}}},
                               "protocolVersion": {"enum": ["v1", "v2", "grpc-v1", "grpc-v2"]},
                               "storageUri": {"type": "string", "pattern": r"^(pvc|gs|s3|https?|hdfs)://"},
-                              "resources": OBJECT}},
+                              "resources": OBJECT, "securityContext": OBJECT, "volumeMounts": {"type": "array"}}},
             }}}},
     },
 }
@@ -89,7 +89,9 @@ def as_pod(predictor: dict, name: str) -> dict:
     """The Kubernetes a predictor carries, as the Pod KServe makes of it (a built-in runtime's resources
     in a stand-in container)."""
     containers = predictor.get("containers") or [
-        {"name": "kserve-container", "image": "x", "resources": predictor["model"]["resources"]}]
+        {"name": "kserve-container", "image": "x", **{key: predictor["model"][key] for key in
+                                                     ("resources", "securityContext", "volumeMounts")
+                                                     if key in predictor["model"]}}]
     spec = {"containers": containers, **{key: predictor[key] for key in ("volumes", "automountServiceAccountToken")
                                           if key in predictor}}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": predictor.get("labels", {})},
@@ -188,21 +190,35 @@ def test_custom_predictor_is_non_root_on_a_read_only_filesystem():
     assert predictor["volumes"] == [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}]
 
 
-def test_network_policy_admits_only_the_namespace_and_the_gateway():
+def test_network_policy_admits_only_clients_and_the_gateway_and_denies_egress():
     (policy,) = resources("networkpolicy.yaml")
     kubernetes_validate.validate(policy, kubernetes_validate.latest_version(), strict=True)
     selector = policy["spec"]["podSelector"]["matchLabels"]
     for name, isvc in services().items():  # both predictors' pods carry the labels it selects
         labels = isvc["spec"]["predictor"]["labels"]
         assert selector.items() <= labels.items(), name
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "egress" not in policy["spec"]  # none out
     (rule,) = policy["spec"]["ingress"]
     assert "ports" not in rule  # by source only: Knative's queue-proxy takes the traffic on its own port
     pods, namespaces = rule["from"]
-    assert pods == {"podSelector": {}}  # this namespace
+    assert pods == {"podSelector": {"matchLabels": {"digits-everywhere/model-client": "true"}}}  # not the namespace
     (gateway,) = namespaces["namespaceSelector"]["matchExpressions"]
     assert gateway["key"] == "kubernetes.io/metadata.name" and set(gateway["values"]) == {"istio-system",
                                                                                            "knative-serving"}
+
+
+@pytest.mark.parametrize("name", ["digits-torch", "digits"])
+def test_every_predictor_is_non_root_on_a_read_only_filesystem(name):
+    """Both InferenceServices, the custom predictor and TF Serving's runtime alike (that one had none)."""
+    predictor = services()[name]["spec"]["predictor"]
+    (container,) = as_pod(predictor, name)["spec"]["containers"]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True and security["runAsUser"] != 0 and security["runAsGroup"] != 0
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]} and security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert predictor["automountServiceAccountToken"] is False
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    kubernetes_validate.validate(as_pod(predictor, name), kubernetes_validate.latest_version(), strict=True)
 
 
 def test_a_model_name_kserve_cannot_carry_is_left_out_with_a_note(tmp_path, capsys):

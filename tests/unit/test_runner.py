@@ -117,3 +117,42 @@ def test_a_page_built_only_halfway_is_not_served(tmp_path):
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "index.html").write_text("<!doctype html>")  # the export stopped after this
     assert not servers.web_built(tmp_path) and not export.is_built(tmp_path)
+
+
+def test_a_server_whose_model_changed_is_restarted_not_waited_on(spec_folder, monkeypatch, capsys):
+    """`make deploy-all DATA=...` beside running servers: a server started over the old spec is stopped and
+    started over the new one (it once said "already running", then polled 180 s for a model never loaded)."""
+    from core import manifest
+    from training.spec import ModelConfig, derive_spec, write_spec
+
+    (spec_folder / "model.bin").write_text("the first model")
+    manifest.record("torchserve_mar", spec_folder / "model.bin", framework="torch", precision="fp32", root=spec_folder)
+    ready = {"name": "digits"}
+
+    def fake(root, endpoints, settings=None):  # "ready" only for the model the spec names now
+        return servers.Server(name="torchserve", describe="fake", command=[sys.executable, "-c", "import time; "
+                              "time.sleep(120)"], cwd=spec_folder, marker="", prepare=lambda: None,
+                              ready=lambda: ready["name"] == endpoints.model_name, serves=("torchserve_mar",))
+    monkeypatch.setattr(runner.servers, "torchserve", fake)
+    try:
+        runner.start(spec_folder, timeout=60, only=("torchserve",))
+        first = runner.read_pid(runner.run_dir("torchserve", spec_folder))
+        runner.start(spec_folder, timeout=60, only=("torchserve",))  # nothing changed: kept
+        assert runner.read_pid(runner.run_dir("torchserve", spec_folder)) == first
+        assert "torchserve: already running" in capsys.readouterr().out
+        write_spec(derive_spec(ModelConfig(), item_shape=(12, 16, 3), labels=["a", "b"], value_range=(0, 255),
+                               model_name="bars", reduction={"kind": "resize"}, seed=0, data_source="bars.npz"),
+                   spec_folder / "spec.json")
+        ready["name"] = "bars"  # what a server started now would load
+        runner.start(spec_folder, timeout=60, only=("torchserve",))
+        out = capsys.readouterr().out
+        assert f"torchserve: running (pid {first.pid}) but spec.json changed since it started: restarting" in out
+        now = runner.read_pid(runner.run_dir("torchserve", spec_folder))
+        assert now is not None and now.pid != first.pid and not runner._group_alive(first.pid)
+        (spec_folder / "model.bin").write_text("a model exported again")
+        manifest.record("torchserve_mar", spec_folder / "model.bin", framework="torch", precision="fp32",
+                        root=spec_folder)
+        runner.start(spec_folder, timeout=60, only=("torchserve",))
+        assert "but torchserve_mar changed since it started: restarting" in capsys.readouterr().out
+    finally:
+        runner.stop(spec_folder)

@@ -10,8 +10,8 @@ line printed is `serving <url>`, so scripts and tests can read the address. Ctrl
 aiohttp's static handler does the file serving: it resolves every path inside the folder (a `..`
 or an encoded one never leaves it; symlinks are not followed) and lists no directory. On top:
 GET and HEAD only (anything else 405), `/` is index.html, the content types the page needs, a
-Content-Security-Policy that allows this origin only (plus compiling WebAssembly and blob: workers,
-which the wasm backend needs), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
+Content-Security-Policy that allows this origin only (plus compiling WebAssembly; no blob: scripts
+or workers), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
 aiohttp's parser (400 beyond 8 KiB a line) and idle connections closed after IDLE_SECONDS.
 nginx (deploy/config/nginx.conf) serves the same folder with the same headers in the containers.
 """
@@ -43,12 +43,11 @@ CONTENT_TYPES = {
     ".onnx": "application/octet-stream",
     ".tflite": "application/octet-stream",
 }
-# Everything the page loads comes from its own origin, plus what the tfjs wasm backend needs:
-# 'wasm-unsafe-eval' to compile WebAssembly (JavaScript eval stays forbidden), and blob: for the
-# workers of its threaded build, which it starts from a Blob of its own code and which load that
-# code again with importScripts (Emscripten pthreads). A blob: URL can only be made by a script
-# already running in the page, which itself must come from this origin.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-src 'self' blob:; "
+# Everything the page loads comes from its own origin, plus 'wasm-unsafe-eval' to compile WebAssembly
+# (JavaScript eval stays forbidden). No blob: scripts or workers: the tfjs wasm backend runs its
+# single-threaded build (page/runtimes.js), whose threaded one would start workers from blob: URLs,
+# and onnxruntime-web and LiteRT.js run on one thread. nginx (deploy/config/nginx.conf) sends the same.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
                            "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -49,6 +49,9 @@ const vendorUrl = (folder) => new URL(`vendor/${folder}/`, location.href).href;
 
 async function loadTfjs(entry, spec, { tf, backends }) {
   tf.wasm.setWasmPaths(new URL('vendor/', location.href).href);
+  // The wasm backend's threaded build starts its workers from blob: URLs of its own code, which the page's
+  // policy refuses (no blob: scripts): its single-threaded SIMD build is as fast for a model this small.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   const backend = await chooseBackend(tf, backends);
   const model = await tf.loadGraphModel(entry.model);
   return { backend, predict: (values) => predictGraph(tf, model, spec, values) };
