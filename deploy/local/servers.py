@@ -298,6 +298,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
         name="rayserve", describe="Ray 2.60 Serve on a local Ray cluster (PyTorch; V2 REST, replicas, @serve.batch)",
         command=command, cwd=REPO, marker=f"serving.rayserve.cluster --artifacts {root}", ready=_answers(check),
         prepare=prepare, env={"PYTHONPATH": str(REPO)}, ports={"rayserve_rest": endpoints.ports["rayserve_rest"]},
+        serves=("torch_checkpoint",),
         endpoint_lines=[
             f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
             f"GET {rest}/v2/models/{endpoints.model_name}",

@@ -48,6 +48,16 @@ def test_a_misspelt_field_is_refused(service):
         jsonschema.validate(broken, json.loads(SCHEMA.read_text()))
 
 
+def test_only_clients_reach_serve_and_only_the_operator_the_dashboard(documents):
+    policy = documents["NetworkPolicy"]["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in policy["ingress"] if "ports" in rule}
+    assert by_port[8000][0] == {"podSelector": {"matchLabels": {"digits-everywhere/model-client": "true"}}}
+    operator = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-operator"}}}
+    assert by_port[8265] == [operator]
+    assert set(by_port) == {8000, 8265}  # every other port: the cluster's own pods only
+
+
 def test_pod_templates_and_the_network_policy_are_valid_kubernetes(service, documents):
     for pod in pods(service).values():
         kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
