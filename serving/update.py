@@ -99,9 +99,10 @@ class TorchServeVersions:
         manifest.verify(archive.artifact_id(version), self.root)
         settings = model_settings()
         print(f"torchserve: registering {mar.name} as version {version} ...")
-        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name, initial_workers=1,
-                   synchronous="true", batch_size=settings["batchSize"], max_batch_delay=settings["maxBatchDelay"],
-                   response_timeout=settings["responseTimeout"])
+        self._call("POST", "", url=mar.name, model_name=self.endpoints.model_name,
+                   initial_workers=settings["minWorkers"], synchronous="true", batch_size=settings["batchSize"],
+                   max_batch_delay=settings["maxBatchDelay"], response_timeout=settings["responseTimeout"],
+                   startup_timeout=settings["startupTimeout"])
         self._call("PUT", f"/{self.endpoints.model_name}/{version}/set-default")
         self.record()
         print(f"torchserve: version {version} is the default")

@@ -27,7 +27,7 @@ PROFILES = ("latency", "throughput")
 class ServerSettings:
     name: str = "default"
     # Keys of the model entry in config.properties' `models=` JSON: minWorkers, maxWorkers,
-    # batchSize, maxBatchDelay (ms), responseTimeout.
+    # batchSize, maxBatchDelay (ms), responseTimeout, startupTimeout (s).
     torchserve: dict = field(default_factory=dict)
     # Environment of TorchServe's processes (its Python workers inherit it), e.g. {"OMP_NUM_THREADS": "1"}.
     torchserve_env: dict = field(default_factory=dict)
@@ -56,6 +56,9 @@ class ServerSettings:
         return ServerSettings(**{**asdict(self), **changes})
 
 
+POSITIVE_KEYS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout", "startupTimeout")
+
+
 def check_torchserve(name: str, model_keys: dict) -> None:
     """Refuse model settings TorchServe would silently replace.
 
@@ -63,7 +66,7 @@ def check_torchserve(name: str, model_keys: dict) -> None:
     default instead (ConfigManager.getJsonIntValue): `maxBatchDelay: 0` becomes a 100 ms wait for
     company, the opposite of what it looks like. No wait at all is `batchSize: 1`."""
     for key, value in model_keys.items():
-        if key in ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout") and int(value) < 1:
+        if key in POSITIVE_KEYS and int(value) < 1:
             hint = " (TorchServe reads 0 as unset and waits its default 100 ms; for no wait use batchSize 1)" \
                 if key == "maxBatchDelay" else ""
             raise ValueError(f"settings {name!r}: TorchServe {key} must be at least 1, got {value}{hint}")

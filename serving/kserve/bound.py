@@ -27,7 +27,7 @@ from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 
 from core.spec import MAX_REQUEST_BYTES
-from serving import tls
+from serving import connections, tls
 from serving.v2 import protocol, rest_app
 
 log = logging.getLogger("digits.kserve")
@@ -136,7 +136,9 @@ class BoundGRPCServer:
             futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=(MalformedRequests(), ProtocolErrors()),
             maximum_concurrent_rpcs=self.max_concurrency,  # beyond it: RESOURCE_EXHAUSTED at once
             options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-                     ("grpc.max_send_message_length", MAX_REQUEST_BYTES)])
+                     ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
+                     # handshake timeout, connection cap within the open files, idle and ping limits
+                     *connections.grpc_server_options(connections.fit_to_open_files(4096, share=2))])
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
             InferenceServicer(self.data_plane, self.model_repository_extension), self.server)
         address = f"{self.host}:{self.port}"

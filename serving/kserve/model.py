@@ -6,10 +6,15 @@ project's checks (serving/v2/protocol.py for V2, core/contract.py for both), so 
 refused with a message naming what is wrong, and the model only ever sees a valid float32 batch.
 The model is a Predictor of the registry (versions.PREDICTORS), verified against the manifest, of the newest
 version (serving/kserve/versions.py), which a thread watches for: each answer names its version.
+Predictions run on model threads with a watchdog (serving/watchdog.py), not on the event loop that
+KServe runs a plain `predict` on: a prediction that sticks (a deadlock, a hung library call) is
+answered 504 / DEADLINE_EXCEEDED after `prediction_timeout` seconds and its thread replaced, while
+REST, gRPC and the other threads keep answering (on the event loop it would stop the whole server).
 Runs in .venv-kserve (kserve 0.21 pins protobuf<7).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -21,23 +26,27 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from core import contract, registry
 from core import spec as specs
+from serving import watchdog
 from serving.kserve import versions
 from serving.v2 import protocol
 
 log = logging.getLogger("digits.kserve")
 PLATFORMS = {"torch": "pytorch", "tensorflow": "tensorflow"}  # what GET /v2/models/<name> calls each
+MODEL_THREADS = 4  # predictions running at once, off the event loop
 
 
 class SpecModel(Model):
     """The model of artifacts folder `root` in `framework` ("torch" or "tensorflow"), under the spec's model name."""
 
-    def __init__(self, root: Path, framework: str):
+    def __init__(self, root: Path, framework: str, model_threads: int = MODEL_THREADS,
+                 prediction_timeout: float = watchdog.TIMEOUT_S):
         self.spec = specs.load(root)
         super().__init__(self.spec.model_name)
         self.root, self.framework = root, framework
         self.platform = PLATFORMS[framework]
         self.served = None  # (version, Predictor), swapped whole when another version takes over
         self.refused = {}  # version -> (why, its folder's mtime): tried again once the folder changes
+        self.threads = watchdog.ModelThreads(model_threads, prediction_timeout, "kserve-predict")
 
     @property
     def predictor(self):
@@ -83,7 +92,16 @@ class SpecModel(Model):
     def get_output_types(self) -> list[dict]:
         return [protocol.output_metadata(self.spec)]
 
-    def predict(self, payload, headers=None):
+    async def predict(self, payload, headers=None):
+        """The answer of `answer` from a model thread; 504 when the thread sticks (serving/watchdog.py)."""
+        try:
+            return await asyncio.wrap_future(self.threads.submit(self.answer, payload))
+        except watchdog.Stuck as error:
+            log.warning("%s", error)
+            raise protocol.V2Error(504, str(error)) from None
+
+    def answer(self, payload):
+        """One request's answer (V2 InferResponse or V1 dict), computed on a model thread."""
         version, predictor = self.served  # one version answers the whole request
         if isinstance(payload, InferRequest):
             batch = v2_batch(self.spec, payload)

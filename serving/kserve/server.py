@@ -13,6 +13,9 @@ to KServe 0.21's own ModelServer, and why:
   request limit get 413 / RESOURCE_EXHAUSTED;
 - **the protocol's errors**: serving/v2/protocol.py's V2Error (400/404/413) as `{"error": ...}` and
   the gRPC code that says the same; malformed JSON is a 400, not FastAPI's 422;
+- **stuck predictions answered**: the model runs on threads with a watchdog (serving/watchdog.py),
+  not on the event loop: one that sticks is answered 504 / DEADLINE_EXCEEDED within
+  `--prediction-timeout` seconds and replaced, and the server keeps answering;
 - **quiet logs**: no per-request access or latency lines (kserve writes one of each by default),
   a refused request is one warning line, not a traceback.
 KServe's ModelServer has no authentication: put it behind a gateway that has (deploy/kserve/).
@@ -38,6 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="requests in flight per protocol before new ones are refused (default: 2048)")
     parser.add_argument("--grpc-threads", type=int, default=4, help="gRPC handler threads (default: 4)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    # Defaults in serving/kserve/model.py (imported only after kserve may parse sys.argv).
+    parser.add_argument("--model-threads", type=int,
+                        help="predictions running at once, off the event loop (default: model.MODEL_THREADS, 4)")
+    parser.add_argument("--prediction-timeout", type=float,
+                        help="seconds one prediction may run before it is answered 504 / DEADLINE_EXCEEDED and its "
+                             "thread replaced (default: serving/watchdog.py's TIMEOUT_S, 5)")
     parser.add_argument("--request-logging", action="store_true",
                         help="kserve's default logging back on: an access and a latency line per request "
                              "(for the benchmark's breakdown; off by default)")
@@ -55,7 +64,9 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    model = SpecModel(args.artifacts.resolve(), args.framework)
+    threads = {key: value for key, value in (("model_threads", args.model_threads),
+                                             ("prediction_timeout", args.prediction_timeout)) if value is not None}
+    model = SpecModel(args.artifacts.resolve(), args.framework, **threads)
     model.load()
     server = bound.BoundModelServer(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                                     max_concurrency=args.max_concurrency, grpc_threads=args.grpc_threads,

@@ -18,6 +18,7 @@ off (the request runs alone, no wait). The replica count is fixed (`replicas`) o
 `min_replicas` and `max_replicas` on the requests in flight per replica (`target_ongoing_requests`).
 Each replica asks Ray for `replica_cpus` of a CPU, so several fit on a 2-core machine.
 """
+import asyncio
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,10 +32,11 @@ from kserve.protocol.rest.server import RESTServer
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 from ray import serve
 
+from serving import watchdog
 from serving.kserve.bound import ClosedRepository
 from serving.kserve.model import SpecModel, v2_batch
 from serving.rayserve.replicas import DEPLOYMENT
-from serving.v2 import rest_app
+from serving.v2 import protocol, rest_app
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class BatchedModel(SpecModel):
 
     async def predict(self, payload, headers=None):
         if not isinstance(payload, InferRequest) or not self.batching:
-            return super().predict(payload, headers)
+            return await super().predict(payload, headers)
         batch = v2_batch(self.spec, payload)
         version, probabilities = await self.run_batch(batch)
         return self.v2_response(payload, batch, version, probabilities)
@@ -87,11 +89,18 @@ class BatchedModel(SpecModel):
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def run_batch(self, batches: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
         version, predictor = self.served
-        joined, limit = np.concatenate(batches), self.spec.max_batch_size  # (sum of N, *item_shape)
-        probabilities = np.concatenate([predictor.predict(joined[at:at + limit])
-                                        for at in range(0, len(joined), limit)])
+        joined = np.concatenate(batches)  # (sum of N, *item_shape)
+        try:  # on a model thread with the watchdog, as KServe's answers run (serving/watchdog.py)
+            probabilities = await asyncio.wrap_future(self.threads.submit(self.forward, predictor, joined))
+        except watchdog.Stuck as error:  # every request of the batch is answered 504
+            raise protocol.V2Error(504, str(error)) from None
         bounds = np.cumsum([len(batch) for batch in batches])[:-1]
         return [(version, rows) for rows in np.split(probabilities, bounds)]
+
+    def forward(self, predictor, joined: np.ndarray) -> np.ndarray:
+        """The probabilities of a joined batch, in pieces the predictor's batch limit allows."""
+        limit = self.spec.max_batch_size
+        return np.concatenate([predictor.predict(joined[at:at + limit]) for at in range(0, len(joined), limit)])
 
 
 @serve.deployment(name=DEPLOYMENT)

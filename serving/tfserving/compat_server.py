@@ -19,10 +19,13 @@ INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error"
 a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
 RESOURCE_EXHAUSTED (HTTP 413).
 
-REST runs on aiohttp (asyncio) with a listen backlog, a connection limit, keep-alive and the
-predictions on a bounded thread pool off the event loop (RestLimits); gRPC on grpcio's thread pool
-with a limit on calls in progress. Over a limit a request is refused explicitly, never dropped:
-HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
+REST runs on aiohttp (asyncio) with a listen backlog, a connection limit counted from accept,
+header, body and keep-alive timeouts (serving/connections.py) and the predictions on bounded model
+threads off the event loop (RestLimits); gRPC on grpcio's thread pool with a limit on calls in
+progress and the same connection limits in gRPC's terms. Over a limit a request is refused
+explicitly, never dropped: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols'
+predictions run on model threads with a watchdog (serving/watchdog.py): one that runs past
+--prediction_timeout_seconds is answered DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
 
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does
@@ -35,6 +38,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import re
@@ -50,6 +54,7 @@ import numpy as np
 
 from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
+from serving import connections, watchdog
 from serving.tfserving import configs
 from serving.tfserving.compat_models import (
     ModelRegistry,
@@ -64,8 +69,13 @@ from training.preprocess import ImageError, picture_to_input
 log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
                grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-               grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500}
+               grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500,
+               grpc.StatusCode.DEADLINE_EXCEEDED: 504}
 GRPC_MAX_CONCURRENT_RPCS = 4096  # gRPC calls in progress at once, queued ones included; more: RESOURCE_EXHAUSTED
+GRPC_THREADS = 8  # gRPC handler threads, and as many model threads behind them
+# Seconds one prediction may run (its time in the queue not counted) before its request is answered
+# DEADLINE_EXCEEDED / HTTP 504 and its thread replaced (serving/watchdog.py).
+PREDICTION_TIMEOUT_S = watchdog.TIMEOUT_S
 
 
 class Server:
@@ -190,7 +200,9 @@ def _dtype_name(number: int) -> str:
         return f"an unknown dtype ({number})"
 
 
-def add_grpc_services(grpc_server, server: Server) -> None:
+def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThreads | None = None) -> None:
+    """PredictionService and ModelService on `grpc_server`; predictions run on `threads` (model threads with a
+    watchdog: a stuck one answers DEADLINE_EXCEEDED and is replaced, the handler thread is never lost)."""
     import tensorflow as tf
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
@@ -199,6 +211,14 @@ def add_grpc_services(grpc_server, server: Server) -> None:
         predict_pb2,
         prediction_service_pb2_grpc,
     )
+
+    threads = threads or watchdog.ModelThreads(GRPC_THREADS, PREDICTION_TIMEOUT_S, "grpc-predict")
+
+    def guarded_predict(*args):
+        try:
+            return threads.call(server.predict, *args)
+        except watchdog.Stuck as error:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)) from None
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
@@ -223,8 +243,8 @@ def add_grpc_services(grpc_server, server: Server) -> None:
                     except (ValueError, TypeError) as error:
                         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                            f'input "{name}" is not a valid tensor: {error}') from error
-                version, signature_name, outputs = server.predict(spec.name, version, spec.signature_name, inputs,
-                                                                  list(request.output_filter))
+                version, signature_name, outputs = guarded_predict(spec.name, version, spec.signature_name, inputs,
+                                                                   list(request.output_filter))
             except ServingError as error:
                 return _abort(context, error)
             warnings = [w for n, array in inputs.items()
@@ -407,9 +427,15 @@ class RestLimits:
     # here instead of getting resets (Python's http.server listened with 5). The kernel caps it at
     # net.core.somaxconn (4096 on current Linux).
     backlog: int = 2048
-    # Open connections at once. A request on a connection past this is answered 503 with
-    # `Connection: close`, so the client learns why and the file descriptors stay bounded.
+    # Open connections at once, counted from accept (serving/connections.py): a connection past this
+    # takes the place of the oldest one that has not sent its request, or is answered 503 with
+    # `Connection: close` at once and closed, so the file descriptors stay bounded.
     max_connections: int = 4096
+    # Seconds from accept until the request's headers are complete, to read a body, and for an idle
+    # kept-alive connection; then the connection is closed (a body late: 408 first).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
     # Predictions running at once, each on a thread of its own, off the event loop: the model call
     # and the JSON parsing are CPU work that would stall every other connection.
     model_threads: int = 4
@@ -417,17 +443,21 @@ class RestLimits:
     # for a crowd of 1,000 connections with a request each in flight.
     queue: int = 2048
     retry_after_s: int = 1  # what a refused client is told to wait
+    # Seconds one prediction may run before it is answered 504 and its thread replaced (serving/watchdog.py).
+    prediction_timeout_s: float = PREDICTION_TIMEOUT_S
+
+    @property
+    def connection_limits(self) -> connections.ConnectionLimits:
+        return connections.ConnectionLimits(self.max_connections, self.header_timeout_s, self.body_timeout_s,
+                                            self.keepalive_timeout_s, self.retry_after_s)
 
 
-def overloaded(server: Server, name: str, message: str, limits: RestLimits, close: bool = False):
+def overloaded(server: Server, name: str, message: str, limits: RestLimits):
     from aiohttp import web
 
     server.count(name, "UNAVAILABLE")
-    response = web.json_response({"error": f"{message}; retry after {limits.retry_after_s} s"}, status=503,
-                                 headers={"Retry-After": str(limits.retry_after_s)})
-    if close:
-        response.force_close()
-    return response
+    return web.json_response({"error": f"{message}; retry after {limits.retry_after_s} s"}, status=503,
+                             headers={"Retry-After": str(limits.retry_after_s)})
 
 
 class Admission:
@@ -483,11 +513,12 @@ async def _drain(content, limit: int) -> bool:
 
 
 def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits = RestLimits(),
-                  executor: futures.Executor | None = None):
-    """The REST API as an aiohttp application: TF Serving's routes, status codes and {"error": ...} bodies."""
+                  threads: watchdog.ModelThreads | None = None):
+    """The REST API as an aiohttp application: TF Serving's routes, status codes and {"error": ...} bodies.
+    Predictions run on `threads` (model threads with a watchdog: a stuck one answers 504 and is replaced)."""
     from aiohttp import web
 
-    executor = executor or futures.ThreadPoolExecutor(max_workers=limits.model_threads, thread_name_prefix="predict")
+    threads = threads or watchdog.ModelThreads(limits.model_threads, limits.prediction_timeout_s, "rest-predict")
     admission = Admission(limits.model_threads, limits.queue)
 
     def send(status: int, body, content_type="application/json", request=None, warnings=()):
@@ -513,8 +544,6 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
         method, path = request.method, request.raw_path
         if method not in ("GET", "POST"):
             return send(501, {"error": f"Unsupported method ({method})"})
-        if len(request.app["live"]["connections"]) > limits.max_connections:
-            return overloaded(server, "", f"more than {limits.max_connections} open connections", limits, close=True)
         if method == "GET" and metrics_path and path == metrics_path:
             return send(200, server.metrics_text(), "text/plain; version=0.0.4")
         match = ROUTE.match(path)
@@ -530,12 +559,18 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
             if rest != ":predict":
                 raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                    f"{rest[1:]} is not implemented by this server: use :predict")
-            raw = await read_body(request)
+            try:
+                raw = await connections.read_body_within(lambda: read_body(request), limits.connection_limits)
+            except TimeoutError:
+                request["close"] = True
+                return send(408, {"error": f"the request body did not arrive within {limits.body_timeout_s:g} s"},
+                            request=request)
             if not admission.enter():
                 return overloaded(server, name, f"the server is busy: {admission.limit} predictions are queued", limits)
             try:
-                answer, warnings = await asyncio.get_running_loop().run_in_executor(executor, predict_from_bytes, name,
-                                                                                    version, raw)
+                answer, warnings = await asyncio.wrap_future(threads.submit(predict_from_bytes, name, version, raw))
+            except watchdog.Stuck as error:
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)) from None
             finally:
                 admission.leave()
             return send(200, answer, warnings=warnings)
@@ -547,8 +582,7 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    app["live"] = {"connections": ()}  # the running server's open connections (set by serve_rest)
-    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, executor.shutdown))
+    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, threads.shutdown))
     return app
 
 
@@ -559,22 +593,26 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
 
     app = make_rest_app(server, metrics_path, limits)
     # keepalive_timeout: an idle keep-alive connection is closed after this many seconds.
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=75, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive_timeout_s, handle_signals=False)
     await runner.setup()
-    app["live"]["connections"] = runner.server.connections
-    # No SO_REUSEPORT: a second server on the same port must fail, not silently share it.
-    site = web.TCPSite(runner, host, port, backlog=limits.backlog, reuse_port=False)
+    # Connections counted from accept, header timeout, accept errors logged once per interval; no
+    # SO_REUSEPORT: a second server on the same port must fail, not silently share it.
+    guard = connections.ConnectionGuard(limits.connection_limits, "rest")
     try:
-        await site.start()
+        listener = await guard.listen(runner, host, port, backlog=limits.backlog)
     except OSError as error:
         await runner.cleanup()
         raise SystemExit(f"error: cannot bind REST to {host}:{port}: {error}") from None
-    log.info("REST on http://%s:%d%s (aiohttp; backlog %d, %d model threads, queue %d)", host, port,
-             f", metrics at {metrics_path}" if metrics_path else "", limits.backlog, limits.model_threads, limits.queue)
+    log.info("REST on http://%s:%d%s (aiohttp; backlog %d, %d connections, %d model threads, queue %d)", host, port,
+             f", metrics at {metrics_path}" if metrics_path else "", limits.backlog, limits.max_connections,
+             limits.model_threads, limits.queue)
     try:
         await stop.wait()
     finally:
-        log.info("shutting down: REST first")
+        log.info("shutting down: REST first (at the connection limit %d refused and %d replaced; %d closed for "
+                 "late headers)", guard.refused, guard.evicted, guard.timed_out)
+        listener.close()
+        guard.close()
         await runner.cleanup()
 
 
@@ -616,6 +654,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rest_queue", type=int, default=RestLimits.queue,
                         help=f"REST predictions waiting beyond those; more get 503 + Retry-After "
                              f"(default: {RestLimits.queue}; this server only)")
+    parser.add_argument("--prediction_timeout_seconds", type=float, default=PREDICTION_TIMEOUT_S,
+                        help="seconds one prediction may run before its request is answered DEADLINE_EXCEEDED / 504 "
+                             f"and its thread replaced (default: {PREDICTION_TIMEOUT_S:g}; this server only)")
     # tensorflow_model_server's thread flags (0: TensorFlow picks, one per core): the settings search
     # (serving/load/search.py) tries them, and the same flags reach the real binary.
     parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
@@ -647,16 +688,24 @@ def main(argv=None) -> None:
     server = Server(args.model_config_file, batching.get("max_batch_size"))
     for registry in server.models.values():
         registry.poll()
-    limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue)
+    limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue,
+                        prediction_timeout_s=args.prediction_timeout_seconds)
     raise_open_files(limits.max_connections + GRPC_MAX_CONCURRENT_RPCS + 256)
+    # Connections of each protocol at once, both within the open files this process may have (a lower
+    # `ulimit -n` lowers them: a flood meets the limit and its refusals, never EMFILE).
+    grpc_connections = connections.fit_to_open_files(GRPC_MAX_CONCURRENT_RPCS, share=2)
+    limits = dataclasses.replace(limits, max_connections=connections.fit_to_open_files(limits.max_connections, share=2))
+    log.info("connections at once: REST %d, gRPC %d", limits.max_connections, grpc_connections)
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
     # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the 8 threads); one more is
     # answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[MalformedRequests()],
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=[MalformedRequests()],
                               maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
                               options=[("grpc.so_reuseport", 0),
-                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
-    add_grpc_services(grpc_server, server)
+                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                                       *connections.grpc_server_options(grpc_connections)])
+    add_grpc_services(grpc_server, server,
+                      watchdog.ModelThreads(GRPC_THREADS, args.prediction_timeout_seconds, "grpc-predict"))
     try:
         if args.ssl_config_file:
             ssl = configs.read_text_proto_values(args.ssl_config_file)

@@ -29,7 +29,7 @@ NUMERIC = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
 PICTURES = "BYTES"  # one PNG/JPEG per element
 # An HTTP status and the gRPC status code that says the same (the protocol's mapping).
 GRPC_CODES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 413: "RESOURCE_EXHAUSTED",
-              429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 500: "INTERNAL"}
+              429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 500: "INTERNAL", 504: "DEADLINE_EXCEEDED"}
 
 
 class V2Error(ValueError):

@@ -31,7 +31,7 @@ def test_settings_change_workers_batching_threads_of_torchserve_only(spec_folder
     entry = models_entry(text)
     for key, value in chosen.torchserve.items():
         assert entry[key] == value
-    assert entry["marName"] == "digits.mar" and entry["responseTimeout"] == 30  # the rest untouched
+    assert entry["marName"] == "digits.mar" and entry["responseTimeout"] == 5  # the rest untouched
     assert "default_workers_per_model=2" in text
     assert "number_of_netty_threads=2" in text.splitlines() and "job_queue_size=99" in text.splitlines()
     assert "number_of_netty_threads=4" not in text and "netty_client_threads=2" in text  # replaced, not added
@@ -85,3 +85,13 @@ def test_a_zero_batch_delay_is_refused_because_torchserve_would_wait_100_ms():
     with pytest.raises(ValueError, match="'p': TorchServe batchSize must be at least 1, got 0"):
         settings.from_dict("p", {"torchserve": {"batchSize": 0}})
     assert settings.ServerSettings(torchserve={"batchSize": 1}).torchserve == {"batchSize": 1}
+
+
+@pytest.mark.parametrize("name", settings.PRESET_NAMES)
+def test_every_profile_keeps_two_workers_and_a_short_response_timeout(spec_folder, name):
+    """One stuck worker never stops the model: two workers, given up on after seconds, model loads timed apart."""
+    text = servers.torchserve_config(spec_folder, resolve({}), settings.preset(name)).read_text()
+    entry = models_entry(text)
+    assert entry["minWorkers"] >= 2 and entry["maxWorkers"] >= 2, entry
+    assert entry["responseTimeout"] <= 5 < entry["startupTimeout"], entry
+    assert "default_workers_per_model=2" in text.splitlines() and "default_response_timeout=5" in text.splitlines()

@@ -12,23 +12,33 @@ or an encoded one never leaves it; symlinks are not followed) and lists no direc
 GET and HEAD only (anything else 405), `/` is index.html, the content types the page needs, a
 Content-Security-Policy that allows this origin only (plus compiling WebAssembly; no blob: scripts
 or workers), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
-aiohttp's parser (400 beyond 8 KiB a line) and idle connections closed after IDLE_SECONDS.
+aiohttp's parser (400 beyond 8 KiB a line) and idle connections closed after IDLE_SECONDS. Floods
+(serving/connections.py): connections are counted from accept, within the open-file limit; one
+past MAX_CONNECTIONS takes the place of the oldest that has not sent its request, or gets an
+immediate 503; request headers must be complete HEADER_SECONDS after connecting; failed accepts
+(out of open files) are logged once per interval, not once per connection.
 nginx (deploy/config/nginx.conf) serves the same folder with the same headers in the containers.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
 import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from core import manifest, paths
+from serving import connections
 
 IDLE_SECONDS = 15.0  # an open connection with no request in flight is closed after this
+HEADER_SECONDS = 10.0  # a new connection's request headers must be complete this long after it was accepted
+MAX_CONNECTIONS = 4096  # open connections at once (fewer when the open-file limit is lower)
 MAX_BODY_BYTES = 0  # the page is read-only: a request carries no body
 # Exact types, whatever the platform's mimetypes table says: WebAssembly.instantiateStreaming
 # refuses anything but application/wasm, and with nosniff a script must be served as one.
@@ -91,11 +101,24 @@ def make_app(folder: Path) -> web.Application:
     return app
 
 
-async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_seconds, handle_signals=False)
+def limits(idle_seconds: float = IDLE_SECONDS) -> connections.ConnectionLimits:
+    return connections.ConnectionLimits(max_connections=connections.fit_to_open_files(MAX_CONNECTIONS),
+                                        header_timeout_s=HEADER_SECONDS, keepalive_timeout_s=idle_seconds)
+
+
+async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float, access_log=None):
+    """Serve `app` on `sock` behind the connection guard; `stop` (a coroutine function) ends it."""
+    runner = web.AppRunner(app, access_log=access_log, keepalive_timeout=idle_seconds, handle_signals=False)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return runner
+    guard = connections.ConnectionGuard(limits(idle_seconds), "page")
+    listener = await guard.listen(runner, sock=sock)
+
+    async def stop() -> None:
+        listener.close()
+        guard.close()
+        await runner.cleanup()
+
+    return stop
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -119,13 +142,13 @@ def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0, idle_s
     """Run `app` in a thread of its own with the server's limits; yields its URL; stops it after."""
     sock = bind(host, port)
     loop = asyncio.new_event_loop()
-    runner = loop.run_until_complete(_serve(app, sock, idle_seconds))
+    stop = loop.run_until_complete(_serve(app, sock, idle_seconds))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{sock.getsockname()[1]}/"
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
         loop.close()
@@ -148,15 +171,24 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port} ({error.strerror}); try --port 0") from None
     host, port = sock.getsockname()[:2]
     print(f"serving http://{host}:{port}/  (from {root / 'web'}; Ctrl-C stops)", flush=True)
-    if args.verbose:  # aiohttp's access log, one line per request
-        import logging
-
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Warnings (a flood's one line per interval) always; aiohttp's access log, one line per request, with --verbose.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        web.run_app(app, sock=sock, print=None, keepalive_timeout=IDLE_SECONDS,
-                    **({} if args.verbose else {"access_log": None}))
+        asyncio.run(_serve_forever(app, sock, access_logger if args.verbose else None))
     except KeyboardInterrupt:
         pass
+
+
+async def _serve_forever(app: web.Application, sock: socket.socket, access_log) -> None:
+    """Serve until SIGTERM or SIGINT (Ctrl-C), then close the listener and the open connections."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    close = await _serve(app, sock, IDLE_SECONDS, access_log)
+    try:
+        await stop.wait()
+    finally:
+        await close()
 
 
 if __name__ == "__main__":
