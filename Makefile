@@ -38,6 +38,8 @@ DEMO_PORT ?= 8000
 PROFILE ?= default
 # Benchmark flags, e.g. `make bench-serving BENCH_ARGS="--seconds 5"`, `make bench-edge BENCH_ARGS="--iterations 1000"`.
 BENCH_ARGS ?=
+# Flags of bench-serving's many-in-flight step, e.g. CONCURRENT_ARGS="--concurrency 16 64 --settings default latency throughput".
+CONCURRENT_ARGS ?=
 
 # Where `make deploy-all` / `make down` run the servers: local (processes on this machine), docker
 # (containers through the Docker SDK), compose (deploy/docker-compose.yml) or k8s (deploy/k8s/).
@@ -48,7 +50,7 @@ CONTAINER_MODULE_k8s := deploy.containers.k8s
 
 .PHONY: help setup setup-system setup-python train test test-fast lint clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
-.PHONY: setup-serving-stubs export-serving serve stop bench-serving bench-scale bench-kserve
+.PHONY: setup-serving-stubs setup-bench export-serving serve stop bench-serving bench-torchserve bench-scale bench-kserve
 .PHONY: deploy-preflight containers-up down
 
 help: ## list the targets
@@ -91,6 +93,12 @@ setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs (from the 
 	else \
 		$(PY) -m serving.v2.gen_stubs; \
 	fi
+
+setup-bench: setup-python ## the benchmarks' native load generator (NVIDIA perf_analyzer, tritonclient 2.41.0's binary) in .venv-perf, and Debian's libb64-0d it links; make bench-serving needs it, make test does not
+	@echo "setup: the benchmarks' native load generator"
+	@deploy/local/prereqs.sh --bench
+	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-perf requirements/perf.txt
+	@$(PY) -m benchmarks.native --check
 
 train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
 	$(BUILD) --force train --train-args="$(TRAIN_FLAGS)"
@@ -151,14 +159,18 @@ serve: ## start TorchServe, TF Serving and (when built) the demo page in the bac
 stop: ## stop the servers (and the demo page) `make serve` started
 	$(PY) -m deploy.local.runner stop
 
-bench-serving: serve ## latency/throughput of every served endpoint and in-process: artifacts/bench/serving.json
+bench-serving: serve setup-bench ## one client's latency on every served endpoint and in-process (serving.json); 64 requests in flight on the TF server's gRPC and TorchServe's REST, default vs throughput profile, by perf_analyzer (concurrent.json)
 	$(PY) -m serving.bench $(BENCH_ARGS)
+	$(PY) -m serving.load.concurrent $(CONCURRENT_ARGS)
 
 bench-scale: setup-python ## Ray Serve's capacity (p99 <= 50 ms) at 1, 2, 4 replicas, batching on and off, beside KServe and TorchServe, with memory (own servers on free ports) -> artifacts/bench/scale.json
 	$(PY) -m benchmarks.scale $(BENCH_ARGS)
 
 bench-kserve: setup-python ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
 	.venv-kserve/bin/python -m serving.kserve.breakdown $(BENCH_ARGS)
+
+bench-torchserve: setup-python ## where TorchServe's REST latency goes (its own counters, the handler's timers) and what can be cut: metrics mode, Netty threads, keep-alive, gRPC (own servers on free ports) -> artifacts/bench/torchserve-breakdown.json
+	$(PY) -m serving.torchserve.breakdown $(BENCH_ARGS)
 
 # ---- containers: Docker SDK, Compose, Kubernetes (deploy/) ----
 deploy-preflight: ## DEPLOY=docker|compose|k8s: stop early, naming what is missing (engine, plugin, kubectl, cluster)
@@ -228,7 +240,7 @@ loadtest-burst: ## 16, 64, 256, 1,000 connections at once x 5 requests on every 
 bench-widths: ## latency of every target at width 1, 2, 4, 8 (brief training into artifacts/width/) -> artifacts/bench/widths.json
 	$(PY) -m benchmarks.widths $(WIDTH_ARGS)
 
-bench-all: ## every measurement the report needs, servers on free ports; then make report
+bench-all: setup-bench ## every measurement the report needs, servers on free ports; then make report
 	$(PY) -m benchmarks.all
 
 report: ## REPORT.md and report/*.png from the JSON results (a missing one is named, with its command)

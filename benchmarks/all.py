@@ -5,12 +5,14 @@
 
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge;
 the serving benchmark against servers started for it on free ports (in their own run folder, so a
-`make serve` already running is left alone); where KServe's latency goes (bench-kserve); bench-web;
-the settings search (serving/load/search.py: every grid point, for the
-report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and the sweep measures
-the committed profiles, so two runs compare the same settings); the capacity sweep (default vs the
-latency and throughput profiles, pinned and unpinned); the burst (16..1,000 connections at
-once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
+`make serve` already running is left alone); 64 requests in flight on the TF server and TorchServe,
+default vs throughput profile, by the native generator (serving/load/concurrent.py: `make
+setup-bench` installs it); where KServe's latency goes (bench-kserve); where TorchServe's goes and
+what can be cut (bench-torchserve); bench-web; the settings search (serving/load/search.py: every
+grid point, for the report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and
+the sweep measures the committed profiles, so two runs compare the same settings); the capacity
+sweep (default vs the latency and throughput profiles, pinned and unpinned); the burst (16..1,000
+connections at once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
 workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
 the fault-injection tests with their counts (make faults); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
@@ -31,8 +33,8 @@ from pathlib import Path
 
 from core import paths
 
-STEPS = ("build", "edge", "serving", "kserve", "web", "search", "sweep", "scale", "burst", "widths", "training",
-         "distributed", "handwriting", "faults", "report")
+STEPS = ("build", "edge", "serving", "concurrent", "kserve", "torchserve", "web", "search", "sweep", "scale", "burst",
+         "widths", "training", "distributed", "handwriting", "faults", "report")
 
 
 def python(*args: str) -> list[str]:
@@ -69,6 +71,16 @@ def step_serving(root: Path, args) -> None:
         runner.stop(variant)
     (root / "bench").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(variant / "bench" / "serving.json", root / "bench" / "serving.json")
+
+
+def step_concurrent(root: Path, args) -> None:
+    """64 requests in flight, default vs throughput profile, by the native generator (its own servers)."""
+    run(python("serving.load.concurrent", "--artifacts", str(root)))
+
+
+def step_torchserve(root: Path, args) -> None:
+    """Where TorchServe's latency goes, and what can be cut (serving/torchserve/breakdown.py: its own servers)."""
+    run(python("serving.torchserve.breakdown", "--artifacts", str(root)))
 
 
 def step_kserve(root: Path, args) -> None:
@@ -125,7 +137,7 @@ def step_report(root: Path, args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
-    # 2 s steps: the sweep runs its ladder twice (generator and servers pinned apart, and not).
+    # 2 s steps: the sweep runs its search twice (generator and servers pinned apart, and not).
     parser.add_argument("--sweep-args", default="--seconds 2",
                         help="flags for serving.load.sweep (default: \"--seconds 2\")")
     parser.add_argument("--search-args", default="", help="flags for serving.load.search, e.g. \"--grid full\"")

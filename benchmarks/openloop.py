@@ -55,7 +55,7 @@ import numpy as np
 
 from benchmarks import machine, results, timing
 from serving.load import memory
-from serving.retry import refusal
+from serving.retry import batch_queue_full, refusal
 
 CLIENT_TIMEOUT_S = 5.0  # a request slower than this is an error, far past any latency objective
 OUTCOMES = ("answered", "refused", "reset", "timed_out", "errors", "not_sent")
@@ -107,7 +107,9 @@ def classify(error: BaseException) -> tuple[str, str]:
         code = code().name if callable(code) else None
     except Exception:  # not a finished gRPC call
         code = None
-    if code in RESET_CODES:  # checked before refusal(): UNAVAILABLE is retryable, but here it is a dropped connection
+    # Checked before refusal(): UNAVAILABLE is retryable, but here it is a dropped connection, unless it is
+    # TF Serving's full batch queue (an explicit refusal).
+    if code in RESET_CODES and not batch_queue_full(error):
         return "reset", code
     if code == "DEADLINE_EXCEEDED" or isinstance(error, (asyncio.TimeoutError, TimeoutError, requests.Timeout)):
         return "timed_out", code or "timeout"

@@ -128,10 +128,19 @@ def section_memory_and_cold(inputs, out: Path) -> str:
 
 
 def capacity_cell(run: dict | None):
-    """A capacity figure, marked when the load generator (not the server) stopped the ladder."""
+    """A goodput figure, marked when the load generator (not the server) was the limit."""
     if run is None:
         return None
     return f"{run['capacity_rps']:g} (generator-limited)" if run.get("generator_limited") else run["capacity_rps"]
+
+
+def how_found(load: dict) -> str:
+    """How the sweep found each figure: bracket then bisect (its `search` bounds), or an older file's ladder."""
+    bounds, slo = load.get("search"), f"p99 > {load['slo_p99_ms']:g} ms or a request not answered"
+    if not bounds:
+        return f"rate raised until {slo}"
+    return (f"the rate doubled until a step failed ({slo}), then bisected until the first failing rate was within "
+            f"{bounds['precision']:.0%} of the goodput, the highest rate that held")
 
 
 def section_capacity(inputs, out: Path, root: Path) -> str:
@@ -159,8 +168,7 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
         where = f"Load generator and servers share the machine's {load['machine']['cpus']} cores."
     limits = load.get("generator_limits")
     text += (f"Poisson arrivals at a fixed offered rate, latency from each request's scheduled send time, "
-             f"{load['step_seconds']:g} s per step, rate raised until p99 > {load['slo_p99_ms']:g} ms or a request "
-             f"is not answered (`{load['command']}`). {where}"
+             f"{load['step_seconds']:g} s per step, {how_found(load)} (`{load['command']}`). {where}"
              + (f" A figure marked *generator-limited* stopped at a step where the generator itself used >= "
                 f"{limits['cpu_share']:.0%} of its cores or its send lag p99 exceeded "
                 f"{limits['send_lag_p99_ms']:g} ms: "
@@ -172,7 +180,8 @@ def section_capacity(inputs, out: Path, root: Path) -> str:
                 for target, e in load["endpoints"].items() for mode, runs in e.get("by_mode", {}).items()
                 for name, run in runs.items()]
     if cpu_rows:
-        text += ("\nCPU at the step that stopped each ladder: the generator's process CPU over the step (cores, and "
+        text += ("\nCPU at the step that bounded each search (its lowest failing rate): the generator's process CPU "
+                 "over the step (cores, and "
                  "share of the cores it may use), its send lag, and the servers' process trees (cores):\n\n"
                  + table(["endpoint", "pinning", "settings", "stopped at req/s", "generator cores", "generator share",
                           "send lag p99 ms", "servers cores"], cpu_rows))
@@ -351,8 +360,9 @@ def headline(inputs) -> str:
 CAVEATS = """## What these figures do not show
 
 - **TF Serving is the project's compatible server** (serving/tfserving/compat_server.py: Python, gRPC and REST
-  over the same SavedModel, no request merging) unless `tensorflow_model_server` was on PATH; the C++ server
-  cannot be installed on this machine. Its memory, cold start and capacity are that server's, not the binary's.
+  over the same SavedModel, merging requests into batches as TF Serving does with `--enable_batching`) unless
+  `tensorflow_model_server` was on PATH; the C++ server cannot be installed on this machine. Its memory, cold
+  start and capacity are that server's, not the binary's.
 - The load generator, the servers and other work share the same 2 cores: a server's capacity here includes
   the cost of the client next to it. Latency is measured from each request's scheduled send time (open loop),
   so queueing shows up in p99 rather than being hidden by a slower client.

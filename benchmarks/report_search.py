@@ -94,9 +94,22 @@ def goals(search: dict) -> list[list]:
                 f": the best grid point carried {ratio:.2f}x the default's load in this run")
             rows.append([f"{target} throughput capacity >= {goal:g}x default",
                          f"{best['name']} {got:g} vs default {base:g} req/s"
-                         + (f" = {ratio:.2f}x" if base else " (the default held no ladder rate)"),
+                         + (f" = {ratio:.2f}x" if base else " (the default held no rate)"),
                          ("met" if ratio >= goal else "not met") + reason])
     return rows
+
+
+def steps_of(search: dict) -> float:
+    """Seconds per load step (search.json's "search", or "ladder" before the bisecting search)."""
+    return (search.get("search") or search.get("ladder") or {})["step_seconds"]
+
+
+def bracket_of(search: dict) -> str:
+    """How the goodput was found: bisected to within a precision, or an older file's ladder."""
+    bounds = search.get("search")
+    if not bounds:
+        return "; a rate ladder"
+    return f"; rates doubled until a step failed, then bisected to within {bounds['precision']:.0%}"
 
 
 def section_search(inputs, out: Path) -> str:
@@ -107,8 +120,9 @@ def section_search(inputs, out: Path) -> str:
     rule = search["rule"]
     text += (f"Every point of a grid of server settings, each measured in the same run (`{search['command']}`, "
              f"{search['seconds']:.0f} s): one client's sequential calls for {search['latency_seconds']:g} s per "
-             f"endpoint, then the capacity ladder (open loop, {search['ladder']['step_seconds']:g} s steps, p99 <= "
-             f"{search['slo_p99_ms']:g} ms, zero errors). Profiles: **throughput** = {rule['throughput']}; "
+             f"endpoint, then its goodput (open loop, {steps_of(search):g} s steps, p99 <= "
+             f"{search['slo_p99_ms']:g} ms, zero errors{bracket_of(search)}). "
+             f"Profiles: **throughput** = {rule['throughput']}; "
              f"**latency** = {rule['latency']} ({rule['point']}). `make serve PROFILE=latency|throughput` runs them; "
              "the committed profiles are deploy/local/profiles.json (`make tune` rewrites it). TF Serving: "
              f"{search['tfserving']}.\n\n")

@@ -1,10 +1,13 @@
-"""REPORT.md's server sections: every server side by side against the model in-process, where KServe's
-latency goes, and which server to pick.
+"""REPORT.md's server sections: every server side by side against the model in-process, many requests
+in flight by the native generator, where KServe's and TorchServe's latency goes, and which server to pick.
 
-Reads serving.json (make bench-serving), kserve-breakdown.json (make bench-kserve) and, where
-measured, the load sweep's capacity and memory (make loadtest-sweep). Nothing is measured here.
+Reads serving.json and concurrent.json (make bench-serving), kserve-breakdown.json (make bench-kserve),
+torchserve-breakdown.json (make bench-torchserve) and, where measured, the load sweep's capacity and
+memory (make loadtest-sweep). Nothing is measured here.
 """
 from __future__ import annotations
+
+import json
 
 from benchmarks.figures import missing, server_latency, server_memory, table
 from core import registry
@@ -25,6 +28,7 @@ SERVERS = {
 }
 SERVERS["kserve-tf"] = SERVERS["kserve-torch"]
 GOAL_X = 10  # KServe V2 REST p50 within this many times the model in-process
+TORCHSERVE_GOAL_X = 20  # TorchServe's latency profile, REST p50 within this many times the model in-process
 
 
 def protocol_of(name: str) -> str:
@@ -82,6 +86,67 @@ def breakdown(inputs) -> str:
             + "\n" + "".join(f"- {goal}.\n" for goal in goals))
 
 
+def in_flight(inputs) -> str:
+    text = "## Many requests in flight: default settings against the throughput profile\n\n"
+    found = inputs.get("concurrent")
+    if not found:
+        return text + missing("concurrent")
+    ratios = {(r["target"], r["concurrency"], r["setting"]): r["ratio"] for r in found["ratios"]}
+    rows = []
+    for r in found["rows"]:
+        if "error" in r:
+            rows.append([r["target"], r["concurrency"], r["setting"], "failed", "-", "-", "-", r["error"][:80]])
+            continue
+        ratio = ratios.get((r["target"], r["concurrency"], r["setting"]))
+        rows.append([r["target"], r["concurrency"], r["setting"], f"{r['infer_per_s']:,.0f}", r["p50_ms"], r["p99_ms"],
+                     f"{r['generator_cpu']['cpu_cores']:.2f}" + (" (limited)" if r["generator_limited"] else ""),
+                     f"{ratio:.2f}x" if ratio is not None else "-"])
+    return (text + f"NVIDIA's perf_analyzer ({found['generator']}), a C++ client that costs the shared cores "
+            "little, keeps N requests in flight (one test image each) until its measurement windows of "
+            f"{found['window_seconds']:g} s agree; every setting on its own servers on free ports, in one run "
+            f"(`{found['command']}`). TF Serving: {found['tfserving']}. The generator's CPU is its process's "
+            "over the run; *limited* when it used >= 90% of its cores.\n\n"
+            + table(["target", "in flight", "settings", "infer/s", "p50 ms", "p99 ms", "generator cores",
+                     "x default"], rows))
+
+
+def torchserve_breakdown(inputs) -> str:
+    text = "## Where TorchServe's REST latency goes, and what can be cut\n\n"
+    found = inputs.get("torchserve_breakdown")
+    if not found:
+        return text + missing("torchserve_breakdown")
+    model = found["in_process"]
+    rows = [[f"in-process ({model['target']})", "-", model["p50_ms"], model["p99_ms"], "1.0x", "-", "-"]]
+    for r in found["stages"]:
+        server = r.get("server") or {}
+        rows.append([r["stage"], f"`{json.dumps(r['changes'])}`" if r["changes"] else r["client"], r["p50_ms"],
+                     r["p99_ms"], f"{r['x_in_process']:.1f}x", server.get("frontend_us", "-"),
+                     server.get("queue_us", "-")])
+    text += ("One client, one test image per call, sequential; each stage a TorchServe of its own on free ports, "
+             "the latency profile plus the stage's changes, every stage run "
+             f"{found.get('rounds', 1)} time(s) in turn and pooled (`{found['command']}`). TorchServe's own "
+             "figures are means per request from its Prometheus counters over the timed calls "
+             "(ts_inference_latency_microseconds: the frontend taking the request to its answer; "
+             "ts_queue_latency_microseconds: waiting for the worker); a stage with the metrics in the log has "
+             "none.\n\n" + table(["stage", "changes / client", "p50 ms", "p99 ms", "x in-process",
+                                     "frontend us", "queue us"], rows))
+    timed = next((r for r in found["stages"] if r.get("pieces")), None)
+    if timed:
+        text += (f"\nOne request piece by piece (stage \"{timed['stage']}\": means, the client's round trip "
+                 f"{timed['mean_us']:,.0f} us): TorchServe's counters and the handler's own timers "
+                 "(serving/torchserve/handler.py).\n\n"
+                 + table(["piece", "us", "share"], [[p["piece"], p["mean_us"], f"{p['share']:.0%}"]
+                                                   for p in timed["pieces"]]))
+    stages = {r["stage"]: r for r in found["stages"]}
+    if "latency profile" in stages:
+        x, goal = stages["latency profile"]["x_in_process"], found.get("goal_x", TORCHSERVE_GOAL_X)
+        best = min(found["stages"], key=lambda r: r["p50_ms"])
+        text += (f"\n- The latency profile's REST p50 is {x:.1f}x the model in-process (goal "
+                 f"{goal}x: {'met' if x <= goal else 'not met'}); "
+                 f"the fastest stage, \"{best['stage']}\", {best['x_in_process']:.1f}x.\n")
+    return text
+
+
 def which_server(inputs) -> str:
     text = "## Which server to pick\n\n"
     latency, memory = server_latency(inputs), server_memory(inputs)
@@ -117,4 +182,5 @@ def verdicts(latency: dict) -> list[str]:
 
 
 def section_servers(inputs) -> str:
-    return side_by_side(inputs) + "\n" + breakdown(inputs) + "\n" + which_server(inputs)
+    return (side_by_side(inputs) + "\n" + in_flight(inputs) + "\n" + breakdown(inputs) + "\n"
+            + torchserve_breakdown(inputs) + "\n" + which_server(inputs))

@@ -5,8 +5,8 @@
 
 Each configuration is started alone on free ports over the trained model (deploy/local/runner.py, in a
 variant root: serving/load/variants.py), measured the way the settings search measures a point
-(serving/load/search.py `measure_point`: a warm-up, one client's p50/p99, then the capacity ladder of
-the open-loop engine, p99 <= 50 ms with every request answered, refined once) with the RSS of the
+(serving/load/search.py `measure_point`: a warm-up, one client's p50/p99, then the capacity search of
+the open-loop engine, p99 <= 50 ms with every request answered, bracketed and bisected) with the RSS of the
 server's process tree idle and at its peak under load, and stopped. Ray Serve runs `--replicas`
 fixed replicas (no autoscaling) with `@serve.batch` on (batch size 8, 2 ms wait) or off (batch 1);
 KServe's PyTorch ModelServer and TorchServe with their checked-in settings run the same ladder
@@ -65,30 +65,26 @@ def main(argv=None) -> dict:
     parser.add_argument("--latency-seconds", type=float, default=1.0, help="one-client timing (default: 1)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0, help="unrecorded load first (default: 3)")
     parser.add_argument("--step-seconds", type=float, default=2.0, help="length of each load step (default: 2)")
-    parser.add_argument("--start-rate", type=float, default=25.0, help="first offered rate, req/s (default: 25)")
-    parser.add_argument("--factor", type=float, default=1.5, help="each step offers this much more (default: 1.5)")
-    parser.add_argument("--max-rate", type=float, default=4000.0, help="stop the ladder here, req/s (default: 4000)")
-    parser.add_argument("--refine", type=int, default=1, help="halvings of the last ladder gap (default: 1)")
+    sweep.add_bounds_arguments(parser, start=25.0, maximum=4000.0)
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
     parser.add_argument("--retries", type=int, default=1, help="runs again of a failing step (default: 1)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    rates = sweep.ladder(args.start_rate, args.factor, args.max_rate)
+    bounds = sweep.bounds_from(args)
     cores = len(os.sched_getaffinity(0))
     todo = [("rayserve", point) for point in points(args.replicas, args.batching)] + \
            [(server, {"name": "default", "settings": {}}) for server in args.others]
-    print(f"bench-scale: {len(todo)} configurations, load steps of {args.step_seconds:g} s at {rates[0]:g}.. req/s "
-          f"(x{args.factor:g}), objective p99 <= {sweep.SLO_P99_MS:g} ms, {cores} cores shared with the generator",
-          flush=True)
+    print(f"bench-scale: {len(todo)} configurations, load steps of {args.step_seconds:g} s, {bounds.describe()}, "
+          f"objective p99 <= {sweep.SLO_P99_MS:g} ms, {cores} cores shared with the generator", flush=True)
     started, measured = time.monotonic(), []
     for number, (server, point) in enumerate(todo, 1):
         print(f"[{number}/{len(todo)}] {server} {point['name']}", flush=True)
-        measured.append((server, search.measure_point(root, server, point, args, rates)))
+        measured.append((server, search.measure_point(root, server, point, args, bounds)))
     table = [line for server, point in measured for line in rows(server, point, cores)]
     report = {"command": results.command("benchmarks.scale", argv), "machine": machine_mod.describe(),
               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": cores,
-              "slo_p99_ms": sweep.SLO_P99_MS, "ladder": {"rates": rates, "step_seconds": args.step_seconds},
+              "slo_p99_ms": sweep.SLO_P99_MS, "search": {**bounds.to_dict(), "step_seconds": args.step_seconds},
               "batch": {"max_batch_size": BATCH_SIZE, "wait_ms": BATCH_WAIT_MS}, "table": table,
               "points": [{"server": server, **point} for server, point in measured],
               "seconds": round(time.monotonic() - started, 1)}

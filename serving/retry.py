@@ -55,6 +55,9 @@ TORCHSERVE_QUEUE_FULL = "has no worker to serve inference request"
 # compatible server's), and TorchServe's "Worker died." for the requests a crashed worker held (its
 # REST twin is HTTP 507, not retried either).
 NOT_OVERLOAD = ("larger than max", "message size", "bytes, more than", "Worker died")
+# TF Serving's answer (gRPC UNAVAILABLE, REST 503) when a model's batch queue holds max_enqueued_batches:
+# a refusal from a live server, not a lost connection.
+BATCH_QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
 
 
 def _grpc_code(error: BaseException) -> str | None:
@@ -75,6 +78,11 @@ def _details(error: BaseException) -> str:
         return ""
 
 
+def batch_queue_full(error: BaseException) -> bool:
+    """TF Serving's refusal of a request its model's full batch queue cannot take (gRPC UNAVAILABLE)."""
+    return _grpc_code(error) == "UNAVAILABLE" and BATCH_QUEUE_FULL in _details(error)
+
+
 def refusal(error: BaseException) -> str | None:
     """The name of an explicit overload refusal (`HTTP 503`, `RESOURCE_EXHAUSTED`, ...), else None."""
     status = getattr(error, "status", None)
@@ -83,6 +91,8 @@ def refusal(error: BaseException) -> str | None:
     code = _grpc_code(error)
     if code == "RESOURCE_EXHAUSTED" and any(text in _details(error) for text in NOT_OVERLOAD):
         return None
+    if batch_queue_full(error):
+        return "UNAVAILABLE (batch queue full)"
     if code in REFUSED_GRPC:
         return code
     if code == "INTERNAL" and TORCHSERVE_QUEUE_FULL in _details(error):

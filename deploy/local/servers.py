@@ -97,7 +97,9 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
         if key in overrides:
             line = f"{key}={overrides[key]}"
         elif key == "vmargs":
-            line = f"{line} -Djava.io.tmpdir={tmp}"
+            # A setting's vmargs come after the file's, e.g. a log4j2 file ({repo}: this checkout).
+            more = settings.torchserve_config.get("vmargs", "") if settings else ""
+            line = " ".join(filter(None, [line, more.format(repo=REPO), f"-Djava.io.tmpdir={tmp}"]))
         elif key == "load_models":
             # TorchServe makes the first version it loads the default: the published default first.
             order = [record["default"], *(v for v in record["versions"] if v != record["default"])]

@@ -43,18 +43,26 @@ KNOBS = {
         "intra": ("tfserving_flags", "tensorflow_intra_op_parallelism"),
         "inter": ("tfserving_flags", "tensorflow_inter_op_parallelism"),
         "rest": ("tfserving_flags", "rest_api_num_threads"),
+        "grpc": ("tfserving_flags", "grpc_max_threads"),  # gRPC calls at once: each waits for its batch
     },
 }
 
-# Small: about eight points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
+# Small: about eight or nine points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
 # its wait cost one client (b1: no batching, no wait; d1: the shortest wait TorchServe honours,
 # against the checked-in b8 d5), one thread per worker, two workers, bigger batches. There is no
 # d0: TorchServe reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
-# TF Serving: batching off, TensorFlow's thread pools, REST threads.
+# TF Serving: batching off (no thread hop for one client), one TensorFlow thread per op, and its
+# batching dimensions: more gRPC threads (a batch can only merge the calls in progress), a wait
+# for company (batch_timeout_micros), one batch thread (two batches at once share 2 cores), smaller
+# batches.
 SMALL = {
     "torchserve": [{}, {"b": 1}, {"d": 1}, {"omp": 1, "b": 1}, {"w": 2, "omp": 1, "b": 1}, {"w": 2, "omp": 1, "d": 1},
                    {"w": 2, "omp": 1, "b": 16, "d": 2}, {"b": 32, "d": 2}],
-    "tfserving": [{}, {"batching": False}, {"intra": 1}, {"intra": 1, "inter": 1}, {"rest": 2}, {"rest": 8}],
+    "tfserving": [{}, {"batching": False}, {"batching": False, "intra": 1, "inter": 1}, {"intra": 1, "inter": 1},
+                  {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1},
+                  {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
+                  {"grpc": 64, "bthreads": 1, "intra": 1, "inter": 1},
+                  {"grpc": 64, "maxb": 64, "intra": 1, "inter": 1}],
 }
 
 
@@ -64,8 +72,9 @@ def _full(server: str) -> list[dict]:
         batching = [{"b": 1}, {"d": 1}, {"d": 2}, {}, {"b": 32, "d": 2}]
         combos = [{**w, **omp, **b} for w, omp, b in itertools.product([{}, {"w": 2}], [{}, {"omp": 1}], batching)]
         return combos + [{"netty": 2, "client": 1, "b": 1}, {"netty": 8, "b": 1}]
-    batching = [{}, {"timeout": 0}, {"batching": False}]
-    return [{**b, **t, **r} for b, t, r in itertools.product(batching, [{}, {"intra": 1}, {"intra": 1, "inter": 1}],
+    batching = [{"batching": False}, {}, {"timeout": 1000}, {"grpc": 64}, {"grpc": 64, "timeout": 1000},
+                {"grpc": 64, "bthreads": 1}]
+    return [{**b, **t, **r} for b, t, r in itertools.product(batching, [{}, {"intra": 1, "inter": 1}],
                                                              [{}, {"rest": 8}])]
 
 

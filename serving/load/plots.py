@@ -26,7 +26,8 @@ def latency_vs_load(result: dict, out: Path) -> Path:
     for mode, settings in by_mode.items():
         marker, suffix = ("s", " pinned") if mode == "pinned" else ("o", "")
         for (name, setting), colour in zip(settings.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False):
-            steps = [s for s in setting["steps"] if s["p99_ms"] is not None]
+            # In rate order: the search bisects, so its steps ran out of order.
+            steps = sorted((s for s in setting["steps"] if s["p99_ms"] is not None), key=lambda s: s["offered_rps"])
             offered = [s["offered_rps"] for s in steps]
             ax.plot(offered, [s["p50_ms"] for s in steps], marker + "--", color=colour, label=f"{name}{suffix} p50",
                     alpha=0.6 if suffix else 1.0)

@@ -9,11 +9,11 @@ In the spirit of Triton's Model Analyzer. For every point of the grid (serving/l
 checked-in "default" and the knobs each other point changes) it starts that one server with those
 settings in its own variant root on free ports (deploy/local/runner.py, serving/load/variants.py),
 and measures, for each of the server's endpoints (core/registry.py):
-  warm-up      --warmup-seconds of load at the ladder's first rate, not recorded
+  warm-up      --warmup-seconds of load at the search's first rate, not recorded
   one client   sequential calls for --latency-seconds (benchmarks/timing.py time_for + summarize)
-  capacity     the capacity sweep's ladder (serving/load/sweep.py: open loop, p99 <= 50 ms, zero
-               errors), in short steps, then --refine halvings between the last rate that held
-               and the first that did not
+  capacity     the goodput, as the capacity sweep finds it (serving/load/sweep.py find_capacity:
+               open loop, p99 <= 50 ms, zero errors; rates doubled until a step fails, then
+               bisected to within --precision, 10%), in short steps
 then stops it. The model each server runs is also timed in-process, without a server, in the same
 run (core/registry.py IN_PROCESS). From the points it picks the "latency" and "throughput" profile
 of each server by the rule in serving/load/grid.py, and writes everything to
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -60,20 +59,7 @@ def one_client(predictor, image, classes: int, seconds: float) -> dict:
     return {**timing.summarize(samples, "ms"), "calls_per_s": round(len(samples) / elapsed, 1)}
 
 
-def refine(run_step, capacity: float, rates: list[float], times: int, retries: int) -> tuple[float, list]:
-    """Halve (geometrically) the gap between the capacity and the next ladder rate `times` times."""
-    if capacity <= 0 or capacity >= rates[-1] or times <= 0:
-        return capacity, []
-    upper, steps = rates[rates.index(capacity) + 1], []
-    for _ in range(times):
-        middle = round(math.sqrt(capacity * upper), 1)
-        more, held = sweep.find_capacity(run_step, [middle], retries=retries)
-        steps += more
-        capacity, upper = (middle, upper) if held else (capacity, middle)
-    return capacity, steps
-
-
-def measure_point(root: Path, server: str, point: dict, args, rates: list[float]) -> dict:
+def measure_point(root: Path, server: str, point: dict, args, bounds: sweep.Bounds) -> dict:
     """Start `server` with the point's settings, measure each endpoint, stop it; the point with its figures."""
     settings = settings_mod.ServerSettings(name=point["name"]).merged(**point["settings"])
     variant = variants.prepare(root, f"search-{server}")
@@ -90,21 +76,18 @@ def measure_point(root: Path, server: str, point: dict, args, rates: list[float]
                 make = openloop.predictor_factory(target, variant, endpoints)
                 try:
                     # Warm-up first (the JVM's JIT, connections, TensorFlow's first runs), unrecorded.
-                    openloop.run(make, images, classes, rates[0], args.warmup_seconds, args.threads)
+                    openloop.run(make, images, classes, bounds.start, args.warmup_seconds, args.threads)
                     predictor = make()
                     figures = {"one_client": one_client(predictor, images[:1], classes, args.latency_seconds)}
                     getattr(predictor, "close", lambda: None)()
                     def run_step(rate, make=make):
                         return openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
-                    steps, capacity = sweep.find_capacity(run_step, rates, retries=args.retries)
-                    capacity, more = refine(run_step, capacity, rates, args.refine, args.retries)
-                    figures.update(capacity_rps=capacity, steps=steps + more)
+                    figures.update(sweep.find_capacity(run_step, bounds, retries=args.retries))
                 except Exception as error:  # a point that fails is a result: recorded and never chosen
                     figures = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
                 result["targets"][target] = figures
                 said = figures.get("error") or (f"one client p50 {figures['one_client']['p50_ms']} ms "
-                                                f"p99 {figures['one_client']['p99_ms']} ms, "
-                                                f"capacity {figures['capacity_rps']:g} req/s")
+                                                f"p99 {figures['one_client']['p99_ms']} ms, {sweep.describe(figures)}")
                 print(f"    {target}: {said}", flush=True)
         result["memory"] = sampler.result()[server]
     except (runner.StartError, servers.PrepareError, OSError) as error:
@@ -123,7 +106,7 @@ def in_process(root: Path, server: str, seconds: float) -> dict:
     return {"target": name, **one_client(predictor, images[:1], classes, seconds)}
 
 
-def search_server(root: Path, server: str, args, rates: list[float]) -> dict:
+def search_server(root: Path, server: str, args, bounds: sweep.Bounds) -> dict:
     todo = grid.points(server, args.grid, args.points.get(server))
     print(f"\n== {server}: {len(todo)} points of the {args.grid} grid", flush=True)
     baseline = in_process(root, server, args.latency_seconds)
@@ -133,11 +116,11 @@ def search_server(root: Path, server: str, args, rates: list[float]) -> dict:
         elapsed = time.monotonic() - began
         eta = f", about {elapsed / (number - 1) * (len(todo) - number + 1):.0f} s to go" if number > 1 else ""
         print(f"  [{number}/{len(todo)}] {server} {point['name']}: {json.dumps(point['settings'])}{eta}", flush=True)
-        measured.append(measure_point(root, server, point, args, rates))
+        measured.append(measure_point(root, server, point, args, bounds))
     chosen = grid.pick(measured) if any(grid.score(p) for p in measured) else {}
     return {"framework": SERVERS[server], "endpoints": endpoints_of(server), "grid": args.grid,
             "in_process": baseline, "points": measured, "profiles": chosen,
-            "batches_requests": server == "torchserve" or servers.tfserving_binary() is not None,
+            "batches_requests": True,  # TorchServe, and TF Serving with --enable_batching (either binary)
             "seconds": round(time.monotonic() - began, 1)}
 
 
@@ -190,10 +173,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--warmup-seconds", type=float, default=3.0,
                         help="unrecorded load at the first rate before measuring each endpoint (default: 3)")
     parser.add_argument("--step-seconds", type=float, default=1.5, help="length of each load step (default: 1.5)")
-    parser.add_argument("--start-rate", type=float, default=50.0, help="first offered rate, req/s (default: 50)")
-    parser.add_argument("--factor", type=float, default=1.6, help="each step offers this much more (default: 1.6)")
-    parser.add_argument("--max-rate", type=float, default=4000.0, help="stop the ladder here, req/s (default: 4000)")
-    parser.add_argument("--refine", type=int, default=1, help="halvings of the last ladder gap (default: 1)")
+    sweep.add_bounds_arguments(parser, start=50.0, maximum=4000.0)
     parser.add_argument("--threads", type=int, default=32, help="client threads of the load generator (default: 32)")
     parser.add_argument("--retries", type=int, default=1, help="runs again of a failing step (default: 1)")
     parser.add_argument("--write-profiles", nargs="?", const=settings_mod.PROFILES_FILE, type=Path, metavar="PATH",
@@ -204,18 +184,18 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     args.points = parse_points(args.points)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    rates = sweep.ladder(args.start_rate, args.factor, args.max_rate)
+    bounds = sweep.bounds_from(args)
     command = "python -m serving.load.search " + shlex.join(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()
     print(f"search: {', '.join(args.servers)}, {args.grid} grid; one client {args.latency_seconds:g} s per endpoint; "
-          f"load steps of {args.step_seconds:g} s at {rates[0]:g}..{rates[-1]:g} req/s (x{args.factor:g}, "
-          f"{args.refine} refinement(s)), objective p99 <= {sweep.SLO_P99_MS:g} ms", flush=True)
+          f"load steps of {args.step_seconds:g} s, {bounds.describe()}, objective p99 <= {sweep.SLO_P99_MS:g} ms",
+          flush=True)
     result = {"command": command, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": machine_mod.describe(), "slo_p99_ms": sweep.SLO_P99_MS, "rule": grid.rule(),
-              "ladder": {"rates": rates, "step_seconds": args.step_seconds, "refine": args.refine},
+              "search": {**bounds.to_dict(), "step_seconds": args.step_seconds},
               "latency_seconds": args.latency_seconds,
               "tfserving": servers.tfserving(root, free_endpoints()).describe,
-              "servers": {server: search_server(root, server, args, rates) for server in args.servers}}
+              "servers": {server: search_server(root, server, args, bounds) for server in args.servers}}
     result["seconds"] = round(time.monotonic() - started, 1)
     out = args.out or root / "bench" / "search.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -37,6 +37,7 @@ class Servable:
     version: int
     loaded: object  # the tf.saved_model.load result: keeps the variables alive
     signature_defs: dict  # name -> SignatureDef proto, as written in saved_model.pb
+    queues: dict = field(default_factory=dict)  # signature name -> batcher.Queue (batching on)
 
 
 def load_servable(path: Path, version: int) -> Servable:
@@ -51,8 +52,9 @@ def load_servable(path: Path, version: int) -> Servable:
 class ModelRegistry:
     """The servable versions of one model, kept in step with its base path by `poll()`."""
 
-    def __init__(self, model_config, artifacts_root: Path | None):
+    def __init__(self, model_config, artifacts_root: Path | None, scheduler=None):
         self.name = model_config.name
+        self.scheduler = scheduler  # batcher.Scheduler when batching is on
         self.base_path = Path(model_config.base_path)
         self.policy = model_config.model_version_policy
         self.artifacts_root = artifacts_root  # None: do not check the manifest (a foreign layout)
@@ -90,7 +92,8 @@ class ModelRegistry:
                 self.load(version)
         with self.lock:
             for version in [v for v in self.servables if v not in wanted]:
-                del self.servables[version]
+                for queue in self.servables.pop(version).queues.values():
+                    self.scheduler.remove_queue(queue)  # requests already queued are still answered
                 log.info("unloaded %s version %d", self.name, version)
 
     def manifest_state(self) -> int | None:
@@ -140,6 +143,21 @@ class ModelRegistry:
         if not versions:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {self.name}")
         return [(v, "AVAILABLE") for v in versions]
+
+
+def queue_of(registry: ModelRegistry, servable: Servable, signature_name: str, function):
+    """The batch queue of one version's signature, made at its first request (TF Serving: one per signature)."""
+    import tensorflow as tf
+
+    with registry.lock:
+        queue = servable.queues.get(signature_name)
+        if queue is None:
+            def run(inputs: dict) -> dict:
+                return {k: v.numpy() for k, v in function(**{n: tf.constant(a) for n, a in inputs.items()}).items()}
+
+            queue = registry.scheduler.add_queue(run, f"{registry.name}:{servable.version}:{signature_name}")
+            servable.queues[signature_name] = queue
+        return queue
 
 
 def signature(servable: Servable, name: str):
@@ -235,7 +253,11 @@ def predict(registry: ModelRegistry, version: int | None, signature_name: str, i
     unknown = set(output_filter) - set(signature_def.outputs)
     if unknown:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs: {sorted(unknown)}")
-    outputs = function(**{name: tf.constant(value) for name, value in checked.items()})
+    signature_name = signature_name or DEFAULT_SIGNATURE
+    if registry.scheduler is not None:  # merged with other requests; these rows come back
+        outputs = queue_of(registry, servable, signature_name, function).schedule(checked)
+    else:
+        tensors = {name: tf.constant(value) for name, value in checked.items()}
+        outputs = {k: v.numpy() for k, v in function(**tensors).items()}
     wanted = set(output_filter) or set(outputs)
-    return (servable.version, signature_name or DEFAULT_SIGNATURE,
-            {k: v.numpy() for k, v in outputs.items() if k in wanted})
+    return servable.version, signature_name, {k: v for k, v in outputs.items() if k in wanted}

@@ -19,18 +19,29 @@ INVALID_ARGUMENT with a message naming the problem (HTTP 404 / 400 with {"error"
 a request that is not a valid protobuf; a request body over the spec's MAX_REQUEST_BYTES gets
 RESOURCE_EXHAUSTED (HTTP 413).
 
+With --enable_batching it batches as TF Serving does (batcher.py): concurrent requests to one
+model version and signature, from REST and gRPC alike, are merged into one model call and each gets
+exactly its own rows back. The --batching_parameters_file is TF Serving's BatchingParameters text
+proto, read by protobuf's parser (batching_params.py): max_batch_size, batch_timeout_micros,
+max_enqueued_batches, num_batch_threads (one scheduler for all models and versions),
+allowed_batch_sizes (batches padded up to the next one), pad_variable_length_inputs. A request over
+max_batch_size is INVALID_ARGUMENT "Task size N is larger than maximum input batch size M"; a full
+queue is UNAVAILABLE (REST 503) "The batch scheduling queue to which this task was submitted is
+full; ...". Batch sizes, padding and time queued are on the metrics page under TF Serving's names.
+
 REST runs on aiohttp (asyncio) with a listen backlog, a connection limit counted from accept,
 header, body and keep-alive timeouts (serving/connections.py) and the predictions on bounded model
-threads off the event loop (RestLimits); gRPC on grpcio's thread pool with a limit on calls in
-progress and the same connection limits in gRPC's terms. Over a limit a request is refused
-explicitly, never dropped: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols'
-predictions run on model threads with a watchdog (serving/watchdog.py): one that runs past
---prediction_timeout_seconds is answered DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
+threads off the event loop (RestLimits); gRPC on grpcio's thread pool (--grpc_max_threads, TF
+Serving's flag and default) with a limit on calls in progress and the same connection limits in
+gRPC's terms. Over a limit a request is refused explicitly, never dropped: HTTP 503 with
+Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols' predictions run on model threads with a
+watchdog (serving/watchdog.py): one that runs past --prediction_timeout_seconds is answered
+DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
 
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does
-not merge concurrent requests into batches (the batching file's max_batch_size is enforced as the
-largest request); metrics are a few counters.
+not split a request across batches (enable_large_batch_splitting is refused); metrics are a few
+counters and the batching histograms.
 """
 from __future__ import annotations
 
@@ -41,6 +52,7 @@ import binascii
 import dataclasses
 import json
 import logging
+import os
 import re
 import signal
 import threading
@@ -55,7 +67,8 @@ import numpy as np
 from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
 from serving import connections, watchdog
-from serving.tfserving import configs
+from serving.tfserving import batching_params, configs
+from serving.tfserving.batcher import Scheduler
 from serving.tfserving.compat_models import (
     ModelRegistry,
     ServingError,
@@ -70,22 +83,26 @@ log = logging.getLogger("compat_server")
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
                grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
                grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500,
-               grpc.StatusCode.DEADLINE_EXCEEDED: 504}
+               grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.UNAVAILABLE: 503}  # 503: a full batch queue
 GRPC_MAX_CONCURRENT_RPCS = 4096  # gRPC calls in progress at once, queued ones included; more: RESOURCE_EXHAUSTED
-GRPC_THREADS = 8  # gRPC handler threads, and as many model threads behind them
+# tensorflow_model_server's --grpc_max_threads default: gRPC handler threads, and as many model threads
+# behind them (a batch merges only the calls in progress, so this also bounds a gRPC batch).
+GRPC_MAX_THREADS = 4 * (os.cpu_count() or 1)
 # Seconds one prediction may run (its time in the queue not counted) before its request is answered
 # DEADLINE_EXCEEDED / HTTP 504 and its thread replaced (serving/watchdog.py).
 PREDICTION_TIMEOUT_S = watchdog.TIMEOUT_S
 
 
 class Server:
-    """The models of one models.config, plus request counters for the metrics endpoint."""
+    """The models of one models.config, the batch scheduler (batching on), request counters for the metrics."""
 
-    def __init__(self, model_config_file: Path, max_batch_size: int | None):
+    def __init__(self, model_config_file: Path, batching: batching_params.BatchingParameters | None = None):
         from google.protobuf import text_format
         from tensorflow_serving.config import model_server_config_pb2
 
         config = text_format.Parse(Path(model_config_file).read_text(), model_server_config_pb2.ModelServerConfig())
+        # One scheduler (num_batch_threads threads) for every model and version, as in TF Serving.
+        self.scheduler = Scheduler(batching) if batching else None
         self.models = {}
         for model in config.model_config_list.config:
             base = Path(model.base_path)
@@ -93,8 +110,9 @@ class Server:
             root = configs.artifacts_root_of(base)
             if root is None:
                 log.warning("%s: no artifact manifest next to %s; versions are loaded unchecked", model.name, base)
-            self.models[model.name] = ModelRegistry(model, root)
-        self.max_batch_size = max_batch_size
+            self.models[model.name] = ModelRegistry(model, root, self.scheduler)
+        # The largest request: checked before a request's tensors are built; without batching the spec's.
+        self.max_batch_size = batching.max_batch_size if batching else None
         self.counts: dict[tuple, int] = {}
         self.latency_us = {"sum": 0.0, "count": 0}
         self.lock = threading.Lock()
@@ -145,7 +163,8 @@ class Server:
             lines += ["# TYPE :tensorflow:serving:request_latency_us summary",
                       f":tensorflow:serving:request_latency_us_sum {self.latency_us['sum']:.1f}",
                       f":tensorflow:serving:request_latency_us_count {self.latency_us['count']}"]
-        return "\n".join(lines) + "\n"
+        batching = self.scheduler.metrics.text() if self.scheduler else ""
+        return "\n".join(lines) + "\n" + batching
 
 
 # ---- gRPC -------------------------------------------------------------------------------------
@@ -212,7 +231,7 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
         prediction_service_pb2_grpc,
     )
 
-    threads = threads or watchdog.ModelThreads(GRPC_THREADS, PREDICTION_TIMEOUT_S, "grpc-predict")
+    threads = threads or watchdog.ModelThreads(GRPC_MAX_THREADS, PREDICTION_TIMEOUT_S, "grpc-predict")
 
     def guarded_predict(*args):
         try:
@@ -630,6 +649,22 @@ def raise_open_files(needed: int) -> None:
                     hard, needed)
 
 
+def read_batching(args) -> batching_params.BatchingParameters | None:
+    """The batching parameters the flags ask for, None without --enable_batching; exits on what
+    tensorflow_model_server refuses too (a file without the flag, a bad file)."""
+    if not args.enable_batching:
+        if args.batching_parameters_file:
+            raise SystemExit("error: server_options.batching_parameters_file is set without setting "
+                             "server_options.enable_batching to true.")
+        return None
+    if not args.batching_parameters_file:
+        return batching_params.BatchingParameters()
+    try:
+        return batching_params.load(args.batching_parameters_file)
+    except (OSError, batching_params.BatchingConfigError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def _pem(text: str) -> bytes:
     """A PEM text from a text proto string (escaped newlines and quotes undone)."""
     return text.encode().decode("unicode_escape").encode()
@@ -641,8 +676,13 @@ def main(argv=None) -> None:
     parser.add_argument("--rest_api_port", type=int, default=8501, help="REST port, 0 for none (default: 8501)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--model_config_file", type=Path, required=True, help="ModelServerConfig text proto")
-    parser.add_argument("--enable_batching", action="store_true", help="read --batching_parameters_file")
-    parser.add_argument("--batching_parameters_file", type=Path, help="BatchingParameters text proto")
+    parser.add_argument("--enable_batching", action="store_true",
+                        help="merge concurrent requests into batches (TF Serving's defaults, or the file's)")
+    parser.add_argument("--batching_parameters_file", type=Path,
+                        help="BatchingParameters text proto (needs --enable_batching, as for tensorflow_model_server)")
+    parser.add_argument("--grpc_max_threads", type=int, default=GRPC_MAX_THREADS,
+                        help=f"gRPC calls handled at once, each waiting for its batch with batching on "
+                             f"(default: {GRPC_MAX_THREADS}, 4 per core as tensorflow_model_server)")
     parser.add_argument("--monitoring_config_file", type=Path, help="MonitoringConfig text proto (Prometheus path)")
     parser.add_argument("--ssl_config_file", type=Path,
                         help="SSLConfig text proto (server_key, server_cert PEM texts): serve gRPC over TLS")
@@ -669,14 +709,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    batching = (configs.read_text_proto_values(args.batching_parameters_file)
-                if args.enable_batching and args.batching_parameters_file else {})
+    batching = read_batching(args)
     monitoring = configs.read_text_proto_values(args.monitoring_config_file) if args.monitoring_config_file else {}
     metrics_path = monitoring.get("path") if monitoring.get("enable") else None
     log.info("TF-Serving-compatible server (serving/tfserving/compat_server.py), not tensorflow_model_server")
     if batching:
-        log.info("batching file read: max_batch_size %s enforced per request; requests are not merged",
-                 batching.get("max_batch_size"))
+        log.info("batching on: %s", batching.describe())
 
     if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
         import tensorflow as tf  # before the first model loads: TensorFlow fixes its thread pools then
@@ -685,7 +723,7 @@ def main(argv=None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
         log.info("TensorFlow threads: intra-op %d, inter-op %d (0: TensorFlow's choice)",
                  args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
-    server = Server(args.model_config_file, batching.get("max_batch_size"))
+    server = Server(args.model_config_file, batching)
     for registry in server.models.values():
         registry.poll()
     limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue,
@@ -697,15 +735,16 @@ def main(argv=None) -> None:
     limits = dataclasses.replace(limits, max_connections=connections.fit_to_open_files(limits.max_connections, share=2))
     log.info("connections at once: REST %d, gRPC %d", limits.max_connections, grpc_connections)
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
-    # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the 8 threads); one more is
-    # answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=[MalformedRequests()],
+    # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the --grpc_max_threads threads);
+    # one more is answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_max_threads),
+                              interceptors=[MalformedRequests()],
                               maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
                               options=[("grpc.so_reuseport", 0),
                                        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
                                        *connections.grpc_server_options(grpc_connections)])
     add_grpc_services(grpc_server, server,
-                      watchdog.ModelThreads(GRPC_THREADS, args.prediction_timeout_seconds, "grpc-predict"))
+                      watchdog.ModelThreads(args.grpc_max_threads, args.prediction_timeout_seconds, "grpc-predict"))
     try:
         if args.ssl_config_file:
             ssl = configs.read_text_proto_values(args.ssl_config_file)
@@ -737,6 +776,8 @@ def main(argv=None) -> None:
         log.info("REST stopped; stopping gRPC (2 s for calls in progress)")
         stop_polling.set()
         grpc_server.stop(grace=2).wait()
+        if server.scheduler:
+            server.scheduler.stop()
         log.info("stopped")
 
 

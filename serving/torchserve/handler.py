@@ -14,11 +14,20 @@ as one tensor and are split back. A bad request gets a 400 with a message naming
   neighbours (TorchServe 0.12's gRPC path ignores per-request status codes and answers OK with
   that body; the gRPC client turns it into an error). Labels and the input contract come from the
 `spec.json` inside the archive; nothing is re-declared here.
+
+With DIGITS_HANDLER_TIMERS=1 in the worker's environment (the overhead breakdown,
+serving/torchserve/breakdown.py, sets it through the settings' torchserve_env) the handler also
+times its own three parts per batch (decode: the requests to one array; model: the network; encode:
+the answers) and adds them to TorchServe's metrics as counters, in microseconds: DigitsDecodeTime,
+DigitsModelTime, DigitsEncodeTime and DigitsHandlerCalls (batches), read from the Prometheus
+endpoint (`model_metrics_auto_detect=true` lists them). Off by default: each metric is one more line
+from the worker to the frontend per batch.
 """
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 import numpy as np
 import torch
@@ -32,19 +41,24 @@ from training.preprocess import ImageError, picture_format, picture_to_input
 logger = logging.getLogger(__name__)
 
 EXPECTED = 'JSON {"instances": [...]} or a PNG/JPEG image'  # what a bad request is told to send
+TIMERS = ("DigitsDecodeTime", "DigitsModelTime", "DigitsEncodeTime")  # counters, microseconds (see above)
 
 
 class DigitsHandler(BaseHandler):
+    timers = False  # DIGITS_HANDLER_TIMERS=1 at initialize: count this handler's own times (see above)
+
     def initialize(self, context):
         super().initialize(context)  # loads the TorchScript file named in the archive's manifest
         model_dir = context.system_properties.get("model_dir")
         self.spec = specs.from_file(os.path.join(model_dir, "spec.json"))
         self.labels = self.spec.labels
+        self.timers = os.environ.get("DIGITS_HANDLER_TIMERS") == "1"
         logger.info("%s handler ready: labels %s, input %s", self.spec.model_name, self.labels, self.spec.data["input"])
 
     def handle(self, data, context):
         """data: one entry per request in this batch; returns one response body per request."""
         self.context = context
+        began = time.perf_counter()
         batches, errors, self.warnings = [], {}, {}
         for idx, row in enumerate(data):
             try:
@@ -55,7 +69,9 @@ class DigitsHandler(BaseHandler):
         if errors and len(errors) == len(data) and len(set(errors.values())) == 1:
             raise PredictionException(errors[0], 400)
         good = [b for b in batches if b is not None]
+        decoded = time.perf_counter()
         probabilities = self.run(np.concatenate(good)) if good else np.zeros((0, len(self.labels)), np.float32)
+        ran = time.perf_counter()
 
         responses, start = [], 0
         for idx, batch in enumerate(batches):
@@ -72,7 +88,18 @@ class DigitsHandler(BaseHandler):
                 context.set_response_header(idx, "Warning", warning_header(self.warnings[idx]))
                 response["warnings"] = [self.warnings[idx]]
             responses.append(response)
+        if self.timers:
+            self.count_time(context, decoded - began, ran - decoded, time.perf_counter() - ran)
         return responses
+
+    @staticmethod
+    def count_time(context, *seconds: float) -> None:
+        """Add this batch's decode, model and encode times (s) to TorchServe's counters, in microseconds."""
+        from ts.metrics.metric_type_enum import MetricTypes
+
+        for name, value in zip(TIMERS, seconds, strict=True):
+            context.metrics.add_metric(name, round(value * 1e6, 1), unit="us", metric_type=MetricTypes.COUNTER)
+        context.metrics.add_counter("DigitsHandlerCalls", 1)
 
     def request_to_batch(self, row, idx: int = 0) -> np.ndarray:
         """One request (JSON or picture) -> float32 (n, *item_shape); ContractError/ImageError when bad.

@@ -23,13 +23,14 @@ def servable(trained_artifacts) -> Path:
 def test_scale_of_two_replica_counts_writes_every_configuration(servable):
     report = scale.main(["--artifacts", str(servable), "--replicas", "1", "2", "--batching", "on", "--others",
                          "--latency-seconds", "0.3", "--warmup-seconds", "0.3", "--step-seconds", "0.5",
-                         "--start-rate", "20", "--factor", "4", "--max-rate", "80", "--retries", "0", "--refine", "0"])
+                         "--start-rate", "20", "--factor", "4", "--max-rate", "80", "--precision", "1",
+                         "--retries", "0"])
     assert json.loads((servable / "bench" / "scale.json").read_text()) == report
     assert [(line["replicas"], line["batching"]) for line in report["table"]] == [(1, True), (2, True)]
     for line in report["table"]:
         assert line["error"] is None and line["target"] == "rayserve-v2-rest", line
-        assert line["capacity_rps"] in {0, 20, 80} and line["rps_per_core"] == round(line["capacity_rps"] /
-                                                                                     report["cores"], 1)
+        assert 0 <= line["capacity_rps"] <= 80
+        assert line["rps_per_core"] == round(line["capacity_rps"] / report["cores"], 1)
         assert 0 < line["one_client_p50_ms"] <= line["one_client_p99_ms"]
         assert 100 < line["idle_mb"] <= line["peak_mb"]  # the whole cluster's process tree
     one, two = report["points"]

@@ -51,6 +51,8 @@ def test_search_of_two_points_accounts_for_every_point(servable, tmp_path):
                 sum(step[outcome] for outcome in openloop.OUTCOMES) + step["in_flight"] == step["scheduled"]
                 and step["failed"] == step["scheduled"] - step["answered"] for step in figures["steps"])
             assert figures["capacity_rps"] in {0, *[step["offered_rps"] for step in figures["steps"]]}
+            low, high = figures["bracket_rps"]  # bisected to within 10%, or the maximum held, or even 20 failed
+            assert figures["goodput_rps"] == low and (high is None or low == 0 or high <= low * 1.1)
     assert set(entry["profiles"]) == {"latency", "throughput"}
     assert set(entry["profiles"].values()) <= {"default", "b1"}
     written = settings.load_profiles(profiles)

@@ -1,6 +1,7 @@
 """The load tools' logic without servers: Poisson schedule, latency from the scheduled time, the capacity rule."""
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -126,31 +127,118 @@ def test_a_malformed_answer_is_an_error():
         openloop.run(Wrong, np.zeros((2, 8, 8), dtype=np.float32), CLASSES, rate=10, seconds=0.5, threads=1)
 
 
-def step(rate, p99, errors=0):
+def step(rate, p99, errors=0, generator_why=""):
     return {"offered_rps": rate, "achieved_rps": rate, "p50_ms": p99 / 2, "p99_ms": p99, "failed": errors,
-            "refused": 0, "errors": errors, "not_sent": 0, "generator_limited": False}
+            "refused": 0, "errors": errors, "not_sent": 0, "generator_limited": bool(generator_why),
+            "generator": {"cpu_cores": 0.5, "cpu_share": 0.25, "limited": bool(generator_why), "why": generator_why}}
 
 
-def test_capacity_is_the_highest_rate_within_the_objective_with_no_errors():
-    steps, capacity = sweep.find_capacity(lambda rate: step(rate, rate / 10), [100, 200, 400, 800], retries=0,
-                                          progress=lambda _: None)
-    assert capacity == 400 and [s["offered_rps"] for s in steps] == [100, 200, 400, 800]
-    steps, capacity = sweep.find_capacity(lambda rate: step(rate, 1, errors=int(rate > 150)), [100, 200, 400],
-                                          retries=0, progress=lambda _: None)
-    assert capacity == 100 and len(steps) == 2
+def server_of_capacity(capacity, log=None):
+    """A fake server: p99 10 ms up to `capacity` req/s, 200 ms past it; each offered rate appended to `log`."""
+    def run_step(rate):
+        if log is not None:
+            log.append(rate)
+        return step(rate, 10 if rate <= capacity else 200)
+    return run_step
 
 
-def test_a_failing_step_is_run_once_more_before_the_ladder_stops():
-    tries = iter([step(100, 10), step(200, 90), step(200, 20), step(400, 90), step(400, 95)])
-    steps, capacity = sweep.find_capacity(lambda rate: next(tries), [100, 200, 400], retries=1, progress=lambda _: None)
-    assert capacity == 200
-    assert [s["attempts"] for s in steps] == [1, 2, 2]
+def quiet(_):
+    pass
 
 
-def test_the_rate_ladder():
+@pytest.mark.parametrize("capacity", [37.0, 437.0, 1000.0, 2999.0])
+def test_the_goodput_is_bracketed_then_bisected_to_within_ten_percent(capacity):
+    offered = []
+    found = sweep.find_capacity(server_of_capacity(capacity, offered), sweep.Bounds(10, 3000), retries=0,
+                                progress=quiet)
+    low, high = found["bracket_rps"]
+    assert found["goodput_rps"] == found["capacity_rps"] == low <= capacity < high <= low * 1.10
+    assert found["bracket_within"] <= 0.10 and not found["reached_max"] and not found["generator_limited"]
+    assert [s["offered_rps"] for s in found["steps"]] == offered  # every step recorded, in the order run
+    doublings = [r for r in offered if r <= low * 2 and r in sweep.Bounds(10, 3000).bracket_rates()]
+    assert len(offered) - len(doublings) <= 4  # a 2x bracket reaches 10% in at most four bisections
+
+
+def test_a_server_failing_by_errors_not_latency_is_bounded_the_same_way():
+    found = sweep.find_capacity(lambda rate: step(rate, 1, errors=int(rate > 150)), sweep.Bounds(10, 3000),
+                                retries=0, progress=quiet)
+    low, high = found["bracket_rps"]
+    assert low <= 150 < high <= low * 1.1
+
+
+def test_a_goodput_below_the_first_rate_is_bracketed_downwards_and_none_at_all_says_so():
+    offered = []
+    below = sweep.find_capacity(server_of_capacity(5.2, offered), sweep.Bounds(10, 3000), retries=0, progress=quiet)
+    low, high = below["bracket_rps"]
+    assert offered[:2] == [10, 5] and low <= 5.2 < high <= low * 1.1 and not below["below_start"]
+    offered = []
+    none = sweep.find_capacity(server_of_capacity(0.1, offered), sweep.Bounds(10, 3000), retries=0, progress=quiet)
+    assert offered == [10, 5, 2.5, 1.2, 0.6]  # down to start / factor**4
+    assert none["goodput_rps"] == 0 and none["below_start"] and none["bracket_rps"] == [0, 0.6]
+    assert "nothing held down to 0.6 req/s" in sweep.describe(none)
+    above = sweep.find_capacity(server_of_capacity(1e9), sweep.Bounds(10, 3000), retries=0, progress=quiet)
+    assert above["goodput_rps"] == 3000 and above["reached_max"] and above["bracket_rps"] == [3000, None]
+    assert [s["offered_rps"] for s in above["steps"]][-2:] == [2560, 3000]  # the maximum itself is tried
+
+
+def test_a_failing_step_is_run_once_more_before_it_counts():
+    tries = iter([step(100, 10), step(200, 90), step(200, 20), step(400, 90), step(400, 95),
+                  step(282.8, 10), step(336.3, 10), step(366.8, 90), step(366.8, 90)])
+    found = sweep.find_capacity(lambda rate: next(tries), sweep.Bounds(100, 3000), retries=1, progress=quiet)
+    assert found["bracket_rps"] == [336.3, 366.8]
+    assert [s["attempts"] for s in found["steps"]] == [1, 2, 2, 1, 1, 2]
+
+
+def test_the_generator_limit_of_the_bounding_step_marks_the_goodput():
+    def run_step(rate):
+        return step(rate, 10) if rate <= 300 else step(rate, 80, generator_why="send lag p99 25 ms > 10 ms")
+
+    found = sweep.find_capacity(run_step, sweep.Bounds(10, 3000), retries=0, cores=2, progress=quiet)
+    low, high = found["bracket_rps"]
+    assert found["generator_limited"] and found["why"] == f"at {high:g} req/s: send lag p99 25 ms > 10 ms"
+    assert "GENERATOR-LIMITED" in sweep.describe(found) and found["stopped_at_rps"] == high
+    clean = sweep.find_capacity(server_of_capacity(300), sweep.Bounds(10, 3000), retries=0, progress=quiet)
+    assert not clean["generator_limited"] and clean["why"] == "" and "GENERATOR" not in sweep.describe(clean)
+
+
+def test_goodput_per_core_allowed_and_per_core_the_servers_used():
+    def run_step(rate):
+        return {**step(rate, 10 if rate <= 400 else 200), "servers_cpu_cores": {"torchserve": 0.8, "tfserving": 0.2}}
+
+    found = sweep.find_capacity(run_step, sweep.Bounds(100, 3000), retries=0, cores=2, progress=quiet)
+    assert found["cores"] == 2 and found["rps_per_core"] == round(found["goodput_rps"] / 2, 1)
+    assert found["rps_per_server_core"] == round(found["goodput_rps"] / 1.0, 1)
+
+
+def test_the_search_bounds():
     assert sweep.ladder(20, 2, 200) == [20, 40, 80, 160]
-    with pytest.raises(ValueError):
-        sweep.ladder(20, 1, 200)
+    assert sweep.Bounds(20, 200).bracket_rates() == [20, 40, 80, 160, 200]
+    assert sweep.Bounds(20, 160).bracket_rates() == [20, 40, 80, 160]
+    with pytest.raises(ValueError, match="--factor > 1"):
+        sweep.Bounds(20, 200, factor=1)
+    with pytest.raises(ValueError, match="--precision must be > 0 and below --factor - 1"):
+        sweep.Bounds(20, 200, factor=1.05, precision=0.1)
+
+
+class OneAtATime:
+    """A fake server that answers one request at a time in 10 ms: at most 100 req/s, fewer within 50 ms."""
+
+    lock = threading.Lock()
+
+    def predict(self, batch):
+        with OneAtATime.lock:
+            time.sleep(0.01)
+        return np.full((len(batch), CLASSES), 1 / CLASSES, dtype=np.float32)
+
+
+def test_the_search_on_the_load_engine_against_a_server_of_known_capacity():
+    images = np.zeros((4, 8, 8), dtype=np.float32)
+    found = sweep.find_capacity(lambda rate: openloop.run(OneAtATime, images, CLASSES, rate, 0.6, threads=8),
+                                sweep.Bounds(5, 400), retries=0, progress=quiet)
+    low, high = found["bracket_rps"]
+    assert 5 <= low < 100 and high <= low * 1.1  # never above what one 10 ms server can answer
+    failing = [s for s in found["steps"] if s["offered_rps"] == high]
+    assert failing and not sweep.passes(failing[0])
 
 
 def test_a_variant_root_links_the_model_files_and_keeps_its_own_run_folder(tmp_path):
@@ -204,6 +292,9 @@ def test_burst_names_every_way_a_request_can_end():
     assert openloop.classify(Rpc(grpc.StatusCode.INTERNAL, f'Model "m" {TORCHSERVE_QUEUE_FULL}.')) == (
         "refused", "INTERNAL (TorchServe job queue full)")
     assert openloop.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")) == ("reset", "UNAVAILABLE")
+    assert openloop.classify(Rpc(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue to which this task was "
+                                 "submitted is full; currently 1 batches enqueued and max_enqueued_batches is 1")) == (
+        "refused", "UNAVAILABLE (batch queue full)")
     assert openloop.classify(aiohttp.ServerDisconnectedError()) == ("reset", "ServerDisconnectedError")
     assert openloop.classify(ConnectionResetError("peer")) == ("reset", "ConnectionResetError")
     assert openloop.classify(TimeoutError()) == ("timed_out", "timeout")

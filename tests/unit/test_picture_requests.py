@@ -139,3 +139,37 @@ def test_runner_input_warns_about_a_misnamed_picture_and_rescaled_values(tmp_pat
     warnings = capsys.readouterr().err.splitlines()
     assert warnings[0] == f"warning: {tmp_path / 'seven.jpg'}: its content is PNG, not the JPEG its name says"
     assert warnings[1].startswith(f"warning: {tmp_path / 'rescaled.npz'}: every value lies in [")
+
+
+def test_the_handlers_own_timers_are_counted_only_when_asked(handler):
+    from ts.metrics.metric_type_enum import MetricTypes
+
+    class Metrics:
+        """Records what the handler adds to TorchServe's metrics (name, value, unit, type)."""
+
+        def __init__(self):
+            self.added = []
+
+        def add_metric(self, name, value, unit, metric_type):
+            self.added.append((name, value, unit, metric_type))
+
+        def add_counter(self, name, value):
+            self.added.append((name, value, "count", MetricTypes.COUNTER))
+
+    class Timed(Context):
+        def __init__(self):
+            super().__init__()
+            self.metrics = Metrics()
+
+    body = {"body": instances(handler.spec, np.full((1, 8, 8), 8.0, np.float32))}
+    quiet = Timed()
+    handler.handle([body, body], quiet)
+    assert quiet.metrics.added == []  # off by default: nothing added to TorchServe's metrics
+    handler.timers, timed = True, Timed()
+    answers = handler.handle([body, body], timed)
+    assert len(answers) == 2 and all(len(answer["predictions"]) == 1 for answer in answers)
+    names = [name for name, *_ in timed.metrics.added]
+    assert names == ["DigitsDecodeTime", "DigitsModelTime", "DigitsEncodeTime", "DigitsHandlerCalls"]
+    assert all(unit == "us" and kind == MetricTypes.COUNTER and value >= 0
+               for _, value, unit, kind in timed.metrics.added[:3])
+    assert timed.metrics.added[3][1] == 1  # one batch

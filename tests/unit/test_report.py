@@ -228,7 +228,7 @@ def made_up_search(root):
              "in_process": {"target": "torch-eager", "p50_ms": 0.25}}
     write(root, "bench/search.json", {
         "command": "python -m serving.load.search", "seconds": 480.0, "latency_seconds": 1.0, "slo_p99_ms": 50.0,
-        "ladder": {"step_seconds": 1.5}, "tfserving": "the compatible server",
+        "search": {"step_seconds": 1.5, "precision": 0.1}, "tfserving": "the compatible server",
         "rule": {"point": "p", "throughput": "t", "latency": "l"}, "servers": {"torchserve": entry}})
 
 
@@ -237,6 +237,7 @@ def test_report_shows_the_settings_search_its_profiles_and_goals(tmp_path):
     made_up_search(root)
     text = report.build(root, out)
     assert "## Settings search: which settings to run (`make tune`)" in text
+    assert "then bisected to within 10%" in text
     assert "| default | checked-in | 8.000 | 7.000 | 500 | 1,000 | default |" in text
     assert '| d1 | `{"torchserve": {"maxBatchDelay": 1}}` | 3.000 | 2.500 | 600 | 1,500 | throughput |' in text
     assert "| b1 |" in text and "| 450 | 700 | latency |" in text
@@ -310,6 +311,7 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
 
     write(root, "bench/load-capacity.json", {
         "command": "python -m serving.load.sweep --pin both", "slo_p99_ms": 50.0, "step_seconds": 2.0,
+        "search": {"start_rps": 10.0, "max_rps": 3000.0, "factor": 2.0, "precision": 0.1},
         "machine": {"platform": "Linux-test", "processor": "x86_64", "cpus": 2},
         "pinning": {"modes": ["unpinned", "pinned"], "headline": "unpinned", "generator_cpus": [0], "server_cpus": [1]},
         "generator_limits": {"cpu_share": 0.9, "send_lag_p99_ms": 10.0},
@@ -322,6 +324,8 @@ def test_capacity_pinned_and_unpinned_with_a_generator_limited_figure_marked(tmp
     assert "| endpoint | framework | default req/s | default req/s (pinned) | better |" in text
     assert "| torchserve-grpc | torch | 150 (generator-limited) | 100 | default |" in text
     assert "the load generator on core(s) [0], the servers on [1]" in text
+    assert ("the rate doubled until a step failed (p99 > 50 ms or a request not answered), then bisected until the "
+            "first failing rate was within 10% of the goodput") in text
     assert ("| torchserve-grpc | unpinned | default | 225 | 0.950 | 0.950 | 20 | "
             "torchserve 0.8, tfserving 0.01 |") in text
     assert "| torchserve-grpc | pinned | default | 150 | 0.950 | 0.950 | 1.000 |" in text
@@ -416,6 +420,60 @@ def test_server_sections_say_how_to_measure_what_is_missing(tmp_path):
     text = report.build(root, tmp_path / "REPORT.md")
     assert "## Where KServe's V2 REST latency goes\n\n*not measured: run `make bench-kserve`" in text
     assert "## Every server beside the model in-process\n\n*not measured: run `make bench-serving`" in text
+    assert ("## Where TorchServe's REST latency goes, and what can be cut\n\n"
+            "*not measured: run `make bench-torchserve`") in text
+    assert "## Many requests in flight: default settings against the throughput profile\n\n*not measured: run " \
+           "`make bench-serving`" in text
+
+
+def test_torchserve_breakdown_takes_one_request_apart_and_says_whether_the_goal_is_met(tmp_path):
+    root = tmp_path / "artifacts"
+    pieces = [("client JSON (the request written, the answer read)", 20.0), ("HTTP and frontend I/O", 980.0),
+              ("frontend job queue", 40.0),
+              ("frontend <-> Python worker", 2000.0), ("handler: decode (JSON to array, the contract check)", 70.0),
+              ("handler: model", 160.0), ("handler: encode (the answers)", 20.0)]
+    stage = {"client": "keep-alive", "rounds": 2, "server": {"requests": 900, "frontend_us": 2290.0, "queue_us": 40.0}}
+    write(root, "bench/torchserve-breakdown.json", {
+        "command": "python -m serving.torchserve.breakdown", "rounds": 2, "goal_x": 20,
+        "in_process": {"target": "torch-eager", "p50_ms": 0.1, "p99_ms": 0.2},
+        "stages": [
+            {**stage, "stage": "latency profile", "changes": {}, "p50_ms": 3.0, "p99_ms": 9.0, "x_in_process": 30.0},
+            {**stage, "stage": "handler timers", "changes": {"torchserve_env": {"DIGITS_HANDLER_TIMERS": "1"}},
+             "p50_ms": 3.2, "p99_ms": 9.5, "x_in_process": 32.0, "mean_us": 3290.0,
+             "pieces": [{"piece": p, "mean_us": us, "share": round(us / 3290.0, 3)} for p, us in pieces]},
+            {**stage, "stage": "metrics in the log", "changes": {"torchserve_config": {"metrics_mode": "log"}},
+             "server": {}, "p50_ms": 1.9, "p99_ms": 5.0, "x_in_process": 19.0}]})
+    text = report.build(root, tmp_path / "REPORT.md")
+    assert "## Where TorchServe's REST latency goes, and what can be cut" in text
+    assert "| in-process (torch-eager) | - | 0.100 | 0.200 | 1.0x | - | - |" in text
+    assert "| latency profile | keep-alive | 3.000 | 9.000 | 30.0x | 2,290 | 40 |" in text
+    assert '| metrics in the log | `{"torchserve_config": {"metrics_mode": "log"}}` | 1.900 | 5.000 | 19.0x | - | - |' \
+        in text
+    assert "| frontend <-> Python worker | 2,000 | 61% |" in text and "| handler: model | 160 | 5% |" in text
+    assert "the client's round trip 3,290 us" in text
+    assert ("The latency profile's REST p50 is 30.0x the model in-process (goal 20x: not met); the fastest stage, "
+            '"metrics in the log", 19.0x.') in text
+
+
+def test_many_in_flight_rows_with_their_ratio_to_the_default(tmp_path):
+    root = tmp_path / "artifacts"
+    row = {"target": "tfserving-grpc", "concurrency": 64, "p50_ms": 50.0, "p99_ms": 120.0,
+           "generator_cpu": {"cpu_cores": 0.1}, "generator_limited": False}
+    write(root, "bench/concurrent.json", {
+        "command": "python -m serving.load.concurrent", "generator": "Perf Analyzer Version 2.41.0",
+        "window_seconds": 3.0, "tfserving": "the compatible server",
+        "rows": [{**row, "setting": "default", "infer_per_s": 1000.0},
+                 {**row, "setting": "throughput", "infer_per_s": 2500.0, "generator_cpu": {"cpu_cores": 1.9},
+                  "generator_limited": True},
+                 {"target": "tfserving-grpc", "concurrency": 16, "setting": "default",
+                  "error": "perf_analyzer stopped"}],
+        "ratios": [{"target": "tfserving-grpc", "concurrency": 64, "setting": "throughput", "over": "default",
+                    "ratio": 2.5}]})
+    text = report.build(root, tmp_path / "REPORT.md")
+    assert "| tfserving-grpc | 64 | default | 1,000 | 50 | 120 | 0.10 | - |" in text
+    assert "| tfserving-grpc | 64 | throughput | 2,500 | 50 | 120 | 1.90 (limited) | 2.50x |" in text
+    assert "| tfserving-grpc | 16 | default | failed | - | - | - | perf_analyzer stopped |" in text
+    assert "NVIDIA's perf_analyzer (Perf Analyzer Version 2.41.0)" in text
 
 
 def test_scale_section_sets_replicas_and_batching_side_by_side():

@@ -38,6 +38,16 @@ def test_settings_change_workers_batching_threads_of_torchserve_only(spec_folder
     assert servers.torchserve(spec_folder, resolve({}), chosen).env["OMP_NUM_THREADS"] == "1"
 
 
+def test_a_settings_vmargs_follow_the_files_and_the_private_tmpdir_stays_last(spec_folder):
+    quiet = settings.ServerSettings(torchserve_config={"vmargs": "-Dlog4j.configurationFile=file://{repo}/q.xml"})
+    text = servers.torchserve_config(spec_folder, resolve({}), quiet).read_text()
+    (line,) = [line for line in text.splitlines() if line.startswith("vmargs=")]
+    assert line.startswith("vmargs=-Xmx512m ") and f" -Dlog4j.configurationFile=file://{servers.REPO}/q.xml " in line
+    assert line.endswith(f"-Djava.io.tmpdir={spec_folder / 'run' / 'torchserve' / 'tmp'}")
+    plain = servers.torchserve_config(spec_folder, resolve({}), settings.preset("default")).read_text()
+    assert "log4j" not in plain
+
+
 def test_torchserve_config_keys_never_move_the_addresses(spec_folder):
     moved = settings.ServerSettings(torchserve_config={"inference_address": "http://0.0.0.0:1"})
     text = servers.torchserve_config(spec_folder, resolve({}), moved).read_text()

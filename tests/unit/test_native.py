@@ -1,0 +1,89 @@
+"""The native load generator's plumbing without servers: its command line, input file, CSV and export
+reading, the ratios of settings, and what it says when it is not installed."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import native
+from serving.load import concurrent
+
+# The header and a row exactly as perf_analyzer 2.41.0 writes them for a TF Serving target (-f).
+CSV = ("Concurrency,Inferences/Second,Client Send,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency\n"
+       "64,1139.33,2,0,51405,79764,92802,164598\n")
+
+
+def test_the_csv_report_gives_infer_per_second_and_client_percentiles_in_ms(tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_text(CSV)
+    assert native.parse_csv(path) == {"concurrency": 64, "infer_per_s": 1139.3, "p50_ms": 51.405, "p90_ms": 79.764,
+                                      "p95_ms": 92.802, "p99_ms": 164.598}
+    path.write_text(CSV.splitlines()[0] + "\n")
+    with pytest.raises(native.NativeError, match="wrote no measurement"):
+        native.parse_csv(path)
+
+
+def test_the_profile_export_counts_every_timed_request(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"experiments": [
+        {"experiment": {"mode": "concurrency", "value": 64},
+         "requests": [{"timestamp": 1, "response_timestamps": [2]}] * 5},
+        {"experiment": {"mode": "concurrency", "value": 64},
+         "requests": [{"timestamp": 3, "response_timestamps": [4]}]},
+    ]}))
+    assert native.count_requests(path) == 6
+
+
+def test_the_input_file_holds_each_image_as_a_batch_of_one(tmp_path):
+    images = np.arange(2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8)
+    data = json.loads(native.input_data("tfserving-grpc", images, "image", tmp_path / "input.json").read_text())
+    assert len(data["data"]) == 2 and data["data"][1]["image"]["shape"] == [1, 8, 8]
+    assert data["data"][1]["image"]["content"] == images[1].ravel().tolist()
+    # TorchServe: each step names a file holding the request body the project's REST client sends.
+    data = json.loads(native.input_data("torchserve-rest", images, "image", tmp_path / "input.json").read_text())
+    (path,) = data["data"][1]["TORCHSERVE_INPUT"]
+    assert json.loads(open(path).read()) == {"instances": [images[1].tolist()]}
+
+
+def test_the_command_line_names_the_service_the_address_and_the_load(tmp_path):
+    argv = native.command("tfserving-grpc", "127.0.0.1:9305", "digits", 64, 2.5, tmp_path / "in.json",
+                          tmp_path / "r.csv", tmp_path / "e.json")
+    assert argv[0] == str(native.BINARY)
+    text = " ".join(argv)
+    for part in ("--service-kind=tfserving", "-i grpc", "-u 127.0.0.1:9305", "-m digits", "--concurrency-range 64",
+                 "--measurement-interval 2500", f"--stability-percentage {native.STABILITY_PERCENT}",
+                 f"-f {tmp_path / 'r.csv'}", f"--profile-export-file {tmp_path / 'e.json'}"):
+        assert part in text
+    argv = native.command("torchserve-rest", "127.0.0.1:9300", "digits", 8, 1, tmp_path, tmp_path, tmp_path,
+                          headers={"Authorization": "Bearer k1"})
+    assert "--service-kind=torchserve -i http -u 127.0.0.1:9300" in " ".join(argv)
+    assert argv[-2:] == ["-H", "Authorization: Bearer k1"]
+    with pytest.raises(native.NativeError, match="does not speak kserve-torch-v2-grpc; it speaks tfserving-grpc"):
+        native.command("kserve-torch-v2-grpc", "127.0.0.1:1", "digits", 1, 1, tmp_path, tmp_path, tmp_path)
+
+
+def test_a_missing_generator_names_the_make_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(native, "VENV", tmp_path / ".venv-perf")
+    monkeypatch.setattr(native, "BINARY", tmp_path / ".venv-perf" / "bin" / "perf_analyzer")
+    monkeypatch.setattr(native.paths, "REPO_ROOT", tmp_path)
+    with pytest.raises(native.NativeError,
+                       match=r"\.venv-perf/bin/perf_analyzer is not installed: run `make setup-bench`"):
+        native.version()
+
+
+@pytest.mark.skipif(not native.BINARY.exists(), reason="perf_analyzer comes with `make setup-bench`, "
+                                                        "which `make test` does not run")
+def test_the_installed_generator_runs_here():
+    assert native.version().startswith("Perf Analyzer Version 2.41.0")
+    assert "cuda_runtime" in native.environment()["LD_LIBRARY_PATH"]
+
+
+def test_each_setting_is_compared_with_the_first_in_the_same_run():
+    rows = [{"target": "tfserving-grpc", "concurrency": 64, "setting": "default", "infer_per_s": 800.0},
+            {"target": "tfserving-grpc", "concurrency": 64, "setting": "throughput", "infer_per_s": 2000.0},
+            {"target": "tfserving-grpc", "concurrency": 16, "setting": "default", "infer_per_s": 700.0},
+            {"target": "tfserving-grpc", "concurrency": 16, "setting": "throughput", "error": "stopped"}]
+    assert concurrent.ratios(rows) == [{"target": "tfserving-grpc", "concurrency": 64, "setting": "throughput",
+                                        "over": "default", "ratio": 2.5}]
