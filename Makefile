@@ -50,7 +50,7 @@ CONTAINER_MODULE_k8s := deploy.containers.k8s
 
 .PHONY: help setup setup-system setup-python train test test-fast lint clean deploy-all
 .PHONY: setup-web export export-web demo bench-web
-.PHONY: setup-serving-stubs setup-bench export-serving serve stop bench-serving bench-torchserve
+.PHONY: setup-serving-stubs setup-bench export-serving serve stop bench-serving bench-torchserve bench-scale bench-kserve
 .PHONY: deploy-preflight containers-up down
 
 help: ## list the targets
@@ -163,6 +163,9 @@ bench-serving: serve setup-bench ## one client's latency on every served endpoin
 	$(PY) -m serving.bench $(BENCH_ARGS)
 	$(PY) -m serving.load.concurrent $(CONCURRENT_ARGS)
 
+bench-scale: setup-python ## Ray Serve's capacity (p99 <= 50 ms) at 1, 2, 4 replicas, batching on and off, beside KServe and TorchServe, with memory (own servers on free ports) -> artifacts/bench/scale.json
+	$(PY) -m benchmarks.scale $(BENCH_ARGS)
+
 bench-kserve: setup-python ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
 	.venv-kserve/bin/python -m serving.kserve.breakdown $(BENCH_ARGS)
 
@@ -257,7 +260,7 @@ fuzz: ## property-based fuzzing, FUZZ_EXAMPLES (2500) bodies per endpoint on fre
 faults: setup ## the fault-injection tests (killed and stopped workers, expiring keys, restarts and versions under load, floods, interrupted builds), each fault's counts -> artifacts/bench/faults.json, REPORT's reliability section
 	$(PY) -m benchmarks.faults
 
-update-publish: ## export the next model version and switch every running server to it (TorchServe, TF Serving, KServe), without downtime
+update-publish: ## export the next model version and switch every running server to it (TorchServe, TF Serving, KServe, Ray Serve), without downtime
 	$(PY) -m serving.update publish
 
 update-rollback: ## switch every running server back to the previous model version

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from core import paths
 
-STEPS = ("build", "edge", "serving", "concurrent", "kserve", "torchserve", "web", "search", "sweep", "burst",
+STEPS = ("build", "edge", "serving", "concurrent", "kserve", "torchserve", "web", "search", "sweep", "scale", "burst",
          "widths", "training", "distributed", "handwriting", "faults", "report")
 
 
@@ -99,6 +99,10 @@ def step_search(root: Path, args) -> None:
 
 def step_sweep(root: Path, args) -> None:
     run(python("serving.load.sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
+
+
+def step_scale(root: Path, args) -> None:
+    run(python("benchmarks.scale", "--artifacts", str(root)))
 
 
 def step_burst(root: Path, args) -> None:

@@ -17,6 +17,7 @@ SOURCES = {
     "kserve_breakdown": ("bench/kserve-breakdown.json", "make bench-kserve"),
     "torchserve_breakdown": ("bench/torchserve-breakdown.json", "make bench-torchserve"),
     "concurrent": ("bench/concurrent.json", "make bench-serving"),
+    "scale": ("bench/scale.json", "make bench-scale"),
     "web": ("bench/web.json", "make bench-web"),
     "search": ("bench/search.json", "make bench-search"),
     "load": ("bench/load-capacity.json", "make loadtest-sweep"),

@@ -5,7 +5,8 @@
 
 Reads, from <artifacts>: metrics.json (make train), manifest.json (make export), and under bench/:
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
-load-capacity.json and load-<endpoint>.json (make loadtest-sweep), burst.json and burst.png (make loadtest-burst),
+load-capacity.json and load-<endpoint>.json (make loadtest-sweep), scale.json (make bench-scale),
+burst.json and burst.png (make loadtest-burst),
 widths.json (make bench-widths), training.json (make bench-training), distributed.json (make bench-distributed),
 handwriting.json (make bench-handwriting), faults.json (make faults).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
@@ -38,6 +39,7 @@ from benchmarks.figures import (
 from benchmarks.report_edge import section_edge
 from benchmarks.report_faults import section_faults
 from benchmarks.report_handwriting import section_handwriting
+from benchmarks.report_scale import section_scale
 from benchmarks.report_search import section_search
 from benchmarks.report_servers import section_servers
 from core import paths, registry
@@ -400,7 +402,8 @@ def build(root: Path, out_md: Path) -> str:
         section_latency(inputs, charts_dir), "\n", section_edge(inputs, charts_dir), "\n",
         section_memory_and_cold(inputs, charts_dir), "\n", section_servers(inputs), "\n",
         section_search(inputs, charts_dir), "\n",
-        section_capacity(inputs, charts_dir, root), "\n", section_burst(inputs, charts_dir, root), "\n",
+        section_capacity(inputs, charts_dir, root), "\n", section_scale(inputs), "\n",
+        section_burst(inputs, charts_dir, root), "\n",
         section_faults(inputs), "\n",
         section_widths(inputs, charts_dir), "\n", section_compilation(inputs, charts_dir), "\n",
         section_training_cost(inputs, charts_dir), "\n", section_distributed(inputs, charts_dir), "\n", CAVEATS,

@@ -186,6 +186,11 @@ TARGETS = {target.name: target for target in (
     Target("kserve-torch-v2-grpc", "torch", "fp32", "server", "serving/kserve", "torch_checkpoint", TRAIN,
            "serving.kserve.client:KServeTorchGrpc", "client", server="kserve-torch",
            address="grpc://{kserve_torch_grpc} (ModelInfer)", load_user="KServeTorchGrpcUser", offline=TORCH_EAGER),
+    # The same model on Ray Serve: replicas behind Serve's proxy, V2 REST as KServe answers it.
+    Target("rayserve-v2-rest", "torch", "fp32", "server", "serving/rayserve", "torch_checkpoint", TRAIN,
+           "serving.rayserve.client:RayServeRest", "client", server="rayserve",
+           address="POST {rayserve_rest}/v2/models/" + _SERVED + "/infer", load_user="RayServeRestUser",
+           offline=TORCH_EAGER),
     # TensorFlow-trained weights
     Target("keras-eager", "tensorflow", "fp32", "reference", "training", "keras_model", TRAIN,
            "edge.eager:KerasEagerPredictor"),

@@ -43,6 +43,7 @@ SERVING_PORTS = {
     "kserve_torch_grpc": 8091,  # V2 gRPC (inference.GRPCInferenceService)
     "kserve_tf_rest": 8092,
     "kserve_tf_grpc": 8093,
+    "rayserve_rest": 8094,  # Ray Serve's HTTP proxy: V2 REST from the replicas (serving/rayserve/)
     "web_demo": 8000,  # the static web server of the browser demo
 }
 

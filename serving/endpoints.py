@@ -10,7 +10,7 @@ be overridden:
 where NAME is a key of `core.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
 TORCHSERVE_MANAGEMENT, TORCHSERVE_METRICS, TORCHSERVE_GRPC_INFERENCE, TORCHSERVE_GRPC_MANAGEMENT,
 TFSERVING_GRPC, TFSERVING_REST, KSERVE_TORCH_REST, KSERVE_TORCH_GRPC, KSERVE_TF_REST, KSERVE_TF_GRPC,
-WEB_DEMO). The process runner, the clients, the tests and the benchmark all
+RAYSERVE_REST, WEB_DEMO). The process runner, the clients, the tests and the benchmark all
 resolve addresses here, so one set of variables moves everything together.
 """
 from __future__ import annotations

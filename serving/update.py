@@ -14,7 +14,8 @@ management key) with a worker, and makes it the default; the previous version st
 so `rollback` is one call that makes it the default again, then unregisters the newer one.
 KServe (both ModelServers): `publish` snapshots the trained model as the next version folder,
 which each server loads beside the one it serves, then switches to (serving/kserve/versions.py);
-`rollback` moves the newest folder aside. Each V2 answer names the version that gave it.
+`rollback` moves the newest folder aside. Each V2 answer names the version that gave it. Ray Serve's
+replicas hold the same model and follow the same folders: when its cluster runs, they are waited for too.
 Every archive, SavedModel and snapshot is checked against the manifest before it is served. What TorchServe
 holds after a publish or rollback (its versions, and which is the default) is recorded in
 `artifacts/torchserve/published.json`; the runner starts TorchServe with exactly that again
@@ -193,22 +194,40 @@ def tfserving_rollback(root: Path, endpoints=None) -> int:
 # ---- KServe --------------------------------------------------------------------------------------
 
 def kserve_clients(root: Path, endpoints=None) -> dict:
+    """The V2 REST clients of the servers running over `root` that serve the KServe model versions: the KServe
+    servers and Ray Serve's replicas (they hold the same kserve.Model, which watches the same version
+    folders: serving/rayserve/). UpdateError when none runs."""
+    from deploy.local import runner
     from serving.kserve.client import KServeTfRest, KServeTorchRest
+    from serving.rayserve.client import RayServeRest
 
-    return {client.name: client
-            for client in (KServeTorchRest(endpoints, root=root), KServeTfRest(endpoints, root=root))}
+    kinds = {"kserve-torch": KServeTorchRest, "kserve-tf": KServeTfRest, "rayserve": RayServeRest}
+    running = [kind for server, kind in kinds.items() if runner.read_pid(runner.run_dir(server, root)) is not None]
+    if not running:
+        raise UpdateError(f"no KServe server or Ray Serve cluster runs over {root}: `make serve` first")
+    return {kind.name: kind(endpoints, root=root) for kind in running}
+
+
+# Answers asked of each server per look: Ray Serve spreads them over its replicas, each of which switches
+# on its own; 8 answers of one version say every replica serves it (each gets some, at random).
+ASKS = {"rayserve-v2-rest": 8}
 
 
 def kserve_versions(root: Path, endpoints=None) -> dict:
-    """{target: the version that answers} of both KServe servers (each V2 answer names its version)."""
+    """{target: the version that answers} of the KServe servers and Ray Serve (each V2 answer names its
+    version); a server whose answers name several versions (replicas midway) gives them all, a tuple."""
     import numpy as np
 
     from core import spec as specs
 
     spec = specs.load(root)
     blank = np.full((1, *spec.item_shape), spec.value_min, np.float32)
-    return {name: int(client.infer_json(client.request_body(blank))["model_version"])
-            for name, client in kserve_clients(root, endpoints).items()}
+    found = {}
+    for name, client in kserve_clients(root, endpoints).items():
+        answers = {int(client.infer_json(client.request_body(blank))["model_version"])
+                   for _ in range(ASKS.get(name, 1))}
+        found[name] = answers.pop() if len(answers) == 1 else tuple(sorted(answers))
+    return found
 
 
 def kserve_wait(version: int, root: Path, endpoints=None, seconds: float = 120.0) -> None:

@@ -156,9 +156,9 @@ def copy_trained(source: Path, target: Path, with_page: bool = False) -> Path:
     return target
 
 
-def serve_folder(root: Path, endpoints, timeout: float = 300, only: tuple | None = None):
+def serve_folder(root: Path, endpoints, timeout: float = 300, only: tuple | None = None, without: tuple = ()):
     """Build the servers' artifacts into `root` (when missing or stale) and start every server over it
-    (a context manager); `only`: just those model servers (runner.start's `only`)."""
+    (a context manager); `only`: just those model servers, `without`: all but those (runner.start's)."""
     from contextlib import contextmanager
 
     from deploy.local import runner
@@ -171,7 +171,7 @@ def serve_folder(root: Path, endpoints, timeout: float = 300, only: tuple | None
         built(root, "export-torchserve", "export-tfserving")
         named = endpoints.for_root(root)  # clients address the model the spec names
         try:
-            times = runner.start(root, named, timeout=timeout, only=only)
+            times = runner.start(root, named, timeout=timeout, only=only, without=without)
             yield Served(root, named, times)
         finally:
             runner.stop(root)

@@ -1,4 +1,6 @@
-# KServe's ModelServer running the project's kserve.Model (serving/kserve/) for either framework:
+# KServe's ModelServer running the project's kserve.Model (serving/kserve/) for either framework, and the
+# Ray Serve application over the same model (serving/rayserve/: Ray 2.60 is in the same lock), whose
+# Ray nodes the RayService (deploy/kuberay/) and the compose service run from this image:
 # one image, digits-kserve:local, for both KServe services (`digits-` is the project's name,
 # whatever model the image holds). The command picks the framework and ports, not a build arg:
 # both models and both frameworks are in the image, so the two services (compose, Kubernetes,
@@ -23,14 +25,16 @@ RUN pip install --no-deps --index-url https://download.pytorch.org/whl/cpu torch
     && pip check
 RUN groupadd --gid 10001 kserve && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
     --shell /usr/sbin/nologin kserve
-# Only the project modules the server imports (tests/deploy/test_images.py follows its imports).
+# Only the project modules the servers import (tests/deploy/test_images.py follows their imports).
 COPY core/__init__.py core/contract.py core/manifest.py core/paths.py core/predictor.py core/registry.py \
     core/spec.py core/support.py /app/core/
 COPY edge/__init__.py edge/common.py edge/compiled.py edge/eager.py /app/edge/
-COPY serving/__init__.py serving/connections.py serving/tls.py serving/watchdog.py /app/serving/
+COPY serving/__init__.py serving/connections.py serving/endpoints.py serving/tls.py serving/watchdog.py /app/serving/
 COPY serving/kserve/__init__.py serving/kserve/bound.py serving/kserve/model.py serving/kserve/server.py \
     serving/kserve/versions.py /app/serving/kserve/
-COPY serving/v2/__init__.py serving/v2/protocol.py /app/serving/v2/
+COPY serving/rayserve/__init__.py serving/rayserve/app.py serving/rayserve/cluster.py serving/rayserve/replicas.py \
+    /app/serving/rayserve/
+COPY serving/v2/__init__.py serving/v2/protocol.py serving/v2/rest_app.py /app/serving/v2/
 COPY training/__init__.py training/data.py training/downsampling.py training/model_torch.py \
     training/preprocess.py training/spec.py /app/training/
 # Compiled now: at run time the root filesystem is read-only.

@@ -18,7 +18,9 @@ spec or model changed since it started, as `serves.json` there records: `make de
 beside `make serve`), waits until each answers a
 readiness check, and prints the endpoints; when a server does not come up it prints the tail of
 its log, stops what it started and exits non-zero. `stop` signals only process groups whose pid
-it recorded (and whose command line still matches), so nothing else on the machine is touched.
+it recorded (and whose command line still matches), and their descendants that left the group (Ray
+starts its workers in sessions of their own) by pid and start time, so nothing else on the machine is
+touched.
 Addresses come from serving/endpoints.py (DIGITS_*_PORT, DIGITS_SERVING_HOST).
 """
 from __future__ import annotations
@@ -161,20 +163,23 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
 
 def start(root: Path, endpoints=None, timeout: float = 180.0,
           settings: settings_mod.ServerSettings | None = None, only: tuple | None = None, cpus=None,
-          keep_going: bool = False) -> dict:
+          keep_going: bool = False, without: tuple = ()) -> dict:
     """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
 
     `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
     with other settings needs its own root (run folder) and endpoints. `only` (model server names)
     starts just those, without the page (the settings search measures one server at a time). `cpus`
     (core numbers) pins the servers it starts to those cores (a server already running keeps its own).
+    `without` (model server names) leaves those out and starts the rest, the page included.
     `keep_going` (make deploy-all): a model server whose artifacts are not built is not served, with
     the reason printed, and the others still start.
     """
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
     plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings),
-            *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE)]
+            *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE),
+            servers.rayserve(root, endpoints, settings)]
+    plan = [server for server in plan if server.name not in without]
     if only is not None:
         plan = [server for server in plan if server.name in only]
     elif servers.web_built(root):
@@ -266,6 +271,8 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
     recorded = read_pid(folder)
     if recorded is None:
         return False
+    # Descendants that left the group (a Ray worker may start a session of its own) are stopped by pid.
+    strays = _strays(recorded.pid)
     try:
         os.killpg(recorded.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -275,11 +282,47 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
             os.killpg(recorded.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    _kill_strays(strays)
     (folder / "server.pid").unlink(missing_ok=True)
     # The instance's scratch folder (TorchServe's unpacked models and worker sockets) goes too.
     shutil.rmtree(folder / "tmp", ignore_errors=True)
     print(f"{name}: stopped (pid {recorded.pid})")
     return True
+
+
+def _strays(pgid: int) -> list:
+    """The descendants of process `pgid` outside its process group, as (pid, start time) pairs."""
+    import psutil
+
+    try:
+        children = psutil.Process(pgid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if os.getpgid(child.pid) != pgid:
+                found.append((child.pid, _stat(child.pid)[0]))
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def _kill_strays(strays: list, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `grace`, each (pid, start time) still running as that same process."""
+    def alive() -> list:
+        return [(pid, started) for pid, started in strays
+                if started and _stat(pid)[0] == started and _stat(pid)[1] not in ("Z", "X")]
+
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        for pid, _ in alive():
+            try:
+                os.kill(pid, signal_number)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def _group_alive(pgid: int) -> bool:

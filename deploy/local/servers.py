@@ -30,8 +30,9 @@ from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
 
-# What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework.
-MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf")
+# What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework;
+# rayserve: a local Ray cluster serving the PyTorch model from several replicas.
+MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve")
 NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)
 OPTIONAL = ("web",)  # its failure leaves the others running
 REPO = paths.REPO_ROOT
@@ -269,6 +270,41 @@ def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = N
             f"V2 gRPC   {endpoints.target(grpc_key)} (inference.GRPCInferenceService)",
             f"V1 REST   POST {rest}/v1/models/{endpoints.model_name}:predict",
             f"metrics   {rest}/metrics   (no authentication: put a gateway in front, deploy/kserve/README.md)",
+        ])
+
+
+def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
+    """A local Ray cluster (head in this process tree) serving the PyTorch model on Ray Serve
+    (serving/rayserve/cluster.py, in .venv-kserve): ready once every replica runs and the model answers."""
+    folder = root / "run" / "rayserve"
+    rest = endpoints.url("rayserve_rest")
+    command = [str(KSERVE_PYTHON), "-m", "serving.rayserve.cluster", "--artifacts", str(root), "--run", str(folder),
+               "--host", endpoints.host, "--http-port", str(endpoints.ports["rayserve_rest"]),
+               *(f"--{flag}={value}" for flag, value in (settings.rayserve_flags if settings else {}).items())]
+
+    def prepare() -> None:
+        if not KSERVE_PYTHON.exists():
+            raise PrepareError(f"{KSERVE_PYTHON} not found: run `make setup` (Ray Serve runs in KServe's environment)")
+        try:
+            manifest.verify("torch_checkpoint", root)
+        except manifest.ManifestError as error:
+            raise PrepareError(str(error)) from None
+
+    def check() -> bool:
+        if not (folder / "ready.json").exists():  # written once every replica runs
+            return False
+        model = requests.get(f"{rest}/v2/models/{endpoints.model_name}/ready", timeout=2)
+        return model.status_code == 200 and model.json().get("ready") is True
+
+    return Server(
+        name="rayserve", describe="Ray 2.60 Serve on a local Ray cluster (PyTorch; V2 REST, replicas, @serve.batch)",
+        command=command, cwd=REPO, marker=f"serving.rayserve.cluster --artifacts {root}", ready=_answers(check),
+        prepare=prepare, env={"PYTHONPATH": str(REPO)}, ports={"rayserve_rest": endpoints.ports["rayserve_rest"]},
+        serves=("torch_checkpoint",),
+        endpoint_lines=[
+            f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
+            f"GET {rest}/v2/models/{endpoints.model_name}",
+            f"replicas  {folder / 'ready.json'} (Ray's logs under {folder / 'ray'}; no dashboard, no job API)",
         ])
 
 

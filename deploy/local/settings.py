@@ -42,6 +42,8 @@ class ServerSettings:
     tfserving_flags: dict = field(default_factory=dict)
     # Flags of serving/kserve/server.py for both KServe servers, e.g. {"grpc-threads": 2, "torch-threads": 1}.
     kserve_flags: dict = field(default_factory=dict)
+    # Flags of serving/rayserve/cluster.py, e.g. {"max-batch-size": 1, "replicas": 2}.
+    rayserve_flags: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_torchserve(self.name, self.torchserve)
@@ -74,6 +76,7 @@ SERVER_FIELDS = {  # which fields belong to which server: a search of one server
     "torchserve": ("torchserve", "torchserve_env", "torchserve_config"),
     "tfserving": ("tfserving_batching", "tfserving", "tfserving_flags"),
     "kserve": ("kserve_flags",),
+    "rayserve": ("rayserve_flags",),
 }
 
 

@@ -105,19 +105,23 @@ class SpecModel(Model):
         version, predictor = self.served  # one version answers the whole request
         if isinstance(payload, InferRequest):
             batch = v2_batch(self.spec, payload)
-            probabilities = predictor.predict(batch)
-            output = InferOutput(name=self.spec.output_name, shape=list(probabilities.shape), datatype="FP32")
-            # Raw bytes when the request came over gRPC or asked for binary outputs, JSON numbers otherwise.
-            output.set_data_from_numpy(probabilities.astype(np.float32), binary_data=payload.use_binary_outputs)
-            warning = self.warning(batch, f"input {payload.inputs[0].name!r}")
-            return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output],
-                                 model_version=str(version), use_binary_outputs=payload.use_binary_outputs,
-                                 parameters={"warning": warning} if warning else None)
+            return self.v2_response(payload, batch, version, predictor.predict(batch))
         batch = v1_batch(self.spec, payload)
         answer = {"predictions": predictor.predict(batch).tolist(), "model_version": str(version)}
         if warning := self.warning(batch, '"instances"'):
             answer["warning"] = warning
         return answer
+
+    def v2_response(self, payload: InferRequest, batch: np.ndarray, version: int,
+                    probabilities: np.ndarray) -> InferResponse:
+        """The V2 answer to `payload`, whose checked batch version `version` answered with `probabilities`."""
+        output = InferOutput(name=self.spec.output_name, shape=list(probabilities.shape), datatype="FP32")
+        # Raw bytes when the request came over gRPC or asked for binary outputs, JSON numbers otherwise.
+        output.set_data_from_numpy(probabilities.astype(np.float32), binary_data=payload.use_binary_outputs)
+        warning = self.warning(batch, f"input {payload.inputs[0].name!r}")
+        return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output],
+                             model_version=str(version), use_binary_outputs=payload.use_binary_outputs,
+                             parameters={"warning": warning} if warning else None)
 
     def warning(self, batch: np.ndarray, source: str) -> str | None:
         """The range warning for an answered batch (core.contract.range_warning), logged; None when it looks right.

@@ -42,7 +42,7 @@ from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
-from serving.load import grid, sweep, variants
+from serving.load import grid, memory, sweep, variants
 
 SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framework of the model it serves
 
@@ -70,23 +70,26 @@ def measure_point(root: Path, server: str, point: dict, args, bounds: sweep.Boun
     try:
         cold = runner.start(variant, endpoints, timeout=300, settings=settings, only=(server,))
         result["cold_start_s"] = round(cold[server], 2)
-        for target in endpoints_of(server):
-            make = openloop.predictor_factory(target, variant, endpoints)
-            try:
-                # Warm-up first (the JVM's JIT, connections, TensorFlow's first runs), unrecorded.
-                openloop.run(make, images, classes, bounds.start, args.warmup_seconds, args.threads)
-                predictor = make()
-                figures = {"one_client": one_client(predictor, images[:1], classes, args.latency_seconds)}
-                getattr(predictor, "close", lambda: None)()
-                def run_step(rate, make=make):
-                    return openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
-                figures.update(sweep.find_capacity(run_step, bounds, retries=args.retries))
-            except Exception as error:  # a point that fails is a result: recorded and never chosen
-                figures = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
-            result["targets"][target] = figures
-            print(f"    {target}: " + (figures.get("error") or f"one client p50 {figures['one_client']['p50_ms']} ms "
-                                       f"p99 {figures['one_client']['p99_ms']} ms, {sweep.describe(figures)}"),
-                  flush=True)
+        pid = runner.read_pid(runner.run_dir(server, variant)).pid
+        with memory.Sampler({server: pid}) as sampler:  # RSS of the server's process tree: idle, peak
+            for target in endpoints_of(server):
+                make = openloop.predictor_factory(target, variant, endpoints)
+                try:
+                    # Warm-up first (the JVM's JIT, connections, TensorFlow's first runs), unrecorded.
+                    openloop.run(make, images, classes, bounds.start, args.warmup_seconds, args.threads)
+                    predictor = make()
+                    figures = {"one_client": one_client(predictor, images[:1], classes, args.latency_seconds)}
+                    getattr(predictor, "close", lambda: None)()
+                    def run_step(rate, make=make):
+                        return openloop.run(make, images, classes, rate, args.step_seconds, args.threads)
+                    figures.update(sweep.find_capacity(run_step, bounds, retries=args.retries))
+                except Exception as error:  # a point that fails is a result: recorded and never chosen
+                    figures = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+                result["targets"][target] = figures
+                said = figures.get("error") or (f"one client p50 {figures['one_client']['p50_ms']} ms "
+                                                f"p99 {figures['one_client']['p99_ms']} ms, {sweep.describe(figures)}")
+                print(f"    {target}: {said}", flush=True)
+        result["memory"] = sampler.result()[server]
     except (runner.StartError, servers.PrepareError, OSError) as error:
         result["error"] = str(error)[:2000]
         print(f"    did not start: {str(error).splitlines()[0]}", flush=True)

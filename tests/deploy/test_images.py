@@ -92,14 +92,15 @@ def test_dockerignore_admits_exactly_what_is_copied(name, any_root):
 
 
 def test_kserve_image_copies_what_the_server_imports():
-    """Exactly the project modules serving/kserve/server.py runs (its imports, followed, and the
-    Predictors its model loads through the registry), the lock, and the served files."""
+    """Exactly the project modules serving/kserve/server.py and the Ray Serve cluster run (their imports,
+    followed, and the Predictors the model loads through the registry), the lock, and the served files."""
     from core import registry
     from deploy.local import code
     from serving.kserve import versions
 
     references = [registry.TARGETS[name].predictor.split(":")[0] for name in versions.PREDICTORS.values()]
-    needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(["serving.kserve.server", *references])}
+    modules = ["serving.kserve.server", "serving.rayserve.cluster", *references]
+    needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(modules)}
     copied = images.copied_sources(images.DOCKERFILES / "kserve.Dockerfile")
     assert len(copied) == len(set(copied))
     assert {c for c in copied if not c.startswith(("artifacts/", "requirements/"))} == needed

@@ -16,7 +16,8 @@ from tests.conftest import copy_trained, free_endpoints, serve_folder
 @contextmanager
 def own_servers(trained_artifacts: Path, folder: Path, *, timeout: float = 300, only: tuple | None = None):
     """The servers over a private copy of the trained model (`only`: just those, by runner name);
-    yields Served, stops them after."""
+    yields Served, stops them after. Not the Ray cluster unless `only` names it (half a minute to start
+    and a few replicas' memory): the Ray Serve tests start their own."""
     with serve_folder(copy_trained(trained_artifacts, folder / "artifacts"), free_endpoints(), timeout,
-                      only) as served:
+                      only, without=() if only else ("rayserve",)) as served:
         yield served

@@ -40,7 +40,7 @@ def own_page(web_artifacts, tmp_path_factory):
     from tests.conftest import copy_trained, free_endpoints, serve_folder
 
     root = copy_trained(web_artifacts, tmp_path_factory.mktemp("own-page") / "artifacts", with_page=True)
-    with serve_folder(root, free_endpoints()) as running:
+    with serve_folder(root, free_endpoints(), without=("rayserve",)) as running:
         yield running
 
 

@@ -474,3 +474,22 @@ def test_many_in_flight_rows_with_their_ratio_to_the_default(tmp_path):
     assert "| tfserving-grpc | 64 | throughput | 2,500 | 50 | 120 | 1.90 (limited) | 2.50x |" in text
     assert "| tfserving-grpc | 16 | default | failed | - | - | - | perf_analyzer stopped |" in text
     assert "NVIDIA's perf_analyzer (Perf Analyzer Version 2.41.0)" in text
+
+
+def test_scale_section_sets_replicas_and_batching_side_by_side():
+    from benchmarks.report_scale import section_scale
+
+    def line(server, target, config, replicas, batching, capacity, idle):
+        return {"server": server, "target": target, "config": config, "replicas": replicas, "batching": batching,
+                "capacity_rps": capacity, "rps_per_core": capacity / 2, "one_client_p50_ms": 3.0, "idle_mb": idle,
+                "peak_mb": idle + 50, "error": None}
+
+    scale = {"command": "python -m benchmarks.scale", "cores": 2, "slo_p99_ms": 50.0, "table": [
+        line("rayserve", "rayserve-v2-rest", "1 replica, batching on", 1, True, 100.0, 900.0),
+        line("rayserve", "rayserve-v2-rest", "4 replicas, batching on", 4, True, 150.0, 1800.0),
+        line("kserve-torch", "kserve-torch-v2-rest", "default", None, None, 200.0, 340.0)]}
+    text = section_scale({"scale": scale})
+    assert "| rayserve-v2-rest | 4 replicas, batching on | 150 | 75 |" in text
+    assert "150 req/s (4 replicas, batching on)" in text and "4 replicas gave 1.50x" in text
+    assert "Each replica added about 300 MB" in text
+    assert "make bench-scale" in section_scale({"scale": None})

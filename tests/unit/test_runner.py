@@ -95,6 +95,7 @@ def test_a_page_that_fails_to_start_leaves_the_model_servers_running(spec_folder
     monkeypatch.setattr(servers, "tfserving", fake("tfserving", "import time; time.sleep(120)"))
     kserve = {name: fake(name, "import time; time.sleep(120)") for name in servers.KSERVE}
     monkeypatch.setattr(servers, "kserve", lambda name, root, endpoints, settings=None: kserve[name](root, endpoints))
+    monkeypatch.setattr(servers, "rayserve", fake("rayserve", "import time; time.sleep(120)"))
     monkeypatch.setattr(servers, "web", fake("web", "print('page: cannot read index.html'); raise SystemExit(1)",
                                              ready=lambda: False))
     monkeypatch.setattr(servers, "web_built", lambda root: True)

@@ -13,7 +13,7 @@ def test_spec_carries_the_default_serving_addresses():
                                 "torchserve_grpc_inference": 7070, "torchserve_grpc_management": 7071,
                                 "tfserving_grpc": 8500, "tfserving_rest": 8501, "kserve_torch_rest": 8090,
                                 "kserve_torch_grpc": 8091, "kserve_tf_rest": 8092, "kserve_tf_grpc": 8093,
-                                "web_demo": 8000}
+                                "rayserve_rest": 8094, "web_demo": 8000}
 
 
 def test_environment_overrides_ports_and_host():
