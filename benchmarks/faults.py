@@ -2,6 +2,8 @@
 
     make faults                                   # = python -m benchmarks.faults
     python -m benchmarks.faults -k torchserve     # only the fault tests matching an expression
+    python -m benchmarks.faults --from-run faults.jsonl junit.xml   # what a test run already recorded:
+        # DIGITS_FAULTS_REPORT=$PWD/faults.jsonl make test PYTEST_ARGS=--junitxml=$PWD/junit.xml
 
 Every test that injects a fault (a killed or stopped worker, expiring keys, a restart or a new
 version under load, connection floods, an interrupted build, ...) records its counts through
@@ -53,8 +55,13 @@ def main(argv=None) -> int:
     parser.add_argument("-k", dest="expression", help="only the fault tests matching this pytest expression")
     parser.add_argument("--artifacts", type=Path, default=None,
                         help="where bench/faults.json goes (default: artifacts/)")
+    parser.add_argument("--from-run", nargs=2, type=Path, metavar=("RECORDS", "JUNIT"),
+                        help="run nothing: gather the records and JUnit XML of a test run made with "
+                             "DIGITS_FAULTS_REPORT=RECORDS and --junitxml=JUNIT")
     args = parser.parse_args(argv)
     root = args.artifacts or paths.artifacts_dir()
+    if args.from_run:
+        return write_report(root, argv, *args.from_run, seconds=None, exit_code=None)
     with tempfile.TemporaryDirectory() as scratch:
         lines, junit = Path(scratch) / "faults.jsonl", Path(scratch) / "junit.xml"
         command = [sys.executable, "-m", "pytest", "-m", "fault", "-p", "no:cacheprovider", f"--junitxml={junit}"]
@@ -62,18 +69,27 @@ def main(argv=None) -> int:
         print("$ " + " ".join(command[2:]), flush=True)
         started = time.monotonic()
         done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_FAULTS_REPORT": str(lines)})
-        records = read_records(lines)
-        tests = outcomes_of(junit) if junit.exists() else {}
+        write_report(root, argv, lines, junit, round(time.monotonic() - started, 1), done.returncode)
+    return done.returncode
+
+
+def write_report(root: Path, argv, lines: Path, junit: Path, seconds: float | None, exit_code: int | None) -> int:
+    """<root>/bench/faults.json from a run's records and JUnit XML; prints what each fault counted.
+    1 if one of the fault tests failed, else 0. Of a whole suite's run (`exit_code` None) only the tests
+    of the files that recorded a fault count."""
+    records = read_records(lines)
+    files = {entry["test"].split("::")[0] for entry in records}
+    tests = {name: outcome for name, outcome in (outcomes_of(junit) if junit.exists() else {}).items()
+             if exit_code is not None or name.split("::")[0] in files}
     report = {"command": results.command("benchmarks.faults", argv), "machine": machine.describe(),
-              "seconds": round(time.monotonic() - started, 1), "exit_code": done.returncode,
-              "tests": tests, "faults": records}
+              "seconds": seconds, "exit_code": exit_code, "tests": tests, "faults": records}
     path = results.write(report, root, "faults")
     print(f"faults: {len(records)} records from {len(tests)} tests "
           f"({sum(o == 'failed' for o in tests.values())} failed) -> {path}")
     for entry in records:
         counts = ", ".join(f"{key} {value}" for key, value in entry["counts"].items())
         print(f"  {entry['fault']} | {entry['target']} | {counts}")
-    return done.returncode
+    return int(any(outcome == "failed" for outcome in tests.values()))
 
 
 if __name__ == "__main__":

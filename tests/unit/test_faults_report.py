@@ -57,3 +57,20 @@ def test_report_lists_every_fault_with_its_counts_and_names_failed_tests(tmp_pat
 def test_report_without_fault_counts_says_how_to_measure_them(tmp_path):
     text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
     assert "*not measured: run `make faults` (writes `artifacts/bench/faults.json`)*" in text
+
+
+def test_a_whole_suites_run_is_gathered_without_running_anything(tmp_path):
+    lines, junit = tmp_path / "faults.jsonl", tmp_path / "junit.xml"
+    lines.write_text('{"fault": "replica killed", "target": "rayserve-v2-rest", "counts": {"answered": 9}, '
+                     '"test": "tests/integration/test_r.py::test_kill"}\n')
+    junit.write_text("""<testsuites><testsuite>
+      <testcase classname="tests.integration.test_r" name="test_kill"/>
+      <testcase classname="tests.integration.test_r" name="test_stop"><failure message="hung"/></testcase>
+      <testcase classname="tests.unit.test_other" name="test_unrelated"/>
+    </testsuite></testsuites>""")
+    root = tmp_path / "artifacts"
+    assert faults.main(["--artifacts", str(root), "--from-run", str(lines), str(junit)]) == 1  # test_stop failed
+    written = json.loads((root / "bench" / "faults.json").read_text())
+    assert written["tests"] == {"tests/integration/test_r.py::test_kill": "passed",
+                                "tests/integration/test_r.py::test_stop": "failed"}
+    assert [entry["target"] for entry in written["faults"]] == ["rayserve-v2-rest"]
