@@ -73,8 +73,8 @@ def test_a_missing_generator_names_the_make_target(tmp_path, monkeypatch):
         native.version()
 
 
-@pytest.mark.skipif(not native.BINARY.exists(), reason="perf_analyzer comes with `make setup-bench`, "
-                                                        "which `make test` does not run")
+@pytest.mark.skipif(not native.BINARY.exists(), reason="perf_analyzer is not installed: `make setup` "
+                                                        "(its setup-bench step) installs it; make test-fast does not")
 def test_the_installed_generator_runs_here():
     assert native.version().startswith("Perf Analyzer Version 2.41.0")
     assert "cuda_runtime" in native.environment()["LD_LIBRARY_PATH"]
