@@ -212,8 +212,8 @@ def rayserve_service(root: Path) -> Service:
     return Service(
         name=RAYSERVE, image=BAKED_IMAGES[image_name(RAYSERVE)], ports={"rayserve_rest": SERVING_PORTS["rayserve_rest"]},
         mounts=tuple(Mount(where(root), str(where(inside))) for where in kserve_files("torch_checkpoint")),
-        entrypoint=RAYSERVE_ENTRYPOINT, command=rayserve_command(), health=rayserve_health(), user=USERS[RAYSERVE],
-        environment={"RAY_USAGE_STATS_ENABLED": "0"},
+        entrypoint=RAYSERVE_ENTRYPOINT, command=rayserve_command(), health=rayserve_health(),
+        user=USERS[RAYSERVE], environment={"RAY_USAGE_STATS_ENABLED": "0"},
         # Ray's session folder (logs rotated at 16 MiB, two old files each) and sockets.
         tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"}, shm_size=RAY_SHM)
 
