@@ -210,7 +210,8 @@ def rayserve_service(root: Path) -> Service:
     artifacts folder's spec, manifest and checkpoint mounted over the baked ones (as for kserve-torch)."""
     inside = Path(KSERVE_ARTIFACTS)
     return Service(
-        name=RAYSERVE, image=BAKED_IMAGES[image_name(RAYSERVE)], ports={"rayserve_rest": SERVING_PORTS["rayserve_rest"]},
+        name=RAYSERVE, image=BAKED_IMAGES[image_name(RAYSERVE)],
+        ports={"rayserve_rest": SERVING_PORTS["rayserve_rest"]},
         mounts=tuple(Mount(where(root), str(where(inside))) for where in kserve_files("torch_checkpoint")),
         entrypoint=RAYSERVE_ENTRYPOINT, command=rayserve_command(), health=rayserve_health(),
         user=USERS[RAYSERVE], environment={"RAY_USAGE_STATS_ENABLED": "0"},
