@@ -38,7 +38,7 @@ def run_options(service: plan.Service, endpoints) -> dict:
     from docker.types import Mount
 
     limits = plan.LIMITS[service.name]
-    timing = plan.HEALTH_TIMING
+    timing = service.health_timing
     return {
         "image": service.image, "name": service.container_name, "detach": True,
         "entrypoint": service.entrypoint, "command": service.command, "user": service.user,

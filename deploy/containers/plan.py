@@ -124,6 +124,7 @@ class Service:
     # Ports it listens on for the container network only, never published (TorchServe's metrics: no authentication).
     internal_ports: dict = field(default_factory=dict)
     shm_size: str | None = None  # /dev/shm, when the engine's default (64 MB) is too small (Ray's object store)
+    health_timing: dict = field(default_factory=lambda: dict(HEALTH_TIMING))
 
     @property
     def container_name(self) -> str:
@@ -190,6 +191,7 @@ RAY_RUN = "/tmp/rayserve"  # cluster.py --run: ready.json and Ray's temp folder 
 RAY_OBJECT_STORE_MB = 128  # cluster.py --object-store-mb: Ray's shared-memory object store, in /dev/shm
 RAY_SHM = "256m"  # /dev/shm: the object store and room for Ray's own segments (Docker's default is 64 MB)
 RAYSERVE_ENTRYPOINT = ["python", "-m", "serving.rayserve.cluster"]
+RAY_START_PERIOD = 240 - HEALTH_TIMING["retries"] * HEALTH_TIMING["interval"]  # seconds
 
 
 def rayserve_command() -> list:
@@ -216,7 +218,10 @@ def rayserve_service(root: Path) -> Service:
         entrypoint=RAYSERVE_ENTRYPOINT, command=rayserve_command(), health=rayserve_health(),
         user=USERS[RAYSERVE], environment={"RAY_USAGE_STATS_ENABLED": "0"},
         # Ray's session folder (logs rotated at 16 MiB, two old files each) and sockets.
-        tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"}, shm_size=RAY_SHM)
+        tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"}, shm_size=RAY_SHM,
+        # A Ray cluster takes longer to come up than one server: its start period and retries together
+        # are cluster.py's own --start-timeout (240 s), after which it gives up by itself.
+        health_timing={**HEALTH_TIMING, "start_period": RAY_START_PERIOD})
 
 
 def kserve_files(artifact: str) -> tuple:

@@ -16,6 +16,7 @@ from serving import endpoints as endpoints_mod
 from tests.deploy.conftest import OTHER_MODEL, bind_source, parse_port
 
 SCHEMA = Path(__file__).with_name("schemas") / "compose_spec.json"
+RAY_START_TIMEOUT = 240  # serving/rayserve/cluster.py --start-timeout's default
 OVERRIDES = {"DIGITS_SERVING_HOST": "0.0.0.0", "DIGITS_TFSERVING_REST_PORT": "9501",
              "DIGITS_TORCHSERVE_INFERENCE_PORT": "9080", "DIGITS_WEB_DEMO_PORT": "9000"}
 
@@ -110,7 +111,8 @@ def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, 
         assert entry.get("working_dir") == options["working_dir"]
         assert entry.get("environment", {}) == options["environment"]
         assert entry["healthcheck"]["test"] == options["healthcheck"]["test"]
-        for key, seconds in plan.HEALTH_TIMING.items():
+        assert options["healthcheck"]["start_period"] == service.health_timing["start_period"] * 1e9
+        for key, seconds in service.health_timing.items():
             value = entry["healthcheck"][key]
             assert value == (seconds if key == "retries" else f"{seconds}s"), (service.name, key)
         limits = plan.LIMITS[service.name]
@@ -200,6 +202,10 @@ def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_l
     assert service.environment["RAY_USAGE_STATS_ENABLED"] == cluster.LOCKED_DOWN["RAY_USAGE_STATS_ENABLED"] == "0"
     assert cluster.LOCKED_DOWN["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
     assert plan.LIMITS[plan.RAYSERVE]["memory"] == "2560M"  # 2 replicas measured about 1.9 GB resident
+    # Healthy or given up within the cluster's own start timeout (--start-timeout), not before it.
+    timing = service.health_timing
+    assert timing["start_period"] + timing["retries"] * timing["interval"] == RAY_START_TIMEOUT
+    assert timing["start_period"] > plan.HEALTH_TIMING["start_period"]
 
 
 @pytest.mark.skipif(not Path(str(plan.REPO / ".venv-kserve" / "bin" / "python")).exists(),
@@ -218,3 +224,4 @@ def test_rayserve_container_flags_are_the_cluster_s(digits_root):
     assert (parsed["host"], parsed["http_port"], parsed["run"]) == ("0.0.0.0", SERVING_PORTS["rayserve_rest"],
                                                                     plan.RAY_RUN)
     assert (parsed["num_cpus"], parsed["object_store_mb"]) == (2, plan.RAY_OBJECT_STORE_MB)
+    assert parsed["start_timeout"] == RAY_START_TIMEOUT  # what the health check's timing adds up to

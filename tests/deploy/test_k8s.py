@@ -180,6 +180,11 @@ def test_rayserve_pod_holds_ray_s_memory_as_the_plan_does(any_root):
     assert mebibytes(mounted["/dev/shm"]["sizeLimit"]) == int(service.shm_size.rstrip("m"))
     assert service.command[service.command.index("--run") + 1].startswith("/tmp/")
     assert mebibytes(mounted["/dev/shm"]["sizeLimit"]) > plan.RAY_OBJECT_STORE_MB
+    # The startup probe waits as long as the compose health check: the cluster's own start timeout.
+    startup = pod["containers"][0]["startupProbe"]
+    timing = service.health_timing
+    assert startup["periodSeconds"] * startup["failureThreshold"] == \
+        timing["start_period"] + timing["retries"] * timing["interval"]
 
 
 def test_probes_name_the_spec_model(any_root):
