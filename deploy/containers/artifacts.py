@@ -34,7 +34,7 @@ def ensure(root: Path) -> list[str]:
         build.ensure(root, only=("export-torchserve", "export-tfserving"))
     except build.BuildError as error:
         raise ArtifactError(str(error)) from None
-    ready = ["torchserve", "tfserving", *servers.KSERVE]
+    ready = ["torchserve", "tfserving", *servers.KSERVE, "rayserve"]
     if web_ready(root):
         ready.append("web")
     else:

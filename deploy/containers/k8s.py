@@ -26,7 +26,7 @@ from deploy.local import servers
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
 NAMESPACE = "digits"  # the project's namespace (deploy/k8s/kustomization.yaml), whatever the model
-DEPLOYMENTS = ("torchserve", "tfserving", "web", *servers.KSERVE)
+DEPLOYMENTS = ("torchserve", "tfserving", "web", *servers.KSERVE, plan.RAYSERVE)
 
 
 def up(root: Path, build: bool = True, timeout: int = 300) -> None:
@@ -52,6 +52,8 @@ def up(root: Path, build: bool = True, timeout: int = 300) -> None:
     for name, (_, rest, grpc, _) in servers.KSERVE.items():
         print(f"  {name}.{NAMESPACE}:{SERVING_PORTS[rest]}/v2/models/{model}/infer  "
               f"gRPC {name}.{NAMESPACE}:{SERVING_PORTS[grpc]}  (no authentication: the NetworkPolicy guards it)")
+    print(f"  rayserve.{NAMESPACE}:{SERVING_PORTS['rayserve_rest']}/v2/models/{model}/infer  "
+          "(Ray Serve; no authentication: the NetworkPolicy guards it)")
     print(f"  web.{NAMESPACE}:{SERVING_PORTS['web_demo']}/")
 
 

@@ -38,7 +38,7 @@ def run_options(service: plan.Service, endpoints) -> dict:
     from docker.types import Mount
 
     limits = plan.LIMITS[service.name]
-    timing = plan.HEALTH_TIMING
+    timing = service.health_timing
     return {
         "image": service.image, "name": service.container_name, "detach": True,
         "entrypoint": service.entrypoint, "command": service.command, "user": service.user,
@@ -46,7 +46,7 @@ def run_options(service: plan.Service, endpoints) -> dict:
         "ports": {f"{port}/tcp": binding for port, binding in plan.published(service, endpoints).items()},
         "mounts": [Mount(target=m.target, source=str(m.source), type="bind", read_only=m.read_only)
                    for m in service.mounts],
-        "read_only": True, "tmpfs": dict(service.tmpfs), "cap_drop": ["ALL"],
+        "read_only": True, "tmpfs": dict(service.tmpfs), "shm_size": service.shm_size, "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": limits["memory"], "mem_reservation": limits["reserve"],
         "nano_cpus": int(float(limits["cpus"]) * NANOSECONDS),
@@ -129,6 +129,8 @@ def endpoint_lines(endpoints, key_file: Path | None) -> list[str]:
     for name, (_, rest, grpc, _) in servers.KSERVE.items():
         lines += [f"{name:<13}V2 REST POST {endpoints.url(rest)}/v2/models/{model}/infer (no authentication)",
                   f"{'':<13}V2 gRPC {endpoints.target(grpc)} (inference.GRPCInferenceService)"]
+    lines.append(f"{plan.RAYSERVE:<13}V2 REST POST {endpoints.url('rayserve_rest')}/v2/models/{model}/infer "
+                 "(Ray Serve, 2-4 replicas; no authentication)")
     return lines
 
 

@@ -47,10 +47,12 @@ BUILD_ONLY = {
 # `digits-` here, in CONTAINER_PREFIX and LABEL is the project's name (digits-everywhere), not the
 # model's: the images and containers keep these names whatever model they serve.
 BAKED_IMAGES = {name: f"digits-{name}:local" for name in (*IMAGES, *BUILD_ONLY)}
-IMAGE_OF = dict.fromkeys(KSERVE, "kserve")  # services that share an image not named after them
+# Ray Serve (serving/rayserve/) runs from the KServe image too: Ray 2.60 is in the same lock.
+RAYSERVE = "rayserve"
+IMAGE_OF = dict.fromkeys((*KSERVE, RAYSERVE), "kserve")  # services that share an image not named after them
 KSERVE_USER = "10001:10001"  # created in kserve.Dockerfile; the python image has no unprivileged user
 USERS = {"torchserve": "1000:1000", "tfserving": "65534:65534", "web": "101:101",
-         **dict.fromkeys(KSERVE, KSERVE_USER)}  # uid:gid, none is 0
+         **dict.fromkeys((*KSERVE, RAYSERVE), KSERVE_USER)}  # uid:gid, none is 0
 CONTAINER_PREFIX = "digits-"
 LABEL = "io.digits-everywhere.service"  # every container the launcher starts carries it
 
@@ -91,6 +93,10 @@ LIMITS = {
     # the limits leave room for batches and the reservations cover the idle size.
     "kserve-torch": {"cpus": "2", "memory": "1024M", "reserve": "384M", "cpu_request": "500m"},
     "kserve-tf": {"cpus": "2", "memory": "1536M", "reserve": "768M", "cpu_request": "500m"},
+    # The local cluster with 2 replicas (the head's GCS, raylet and agents, the Serve controller and
+    # proxy, two torch replicas) was about 1.9 GB resident (make bench-scale); the limit leaves room
+    # for the autoscaler's third and fourth replica to start, and the tmpfs and /dev/shm count in it.
+    RAYSERVE: {"cpus": "2", "memory": "2560M", "reserve": "2048M", "cpu_request": "1"},
 }
 HEALTH_TIMING = {"interval": 5, "timeout": 3, "retries": 12, "start_period": 30}  # seconds
 
@@ -117,6 +123,8 @@ class Service:
     tmpfs: dict = field(default_factory=lambda: {"/tmp": "rw,nosuid,nodev,size=64m"})  # the only writable path
     # Ports it listens on for the container network only, never published (TorchServe's metrics: no authentication).
     internal_ports: dict = field(default_factory=dict)
+    shm_size: str | None = None  # /dev/shm, when the engine's default (64 MB) is too small (Ray's object store)
+    health_timing: dict = field(default_factory=lambda: dict(HEALTH_TIMING))
 
     @property
     def container_name(self) -> str:
@@ -171,6 +179,49 @@ def kserve_health(name: str) -> list:
     port = SERVING_PORTS[KSERVE[name][1]]
     script = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/v2/health/ready', timeout=2)"
     return ["CMD", "python", "-c", script]
+
+
+# Ray Serve: the local cluster's command (deploy/local/servers.py `rayserve`) in one container. Every Ray
+# address stays 127.0.0.1 (the head, its raylet and the replicas are all in this container and talk
+# over its loopback); only Serve's HTTP proxy binds every interface, for the published port (compose
+# and the launcher publish it on the host's 127.0.0.1 only). Ray's session folder and logs go to the
+# run folder on the /tmp tmpfs (the artifacts are read-only); no dashboard, hence no job API, and no
+# usage statistics (cluster.py LOCKED_DOWN; the environment says it again for anything Ray spawns).
+RAY_RUN = "/tmp/rayserve"  # cluster.py --run: ready.json and Ray's temp folder (<run>/ray)
+RAY_OBJECT_STORE_MB = 128  # cluster.py --object-store-mb: Ray's shared-memory object store, in /dev/shm
+RAY_SHM = "256m"  # /dev/shm: the object store and room for Ray's own segments (Docker's default is 64 MB)
+RAYSERVE_ENTRYPOINT = ["python", "-m", "serving.rayserve.cluster"]
+RAY_START_PERIOD = 240 - HEALTH_TIMING["retries"] * HEALTH_TIMING["interval"]  # seconds
+
+
+def rayserve_command() -> list:
+    # --num-cpus: the container's CPU limit, not the host's count (os.cpu_count(), cluster.py's default).
+    return ["--artifacts", KSERVE_ARTIFACTS, "--run", RAY_RUN, "--host", "0.0.0.0",
+            "--http-port", str(SERVING_PORTS["rayserve_rest"]), "--num-cpus", LIMITS[RAYSERVE]["cpus"],
+            "--object-store-mb", str(RAY_OBJECT_STORE_MB)]
+
+
+def rayserve_health() -> list:
+    # Serve's proxy answers V2 readiness once the application's replicas run (the KServe check, on its port).
+    url = f"http://127.0.0.1:{SERVING_PORTS['rayserve_rest']}/v2/health/ready"
+    return ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=2)"]
+
+
+def rayserve_service(root: Path) -> Service:
+    """Ray Serve over the PyTorch checkpoint: a one-container Ray cluster from the KServe image, the
+    artifacts folder's spec, manifest and checkpoint mounted over the baked ones (as for kserve-torch)."""
+    inside = Path(KSERVE_ARTIFACTS)
+    return Service(
+        name=RAYSERVE, image=BAKED_IMAGES[image_name(RAYSERVE)],
+        ports={"rayserve_rest": SERVING_PORTS["rayserve_rest"]},
+        mounts=tuple(Mount(where(root), str(where(inside))) for where in kserve_files("torch_checkpoint")),
+        entrypoint=RAYSERVE_ENTRYPOINT, command=rayserve_command(), health=rayserve_health(),
+        user=USERS[RAYSERVE], environment={"RAY_USAGE_STATS_ENABLED": "0"},
+        # Ray's session folder (logs rotated at 16 MiB, two old files each) and sockets.
+        tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"}, shm_size=RAY_SHM,
+        # A Ray cluster takes longer to come up than one server: its start period and retries together
+        # are cluster.py's own --start-timeout (240 s), after which it gives up by itself.
+        health_timing={**HEALTH_TIMING, "start_period": RAY_START_PERIOD})
 
 
 def kserve_files(artifact: str) -> tuple:
@@ -232,6 +283,7 @@ def services(root: Path) -> list[Service]:
             mounts=(Mount(root / "web", WEB_ROOT), Mount(CONFIG_DIR / "nginx.conf", WEB_CONFIG)),
             entrypoint=None, command=["nginx", "-g", "daemon off;"], health=web_health(), user=USERS["web"]),
         *(kserve_service(name, root) for name in KSERVE),
+        rayserve_service(root),
     ]
 
 

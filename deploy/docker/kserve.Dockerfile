@@ -5,7 +5,8 @@
 # whatever model the image holds). The command picks the framework and ports, not a build arg:
 # both models and both frameworks are in the image, so the two services (compose, Kubernetes,
 # the KServe InferenceService) share every layer and differ only in their arguments. The CMD and
-# HEALTHCHECK below are kserve-torch's; the kserve-tf service passes its own (deploy/containers/plan.py).
+# HEALTHCHECK below are kserve-torch's; the kserve-tf service passes its own, rayserve its ENTRYPOINT too
+# (python -m serving.rayserve.cluster; deploy/containers/plan.py).
 #
 #   docker build -f deploy/docker/kserve.Dockerfile -t digits-kserve:local .   # from the repo root
 #   python -m deploy.containers.images build                                      # the same, staged
@@ -47,8 +48,8 @@ COPY artifacts/tensorflow/model.keras /artifacts/tensorflow/model.keras
 USER 10001:10001
 WORKDIR /app
 ENV HOME=/tmp PYTHONPATH=/app
-# V2/V1 REST and metrics, V2 gRPC: PyTorch 8090/8091, TensorFlow 8092/8093.
-EXPOSE 8090 8091 8092 8093
+# V2/V1 REST and metrics, V2 gRPC: PyTorch 8090/8091, TensorFlow 8092/8093; Ray Serve's V2 REST 8094.
+EXPOSE 8090 8091 8092 8093 8094
 HEALTHCHECK --interval=5s --timeout=3s --retries=12 --start-period=30s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8090/v2/health/ready', timeout=2)"]
 ENTRYPOINT ["python", "-m", "serving.kserve.server", "--artifacts", "/artifacts", "--host", "0.0.0.0"]

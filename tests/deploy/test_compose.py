@@ -16,6 +16,7 @@ from serving import endpoints as endpoints_mod
 from tests.deploy.conftest import OTHER_MODEL, bind_source, parse_port
 
 SCHEMA = Path(__file__).with_name("schemas") / "compose_spec.json"
+RAY_START_TIMEOUT = 240  # serving/rayserve/cluster.py --start-timeout's default
 OVERRIDES = {"DIGITS_SERVING_HOST": "0.0.0.0", "DIGITS_TFSERVING_REST_PORT": "9501",
              "DIGITS_TORCHSERVE_INFERENCE_PORT": "9080", "DIGITS_WEB_DEMO_PORT": "9000"}
 
@@ -63,7 +64,7 @@ def test_defaults_bind_the_spec_ports_to_loopback_only(compose_for):
     expected = {SERVING_PORTS[name] for name in ("torchserve_inference",
                                                   "torchserve_grpc_inference", "tfserving_grpc", "tfserving_rest",
                                                   "kserve_torch_rest", "kserve_torch_grpc", "kserve_tf_rest",
-                                                  "kserve_tf_grpc", "web_demo")}
+                                                  "kserve_tf_grpc", "rayserve_rest", "web_demo")}
     assert set(published) == expected
     # TorchServe's management APIs (REST and gRPC) and its metrics (no authentication) are never published.
     assert SERVING_PORTS["torchserve_management"] not in published
@@ -110,7 +111,8 @@ def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, 
         assert entry.get("working_dir") == options["working_dir"]
         assert entry.get("environment", {}) == options["environment"]
         assert entry["healthcheck"]["test"] == options["healthcheck"]["test"]
-        for key, seconds in plan.HEALTH_TIMING.items():
+        assert options["healthcheck"]["start_period"] == service.health_timing["start_period"] * 1e9
+        for key, seconds in service.health_timing.items():
             value = entry["healthcheck"][key]
             assert value == (seconds if key == "retries" else f"{seconds}s"), (service.name, key)
         limits = plan.LIMITS[service.name]
@@ -120,6 +122,7 @@ def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, 
         assert options["mem_limit"] == limits["memory"]
         assert options["nano_cpus"] == int(float(limits["cpus"]) * 1e9)
         assert {t.split(":", 1)[0]: t.split(":", 1)[1] for t in entry["tmpfs"]} == options["tmpfs"]
+        assert entry.get("shm_size") == options["shm_size"] == service.shm_size, service.name
 
 
 def test_every_container_is_locked_down(compose_for):
@@ -141,21 +144,24 @@ def test_health_checks_name_the_spec_model_and_ports(compose_for, any_root):
     assert f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']}" in tfserving
     assert f"/v1/models/{model} " in tfserving
     assert services["web"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"
-    for name, rest in (("kserve-torch", "kserve_torch_rest"), ("kserve-tf", "kserve_tf_rest")):
+    for name, rest in (("kserve-torch", "kserve_torch_rest"), ("kserve-tf", "kserve_tf_rest"),
+                       ("rayserve", "rayserve_rest")):
         assert f"'http://127.0.0.1:{SERVING_PORTS[rest]}/v2/health/ready'" in services[name]["healthcheck"]["test"][-1]
 
 
 def test_kserve_services_share_the_image_they_build(compose_raw, any_root):
-    """No registry has digits-kserve:local: both services build it from kserve.Dockerfile, each serving
-    its own framework's model file from the artifacts folder."""
+    """No registry has digits-kserve:local: both services and Ray Serve build it from kserve.Dockerfile,
+    each serving its own framework's model file from the artifacts folder."""
     services = compose_raw["services"]
-    for name in ("kserve-torch", "kserve-tf"):
+    for name in ("kserve-torch", "kserve-tf", "rayserve"):
         assert services[name]["image"] == plan.BAKED_IMAGES["kserve"]
         assert services[name]["build"] == {"context": "..", "dockerfile": "deploy/docker/kserve.Dockerfile"}
-    mounted = {s.name: {m.target for m in s.mounts} for s in plan.services(any_root) if s.name.startswith("kserve-")}
+    mounted = {s.name: {m.target for m in s.mounts} for s in plan.services(any_root)
+               if plan.image_name(s.name) == "kserve"}
     shared = {"/artifacts/spec.json", "/artifacts/manifest.json"}
     assert mounted == {"kserve-torch": shared | {"/artifacts/torch/model.pt"},
-                       "kserve-tf": shared | {"/artifacts/tensorflow/model.keras"}}
+                       "kserve-tf": shared | {"/artifacts/tensorflow/model.keras"},
+                       "rayserve": shared | {"/artifacts/torch/model.pt"}}
 
 
 def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):
@@ -172,3 +178,50 @@ def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):
     torchserve = {v["target"]: bind_source(v["source"]) for v in compose["services"]["torchserve"]["volumes"]}
     assert torchserve[plan.TS_CONFIG] == rendered / "torchserve.properties"
     assert f"/v1/models/{OTHER_MODEL} " in text and f'"{OTHER_MODEL}"' in text
+
+
+def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_loopback(compose_for, digits_root):
+    """The container runs what `make serve` runs (deploy/local/servers.py), with every flag the local runner
+    passes; Serve's proxy binds the container's interface (else the published port reaches nothing) while
+    the host side stays 127.0.0.1; Ray's run folder is on the /tmp tmpfs, its object store fits /dev/shm."""
+    from deploy.local import servers
+    from serving.rayserve import cluster
+
+    service = next(s for s in plan.services(digits_root) if s.name == plan.RAYSERVE)
+    local = servers.rayserve(digits_root, endpoints_mod.resolve({}, root=digits_root)).command
+    assert local[1:3] == service.entrypoint[1:] == ["-m", "serving.rayserve.cluster"]
+    flags = dict(zip(service.command[::2], service.command[1::2], strict=True))
+    assert {word for word in local if word.startswith("--")} <= set(flags)
+    assert flags["--host"] == "0.0.0.0" and flags["--http-port"] == str(SERVING_PORTS["rayserve_rest"])
+    assert flags["--artifacts"] == plan.KSERVE_ARTIFACTS and flags["--run"].startswith("/tmp/")
+    assert flags["--num-cpus"] == plan.LIMITS[plan.RAYSERVE]["cpus"]  # the container's CPUs, not the host's
+    assert int(flags["--object-store-mb"]) == plan.RAY_OBJECT_STORE_MB < int(service.shm_size.rstrip("m"))
+    (published,) = compose_for({})["services"][plan.RAYSERVE]["ports"]
+    assert parse_port(published) == (SERVING_HOST, SERVING_PORTS["rayserve_rest"], SERVING_PORTS["rayserve_rest"])
+    # Usage statistics off (the cluster sets it too, with Ray's single-machine mode: every Ray address loopback).
+    assert service.environment["RAY_USAGE_STATS_ENABLED"] == cluster.LOCKED_DOWN["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert cluster.LOCKED_DOWN["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    assert plan.LIMITS[plan.RAYSERVE]["memory"] == "2560M"  # 2 replicas measured about 1.9 GB resident
+    # Healthy or given up within the cluster's own start timeout (--start-timeout), not before it.
+    timing = service.health_timing
+    assert timing["start_period"] + timing["retries"] * timing["interval"] == RAY_START_TIMEOUT
+    assert timing["start_period"] > plan.HEALTH_TIMING["start_period"]
+
+
+@pytest.mark.skipif(not Path(str(plan.REPO / ".venv-kserve" / "bin" / "python")).exists(),
+                    reason="needs .venv-kserve (make setup): the cluster's flags are parsed where Ray is installed")
+def test_rayserve_container_flags_are_the_cluster_s(digits_root):
+    """cluster.py itself accepts the plan's command (a misspelt or missing flag exits 2), with the values meant."""
+    import subprocess
+
+    service = next(s for s in plan.services(digits_root) if s.name == plan.RAYSERVE)
+    script = ("import json, sys; from serving.rayserve.cluster import parse_args; "
+              "print(json.dumps(vars(parse_args(sys.argv[1:])), default=str))")
+    answer = subprocess.run([str(plan.REPO / ".venv-kserve" / "bin" / "python"), "-c", script, *service.command],
+                            capture_output=True, text=True, cwd=plan.REPO, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    parsed = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert (parsed["host"], parsed["http_port"], parsed["run"]) == ("0.0.0.0", SERVING_PORTS["rayserve_rest"],
+                                                                    plan.RAY_RUN)
+    assert (parsed["num_cpus"], parsed["object_store_mb"]) == (2, plan.RAY_OBJECT_STORE_MB)
+    assert parsed["start_timeout"] == RAY_START_TIMEOUT  # what the health check's timing adds up to

@@ -17,7 +17,7 @@ from deploy.local import servers
 from serving.tfserving import configs as tf_configs
 from tests.deploy.conftest import OTHER_MODEL
 
-SERVICES = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf")
+SERVICES = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf", "rayserve")
 IMAGES = tuple(dict.fromkeys(map(plan.image_name, SERVICES)))  # the two KServe services share one
 
 
@@ -50,7 +50,7 @@ def sharing(name: str, root) -> list[plan.Service]:
 @pytest.mark.parametrize("name", SERVICES)
 def test_dockerfile_runs_the_plan(name, any_root):
     found, expected = instructions(name, any_root), service(name, any_root)
-    default = sharing(name, any_root)[0]  # its CMD and HEALTHCHECK (kserve-tf passes its own)
+    default = sharing(name, any_root)[0]  # its ENTRYPOINT, CMD and HEALTHCHECK (kserve-tf, rayserve pass their own)
     image = plan.image_name(name)
     if image in plan.IMAGES:
         assert found["FROM"] == [expected.image]
@@ -58,8 +58,8 @@ def test_dockerfile_runs_the_plan(name, any_root):
         assert found["FROM"] == [plan.BUILD_ONLY[image]] and expected.image == plan.BAKED_IMAGES[image]
     assert found["USER"] == [expected.user]
     assert int(expected.user.split(":")[0]) != 0
-    if expected.entrypoint:
-        assert json.loads(found["ENTRYPOINT"][0]) == expected.entrypoint
+    if default.entrypoint:
+        assert json.loads(found["ENTRYPOINT"][0]) == default.entrypoint
     assert json.loads(found["CMD"][0]) == default.command
     health = found["HEALTHCHECK"][0]
     assert json.loads(health[health.index("CMD ") + 4:]) == default.health[1:]

@@ -18,8 +18,10 @@ from tests.deploy.conftest import DEPLOY, OTHER_MODEL  # noqa: E402
 K8S = DEPLOY / "k8s"
 # The newest schema the package ships, and an older release still widely run.
 VERSIONS = (kubernetes_validate.latest_version(), "1.29.0")
-DEPLOYMENTS = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf")
-MODEL_SERVERS = {"torchserve", "tfserving", "kserve-torch", "kserve-tf"}
+DEPLOYMENTS = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf", "rayserve")
+MODEL_SERVERS = {"torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve"}
+# Ray Serve scales its replicas inside the pod (2-4, Ray's autoscaler); across nodes, deploy/kuberay/.
+AUTOSCALED = MODEL_SERVERS - {"rayserve"}
 
 
 def kustomization(folder=K8S) -> dict:
@@ -93,7 +95,8 @@ def test_deployment_runs_the_plan(name, any_root):
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
-def test_deployment_is_non_root_read_only_and_probed(name):
+def test_deployment_is_non_root_read_only_and_probed(name, digits_root):
+    service = next(s for s in plan.services(digits_root) if s.name == name)
     pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     uid, gid = (int(x) for x in plan.USERS[name].split(":"))
@@ -103,7 +106,8 @@ def test_deployment_is_non_root_read_only_and_probed(name):
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    # /tmp, and /dev/shm where the plan sizes it (Ray's object store): both in memory, like compose's.
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"] + ["/dev/shm"] * bool(service.shm_size)
     assert "readinessProbe" in container and "livenessProbe" in container
 
 
@@ -141,7 +145,7 @@ def test_services_expose_the_container_ports():
 def test_autoscalers_target_deployments_with_cpu_requests():
     deployments = of_kind("Deployment")
     autoscalers = of_kind("HorizontalPodAutoscaler")
-    assert set(autoscalers) == MODEL_SERVERS
+    assert set(autoscalers) == AUTOSCALED
     for hpa in autoscalers.values():
         target = hpa["spec"]["scaleTargetRef"]
         assert target["kind"] == "Deployment" and target["name"] in deployments
@@ -162,6 +166,25 @@ def test_network_policies_select_the_deployments_they_name():
     assert served == MODEL_SERVERS
     metrics = policies["model-servers-metrics"]["spec"]["podSelector"]["matchLabels"]
     assert [name for name, pod in labels.items() if metrics.items() <= pod.items()] == ["torchserve"]
+
+
+def test_rayserve_pod_holds_ray_s_memory_as_the_plan_does(any_root):
+    """Ray's temp folder and its object store in memory, sized as compose's tmpfs and shm_size."""
+    service = next(s for s in plan.services(any_root) if s.name == plan.RAYSERVE)
+    pod = of_kind("Deployment", manifests(any_root))[plan.RAYSERVE]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v["emptyDir"] for v in pod["volumes"]}
+    mounted = {m["mountPath"]: volumes[m["name"]] for m in pod["containers"][0]["volumeMounts"]}
+    assert all(volume["medium"] == "Memory" for volume in mounted.values())
+    tmp_size = dict(option.split("=") for option in service.tmpfs["/tmp"].split(",") if "=" in option)["size"]
+    assert mebibytes(mounted["/tmp"]["sizeLimit"]) == int(tmp_size.rstrip("m"))
+    assert mebibytes(mounted["/dev/shm"]["sizeLimit"]) == int(service.shm_size.rstrip("m"))
+    assert service.command[service.command.index("--run") + 1].startswith("/tmp/")
+    assert mebibytes(mounted["/dev/shm"]["sizeLimit"]) > plan.RAY_OBJECT_STORE_MB
+    # The startup probe waits as long as the compose health check: the cluster's own start timeout.
+    startup = pod["containers"][0]["startupProbe"]
+    timing = service.health_timing
+    assert startup["periodSeconds"] * startup["failureThreshold"] == \
+        timing["start_period"] + timing["retries"] * timing["interval"]
 
 
 def test_probes_name_the_spec_model(any_root):

@@ -138,6 +138,11 @@ def test_launcher_options_follow_the_spec_and_overrides(any_root):
     assert mounts[f"{plan.KSERVE_ARTIFACTS}/torch/model.pt"] == str(root / "torch" / "model.pt")
     assert options["kserve-tf"]["ports"] == {f"{SERVING_PORTS[name]}/tcp": ("127.0.0.2", SERVING_PORTS[name])
                                              for name in ("kserve_tf_rest", "kserve_tf_grpc")}
+    assert options["rayserve"]["ports"] == {f"{SERVING_PORTS['rayserve_rest']}/tcp": ("127.0.0.2",
+                                                                                     SERVING_PORTS["rayserve_rest"])}
+    assert options["rayserve"]["shm_size"] == plan.RAY_SHM and options["rayserve"]["mem_limit"] == "2560M"
+    mounts = {m["Target"]: m["Source"] for m in options["rayserve"]["mounts"]}
+    assert mounts[f"{plan.KSERVE_ARTIFACTS}/torch/model.pt"] == str(root / "torch" / "model.pt")
     for name, option in options.items():
         assert option["read_only"] and option["cap_drop"] == ["ALL"], name
         assert option["labels"] == {plan.LABEL: name} and option["name"] == f"digits-{name}"
@@ -152,4 +157,5 @@ def test_endpoint_lines_use_the_spec(any_root):
     for rest, grpc in (("kserve_torch_rest", "kserve_torch_grpc"), ("kserve_tf_rest", "kserve_tf_grpc")):
         assert f"http://127.0.0.1:{SERVING_PORTS[rest]}/v2/models/{model}/infer" in text
         assert f"127.0.0.1:{SERVING_PORTS[grpc]}" in text
+    assert f"http://127.0.0.1:{SERVING_PORTS['rayserve_rest']}/v2/models/{model}/infer" in text
     assert str(SERVING_PORTS["torchserve_management"]) not in text

@@ -3,7 +3,7 @@
 No engine runs here, but the checks themselves are plain programs: the TorchServe one is a Python
 script (deploy/config/torchserve_health.py), the TF Serving one a bash line, the KServe one a
 Python line. They run here against the servers the local runner starts (real TorchServe; TF
-Serving or the compatible server; KServe's ModelServer per framework) on free ports, with the
+Serving or the compatible server; KServe's ModelServer per framework; the Ray cluster) on free ports, with the
 artifacts that deploy/containers/artifacts.py builds.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_missing_artifacts_are_built_and_verified(live):
     root, _, ready = live
     # The demo is served only when its page was built into this folder (the browser tests may have).
     demo = ["web"] if artifacts.web_ready(root) else []
-    assert ready == ["torchserve", "tfserving", "kserve-torch", "kserve-tf", *demo]
+    assert ready == ["torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve", *demo]
     manifest.verify("torchserve_mar", root)
     assert tf_configs.verified_versions(root) == [1]
     assert artifacts.ensure(root) == ready  # a second call builds nothing new
@@ -119,3 +119,16 @@ def test_kserve_health_check_passes_once_the_model_is_loaded(live, name):
     command[-1] = command[-1].replace(f":{SERVING_PORTS[rest]}/", f":{endpoints.ports[rest]}/")
     answer = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=30)
     assert answer.returncode == 0, answer.stderr
+
+
+def test_rayserve_health_check_passes_once_the_replicas_run(live):
+    """The container's check, against the local Ray cluster the runner started (its port moved), and
+    failing where nothing listens."""
+    _, endpoints, _ = live
+    command = plan.rayserve_health()[1:]
+    default = f":{SERVING_PORTS['rayserve_rest']}/"
+    assert default in command[-1]
+    for port, expected in ((endpoints.ports["rayserve_rest"], 0), (free_ports(1)[0], 1)):
+        check = [sys.executable, *command[1:-1], command[-1].replace(default, f":{port}/")]
+        answer = subprocess.run(check, capture_output=True, text=True, timeout=30)
+        assert answer.returncode == expected, answer.stderr

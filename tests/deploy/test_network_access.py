@@ -106,7 +106,7 @@ def test_only_a_scraper_reads_torchserve_s_metrics():
     assert not any(reaches(SCRAPER, torchserve, port) for port in ports_named(torchserve, "http", "grpc"))
 
 
-@pytest.mark.parametrize("name", ["torchserve", "tfserving", "kserve-torch", "kserve-tf", "web"])
+@pytest.mark.parametrize("name", ["torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve", "web"])
 def test_no_server_and_not_the_page_connects_out_dns_included(name):
     source = pods()[name][1]
     assert not reaches(source, DNS, 53)
