@@ -118,7 +118,7 @@ def test_clients_ride_out_a_tfserving_restart(servers, images):
         load.start()
     assert wait_for(lambda: all(load.snapshot()['answered'] >= 5 for load in loads.values()), 30)
     assert runner.stop_one("tfserving", servers.root)
-    runner.start(servers.root, servers.endpoints)  # TorchServe is still up: only TF Serving starts
+    runner.start(servers.root, servers.endpoints, only=("tfserving",))  # TorchServe and KServe are still up
     ok_after_restart = {name: load.snapshot()['answered'] for name, load in loads.items()}
     assert wait_for(lambda: all(load.snapshot()['answered'] >= ok_after_restart[name] + 5
                                 for name, load in loads.items()), 60)
