@@ -439,36 +439,31 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict, war
 
 
 @dataclass(frozen=True)
-class RestLimits:
-    """How much the REST API takes on at once; what is over a limit is answered 503 + Retry-After, never dropped."""
+class RestLimits(connections.ConnectionLimits):
+    """How much the REST API takes on at once; what is over a limit is answered 503 + Retry-After, never dropped.
+
+    The connection limits (counted from accept, header, body and keep-alive timeouts, what a refused
+    client is told to wait) are serving/connections.py's; these add the listen backlog and the model's.
+    """
 
     # Kernel queue of connections not yet accepted: a crowd of clients connecting at once waits
     # here instead of getting resets (Python's http.server listened with 5). The kernel caps it at
     # net.core.somaxconn (4096 on current Linux).
     backlog: int = 2048
-    # Open connections at once, counted from accept (serving/connections.py): a connection past this
-    # takes the place of the oldest one that has not sent its request, or is answered 503 with
-    # `Connection: close` at once and closed, so the file descriptors stay bounded.
-    max_connections: int = 4096
-    # Seconds from accept until the request's headers are complete, to read a body, and for an idle
-    # kept-alive connection; then the connection is closed (a body late: 408 first).
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 10.0
-    keepalive_timeout_s: float = 15.0
     # Predictions running at once, each on a thread of its own, off the event loop: the model call
     # and the JSON parsing are CPU work that would stall every other connection.
     model_threads: int = 4
     # Predictions waiting for a thread; one more is refused with 503 and Retry-After. Large enough
     # for a crowd of 1,000 connections with a request each in flight.
     queue: int = 2048
-    retry_after_s: int = 1  # what a refused client is told to wait
     # Seconds one prediction may run before it is answered 504 and its thread replaced (serving/watchdog.py).
     prediction_timeout_s: float = PREDICTION_TIMEOUT_S
 
     @property
     def connection_limits(self) -> connections.ConnectionLimits:
-        return connections.ConnectionLimits(self.max_connections, self.header_timeout_s, self.body_timeout_s,
-                                            self.keepalive_timeout_s, self.retry_after_s)
+        """Just the connection limits, for the connection guard."""
+        fields = dataclasses.fields(connections.ConnectionLimits)
+        return connections.ConnectionLimits(**{field.name: getattr(self, field.name) for field in fields})
 
 
 def overloaded(server: Server, name: str, message: str, limits: RestLimits):
