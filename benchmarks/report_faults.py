@@ -22,7 +22,8 @@ def section_faults(inputs) -> str:
     failed = sorted(name for name, outcome in tests.items() if outcome == "failed")
     text += ("Each row is one fault injected by a test of the suite into servers or builds of its own, with the "
              "counts that test asserted on (`" + report.get("command", "make faults") + "`, "
-             f"{len(tests)} tests, {report.get('seconds', '-')} s). A test passes only when every request got "
+             f"{len(tests)} tests" + (f", {report['seconds']} s" if report.get("seconds") else "")
+             + "). A test passes only when every request got "
              "an answer or an explicit refusal and nothing waited past its deadline.\n\n")
     if not rows:
         return text + "*no fault test recorded anything*\n"
