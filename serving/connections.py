@@ -57,6 +57,17 @@ class ConnectionLimits:
     retry_after_s: int = 1  # what a refused connection is told to wait
 
 
+def raise_open_files(needed: int) -> tuple[int, int, int]:
+    """Raise this process's soft limit on open files towards `needed`, within the hard limit (never lower it).
+    (the soft limit before, the soft limit now, the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return soft, target, hard
+    return soft, soft, hard
+
+
 def fit_to_open_files(wanted: int, share: int = 1) -> int:
     """`wanted` connections, or fewer: `share` listeners together stay SPARE_FILES below RLIMIT_NOFILE's soft limit."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)

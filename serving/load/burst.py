@@ -44,8 +44,8 @@ from benchmarks import machine, openloop, results, timing
 from benchmarks.openloop import Tally
 from core import registry
 from core import spec as specs
+from serving import connections, tls
 from serving import endpoints as endpoints_mod
-from serving import tls
 from serving.load import plots
 
 TARGETS = tuple(registry.served())
@@ -58,15 +58,14 @@ GRPC_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 def ensure_open_files(needed: int) -> int:
     """Raise this process's soft limit on open files to `needed` when lower (up to the hard limit); the limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return soft
-    if hard != resource.RLIM_INFINITY and hard < needed:
+    if soft < needed and hard != resource.RLIM_INFINITY and hard < needed:
         raise SystemExit(f"error: {needed} open files needed for this burst, but the hard limit is {hard}: "
                          f"raise it (`ulimit -Hn {needed}` as root, or /etc/security/limits.conf) "
                          "or use fewer connections")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    print(f"burst: raised the soft limit on open files from {soft} to {needed} (hard limit {hard})", flush=True)
-    return needed
+    before, now, hard = connections.raise_open_files(needed)
+    if now > before:
+        print(f"burst: raised the soft limit on open files from {before} to {now} (hard limit {hard})", flush=True)
+    return now
 
 
 # ---- one connection of each kind -------------------------------------------------------------

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import selectors
 import socket
 import subprocess
 import sys
 import time
+
+from serving import connections
 
 PARTIAL = {
     "rest": b"POST /v1/models/x:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n",
@@ -34,19 +35,9 @@ CONNECT_TIMEOUT_S = 3.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def raise_open_files(needed: int) -> int:
-    """This process's soft limit on open files raised towards `needed` (within the hard limit); the limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    return soft
-
-
 def hold(host: str, port: int, count: int, kind: str, seconds: float, progress=None) -> dict:
     """One process's share: open `count` half-sent connections, watch them `seconds` more, close them; the counts."""
-    limit = raise_open_files(count + 64)
+    _, limit, _ = connections.raise_open_files(count + 64)
     count = min(count, limit - 64)  # the rest of this process's files: Python itself, the selector
     selector = selectors.DefaultSelector()
     opened_at, closed_after, answered, failed = {}, [], 0, 0

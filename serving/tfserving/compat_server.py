@@ -632,14 +632,10 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
 
 def raise_open_files(needed: int) -> None:
     """Raise the soft limit on open files to `needed` (within the hard limit), so max_connections can be reached."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        log.info("open files: soft limit raised from %d to %d for the connection limits", soft, target)
-    if target < needed:
+    before, now, hard = connections.raise_open_files(needed)
+    if now > before:
+        log.info("open files: soft limit raised from %d to %d for the connection limits", before, now)
+    if now < needed:
         log.warning("open files: the hard limit %d is below the %d the connection limits need: raise `ulimit -Hn`",
                     hard, needed)
 
