@@ -459,12 +459,6 @@ class RestLimits(connections.ConnectionLimits):
     # Seconds one prediction may run before it is answered 504 and its thread replaced (serving/watchdog.py).
     prediction_timeout_s: float = PREDICTION_TIMEOUT_S
 
-    @property
-    def connection_limits(self) -> connections.ConnectionLimits:
-        """Just the connection limits, for the connection guard."""
-        fields = dataclasses.fields(connections.ConnectionLimits)
-        return connections.ConnectionLimits(**{field.name: getattr(self, field.name) for field in fields})
-
 
 def overloaded(server: Server, name: str, message: str, limits: RestLimits):
     from aiohttp import web
@@ -574,7 +568,7 @@ def make_rest_app(server: Server, metrics_path: str | None, limits: RestLimits =
                 raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                    f"{rest[1:]} is not implemented by this server: use :predict")
             try:
-                raw = await connections.read_body_within(lambda: read_body(request), limits.connection_limits)
+                raw = await connections.read_body_within(lambda: read_body(request), limits)
             except TimeoutError:
                 request["close"] = True
                 return send(408, {"error": f"the request body did not arrive within {limits.body_timeout_s:g} s"},
@@ -611,7 +605,7 @@ async def serve_rest(server: Server, host: str, port: int, metrics_path: str | N
     await runner.setup()
     # Connections counted from accept, header timeout, accept errors logged once per interval; no
     # SO_REUSEPORT: a second server on the same port must fail, not silently share it.
-    guard = connections.ConnectionGuard(limits.connection_limits, "rest")
+    guard = connections.ConnectionGuard(limits, "rest")
     try:
         listener = await guard.listen(runner, host, port, backlog=limits.backlog)
     except OSError as error:
