@@ -26,7 +26,8 @@ requests then ran the TF server out of open files and wrote 285 MB of log in 45 
 - **accept errors once per interval**: the event loop's exception handler writes a failed accept
   (EMFILE: out of open files) as one line per ACCEPT_LOG_INTERVAL_S with the count since, never
   one traceback per connection; everything else goes to asyncio's own handler.
-`grpc_server_options` is the gRPC twin (handshake timeout, incoming connection cap, idle and ping limits).
+`grpc_server_options` is the gRPC twin (handshake timeout, incoming connection cap, idle and ping limits),
+and `MalformedRequests` the gRPC servers' interceptor for bytes that are not a protobuf message.
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ import logging
 import resource
 import time
 from dataclasses import dataclass
+
+import grpc
+from grpc import aio
 
 log = logging.getLogger("digits.connections")
 ACCEPT_LOG_INTERVAL_S = 10.0  # at most one line about failed accepts per this many seconds
@@ -86,6 +90,47 @@ def grpc_server_options(max_connections: int) -> list:
         ("grpc.max_allowed_incoming_connections", max_connections),
         *GRPC_KEEPALIVE_OPTIONS,
     ]
+
+
+class MalformedRequests(aio.ServerInterceptor):
+    """INVALID_ARGUMENT for a request that is not its method's protobuf message, on a grpc.aio server.
+
+    grpcio itself answers a server error (INTERNAL "Exception deserializing request!" or UNKNOWN) for
+    what is the client's mistake; here each unary method gets the raw bytes and parses them itself.
+    The wrapped handler is made at a method's first call and kept (the services are fixed); an unknown
+    method is not remembered, since a client may send any name.
+    """
+
+    def __init__(self):
+        self.wrapped = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        wrapped = self.wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+                return handler
+            wrapped = self.wrapped[method] = _parsing_itself(handler, method)
+        return wrapped
+
+
+def _parsing_itself(handler, method: str):
+    """`handler` taking raw bytes: what does not parse is answered INVALID_ARGUMENT, naming the method."""
+    parse, behaviour = handler.request_deserializer, handler.unary_unary
+
+    async def unary(raw: bytes, context):
+        from google.protobuf.message import DecodeError
+
+        try:
+            request = parse(raw)
+        except (DecodeError, ValueError, RecursionError) as error:
+            log.warning("refused %s: not a protobuf message", method)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"the request to {method} is not a valid protobuf message ({error})")
+        return await behaviour(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
 
 
 GRPC_KEEPALIVE_OPTIONS = (

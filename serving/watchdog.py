@@ -84,9 +84,9 @@ class ModelThreads:
             _stall_if_asked()
             result = fn(*args)
         except BaseException as error:  # handed to the caller, whatever it is
-            _settle(answer, error=error)
+            settle(answer, error=error)
         else:
-            _settle(answer, result=result)
+            settle(answer, result=result)
         finally:
             with self.lock:
                 self.running.pop(key, None)
@@ -104,7 +104,7 @@ class ModelThreads:
                 overdue = [(started, answer, pool) for started, answer, pool in self.running.values()
                            if now - started > self.timeout and not answer.done()]
                 for _, answer, pool in overdue:
-                    _settle(answer, error=Stuck(f"the model did not answer within {self.timeout:g} s (a stuck "
+                    settle(answer, error=Stuck(f"the model did not answer within {self.timeout:g} s (a stuck "
                                                 "prediction thread; it was replaced): try again"))
                     self.stuck += 1
                     replace = pool is self.pool and self.stuck <= MAX_STUCK
@@ -127,7 +127,7 @@ class ModelThreads:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _settle(answer: futures.Future, result=None, error: BaseException | None = None) -> None:
+def settle(answer: futures.Future, result=None, error: BaseException | None = None) -> None:
     """Give the future its outcome unless it has one (the watchdog and the thread may race)."""
     try:
         if error is not None:

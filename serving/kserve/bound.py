@@ -98,31 +98,6 @@ class ProtocolErrors(ExceptionToStatusInterceptor):
         await super().handle_exception(ex, request_or_iterator, context, method_name)
 
 
-class MalformedRequests(aio.ServerInterceptor):
-    """INVALID_ARGUMENT for bytes that are not the method's protobuf (grpcio would answer UNKNOWN):
-    the method gets the raw bytes and parses them itself, like the TF server's interceptor."""
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler
-        parse, behaviour = handler.request_deserializer, handler.unary_unary
-        method = handler_call_details.method
-
-        async def unary(raw: bytes, context):
-            from google.protobuf.message import DecodeError
-
-            try:
-                request = parse(raw)
-            except (DecodeError, ValueError, RecursionError) as error:
-                log.warning("refused %s: not a protobuf message", method)
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    f"the request to {method} is not a valid protobuf message ({error})")
-            return await behaviour(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
-
-
 class BoundGRPCServer:
     """kserve's V2 gRPC servicer on an aio server of ours: our host, our limits, TLS when configured."""
 
@@ -133,7 +108,8 @@ class BoundGRPCServer:
 
     async def start(self, max_workers: int) -> None:
         self.server = aio.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=(MalformedRequests(), ProtocolErrors()),
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=(connections.MalformedRequests(), ProtocolErrors()),
             maximum_concurrent_rpcs=self.max_concurrency,  # beyond it: RESOURCE_EXHAUSTED at once
             options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
                      ("grpc.max_send_message_length", MAX_REQUEST_BYTES),

@@ -3,6 +3,8 @@
     scheduler = Scheduler(batching_params.load(path))        # num_batch_threads threads, shared
     queue = scheduler.add_queue(run, "digits:1:serving_default")  # run({input: batch}) -> {output: batch}
     outputs = queue.schedule({"image": array})                # blocks until its batch ran; its rows only
+    answer = queue.submit({"image": array})                   # the same as a concurrent.futures.Future
+    outputs = await asyncio.wrap_future(answer)               # ... awaited on an event loop
     scheduler.remove_queue(queue)                             # the version was unloaded: drain, then drop
 
 The behaviour follows TF Serving's SharedBatchScheduler and BatchingSession (tensorflow/core/
@@ -26,6 +28,11 @@ without large batch splitting:
   are FAILED_PRECONDITION). The outputs are split back by each task's row count, the padding rows
   dropped: each request gets exactly the rows of its own inputs.
 - The metrics TF Serving records, named as its Prometheus page names them (metrics_text()).
+
+Batches run under a watchdog (serving/watchdog.py, `Scheduler(params, timeout=5.0)`): a batch that
+has run `timeout` seconds answers each of its requests DEADLINE_EXCEEDED and its thread is
+replaced, so the callers that queued it never wait for ever and the scheduler keeps its threads.
+A caller therefore waits on its batch alone, on its own thread, with no model thread of its own.
 """
 from __future__ import annotations
 
@@ -34,11 +41,13 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
 
+from serving import watchdog
 from serving.tfserving.batching_params import BatchingParameters
 from serving.tfserving.compat_models import ServingError
 
@@ -51,9 +60,7 @@ class Task:
     inputs: dict  # input name -> array, the same number of rows each
     size: int
     enqueued: float  # time.monotonic()
-    done: threading.Event = field(default_factory=threading.Event)
-    outputs: dict | None = None
-    error: ServingError | None = None
+    answer: futures.Future = field(default_factory=futures.Future)  # its rows of the outputs, or its error
 
 
 class Batch:
@@ -79,13 +86,15 @@ class Queue:
 
     def schedule(self, inputs: dict) -> dict:
         """Queue one request's inputs and wait for its outputs (its rows of the batch it ran in)."""
+        return self.submit(inputs).result()
+
+    def submit(self, inputs: dict) -> futures.Future:
+        """Queue one request's inputs; the future gets its outputs or its ServingError. A refusal
+        (too large, queue full) raises here, at once."""
         size = len(next(iter(inputs.values())))
         task = Task(inputs, size, time.monotonic())
         self.scheduler.enqueue(self, task)
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.outputs
+        return task.answer
 
     def add(self, task: Task) -> None:
         """Put a task in the open batch, or in a new one (shared_batch_scheduler.h, without splitting)."""
@@ -130,6 +139,7 @@ class Queue:
         """Run one batch and hand each task its rows (or the batch's error). Never raises."""
         started = time.monotonic()
         padded = self.params.padded_size(batch.size)
+        answers = []
         try:
             outputs = self.run(merge(batch.tasks, padded, self.params.pad_variable_length_inputs))
             for name, value in outputs.items():
@@ -138,19 +148,22 @@ class Queue:
                                        f"Batched output tensor {name!r}'s 0th dimension does not equal the sum of the "
                                        "0th dimension sizes of the input tensors")
             offsets = itertools.accumulate([0, *(task.size for task in batch.tasks)])
-            for task, start in zip(batch.tasks, offsets, strict=False):  # offsets has one more
-                task.outputs = {name: value[start:start + task.size] for name, value in outputs.items()}
+            answers = [{name: value[start:start + task.size] for name, value in outputs.items()}
+                       for task, start in zip(batch.tasks, offsets, strict=False)]  # offsets has one more
         except ServingError as error:
-            for task in batch.tasks:
-                task.error = error
+            answers = [error] * len(batch.tasks)
         except Exception as error:  # the model failed on this batch: every request in it says so
             log.exception("%s: a batch of %d failed", self.label, batch.size)
-            for task in batch.tasks:
-                task.error = ServingError(grpc.StatusCode.INTERNAL, f"the batch failed: {error}")
+            answers = [ServingError(grpc.StatusCode.INTERNAL, f"the batch failed: {error}")] * len(batch.tasks)
         finally:
             self.scheduler.metrics.batch(batch, padded, started)
-            for task in batch.tasks:
-                task.done.set()
+            for number, task in enumerate(batch.tasks):
+                answer = answers[number] if number < len(answers) else ServingError(
+                    grpc.StatusCode.INTERNAL, "the batch was interrupted")
+                if isinstance(answer, ServingError):
+                    watchdog.settle(task.answer, error=answer)
+                else:
+                    watchdog.settle(task.answer, result=answer)
 
 
 def merge(tasks: list[Task], padded: int, pad_variable_length: bool) -> dict:
@@ -240,8 +253,10 @@ class Metrics:
 class Scheduler:
     """num_batch_threads threads running the batches of every queue, round-robin (SharedBatchScheduler)."""
 
-    def __init__(self, params: BatchingParameters):
+    def __init__(self, params: BatchingParameters, timeout: float = watchdog.TIMEOUT_S):
         self.params = params
+        # The model runs on these (one per batch thread), watched: a stuck batch is answered, its thread replaced.
+        self.model_threads = watchdog.ModelThreads(params.num_batch_threads, timeout, params.thread_pool_name)
         self.cond = threading.Condition()
         self.metrics = Metrics(params.thread_pool_name, self.cond)
         self.queues: list[Queue] = []
@@ -283,6 +298,16 @@ class Scheduler:
             self.cond.notify_all()
         for thread in self.threads:
             thread.join(timeout)
+        self.model_threads.shutdown()
+
+    def _process_watched(self, queue: Queue, batch: Batch) -> None:
+        """queue.process(batch) on a watched model thread; a batch that ran past the timeout answers its
+        requests DEADLINE_EXCEEDED (the stuck call may finish later: its requests were answered)."""
+        try:
+            self.model_threads.call(queue.process, batch)
+        except watchdog.Stuck as error:
+            for task in batch.tasks:
+                watchdog.settle(task.answer, error=ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)))
 
     def _next_batch(self, now: float) -> tuple[Queue, Batch] | None:
         """The next queue's batch that may run now, round-robin; drops closed queues with nothing left."""
@@ -311,7 +336,7 @@ class Scheduler:
                         return
                     self.cond.wait(self._wait_s(time.monotonic()))
             queue, batch = found
-            queue.process(batch)
+            self._process_watched(queue, batch)
             with self.cond:
                 queue.in_progress -= 1
                 if queue.closed:  # threads waiting to drop it (or to stop) look again

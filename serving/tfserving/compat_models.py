@@ -9,7 +9,9 @@ REST fronts (compat_server.py) turn them into a gRPC status or an HTTP status + 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,7 +190,7 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
     if max_batch_size and dims and dims[0] > max_batch_size:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"Task size {dims[0]} is larger than maximum input batch size {max_batch_size}")
-    values = int(np.prod(dims, dtype=np.float64))  # float: the product of absurd dims must not overflow
+    values = math.prod(dims)  # Python integers: the product of absurd dims cannot overflow
     if values > MAX_REQUEST_BYTES // 4:  # more values than a request can carry at 4 bytes each, batching off or not
         raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                            f'input "{name}" declares {values:,} values, more than a request may carry')
@@ -234,6 +236,16 @@ def check_input(name: str, value: np.ndarray, tensor_info, spec: specs.Spec) -> 
 def predict(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
             output_filter=(), max_batch_size: int | None = None) -> tuple[int, str, dict]:
     """Run one request: (version served, signature name, {output name: ndarray})."""
+    return submit(registry, version, signature_name, inputs, output_filter, max_batch_size, blocking=True).result()
+
+
+def submit(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
+           output_filter=(), max_batch_size: int | None = None, blocking: bool = False) -> futures.Future:
+    """Check one request and start it: a future of (version served, signature name, {output name: ndarray}).
+
+    With batching the request is queued and this returns at once (a refusal raises here); without, the
+    model runs in this call when `blocking`, and `blocking=False` is refused (run it on a model thread).
+    """
     import tensorflow as tf
 
     servable = registry.servable(version)
@@ -254,10 +266,34 @@ def predict(registry: ModelRegistry, version: int | None, signature_name: str, i
     if unknown:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs: {sorted(unknown)}")
     signature_name = signature_name or DEFAULT_SIGNATURE
+
+    def answer(outputs: dict) -> tuple[int, str, dict]:
+        wanted = set(output_filter) or set(outputs)
+        return servable.version, signature_name, {k: v for k, v in outputs.items() if k in wanted}
+
     if registry.scheduler is not None:  # merged with other requests; these rows come back
-        outputs = queue_of(registry, servable, signature_name, function).schedule(checked)
-    else:
-        tensors = {name: tf.constant(value) for name, value in checked.items()}
-        outputs = {k: v.numpy() for k, v in function(**tensors).items()}
-    wanted = set(output_filter) or set(outputs)
-    return servable.version, signature_name, {k: v for k, v in outputs.items() if k in wanted}
+        return chain(queue_of(registry, servable, signature_name, function).submit(checked), answer)
+    if not blocking:
+        raise RuntimeError("without batching the model runs in the caller: use predict() on a model thread")
+    tensors = {name: tf.constant(value) for name, value in checked.items()}
+    done = futures.Future()
+    done.set_result(answer({k: v.numpy() for k, v in function(**tensors).items()}))
+    return done
+
+
+def chain(source: futures.Future, then) -> futures.Future:
+    """A future of then(source's result), or of source's error."""
+    out = futures.Future()
+
+    def settle(done: futures.Future) -> None:
+        error = done.exception()
+        if error is not None:
+            out.set_exception(error)
+            return
+        try:
+            out.set_result(then(done.result()))
+        except Exception as failure:  # then() failed: the caller hears of it
+            out.set_exception(failure)
+
+    source.add_done_callback(settle)
+    return out

@@ -52,6 +52,7 @@ import binascii
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -76,6 +77,7 @@ from serving.tfserving.compat_models import (
     contract_of,
     predict,
     signature,
+    submit,
 )
 from training.preprocess import ImageError, picture_to_input
 
@@ -96,13 +98,14 @@ PREDICTION_TIMEOUT_S = watchdog.TIMEOUT_S
 class Server:
     """The models of one models.config, the batch scheduler (batching on), request counters for the metrics."""
 
-    def __init__(self, model_config_file: Path, batching: batching_params.BatchingParameters | None = None):
+    def __init__(self, model_config_file: Path, batching: batching_params.BatchingParameters | None = None,
+                 prediction_timeout_s: float = PREDICTION_TIMEOUT_S):
         from google.protobuf import text_format
         from tensorflow_serving.config import model_server_config_pb2
 
         config = text_format.Parse(Path(model_config_file).read_text(), model_server_config_pb2.ModelServerConfig())
         # One scheduler (num_batch_threads threads) for every model and version, as in TF Serving.
-        self.scheduler = Scheduler(batching) if batching else None
+        self.scheduler = Scheduler(batching, prediction_timeout_s) if batching else None
         self.models = {}
         for model in config.model_config_list.config:
             base = Path(model.base_path)
@@ -142,6 +145,25 @@ class Server:
         finally:
             self.count(name, code, time.perf_counter() - start)
 
+    def submit(self, name, version, signature_name, inputs, output_filter=()) -> futures.Future:
+        """predict() without waiting, for batching only: the request is checked and queued here (a
+        refusal raises), the future holds its answer; counted when it is answered."""
+        start = time.perf_counter()
+        try:
+            answer = submit(self.registry(name, version), version, signature_name, inputs, output_filter,
+                            self.max_batch_size)
+        except ServingError as error:
+            self.count(name, error.code.name, time.perf_counter() - start)
+            raise
+
+        def counted(done: futures.Future) -> None:
+            error = done.exception()
+            self.count(name, error.code.name if isinstance(error, ServingError) else "OK" if error is None
+                       else "INTERNAL", time.perf_counter() - start)
+
+        answer.add_done_callback(counted)
+        return answer
+
     def count(self, name: str, code: str, seconds: float | None = None) -> None:
         """One request of model `name` that ended with `code`; its latency when it reached the model."""
         with self.lock:
@@ -169,8 +191,8 @@ class Server:
 
 # ---- gRPC -------------------------------------------------------------------------------------
 
-def _abort(context, error: ServingError):
-    context.abort(error.code, error.message)
+async def _abort(context, error: ServingError):
+    await context.abort(error.code, error.message)
 
 
 def _version(model_spec) -> int | None:
@@ -180,33 +202,6 @@ def _version(model_spec) -> int | None:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            "version labels are not supported by this server; use a version")
     return None
-
-
-class MalformedRequests(grpc.ServerInterceptor):
-    """Answer a request that does not parse as its method's protobuf with INVALID_ARGUMENT.
-
-    grpcio itself answers INTERNAL ("Exception deserializing request!"), a server error, for what is
-    the client's mistake; this hands each method the raw bytes and parses them itself.
-    """
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler
-        parse, behaviour = handler.request_deserializer, handler.unary_unary
-        method = handler_call_details.method
-
-        def unary(raw: bytes, context):
-            from google.protobuf.message import DecodeError
-
-            try:
-                request = parse(raw)
-            except (DecodeError, ValueError, RecursionError) as error:
-                return context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                     f"the request to {method} is not a valid protobuf message ({error})")
-            return behaviour(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
 
 
 def _dtype_name(number: int) -> str:
@@ -219,9 +214,62 @@ def _dtype_name(number: int) -> str:
         return f"an unknown dtype ({number})"
 
 
-def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThreads | None = None) -> None:
-    """PredictionService and ModelService on `grpc_server`; predictions run on `threads` (model threads with a
-    watchdog: a stuck one answers DEADLINE_EXCEEDED and is replaced, the handler thread is never lost)."""
+# The dtypes whose values a TensorProto may carry as raw bytes (tensor_content), read and written here
+# without TensorFlow's converters: they cost more than the rest of a small request. DataType enum -> numpy.
+PLAIN_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
+                17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
+PLAIN_ENUMS = {np.dtype(numpy_type): enum for enum, numpy_type in PLAIN_DTYPES.items()}
+# DataType enum -> the typed value list that carries it in full (one value per element) and its numpy type.
+VALUE_FIELDS = {1: ("float_val", np.float32), 2: ("double_val", np.float64), 3: ("int_val", np.int32),
+                9: ("int64_val", np.int64)}
+
+
+def tensor_to_array(proto) -> np.ndarray:
+    """A TensorProto's values as an ndarray of its declared shape (read-only when read in place).
+
+    Raw bytes of a plain dtype (what tf.make_tensor_proto sends) are read in place, and a full list of
+    values (float_val...: one per element, as gRPC clients in other languages send) is copied at once;
+    anything else (fewer values filling the shape with the last one, strings, half floats) goes through
+    tf.make_ndarray. Raises ValueError for values that do not fill the shape.
+    """
+    shape = [d.size for d in proto.tensor_shape.dim]
+    numpy_type = PLAIN_DTYPES.get(proto.dtype)
+    if numpy_type is not None and proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, np.dtype(numpy_type).newbyteorder("<")).reshape(shape)
+    field_name, numpy_type = VALUE_FIELDS.get(proto.dtype, (None, None))
+    if field_name is not None and not proto.tensor_content:
+        values = getattr(proto, field_name)
+        if len(values) == math.prod(shape) > 0:
+            return np.array(values, dtype=numpy_type).reshape(shape)
+    import tensorflow as tf
+
+    return tf.make_ndarray(proto)
+
+
+def array_to_tensor(value: np.ndarray, proto) -> None:
+    """Write `value` into the TensorProto `proto` as tf.make_tensor_proto would (raw little-endian bytes
+    for a plain dtype), without its per-call cost."""
+    enum = PLAIN_ENUMS.get(value.dtype)
+    if enum is None:
+        import tensorflow as tf
+
+        proto.CopyFrom(tf.make_tensor_proto(value))
+        return
+    proto.dtype = enum
+    for size in value.shape:
+        proto.tensor_shape.dim.add().size = size
+    proto.tensor_content = value.astype(value.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThreads | None = None,
+                      calls_at_once: int = GRPC_MAX_THREADS) -> None:
+    """PredictionService and ModelService on the grpc.aio server `grpc_server`.
+
+    The handlers run on its event loop. A prediction waits for its batch there (the scheduler's batch
+    threads run the model, watched); without batching it runs on `threads` (model threads with a
+    watchdog: a stuck one answers DEADLINE_EXCEEDED and is replaced). `calls_at_once`
+    (--grpc_max_threads) predictions are handled at once; later ones wait their turn.
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
@@ -232,40 +280,48 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
     )
 
     threads = threads or watchdog.ModelThreads(GRPC_MAX_THREADS, PREDICTION_TIMEOUT_S, "grpc-predict")
+    handled = asyncio.Semaphore(calls_at_once)
 
-    def guarded_predict(*args):
+    async def run_predict(*args):
+        if server.scheduler is not None:  # checked and queued here; the batch runs on the scheduler's threads
+            return await asyncio.wrap_future(server.submit(*args))
         try:
-            return threads.call(server.predict, *args)
+            return await asyncio.wrap_future(threads.submit(server.predict, *args))
         except watchdog.Stuck as error:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)) from None
 
-    class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-        def Predict(self, request, context):
+    def read_inputs(request, signature_def) -> dict:
+        """The request's tensors as arrays, each checked against the signature before it is materialized."""
+        if set(request.inputs) != set(signature_def.inputs):
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "input names do not match the signature: "
+                               f"sent {sorted(request.inputs)}, expected {sorted(signature_def.inputs)}")
+        inputs = {}
+        for name, proto in request.inputs.items():
+            if proto.dtype != signature_def.inputs[name].dtype:
+                want, got = tf.dtypes.as_dtype(signature_def.inputs[name].dtype).name, _dtype_name(proto.dtype)
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f'input "{name}": expects arg to be {want} but {got} is provided')
+            check_proto_shape(name, proto, signature_def.inputs[name], server.max_batch_size)
             try:
-                spec = request.model_spec
-                version = _version(spec)
-                servable = server.registry(spec.name, version).servable(version)
-                signature_def, _ = signature(servable, spec.signature_name)
-                inputs = {}
-                if set(request.inputs) != set(signature_def.inputs):  # before any tensor is materialized
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "input names do not match the signature: "
-                                       f"sent {sorted(request.inputs)}, expected {sorted(signature_def.inputs)}")
-                for name, proto in request.inputs.items():
-                    if proto.dtype != signature_def.inputs[name].dtype:
-                        want = tf.dtypes.as_dtype(signature_def.inputs[name].dtype).name
-                        got = _dtype_name(proto.dtype)
-                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                           f'input "{name}": expects arg to be {want} but {got} is provided')
-                    check_proto_shape(name, proto, signature_def.inputs[name], server.max_batch_size)
-                    try:
-                        inputs[name] = tf.make_ndarray(proto)
-                    except (ValueError, TypeError) as error:
-                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                           f'input "{name}" is not a valid tensor: {error}') from error
-                version, signature_name, outputs = guarded_predict(spec.name, version, spec.signature_name, inputs,
-                                                                   list(request.output_filter))
-            except ServingError as error:
-                return _abort(context, error)
+                inputs[name] = tensor_to_array(proto)
+            except (ValueError, TypeError) as error:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f'input "{name}" is not a valid tensor: {error}') from error
+        return inputs
+
+    class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+        async def Predict(self, request, context):
+            async with handled:
+                try:
+                    spec = request.model_spec
+                    version = _version(spec)
+                    servable = server.registry(spec.name, version).servable(version)
+                    signature_def, _ = signature(servable, spec.signature_name)
+                    inputs = read_inputs(request, signature_def)
+                    version, signature_name, outputs = await run_predict(spec.name, version, spec.signature_name,
+                                                                         inputs, list(request.output_filter))
+                except ServingError as error:
+                    return await _abort(context, error)
             warnings = [w for n, array in inputs.items()
                         if (w := input_warning(server, spec.name, signature_def.inputs[n], array, f'input "{n}"'))]
             if warnings:
@@ -275,10 +331,10 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
             response.model_spec.version.value = version
             response.model_spec.signature_name = signature_name
             for name, value in outputs.items():
-                response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+                array_to_tensor(value, response.outputs[name])
             return response
 
-        def GetModelMetadata(self, request, context):
+        async def GetModelMetadata(self, request, context):
             try:
                 fields = list(request.metadata_field)
                 if not fields:
@@ -291,7 +347,7 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
                 version = _version(request.model_spec)
                 servable = server.registry(request.model_spec.name, version).servable(version)
             except ServingError as error:
-                return _abort(context, error)
+                return await _abort(context, error)
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = request.model_spec.name
             response.model_spec.version.value = servable.version
@@ -301,19 +357,19 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
             response.metadata["signature_def"].Pack(signature_map)
             return response
 
-        def _unimplemented(self, request, context):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                          "not implemented by the TF-Serving-compatible server: use Predict")
+        async def _unimplemented(self, request, context):
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                "not implemented by the TF-Serving-compatible server: use Predict")
 
         Classify = Regress = MultiInference = _unimplemented
 
     class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-        def GetModelStatus(self, request, context):
+        async def GetModelStatus(self, request, context):
             try:
                 version = _version(request.model_spec)
                 states = server.status(request.model_spec.name, version)
             except ServingError as error:
-                return _abort(context, error)
+                return await _abort(context, error)
             response = get_model_status_pb2.GetModelStatusResponse()
             for number, state in states:
                 status = response.model_version_status.add()
@@ -321,9 +377,9 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
                 status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
             return response
 
-        def HandleReloadConfigRequest(self, request, context):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                          "config reload is not implemented: restart with `make stop serve`")
+        async def HandleReloadConfigRequest(self, request, context):
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                "config reload is not implemented: restart with `make stop serve`")
 
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), grpc_server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(), grpc_server)
@@ -708,7 +764,7 @@ def main(argv=None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
         log.info("TensorFlow threads: intra-op %d, inter-op %d (0: TensorFlow's choice)",
                  args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
-    server = Server(args.model_config_file, batching)
+    server = Server(args.model_config_file, batching, args.prediction_timeout_seconds)
     for registry in server.models.values():
         registry.poll()
     limits = RestLimits(model_threads=args.rest_api_num_threads or args.rest_model_threads, queue=args.rest_queue,
@@ -719,17 +775,46 @@ def main(argv=None) -> None:
     grpc_connections = connections.fit_to_open_files(GRPC_MAX_CONCURRENT_RPCS, share=2)
     limits = dataclasses.replace(limits, max_connections=connections.fit_to_open_files(limits.max_connections, share=2))
     log.info("connections at once: REST %d, gRPC %d", limits.max_connections, grpc_connections)
+    async def run() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        grpc_server = await start_grpc(server, args, grpc_connections)
+        threading.Thread(target=server.poll_forever, args=(args.file_system_poll_wait_seconds, stop_polling),
+                         daemon=True).start()
+        try:
+            if args.rest_api_port:
+                await serve_rest(server, args.host, args.rest_api_port, metrics_path, stop, limits)
+            else:
+                await stop.wait()
+        finally:
+            log.info("REST stopped; stopping gRPC (2 s for calls in progress)")
+            await grpc_server.stop(grace=2)
+
+    stop_polling = threading.Event()
+    try:
+        asyncio.run(run())
+    finally:
+        stop_polling.set()
+        if server.scheduler:
+            server.scheduler.stop()
+        log.info("stopped")
+
+
+async def start_grpc(server: Server, args, max_connections: int):
+    """The gRPC services on a grpc.aio server on this event loop, started (exits when the port is taken)."""
     # No SO_REUSEPORT: a second server on the same port must fail, not silently share it. Up to
-    # GRPC_MAX_CONCURRENT_RPCS calls are accepted (waiting for one of the --grpc_max_threads threads);
-    # one more is answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the clients retry.
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_max_threads),
-                              interceptors=[MalformedRequests()],
-                              maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
-                              options=[("grpc.so_reuseport", 0),
-                                       ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-                                       *connections.grpc_server_options(grpc_connections)])
+    # GRPC_MAX_CONCURRENT_RPCS calls are accepted (--grpc_max_threads of them handled at once, the rest
+    # waiting their turn); one more is answered RESOURCE_EXHAUSTED by grpcio, an explicit refusal the
+    # clients retry.
+    grpc_server = grpc.aio.server(interceptors=[connections.MalformedRequests()],
+                                  maximum_concurrent_rpcs=GRPC_MAX_CONCURRENT_RPCS,
+                                  options=[("grpc.so_reuseport", 0),
+                                           ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                                           *connections.grpc_server_options(max_connections)])
     add_grpc_services(grpc_server, server,
-                      watchdog.ModelThreads(args.grpc_max_threads, args.prediction_timeout_seconds, "grpc-predict"))
+                      watchdog.ModelThreads(args.grpc_max_threads, args.prediction_timeout_seconds, "grpc-predict"),
+                      calls_at_once=args.grpc_max_threads)
     try:
         if args.ssl_config_file:
             ssl = configs.read_text_proto_values(args.ssl_config_file)
@@ -740,30 +825,9 @@ def main(argv=None) -> None:
     except RuntimeError:
         raise SystemExit(f"error: cannot bind gRPC to {args.host}:{args.port}: "
                          "is another server using the port?") from None
-    grpc_server.start()
+    await grpc_server.start()
     log.info("gRPC on %s:%d%s", args.host, args.port, " (TLS)" if args.ssl_config_file else "")
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        threading.Thread(target=server.poll_forever, args=(args.file_system_poll_wait_seconds, stop_polling),
-                         daemon=True).start()
-        if args.rest_api_port:
-            await serve_rest(server, args.host, args.rest_api_port, metrics_path, stop, limits)
-        else:
-            await stop.wait()
-
-    stop_polling = threading.Event()
-    try:
-        asyncio.run(run())
-    finally:
-        log.info("REST stopped; stopping gRPC (2 s for calls in progress)")
-        stop_polling.set()
-        grpc_server.stop(grace=2).wait()
-        if server.scheduler:
-            server.scheduler.stop()
-        log.info("stopped")
+    return grpc_server
 
 
 if __name__ == "__main__":
