@@ -13,8 +13,8 @@ carries it (.venv-perf/bin/perf_analyzer); it links the CUDA runtime even withou
 `libcudart.so.12` from the pip package `nvidia-cuda-runtime-cu12` goes on LD_LIBRARY_PATH here.
 
 It keeps `--concurrency` requests in flight (closed loop, synchronous: one thread per request in
-flight), sending the spec's test images (a JSON --input-data file written here, so every answer is
-a real one), and measures in windows of `--seconds` until three agree within `--stability` percent
+flight), sending the spec's test images (TorchServe; the TF server gets the first, see input_data), so
+every answer is a real one, and measures in windows of `--seconds` until three agree within `--stability` percent
 (at most --max-trials windows; on a shared machine a generous stability is the honest choice). Its
 figures come from its CSV report (`-f`), read with the csv module: infer/s and client p50/p90/p95/p99;
 its --profile-export-file JSON gives the count of requests timed. A request that fails stops it:
@@ -81,25 +81,33 @@ def version() -> str:
     return text.splitlines()[-1] if text else "perf_analyzer"
 
 
-def input_data(target: str, images: np.ndarray, input_name: str, path: Path) -> Path:
-    """perf_analyzer's --input-data JSON: one step per image, each a batch of one. TF Serving: the
-    tensor (its signature has the batch axis: shape (1, *item shape)); TorchServe: the path of a file
-    holding the request body, {"instances": [image]}, written beside it."""
+def input_data(target: str, images: np.ndarray, input_name: str, folder: Path) -> list[str]:
+    """perf_analyzer's input flags, with the files they name written in `folder`.
+
+    TorchServe: a JSON --input-data file, one step per image, each naming a file that holds the
+    request body the project's REST client sends, {"instances": [image]}. TF Serving: a folder holding
+    one file named after the input with the first image's float32 bytes, and --shape (1, *item shape).
+    perf_analyzer 2.41's TF Serving client sends a JSON file's values as a tensor with no values at all
+    (its shape only; the server would see zeros), while raw files reach the wire whole.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
     if SERVICES.get(target, ("",))[0] == "torchserve":
         steps = []
         for number, image in enumerate(images):
-            body = path.with_name(f"request-{number}.json")
+            body = folder / f"request-{number}.json"
             body.write_text(json.dumps({"instances": [image.tolist()]}))
             steps.append({"TORCHSERVE_INPUT": [str(body)]})
-    else:
-        steps = [{input_name: {"content": image.astype(np.float32).ravel().tolist(), "shape": [1, *image.shape]}}
-                 for image in images]
-    path.write_text(json.dumps({"data": steps}))
-    return path
+        path = folder / "input.json"
+        path.write_text(json.dumps({"data": steps}))
+        return ["--input-data", str(path)]
+    raw = folder / "input"
+    raw.mkdir(exist_ok=True)
+    (raw / input_name).write_bytes(np.ascontiguousarray(images[0], dtype="<f4").tobytes())
+    return ["--input-data", str(raw), "--shape", f"{input_name}:{','.join(map(str, (1, *images[0].shape)))}"]
 
 
-def command(target: str, address: str, model: str, concurrency: int, seconds: float, data: Path, csv_path: Path,
-            export: Path, stability: float = STABILITY_PERCENT, max_trials: int = MAX_TRIALS,
+def command(target: str, address: str, model: str, concurrency: int, seconds: float, data: list[str],
+            csv_path: Path, export: Path, stability: float = STABILITY_PERCENT, max_trials: int = MAX_TRIALS,
             headers: dict | None = None) -> list[str]:
     """The perf_analyzer command line for `concurrency` requests in flight on `target` at `address`
     (host:port), with HTTP `headers` (TorchServe's key)."""
@@ -108,7 +116,7 @@ def command(target: str, address: str, model: str, concurrency: int, seconds: fl
     kind, protocol = SERVICES[target]
     return [str(BINARY), f"--service-kind={kind}", "-i", protocol, "-u", address, "-m", model,
             "--concurrency-range", str(concurrency), "--measurement-interval", str(int(seconds * 1000)),
-            "--stability-percentage", f"{stability:g}", "--max-trials", str(max_trials), "--input-data", str(data),
+            "--stability-percentage", f"{stability:g}", "--max-trials", str(max_trials), *data,
             "-f", str(csv_path), "--profile-export-file", str(export),
             *[part for name, value in (headers or {}).items() for part in ("-H", f"{name}: {value}")]]
 
@@ -160,7 +168,7 @@ def run(target: str, root: Path, endpoints, concurrency: int = 64, seconds: floa
     env = environment()
     with tempfile.TemporaryDirectory(prefix="perf-analyzer-") as folder:
         folder = Path(folder)
-        data = input_data(target, openloop.test_images(root, images), spec.input_name, folder / "input.json")
+        data = input_data(target, openloop.test_images(root, images), spec.input_name, folder / "input")
         argv = command(target, address_of(target, root, endpoints), spec.model_name, concurrency, seconds, data,
                        folder / "report.csv", folder / "export.json", stability, max_trials, headers(target, root))
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)

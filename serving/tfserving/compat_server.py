@@ -31,16 +31,17 @@ full; ...". Batch sizes, padding and time queued are on the metrics page under T
 
 REST runs on aiohttp (asyncio) with a listen backlog, a connection limit counted from accept,
 header, body and keep-alive timeouts (serving/connections.py) and the predictions on bounded model
-threads off the event loop (RestLimits); gRPC on grpcio's thread pool (--grpc_max_threads, TF
-Serving's flag and default) with a limit on calls in progress and the same connection limits in
-gRPC's terms. Over a limit a request is refused explicitly, never dropped: HTTP 503 with
-Retry-After, gRPC RESOURCE_EXHAUSTED. Both protocols' predictions run on model threads with a
-watchdog (serving/watchdog.py): one that runs past --prediction_timeout_seconds is answered
-DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
+threads off the event loop (RestLimits); gRPC on grpc.aio on the same event loop, --grpc_max_threads
+(TF Serving's flag and default) predictions handled at once, a limit on calls in progress and the
+same connection limits in gRPC's terms. A gRPC prediction costs no thread: it waits for its batch on
+the loop. Over a limit a request is refused explicitly, never dropped: HTTP 503 with Retry-After,
+gRPC RESOURCE_EXHAUSTED. The model runs on threads with a watchdog (serving/watchdog.py; with
+batching, the scheduler's batch threads): a prediction that runs past --prediction_timeout_seconds
+is answered DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
 
 Differences from the real server, on purpose: it checks each version against the artifact
-manifest before loading it; it refuses NaN/Inf and values outside the spec's value range; it does
-not split a request across batches (enable_large_batch_splitting is refused); metrics are a few
+manifest before loading it; it refuses NaN/Inf and values outside the spec's value range, and a
+tensor that declares a shape but carries no values (TensorFlow reads zeros); it does not split a request across batches (enable_large_batch_splitting is refused); metrics are a few
 counters and the batching histograms.
 """
 from __future__ import annotations
@@ -220,6 +221,7 @@ PLAIN_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.in
                 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
 PLAIN_ENUMS = {np.dtype(numpy_type): enum for enum, numpy_type in PLAIN_DTYPES.items()}
 # DataType enum -> the typed value list that carries it in full (one value per element) and its numpy type.
+SHAPE_FIELDS = ("dtype", "tensor_shape", "version_number")  # a TensorProto's fields that carry no values
 VALUE_FIELDS = {1: ("float_val", np.float32), 2: ("double_val", np.float64), 3: ("int_val", np.int32),
                 9: ("int64_val", np.int64)}
 
@@ -230,7 +232,8 @@ def tensor_to_array(proto) -> np.ndarray:
     Raw bytes of a plain dtype (what tf.make_tensor_proto sends) are read in place, and a full list of
     values (float_val...: one per element, as gRPC clients in other languages send) is copied at once;
     anything else (fewer values filling the shape with the last one, strings, half floats) goes through
-    tf.make_ndarray. Raises ValueError for values that do not fill the shape.
+    tf.make_ndarray. Raises ValueError for values that do not fill the shape, and (unlike TensorFlow,
+    which reads zeros) for a tensor that declares values and carries none.
     """
     shape = [d.size for d in proto.tensor_shape.dim]
     numpy_type = PLAIN_DTYPES.get(proto.dtype)
@@ -241,6 +244,9 @@ def tensor_to_array(proto) -> np.ndarray:
         values = getattr(proto, field_name)
         if len(values) == math.prod(shape) > 0:
             return np.array(values, dtype=numpy_type).reshape(shape)
+    if math.prod(shape) > 0 and not any(field.name not in SHAPE_FIELDS for field, _ in proto.ListFields()):
+        # TensorFlow reads such a tensor as zeros: a client that lost its data would get answers for blank images.
+        raise ValueError(f"its shape {shape} declares {math.prod(shape):,} values but it carries none")
     import tensorflow as tf
 
     return tf.make_ndarray(proto)

@@ -218,6 +218,9 @@ def tensor_cases(spec) -> dict:
         "content not a whole number of floats": (lambda: _tensor([1, *item], tensor_content=b"abc"),
                                                  grpc.StatusCode.INVALID_ARGUMENT,
                                                  f'input "{name}" is not a valid tensor'),
+        "a shape and no values": (lambda: _tensor([1, *item]), grpc.StatusCode.INVALID_ARGUMENT,
+                                  f'input "{name}" is not a valid tensor: its shape {[1, *item]} declares '
+                                  f"{int(np.prod(item)):,} values but it carries none"),
         "20 MB payload": (lambda: np.full((many, *item), low, np.float32), grpc.StatusCode.RESOURCE_EXHAUSTED,
                           "SERVER: Received message larger than max"),
     }
@@ -225,7 +228,7 @@ def tensor_cases(spec) -> dict:
 
 TENSOR_CASES = ["NaN", "Infinity", "out of range", "float64", "too many images",
                 "a billion images declared, one value sent", "negative dimension", "no batch axis",
-                "content not a whole number of floats", "20 MB payload"]
+                "content not a whole number of floats", "a shape and no values", "20 MB payload"]
 
 
 @pytest.mark.parametrize("case", TENSOR_CASES)

@@ -3,6 +3,7 @@ reading, the ratios of settings, and what it says when it is not installed."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,32 +37,35 @@ def test_the_profile_export_counts_every_timed_request(tmp_path):
     assert native.count_requests(path) == 6
 
 
-def test_the_input_file_holds_each_image_as_a_batch_of_one(tmp_path):
+def test_the_input_files_hold_real_images_as_batches_of_one(tmp_path):
     images = np.arange(2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8)
-    data = json.loads(native.input_data("tfserving-grpc", images, "image", tmp_path / "input.json").read_text())
-    assert len(data["data"]) == 2 and data["data"][1]["image"]["shape"] == [1, 8, 8]
-    assert data["data"][1]["image"]["content"] == images[1].ravel().tolist()
+    # TF Serving: a folder with the first image's raw float32 bytes under the input's name, and its shape.
+    flags = native.input_data("tfserving-grpc", images, "image", tmp_path / "tf")
+    assert flags[0] == "--input-data" and flags[2:] == ["--shape", "image:1,8,8"]
+    sent = np.frombuffer((Path(flags[1]) / "image").read_bytes(), dtype="<f4")
+    assert sent.tolist() == images[0].ravel().tolist()
     # TorchServe: each step names a file holding the request body the project's REST client sends.
-    data = json.loads(native.input_data("torchserve-rest", images, "image", tmp_path / "input.json").read_text())
+    flags = native.input_data("torchserve-rest", images, "image", tmp_path / "ts")
+    data = json.loads(Path(flags[1]).read_text())
     (path,) = data["data"][1]["TORCHSERVE_INPUT"]
     assert json.loads(open(path).read()) == {"instances": [images[1].tolist()]}
 
 
 def test_the_command_line_names_the_service_the_address_and_the_load(tmp_path):
-    argv = native.command("tfserving-grpc", "127.0.0.1:9305", "digits", 64, 2.5, tmp_path / "in.json",
+    argv = native.command("tfserving-grpc", "127.0.0.1:9305", "digits", 64, 2.5, ["--input-data", "in"],
                           tmp_path / "r.csv", tmp_path / "e.json")
     assert argv[0] == str(native.BINARY)
     text = " ".join(argv)
     for part in ("--service-kind=tfserving", "-i grpc", "-u 127.0.0.1:9305", "-m digits", "--concurrency-range 64",
-                 "--measurement-interval 2500", f"--stability-percentage {native.STABILITY_PERCENT}",
+                 "--measurement-interval 2500", "--input-data in", f"--stability-percentage {native.STABILITY_PERCENT}",
                  f"-f {tmp_path / 'r.csv'}", f"--profile-export-file {tmp_path / 'e.json'}"):
         assert part in text
-    argv = native.command("torchserve-rest", "127.0.0.1:9300", "digits", 8, 1, tmp_path, tmp_path, tmp_path,
+    argv = native.command("torchserve-rest", "127.0.0.1:9300", "digits", 8, 1, [], tmp_path, tmp_path,
                           headers={"Authorization": "Bearer k1"})
     assert "--service-kind=torchserve -i http -u 127.0.0.1:9300" in " ".join(argv)
     assert argv[-2:] == ["-H", "Authorization: Bearer k1"]
     with pytest.raises(native.NativeError, match="does not speak kserve-torch-v2-grpc; it speaks tfserving-grpc"):
-        native.command("kserve-torch-v2-grpc", "127.0.0.1:1", "digits", 1, 1, tmp_path, tmp_path, tmp_path)
+        native.command("kserve-torch-v2-grpc", "127.0.0.1:1", "digits", 1, 1, [], tmp_path, tmp_path)
 
 
 def test_a_missing_generator_names_the_make_target(tmp_path, monkeypatch):
