@@ -49,15 +49,17 @@ KNOBS = {
 
 # Small: about eight or nine points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
 # its wait cost one client (b1: no batching, no wait; d1: the shortest wait TorchServe honours,
-# against the checked-in b8 d5), one thread per worker, two workers, bigger batches. There is no
-# d0: TorchServe reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
+# against the checked-in b8 d5), one Netty thread each for the frontend's I/O and its link to the
+# workers (the overhead breakdown's largest cut, serving/torchserve/breakdown.py), two PyTorch
+# threads per worker (the handler's default is one), bigger batches. There is no d0: TorchServe
+# reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
 # TF Serving: batching off (no thread hop for one client), one TensorFlow thread per op, and its
-# batching dimensions: more gRPC threads (a batch can only merge the calls in progress), a wait
+# batching dimensions: more gRPC calls at once (a batch can only merge the calls in progress), a wait
 # for company (batch_timeout_micros), one batch thread (two batches at once share 2 cores), smaller
 # batches.
 SMALL = {
-    "torchserve": [{}, {"b": 1}, {"d": 1}, {"omp": 1, "b": 1}, {"w": 2, "omp": 1, "b": 1}, {"w": 2, "omp": 1, "d": 1},
-                   {"w": 2, "omp": 1, "b": 16, "d": 2}, {"b": 32, "d": 2}],
+    "torchserve": [{}, {"b": 1}, {"d": 1}, {"netty": 1, "client": 1, "b": 1}, {"netty": 1, "client": 1, "d": 1},
+                   {"omp": 2, "b": 1}, {"b": 16, "d": 2}, {"netty": 1, "client": 1, "b": 32, "d": 2}],
     "tfserving": [{}, {"batching": False}, {"batching": False, "intra": 1, "inter": 1}, {"intra": 1, "inter": 1},
                   {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1},
                   {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
@@ -70,7 +72,8 @@ def _full(server: str) -> list[dict]:
     """Every combination of a few values per knob (about 20 points per server: 20-25 minutes)."""
     if server == "torchserve":
         batching = [{"b": 1}, {"d": 1}, {"d": 2}, {}, {"b": 32, "d": 2}]
-        combos = [{**w, **omp, **b} for w, omp, b in itertools.product([{}, {"w": 2}], [{}, {"omp": 1}], batching)]
+        netty = [{}, {"netty": 1, "client": 1}]
+        combos = [{**n, **omp, **b} for n, omp, b in itertools.product(netty, [{}, {"omp": 2}], batching)]
         return combos + [{"netty": 2, "client": 1, "b": 1}, {"netty": 8, "b": 1}]
     batching = [{"batching": False}, {}, {"timeout": 1000}, {"grpc": 64}, {"grpc": 64, "timeout": 1000},
                 {"grpc": 64, "bthreads": 1}]

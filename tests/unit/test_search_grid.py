@@ -48,9 +48,11 @@ def test_grids_start_with_the_default_and_name_each_point_by_its_knobs():
             assert points[0] == {"name": "default", "knobs": {}, "settings": {}}
             assert len({p["name"] for p in points}) == len(points)
     assert len(grid.points("torchserve", "small")) <= 10  # ~1 minute a point: the small grid stays ~10 minutes
-    two = grid.points("torchserve", "small", ["default", "w2-b1-omp1"])
-    assert two[1]["settings"] == {"torchserve": {"minWorkers": 2, "maxWorkers": 2, "batchSize": 1},
-                                  "torchserve_env": {"OMP_NUM_THREADS": "1"}}
+    two = grid.points("torchserve", "small", ["default", "b1-omp2"])
+    assert two[1]["settings"] == {"torchserve": {"batchSize": 1}, "torchserve_env": {"OMP_NUM_THREADS": "2"}}
+    (netty,) = grid.points("torchserve", "small", ["b1-netty1-client1"])
+    assert netty["settings"] == {"torchserve": {"batchSize": 1},
+                                 "torchserve_config": {"number_of_netty_threads": 1, "netty_client_threads": 1}}
     assert grid.point_name({"batching": False, "intra": 1}) == "batching-off-intra1"
     with pytest.raises(ValueError, match="nope not in the small grid"):
         grid.points("tfserving", "small", ["nope"])
