@@ -38,7 +38,7 @@ DEMO_PORT ?= 8000
 PROFILE ?= default
 # Benchmark flags, e.g. `make bench-serving BENCH_ARGS="--seconds 5"`, `make bench-edge BENCH_ARGS="--iterations 1000"`.
 BENCH_ARGS ?=
-# Flags of bench-serving's many-in-flight step, e.g. CONCURRENT_ARGS="--concurrency 16 64 --settings default latency throughput".
+# Flags of bench-serving's many-in-flight step, e.g. CONCURRENT_ARGS="--concurrency 16 64 --settings default throughput".
 CONCURRENT_ARGS ?=
 
 # Where `make deploy-all` / `make down` run the servers: local (processes on this machine), docker
@@ -159,7 +159,7 @@ serve: ## start TorchServe, TF Serving and (when built) the demo page in the bac
 stop: ## stop the servers (and the demo page) `make serve` started
 	$(PY) -m deploy.local.runner stop
 
-bench-serving: serve setup-bench ## one client's latency on every served endpoint and in-process (serving.json); 64 requests in flight on the TF server's gRPC and TorchServe's REST, default vs throughput profile, by perf_analyzer (concurrent.json)
+bench-serving: serve setup-bench ## one client's latency on every served endpoint and in-process (serving.json); 64 requests in flight on the TF server's gRPC and TorchServe's REST, the default, latency and throughput profiles, by perf_analyzer (concurrent.json)
 	$(PY) -m serving.bench $(BENCH_ARGS)
 	$(PY) -m serving.load.concurrent $(CONCURRENT_ARGS)
 

@@ -6,7 +6,7 @@
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge;
 the serving benchmark against servers started for it on free ports (in their own run folder, so a
 `make serve` already running is left alone); 64 requests in flight on the TF server and TorchServe,
-default vs throughput profile, by the native generator (serving/load/concurrent.py: `make
+the default, latency and throughput profiles, by the native generator (serving/load/concurrent.py: `make
 setup-bench` installs it); where KServe's latency goes (bench-kserve); where TorchServe's goes and
 what can be cut (bench-torchserve); bench-web; the settings search (serving/load/search.py: every
 grid point, for the report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and
@@ -74,7 +74,7 @@ def step_serving(root: Path, args) -> None:
 
 
 def step_concurrent(root: Path, args) -> None:
-    """64 requests in flight, default vs throughput profile, by the native generator (its own servers)."""
+    """64 requests in flight: the default, latency and throughput profiles, by the native generator (own servers)."""
     run(python("serving.load.concurrent", "--artifacts", str(root)))
 
 

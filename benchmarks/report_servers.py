@@ -87,7 +87,7 @@ def breakdown(inputs) -> str:
 
 
 def in_flight(inputs) -> str:
-    text = "## Many requests in flight: default settings against the throughput profile\n\n"
+    text = "## Many requests in flight: default settings against the measured profiles\n\n"
     found = inputs.get("concurrent")
     if not found:
         return text + missing("concurrent")
@@ -107,7 +107,31 @@ def in_flight(inputs) -> str:
             f"(`{found['command']}`). TF Serving: {found['tfserving']}. The generator's CPU is its process's "
             "over the run; *limited* when it used >= 90% of its cores.\n\n"
             + table(["target", "in flight", "settings", "infer/s", "p50 ms", "p99 ms", "generator cores",
-                     "x default"], rows))
+                     "x default"], rows) + in_flight_goals(found["rows"]))
+
+
+# The throughput profile's goals at 64 requests in flight: target -> (times the default's infer/s, infer/s at least).
+IN_FLIGHT_GOALS = {"tfserving-grpc": (2.0, 2000), "torchserve-rest": (1.5, 0)}
+
+
+def in_flight_goals(rows: list[dict]) -> str:
+    """One line per goal of IN_FLIGHT_GOALS, met or not, from the rows of one run."""
+    rate = {(r["target"], r["setting"]): r.get("infer_per_s") for r in rows if r.get("concurrency") == 64}
+    lines = []
+    for target, (times, least) in IN_FLIGHT_GOALS.items():
+        default, throughput = rate.get((target, "default")), rate.get((target, "throughput"))
+        if not (default and throughput):
+            continue
+        ratio = throughput / default
+        met = ratio >= times and throughput >= least
+        wanted = f">= {times:g}x the default" + (f" and >= {least:,} infer/s" if least else "")
+        line = (f"- {target}, 64 in flight: the throughput profile {throughput:,.0f} infer/s, {ratio:.2f}x the "
+                f"default's {default:,.0f} (goal {wanted}): {'met' if met else 'not met'}")
+        latency = rate.get((target, "latency"))
+        if latency:
+            line += f"; {throughput / latency:.2f}x the latency profile's {latency:,.0f}"
+        lines.append(line + ".\n")
+    return "\n" + "".join(lines) if lines else ""
 
 
 def torchserve_breakdown(inputs) -> str:

@@ -2,7 +2,7 @@
 
     make bench-serving                                   # its second step (after serving.bench)
     python -m serving.load.concurrent                    # 64 in flight: TF server gRPC, TorchServe REST
-    python -m serving.load.concurrent --concurrency 16 64 --settings default latency throughput
+    python -m serving.load.concurrent --concurrency 16 64 --settings default throughput
 
 For each server setting (deploy/local/settings.py: "default" = the checked-in configs, the
 committed profiles of deploy/local/profiles.json) it starts the servers the targets need in their
@@ -72,8 +72,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--targets", nargs="+", default=list(native.SERVICES), choices=list(native.SERVICES),
                         help=f"served targets (default: {' '.join(native.SERVICES)})")
     parser.add_argument("--concurrency", nargs="+", type=int, default=[64], help="requests in flight (default: 64)")
-    parser.add_argument("--settings", nargs="+", default=["default", "throughput"], choices=settings_mod.PRESET_NAMES,
-                        help="server settings to compare, the first is the reference (default: default throughput)")
+    parser.add_argument("--settings", nargs="+", default=["default", "latency", "throughput"],
+                        choices=settings_mod.PRESET_NAMES,
+                        help="server settings to compare, the first is the reference (default: default latency "
+                             "throughput)")
     parser.add_argument("--seconds", type=float, default=3.0, help="perf_analyzer's window, seconds (default: 3)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)

@@ -41,8 +41,9 @@ is answered DEADLINE_EXCEEDED (HTTP 504) and its thread replaced.
 
 Differences from the real server, on purpose: it checks each version against the artifact
 manifest before loading it; it refuses NaN/Inf and values outside the spec's value range, and a
-tensor that declares a shape but carries no values (TensorFlow reads zeros); it does not split a request across batches (enable_large_batch_splitting is refused); metrics are a few
-counters and the batching histograms.
+tensor that declares a shape but carries no values (TensorFlow reads zeros); it does not split a
+request across batches (enable_large_batch_splitting is refused); metrics are a few counters and the
+batching histograms.
 """
 from __future__ import annotations
 

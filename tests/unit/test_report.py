@@ -422,7 +422,7 @@ def test_server_sections_say_how_to_measure_what_is_missing(tmp_path):
     assert "## Every server beside the model in-process\n\n*not measured: run `make bench-serving`" in text
     assert ("## Where TorchServe's REST latency goes, and what can be cut\n\n"
             "*not measured: run `make bench-torchserve`") in text
-    assert "## Many requests in flight: default settings against the throughput profile\n\n*not measured: run " \
+    assert "## Many requests in flight: default settings against the measured profiles\n\n*not measured: run " \
            "`make bench-serving`" in text
 
 
@@ -474,6 +474,19 @@ def test_many_in_flight_rows_with_their_ratio_to_the_default(tmp_path):
     assert "| tfserving-grpc | 64 | throughput | 2,500 | 50 | 120 | 1.90 (limited) | 2.50x |" in text
     assert "| tfserving-grpc | 16 | default | failed | - | - | - | perf_analyzer stopped |" in text
     assert "NVIDIA's perf_analyzer (Perf Analyzer Version 2.41.0)" in text
+    assert ("- tfserving-grpc, 64 in flight: the throughput profile 2,500 infer/s, 2.50x the default's 1,000 "
+            "(goal >= 2x the default and >= 2,000 infer/s): met.") in text
+
+
+def test_in_flight_goals_say_when_they_are_not_met_and_name_the_latency_profile():
+    from benchmarks.report_servers import in_flight_goals
+
+    rows = [{"target": "tfserving-grpc", "concurrency": 64, "setting": name, "infer_per_s": rate}
+            for name, rate in (("default", 1650.0), ("latency", 990.0), ("throughput", 2050.0))]
+    rows.append({"target": "torchserve-rest", "concurrency": 64, "setting": "default", "error": "stopped"})
+    assert in_flight_goals(rows) == (
+        "\n- tfserving-grpc, 64 in flight: the throughput profile 2,050 infer/s, 1.24x the default's 1,650 (goal "
+        ">= 2x the default and >= 2,000 infer/s): not met; 2.07x the latency profile's 990.\n")
 
 
 def test_scale_section_sets_replicas_and_batching_side_by_side():
