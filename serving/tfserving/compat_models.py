@@ -40,6 +40,18 @@ class Servable:
     loaded: object  # the tf.saved_model.load result: keeps the variables alive
     signature_defs: dict  # name -> SignatureDef proto, as written in saved_model.pb
     queues: dict = field(default_factory=dict)  # signature name -> batcher.Queue (batching on)
+    views: dict = field(default_factory=dict)  # signature name -> SignatureView, made at its first request
+
+
+@dataclass(frozen=True)
+class SignatureView:
+    """A signature's inputs and outputs as plain Python values, read once per version: walking a
+    SignatureDef's protobuf maps on every request costs more than checking the request itself."""
+    inputs: frozenset
+    outputs: frozenset
+    shapes: dict  # input name -> its sizes, -1 for a free one
+    dtypes: dict  # input name -> its DataType enum
+    numpy_types: dict  # input name -> the numpy dtype it takes
 
 
 def load_servable(path: Path, version: int) -> Servable:
@@ -171,11 +183,27 @@ def signature(servable: Servable, name: str):
     return servable.signature_defs[name], servable.loaded.signatures[name]
 
 
+def view_of(servable: Servable, name: str) -> SignatureView:
+    """The SignatureView of a signature name ("" means serving_default); FAILED_PRECONDITION when unknown."""
+    view = servable.views.get(name)
+    if view is None:
+        import tensorflow as tf
+
+        signature_def, _ = signature(servable, name)
+        inputs = dict(signature_def.inputs)
+        view = servable.views[name] = SignatureView(
+            inputs=frozenset(inputs), outputs=frozenset(signature_def.outputs),
+            shapes={n: expected_shape(info) for n, info in inputs.items()},
+            dtypes={n: info.dtype for n, info in inputs.items()},
+            numpy_types={n: np.dtype(tf.dtypes.as_dtype(info.dtype).as_numpy_dtype) for n, info in inputs.items()})
+    return view
+
+
 def expected_shape(tensor_info) -> list[int]:
     return [d.size for d in tensor_info.tensor_shape.dim]
 
 
-def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None) -> None:
+def check_proto_shape(name: str, proto, shape: list[int], max_batch_size: int | None) -> None:
     """Refuse a TensorProto whose declared shape does not fit, before its values are materialized.
 
     A proto may declare a shape of billions of elements with one value (TF fills the rest with
@@ -184,7 +212,6 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(d < 0 for d in dims):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" has a negative dimension: {dims}')
-    shape = expected_shape(tensor_info)
     if len(dims) != len(shape) or any(s != -1 and s != got for s, got in zip(shape, dims, strict=False)):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f'input "{name}" must have shape {shape}, got {dims}')
     if max_batch_size and dims and dims[0] > max_batch_size:
@@ -196,29 +223,25 @@ def check_proto_shape(name: str, proto, tensor_info, max_batch_size: int | None)
                            f'input "{name}" declares {values:,} values, more than a request may carry')
 
 
-def contract_of(registry: ModelRegistry, tensor_info) -> specs.Spec:
+def contract_of(registry: ModelRegistry, shape: list[int]) -> specs.Spec:
     """The contract a request is checked against: the model's spec, or (a foreign layout) one made
-    from the signature alone (its shape; any finite value)."""
+    from the signature's input `shape` alone (any finite value)."""
     if registry.spec is not None:
         return registry.spec
-    shape = expected_shape(tensor_info)
     return specs.Spec({"input": {"shape": shape, "min": float("-inf"), "max": float("inf")},
                        "serving": {"limits": {"max_batch_size": 0, "max_request_bytes": MAX_REQUEST_BYTES}}})
 
 
-def check_input(name: str, value: np.ndarray, tensor_info, spec: specs.Spec) -> np.ndarray:
-    """Refuse a tensor whose dtype, shape or values do not match the signature and the spec; returns it cast.
+def check_input(name: str, value: np.ndarray, shape: list[int], numpy_type: np.dtype, spec: specs.Spec) -> np.ndarray:
+    """Refuse a tensor whose dtype, shape or values do not match the signature (its input's `shape` and
+    `numpy_type`) and the spec; returns it as `numpy_type`.
 
     Unlike the real server, values must also be finite and lie in the spec's range (the one
     contract check, core/contract.py): NaN in, NaN out would be a silent failure.
     """
-    import tensorflow as tf
-
-    want = tf.dtypes.as_dtype(tensor_info.dtype)
     if value.dtype.kind not in "iuf":
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f'input "{name}": expects {want.name} values, got {value.dtype.name}')
-    shape = expected_shape(tensor_info)
+                           f'input "{name}": expects {numpy_type.name} values, got {value.dtype.name}')
     if value.ndim != len(shape) or any(s != -1 and s != got for s, got in zip(shape, value.shape, strict=False)):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f'input "{name}" must have shape {shape}, got {list(value.shape)}')
@@ -229,8 +252,10 @@ def check_input(name: str, value: np.ndarray, tensor_info, spec: specs.Spec) -> 
         contract.check_batch(value, spec, f'input "{name}"', max_batch=None)
     except contract.ContractError as error:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
+    if value.dtype == numpy_type:
+        return value
     with np.errstate(over="ignore"):
-        return value.astype(want.as_numpy_dtype)
+        return value.astype(numpy_type)
 
 
 def predict(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
@@ -249,20 +274,20 @@ def submit(registry: ModelRegistry, version: int | None, signature_name: str, in
     import tensorflow as tf
 
     servable = registry.servable(version)
-    signature_def, function = signature(servable, signature_name)
-    expected = set(signature_def.inputs)
-    if set(inputs) != expected:
+    _, function = signature(servable, signature_name)
+    view = view_of(servable, signature_name)
+    if inputs.keys() != view.inputs:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"input names do not match the signature: sent {sorted(inputs)}, "
-                           f"expected {sorted(expected)}")
-    checked = {name: check_input(name, value, signature_def.inputs[name],
-                                 contract_of(registry, signature_def.inputs[name]))
+                           f"expected {sorted(view.inputs)}")
+    checked = {name: check_input(name, value, view.shapes[name], view.numpy_types[name],
+                                 contract_of(registry, view.shapes[name]))
                for name, value in inputs.items()}
     size = max(len(v) for v in checked.values())
     if max_batch_size and size > max_batch_size:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"Task size {size} is larger than maximum input batch size {max_batch_size}")
-    unknown = set(output_filter) - set(signature_def.outputs)
+    unknown = set(output_filter) - view.outputs
     if unknown:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs: {sorted(unknown)}")
     signature_name = signature_name or DEFAULT_SIGNATURE

@@ -77,9 +77,11 @@ from serving.tfserving.compat_models import (
     ServingError,
     check_proto_shape,
     contract_of,
+    expected_shape,
     predict,
     signature,
     submit,
+    view_of,
 )
 from training.preprocess import ImageError, picture_to_input
 
@@ -297,18 +299,18 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
         except watchdog.Stuck as error:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(error)) from None
 
-    def read_inputs(request, signature_def) -> dict:
+    def read_inputs(request, view) -> dict:
         """The request's tensors as arrays, each checked against the signature before it is materialized."""
-        if set(request.inputs) != set(signature_def.inputs):
+        if request.inputs.keys() != view.inputs:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "input names do not match the signature: "
-                               f"sent {sorted(request.inputs)}, expected {sorted(signature_def.inputs)}")
+                               f"sent {sorted(request.inputs)}, expected {sorted(view.inputs)}")
         inputs = {}
         for name, proto in request.inputs.items():
-            if proto.dtype != signature_def.inputs[name].dtype:
-                want, got = tf.dtypes.as_dtype(signature_def.inputs[name].dtype).name, _dtype_name(proto.dtype)
+            if proto.dtype != view.dtypes[name]:
+                want, got = tf.dtypes.as_dtype(view.dtypes[name]).name, _dtype_name(proto.dtype)
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                    f'input "{name}": expects arg to be {want} but {got} is provided')
-            check_proto_shape(name, proto, signature_def.inputs[name], server.max_batch_size)
+            check_proto_shape(name, proto, view.shapes[name], server.max_batch_size)
             try:
                 inputs[name] = tensor_to_array(proto)
             except (ValueError, TypeError) as error:
@@ -323,14 +325,14 @@ def add_grpc_services(grpc_server, server: Server, threads: watchdog.ModelThread
                     spec = request.model_spec
                     version = _version(spec)
                     servable = server.registry(spec.name, version).servable(version)
-                    signature_def, _ = signature(servable, spec.signature_name)
-                    inputs = read_inputs(request, signature_def)
+                    view = view_of(servable, spec.signature_name)
+                    inputs = read_inputs(request, view)
                     version, signature_name, outputs = await run_predict(spec.name, version, spec.signature_name,
                                                                          inputs, list(request.output_filter))
                 except ServingError as error:
                     return await _abort(context, error)
             warnings = [w for n, array in inputs.items()
-                        if (w := input_warning(server, spec.name, signature_def.inputs[n], array, f'input "{n}"'))]
+                        if (w := input_warning(server, spec.name, view.shapes[n], array, f'input "{n}"'))]
             if warnings:
                 context.set_trailing_metadata([("warning", w) for w in warnings])
             response = predict_pb2.PredictResponse()
@@ -415,9 +417,10 @@ def rest_metadata(server: Server, name: str, version: int | None) -> dict:
             "metadata": {"signature_def": {"signature_def": signature_defs}}}
 
 
-def input_warning(server: Server, name: str, tensor_info, array: np.ndarray, source: str) -> str | None:
-    """The range warning for an answered input (core.contract.range_warning), logged; None when it looks right."""
-    warning = range_warning(array, contract_of(server.registry(name), tensor_info), source)
+def input_warning(server: Server, name: str, shape: list[int], array: np.ndarray, source: str) -> str | None:
+    """The range warning for an answered input of `shape` (core.contract.range_warning), logged; None when it
+    looks right."""
+    warning = range_warning(array, contract_of(server.registry(name), shape), source)
     if warning is not None:
         log.warning("%s: %s", name, warning)
     return warning
@@ -482,14 +485,15 @@ def rest_predict(server: Server, name: str, version: int | None, body: dict, war
     if field == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
         value = [row.get(input_name) if isinstance(row, dict) and not is_picture(row) else row
                  for row in value]  # [{"image": ...}, ...]
-    contract = contract_of(server.registry(name, version), tensor_info)
+    shape = expected_shape(tensor_info)
+    contract = contract_of(server.registry(name, version), shape)
     pictures = read_pictures(value, contract, field, server.max_batch_size)
     try:
         array = check_instances(pictures, contract, field, max_batch=server.max_batch_size)
     except ContractError as error:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
     served, _, outputs = server.predict(name, version, signature_name, {input_name: array})
-    warning = input_warning(server, name, tensor_info, array, f'"{field}"') if pictures is value else None
+    warning = input_warning(server, name, shape, array, f'"{field}"') if pictures is value else None
     if warning and warnings is not None:  # only for numbers sent: a picture's reduction maps it onto the range
         warnings.append(warning)
     if field == "instances":
