@@ -35,7 +35,10 @@ def test_metrics_json_has_the_promised_shape(trained):
         entry = metrics[framework]
         assert set(entry) == {"test_accuracy", "params", "train_seconds", "epochs", "epoch_seconds"}
         assert entry["epochs"] == TEST_EPOCHS and entry["train_seconds"] > 0
-        assert len(entry["epoch_seconds"]) == TEST_EPOCHS and 0 < sum(entry["epoch_seconds"]) <= entry["train_seconds"]
+        # Each epoch is rounded to 3 decimals, the total to 2: their sum may pass the total by the rounding alone.
+        rounding = 0.005 + 0.0005 * TEST_EPOCHS
+        assert len(entry["epoch_seconds"]) == TEST_EPOCHS
+        assert 0 < sum(entry["epoch_seconds"]) <= entry["train_seconds"] + rounding
         assert entry["test_accuracy"] > 0.8  # a few epochs already learn a lot; 0.1 would be chance
     assert metrics["torch"]["params"] == metrics["tensorflow"]["params"] == 9802
     assert 0 <= metrics["twin_max_abs_diff"] <= 1e-5
