@@ -139,7 +139,8 @@ class Queue:
         """Run one batch and hand each task its rows (or the batch's error). Never raises."""
         started = time.monotonic()
         padded = self.params.padded_size(batch.size)
-        answers = []
+        rows: list[dict] = []  # each task's rows of the outputs, once the batch ran
+        error: ServingError | None = None  # the batch's failure; neither rows nor error: it was interrupted
         try:
             outputs = self.run(merge(batch.tasks, padded, self.params.pad_variable_length_inputs))
             for name, value in outputs.items():
@@ -148,22 +149,21 @@ class Queue:
                                        f"Batched output tensor {name!r}'s 0th dimension does not equal the sum of the "
                                        "0th dimension sizes of the input tensors")
             offsets = itertools.accumulate([0, *(task.size for task in batch.tasks)])
-            answers = [{name: value[start:start + task.size] for name, value in outputs.items()}
-                       for task, start in zip(batch.tasks, offsets, strict=False)]  # offsets has one more
-        except ServingError as error:
-            answers = [error] * len(batch.tasks)
-        except Exception as error:  # the model failed on this batch: every request in it says so
+            rows = [{name: value[start:start + task.size] for name, value in outputs.items()}
+                    for task, start in zip(batch.tasks, offsets, strict=False)]  # offsets has one more
+        except ServingError as failure:
+            error = failure
+        except Exception as failure:  # the model failed on this batch: every request in it says so
             log.exception("%s: a batch of %d failed", self.label, batch.size)
-            answers = [ServingError(grpc.StatusCode.INTERNAL, f"the batch failed: {error}")] * len(batch.tasks)
+            error = ServingError(grpc.StatusCode.INTERNAL, f"the batch failed: {failure}")
         finally:
-            self.scheduler.metrics.batch(batch, padded, started)
-            for number, task in enumerate(batch.tasks):
-                answer = answers[number] if number < len(answers) else ServingError(
-                    grpc.StatusCode.INTERNAL, "the batch was interrupted")
-                if isinstance(answer, ServingError):
-                    watchdog.settle(task.answer, error=answer)
-                else:
+            self.scheduler.metrics.batch(batch, padded, started)  # recorded before anyone is answered
+            for task, answer in itertools.zip_longest(batch.tasks, rows):
+                if answer is not None:
                     watchdog.settle(task.answer, result=answer)
+                else:
+                    watchdog.settle(task.answer, error=error or ServingError(grpc.StatusCode.INTERNAL,
+                                                                             "the batch was interrupted"))
 
 
 def merge(tasks: list[Task], padded: int, pad_variable_length: bool) -> dict:

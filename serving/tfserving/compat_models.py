@@ -258,12 +258,6 @@ def check_input(name: str, value: np.ndarray, shape: list[int], numpy_type: np.d
         return value.astype(numpy_type)
 
 
-def predict(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
-            output_filter=(), max_batch_size: int | None = None) -> tuple[int, str, dict]:
-    """Run one request: (version served, signature name, {output name: ndarray})."""
-    return submit(registry, version, signature_name, inputs, output_filter, max_batch_size, blocking=True).result()
-
-
 def submit(registry: ModelRegistry, version: int | None, signature_name: str, inputs: dict,
            output_filter=(), max_batch_size: int | None = None, blocking: bool = False) -> futures.Future:
     """Check one request and start it: a future of (version served, signature name, {output name: ndarray}).
@@ -299,7 +293,7 @@ def submit(registry: ModelRegistry, version: int | None, signature_name: str, in
     if registry.scheduler is not None:  # merged with other requests; these rows come back
         return chain(queue_of(registry, servable, signature_name, function).submit(checked), answer)
     if not blocking:
-        raise RuntimeError("without batching the model runs in the caller: use predict() on a model thread")
+        raise RuntimeError("without batching the model runs in the caller: submit(blocking=True) on a model thread")
     tensors = {name: tf.constant(value) for name, value in checked.items()}
     done = futures.Future()
     done.set_result(answer({k: v.numpy() for k, v in function(**tensors).items()}))

@@ -78,7 +78,6 @@ from serving.tfserving.compat_models import (
     check_proto_shape,
     contract_of,
     expected_shape,
-    predict,
     signature,
     submit,
     view_of,
@@ -138,34 +137,21 @@ class Server:
         return self.models[name]
 
     def predict(self, name, version, signature_name, inputs, output_filter=()):
-        start = time.perf_counter()
-        code = "OK"
-        try:
-            return predict(self.registry(name, version), version, signature_name, inputs, output_filter,
-                           self.max_batch_size)
-        except ServingError as error:
-            code = error.code.name
-            raise
-        finally:
-            self.count(name, code, time.perf_counter() - start)
+        """One request, waited for: (version served, signature name, {output name: ndarray})."""
+        return self.submit(name, version, signature_name, inputs, output_filter, blocking=True).result()
 
-    def submit(self, name, version, signature_name, inputs, output_filter=()) -> futures.Future:
-        """predict() without waiting, for batching only: the request is checked and queued here (a
-        refusal raises), the future holds its answer; counted when it is answered."""
+    def submit(self, name, version, signature_name, inputs, output_filter=(), blocking=False) -> futures.Future:
+        """compat_models.submit for model `name`: checked and queued (batching on) or run here (`blocking`,
+        batching off); a refusal raises here. Each request is counted once, when it is answered."""
         start = time.perf_counter()
         try:
             answer = submit(self.registry(name, version), version, signature_name, inputs, output_filter,
-                            self.max_batch_size)
-        except ServingError as error:
-            self.count(name, error.code.name, time.perf_counter() - start)
+                            self.max_batch_size, blocking)
+        except Exception as error:
+            self.count(name, status_of(error), time.perf_counter() - start)
             raise
-
-        def counted(done: futures.Future) -> None:
-            error = done.exception()
-            self.count(name, error.code.name if isinstance(error, ServingError) else "OK" if error is None
-                       else "INTERNAL", time.perf_counter() - start)
-
-        answer.add_done_callback(counted)
+        answer.add_done_callback(lambda done: self.count(name, status_of(done.exception()),
+                                                         time.perf_counter() - start))
         return answer
 
     def count(self, name: str, code: str, seconds: float | None = None) -> None:
@@ -191,6 +177,13 @@ class Server:
                       f":tensorflow:serving:request_latency_us_count {self.latency_us['count']}"]
         batching = self.scheduler.metrics.text() if self.scheduler else ""
         return "\n".join(lines) + "\n" + batching
+
+
+def status_of(error: BaseException | None) -> str:
+    """The status a request is counted under: OK, its ServingError's code, or INTERNAL for anything else."""
+    if error is None:
+        return "OK"
+    return error.code.name if isinstance(error, ServingError) else "INTERNAL"
 
 
 # ---- gRPC -------------------------------------------------------------------------------------
@@ -223,8 +216,8 @@ def _dtype_name(number: int) -> str:
 PLAIN_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
                 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
 PLAIN_ENUMS = {np.dtype(numpy_type): enum for enum, numpy_type in PLAIN_DTYPES.items()}
-# DataType enum -> the typed value list that carries it in full (one value per element) and its numpy type.
 SHAPE_FIELDS = ("dtype", "tensor_shape", "version_number")  # a TensorProto's fields that carry no values
+# DataType enum -> the typed value list that carries it in full (one value per element) and its numpy type.
 VALUE_FIELDS = {1: ("float_val", np.float32), 2: ("double_val", np.float64), 3: ("int_val", np.int32),
                 9: ("int64_val", np.int64)}
 
@@ -242,14 +235,15 @@ def tensor_to_array(proto) -> np.ndarray:
     numpy_type = PLAIN_DTYPES.get(proto.dtype)
     if numpy_type is not None and proto.tensor_content:
         return np.frombuffer(proto.tensor_content, np.dtype(numpy_type).newbyteorder("<")).reshape(shape)
+    count = math.prod(shape)
     field_name, numpy_type = VALUE_FIELDS.get(proto.dtype, (None, None))
     if field_name is not None and not proto.tensor_content:
         values = getattr(proto, field_name)
-        if len(values) == math.prod(shape) > 0:
+        if len(values) == count > 0:
             return np.array(values, dtype=numpy_type).reshape(shape)
-    if math.prod(shape) > 0 and not any(field.name not in SHAPE_FIELDS for field, _ in proto.ListFields()):
+    if count > 0 and not any(field.name not in SHAPE_FIELDS for field, _ in proto.ListFields()):
         # TensorFlow reads such a tensor as zeros: a client that lost its data would get answers for blank images.
-        raise ValueError(f"its shape {shape} declares {math.prod(shape):,} values but it carries none")
+        raise ValueError(f"its shape {shape} declares {count:,} values but it carries none")
     import tensorflow as tf
 
     return tf.make_ndarray(proto)
