@@ -5,6 +5,11 @@
 SHELL := /bin/bash
 
 PYTHON ?= python3.11
+# The targets a command works on: names or groups (`make targets` lists them), e.g.
+# `make deploy-all TARGETS="onnx-fp32 tflite-fp32"` or `make test TARGETS=edge`; empty: every target.
+# setup, deploy-all, deploy-build, serve, parity, deploy-table and test read it.
+TARGETS ?= $(DIGITS_TARGETS)
+export DIGITS_TARGETS := $(TARGETS)
 VENV := .venv
 PY := $(VENV)/bin/python
 # Keep TensorFlow's C++ start-up chatter out of every command's output.
@@ -48,74 +53,47 @@ CONTAINER_MODULE_docker := deploy.containers.launch
 CONTAINER_MODULE_compose := deploy.containers.compose
 CONTAINER_MODULE_k8s := deploy.containers.k8s
 
-.PHONY: help setup setup-system setup-python train test test-fast lint clean deploy-all
-.PHONY: setup-web export export-web demo bench-web
-.PHONY: setup-serving-stubs setup-bench export-serving serve stop bench-serving bench-torchserve bench-scale bench-kserve
-.PHONY: deploy-preflight containers-up down
+.PHONY: help setup lock targets train test test-fast lint clean deploy-all
+.PHONY: export export-web demo bench-web
+.PHONY: setup-main setup-bench export-serving serve stop bench-serving bench-torchserve bench-scale bench-kserve
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: setup-system setup-python setup-web setup-serving-stubs setup-bench ## prepare this machine: system prerequisites, every environment, npm packages, gRPC stubs, the benchmarks' native load generator
-	@echo "setup: done"
+setup: ## install what the picked targets need (TARGETS=..., default all): system programs, environments (uv), npm packages, stubs
+	@$(PYTHON) -m deploy.local.setup
 
-setup-system: ## check (and on Debian as root, install) Java, Node, Chromium and g++
-	@echo "setup: system prerequisites"
-	@deploy/local/prereqs.sh
+lock: ## compile every environment's lock from requirements/*.in and the targets' folders (uv, with hashes); commit them
+	@$(PYTHON) -m deploy.local.lock
 
-setup-python: ## create the main, edge, TF.js-converter, litert-torch and KServe environments from the lock files
-	@echo "setup: Python environments"
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh $(VENV) requirements/main.txt
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-edge requirements/edge.txt
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tfjs requirements/tfjs.txt
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-litert-torch requirements/litert-torch.txt
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-kserve requirements/kserve.txt
+targets: ## the targets, the groups TARGETS= takes, and what each needs installed
+	@$(PYTHON) -m core.selection
 
-setup-web: ## install the page's npm packages (tfjs, onnxruntime-web, @litertjs/core, playwright-core) from package-lock.json
-	@echo "setup: npm packages for web/tfjs"
-	@if [ web/tfjs/node_modules/.package-lock.json -nt web/tfjs/package-lock.json ]; then \
-		echo "  web/tfjs/node_modules: up to date"; \
-	else \
-		cd web/tfjs && npm ci --no-audit --no-fund --ignore-scripts; \
-	fi
+# Only the main environment (what the tools and tests run in): for targets that need nothing else.
+setup-main:
+	@$(PYTHON) -m deploy.local.setup --only main
 
-setup-serving-stubs: setup-python ## generate TorchServe's gRPC stubs (from the protos inside its jar) and the V2 stubs (from KServe's proto)
-	@echo "setup: TorchServe and V2 gRPC stubs"
-	@if [ serving/torchserve/grpc_stubs/inference_pb2_grpc.py -nt $(VENV)/.installed ]; then \
-		echo "  serving/torchserve/grpc_stubs: up to date"; \
-	else \
-		$(PY) -m serving.torchserve.gen_stubs; \
-	fi
-	@if [ serving/v2/grpc_stubs/grpc_predict_v2_pb2_grpc.py -nt .venv-kserve/.installed ] && \
-	    [ serving/v2/grpc_stubs/grpc_predict_v2_pb2_grpc.py -nt $(VENV)/.installed ]; then \
-		echo "  serving/v2/grpc_stubs: up to date"; \
-	else \
-		$(PY) -m serving.v2.gen_stubs; \
-	fi
-
-setup-bench: setup-python ## the benchmarks' native load generator (NVIDIA perf_analyzer, tritonclient 2.41.0's binary) in .venv-perf, and Debian's libb64-0d it links (part of make setup: make bench-serving uses it, tests/load/test_native.py tests it)
-	@echo "setup: the benchmarks' native load generator"
-	@deploy/local/prereqs.sh --bench
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-perf requirements/perf.txt
+# The benchmarks' native load generator (NVIDIA perf_analyzer) and the library it links.
+setup-bench: setup-main
+	@$(PYTHON) -m deploy.local.setup --only perf libb64
 	@$(PY) -m benchmarks.native --check
 
-train: setup-python ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
+train: setup-main ## train both frameworks (DATA=mine.npz: your own data, ARCH=resnet), run the twin check, write artifacts/metrics.json
 	$(BUILD) --force train --train-args="$(TRAIN_FLAGS)"
 
 test: setup lint ## the whole test suite (what CI runs); sets up and lints first (seconds when nothing changed)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup-python ## ruff over the project's Python (rules in pyproject.toml); `make lint LINT_ARGS=--fix` mends what it can
+lint: setup-main ## ruff over the project's Python (rules in pyproject.toml); `make lint LINT_ARGS=--fix` mends what it can
 	$(VENV)/bin/ruff check $(LINT_ARGS) .
 
-test-fast: setup-python ## unit and contract tests only (under a minute, nothing trained or started): while editing
+test-fast: setup-main ## unit and contract tests only (under a minute, nothing trained or started): while editing
 	$(PY) -m pytest tests/unit tests/deploy -m "not slow" $(PYTEST_ARGS)
 
 export: export-web export-edge export-serving ## build every deployment artifact from the trained models
 	@echo "export: done; see artifacts/manifest.json"
 
-export-web: setup-web ## the offline page (TF.js graph model, ONNX and batch-1 .tflite for onnxruntime-web and LiteRT.js) + its test fixtures -> artifacts/web
+export-web: setup ## the offline page (TF.js graph model, ONNX and batch-1 .tflite for onnxruntime-web and LiteRT.js) + its test fixtures -> artifacts/web
 	$(BUILD) --force export-web
 
 demo: export-web ## build and serve the page: TF.js, onnxruntime-web and LiteRT.js (Keras and litert-torch files) answer side by side (draw a digit or upload a picture; 127.0.0.1:8000; DEMO_HOST, DEMO_PORT)
@@ -138,16 +116,13 @@ deploy-all: setup deploy-preflight ## from a fresh clone: set up, train (DATA=mi
 	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
 
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----
-.PHONY: export-edge bench-edge setup-tflite-runtime
+.PHONY: export-edge bench-edge
 
 export-edge: ## TFLite fp32/int8, ExecuTorch XNNPACK fp32/int8 and portable, ONNX fp32/int8 and litert-torch's .tflite (PyTorch model) under artifacts/, in the manifest
 	$(BUILD) --force export-edge
 
 bench-edge: ## latency p50/p99 at batch 1 and 32 (runner and runtime alone) and size of every edge artifact + eager baselines -> artifacts/bench/edge.json
 	$(PY) -m edge.bench $(BENCH_ARGS)
-
-setup-tflite-runtime: ## only .venv-tflite (part of setup-python): with the legacy tflite-runtime 2.14 (numpy<2) for `edge.tflite.run --runtime tflite-runtime`
-	@PYTHON=$(PYTHON) deploy/local/make_venv.sh .venv-tflite requirements/tflite-runtime.txt
 
 # ---- servers: TorchServe and TF Serving (serving/, deploy/local/) ----
 export-serving: ## TorchServe archive (.mar) and the next TF Serving SavedModel version
@@ -163,13 +138,13 @@ bench-serving: serve setup-bench ## one client's latency on every served endpoin
 	$(PY) -m serving.bench $(BENCH_ARGS)
 	$(PY) -m serving.load.concurrent $(CONCURRENT_ARGS)
 
-bench-scale: setup-python ## Ray Serve's capacity (p99 <= 50 ms) at 1, 2, 4 replicas, batching on and off, beside KServe and TorchServe, with memory (own servers on free ports) -> artifacts/bench/scale.json
+bench-scale: setup ## Ray Serve's capacity (p99 <= 50 ms) at 1, 2, 4 replicas, batching on and off, beside KServe and TorchServe, with memory (own servers on free ports) -> artifacts/bench/scale.json
 	$(PY) -m benchmarks.scale $(BENCH_ARGS)
 
-bench-kserve: setup-python ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
+bench-kserve: setup ## where KServe's V2 REST latency goes: model, V2 JSON, bare ASGI floor, kserve, its logging, torch threads (own servers on free ports) -> artifacts/bench/kserve-breakdown.json
 	.venv-kserve/bin/python -m serving.kserve.breakdown $(BENCH_ARGS)
 
-bench-torchserve: setup-python ## where TorchServe's REST latency goes (its own counters, the handler's timers) and what can be cut: metrics mode, Netty threads, keep-alive, gRPC (own servers on free ports) -> artifacts/bench/torchserve-breakdown.json
+bench-torchserve: setup ## where TorchServe's REST latency goes (its own counters, the handler's timers) and what can be cut: metrics mode, Netty threads, keep-alive, gRPC (own servers on free ports) -> artifacts/bench/torchserve-breakdown.json
 	$(PY) -m serving.torchserve.breakdown $(BENCH_ARGS)
 
 # ---- containers: Docker SDK, Compose, Kubernetes (deploy/) ----

@@ -64,6 +64,8 @@ class Step:
     # Whether it runs in a staging folder of its own and swaps what it wrote in at the end (it reads nothing of
     # the artifacts folder): interrupted, it leaves the folder as it was.
     staged: bool = False
+    # What it needs besides the main environment: environments and system programs (core/environments.py).
+    needs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class Target:
     # without starting the server).
     offline: str | None = None
     requires: tuple = field(default=())  # more steps it needs built (the page for the browser rows)
+    # The environment its code runs in (core/environments.py): its folder's requirements.in is locked there.
+    env: str = "main"
+    # More environments and system programs it needs (core/environments.py), beyond those of its build steps,
+    # its server and its page (a page row needs Node and Chromium).
+    needs: tuple = ()
 
     @property
     def factory(self) -> Callable:
@@ -126,7 +133,7 @@ ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train"
                  outputs=("onnx_int8",))
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
-                    unavailable="edge.litert_torch.convert:unavailable")
+                    unavailable="edge.litert_torch.convert:unavailable", needs=("litert-torch",))
 TORCHSERVE = Step("export-torchserve", "serving.torchserve.archive:build", outputs=("torchserve_mar",),
                   code=("serving.torchserve.handler",), files=("serving/torchserve/config.properties",))
 TFSERVING = Step("export-tfserving", "serving.tfserving.export:export", outputs=("tfserving",))
@@ -134,6 +141,11 @@ TFSERVING = Step("export-tfserving", "serving.tfserving.export:export", outputs=
 # writes the TF.js graph model and the batch-1 .tflite LiteRT.js runs (static shapes only).
 WEB_OUTPUTS = ("tfjs_graph_model", "tflite_fp32_batch1", "web_demo")
 WEB_FILES = ("web/tfjs/page/*", "web/tfjs/package-lock.json")
+WEB_NEEDS = ("tfjs", "node")  # the TF.js converter's environment; the page's npm packages
+PAGE_NEEDS = ("node", "chromium")  # what a page row runs in
+
+# The .tflite runner as on a device (ai-edge-litert alone), and the legacy tflite-runtime beside it.
+TFLITE_DEVICE = ("edge", "tflite-runtime")
 
 _SERVED = "{model}"  # the model name in an address template
 ARCHIVE, SAVEDMODEL = "serving.inprocess:ArchiveInProcess", "serving.inprocess:SavedModelInProcess"
@@ -147,7 +159,7 @@ TARGETS = {target.name: target for target in (
     Target("torch-eager", "torch", "fp32", "reference", "training", "torch_checkpoint", TRAIN,
            "edge.eager:TorchEagerPredictor"),
     Target("torch-compile", "torch", "fp32", "compiled", "edge", "torch_checkpoint", TRAIN,
-           "edge.compiled:TorchCompilePredictor"),
+           "edge.compiled:TorchCompilePredictor", needs=("g++",)),
     Target("executorch-xnnpack-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_xnnpack_fp32",
            EXECUTORCH_XNNPACK, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("executorch-portable-fp32", "torch", "fp32", "edge", "edge/executorch", "executorch_portable_fp32",
@@ -213,11 +225,11 @@ TARGETS = {target.name: target for target in (
            "serving.kserve.client:KServeTfGrpc", "client", server="kserve-tf",
            address="grpc://{kserve_tf_grpc} (ModelInfer)", load_user="KServeTfGrpcUser", offline=KERAS_EAGER),
     Target("tflite-fp32", "tensorflow", "fp32", "edge", "edge/tflite", "tflite_fp32", TFLITE,
-           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
+           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run", needs=TFLITE_DEVICE),
     Target("tflite-int8", "tensorflow", "int8", "edge", "edge/tflite", "tflite_int8", TFLITE,
-           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
+           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run", needs=TFLITE_DEVICE),
     Target("tfjs-node", "tensorflow", "fp32", "browser", "web/tfjs", "tfjs_graph_model", None,
-           "web.tfjs.predictor:TfjsPredictor", requires=("export-web",)),
+           "web.tfjs.predictor:TfjsPredictor", requires=("export-web",), needs=("node",)),
     Target("tfjs-chromium", "tensorflow", "fp32", "browser", "web/tfjs", "web_demo", None,
            "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium", page=Page("tfjs", "TF.js", "tfjs")),
     Target("litert-chromium", "tensorflow", "fp32", "browser", "web/tfjs", "tflite_fp32_batch1", None,
@@ -237,16 +249,50 @@ def pages() -> list[Target]:
 
 
 def steps() -> tuple[Step, ...]:
-    """Every build step, derived from the rows: training, each export (in table order), the page last."""
+    """Every build step, derived from the rows: training, each export, the page; ordered so that each step
+    comes after the steps it reads, whatever the order of the rows."""
     found = {TRAIN.name: TRAIN}
     for target in TARGETS.values():
         if target.step is not None:
             found.setdefault(target.step.name, target.step)
     page_steps = tuple(dict.fromkeys(t.step.name for t in pages() if t.step is not None and t.step is not TRAIN))
     web = Step("export-web", "web.tfjs.export:build", after=(TRAIN.name, *page_steps), outputs=WEB_OUTPUTS,
-               files=WEB_FILES)
+               files=WEB_FILES, needs=WEB_NEEDS)
     found[web.name] = web
-    return tuple(found.values())
+    return ordered(tuple(found.values()))
+
+
+class StepOrderError(ValueError):
+    """A step reads a step no row builds, or steps read each other in a circle; the message names them."""
+
+
+def ordered(steps: tuple) -> tuple:
+    """`steps` with each after every step it reads (`Step.after`), otherwise in the order given.
+
+    StepOrderError when a step reads one that is not among them, or when steps read each other in a circle,
+    naming the rows' steps involved."""
+    by_name = {step.name: step for step in steps}
+    for step in steps:
+        missing = [name for name in step.after if name not in by_name]
+        if missing:
+            raise StepOrderError(f"step {step.name!r} reads {', '.join(map(repr, missing))}, which no row builds: "
+                                 f"add the row that builds it, or correct {step.name!r}'s `after`")
+    done, result = set(), []
+
+    def visit(step: Step, path: tuple) -> None:
+        if step.name in done:
+            return
+        if step.name in path:
+            circle = [*path[path.index(step.name):], step.name]
+            raise StepOrderError(f"steps read each other in a circle: {' -> '.join(circle)}")
+        for name in step.after:
+            visit(by_name[name], (*path, step.name))
+        done.add(step.name)
+        result.append(step)
+
+    for step in steps:
+        visit(step, ())
+    return tuple(result)
 
 
 def step_of(name: str) -> str | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import manifest, paths, registry
+from core import manifest, paths, registry, selection
 from training import data
 
 FP32_TOLERANCE = 1e-4  # max abs probability difference to the reference
@@ -173,16 +173,20 @@ def main(argv=None) -> None:
     from serving import endpoints as endpoints_mod
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", nargs="+", choices=list(registry.TARGETS),
-                        help="only these (default: every target)")
+    parser.add_argument("--targets", default=None,
+                        help="targets or groups, e.g. \"onnx-fp32 edge\" (default: $DIGITS_TARGETS, or every target)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
+        names = selection.pick(args.targets)
+    except selection.SelectionError as error:
+        parser.error(str(error))
+    try:
         test_split(root)
     except FileNotFoundError as error:
         raise SystemExit(f"error: {error}: run `make train` first") from None
-    rows = run(root, endpoints_mod.resolve(), args.targets)
+    rows = run(root, endpoints_mod.resolve(), names)
     json_path, md_path = write(rows, root,
                                " ".join(["python -m deploy.parity", *(sys.argv[1:] if argv is None else argv)]))
     print("\n" + markdown(rows))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import paths, registry
+from core import paths, registry, selection
 from core import spec as specs
 from training import data
 
@@ -76,11 +76,13 @@ def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
     return row
 
 
-def run(root: Path, endpoints, index: int = 0, progress=print) -> dict:
+def run(root: Path, endpoints, index: int = 0, progress=print, names=None) -> dict:
+    """One image through each of `names` (default: every target), in table order."""
     x, truth = sample(root, index)
     rows = []
-    for number, name in enumerate(registry.TARGETS, 1):
-        progress(f"deploy-all: [{number}/{len(registry.TARGETS)}] {name}")
+    names = list(names or registry.TARGETS)
+    for number, name in enumerate(names, 1):
+        progress(f"deploy-all: [{number}/{len(names)}] {name}")
         rows.append(ask(name, root, endpoints, x))
     return {"index": index, "true_label": truth, "targets": rows}
 
@@ -109,11 +111,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=int, default=0, help="which image of the saved test split (default: 0)")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--targets", default=None, help="targets or groups (default: $DIGITS_TARGETS, or all)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
-        result = run(root, endpoints_mod.resolve(), args.index)
-    except (FileNotFoundError, ValueError) as error:
+        result = run(root, endpoints_mod.resolve(), args.index, names=selection.pick(args.targets))
+    except (FileNotFoundError, ValueError) as error:  # (a SelectionError is a ValueError)
         raise SystemExit(f"error: {error}") from None
     result["command"] = " ".join(["python -m deploy.smoke", *(sys.argv[1:] if argv is None else argv)])
     result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

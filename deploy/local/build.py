@@ -47,11 +47,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core import manifest, paths, registry
+from core import manifest, paths, registry, selection
 from deploy.local import code
 
 Step = registry.Step  # (name, run, after, outputs, ...): declared with the targets, in core/registry.py
-STEPS = registry.steps()  # train, one export per runtime (in the table's order), the page
+STEPS = registry.steps()  # train, one export per runtime, the page: each after the steps it reads
 NAMES = tuple(step.name for step in STEPS)
 # Names that stand for several steps: `export-edge` (make export-edge) is every edge runtime's export.
 GROUPS = {"export-edge": tuple(dict.fromkeys(registry.TARGETS[name].step.name for name in registry.names("edge")))}
@@ -379,7 +379,7 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
     wanted = set(only or by_name)
     for name in list(wanted):  # and everything they read
         wanted |= set(_upstream(by_name, name))
-    plan = [step for step in steps if step.name in wanted]
+    plan = [step for step in registry.ordered(tuple(steps)) if step.name in wanted]  # each after what it reads
     results, failed = {}, {}
     for number, step in enumerate(plan, 1):
         label = f"build: [{number}/{len(plan)}] {step.name}"
@@ -446,6 +446,8 @@ def main(argv=None) -> None:
                         "(default: those the model here was trained with; the defaults the first time)")
     parser.add_argument("--keep-going", action="store_true",
                         help="exit 0 when a step failed (make deploy-all: its table names what failed and why)")
+    parser.add_argument("--targets", default=None, help="with no STEP: build what these targets or groups need "
+                        "(default: $DIGITS_TARGETS, or every target)")
     parser.add_argument("--run-step", choices=NAMES, help=argparse.SUPPRESS)  # one step in this process
     args = parser.parse_args(argv)
     unknown = [name for name in args.steps if name not in NAMES and name not in GROUPS]
@@ -453,6 +455,12 @@ def main(argv=None) -> None:
         parser.error(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(NAMES)}")
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     train_args = None if args.train_args is None else shlex.split(args.train_args)
+    try:
+        picked = selection.pick(args.targets)
+    except selection.SelectionError as error:
+        parser.error(str(error))
+    if not args.steps and not selection.picked_all(picked):
+        args.steps = selection.steps(picked)
     if args.run_step:
         try:
             run_step(next(step for step in STEPS if step.name == args.run_step), root, train_args or [])

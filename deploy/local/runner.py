@@ -37,7 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import manifest, paths
+from core import manifest, paths, selection
+from core import servers as table
 from core import spec as specs
 from deploy.local import servers
 from deploy.local import settings as settings_mod
@@ -161,36 +162,36 @@ def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout
                      f"{log_tail(folder)}")
 
 
-def start(root: Path, endpoints=None, timeout: float = 180.0,
+def start(root: Path, endpoints=None, timeout: float | None = None,
           settings: settings_mod.ServerSettings | None = None, only: tuple | None = None, cpus=None,
           keep_going: bool = False, without: tuple = ()) -> dict:
     """Bring the servers up (skipping running ones); returns {server: seconds to ready}.
 
-    `settings` (default: the checked-in configs) changes server knobs for this run only; a variant
-    with other settings needs its own root (run folder) and endpoints. `only` (model server names)
-    starts just those, without the page (the settings search measures one server at a time). `cpus`
-    (core numbers) pins the servers it starts to those cores (a server already running keeps its own).
-    `without` (model server names) leaves those out and starts the rest, the page included.
-    `keep_going` (make deploy-all): a model server whose artifacts are not built is not served, with
-    the reason printed, and the others still start.
+    The servers are the rows of core/servers.py, in their order. `settings` (default: the checked-in
+    configs) changes server knobs for this run only; a variant with other settings needs its own root (run
+    folder) and endpoints. `only` (server names) starts just those (the page's server only when named: the
+    settings search measures one server at a time). `cpus` (core numbers) pins the servers it starts to
+    those cores (a server already running keeps its own). `without` (server names) leaves those out and
+    starts the rest, the page included. `timeout` (seconds) replaces each row's own readiness time-out.
+    `keep_going` (make deploy-all): a model server whose artifacts are not built is not served, with the
+    reason printed, and the others still start.
     """
     endpoints = (endpoints or endpoints_mod.resolve(root=root)).for_root(root)  # the model name is the spec's
     settings = settings or settings_mod.preset("default")
-    plan = [servers.torchserve(root, endpoints, settings), servers.tfserving(root, endpoints, settings),
-            *(servers.kserve(name, root, endpoints, settings) for name in servers.KSERVE),
-            servers.rayserve(root, endpoints, settings)]
-    plan = [server for server in plan if server.name not in without]
-    if only is not None:
-        plan = [server for server in plan if server.name in only]
-    elif servers.web_built(root):
-        plan.append(servers.web(root, endpoints))
-    else:
-        print("web: the demo page is not built under " + str(root) + " (make export-web): not served")
+    names = [name for name in table.SERVERS if name not in without and (only is None or name in only)]
+    pages = [name for name in names if table.SERVERS[name].optional]
+    if pages and only is None and not servers.web_built(root):  # the page is served once built whole
+        print(f"{', '.join(pages)}: the demo page is not built under {root} (make export-web): not served")
+        names = [name for name in names if name not in pages]
+    plan = [servers.build(name, root, endpoints, settings) for name in names]
+    if not plan:
+        print("serve: no server among the picked targets")
     started, times, page_error = [], {}, None
     try:
         for server in plan:
             try:
-                times[server.name] = _bring_up(server, root, endpoints, settings, timeout, started, cpus)
+                seconds = timeout or table.SERVERS[server.name].start_timeout
+                times[server.name] = _bring_up(server, root, endpoints, settings, seconds, started, cpus)
             except (StartError, servers.PrepareError, OSError) as error:
                 if server.name not in servers.OPTIONAL and keep_going and isinstance(error, servers.PrepareError):
                     print(f"{server.name}: not served: {str(error).splitlines()[0]}")  # its artifacts are not built
@@ -354,7 +355,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each server (default: 180)")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for each server (default: its row's, "
+                        "core/servers.py)")
+    parser.add_argument("--targets", default=None,
+                        help="start only the servers of these targets or groups (default: $DIGITS_TARGETS, or all)")
     parser.add_argument("--settings", default="default", choices=settings_mod.PRESET_NAMES,
                         help="named server settings from deploy/local/settings.py (default: default)")
     parser.add_argument("--keep-going", action="store_true",
@@ -365,9 +369,11 @@ def main(argv=None) -> None:
     if args.action == "start":
         try:
             cpus = [int(cpu) for cpu in args.cpus.split(",")] if args.cpus else None
-            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings), cpus=cpus,
+            names = selection.pick(args.targets)
+            only = None if selection.picked_all(names) else tuple(selection.servers_of(names))
+            start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings), cpus=cpus, only=only,
                   keep_going=args.keep_going)
-        except (StartError, servers.PrepareError, specs.SpecError) as error:
+        except (StartError, servers.PrepareError, specs.SpecError, selection.SelectionError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1) from None
     elif args.action == "stop":

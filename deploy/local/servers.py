@@ -22,7 +22,8 @@ from string import Template
 
 import requests
 
-from core import manifest, paths
+from core import environments, manifest, paths
+from core import servers as table
 from core import spec as specs
 from deploy.local.settings import ServerSettings
 from serving import tls, update
@@ -30,11 +31,11 @@ from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
 
-# What serves the model; benchmarks and soaks watch these. kserve-*: KServe's ModelServer per framework;
-# rayserve: a local Ray cluster serving the PyTorch model from several replicas.
-MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve")
-NAMES = (*MODEL_SERVERS, "web")  # everything the runner may start (web: the demo page)
-OPTIONAL = ("web",)  # its failure leaves the others running
+# From the table of servers (core/servers.py): what serves the model (benchmarks and soaks watch these),
+# everything the runner may start (the page's server too), and what may fail without taking the rest down.
+MODEL_SERVERS = tuple(table.model_servers())
+NAMES = tuple(table.SERVERS)
+OPTIONAL = tuple(name for name, row in table.SERVERS.items() if row.optional)
 REPO = paths.REPO_ROOT
 
 
@@ -231,7 +232,8 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
         ])
 
 
-KSERVE_PYTHON = REPO / ".venv-kserve" / "bin" / "python"
+KSERVE_PYTHON = environments.python("kserve")
+RAY_PYTHON = environments.python("ray")
 # server name -> (framework, REST port key, gRPC port key, the manifest id of what it serves)
 KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "torch_checkpoint"),
           "kserve-tf": ("tensorflow", "kserve_tf_rest", "kserve_tf_grpc", "keras_model")}
@@ -240,7 +242,6 @@ KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "t
 def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
     framework, rest_key, grpc_key, artifact = KSERVE[name]
-    root / "run" / name
     rest = endpoints.url(rest_key)
     command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
                "--artifacts", str(root), "--host", endpoints.host,
@@ -273,18 +274,26 @@ def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = N
         ])
 
 
+def kserve_torch(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
+    return kserve("kserve-torch", root, endpoints, settings)
+
+
+def kserve_tf(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
+    return kserve("kserve-tf", root, endpoints, settings)
+
+
 def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     """A local Ray cluster (head in this process tree) serving the PyTorch model on Ray Serve
-    (serving/rayserve/cluster.py, in .venv-kserve): ready once every replica runs and the model answers."""
+    (serving/rayserve/cluster.py, in .venv-ray): ready once every replica runs and the model answers."""
     folder = root / "run" / "rayserve"
     rest = endpoints.url("rayserve_rest")
-    command = [str(KSERVE_PYTHON), "-m", "serving.rayserve.cluster", "--artifacts", str(root), "--run", str(folder),
+    command = [str(RAY_PYTHON), "-m", "serving.rayserve.cluster", "--artifacts", str(root), "--run", str(folder),
                "--host", endpoints.host, "--http-port", str(endpoints.ports["rayserve_rest"]),
                *(f"--{flag}={value}" for flag, value in (settings.rayserve_flags if settings else {}).items())]
 
     def prepare() -> None:
-        if not KSERVE_PYTHON.exists():
-            raise PrepareError(f"{KSERVE_PYTHON} not found: run `make setup` (Ray Serve runs in KServe's environment)")
+        if not RAY_PYTHON.exists():
+            raise PrepareError(f"{RAY_PYTHON} not found: run `make setup` (Ray Serve has an environment of its own)")
         try:
             manifest.verify("torch_checkpoint", root)
         except manifest.ManifestError as error:
@@ -316,8 +325,7 @@ def web_built(root: Path) -> bool:
     return is_built(root)
 
 
-def web(root: Path, endpoints) -> Server:
-    root / "run" / "web"
+def web(root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
     url = endpoints.url("web_demo")
     command = [sys.executable, "-m", "web.tfjs.serve", "--host", endpoints.host,
                "--port", str(endpoints.ports["web_demo"]), "--artifacts", str(root)]
@@ -338,3 +346,10 @@ def web(root: Path, endpoints) -> Server:
                          f"--artifacts {root}",
         ready=_answers(check), prepare=prepare, ports={"web_demo": endpoints.ports["web_demo"]}, serves=("web_demo",),
         endpoint_lines=[f"page      {url}/  (draw a digit; the model runs in the browser)"])
+
+
+def build(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
+    """Server `name` of the table (core/servers.py) over `root`: its row's launcher, called."""
+    from core.registry import named
+
+    return named(table.SERVERS[name].launcher)(root, endpoints, settings)

@@ -13,6 +13,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from core import environments, paths
+
 STUBS_DIR = Path(__file__).with_name("grpc_stubs")
 PROTOS = ("inference.proto", "management.proto")
 
@@ -54,7 +56,12 @@ def generate(out: Path = STUBS_DIR) -> Path:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=STUBS_DIR, help=f"output folder (default: {STUBS_DIR})")
+    parser.add_argument("--if-stale", action="store_true",
+                        help="only when missing or older than the environments they are made from (make setup)")
     args = parser.parse_args(argv)
+    if args.if_stale and environments.newer_than(args.out / "inference_pb2_grpc.py", ("main",)):
+        print(f"  {args.out.relative_to(paths.REPO_ROOT)}: up to date")
+        return
     out = generate(args.out)
     print(f"torchserve gRPC stubs: {sorted(p.name for p in out.glob('*_pb2*.py'))} in {out}")
 

@@ -16,11 +16,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from core import paths
+from core import environments, paths
 
 STUBS_DIR = Path(__file__).with_name("grpc_stubs")
 PROTO = "grpc_predict_v2.proto"
-KSERVE_PYTHON = paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"
+KSERVE_PYTHON = environments.python("kserve")
 # Run in .venv-kserve: the proto's FileDescriptorSet, as bytes on stdout.
 _DUMP = ("import sys; from google.protobuf import descriptor_pb2; "
          "from kserve.protocol.grpc import grpc_predict_v2_pb2 as v2; "
@@ -67,7 +67,13 @@ def load():
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=STUBS_DIR, help=f"output folder (default: {STUBS_DIR})")
-    out = generate(parser.parse_args(argv).out)
+    parser.add_argument("--if-stale", action="store_true",
+                        help="only when missing or older than the environments they are made from (make setup)")
+    args = parser.parse_args(argv)
+    if args.if_stale and environments.newer_than(args.out / "grpc_predict_v2_pb2_grpc.py", ("main", "kserve")):
+        print(f"  {args.out.relative_to(paths.REPO_ROOT)}: up to date")
+        return
+    out = generate(args.out)
     print(f"V2 gRPC stubs: {sorted(p.name for p in out.glob('*_pb2*.py'))} in {out}")
 
 

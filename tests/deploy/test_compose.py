@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from core import environments
 from core import spec as specs
 from core.spec import SERVING_HOST, SERVING_PORTS
 from deploy.containers import compose as compose_mod
@@ -208,8 +209,8 @@ def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_l
     assert timing["start_period"] > plan.HEALTH_TIMING["start_period"]
 
 
-@pytest.mark.skipif(not Path(str(plan.REPO / ".venv-kserve" / "bin" / "python")).exists(),
-                    reason="needs .venv-kserve (make setup): the cluster's flags are parsed where Ray is installed")
+@pytest.mark.skipif(not environments.python("ray").exists(),
+                    reason="needs .venv-ray (make setup): the cluster's flags are parsed where Ray is installed")
 def test_rayserve_container_flags_are_the_cluster_s(digits_root):
     """cluster.py itself accepts the plan's command (a misspelt or missing flag exits 2), with the values meant."""
     import subprocess
@@ -217,7 +218,7 @@ def test_rayserve_container_flags_are_the_cluster_s(digits_root):
     service = next(s for s in plan.services(digits_root) if s.name == plan.RAYSERVE)
     script = ("import json, sys; from serving.rayserve.cluster import parse_args; "
               "print(json.dumps(vars(parse_args(sys.argv[1:])), default=str))")
-    answer = subprocess.run([str(plan.REPO / ".venv-kserve" / "bin" / "python"), "-c", script, *service.command],
+    answer = subprocess.run([str(environments.python("ray")), "-c", script, *service.command],
                             capture_output=True, text=True, cwd=plan.REPO, timeout=120)
     assert answer.returncode == 0, answer.stderr
     parsed = json.loads(answer.stdout.strip().splitlines()[-1])

@@ -117,6 +117,6 @@ def _options_defaults() -> dict:
 def _ray_version() -> str:
     from core.paths import REPO_ROOT
 
-    (line,) = [line for line in (REPO_ROOT / "requirements" / "kserve.txt").read_text().splitlines()
+    (line,) = [line for line in (REPO_ROOT / "requirements" / "ray.txt").read_text().splitlines()
                if line.startswith("ray==")]
-    return line.split("==")[1].strip()
+    return line.split("==")[1].split()[0]

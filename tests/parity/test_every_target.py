@@ -125,7 +125,7 @@ def test_make_parity_writes_the_matrix(deployed, capsys):
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
-        parity.main(["--artifacts", str(deployed.root), "--targets", *chosen])
+        parity.main(["--artifacts", str(deployed.root), "--targets", " ".join(chosen)])
     out = capsys.readouterr().out
     report = json.loads((deployed.root / "parity.json").read_text())
     assert report["passed"] and [row["target"] for row in report["targets"]] == chosen

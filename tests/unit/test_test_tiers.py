@@ -15,18 +15,18 @@ def make_dry_run(*args: str) -> str:
     return done.stdout
 
 
-def test_make_test_sets_up_before_it_runs_pytest():
+def test_make_test_sets_up_what_the_pick_needs_before_it_runs_pytest():
+    """The whole set-up (system programs, environments, npm packages, stubs: deploy/local/setup.py, its own
+    tests in test_setup.py) for the targets picked, then pytest."""
     commands = make_dry_run("test")
-    setup = commands.index("deploy/local/make_venv.sh .venv requirements/main.txt")
+    setup = commands.index("-m deploy.local.setup\n")
     assert setup < commands.index("-m pytest")
-    for step in ("prereqs.sh", "npm ci", "serving.torchserve.gen_stubs"):
-        assert step in commands[:commands.index("-m pytest")], step
 
 
 def test_make_test_fast_runs_the_fast_tiers_only():
     commands = make_dry_run("test-fast")
     assert '-m pytest tests/unit tests/deploy -m "not slow"' in commands
-    assert "prereqs.sh" not in commands  # the main environment only: seconds when it is there
+    assert "-m deploy.local.setup --only main" in commands  # the main environment only: seconds when it is there
 
 
 def test_ci_runs_the_whole_suite():
