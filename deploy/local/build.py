@@ -327,14 +327,39 @@ def _record(step: Step, root: Path, args: list, code_root: Path = paths.REPO_ROO
     paths.write_atomic(record_path(root, step.name), json.dumps(record, indent=2) + "\n")
 
 
-def _run_isolated(step: Step, root: Path, args: list) -> None:
+def _start_isolated(step: Step, root: Path, args: list, log: Path | None = None) -> subprocess.Popen:
+    """Step `step` in a process of its own (its output to `log` when given, else to this terminal)."""
     command = [sys.executable, "-m", "deploy.local.build", "--artifacts", str(root), "--run-step", step.name,
                f"--train-args={shlex.join(args)}"]  # one token: a lone "--no-augment" is not read as an option
-    done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_ARTIFACTS": str(root)})
-    if done.returncode == NOT_SUPPORTED_EXIT and unsupported_path(root, step.name).exists():
+    output = None
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        output = open(log, "wb")  # closed by _finish_isolated once the step ends
+    return subprocess.Popen(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_ARTIFACTS": str(root)},
+                            stdout=output, stderr=subprocess.STDOUT if output else None)
+
+
+def _finish_isolated(step: Step, root: Path, process: subprocess.Popen) -> None:
+    """Wait for an isolated step; _Unsupported or BuildError as the step ended."""
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+    if process.returncode == NOT_SUPPORTED_EXIT and unsupported_path(root, step.name).exists():
         raise _Unsupported(unsupported_path(root, step.name).read_text())
-    if done.returncode != 0:
-        raise BuildError(f"exit {done.returncode}")
+    if process.returncode != 0:
+        raise BuildError(f"exit {process.returncode}")
+
+
+def log_path(root: Path, name: str) -> Path:
+    """Where a step that ran beside others wrote its output."""
+    return root / "built" / f"{name}.log"
+
+
+def _log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join("    " + line for line in path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "    (no log)"
 
 
 class _Unsupported(registry.NotSupported):
@@ -345,11 +370,13 @@ class _Unsupported(registry.NotSupported):
 
 
 NOT_SUPPORTED_EXIT = 3  # an isolated step's exit status for "not supported by this network"
+# Steps built at once from the command line: each imports a framework and mostly uses one core.
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
 
 def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = None, force: tuple | list = (),
            dry_run: bool = False, isolate: bool = False, keep_going: bool = False, steps: tuple = STEPS,
-           progress: Callable[[str], None] = print, code_root: Path = paths.REPO_ROOT) -> dict:
+           progress: Callable[[str], None] = print, code_root: Path = paths.REPO_ROOT, jobs: int = 1) -> dict:
     """Bring `only` (default: every step) and what they read up to date; {step: what happened}.
 
     `args` are the training flags; None keeps those of the model trained here (so `make deploy-all`
@@ -359,7 +386,9 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
     whose tools this machine lacks (`Step.unavailable`; not a failure), or, with `keep_going`,
     "failed: ..." / "skipped: ..." (a step after a failed one); without it the first failure raises
     BuildError. `force` names steps to run even when up to date. `code_root`: where the steps' code
-    lies (the repository; another folder in the build graph's own tests).
+    lies (the repository; another folder in the build graph's own tests). `jobs` > 1 with `isolate`: up
+    to that many steps run at once, each as soon as the steps it reads have ended, each writing its output
+    to its log (`log_path`), whose last lines are shown when it fails.
     """
     by_name = {step.name: step for step in steps}
     only, force = (expand(only) if only else only), expand(force)
@@ -381,50 +410,109 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
         wanted |= set(_upstream(by_name, name))
     plan = [step for step in registry.ordered(tuple(steps)) if step.name in wanted]  # each after what it reads
     results, failed = {}, {}
-    for number, step in enumerate(plan, 1):
-        label = f"build: [{number}/{len(plan)}] {step.name}"
+    numbers = {step.name: number for number, step in enumerate(plan, 1)}
+
+    def label(step: Step) -> str:
+        return f"build: [{numbers[step.name]}/{len(plan)}] {step.name}"
+
+    def decide(step: Step) -> str | None:
+        """What happens to `step` without building it (its result, recorded and said), or None: it builds."""
         blocked = [name for name in step.after if name in failed or str(results.get(name, "")).startswith("skipped")]
         if blocked:
             results[step.name] = f"skipped: {', '.join(blocked)} failed"
-            progress(f"{label}: skipped ({results[step.name][9:]})")
-            continue
+            progress(f"{label(step)}: skipped ({results[step.name][9:]})")
+            return results[step.name]
         missing = registry.named(step.unavailable)() if step.unavailable else None
         if missing:
             results[step.name] = f"not built: {missing}"
-            progress(f"{label}: not built ({missing})")
-            continue
+            progress(f"{label(step)}: not built ({missing})")
+            return results[step.name]
         ran_before = [name for name in step.after if results.get(name) in ("built", "would build")]
         reason = ("forced" if step.name in force else
                   f"{', '.join(ran_before)} will be built first" if dry_run and ran_before else
                   stale(step, root, args, code_root))
         if reason is None:
             results[step.name] = "reused"
-            progress(f"{label}: up to date, reused")
-            continue
-        progress(f"{label}: building ({reason})")
+            progress(f"{label(step)}: up to date, reused")
+            return "reused"
+        progress(f"{label(step)}: building ({reason})" + (f"; output in {log_path(root, step.name)}"
+                                                           if isolate and jobs > 1 and not dry_run else ""))
         if dry_run:
             results[step.name] = "would build"
+            return results[step.name]
+        return None
+
+    def settle(step: Step, error: BaseException | None, seconds: float) -> None:
+        """Record how a step that ran ended; BuildError on a failure unless `keep_going`."""
+        if error is None:
+            results[step.name] = "built"
+            progress(f"build: {step.name}: done in {seconds:.0f} s")
+        elif isinstance(error, registry.NotSupported):  # not a failure: the other targets go on
+            results[step.name] = f"not supported by this network: {error}"
+            progress(f"{label(step)}: {results[step.name]}")
+        else:
+            failed[step.name] = f"{type(error).__name__}: {error}"
+            results[step.name] = f"failed: {failed[step.name]}"
+            tail = f"; last lines of {log_path(root, step.name)}:\n{_log_tail(log_path(root, step.name))}" \
+                if isolate and jobs > 1 else ""
+            progress(f"build: {step.name} failed ({failed[step.name][:300]}){tail}")
+            if not keep_going:
+                raise BuildError(f"{step.name} failed: {failed[step.name]}") from error
+
+    if isolate and jobs > 1 and not dry_run:
+        _run_parallel(plan, decide, settle, root, args, jobs)
+        return results
+    for step in plan:
+        if decide(step) is not None:
             continue
         started = time.monotonic()
         try:
             if isolate:
-                _run_isolated(step, root, args)
+                _finish_isolated(step, root, _start_isolated(step, root, args))
             else:
                 run_step(step, root, args, code_root)
-        except registry.NotSupported as error:  # not a failure: the other targets go on
-            results[step.name] = f"not supported by this network: {error}"
-            progress(f"{label}: {results[step.name]}")
-            continue
         except (Exception, SystemExit) as error:  # SystemExit: a step's own "error: ..." exit
-            failed[step.name] = f"{type(error).__name__}: {error}"
-            results[step.name] = f"failed: {failed[step.name]}"
-            progress(f"build: {step.name} failed ({failed[step.name][:300]})")
-            if not keep_going:
-                raise BuildError(f"{step.name} failed: {failed[step.name]}") from error
+            settle(step, error, 0)
             continue
-        results[step.name] = "built"
-        progress(f"build: {step.name}: done in {time.monotonic() - started:.0f} s")
+        settle(step, None, time.monotonic() - started)
     return results
+
+
+def _run_parallel(plan: list, decide, settle, root: Path, args: list, jobs: int) -> None:
+    """Run the steps of `plan` in processes of their own, up to `jobs` at once, each once every step it reads
+    has ended; each one's output goes to its log (log_path)."""
+    waiting, running = list(plan), {}  # running: name -> (step, process, started)
+    ended: set[str] = set()
+    while waiting or running:
+        for step in [step for step in waiting if all(name in ended for name in step.after)]:
+            if len(running) >= jobs:
+                break
+            waiting.remove(step)
+            if decide(step) is not None:
+                ended.add(step.name)
+                continue
+            process = _start_isolated(step, root, args, log_path(root, step.name))
+            running[step.name] = (step, process, time.monotonic())
+        if not running:
+            continue
+        time.sleep(0.2)
+        for name, (step, process, started) in list(running.items()):
+            if process.poll() is None:
+                continue
+            del running[name]
+            ended.add(name)
+            try:
+                _finish_isolated(step, root, process)
+            except (Exception, SystemExit) as error:
+                try:
+                    settle(step, error, 0)
+                except BuildError:
+                    for _, other, _ in running.values():  # stop the others: the build has failed
+                        other.terminate()
+                        other.wait()
+                    raise
+                continue
+            settle(step, None, time.monotonic() - started)
 
 
 def _upstream(by_name: dict, name: str) -> list:
@@ -448,6 +536,9 @@ def main(argv=None) -> None:
                         help="exit 0 when a step failed (make deploy-all: its table names what failed and why)")
     parser.add_argument("--targets", default=None, help="with no STEP: build what these targets or groups need "
                         "(default: $DIGITS_TARGETS, or every target)")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help=f"steps built at once, each with its output in built/<step>.log (default: {DEFAULT_JOBS}, "
+                        "this machine's cores up to 4; 1: one after another, output here)")
     parser.add_argument("--run-step", choices=NAMES, help=argparse.SUPPRESS)  # one step in this process
     args = parser.parse_args(argv)
     unknown = [name for name in args.steps if name not in NAMES and name not in GROUPS]
@@ -468,7 +559,7 @@ def main(argv=None) -> None:
             raise SystemExit(NOT_SUPPORTED_EXIT) from None
         return
     results = ensure(root, only=args.steps or None, args=train_args, force=args.steps if args.force else (),
-                     dry_run=args.dry_run, isolate=True, keep_going=True)
+                     dry_run=args.dry_run, isolate=True, keep_going=True, jobs=args.jobs)
     if not args.dry_run:  # merged into what earlier builds said of the other steps
         earlier = {step: outcome(root, step) for step in NAMES if outcome(root, step) is not None}
         paths.write_atomic(summary_path(root), json.dumps({**earlier, **results}, indent=2) + "\n")

@@ -150,16 +150,35 @@ def launch(server: servers.Server, folder: Path, cpus=None) -> Recorded:
 
 def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout: float) -> float:
     """Seconds until the readiness check passed; StartError when the process dies or time runs out."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if read_pid(folder) is None:
-            raise StartError(f"{server.name} exited during start-up; last lines of {folder / 'server.log'}:\n"
-                             f"{log_tail(folder)}")
-        if server.ready():
-            return time.monotonic() - start
-        time.sleep(0.5)
-    raise StartError(f"{server.name} not ready after {timeout:.0f} s; last lines of {folder / 'server.log'}:\n"
-                     f"{log_tail(folder)}")
+    outcome = wait_all([(server, folder, recorded, timeout)])[server.name]
+    if isinstance(outcome, StartError):
+        raise outcome
+    return outcome
+
+
+def wait_all(waiting: list) -> dict:
+    """Wait for every (server, folder, recorded, timeout) at once; {name: seconds until it answered, or the
+    StartError that says why it never did (its process died, or its time ran out: with its log's tail)}."""
+    start, outcomes = time.monotonic(), {}
+    pending = list(waiting)
+    while pending:
+        for item in list(pending):
+            server, folder, recorded, timeout = item
+            elapsed = time.monotonic() - start
+            if read_pid(folder) is None:
+                outcomes[server.name] = StartError(f"{server.name} exited during start-up; last lines of "
+                                                   f"{folder / 'server.log'}:\n{log_tail(folder)}")
+            elif server.ready():
+                outcomes[server.name] = time.monotonic() - start
+            elif elapsed >= timeout:
+                outcomes[server.name] = StartError(f"{server.name} not ready after {timeout:.0f} s; last lines of "
+                                                   f"{folder / 'server.log'}:\n{log_tail(folder)}")
+            else:
+                continue
+            pending.remove(item)
+        if pending:
+            time.sleep(0.5)
+    return outcomes
 
 
 def start(root: Path, endpoints=None, timeout: float | None = None,
@@ -186,28 +205,42 @@ def start(root: Path, endpoints=None, timeout: float | None = None,
     plan = [servers.build(name, root, endpoints, settings) for name in names]
     if not plan:
         print("serve: no server among the picked targets")
-    started, times, page_error = [], {}, None
+    started, times, failures, waiting = [], {}, {}, []
     try:
+        # Every server is launched first, then all are waited for together: they come up side by side.
         for server in plan:
             try:
-                seconds = timeout or table.SERVERS[server.name].start_timeout
-                times[server.name] = _bring_up(server, root, endpoints, settings, seconds, started, cpus)
+                recorded = _launch(server, root, endpoints, settings, started, cpus)
             except (StartError, servers.PrepareError, OSError) as error:
                 if server.name not in servers.OPTIONAL and keep_going and isinstance(error, servers.PrepareError):
                     print(f"{server.name}: not served: {str(error).splitlines()[0]}")  # its artifacts are not built
                     continue
                 if server.name not in servers.OPTIONAL:
                     raise
-                # The page is optional: its failure never takes the model servers down with it.
-                if server in started:
-                    stop_one(server.name, root)
-                    started.remove(server)
-                page_error = error
-                print(f"{server.name}: not served: {str(error).splitlines()[0]}")
+                failures[server.name] = error
+                continue
+            waiting.append((server, run_dir(server.name, root), recorded,
+                            timeout or table.SERVERS[server.name].start_timeout))
+        for name, outcome in wait_all(waiting).items():
+            if isinstance(outcome, StartError):
+                failures[name] = outcome
+            else:
+                times[name] = outcome
+                if any(server.name == name for server in started):
+                    print(f"{name}: ready after {outcome:.1f} s")
+        fatal = [name for name in failures if name not in servers.OPTIONAL]
+        if fatal:
+            raise failures[fatal[0]]
     except Exception:
         for server in started:
             stop_one(server.name, root)
         raise
+    page_error = None
+    for name, error in failures.items():  # the page is optional: its failure never takes the model servers down
+        if any(server.name == name for server in started):
+            stop_one(name, root)
+        page_error = error
+        print(f"{name}: not served: {str(error).splitlines()[0]}")
     for server in plan:
         if server.name in times:
             print(f"\n{server.name} ({server.describe}):")
@@ -236,9 +269,8 @@ def model_changed(server: servers.Server, root: Path) -> str | None:
     return f"{', '.join(changed)} changed since it started" if changed else None
 
 
-def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: float, started: list,
-              cpus=None) -> float:
-    """Start `server` unless it runs with the model in `root`; seconds until it answered (instant when it was up).
+def _launch(server: servers.Server, root: Path, endpoints, settings, started: list, cpus=None) -> Recorded:
+    """Start `server` unless it runs with the model in `root` (added to `started` when launched); its process.
 
     A server running another model (`make deploy-all DATA=...` beside `make serve`: a new spec, a new
     archive) is stopped and started again over the new one, never waited on for a model it cannot load."""
@@ -252,19 +284,16 @@ def _bring_up(server: servers.Server, root: Path, endpoints, settings, timeout: 
         recorded = None
     if recorded is not None:
         print(f"{server.name}: already running (pid {recorded.pid})")
-    else:
-        server.prepare()  # verify artifacts, render configs
-        check_ports_free(server, endpoints.host)
-        recorded = launch(server, folder, cpus)
-        (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
-        paths.write_atomic(folder / "serves.json", json.dumps(served_model(server, root), indent=2) + "\n")
-        started.append(server)
-        print(f"{server.name}: started pid {recorded.pid} ({server.describe})"
-              + (f" on cores {','.join(map(str, sorted(cpus)))}" if cpus else "") + f"; log {folder / 'server.log'}")
-    seconds = wait_ready(server, folder, recorded, timeout)
-    if server in started:
-        print(f"{server.name}: ready after {seconds:.1f} s")
-    return seconds
+        return recorded
+    server.prepare()  # verify artifacts, render configs
+    check_ports_free(server, endpoints.host)
+    recorded = launch(server, folder, cpus)
+    (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
+    paths.write_atomic(folder / "serves.json", json.dumps(served_model(server, root), indent=2) + "\n")
+    started.append(server)
+    print(f"{server.name}: started pid {recorded.pid} ({server.describe})"
+          + (f" on cores {','.join(map(str, sorted(cpus)))}" if cpus else "") + f"; log {folder / 'server.log'}")
+    return recorded
 
 
 def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:

@@ -156,9 +156,15 @@ def test_a_single_training_flag_reaches_the_isolated_step(monkeypatch, tmp_path,
     import subprocess
 
     seen = []
-    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: seen.append(command) or
-                        subprocess.CompletedProcess(command, 0))
-    build._run_isolated(build.STEPS[0], tmp_path, ["--no-augment"])
+
+    class Done:
+        stdout, returncode = None, 0
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: seen.append(command) or Done())
+    build._finish_isolated(build.STEPS[0], tmp_path, build._start_isolated(build.STEPS[0], tmp_path, ["--no-augment"]))
     passed = [arg for arg in seen[0] if arg.startswith("--train-args")]
     assert passed == ["--train-args=--no-augment"] and shlex.split(passed[0].split("=", 1)[1]) == ["--no-augment"]
     monkeypatch.undo()
@@ -318,3 +324,36 @@ def test_a_data_path_that_cannot_be_passed_on_is_refused_up_front(data):
     done = make_dry_run("deploy-build", f"DATA={data}")
     assert done.returncode != 0 and not done.stdout
     assert f"DATA={data}: a path with quote characters or spaces in a row cannot be passed on" in done.stderr
+
+
+def test_steps_run_side_by_side_each_after_what_it_reads(monkeypatch, tmp_path):
+    """`--jobs 2`: independent steps overlap, a step starts only once the steps it reads ended, never more
+    than two at once, and a failure names the step and shows its log's last lines."""
+    import subprocess
+    import sys
+    import time
+
+    events = []
+
+    def start(step, root, args, log=None):
+        events.append(("start", step.name, time.monotonic()))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        code = "import sys, time; time.sleep(0.6); print('the tail of " + step.name + "'); " \
+               + ("sys.exit(1)" if step.name == "export-b" else "")
+        return subprocess.Popen([sys.executable, "-c", code], stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+    monkeypatch.setattr(build, "_start_isolated", start)
+    monkeypatch.setattr(build, "stale", lambda *args, **kwargs: "never finished here")
+    Step = build.Step
+    steps = (Step("train", "x:y", after=()), Step("export-a", "x:y"), Step("export-b", "x:y"),
+             Step("export-c", "x:y"), Step("page", "x:y", after=("export-a", "export-b")))
+    lines = []
+    results = build.ensure(tmp_path, steps=steps, isolate=True, jobs=2, keep_going=True, args=[],
+                           progress=lines.append)
+    assert results == {"train": "built", "export-a": "built", "export-b": "failed: BuildError: exit 1",
+                       "export-c": "built", "page": "skipped: export-b failed"}
+    started = {name: when for kind, name, when in events}
+    assert started["export-a"] > started["train"] + 0.5  # after training ended
+    overlapping = [name for name in ("export-b", "export-c") if abs(started[name] - started["export-a"]) < 0.3]
+    assert overlapping == ["export-b"]  # two at once, the third when one of them ended
+    assert any("export-b failed" in line and "the tail of export-b" in line for line in lines)
