@@ -109,10 +109,12 @@ clean: ## delete everything generated (artifacts/, caches); the environments sta
 deploy-all: setup deploy-preflight ## from a fresh clone: set up, train (DATA=mine.npz: your data), export, start the servers and the demo, one image through every target (DEPLOY=local|docker|compose|k8s; PROFILE=latency|throughput: measured server settings)
 	@# A step that fails stops only what reads it: the rest is built, served and answers, and the table
 	@# ends with what failed or was not built, and why (deploy.smoke exits non-zero if a target failed).
-	$(BUILD) --keep-going $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)")
-	@if [ "$(DEPLOY)" = local ]; then $(PY) -m deploy.local.runner start --settings $(PROFILE) --keep-going \
+	@# Locally the servers start as soon as what they serve is built, while the other exports build.
+	@if [ "$(DEPLOY)" = local ]; then \
+		$(PY) -m deploy.local.up --settings $(PROFILE) $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)") \
 		&& $(MAKE) --no-print-directory deploy-table; \
-	else $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
+	else $(BUILD) --keep-going $(if $(TRAIN_FLAGS),--train-args="$(TRAIN_FLAGS)") \
+		&& $(MAKE) --no-print-directory containers-up DEPLOY=$(DEPLOY); fi
 	@echo "deploy-all: done; metrics in artifacts/metrics.json; 'make parity' checks every target; 'make down' stops what started"
 
 # ---- edge targets: TFLite, ExecuTorch, ONNX (edge/) ----

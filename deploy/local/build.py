@@ -481,7 +481,11 @@ def ensure(root: Path, *, only: tuple | list | None = None, args: list | None = 
 def _run_parallel(plan: list, decide, settle, root: Path, args: list, jobs: int) -> None:
     """Run the steps of `plan` in processes of their own, up to `jobs` at once, each once every step it reads
     has ended; each one's output goes to its log (log_path)."""
-    waiting, running = list(plan), {}  # running: name -> (step, process, started)
+    # Steps that others wait on go first (the page waits on several exports): the longest chains end sooner.
+    readers = {step.name: sum(1 for other in plan if step.name in _upstream({s.name: s for s in plan}, other.name))
+               for step in plan}
+    waiting = sorted(plan, key=lambda step: -readers[step.name])  # stable: otherwise in plan order
+    running = {}  # name -> (step, process, started)
     ended: set[str] = set()
     while waiting or running:
         for step in [step for step in waiting if all(name in ended for name in step.after)]:
@@ -560,16 +564,26 @@ def main(argv=None) -> None:
         return
     results = ensure(root, only=args.steps or None, args=train_args, force=args.steps if args.force else (),
                      dry_run=args.dry_run, isolate=True, keep_going=True, jobs=args.jobs)
-    if not args.dry_run:  # merged into what earlier builds said of the other steps
-        earlier = {step: outcome(root, step) for step in NAMES if outcome(root, step) is not None}
-        paths.write_atomic(summary_path(root), json.dumps({**earlier, **results}, indent=2) + "\n")
+    if not args.dry_run:
+        write_summary(root, results)
+    report(root, results, dry_run=args.dry_run, keep_going=args.keep_going)
+
+
+def write_summary(root: Path, results: dict) -> None:
+    """Record what a command-line build did, merged into what earlier builds said of the other steps."""
+    earlier = {step: outcome(root, step) for step in NAMES if outcome(root, step) is not None}
+    paths.write_atomic(summary_path(root), json.dumps({**earlier, **results}, indent=2) + "\n")
+
+
+def report(root: Path, results: dict, dry_run: bool = False, keep_going: bool = False) -> None:
+    """Say what a build did; SystemExit naming what failed, unless `keep_going` (deploy-all serves the rest)."""
     failed = {name: result for name, result in results.items() if result.startswith(("failed", "skipped"))}
     ran = [name for name, result in results.items() if result in ("built", "would build")]
-    print("build: " + (f"would build {', '.join(ran)}" if args.dry_run and ran else
+    print("build: " + (f"would build {', '.join(ran)}" if dry_run and ran else
                        f"built {', '.join(ran)}" if ran else "everything up to date"))
     if failed:
         message = "build: " + "; ".join(f"{name} {result}" for name, result in failed.items())
-        if args.keep_going:  # make deploy-all: what failed is in its table, the rest is served
+        if keep_going:  # make deploy-all: what failed is in its table, the rest is served
             print(message + f"\nbuild: going on without them (written to {summary_path(root)})")
             return
         raise SystemExit(message)

@@ -388,6 +388,8 @@ def main(argv=None) -> None:
                         "core/servers.py)")
     parser.add_argument("--targets", default=None,
                         help="start only the servers of these targets or groups (default: $DIGITS_TARGETS, or all)")
+    parser.add_argument("--servers", nargs="+", choices=list(table.SERVERS),
+                        help="start only these servers (of core/servers.py), whatever the targets")
     parser.add_argument("--settings", default="default", choices=settings_mod.PRESET_NAMES,
                         help="named server settings from deploy/local/settings.py (default: default)")
     parser.add_argument("--keep-going", action="store_true",
@@ -400,6 +402,8 @@ def main(argv=None) -> None:
             cpus = [int(cpu) for cpu in args.cpus.split(",")] if args.cpus else None
             names = selection.pick(args.targets)
             only = None if selection.picked_all(names) else tuple(selection.servers_of(names))
+            if args.servers:
+                only = tuple(args.servers)
             start(root, timeout=args.timeout, settings=settings_mod.preset(args.settings), cpus=cpus, only=only,
                   keep_going=args.keep_going)
         except (StartError, servers.PrepareError, specs.SpecError, selection.SelectionError) as error:

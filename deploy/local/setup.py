@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -67,27 +68,34 @@ def fill(name: str, index_args: list) -> None:
     say(f"  {environment.folder}: ready in {time.monotonic() - started:.1f} s")
 
 
-def system(needs: list) -> None:
+def start_system(needs: list) -> subprocess.Popen | None:
+    """Check (and on Debian as root install) the system programs among `needs`, in the background: apt-get
+    takes a while on a new machine, and the environments do not wait for it."""
     wanted = [need for need in needs if need in environments.SYSTEM]
     if not wanted:
         say("  system programs: none needed")
-        return
-    done = subprocess.run(["bash", str(PREREQS), *wanted])
-    if done.returncode != 0:
-        raise SetupError("system programs missing (see above)")
+        return None
+    return subprocess.Popen(["bash", str(PREREQS), *wanted])
 
 
-def npm() -> None:
-    """The page's npm packages, exactly as package-lock.json has them."""
+def finish(process: subprocess.Popen | None, what: str) -> None:
+    if process is not None and process.wait() != 0:
+        raise SetupError(f"{what} failed (see above)")
+
+
+def npm_current() -> bool:
     installed, lock = WEB / "node_modules" / ".package-lock.json", WEB / "package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+    return installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime
+
+
+def start_npm() -> subprocess.Popen | None:
+    """The page's npm packages, exactly as package-lock.json has them (in the background; None: up to date)."""
+    if npm_current():
         say("  web/tfjs/node_modules: up to date")
-        return
-    started = time.monotonic()
-    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=WEB)
-    if done.returncode != 0:
-        raise SetupError("npm ci in web/tfjs failed (see above)")
-    say(f"  web/tfjs/node_modules: ready in {time.monotonic() - started:.1f} s")
+        return None
+    say("  web/tfjs/node_modules: npm ci (package-lock.json)")
+    return subprocess.Popen(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+                            cwd=WEB)
 
 
 def server_setup(names: list) -> None:
@@ -106,7 +114,10 @@ def setup(names: list, only: list | None = None) -> None:
     needs = only or selection.needs(names)
     what = "every target" if selection.picked_all(names) else " ".join(names)
     say(f"setup: for {what}: {' '.join(needs)}")
-    system(needs)
+    system = start_system(needs)
+    # npm ci beside the environments when npm is here already; after the system programs when they bring it.
+    web = "node" in needs and only is None
+    npm = start_npm() if web and shutil.which("npm") else None
     wanted = [need for need in needs if need in environments.ENVIRONMENTS]
     if any(not is_current(name) for name in wanted):
         uv.ensure_uv()
@@ -115,9 +126,11 @@ def setup(names: list, only: list | None = None) -> None:
         index_args = []
     for name in wanted:
         fill(name, index_args)
+    finish(system, "the system programs' check")
+    if web and npm is None and not npm_current():
+        npm = start_npm()
+    finish(npm, "npm ci in web/tfjs")
     if only is None:
-        if "node" in needs:
-            npm()
         server_setup(names)
     say(f"setup: done in {time.monotonic() - started:.1f} s")
 
