@@ -178,7 +178,7 @@ TARGETS = {target.name: target for target in (
            page=Page("onnxruntime-web-int8", "ONNX Runtime Web (int8)", "onnxruntime-web")),
     # A batch-1 .tflite, run one image per invoke.
     Target("litert-torch-fp32", "torch", "fp32", "edge", "edge/litert_torch", "tflite_torch_fp32", LITERT_TORCH,
-           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run"),
+           "edge.tflite.run:TFLitePredictor", "runner", "edge.tflite.run", needs=("edge",)),
     Target("litert-torch-chromium", "torch", "fp32", "browser", "web/tfjs", "tflite_torch_fp32", LITERT_TORCH,
            "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",
            page=Page("litert-torch", "LiteRT.js (litert-torch)", "litert")),

@@ -4,7 +4,7 @@
     make test TARGETS=edge                              # a group: every edge target
     python -m core.selection                            # make targets: the targets, the groups, their needs
 
-A word is a target's name (core/registry.py) or a group derived from the rows: each kind (`edge`,
+A word is a target's name (core/registry.py) or a group derived from the rows: `all`, each kind (`edge`,
 `browser`, `compiled`, `reference`, `in-process`, and `servers` for the served ones), each framework
 (`torch`, `tensorflow`), each precision (`fp32`, `int8`), each server (`torchserve`, `kserve-torch`, ...)
 and each runtime's folder (`executorch`, `onnx`, `kserve`, ...). A word that is none of these is refused
@@ -34,6 +34,7 @@ def groups() -> dict[str, list[str]]:
         found.setdefault(group, []).append(name)
 
     for name, target in registry.TARGETS.items():
+        add("all", name)
         add(KIND_GROUPS.get(target.kind, target.kind), name)
         add(target.framework, name)
         add(target.precision, name)

@@ -1,5 +1,11 @@
 """Shared fixtures. Tests write under temporary artifacts folders, never ./artifacts.
 
+The targets picked (`make test TARGETS=edge`, $DIGITS_TARGETS; every target by default): a test that
+concerns targets runs only when every target it concerns is picked; the others are deselected, and the run
+says how many. What a test concerns: the target names among its parameters, else its `concerns(...)` marks
+(targets or groups, core/selection.py; on the module or the test), else nothing: it is target-independent
+and always runs. The session's fixtures build, export and serve only what the pick needs.
+
 Session-wide, built once through the build graph (deploy/local/build.py, as `make deploy-all`
 builds): `trained_artifacts` (both frameworks trained), `edge_artifacts` (plus every edge export),
 `web_artifacts` (plus the TF.js page) and `served` (TorchServe, TF Serving and the demo page's
@@ -81,24 +87,53 @@ def trained_artifacts(tmp_path_factory):
     return built(tmp_path_factory.mktemp("trained"), "train", args=TRAIN_ARGS)
 
 
-# The build steps that write every edge artifact (`make export-edge`: a group of the build graph).
-EDGE_STEPS = ("export-edge",)
+def picked() -> list[str]:
+    """The targets this run is for ($DIGITS_TARGETS; every target when unset)."""
+    from core import selection
+
+    return selection.from_environment()
+
+
+def picked_of(kind: str) -> list[str]:
+    """The picked targets of one kind (core/registry.py KINDS), in table order."""
+    from core import registry
+
+    return [name for name in picked() if registry.TARGETS[name].kind == kind]
+
+
+def edge_steps() -> tuple:
+    """The build steps that write the picked edge targets' artifacts (`make export-edge` when all are)."""
+    from core import selection
+
+    return tuple(selection.steps(picked_of("edge")))
 
 
 @pytest.fixture(scope="session")
 def edge_artifacts(trained_artifacts):
-    """`trained_artifacts` plus every edge artifact (TFLite, ExecuTorch, ONNX fp32 and int8, litert-torch's .tflite),
-    exported once per session (litert-torch's only where .venv-litert-torch exists: `edge_param` skips its tests
-    otherwise)."""
-    return built(trained_artifacts, *EDGE_STEPS)
+    """`trained_artifacts` plus every picked edge target's artifact (TFLite, ExecuTorch, ONNX fp32 and int8,
+    litert-torch's .tflite, ...), exported once per session (litert-torch's only where .venv-litert-torch exists:
+    `edge_param` skips its tests otherwise)."""
+    return built(trained_artifacts, *edge_steps())
 
 
-def edge_param(artifact_id: str):
-    """A test parameter for an edge artifact; litert-torch's skips, saying why, when its environment is missing."""
-    from edge.litert_torch import convert
+def target_param(name: str, *values, **kwargs):
+    """Target `name` as a test parameter (with more `values`), skipped, saying why, where its build step cannot
+    run on this machine (its `Step.unavailable`: litert-torch's without .venv-litert-torch)."""
+    from core import registry
 
-    missing = convert.unavailable() if artifact_id == convert.ARTIFACT else None
-    return pytest.param(artifact_id, marks=pytest.mark.skipif(bool(missing), reason=f"not built: {missing}"))
+    step = registry.TARGETS[name].step
+    missing = registry.named(step.unavailable)() if step is not None and step.unavailable else None
+    return pytest.param(name, *values, marks=pytest.mark.skipif(bool(missing), reason=f"not built: {missing}"),
+                        **kwargs)
+
+
+def runner_rows(need: str | None = None) -> list[str]:
+    """The rows run by an edge runner over their file (`make="runner"`), in table order; with `need`, those whose
+    row needs that environment (their runner also runs there: "edge", as on a device)."""
+    from core import registry
+
+    return [name for name, target in registry.TARGETS.items()
+            if target.make == "runner" and (need is None or need in target.needs)]
 
 
 @pytest.fixture(scope="session")
@@ -157,18 +192,22 @@ def copy_trained(source: Path, target: Path, with_page: bool = False) -> Path:
 
 
 def serve_folder(root: Path, endpoints, timeout: float = 300, only: tuple | None = None, without: tuple = ()):
-    """Build the servers' artifacts into `root` (when missing or stale) and start every server over it
-    (a context manager); `only`: just those model servers, `without`: all but those (runner.start's)."""
+    """Build the servers' artifacts into `root` (when missing or stale) and start the servers over it (a context
+    manager); `only`: just those servers (default: the picked targets' servers, the page's server too when built),
+    `without`: all but those (runner.start's)."""
     from contextlib import contextmanager
 
+    from core import registry, selection
     from deploy.local import runner
-    from serving.torchserve import gen_stubs
+
+    if only is None and not selection.picked_all(picked()):
+        only = tuple(selection.servers_of(picked()))
+    served_targets = [name for name, target in registry.TARGETS.items()
+                      if target.server is not None and (only is None or target.server in only)]
 
     @contextmanager
     def running():
-        if not (gen_stubs.STUBS_DIR / "inference_pb2_grpc.py").exists():  # normally done by `make setup`
-            gen_stubs.generate()
-        built(root, "export-torchserve", "export-tfserving")
+        built(root, *selection.steps(served_targets))
         named = endpoints.for_root(root)  # clients address the model the spec names
         try:
             times = runner.start(root, named, timeout=timeout, only=only, without=without)
@@ -180,11 +219,16 @@ def serve_folder(root: Path, endpoints, timeout: float = 300, only: tuple | None
 
 
 @pytest.fixture(scope="session")
-def served(web_artifacts):
-    """TorchServe, TF Serving (the real one if present, else the compatible one) and the demo page,
-    started once per test session on free ports over the session's trained model, through the same
-    runner `make serve` uses; stopped at the end of the session, also when tests fail."""
-    with serve_folder(web_artifacts, free_endpoints()) as running:
+def served(trained_artifacts):
+    """The picked targets' servers (TorchServe, TF Serving (the real one if present, else the compatible one),
+    KServe, Ray Serve, and the demo page when a page row is picked), started once per test session on free ports
+    over the session's trained model, through the same runner `make serve` uses; stopped at the end of the
+    session, also when tests fail."""
+    from core import registry
+
+    if any(registry.TARGETS[name].page is not None for name in picked()):
+        built(trained_artifacts, "export-web")  # the page's server serves the page
+    with serve_folder(trained_artifacts, free_endpoints()) as running:
         before = shared_state(running)
         yield running
         changed = {key: (value, shared_state(running)[key]) for key, value in before.items()
@@ -228,11 +272,63 @@ def test_split(trained_artifacts):
 
 @pytest.fixture(scope="session")
 def server_clients(served):
-    """A client of each served endpoint, by target name (torchserve-rest, ..., tfserving-grpc)."""
+    """A client of each picked served endpoint, by target name (torchserve-rest, ..., tfserving-grpc)."""
     from core import registry
 
-    made = {name: registry.load(name, root=served.root, endpoints=served.endpoints) for name in registry.served()}
+    made = {name: registry.load(name, root=served.root, endpoints=served.endpoints) for name in picked_of("server")}
     yield made
     for client in made.values():
         if hasattr(client, "close"):  # the gRPC channels
             client.close()
+
+
+# ---- the pick: which tests run (see the module's docstring) ----
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "concerns(*words): the targets or groups (core/selection.py) a test is about; "
+                                       "it runs only when they are all picked (make test TARGETS=...)")
+
+
+# What a test that names no target concerns when it takes one of the session's fixtures: what they build or serve.
+FIXTURE_CONCERNS = {"served": "all", "server_clients": "servers", "deployed": "all", "second_task": "all",
+                    "web_artifacts": "browser", "colour_web_artifacts": "browser", "edge_artifacts": "edge"}
+
+
+def concerns(item) -> set[str]:
+    """The targets `item` concerns: the target names among its parameters, else its `concerns` marks, else what
+    the session fixtures it takes build or serve (FIXTURE_CONCERNS); empty: target-independent."""
+    from core import registry, selection
+
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    named = {value for value in params.values() if isinstance(value, str) and value in registry.TARGETS}
+    if named:
+        return named
+    words = [word for mark in item.iter_markers("concerns") for word in mark.args]
+    words = words or [FIXTURE_CONCERNS[name] for name in getattr(item, "fixturenames", ()) if name in FIXTURE_CONCERNS]
+    return set(selection.resolve(words)) if words else set()
+
+
+def pytest_collection_modifyitems(config, items):
+    from core import selection
+
+    chosen = set(picked())
+    if selection.picked_all(chosen):
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if concerns(item) <= chosen else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+        config._digits_deselected = len(drop)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    import os
+
+    from core import selection
+
+    dropped = getattr(config, "_digits_deselected", 0)
+    if dropped:
+        terminalreporter.write_line(f"{dropped} tests deselected: they concern targets not picked "
+                                    f"({selection.VARIABLE}={os.environ.get(selection.VARIABLE)!r})")

@@ -2,10 +2,11 @@
 
     .venv-edge/bin/python -m edge.tflite.run --model artifacts/tflite/digits_int8.tflite digit.png
     .venv-edge/bin/python -m edge.tflite.run --model artifacts/tflite/digits_fp32.tflite images.npz
-    .venv-tflite/bin/python -m edge.tflite.run --runtime tflite-runtime --model ... digit.png
+    .venv-tflite/bin/python -m edge.tflite.run --model ... digit.png       # tflite-runtime: the one installed
 
-The interpreter comes from ai-edge-litert (default) or the legacy tflite-runtime 2.14 (its own
-environment, `make setup-tflite-runtime`). The model is verified against its manifest first. Both
+The interpreter comes from ai-edge-litert, or the legacy tflite-runtime 2.14 (its own environment,
+.venv-tflite, set up with the TFLite targets): by default whichever is installed, ai-edge-litert
+first. The model is verified against its manifest first. Both
 files take and give float32, the spec's contract: float32 (N, *item_shape) raw values in, float32
 (N, K) probabilities out. The int8 model quantizes its input and dequantizes its output itself
 (QUANTIZE / DEQUANTIZE ops inside the file, run by the interpreter), so the runner does no
@@ -27,6 +28,14 @@ from edge import common
 RUNTIMES = ("litert", "tflite-runtime")
 
 
+def installed_runtime() -> str:
+    """The standalone runtime this environment has: ai-edge-litert, else tflite-runtime (else "litert", whose
+    import then fails naming it)."""
+    from importlib.util import find_spec
+
+    return "tflite-runtime" if find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") else "litert"
+
+
 def load_interpreter_class(runtime: str):
     """The Interpreter class of the chosen standalone runtime (both have the same API)."""
     if runtime == "litert":
@@ -35,7 +44,7 @@ def load_interpreter_class(runtime: str):
         try:
             from tflite_runtime.interpreter import Interpreter
         except ImportError as error:
-            raise RuntimeError("tflite-runtime is not installed here: run `make setup-tflite-runtime` and use "
+            raise RuntimeError("tflite-runtime is not installed here: run `make setup` and use "
                                ".venv-tflite/bin/python") from error
     else:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {RUNTIMES}")
@@ -124,13 +133,15 @@ class TFLitePredictor:
 
 
 def _arguments(parser) -> None:
-    parser.add_argument("--runtime", choices=RUNTIMES, default="litert",
-                        help="the standalone interpreter: ai-edge-litert or tflite-runtime 2.14 (default: litert)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None,
+                        help="the standalone interpreter: ai-edge-litert or tflite-runtime 2.14 (default: the one "
+                        "installed, litert first)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default: 1)")
 
 
 def main(argv=None) -> np.ndarray:
-    return common.main(__doc__, lambda args: TFLitePredictor(args.model, args.runtime, args.threads), _arguments, argv)
+    return common.main(__doc__, lambda args: TFLitePredictor(args.model, args.runtime or installed_runtime(),
+                                                             args.threads), _arguments, argv)
 
 
 if __name__ == "__main__":

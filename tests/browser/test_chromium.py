@@ -13,7 +13,7 @@ from tests.browser.conftest import run_node
 from tests.conftest import SECOND_TASK_NAME
 from training import example_data
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("browser")]
 
 
 def chromium_suite(root, url) -> str:

@@ -15,7 +15,7 @@ from tests.browser.conftest import run_node
 from training.preprocess import picture_to_input
 from web.tfjs import export
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("browser")]
 
 
 def test_a_plain_seven_drawn_with_the_mouse_reads_seven(web_artifacts, web_server):

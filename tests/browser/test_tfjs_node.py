@@ -7,7 +7,7 @@ import pytest
 
 from tests.browser.conftest import run_node
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("tfjs-node")]
 
 
 def node_suite(root) -> str:

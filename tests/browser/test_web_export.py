@@ -12,7 +12,7 @@ from core import manifest, registry
 from tests.browser.conftest import serve_web
 from web.tfjs import export, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("browser")]
 
 
 def test_export_records_the_model_and_the_page(web_artifacts):

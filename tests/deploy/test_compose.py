@@ -209,6 +209,7 @@ def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_l
     assert timing["start_period"] > plan.HEALTH_TIMING["start_period"]
 
 
+@pytest.mark.concerns("rayserve")
 @pytest.mark.skipif(not environments.python("ray").exists(),
                     reason="needs .venv-ray (make setup): the cluster's flags are parsed where Ray is installed")
 def test_rayserve_container_flags_are_the_cluster_s(digits_root):

@@ -23,7 +23,7 @@ from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from tests.conftest import copy_trained, free_endpoints, free_ports
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"
 
 

@@ -22,7 +22,7 @@ import pytest
 from core.spec import MAX_BATCH_SIZE, MAX_REQUEST_BYTES
 from tests.inputs import image, range_text, shape_text
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("torchserve", "tfserving")]
 TOLERANCE = 1e-5
 
 

@@ -13,7 +13,7 @@ from core import paths, registry
 from deploy import smoke
 from deploy.local import build, runner, servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("all")]
 
 
 def page_answers(endpoints) -> bool:

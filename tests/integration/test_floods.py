@@ -26,7 +26,7 @@ from serving.retry import RetryPolicy, call_with_retry
 from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+pytestmark = [pytest.mark.slow, pytest.mark.fault, pytest.mark.concerns("tfserving", "browser")]
 OPEN_FILES = 256
 HALF_SENT = 300  # per listener: more than OPEN_FILES
 HOLD_S = 18.0  # the flood is watched this long: the header timeout (10 s) and the handshake timeout (5 s) fit

@@ -28,7 +28,7 @@ from core import registry
 from core.spec import MAX_BATCH_SIZE
 from serving.rest import RestError, call
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 EXAMPLES = int(os.environ.get("DIGITS_FUZZ_EXAMPLES", "75"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

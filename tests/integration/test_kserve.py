@@ -24,7 +24,7 @@ from core import registry
 from core.spec import MAX_REQUEST_BYTES
 from tests.inputs import range_text
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("kserve")]
 TOLERANCE = 1e-5
 # Every V2 REST endpoint: KServe's and Ray Serve's answer alike (serving/v2/); V1 and /metrics are KServe's own.
 REST = [name for name in registry.served() if name.endswith("-v2-rest")]

@@ -12,7 +12,7 @@ from deploy import parity
 from deploy.local import runner, servers
 from tests.conftest import built, copy_trained, free_endpoints, serve_folder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 
 
 def test_new_data_while_serving_restarts_the_servers_over_the_new_model(trained_artifacts, tmp_path, capsys):

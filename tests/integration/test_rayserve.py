@@ -18,7 +18,7 @@ from core import registry
 from deploy.local import runner
 from serving.rayserve import replicas
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("rayserve")]
 TOLERANCE = 1e-5
 
 

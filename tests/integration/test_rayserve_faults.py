@@ -20,7 +20,7 @@ from serving.rayserve import replicas
 from tests.conftest import Served, copy_trained, free_endpoints, wait_for
 from tests.faults import record_load
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+pytestmark = [pytest.mark.slow, pytest.mark.fault, pytest.mark.concerns("rayserve")]
 CLIENTS, RATE = 8, 40.0  # requests/s in all: steady, well within what two replicas serve here
 MOST_FAILED = 0.05  # of the requests sent: those the replica held when it went
 REQUEST_TIMEOUT_S = 5  # the proxy's answer for a request it could not finish (the stopped replica's)

@@ -3,30 +3,29 @@
 Two small tasks unlike the digits are trained (2 epochs, tiny synthetic data, each in its own
 artifacts folder) and exported to every edge target: a COLOUR one, (12, 16, 3) RGB, and a GREY one,
 (10, 14). Every target with a command line (the registry's `command`) is called the way a user calls
-it, `main(["--model", F, picture])` in process and `python -m <command>` in its own environment for
-a few, on pictures that are grey, RGB, RGBA, palette and grey with alpha, as PNG and JPEG, at the
-spec's size and at sizes far from it (3x3, 1000x10, 37x53). The label it prints must be the one the
-reference eager model gives for `picture_to_input` of the same bytes, the served path's reduction;
-TorchServe's handler is held to the same pictures in process. A strided batch (a Fortran-order .npz)
-must give the same answers as a contiguous one.
+it, `main(["--model", F, picture])` in process and `python -m <command>` in every environment its
+row needs (each command once in the main one), on pictures that are grey, RGB, RGBA, palette and
+grey with alpha, as PNG and JPEG, at the spec's size and at sizes far from it (3x3, 1000x10,
+37x53). The label it prints must be the one the reference eager model gives for `picture_to_input`
+of the same bytes, the served path's reduction; TorchServe's handler is held to the same pictures
+in process. A strided batch (a Fortran-order .npz) must give the same answers as a contiguous one.
 """
 from __future__ import annotations
 
 import importlib
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core import registry
+from core import environments, registry
 from core import spec as specs
-from tests.conftest import built, edge_param
-from tests.integration.test_edge_runners import EDGE_PYTHON, TFLITE_RUNTIME_PYTHON, labels_printed, run_python
+from tests.conftest import built, edge_steps, target_param
+from tests.integration.test_edge_runners import labels_printed, run_python
 from training.preprocess import picture_to_input
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("edge")]
 
 EPOCHS = 2
 COMMAND_TARGETS = [name for name, target in registry.TARGETS.items() if target.command]  # every runner's CLI
@@ -72,7 +71,7 @@ def task(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"pictures-{request.param}")
     arrays = _three_classes(**TASKS[request.param])
     np.savez(folder / "data.npz", **arrays, name=np.array(f"{request.param}s"))
-    root = built(folder / "artifacts", "export-edge", "export-litert-torch",
+    root = built(folder / "artifacts", *edge_steps(),
                  args=["--epochs", str(EPOCHS), "--data", str(folder / "data.npz"), "--seed", "0"])
     return root, arrays["x"]
 
@@ -120,11 +119,6 @@ def references(task, pictures) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def _target_param(name: str):
-    """A target as a test parameter, skipped (saying why) where its artifact cannot be built here."""
-    return pytest.param(name, marks=edge_param(registry.TARGETS[name].artifact).marks)
-
-
 def _disagreements(answers: dict, expected: dict, labels: list[str], tolerance: float) -> list[str]:
     """Where a target's (printed label, probabilities or None) differ from the reference's, one line each."""
     problems = []
@@ -139,12 +133,7 @@ def _disagreements(answers: dict, expected: dict, labels: list[str], tolerance: 
     return problems
 
 
-def test_every_target_with_a_command_line_is_checked_here():
-    assert COMMAND_TARGETS and {registry.TARGETS[name].command for name in COMMAND_TARGETS} == {
-        "edge.executorch.run", "edge.onnx.run", "edge.tflite.run"}, "a new runner: add it to the cases below"
-
-
-@pytest.mark.parametrize("target", [_target_param(name) for name in COMMAND_TARGETS])
+@pytest.mark.parametrize("target", [target_param(name) for name in COMMAND_TARGETS])
 def test_command_prints_the_reference_label_for_every_picture(target, task, pictures, references, capsys):
     root, _ = task
     spec = specs.load(root)
@@ -165,26 +154,31 @@ def test_command_prints_the_reference_label_for_every_picture(target, task, pict
     assert not problems, "\n".join(problems)
 
 
-# (target, the Python of the environment it runs in, extra flags, picture): the command in a process of its own.
-SUBPROCESS_CASES = [
-    ("executorch-xnnpack-fp32", Path(sys.executable), [], "rgba-png-37x53"),
-    ("tflite-int8", EDGE_PYTHON, [], "grey-jpeg-37x53"),  # the device environment: no TensorFlow, no PyTorch
-    ("litert-torch-fp32", EDGE_PYTHON, [], "palette-png-spec-size"),
-    ("tflite-fp32", TFLITE_RUNTIME_PYTHON, ["--runtime", "tflite-runtime"], "rgb-jpeg-1000x10"),  # numpy<2
-]
+def _subprocess_cases() -> list:
+    """(target, environment, picture): each command once in the main environment, as `python -m` runs it, and
+    every row in each other environment its row needs (the device's, the legacy tflite-runtime's)."""
+    cases, seen = [], set()
+    for name in COMMAND_TARGETS:
+        target = registry.TARGETS[name]
+        where = [need for need in target.needs if need in environments.ENVIRONMENTS]
+        if target.command not in seen:
+            seen.add(target.command)
+            where.insert(0, target.env)
+        cases += [(name, env, list(PICTURES)[(3 * len(cases) + 1) % len(PICTURES)]) for env in where]
+    return cases
 
 
-@pytest.mark.parametrize("target, python, flags, picture", [
-    pytest.param(name, python, flags, picture, id=f"{name}{'-' + flags[-1] if flags else ''}",
-                 marks=[*edge_param(registry.TARGETS[name].artifact).marks,
-                        pytest.mark.skipif(not python.exists(), reason=f"{python} is not built: `make setup`")])
-    for name, python, flags, picture in SUBPROCESS_CASES])
-def test_command_in_its_own_environment(target, python, flags, picture, task, pictures, references):
+@pytest.mark.parametrize("target, env, picture", [
+    target_param(name, env, picture, id=f"{name}-{env}") for name, env, picture in _subprocess_cases()])
+def test_command_in_its_own_environment(target, env, picture, task, pictures, references):
     root, _ = task
     spec = specs.load(root)
     model = str(registry.artifact_path(registry.TARGETS[target].artifact, root))
-    result = run_python(python, ["-m", registry.TARGETS[target].command, *flags, "--model", model,
-                                 str(pictures[picture])], root)
+    python = environments.python(env)
+    if not python.exists():
+        pytest.fail(f"{python} is not built: `make setup` (the row of {target} needs it)")
+    result = run_python(python, ["-m", registry.TARGETS[target].command, "--model", model, str(pictures[picture])],
+                        root)
     assert result.returncode == 0, result.stderr[-2000:]
     (label,) = labels_printed(result.stdout)
     problems = _disagreements({picture: (label, None)}, references[registry.TARGETS[target].framework],
@@ -192,7 +186,7 @@ def test_command_in_its_own_environment(target, python, flags, picture, task, pi
     assert not problems, problems
 
 
-@pytest.mark.parametrize("target", [_target_param(name) for name in COMMAND_TARGETS])
+@pytest.mark.parametrize("target", [target_param(name) for name in COMMAND_TARGETS])
 def test_a_strided_batch_answers_like_a_contiguous_one(target, task, tmp_path, capsys):
     """A Fortran-order .npz (np.save keeps the order) meets the contract: every runner takes it."""
     root, images = task
@@ -218,6 +212,7 @@ class _Context:
         self.status[idx] = (code, phrase)
 
 
+@pytest.mark.concerns("torchserve")
 def test_torchserve_handler_reads_every_picture_like_the_reference(task, pictures, references):
     """The handler's own code over the checkpoint's network (no TorchServe process): one request per
     picture, all in one dynamic batch, as TorchServe hands them over (bytearray bodies)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 SECONDS = 30
 RATE = 8.0  # requests/s per endpoint: well under what each serves on a shared 2-core machine
 

@@ -32,7 +32,7 @@ from tests.conftest import wait_for
 from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+pytestmark = [pytest.mark.slow, pytest.mark.fault, pytest.mark.concerns("torchserve", "tfserving", "kserve-torch")]
 DEADLINE_S = 15.0
 FAULT_S = 12.0  # calls go on this long after the fault: the 5 s timeout, the replacement, answers after it
 RATE = 40.0  # requests a second from the 4 clients (the load engine's open loop)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import built, copy_trained
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from serving.rest import RestError
 from tests.conftest import wait_for
 from tests.inputs import batch, image, shape_text, wrong_shape
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("tfserving")]
 TOLERANCE = 1e-5
 
 

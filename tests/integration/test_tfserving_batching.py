@@ -25,7 +25,7 @@ from serving.rest import RestError
 from serving.retry import NO_RETRY
 from tests.conftest import built, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("tfserving")]
 TOLERANCE = 1e-5
 PREFIX = ":tensorflow:serving:batching_session:"
 # A patient server: a batch waits up to 3 s for company, holds at most 8 images, runs padded to 4 or

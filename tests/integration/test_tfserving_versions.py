@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("tfserving")]
 TOLERANCE = 1e-5
 
 

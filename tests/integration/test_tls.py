@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("torchserve", "tfserving", "kserve")]
 
 
 def self_signed(folder, name: str):

@@ -13,7 +13,7 @@ import requests
 from serving.rest import RestError
 from tests.inputs import image, range_text, shape_text, wrong_shape
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("torchserve")]
 TOLERANCE = 1e-5
 
 

@@ -22,7 +22,7 @@ from serving.retry import RetryPolicy
 from tests.conftest import wait_for
 from tests.integration.own_servers import own_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("torchserve")]
 RATE = 5.0  # requests/s per endpoint: what one client thread keeps up with on a busy 2-core machine
 # Long enough to ride out a TorchServe restart (Java start, model load, a worker) on a busy machine.
 PATIENT = RetryPolicy(attempts=200, backoff=0.1, max_backoff=1.0, deadline=240.0)

@@ -20,7 +20,7 @@ from deploy.local.settings import ServerSettings
 from tests.conftest import built, copy_trained, free_endpoints
 from tests.faults import record
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+pytestmark = [pytest.mark.slow, pytest.mark.fault, pytest.mark.concerns("torchserve")]
 LIFETIME_S = 60  # token_expiration_min=1
 CALLING_S = 2.5 * LIFETIME_S  # past the second expiry of the first keys
 

@@ -21,7 +21,7 @@ from tests.conftest import wait_for
 from tests.faults import record_load
 from tests.integration.own_servers import own_servers
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+pytestmark = [pytest.mark.slow, pytest.mark.fault, pytest.mark.concerns("servers")]
 RATE = 10.0  # requests/s per endpoint: steady traffic one client thread keeps up with on a busy 2-core machine
 # Long enough to ride out a server restart (the compatible server takes ~10 s to load TensorFlow).
 PATIENT = RetryPolicy(attempts=60, backoff=0.1, max_backoff=1.0, deadline=120.0)

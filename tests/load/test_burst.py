@@ -10,7 +10,7 @@ import pytest
 
 from serving.load import burst
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 
 CONNECTIONS, REQUESTS = 256, 5
 

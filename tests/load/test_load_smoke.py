@@ -12,7 +12,7 @@ import pytest
 from benchmarks import openloop
 from serving.load import locust_run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 
 
 def assert_well_formed(result: dict) -> None:

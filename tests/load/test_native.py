@@ -16,7 +16,7 @@ from serving.endpoints import free_endpoints
 from serving.load import variants
 from tests.conftest import built
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("tfserving-grpc", "torchserve-rest")]
 
 
 @pytest.fixture(scope="module")

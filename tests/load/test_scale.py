@@ -11,7 +11,7 @@ from benchmarks import scale
 from deploy.local import runner
 from tests.conftest import built
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("rayserve", "kserve-torch", "torchserve")]
 
 
 @pytest.fixture(scope="module")

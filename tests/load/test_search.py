@@ -18,7 +18,7 @@ from serving.load import search, variants
 from serving.tfserving import configs
 from tests.conftest import built
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 
 
 @pytest.fixture(scope="module")

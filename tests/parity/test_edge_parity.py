@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from core import manifest, paths, registry
-from tests.conftest import edge_param
+from tests.conftest import runner_rows, target_param
 from training import data
 
-EDGE_ARTIFACTS = [registry.TARGETS[name].artifact for name in registry.names("edge")]
-EDGE_NAMES = {registry.TARGETS[name].artifact: name for name in registry.names("edge")}
+pytestmark = pytest.mark.concerns("edge")
 
+RUNNERS = runner_rows()  # every row an edge runner runs over its file (or folder)
 
 
 @pytest.fixture(scope="module")
@@ -24,34 +24,32 @@ def test_split(edge_artifacts):
 
 @pytest.fixture(scope="module")
 def predictions(edge_artifacts, test_split):
-    """Each edge artifact's probabilities on the whole test split, in one batch."""
+    """Each built runner row's predictor and its probabilities on the whole test split, in one batch."""
     out = {}
     built = manifest.load(edge_artifacts)
-    for name in registry.names("edge"):
+    for name in RUNNERS:
         if registry.TARGETS[name].artifact not in built:
-            continue  # litert-torch's without .venv-litert-torch: its tests skip, naming why (edge_param)
+            continue  # litert-torch's without .venv-litert-torch: its tests skip, naming why (target_param)
         predictor = registry.load(name, edge_artifacts)
-        out[registry.TARGETS[name].artifact] = (predictor, predictor.predict(test_split.x))
+        out[name] = (predictor, predictor.predict(test_split.x))
     return out
 
 
-def test_every_edge_artifact_is_recorded_and_verifies(edge_artifacts):
-    entries = manifest.load(edge_artifacts)
-    for artifact_id in EDGE_ARTIFACTS:
-        if artifact_id not in entries and edge_param(artifact_id).marks[0].args[0]:
-            continue  # not built here, for the reason its own tests' skips name
-        entry = entries[artifact_id]
-        assert manifest.verify(artifact_id, edge_artifacts).stat().st_size == entry["bytes"] > 0
-        # litert-torch's .tflite: torch
-        assert entry["framework"] == registry.TARGETS[EDGE_NAMES[artifact_id]].framework
-        assert entry["precision"] == artifact_id.rsplit("_", 1)[1]
-        assert entry["input_contract"] == manifest.input_contract(edge_artifacts)
-        assert len(entry["sha256"]) == 64
+@pytest.mark.parametrize("name", [target_param(name) for name in RUNNERS])
+def test_every_runner_artifact_is_recorded_and_verifies(name, edge_artifacts):
+    target = registry.TARGETS[name]
+    entry = manifest.load(edge_artifacts)[target.artifact]
+    assert manifest.verify(target.artifact, edge_artifacts).exists() and entry["bytes"] > 0  # a file or a folder
+    assert manifest.size_of(edge_artifacts / entry["path"]) == entry["bytes"]
+    assert entry["framework"] == target.framework  # litert-torch's .tflite: torch
+    assert entry["precision"] == target.precision
+    assert entry["input_contract"] == manifest.input_contract(edge_artifacts)
+    assert len(entry["sha256"]) == 64
 
 
 def test_int8_tflite_answers_are_probabilities(predictions, test_split, spec):
     # Dequantized int8 outputs are still probabilities (steps of the output scale, 1/256).
-    int8_probabilities = predictions["tflite_int8"][1]
+    int8_probabilities = predictions["tflite-int8"][1]
     assert int8_probabilities.shape == (len(test_split), spec.num_classes)
     assert int8_probabilities.dtype == np.float32 and int8_probabilities.min() >= 0
     np.testing.assert_allclose(int8_probabilities.sum(axis=1), 1.0, atol=0.05)
@@ -71,10 +69,10 @@ def test_int8_quantization_parameters_are_recorded(edge_artifacts, spec):
     assert quantization["output"] == {"dtype": "int8", "scale": 1 / 256, "zero_point": -128}
 
 
-@pytest.mark.parametrize("artifact_id", [edge_param(a) for a in EDGE_ARTIFACTS])
-def test_any_batch_size_gives_the_same_rows(artifact_id, predictions, test_split):
+@pytest.mark.parametrize("name", [target_param(name) for name in RUNNERS])
+def test_any_batch_size_gives_the_same_rows(name, predictions, test_split):
     """Batch 1, odd sizes and a size past the first allocation: resized (TFLite) / dynamic (the others)."""
-    predictor, whole = predictions[artifact_id]
+    predictor, whole = predictions[name]
     start = 0
     for size in (1, 7, 33, 1):
         part = predictor.predict(test_split.x[start : start + size])

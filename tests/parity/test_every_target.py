@@ -15,7 +15,7 @@ from core import registry
 from core.predictor import Predictor
 from deploy import parity
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("all")]
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,13 @@ from deploy import parity
 from tests.conftest import built
 from training import data
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("int8")]
 
-TWINS = {"executorch-xnnpack-int8": "executorch-xnnpack-fp32", "onnx-int8": "onnx-fp32"}  # int8 -> fp32
-INT8_STEPS = ("export-executorch-int8", "export-onnx-int8")
+# int8 -> its fp32 twin: every PyTorch-side int8 edge row and the fp32 row named like it (onnx-int8 -> onnx-fp32).
+# TFLite's int8 file has tests of its own (tests/parity/test_edge_parity.py).
+TWINS = {name: name.replace("int8", "fp32") for name, target in registry.TARGETS.items()
+         if target.kind == "edge" and target.precision == "int8" and target.framework == "torch"}
+INT8_STEPS = tuple(dict.fromkeys(registry.TARGETS[name].step.name for pair in TWINS.items() for name in pair))
 ACCURACY_POINTS = 0.01  # int8 accuracy within 1 percentage point of its fp32 twin's
 COLOUR_CLASSES = ("zero", "one", "two", "three", "four", "five", "six")  # 7 classes, not 10
 COLOUR_ARGS = ["--epochs", "3", "--arch", "resnet", "--seed", "0"]
@@ -50,7 +53,7 @@ def colour_digits() -> dict:
 @pytest.fixture(scope="module")
 def digits(trained_artifacts):
     """The session's trained digits model with both int8 files (and the fp32 files they are held to)."""
-    return built(trained_artifacts, "export-edge", *INT8_STEPS)
+    return built(trained_artifacts, *INT8_STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ def colour(tmp_path_factory):
     and int8 edge files."""
     folder = tmp_path_factory.mktemp("int8-colour")
     np.savez(folder / "colour.npz", **colour_digits())
-    return built(folder / "artifacts", "export-edge", *INT8_STEPS,
+    return built(folder / "artifacts", *INT8_STEPS,
                  args=[*COLOUR_ARGS, "--data", str(folder / "colour.npz")])
 
 

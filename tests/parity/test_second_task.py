@@ -18,15 +18,15 @@ import pytest
 from core import registry
 from core import spec as specs
 from deploy import parity
-from tests.conftest import EDGE_STEPS, SECOND_TASK_NAME, built, free_endpoints, serve_folder
+from tests.conftest import SECOND_TASK_NAME, built, edge_steps, free_endpoints, serve_folder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("all")]
 
 
 @pytest.fixture(scope="module")
 def second(second_task):
     """The session's second task (tests/conftest.py), exported to every other artifact too (the build graph)."""
-    return built(second_task, *EDGE_STEPS)
+    return built(second_task, *edge_steps())
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,90 @@ def test_every_served_target_has_a_base_address_and_no_other_does(tmp_path):
         scheme = "grpc" if name.endswith("-grpc") else "http"
         assert re.fullmatch(rf"{scheme}://127\.0\.0\.1:4\d{{4}}", base), (name, base)
         assert base.split(":")[-1] in registry.where(name, root, endpoints)
+
+
+# ---- the conventions a row follows: each failure says what to change ----
+
+RUNNER_ROWS = [target for target in ROWS if target.make == "runner"]
+
+
+@pytest.mark.parametrize("target", RUNNER_ROWS, ids=lambda target: target.name)
+def test_a_runner_row_follows_the_runner_conventions(target):
+    """A runner row's Predictor is built as Class(<its verified file or folder>, root=root) (registry.load), has
+    `prepare(batch)` (what `make bench-edge` times alone) and a `spec`; its command line is `<command>.main`."""
+    import inspect
+
+    module, name = target.predictor.split(":")
+    cls = getattr(__import__(module, fromlist=[name]), name)
+    parameters = inspect.signature(cls.__init__).parameters
+    assert "root" in parameters, (f"{target.name}: {target.predictor}.__init__ must take `root=` (the artifacts "
+                                  "folder whose manifest and spec.json it verifies the file against)")
+    first = list(parameters.values())[1] if len(parameters) > 1 else None
+    assert first is not None and first.default is inspect.Parameter.empty, (
+        f"{target.name}: {target.predictor}.__init__'s first argument must be the model's path (file or folder)")
+    assert callable(getattr(cls, "prepare", None)), (
+        f"{target.name}: {target.predictor} needs prepare(batch) -> edge.common.RuntimeCall (see edge/onnx/run.py)")
+    source = inspect.getsource(cls)
+    assert "self.spec" in source, f"{target.name}: {target.predictor} must keep the spec it checks batches against " \
+                                  "as `self.spec` (edge.common.verified_entry gives it)"
+    assert target.command, f"{target.name}: a runner row names its command line module (`command=`)"
+
+
+@pytest.mark.parametrize("target", ROWS, ids=lambda target: target.name)
+def test_a_row_names_known_needs_and_a_folder_with_a_readme(target):
+    from core import environments
+
+    unknown = [need for need in (target.env, *target.needs) if not environments.known(need)]
+    assert not unknown, (f"{target.name}: needs {unknown}, which core/environments.py does not know: add an "
+                         "Environment (and requirements/<name>.in) or a SYSTEM program there")
+    if target.step is not None:
+        unknown = [need for need in target.step.needs if not environments.known(need)]
+        assert not unknown, f"step {target.step.name}: unknown needs {unknown} (core/environments.py)"
+    assert (paths.REPO_ROOT / target.folder / "README.md").exists(), (
+        f"{target.name}: {target.folder}/README.md is missing: what it produces, the make target, where the "
+        "artifact lands, how to call it")
+
+
+def test_an_int8_row_has_its_fp32_twin():
+    """An int8 row is held to the fp32 row named like it (`onnx-int8` -> `onnx-fp32`: tests/parity/test_int8.py)."""
+    for target in ROWS:
+        if target.precision == "int8" and target.kind == "edge":
+            twin = target.name.replace("int8", "fp32")
+            assert twin in registry.TARGETS, f"{target.name}: no row {twin!r}: name an int8 row after its fp32 twin"
+
+
+def test_manifest_ids_are_each_one_file_or_folder():
+    """Two rows run the same file only through the same step (the page's rows run the edge files)."""
+    steps_of = {}
+    for target in ROWS:
+        if target.artifact is not None and target.step is not None:
+            steps_of.setdefault(target.artifact, set()).add(target.step.name)
+    shared = {artifact: steps for artifact, steps in steps_of.items() if len(steps) > 1}
+    assert not shared, f"a manifest id is written by several steps: {shared}: give each its own id"
+
+
+def test_steps_are_built_after_what_they_read_whatever_the_row_order():
+    Step = registry.Step
+    train, page = Step("train", "x:y", after=()), Step("page", "x:y", after=("train", "export-a"))
+    export = Step("export-a", "x:y")
+    assert [step.name for step in registry.ordered((page, export, train))] == ["train", "export-a", "page"]
+    with pytest.raises(registry.StepOrderError, match=r"step 'page' reads 'export-b', which no row builds"):
+        registry.ordered((train, Step("page", "x:y", after=("export-b",))))
+    circle = (Step("a", "x:y", after=("b",)), Step("b", "x:y", after=("a",)))
+    with pytest.raises(registry.StepOrderError, match=r"in a circle: a -> b -> a"):
+        registry.ordered(circle)
+    assert [step.name for step in registry.steps()][0] == "train"
+
+
+def test_the_groups_a_pick_takes_are_derived_from_the_rows():
+    from core import selection
+
+    groups = selection.groups()
+    assert not set(groups) & set(registry.TARGETS), "a group may not be named like a target"
+    assert set(groups["edge"]) == set(registry.names("edge")) and set(groups["servers"]) == set(registry.served())
+    assert groups["kserve"] == ["kserve-torch-v2-rest", "kserve-torch-v2-grpc", "kserve-tf-v2-rest",
+                                "kserve-tf-v2-grpc"]
+    assert set(groups["torch"]) | set(groups["tensorflow"]) == set(groups["all"]) == set(registry.TARGETS)
+    assert selection.resolve("onnx-fp32 tflite") == ["onnx-fp32", "tflite-fp32", "tflite-int8"]
+    with pytest.raises(selection.SelectionError, match=r"unknown target or group 'onxx'.*\ntargets: torch-eager"):
+        selection.resolve("onnx-fp32 onxx")

@@ -5,7 +5,7 @@ from core import paths
 from core import spec as specs
 from training import data
 
-pytestmark = pytest.mark.slow  # reads the session's trained model
+pytestmark = [pytest.mark.slow, pytest.mark.concerns("savedmodel")]  # reads the session's trained model
 
 
 def test_saved_model_signature_follows_the_spec(trained_artifacts, tmp_path):
