@@ -7,7 +7,7 @@ Steps: the build graph (deploy/local/build.py: train and export what is missing 
 the serving benchmark against servers started for it on free ports (in their own run folder, so a
 `make serve` already running is left alone); 64 requests in flight on the TF server and TorchServe,
 the default, latency and throughput profiles, by the native generator (serving/load/concurrent.py: `make
-setup-bench` installs it); where KServe's latency goes (bench-kserve); where TorchServe's goes and
+setup` installs it); where KServe's latency goes (bench-kserve); where TorchServe's goes and
 what can be cut (bench-torchserve); bench-web; the settings search (serving/load/search.py: every
 grid point, for the report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and
 the sweep measures the committed profiles, so two runs compare the same settings); the capacity

@@ -1,6 +1,6 @@
 """The benchmarks' native load generator: NVIDIA's perf_analyzer, for loads a Python client cannot offer.
 
-    make setup-bench                       # .venv-perf (requirements/perf.txt) and Debian's libb64-0d
+    make setup                       # .venv-perf (requirements/perf.txt) and Debian's libb64-0d
     python -m benchmarks.native --check    # the binary runs here: its version
     python -m benchmarks.native --target tfserving-grpc --concurrency 64   # needs `make serve`
 
@@ -63,21 +63,21 @@ def environment() -> dict:
     """This process's environment with the CUDA runtime's pip folder on LD_LIBRARY_PATH (perf_analyzer links it)."""
     found = sorted(VENV.glob("lib/python3*/site-packages/nvidia/cuda_runtime/lib"))
     if not BINARY.exists() or not found:
-        raise NativeError(f"{BINARY.relative_to(paths.REPO_ROOT)} is not installed: run `make setup-bench`")
+        raise NativeError(f"{BINARY.relative_to(paths.REPO_ROOT)} is not installed: run `make setup`")
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(found[0]), env.get("LD_LIBRARY_PATH")]))
     return env
 
 
 def version() -> str:
-    """perf_analyzer's version line, or NativeError naming what is missing (`make setup-bench`)."""
+    """perf_analyzer's version line, or NativeError naming what is missing (`make setup`)."""
     try:
         done = subprocess.run([str(BINARY), "--version"], env=environment(), capture_output=True, text=True, timeout=30)
     except OSError as error:
         raise NativeError(f"{BINARY} cannot run: {error}") from error
     text = (done.stdout + done.stderr).strip()
     if done.returncode != 0 or "error while loading shared libraries" in text:
-        raise NativeError(f"{BINARY} cannot run (exit {done.returncode}): {text[-300:]}; run `make setup-bench`")
+        raise NativeError(f"{BINARY} cannot run (exit {done.returncode}): {text[-300:]}; run `make setup`")
     return text.splitlines()[-1] if text else "perf_analyzer"
 
 

@@ -102,6 +102,9 @@ class Target:
     # More environments and system programs it needs (core/environments.py), beyond those of its build steps,
     # its server and its page (a page row needs Node and Chromium).
     needs: tuple = ()
+    # Command lines `make setup` runs once its environments are filled, the main environment's programs first on
+    # PATH (e.g. "opt_in_out --opt_out": a runtime's usage statistics turned off).
+    setup: tuple = ()
 
     @property
     def factory(self) -> Callable:

@@ -7,7 +7,8 @@
 A word is a target's name (core/registry.py) or a group derived from the rows: `all`, each kind (`edge`,
 `browser`, `compiled`, `reference`, `in-process`, and `servers` for the served ones), each framework
 (`torch`, `tensorflow`), each precision (`fp32`, `int8`), each server (`torchserve`, `kserve-torch`, ...)
-and each runtime's folder (`executorch`, `onnx`, `kserve`, ...). A word that is none of these is refused
+each runtime's folder (`executorch`, `onnx`, `kserve`, ...) and each page runtime (`tfjs`,
+`onnxruntime-web`, `litert`). A word that is none of these is refused
 with the list. From the picked targets come what to install (`needs`: environments and system programs),
 what to build (`steps`), which servers to start (`servers`): all read from the two tables, so a new row
 is selectable the day it is added.
@@ -31,7 +32,8 @@ def groups() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
 
     def add(group: str, name: str) -> None:
-        found.setdefault(group, []).append(name)
+        if name not in found.setdefault(group, []):
+            found[group].append(name)
 
     for name, target in registry.TARGETS.items():
         add("all", name)
@@ -41,7 +43,9 @@ def groups() -> dict[str, list[str]]:
         if target.server is not None:
             add(target.server, name)
         parts = target.folder.split("/")
-        if len(parts) > 1:  # a runtime's own folder (edge/onnx, serving/kserve), not a shared one (edge, training)
+        if target.page is not None:  # the page's rows share its folder: grouped by the runtime they load
+            add(target.page.adapter, name)
+        elif len(parts) > 1 and target.kind != "browser":  # a runtime's own folder (edge/onnx, serving/kserve)
             add(parts[-1].replace("_", "-"), name)
     return found
 
@@ -80,8 +84,13 @@ def picked_all(names) -> bool:
 
 def steps(names) -> list[str]:
     """The build steps the targets `names` need, with every step they read, in build order."""
+    return closure({registry.step_of(name) for name in names} - {None})
+
+
+def closure(step_names) -> list[str]:
+    """`step_names` and every step they read, in build order."""
     by_name = {step.name: step for step in registry.steps()}
-    wanted = {registry.step_of(name) for name in names} - {None}
+    wanted = set(step_names)
     stack = list(wanted)
     while stack:
         for parent in by_name[stack.pop()].after:
@@ -102,11 +111,15 @@ def servers_of(names) -> list[str]:
 
 def needs_of_target(name: str) -> list[str]:
     """What target `name` needs installed: the main environment, its own needs, its build steps', its
-    server's (its environment too) and its page's."""
+    server's (its environment too) and its page's. The page's step reads every page row's file, but leaves a
+    row out when its step cannot run here: a page row needs the page step itself, not the other rows' tools."""
     target = registry.TARGETS[name]
     by_name = {step.name: step for step in registry.steps()}
     found = [*environments.ALWAYS, target.env, *target.needs]
-    for step in steps([name]):
+    chain = closure([target.step.name] if target.step is not None else [])
+    if registry.step_of(name) != (target.step.name if target.step is not None else None):
+        chain.append(registry.step_of(name))  # the page, for a browser row
+    for step in chain:
         found += by_name[step].needs
     if target.server is not None:
         row = servers.SERVERS[target.server]
@@ -130,10 +143,10 @@ def needs(names) -> list[str]:
 
 def table() -> str:
     """`make targets`: every target with its kind and needs, then every group with its targets."""
-    lines = [f"{'target':28} {'kind':11} {'framework':11} needs"]
+    lines = [f"{'target':31} {'kind':11} {'framework':11} needs"]
     for name, target in registry.TARGETS.items():
         extra = [need for need in needs_of_target(name) if need not in environments.ALWAYS]
-        lines.append(f"{name:28} {target.kind:11} {target.framework:11} {' '.join(extra) or '-'}")
+        lines.append(f"{name:31} {target.kind:11} {target.framework:11} {' '.join(extra) or '-'}")
     lines += ["", "groups (TARGETS= takes target names and these):"]
     lines += [f"  {group:14} {' '.join(names)}" for group, names in sorted(groups().items())]
     lines += ["", "environments and system programs:"]
@@ -143,13 +156,46 @@ def table() -> str:
     return "\n".join(lines)
 
 
+README_BEGIN = "<!-- the table of targets: written by `python -m core.selection --readme` -->"
+README_END = "<!-- end of the table of targets -->"
+
+
+def markdown() -> str:
+    """The README's table of targets: one row per target, from the table, with what each needs installed."""
+    lines = [f"{len(registry.TARGETS)} targets:", "",
+             "| target | kind | weights from | precision | needs (beyond `.venv`) |", "| --- | --- | --- | --- | --- |"]
+    for name, target in registry.TARGETS.items():
+        extra = [need for need in needs_of_target(name) if need not in environments.ALWAYS]
+        lines.append(f"| `{name}` | {target.kind} | {target.framework} | {target.precision} | "
+                     f"{', '.join(extra) or '-'} |")
+    return "\n".join(lines)
+
+
+def readme_block(text: str) -> str:
+    """What README.md holds between the table's two markers."""
+    return text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip("\n")
+
+
+def write_readme(path) -> None:
+    """Put the table of targets between README.md's two markers."""
+    before, rest = path.read_text().split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    path.write_text(f"{before}{README_BEGIN}\n{markdown()}\n{README_END}{after}")
+
+
 def main(argv=None) -> None:
     import argparse
+
+    from core import paths
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default=None, help="targets or groups (default: $DIGITS_TARGETS, or all)")
     parser.add_argument("--needs", action="store_true", help="print only what the pick needs, one per line")
+    parser.add_argument("--readme", action="store_true", help="write the table of targets into README.md")
     args = parser.parse_args(argv)
+    if args.readme:
+        write_readme(paths.REPO_ROOT / "README.md")
+        return
     try:
         names = pick(args.targets)
     except SelectionError as error:

@@ -27,18 +27,18 @@ class ServerRow:
     start_timeout: float = 180.0  # seconds it may take to answer its readiness check
     # A page, not a model server: its failure leaves the model servers running, and it serves no target.
     optional: bool = False
-    # Modules `make setup` runs in the main environment once its environments are filled (`python -m <module>
-    # --if-stale`): the clients' gRPC stubs.
+    # Command lines `make setup` runs once its environments are filled, the main environment's programs first on
+    # PATH: the clients' gRPC stubs.
     setup: tuple = ()
 
 
 # perf_analyzer (the native load generator) is part of every model server's kit: its load tests use it.
 LOAD_TOOLS = ("perf", "libb64")
-V2_STUBS = ("serving.v2.gen_stubs",)  # the V2 gRPC client's stubs, from KServe's proto
+V2_STUBS = ("python -m serving.v2.gen_stubs --if-stale",)  # the V2 gRPC client's stubs, from KServe's proto
 
 SERVERS = {row.name: row for row in (
     ServerRow("torchserve", "serving/torchserve", "deploy.local.servers:torchserve", needs=("java", *LOAD_TOOLS),
-              setup=("serving.torchserve.gen_stubs",),
+              setup=("python -m serving.torchserve.gen_stubs --if-stale",),
               ports={"torchserve_inference": 8080,  # REST predictions (token auth)
                      "torchserve_management": 8081,  # REST management (token auth)
                      "torchserve_metrics": 8082,  # Prometheus metrics

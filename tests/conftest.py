@@ -142,7 +142,7 @@ def web_artifacts(trained_artifacts):
     from web.tfjs import export
 
     if not (export.NODE_MODULES / "@tensorflow" / "tfjs").exists():
-        pytest.fail(f"{export.NODE_MODULES} is missing: run `make setup-web` (npm ci in web/tfjs)")
+        pytest.fail(f"{export.NODE_MODULES} is missing: run `make setup` (npm ci in web/tfjs)")
     return built(trained_artifacts, "export-web")
 
 

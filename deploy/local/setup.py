@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 
-from core import environments, paths, selection, servers
+from core import environments, paths, registry, selection, servers
 from deploy.local import uv
 from deploy.local.uv import SetupError, say
 
@@ -98,15 +99,22 @@ def start_npm() -> subprocess.Popen | None:
                             cwd=WEB)
 
 
-def server_setup(names: list) -> None:
-    """Each picked server's own set-up commands (its gRPC stubs), in the main environment, when stale."""
-    modules = dict.fromkeys(module for server in selection.servers_of(names)
-                            for module in servers.SERVERS[server].setup)
-    for module in modules:
-        done = subprocess.run([str(environments.python("main")), "-m", module, "--if-stale"], cwd=paths.REPO_ROOT,
-                              env={**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)})
+def setup_commands(names: list) -> list[str]:
+    """The set-up command lines of the picked targets' rows and of their servers' rows, each once, in table order."""
+    commands = [command for name in names for command in registry.TARGETS[name].setup]
+    commands += [command for server in selection.servers_of(names) for command in servers.SERVERS[server].setup]
+    return list(dict.fromkeys(commands))
+
+
+def run_setup_commands(names: list) -> None:
+    """Each row's own set-up (gRPC stubs, a runtime's telemetry turned off), the main environment first on PATH."""
+    main_bin = environments.python("main").parent
+    env = {**os.environ, "PATH": f"{main_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(paths.REPO_ROOT)}
+    for command in setup_commands(names):
+        done = subprocess.run(shlex.split(command), cwd=paths.REPO_ROOT, env=env)
         if done.returncode != 0:
-            raise SetupError(f"python -m {module} failed (see above)")
+            raise SetupError(f"`{command}` failed (exit {done.returncode}; see above)")
 
 
 def setup(names: list, only: list | None = None) -> None:
@@ -131,7 +139,7 @@ def setup(names: list, only: list | None = None) -> None:
         npm = start_npm()
     finish(npm, "npm ci in web/tfjs")
     if only is None:
-        server_setup(names)
+        run_setup_commands(names)
     say(f"setup: done in {time.monotonic() - started:.1f} s")
 
 

@@ -23,7 +23,7 @@ def run_node(args: list[str], env: dict, timeout: float = 180) -> str:
     """Run node in web/tfjs; fail the test with its whole output unless it exits 0."""
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node not found: install Node.js 18+ (`make setup-system`)")
+        pytest.fail("node not found: install Node.js 18+ (`make setup`)")
     done = subprocess.run([node, *args], cwd=export.TFJS_DIR, env=env, capture_output=True, text=True,
                           timeout=timeout)
     output = done.stdout + done.stderr

@@ -1,7 +1,7 @@
 """The native generator (perf_analyzer) against real servers: figures of the shape the benchmarks read,
 and a refused request ends the run with its error instead of a figure.
 
-perf_analyzer comes with `make setup-bench`, part of `make setup` (which `make test` runs first).
+perf_analyzer comes with `make setup`, part of `make setup` (which `make test` runs first).
 """
 from __future__ import annotations
 

@@ -73,12 +73,13 @@ def test_a_missing_generator_names_the_make_target(tmp_path, monkeypatch):
     monkeypatch.setattr(native, "BINARY", tmp_path / ".venv-perf" / "bin" / "perf_analyzer")
     monkeypatch.setattr(native.paths, "REPO_ROOT", tmp_path)
     with pytest.raises(native.NativeError,
-                       match=r"\.venv-perf/bin/perf_analyzer is not installed: run `make setup-bench`"):
+                       match=r"\.venv-perf/bin/perf_analyzer is not installed: run `make setup`"):
         native.version()
 
 
+@pytest.mark.concerns(*native.SERVICES)
 @pytest.mark.skipif(not native.BINARY.exists(), reason="perf_analyzer is not installed: `make setup` "
-                                                        "(its setup-bench step) installs it; make test-fast does not")
+                                                        "(for the servers) installs it; make test-fast does not")
 def test_the_installed_generator_runs_here():
     assert native.version().startswith("Perf Analyzer Version 2.41.0")
     assert "cuda_runtime" in native.environment()["LD_LIBRARY_PATH"]

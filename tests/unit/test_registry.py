@@ -176,3 +176,23 @@ def test_the_groups_a_pick_takes_are_derived_from_the_rows():
     assert selection.resolve("onnx-fp32 tflite") == ["onnx-fp32", "tflite-fp32", "tflite-int8"]
     with pytest.raises(selection.SelectionError, match=r"unknown target or group 'onxx'.*\ntargets: torch-eager"):
         selection.resolve("onnx-fp32 onxx")
+
+
+def test_the_readme_s_table_of_targets_is_the_table():
+    """README.md's table of targets is generated; a row added without regenerating it fails here."""
+    from core import selection
+
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    assert selection.readme_block(readme) == selection.markdown(), \
+        "README.md's table of targets is out of date: run `python -m core.selection --readme`"
+    counts = {int(found) for found in re.findall(r"\b(\d+) targets\b", readme)}
+    assert counts <= {len(registry.TARGETS)}, f"README.md counts {counts} targets, the table {len(registry.TARGETS)}"
+
+
+def test_the_readme_lists_every_environment_and_lock():
+    from core import environments
+
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    for name, environment in environments.ENVIRONMENTS.items():
+        row = f"| `{environment.folder}` | `requirements/{name}.txt` |"
+        assert row in readme, f"README.md's table of environments has no row {row!r}"

@@ -99,7 +99,7 @@ def run(root: Path, configs: list[str], cold_runs: int, warm_runs: int) -> dict:
     """Serve the page, drive Chromium through tools/bench.js; its raw output."""
     node = shutil.which("node")
     if node is None:
-        raise SystemExit("error: node not found: install Node.js 18+ (`make setup-system`)")
+        raise SystemExit("error: node not found: install Node.js 18+ (`make setup`)")
     with serve.running(root) as url:
         command = [node, "tools/bench.js", "--url", url, "--web", str(export.web_dir(root)),
                    "--fixtures", str(export.fixtures_dir(root)), "--configs", ",".join(configs),

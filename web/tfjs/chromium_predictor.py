@@ -50,7 +50,7 @@ class ChromiumPredictor:
         self.backend = None  # known after the first predict()
         self.node = shutil.which("node")
         if self.node is None:
-            raise RuntimeError("node not found: install Node.js 18+ (`make setup-system`)")
+            raise RuntimeError("node not found: install Node.js 18+ (`make setup`)")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, *item_shape) raw values in the spec's range -> (N, K) float32 probabilities.

@@ -127,7 +127,7 @@ def copy_page(out: Path) -> None:
         for relative, folder in adapter.vendor:
             source = NODE_MODULES / relative
             if not source.exists():
-                raise SystemExit(f"error: {source} not found: run `make setup-web` (npm ci in web/tfjs)")
+                raise SystemExit(f"error: {source} not found: run `make setup` (npm ci in web/tfjs)")
             (out / "vendor" / folder).mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, out / "vendor" / folder / source.name)
     vendor_litert(out / "vendor" / "litert" / "index.js")

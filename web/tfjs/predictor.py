@@ -35,7 +35,7 @@ class TfjsPredictor:
         self.spec = specs.load(root)
         self.node = shutil.which("node")
         if self.node is None:
-            raise RuntimeError("node not found: install Node.js 18+ (`make setup-system`)")
+            raise RuntimeError("node not found: install Node.js 18+ (`make setup`)")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, *item_shape) float32 raw values -> (N, K) float32 probabilities."""
