@@ -65,7 +65,7 @@ def test_stop_never_signals_a_pid_whose_command_line_does_not_match(tmp_path):
 
 def test_start_without_exports_fails_naming_the_missing_artifact(spec_folder, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        runner.main(["start", "--artifacts", str(spec_folder)])
+        runner.main(["start", "--artifacts", str(spec_folder), "--targets", "all"])
     assert exit_info.value.code == 1
     assert "'torchserve_mar' is not in" in capsys.readouterr().err
 
