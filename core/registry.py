@@ -134,6 +134,9 @@ EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:expor
                        outputs=("executorch_xnnpack_int8",))
 ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"),
                  outputs=("onnx_int8",))
+# OpenVINO's IR from the ONNX file, run on its CPU plugin in float32.
+OPENVINO = Step("export-openvino", "edge.openvino.export:export", after=("train", "export-onnx"),
+                outputs=("openvino_fp32",))
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
                     unavailable="edge.litert_torch.convert:unavailable", needs=("litert-torch",))
@@ -169,6 +172,9 @@ TARGETS = {target.name: target for target in (
            EXECUTORCH_PORTABLE, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("onnx-fp32", "torch", "fp32", "edge", "edge/onnx", "onnx_fp32", ONNX,
            "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
+    Target("openvino-fp32", "torch", "fp32", "edge", "edge/openvino", "openvino_fp32", OPENVINO,
+           "edge.openvino.run:OpenVinoPredictor", "runner", "edge.openvino.run",
+           setup=("opt_in_out --opt_out",)),  # OpenVINO's usage statistics off: nothing leaves the machine
     Target("executorch-xnnpack-int8", "torch", "int8", "edge", "edge/executorch", "executorch_xnnpack_int8",
            EXECUTORCH_INT8, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("onnx-int8", "torch", "int8", "edge", "edge/onnx", "onnx_int8", ONNX_INT8,
