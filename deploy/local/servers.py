@@ -31,8 +31,9 @@ from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
 
-# From the table of servers (core/servers.py): what serves the model (benchmarks and soaks watch these),
-# everything the runner may start (the page's server too), and what may fail without taking the rest down.
+# From the table of servers (core/servers.py), as it is at import: what serves the model (benchmarks and soaks
+# watch these), everything the runner may start (the page's server too), and what may fail without taking the
+# rest down. The runner itself reads the table when it runs.
 MODEL_SERVERS = tuple(table.model_servers())
 NAMES = tuple(table.SERVERS)
 OPTIONAL = tuple(name for name, row in table.SERVERS.items() if row.optional)
@@ -234,14 +235,13 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
 
 KSERVE_PYTHON = environments.python("kserve")
 RAY_PYTHON = environments.python("ray")
-# server name -> (framework, REST port key, gRPC port key, the manifest id of what it serves)
-KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "torch_checkpoint"),
-          "kserve-tf": ("tensorflow", "kserve_tf_rest", "kserve_tf_grpc", "keras_model")}
 
 
 def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
-    """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
-    framework, rest_key, grpc_key, artifact = KSERVE[name]
+    """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve): the row's
+    framework, REST and gRPC ports and model file (core/servers.py)."""
+    row = table.SERVERS[name]
+    framework, rest_key, grpc_key, artifact = row.framework, row.port("rest"), row.port("grpc"), row.model
     rest = endpoints.url(rest_key)
     command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
                "--artifacts", str(root), "--host", endpoints.host,
