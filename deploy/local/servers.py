@@ -287,6 +287,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
     (serving/rayserve/cluster.py, in .venv-ray): ready once every replica runs and the model answers."""
     folder = root / "run" / "rayserve"
     rest = endpoints.url("rayserve_rest")
+    artifact = table.SERVERS["rayserve"].model  # the PyTorch checkpoint
     command = [str(RAY_PYTHON), "-m", "serving.rayserve.cluster", "--artifacts", str(root), "--run", str(folder),
                "--host", endpoints.host, "--http-port", str(endpoints.ports["rayserve_rest"]),
                *(f"--{flag}={value}" for flag, value in (settings.rayserve_flags if settings else {}).items())]
@@ -295,7 +296,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
         if not RAY_PYTHON.exists():
             raise PrepareError(f"{RAY_PYTHON} not found: run `make setup` (Ray Serve has an environment of its own)")
         try:
-            manifest.verify("torch_checkpoint", root)
+            manifest.verify(artifact, root)
         except manifest.ManifestError as error:
             raise PrepareError(str(error)) from None
 
@@ -309,7 +310,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
         name="rayserve", describe="Ray 2.60 Serve on a local Ray cluster (PyTorch; V2 REST, replicas, @serve.batch)",
         command=command, cwd=REPO, marker=f"serving.rayserve.cluster --artifacts {root}", ready=_answers(check),
         prepare=prepare, env={"PYTHONPATH": str(REPO)}, ports={"rayserve_rest": endpoints.ports["rayserve_rest"]},
-        serves=("torch_checkpoint",),
+        serves=(artifact,),
         endpoint_lines=[
             f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
             f"GET {rest}/v2/models/{endpoints.model_name}",
