@@ -59,6 +59,8 @@ def up(root: Path, build: bool = True, timeout: int = 300) -> None:
         print(f"  {table.label(row.name)} ({row.name}):")
         for line in plan.answers(row.name, root, inside):
             print(f"    {line}")
+    print("  no model server authenticates in the cluster (TorchServe runs without its token): the NetworkPolicy "
+          "admits only pods labelled digits-everywhere/model-client: \"true\"")
 
 
 def down() -> None:
