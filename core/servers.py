@@ -103,7 +103,7 @@ V2_STUBS = ("serving.v2.gen_stubs",)  # the V2 gRPC client's stubs, from KServe'
 KSERVE_ABOUT = About("KServe 0.21 ModelServer", "Open Inference Protocol V2 (REST, gRPC), V1 REST",
                      "maintained; the protocol is shared by Triton, MLServer, Ray Serve apps, OpenVINO Model Server",
                      ".venv-kserve (kserve pins protobuf<7); no authentication: a gateway in front")
-KSERVE_USER = "10001:10001"  # created in kserve.Dockerfile and rayserve.Dockerfile: the python base has none
+APP_USER = "10001:10001"  # our images' user (kserve.Dockerfile, rayserve.Dockerfile): the python base has none
 
 SERVERS = {row.name: row for row in (
     ServerRow("torchserve", "serving/torchserve", "deploy.local.servers:torchserve", needs=("java", *LOAD_TOOLS),
@@ -126,7 +126,7 @@ SERVERS = {row.name: row for row in (
                           "Java 17 (its frontend) and Python workers; management and inference keys (token auth)")),
     ServerRow("tfserving", "serving/tfserving", "deploy.local.servers:tfserving", needs=LOAD_TOOLS,
               ports={"tfserving_grpc": 8500, "tfserving_rest": 8501}, framework="tensorflow",
-              # The official image runs as root by default: the plan gives it nobody.
+              # The official image runs as root by default: the plan gives it nobody (65534).
               container=Container("deploy.containers.plan:tfserving_service", "tensorflow/serving:2.18.0",
                                   "65534:65534", {"cpus": "2", "memory": "1024M", "reserve": "256M",
                                                   "cpu_request": "250m"},
@@ -147,7 +147,7 @@ SERVERS = {row.name: row for row in (
               setup=V2_STUBS, ports={"kserve_torch_rest": 8090,  # V2 and V1 REST, /metrics
                                      "kserve_torch_grpc": 8091},  # V2 gRPC (inference.GRPCInferenceService)
               framework="torch", model="torch_checkpoint",
-              container=Container("deploy.containers.plan:kserve_service", PYTHON_BASE, KSERVE_USER,
+              container=Container("deploy.containers.plan:kserve_service", PYTHON_BASE, APP_USER,
                                   {"cpus": "2", "memory": "1024M", "reserve": "384M", "cpu_request": "500m"},
                                   dockerfile="kserve", built_only=True,
                                   # And on KServe itself, as a custom predictor (deploy/kserve/).
@@ -158,7 +158,7 @@ SERVERS = {row.name: row for row in (
     ServerRow("kserve-tf", "serving/kserve", "deploy.local.servers:kserve_tf", env="kserve", needs=LOAD_TOOLS,
               setup=V2_STUBS, ports={"kserve_tf_rest": 8092, "kserve_tf_grpc": 8093},
               framework="tensorflow", model="keras_model",
-              container=Container("deploy.containers.plan:kserve_service", PYTHON_BASE, KSERVE_USER,
+              container=Container("deploy.containers.plan:kserve_service", PYTHON_BASE, APP_USER,
                                   {"cpus": "2", "memory": "1536M", "reserve": "768M", "cpu_request": "500m"},
                                   dockerfile="kserve", built_only=True),
               updater="serving.update:KSERVE", settings=("kserve_flags",), label="KServe (TensorFlow)",
@@ -171,7 +171,7 @@ SERVERS = {row.name: row for row in (
     # nodes, KubeRay's RayService (deploy/kuberay/).
     ServerRow("rayserve", "serving/rayserve", "deploy.local.servers:rayserve", env="ray", needs=LOAD_TOOLS,
               ports={"rayserve_rest": 8094}, framework="torch", model="torch_checkpoint",
-              container=Container("deploy.containers.plan:rayserve_service", PYTHON_BASE, KSERVE_USER,
+              container=Container("deploy.containers.plan:rayserve_service", PYTHON_BASE, APP_USER,
                                   {"cpus": "2", "memory": "2560M", "reserve": "2048M", "cpu_request": "1"},
                                   built_only=True,
                                   k8s={**K8S_FIXED, "kuberay/rayservice.yaml": ("RayService",)}),
