@@ -7,17 +7,22 @@ says "not measured" with that command.
 from __future__ import annotations
 
 from benchmarks.figures import compile_figures, edge_latency, ratio, server_memory, table, training_runs
+from core import registry, servers
+
+# Each framework's own server (core/servers.py rows marked `native`): TF Serving and TorchServe.
+TF_SERVER, TORCH_SERVER = servers.native("tensorflow"), servers.native("torch")
+TF_LABEL, TORCH_LABEL = servers.label(TF_SERVER), servers.label(TORCH_SERVER)
 
 
 def claims(inputs) -> list[dict]:
     """Each common claim: what was measured, the figure, what it says here, and the command."""
     found = []
     memory = server_memory(inputs)
-    tf_mb, torch_mb = (memory.get("tfserving") or {}).get("peak_mb"), (memory.get("torchserve") or {}).get("peak_mb")
+    tf_mb, torch_mb = (memory.get(TF_SERVER) or {}).get("peak_mb"), (memory.get(TORCH_SERVER) or {}).get("peak_mb")
     r = ratio(tf_mb, torch_mb)
     found.append({"claim": "TensorFlow uses less memory",
                   "measured": "peak RSS of each server's process tree under the same load (default settings)",
-                  "figure": f"TF Serving {tf_mb} MiB vs TorchServe {torch_mb} MiB: {r:.2f}x" if r else None,
+                  "figure": f"{TF_LABEL} {tf_mb} MiB vs {TORCH_LABEL} {torch_mb} MiB: {r:.2f}x" if r else None,
                   "verdict": None if r is None else ("holds here" if r < 1 else "does not hold here"),
                   "command": "make loadtest-sweep", "input": "load"})
     edge = edge_latency(inputs)
@@ -59,25 +64,27 @@ def claims(inputs) -> list[dict]:
     load = inputs["load"]
     figure = verdict = None
     if load:
-        def best(prefix, setting=None):
+        def best(server, setting=None):
+            """The best capacity among `server`'s endpoints (its targets, core/registry.py)."""
             values = [(e["by_setting"].get(setting) if setting else e["capacity_rps"])
-                      for t, e in load["endpoints"].items() if t.startswith(prefix)]
+                      for t, e in load["endpoints"].items()
+                      if t in registry.TARGETS and registry.TARGETS[t].server == server]
             values = [v for v in values if v is not None]
             return max(values) if values else None
 
-        tf_best, ts_best = best("tfserving"), best("torchserve")
-        tf_default, ts_default = best("tfserving", "default"), best("torchserve", "default")
+        tf_best, ts_best = best(TF_SERVER), best(TORCH_SERVER)
+        tf_default, ts_default = best(TF_SERVER, "default"), best(TORCH_SERVER, "default")
         if tf_best is not None and ts_best is not None:
-            figure = (f"best endpoint, better settings: TF Serving {tf_best:g} vs TorchServe {ts_best:g} req/s; "
+            figure = (f"best endpoint, better settings: {TF_LABEL} {tf_best:g} vs {TORCH_LABEL} {ts_best:g} req/s; "
                       f"default settings: {tf_default:g} vs {ts_default:g} req/s")
             if tf_best > 1.2 * ts_best:
-                verdict = "TF Serving carries more load here"
+                verdict = f"{TF_LABEL} carries more load here"
             elif ts_best > 1.2 * tf_best:
-                verdict = "TorchServe carries more load here"
+                verdict = f"{TORCH_LABEL} carries more load here"
             else:
                 verdict = "about the same once tuned (within 20%)"
             if tf_default is not None and ts_default is not None and tf_default > 1.2 * ts_default:
-                verdict += "; TF Serving more with default settings"
+                verdict += f"; {TF_LABEL} more with default settings"
     found.append({"claim": "TF Serving is the production server",
                   "measured": "capacity at p99 <= 50 ms, cold start and memory of both servers; "
                               "TF Serving here is the project's compatible server unless "

@@ -42,7 +42,7 @@ from benchmarks.report_handwriting import section_handwriting
 from benchmarks.report_scale import section_scale
 from benchmarks.report_search import section_search
 from benchmarks.report_servers import section_servers
-from core import paths, registry
+from core import paths, registry, servers
 
 
 def section_training(inputs, out: Path) -> str:
@@ -102,7 +102,9 @@ def section_memory_and_cold(inputs, out: Path) -> str:
     if load:
         rows = [[server, setting, f["cold_start_s"], f["idle_mb"], f["peak_mb"]]
                 for setting, by_server in load["servers"].items() for server, f in by_server.items()]
-        charts.bars([(f"{r[0]} ({r[1]})", r[4], "torch" if r[0] == "torchserve" else "tensorflow") for r in rows],
+        # Coloured by the framework of the model each server serves (its row in core/servers.py).
+        framework = {name: row.framework or "tensorflow" for name, row in servers.SERVERS.items()}
+        charts.bars([(f"{r[0]} ({r[1]})", r[4], framework.get(r[0], "tensorflow")) for r in rows],
                     out / "memory.png", "peak RSS of the server's process tree under load", "MiB")
         tfserving = load.get("tfserving", "see serving/tfserving/README.md")
         text += (f"RSS summed over each server's process tree (TorchServe: Java frontend + Python workers), sampled "

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from benchmarks import charts
 from benchmarks.figures import missing, table
+from core import servers
 from serving.load import grid
 
 LATENCY_GOAL = 15.0
 BATCHING_GOAL = 1.5
-NAMES = {"torchserve": "TorchServe", "tfserving": "TF Serving"}
 
 
 def _point(entry: dict, name: str) -> dict | None:
@@ -127,7 +127,7 @@ def section_search(inputs, out: Path) -> str:
              "the committed profiles are deploy/local/profiles.json (`make tune` rewrites it). TF Serving: "
              f"{search['tfserving']}.\n\n")
     for server, entry in search["servers"].items():
-        name = NAMES.get(server, server)
+        name = servers.label(server) if server in servers.SERVERS else server
         roles: dict[str, list[str]] = {"default": ["default"]}
         for role, point_name in entry.get("profiles", {}).items():
             roles.setdefault(point_name, []).append(role)

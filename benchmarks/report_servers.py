@@ -10,23 +10,8 @@ from __future__ import annotations
 import json
 
 from benchmarks.figures import missing, server_latency, server_memory, table
-from core import registry
+from core import registry, servers
 
-# What no benchmark measures: what each server is, speaks, needs, and how it is kept up.
-SERVERS = {
-    "torchserve": ("TorchServe 0.12.0", "its own REST and gRPC",
-                   "limited maintenance: 0.12.0 is its last release, no security fixes promised; KServe is "
-                   "removing its TorchServe runtime",
-                   "Java 17 (its frontend) and Python workers; management and inference keys (token auth)"),
-    "tfserving": ("TF Serving API", "TF Serving REST and gRPC (tensorflow_serving.apis)",
-                  "TF Serving is Google's; here the project's compatible server stands in (the binary cannot be "
-                  "installed on this machine)",
-                  "the tensorflow_model_server binary, or the compatible server in Python"),
-    "kserve-torch": ("KServe 0.21 ModelServer", "Open Inference Protocol V2 (REST, gRPC), V1 REST",
-                     "maintained; the protocol is shared by Triton, MLServer, Ray Serve apps, OpenVINO Model Server",
-                     ".venv-kserve (kserve pins protobuf<7); no authentication: a gateway in front"),
-}
-SERVERS["kserve-tf"] = SERVERS["kserve-torch"]
 GOAL_X = 10  # KServe V2 REST p50 within this many times the model in-process
 TORCHSERVE_GOAL_X = 20  # TorchServe's latency profile, REST p50 within this many times the model in-process
 
@@ -176,7 +161,11 @@ def which_server(inputs) -> str:
     latency, memory = server_latency(inputs), server_memory(inputs)
     capacity = (inputs["load"] or {}).get("endpoints", {})
     rows = []
-    for server, (what, protocol, maintenance, needs) in SERVERS.items():
+    # What no benchmark measures (what each server is, speaks, needs, how it is kept up): each row's `about`.
+    for server, row in servers.SERVERS.items():
+        if row.about is None:
+            continue
+        what, protocol, maintenance, needs = row.about.what, row.about.protocol, row.about.maintenance, row.about.needs
         names = [name for name, target in registry.TARGETS.items() if target.server == server]
         p50 = " / ".join(f"{latency[n][0]:.2f} ({protocol_of(n)})" for n in names if n in latency) or "-"
         rps = " / ".join(f"{capacity[n]['capacity_rps']:g}" for n in names if n in capacity) or "-"

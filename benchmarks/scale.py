@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmarks import machine as machine_mod
 from benchmarks import results
-from core import paths
+from core import paths, servers
 from serving.load import search, sweep
 
 BATCH_SIZE, BATCH_WAIT_MS = 8, 2  # @serve.batch when batching is on (serving/rayserve/app.py's defaults)
@@ -35,6 +35,13 @@ def points(replicas: list[int], modes: list[str] = ("on", "off")) -> list[dict]:
              "settings": {"rayserve_flags": {"replicas": count, "max-batch-size": BATCH_SIZE if batching else 1,
                                              "batch-wait-ms": BATCH_WAIT_MS if batching else 0}}}
             for count in replicas for batching in (mode == "on" for mode in modes)]
+
+
+def others() -> list[str]:
+    """The other model servers of Ray Serve's model (the PyTorch one), in the table's order (core/servers.py)."""
+    framework = servers.SERVERS["rayserve"].framework
+    return [name for name in servers.model_servers()
+            if name != "rayserve" and servers.SERVERS[name].framework == framework]
 
 
 def rows(server: str, point: dict, cores: int) -> list[dict]:
@@ -59,9 +66,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4], help="replica counts (default: 1 2 4)")
     parser.add_argument("--batching", nargs="+", default=["on", "off"], choices=("on", "off"),
                         help="@serve.batch on, off or both (default: both)")
-    parser.add_argument("--others", nargs="*", default=["kserve-torch", "torchserve"],
-                        help="servers measured beside it with their checked-in settings (default: kserve-torch "
-                             "torchserve; none: --others)")
+    parser.add_argument("--others", nargs="*", default=others(),
+                        help="servers measured beside it with their checked-in settings (default: every other server "
+                             f"of the PyTorch model, {' '.join(others())}; none: --others)")
     parser.add_argument("--latency-seconds", type=float, default=1.0, help="one-client timing (default: 1)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0, help="unrecorded load first (default: 3)")
     parser.add_argument("--step-seconds", type=float, default=2.0, help="length of each load step (default: 2)")

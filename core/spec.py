@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import servers
+
 SPEC_VERSION = 2
 
 # What one request may carry, on every server and API, whatever the task: larger requests get a
@@ -28,24 +30,10 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024  # bytes of one request body (4 MiB, gRPC's 
 # connection that stays usable; beyond it the server answers and closes the connection.
 DRAIN_LIMIT = 64 * MAX_REQUEST_BYTES
 
-# Where the servers listen by default (environment variables override them: serving/endpoints.py).
+# Where the servers listen by default (environment variables override them: serving/endpoints.py): every
+# port of the table of servers (core/servers.py, standard library only too), key -> default.
 SERVING_HOST = "127.0.0.1"
-SERVING_PORTS = {
-    "torchserve_inference": 8080,  # REST predictions (token auth)
-    "torchserve_management": 8081,  # REST management (token auth)
-    "torchserve_metrics": 8082,  # Prometheus metrics
-    "torchserve_grpc_inference": 7070,
-    "torchserve_grpc_management": 7071,
-    "tfserving_grpc": 8500,
-    "tfserving_rest": 8501,
-    # KServe's ModelServer, one per framework (its own defaults, 8080/8081, are TorchServe's)
-    "kserve_torch_rest": 8090,  # V2 and V1 REST, /metrics
-    "kserve_torch_grpc": 8091,  # V2 gRPC (inference.GRPCInferenceService)
-    "kserve_tf_rest": 8092,
-    "kserve_tf_grpc": 8093,
-    "rayserve_rest": 8094,  # Ray Serve's HTTP proxy: V2 REST from the replicas (serving/rayserve/)
-    "web_demo": 8000,  # the static web server of the browser demo
-}
+SERVING_PORTS = servers.ports()
 
 
 class SpecError(ValueError):

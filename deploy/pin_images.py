@@ -6,13 +6,13 @@
 
 A tag can move (nginx:1.27-alpine and python:3.11.14-slim-bookworm are rebuilt for security
 fixes); `name:tag@sha256:<digest>` always pulls the same bytes, and the tag stays for the reader.
-The one list of images is deploy/containers/plan.py (IMAGES: the official images compose and the
-Docker launcher run; BUILD_ONLY: the base the KServe image is built FROM); the Dockerfiles and the
-compose file repeat them (tests/deploy holds them to the plan), and `--refresh` rewrites all of
-them. It needs `docker buildx imagetools inspect` (Docker with buildx) or `crane digest`
-(go-containerregistry) and the registry's network; this project's own machines have neither, so
-the digests committed were read from public records of those exact tags (TAG_ONLY: where none was
-found, the tag alone, until someone runs `--refresh`).
+The one list of images is the table of servers, core/servers.py (each row's container image: the
+official image compose and the Docker launcher run, or the base an image of ours is built FROM;
+deploy/containers/plan.py sorts them); the Dockerfiles and the compose file repeat them (tests/deploy holds
+them to the plan), and `--refresh` rewrites all of them. It needs `docker buildx imagetools inspect`
+(Docker with buildx) or `crane digest` (go-containerregistry) and the registry's network; this project's
+own machines have neither, so the digests committed were read from public records of those exact tags
+(TAG_ONLY: where none was found, the tag alone, until someone runs `--refresh`).
 """
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ from pathlib import Path
 
 from core import paths
 
-# Where the references are written, under the repository root: the plan first (the one list).
-FILES = ("deploy/containers/plan.py", "deploy/docker-compose.yml", "deploy/docker/torchserve.Dockerfile",
-         "deploy/docker/tfserving.Dockerfile", "deploy/docker/web.Dockerfile", "deploy/docker/kserve.Dockerfile")
+# Where the references are written, under the repository root: the table first (the one list), then the
+# compose file and every Dockerfile.
+FILES = ("core/servers.py", "deploy/docker-compose.yml",
+         *sorted(path.relative_to(paths.REPO_ROOT).as_posix()
+                 for path in (paths.REPO_ROOT / "deploy" / "docker").glob("*.Dockerfile")))
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 # Images still pinned by tag only, and why: run `python -m deploy.pin_images --refresh` where a registry answers.
 TAG_ONLY = {
@@ -44,10 +46,10 @@ class PinError(RuntimeError):
 
 
 def references() -> dict[str, str]:
-    """{image: reference as committed} from the plan (IMAGES, then BUILD_ONLY)."""
+    """{image: reference as committed} from the plan (the official images, then the bases ours build FROM)."""
     from deploy.containers import plan
 
-    return {**plan.IMAGES, **plan.BUILD_ONLY}
+    return {**plan.official_images(), **plan.build_only_images()}
 
 
 def tag_of(reference: str) -> str:

@@ -1,17 +1,16 @@
 """Where the model servers listen: the spec's defaults, overridden by environment variables.
 
-The defaults live once in `core/spec.py` (and in `artifacts/spec.json` under `serving`); the model
-name is the trained model's, from the spec of the artifacts folder. At run time each address can
-be overridden:
+The defaults live once, in the table of servers (`core/servers.py`: each row's ports; `core.spec.SERVING_PORTS`
+is all of them, and `artifacts/spec.json` records them under `serving`); the model name is the trained
+model's, from the spec of the artifacts folder. At run time each address can be overridden:
 
     DIGITS_SERVING_HOST                 every address (default 127.0.0.1)
-    DIGITS_<NAME>_PORT                  one port, e.g. DIGITS_TFSERVING_GRPC_PORT=9500
+    DIGITS_<KEY>_PORT                   one port, e.g. DIGITS_TFSERVING_GRPC_PORT=9500
 
-where NAME is a key of `core.spec.SERVING_PORTS` in capitals (TORCHSERVE_INFERENCE,
-TORCHSERVE_MANAGEMENT, TORCHSERVE_METRICS, TORCHSERVE_GRPC_INFERENCE, TORCHSERVE_GRPC_MANAGEMENT,
-TFSERVING_GRPC, TFSERVING_REST, KSERVE_TORCH_REST, KSERVE_TORCH_GRPC, KSERVE_TF_REST, KSERVE_TF_GRPC,
-RAYSERVE_REST, WEB_DEMO). The process runner, the clients, the tests and the benchmark all
-resolve addresses here, so one set of variables moves everything together.
+where KEY is a port key of a row of core/servers.py in capitals (TORCHSERVE_INFERENCE, TFSERVING_GRPC,
+KSERVE_TORCH_REST, RAYSERVE_REST, WEB_DEMO, ...; `python -c "from core import servers; print(servers.ports())"`
+lists them). The process runner, the clients, the tests and the benchmark all resolve addresses here, so one
+set of variables moves everything together.
 """
 from __future__ import annotations
 
@@ -20,12 +19,13 @@ import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core import servers
 from core import spec as specs
-from core.spec import SERVING_HOST, SERVING_PORTS
+from core.spec import SERVING_HOST
 
 
 def port_variable(name: str) -> str:
-    """The environment variable that overrides port `name` (a key of SERVING_PORTS)."""
+    """The environment variable that overrides port `name` (a port key of core/servers.py)."""
     return f"DIGITS_{name.upper()}_PORT"
 
 
@@ -67,7 +67,7 @@ def resolve(environ=None, root: Path | None = None) -> Endpoints:
     one trained into `root` (the artifacts folder in force when None), if one is trained yet."""
     environ = os.environ if environ is None else environ
     ports = {}
-    for name, default in SERVING_PORTS.items():
+    for name, default in servers.ports().items():  # the table's, read now: a row added later is seen
         value = environ.get(port_variable(name), str(default))
         if not value.isdigit() or not 0 < int(value) < 65536:
             raise ValueError(f"{port_variable(name)}={value!r} is not a port number (1..65535)")
@@ -94,5 +94,6 @@ def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
 def free_endpoints(host: str = SERVING_HOST, root: Path | None = None) -> Endpoints:
     """The spec's endpoints with every port moved to a free one (tests, benchmarks, side-by-side servers);
     the model name is the one trained into `root`, when given."""
-    ports = dict(zip(SERVING_PORTS, free_ports(len(SERVING_PORTS), host), strict=False))
+    names = servers.ports()
+    ports = dict(zip(names, free_ports(len(names), host), strict=False))
     return Endpoints(host=host, ports=ports, model_name=model_name_of(root) if root is not None else None)

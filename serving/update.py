@@ -2,8 +2,12 @@
 
     python -m serving.update publish     # make update-publish: export version N+1 and switch every server to it
     python -m serving.update rollback    # make update-rollback: back to the previous version on each
-    python -m serving.update publish --server kserve   # one server only (torchserve, tfserving, kserve)
+    python -m serving.update publish --server kserve   # one updater only (torchserve, tfserving, kserve)
     python -m serving.update status      # the versions each server holds and which one answers
+
+Each row of the table of servers (core/servers.py) names its updater (`updater`: an `Updater` below, or any
+object with the same three functions); rows naming the same one follow one set of versions and are updated
+together, once. `publish`, `rollback` and `status` go through the updaters in the table's order.
 
 TF Serving moves by its version policy (`latest 1`, serving/tfserving/models.config): `publish`
 exports the next SavedModel version and waits until the server serves it; `rollback` moves the
@@ -27,11 +31,15 @@ import argparse
 import json
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from core import manifest, paths
+from core import servers as table
+from core.registry import named
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
@@ -193,19 +201,23 @@ def tfserving_rollback(root: Path, endpoints=None) -> int:
 
 # ---- KServe --------------------------------------------------------------------------------------
 
-def kserve_clients(root: Path, endpoints=None) -> dict:
-    """The V2 REST clients of the servers running over `root` that serve the KServe model versions: the KServe
-    servers and Ray Serve's replicas (they hold the same kserve.Model, which watches the same version
-    folders: serving/rayserve/). UpdateError when none runs."""
-    from deploy.local import runner
-    from serving.kserve.client import KServeTfRest, KServeTorchRest
-    from serving.rayserve.client import RayServeRest
+KSERVE_UPDATER = "serving.update:KSERVE"  # the rows that hold the kserve.Model name this updater
 
-    kinds = {"kserve-torch": KServeTorchRest, "kserve-tf": KServeTfRest, "rayserve": RayServeRest}
-    running = [kind for server, kind in kinds.items() if runner.read_pid(runner.run_dir(server, root)) is not None]
+
+def kserve_clients(root: Path, endpoints=None) -> dict:
+    """The V2 REST clients of the servers running over `root` that serve the KServe model versions: every row
+    naming the KServe updater (the KServe servers and Ray Serve's replicas: they hold the same kserve.Model,
+    which watches the same version folders, serving/rayserve/), each through its V2 REST target
+    (core/registry.py). UpdateError when none runs."""
+    from core import registry
+    from deploy.local import runner
+
+    rest = {name: registry.TARGETS[name] for name in registry.served() if name.endswith("-v2-rest")}
+    running = [name for name, target in rest.items() if target.server in table.sharing(KSERVE_UPDATER)
+               and runner.read_pid(runner.run_dir(target.server, root)) is not None]
     if not running:
         raise UpdateError(f"no KServe server or Ray Serve cluster runs over {root}: `make serve` first")
-    return {kind.name: kind(endpoints, root=root) for kind in running}
+    return {name: named(rest[name].predictor)(endpoints, root=root) for name in running}
 
 
 # Answers asked of each server per look: Ray Serve spreads them over its replicas, each of which switches
@@ -260,32 +272,56 @@ def kserve_rollback(root: Path, endpoints=None) -> int:
     return previous
 
 
+# ---- the updaters the rows name --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Updater:
+    """How servers take a new model version: each function takes (artifacts root, endpoints or None)."""
+    name: str  # what `--server` calls it, and its key in `status`
+    publish: Callable
+    rollback: Callable
+    status: Callable
+
+
+TORCHSERVE = Updater("torchserve", lambda root, endpoints: TorchServeVersions(root, endpoints).publish(),
+                     lambda root, endpoints: TorchServeVersions(root, endpoints).rollback(),
+                     lambda root, endpoints: TorchServeVersions(root, endpoints).versions())
+TFSERVING = Updater("tfserving", tfserving_publish, tfserving_rollback,
+                    lambda root, endpoints: served_versions(endpoints))
+KSERVE = Updater("kserve", kserve_publish, kserve_rollback, kserve_versions)
+
+
+def updaters() -> dict[str, Updater]:
+    """{name: updater} of every row of core/servers.py that names one, in the table's order, each once."""
+    found = {}
+    for row in table.SERVERS.values():
+        if row.updater:
+            updater = named(row.updater)
+            found.setdefault(updater.name, updater)
+    return found
+
+
 # ---- command line ------------------------------------------------------------------------------
 
 def status(root: Path, endpoints=None) -> dict:
-    return {"torchserve": TorchServeVersions(root, endpoints).versions(), "tfserving": served_versions(endpoints),
-            "kserve": kserve_versions(root, endpoints)}
+    return {name: updater.status(root, endpoints) for name, updater in updaters().items()}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("publish", "rollback", "status"))
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
-    parser.add_argument("--server", choices=("all", "torchserve", "tfserving", "kserve"), default="all",
-                        help="which server to update (default: all; kserve: both KServe servers)")
+    parser.add_argument("--server", choices=("all", *updaters()), default="all",
+                        help="which updater to run (default: all; kserve: both KServe servers and Ray Serve)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
     try:
         if args.action == "status":
             print(json.dumps(status(root), indent=2))
             return
-        if args.server in ("all", "tfserving"):
-            (tfserving_publish if args.action == "publish" else tfserving_rollback)(root)
-        if args.server in ("all", "torchserve"):
-            versions = TorchServeVersions(root)
-            versions.publish() if args.action == "publish" else versions.rollback()
-        if args.server in ("all", "kserve"):
-            (kserve_publish if args.action == "publish" else kserve_rollback)(root)
+        for name, updater in updaters().items():
+            if args.server in ("all", name):
+                (updater.publish if args.action == "publish" else updater.rollback)(root, None)
     except (UpdateError, manifest.ManifestError, FileNotFoundError, requests.RequestException) as error:
         raise SystemExit(f"error: {error}") from None
 

@@ -1,16 +1,17 @@
 """The artifacts the containers serve: verified against the manifest, built when missing or stale.
 
-TorchServe needs the archive and TF Serving a SavedModel version; both come from the build graph
-(deploy/local/build.py, the steps `make deploy-all` runs) over the model trained in the folder,
-whose checkpoint and Keras model (training's outputs, built first) the two KServe servers serve.
-The browser demo needs artifacts/web/ (the graph's export-web step); without a finished one the
-demo service is left out with a note.
+Each model server with a container (core/servers.py) needs what its targets (core/registry.py) are built
+from: TorchServe the archive, TF Serving a SavedModel version, KServe and Ray Serve training's checkpoint and
+Keras model; the build graph (deploy/local/build.py, the steps `make deploy-all` runs) brings those steps up
+to date over the model trained in the folder. The page's server (an optional row) needs artifacts/web/ (the
+graph's export-web step); without a finished one the demo service is left out with a note.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from core import paths
+from core import paths, registry, selection
+from core import servers as table
 
 
 class ArtifactError(RuntimeError):
@@ -26,18 +27,21 @@ def web_ready(root: Path) -> bool:
 
 def ensure(root: Path) -> list[str]:
     """Verify (building what is missing or stale) the servers' artifacts; the services that can start."""
-    from deploy.local import build, servers
+    from deploy.local import build
 
     if not paths.spec_path(root).exists():
         raise ArtifactError(f"{paths.spec_path(root)} not found: train first (`make train`)")
+    rows = table.with_container()
+    served = [name for name in registry.served() if registry.TARGETS[name].server in rows]
     try:
-        build.ensure(root, only=("export-torchserve", "export-tfserving"))
+        build.ensure(root, only=selection.steps(served))
     except build.BuildError as error:
         raise ArtifactError(str(error)) from None
-    ready = ["torchserve", "tfserving", *servers.KSERVE, "rayserve"]
-    if web_ready(root):
-        ready.append("web")
-    else:
-        print(f"artifacts: the demo page is not built in {root / 'web'}: the browser demo is left out "
-              "(`make export-web` builds it)")
+    ready = [name for name, row in rows.items() if not row.optional]
+    for name in (name for name, row in rows.items() if row.optional):
+        if web_ready(root):
+            ready.append(name)
+        else:
+            print(f"artifacts: the demo page is not built in {root / 'web'}: the browser demo ({name}) is left "
+                  "out (`make export-web` builds it)")
     return ready

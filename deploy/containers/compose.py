@@ -4,12 +4,12 @@
     python -m deploy.containers.compose down     # make down DEPLOY=compose
 
 `up` checks for the docker client, a running engine and the Compose plugin (naming whatever is
-missing), verifies or builds the artifacts, builds digits-kserve:local for the two KServe services
-(images.py, from this artifacts folder), then runs `docker compose up -d --wait`, which returns
-once every health check passes. The artifacts folder, the DIGITS_* port overrides, the model's
-name (DIGITS_MODEL_NAME, from the artifacts folder's spec) and the folder of its container configs
-(DIGITS_CONTAINER_CONFIG: deploy/config for the built-in task, else the ones
-deploy/containers/configs.py renders under <artifacts>/run/containers/config) reach the compose
+missing), verifies or builds the artifacts, builds the images that exist only as a build (images.py, from
+this artifacts folder: digits-kserve:local for the two KServe services, digits-rayserve:local), then runs
+`docker compose up -d --wait`, which returns once every health check passes. The artifacts folder, the
+DIGITS_* port overrides, the model's name (DIGITS_MODEL_NAME, from the artifacts folder's spec) and the
+folder of its container configs (DIGITS_CONTAINER_CONFIG: deploy/config for the built-in task, else the
+ones deploy/containers/configs.py renders under <artifacts>/run/containers/config) reach the compose
 file as environment variables, so a model of your own is served under its own name. The demo
 service is left out while artifacts/web/ is absent.
 """
@@ -55,10 +55,8 @@ def up(root: Path, timeout: int = 300) -> None:
                    env=environment(root), check=True)
     endpoints = endpoints_mod.resolve(root=root)
     print("\nendpoints (compose project 'digits'):")
-    for line in launch.endpoint_lines(endpoints, None):
+    for line in launch.endpoint_lines(endpoints, None, root, names=services):
         print(f"  {line}")
-    if "web" in services:
-        print(f"Demo        {endpoints.url('web_demo')}/")
 
 
 def down(root: Path) -> None:

@@ -1,6 +1,6 @@
 """Build the images with the artifacts baked in (deploy/docker/*.Dockerfile) through the Docker SDK.
 
-    python -m deploy.containers.images build     # digits-{torchserve,tfserving,web,kserve}:local
+    python -m deploy.containers.images build     # digits-<image>:local, one per Dockerfile of core/servers.py's rows
 
 (`digits-` is the project's name: the tags stay the same whatever model the images hold.)
 
@@ -10,7 +10,8 @@ the built-in task, else the ones deploy/containers/configs.py renders under
 Each build gets a small staged context holding only the files its Dockerfile copies, at the
 same relative paths as in the repository, so `docker build -f deploy/docker/<name>.Dockerfile .`
 from the repo root and this command produce the same image. The Kubernetes manifests run these;
-digits-kserve:local (both KServe services) exists only as this build, so every path builds it.
+the images of rows marked `built_only` (digits-kserve:local for both KServe services, digits-rayserve:local)
+exist only as this build, so every path builds them.
 """
 from __future__ import annotations
 
@@ -58,15 +59,15 @@ def build(root: Path, names=None) -> list[str]:
         dockerfile = dockerfiles / f"{name}.Dockerfile"
         with tempfile.TemporaryDirectory(prefix=f"digits-{name}-") as context:
             stage(dockerfile, root, Path(context))
-            print(f"{plan.BAKED_IMAGES[name]}: building from {dockerfile}")
-            client.images.build(path=context, dockerfile="Dockerfile", tag=plan.BAKED_IMAGES[name], rm=True)
-        built.append(plan.BAKED_IMAGES[name])
+            print(f"{plan.baked_image(name)}: building from {dockerfile}")
+            client.images.build(path=context, dockerfile="Dockerfile", tag=plan.baked_image(name), rm=True)
+        built.append(plan.baked_image(name))
     return built
 
 
 def build_only(root: Path, services) -> list[str]:
     """Build the images of `services` that exist only as a local build (no registry has them); their tags."""
-    names = [name for name in plan.BUILD_ONLY if name in map(plan.image_name, services)]
+    names = [name for name in plan.build_only_images() if name in map(plan.image_name, services)]
     return build(root, names) if names else []
 
 

@@ -19,25 +19,27 @@ import subprocess
 from pathlib import Path
 
 from core import paths
-from core import spec as specs
-from core.spec import SERVING_PORTS
+from core import servers as table
 from deploy.containers import cli, configs, images, plan, preflight
-from deploy.local import servers
+from serving import endpoints as endpoints_mod
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
 NAMESPACE = "digits"  # the project's namespace (deploy/k8s/kustomization.yaml), whatever the model
-DEPLOYMENTS = ("torchserve", "tfserving", "web", *servers.KSERVE, plan.RAYSERVE)
+
+
+def deployments() -> list[str]:
+    """The servers with a Deployment in deploy/k8s/ (their rows' Kubernetes objects), in start order."""
+    return [name for name in plan.rows() if "Deployment" in table.manifests(name).get(f"k8s/{name}.yaml", ())]
 
 
 def up(root: Path, build: bool = True, timeout: int = 300) -> None:
     if build:
         preflight.require("k8s")
         built = images.build(root)
-        waited = [name for name in DEPLOYMENTS if plan.BAKED_IMAGES[plan.image_name(name)] in built]
+        waited = [name for name in deployments() if plan.baked_image(plan.image_name(name)) in built]
     else:
         preflight.require("k8s", needs=("kubectl", "cluster"))
-        waited = list(DEPLOYMENTS)
-    model = specs.load(root).model_name
+        waited = deployments()
     manifests = configs.render(root) / "k8s"
     subprocess.run(["kubectl", "apply", "--kustomize", str(manifests)], check=True)
     for name in waited:
@@ -45,16 +47,20 @@ def up(root: Path, build: bool = True, timeout: int = 300) -> None:
                         f"--timeout={timeout}s"], check=True)
     print(f"\nservices in namespace {NAMESPACE} (inside the cluster; `kubectl -n {NAMESPACE} port-forward "
           f"svc/<name> <port>` to reach one from here):")
-    print(f"  torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_inference']}/predictions/{model}  "
-          f"gRPC torchserve.{NAMESPACE}:{SERVING_PORTS['torchserve_grpc_inference']}")
-    print(f"  tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_rest']}/v1/models/{model}:predict  "
-          f"gRPC tfserving.{NAMESPACE}:{SERVING_PORTS['tfserving_grpc']}")
-    for name, (_, rest, grpc, _) in servers.KSERVE.items():
-        print(f"  {name}.{NAMESPACE}:{SERVING_PORTS[rest]}/v2/models/{model}/infer  "
-              f"gRPC {name}.{NAMESPACE}:{SERVING_PORTS[grpc]}  (no authentication: the NetworkPolicy guards it)")
-    print(f"  rayserve.{NAMESPACE}:{SERVING_PORTS['rayserve_rest']}/v2/models/{model}/infer  "
-          "(Ray Serve; no authentication: the NetworkPolicy guards it)")
-    print(f"  web.{NAMESPACE}:{SERVING_PORTS['web_demo']}/")
+    for service in plan.services(root):
+        if service.name not in deployments():
+            continue
+        # Each Service is named after its server and listens on the spec's ports.
+        inside = endpoints_mod.Endpoints(f"{service.name}.{NAMESPACE}", table.ports()).for_root(root)
+        row = table.SERVERS[service.name]
+        if row.optional:
+            print(f"  {table.label(row.name)}: " + ", ".join(f"{inside.url(key)}/" for key in service.ports))
+            continue
+        print(f"  {table.label(row.name)} ({row.name}):")
+        for line in plan.answers(row.name, root, inside):
+            print(f"    {line}")
+    print("  no model server authenticates in the cluster (TorchServe runs without its token): the NetworkPolicy "
+          "admits only pods labelled digits-everywhere/model-client: \"true\"")
 
 
 def down() -> None:

@@ -5,8 +5,8 @@
     python -m deploy.containers.launch down     # make down DEPLOY=docker
 
 `up` checks that an engine answers, verifies (or builds) the artifacts, pulls a missing official
-image, builds digits-kserve:local (images.py; the KServe servers' image exists only as a build),
-starts each service as a container `digits-<service>` with the artifacts bind-mounted read-only,
+image, builds the images that exist only as a build (images.py: digits-kserve:local for the KServe servers,
+digits-rayserve:local), starts each service as a container `digits-<service>` with the artifacts bind-mounted read-only,
 waits until Docker reports every health check healthy, and prints the endpoints. Containers that
 already run the same image are reused, so a second `up` only waits. `down` removes exactly the
 containers carrying the project's label. Ports, model name and mounts come from the spec through
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from core import paths
+from core import servers as table
 from deploy.containers import artifacts, cli, configs, images, plan, preflight
-from deploy.local import servers
 from serving import endpoints as endpoints_mod
 
 NANOSECONDS = 1_000_000_000
@@ -37,7 +37,7 @@ def run_options(service: plan.Service, endpoints) -> dict:
     """Keyword arguments of `client.containers.run` for one service (no engine needed to build them)."""
     from docker.types import Mount
 
-    limits = plan.LIMITS[service.name]
+    limits = plan.limits(service.name)
     timing = service.health_timing
     return {
         "image": service.image, "name": service.container_name, "detach": True,
@@ -107,7 +107,7 @@ def wait_healthy(container, timeout: float) -> float:
 
 def copy_torchserve_key(container, root: Path) -> Path | None:
     """TorchServe's key file, copied where serving/torchserve/client.py looks for it."""
-    result = container.exec_run(["cat", f"{plan.TS_WORKDIR}/key_file.json"], user=plan.USERS["torchserve"])
+    result = container.exec_run(["cat", f"{plan.TS_WORKDIR}/key_file.json"], user=plan.user("torchserve"))
     if result.exit_code != 0:
         return None
     json.loads(result.output)  # refuse to write anything that is not the key file
@@ -115,22 +115,22 @@ def copy_torchserve_key(container, root: Path) -> Path | None:
     return paths.write_atomic(root / "run" / "torchserve" / "key_file.json", result.output, mode=0o600)
 
 
-def endpoint_lines(endpoints, key_file: Path | None) -> list[str]:
-    model = endpoints.model_name
-    lines = [
-        f"TorchServe  REST    POST {endpoints.url('torchserve_inference')}/predictions/{model}",
-        f"            gRPC    {endpoints.target('torchserve_grpc_inference')}",
-        "            metrics (not published: inside the container network only)",
-        f"            token   {key_file or 'docker exec digits-torchserve cat /tmp/key_file.json'}"
-        " (\"inference\" key, header Authorization: Bearer <key>)",
-        f"TF Serving  gRPC    {endpoints.target('tfserving_grpc')} (model {model!r})",
-        f"            REST    POST {endpoints.url('tfserving_rest')}/v1/models/{model}:predict",
-    ]
-    for name, (_, rest, grpc, _) in servers.KSERVE.items():
-        lines += [f"{name:<13}V2 REST POST {endpoints.url(rest)}/v2/models/{model}/infer (no authentication)",
-                  f"{'':<13}V2 gRPC {endpoints.target(grpc)} (inference.GRPCInferenceService)"]
-    lines.append(f"{plan.RAYSERVE:<13}V2 REST POST {endpoints.url('rayserve_rest')}/v2/models/{model}/infer "
-                 "(Ray Serve, 2-4 replicas; no authentication)")
+def endpoint_lines(endpoints, key_file: Path | None, root: Path, names=None) -> list[str]:
+    """Where each model server's targets answer (their addresses in core/registry.py), with what to know of it,
+    and where the page is: one row of core/servers.py after the other (`names`: only those services)."""
+    lines = []
+    for service in plan.services(root):
+        if names is not None and service.name not in names:
+            continue
+        row = table.SERVERS[service.name]
+        if row.optional:  # the page: its address only
+            lines.append(f"{table.label(row.name)}: " + ", ".join(f"{endpoints.url(key)}/" for key in row.ports))
+            continue
+        lines.append(f"{table.label(row.name)} ({row.name}):")
+        lines += [f"  {line}" for line in plan.answers(row.name, root, endpoints)]
+        lines += [f"  {note}" for note in service.notes]
+        if row.name == "torchserve" and key_file:
+            lines.append(f"  token copied to {key_file}")
     return lines
 
 
@@ -147,12 +147,10 @@ def up(root: Path, timeout: float = 300.0) -> dict:
     for name, container in started.items():
         times[name] = wait_healthy(container, timeout)
         print(f"{name}: healthy after {times[name]:.1f} s")
-    key_file = copy_torchserve_key(started["torchserve"], root)
+    key_file = copy_torchserve_key(started["torchserve"], root) if "torchserve" in started else None
     print("\nendpoints (containers):")
-    for line in endpoint_lines(endpoints, key_file):
+    for line in endpoint_lines(endpoints, key_file, root, names=started):
         print(f"  {line}")
-    if "web" in started:
-        print(f"Demo        {endpoints.url('web_demo')}/")
     return times
 
 

@@ -1,12 +1,13 @@
 """The container plan: which image each service runs, with which ports, mounts, command and health check.
 
-Everything here is derived from the spec (`core/spec.py`: SERVING_HOST, SERVING_PORTS; the model
-name from the artifacts folder's spec.json) and the serving configs; the Docker launcher (launch.py)
-runs exactly this plan, and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and
-the Kubernetes manifests say the same thing. Inside a container every server listens on the spec's
-port; on the host each published port is bound to SERVING_HOST (127.0.0.1) unless
-DIGITS_SERVING_HOST says otherwise, with the same DIGITS_<NAME>_PORT overrides as
-serving/endpoints.py.
+Everything here is derived from the table of servers (core/servers.py: each row's `container`: its image,
+user, limits and the function below that plans its service), the spec (the model name from the artifacts
+folder's spec.json; the ports are the rows') and the serving configs; the Docker launcher (launch.py) runs
+exactly this plan, and tests/deploy checks that deploy/docker-compose.yml, the Dockerfiles and the
+Kubernetes manifests say the same thing. Inside a container every server listens on the spec's port; on the
+host each published port is bound to SERVING_HOST (127.0.0.1) unless DIGITS_SERVING_HOST says otherwise,
+with the same DIGITS_<KEY>_PORT overrides as serving/endpoints.py. The table is read when the plan is asked
+for, so a row added to it is planned without another edit.
 
     python -m deploy.containers.plan        # print the plan for ./artifacts
 """
@@ -18,43 +19,60 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import manifest, paths
+from core import servers as table
 from core import spec as specs
+from core.registry import named
 from core.spec import SERVING_PORTS
-from deploy.local.servers import KSERVE
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 
 REPO = paths.REPO_ROOT
 CONFIG_DIR = REPO / "deploy" / "config"  # the files containers read (see deploy/README.md)
-
-# The official images, pinned: by digest where one was found for the tag (`python -m deploy.pin_images`
-# lists them and `--refresh` reads every tag's digest again and writes it here, in the Dockerfiles and
-# the compose file). TorchServe 0.12.0 is its last release; its CPU image runs as the
-# non-root user `model-server` (uid 1000). TF Serving and nginx run as root by default: the plan
-# gives them an unprivileged user.
-IMAGES = {
-    "torchserve": "pytorch/torchserve:0.12.0-cpu",
-    "tfserving": "tensorflow/serving:2.18.0",
-    "web": "nginx:1.27-alpine@sha256:65645c7bb6a0661892a8b03b89d0743208a18dd2f3f17a54ef4b76fb8e2f2a10",
-}
-# Our own kserve.Model classes (serving/kserve/) have no official image: both KServe services run
-# one image, built from deploy/docker/kserve.Dockerfile on every path and never pulled; the
-# command picks the framework (see that file). Image -> the pinned base it is built FROM.
-BUILD_ONLY = {
-    "kserve": "python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d",
-}
-# Images built by deploy/docker/<name>.Dockerfile with the artifacts baked in (Kubernetes uses these).
-# `digits-` here, in CONTAINER_PREFIX and LABEL is the project's name (digits-everywhere), not the
-# model's: the images and containers keep these names whatever model they serve.
-BAKED_IMAGES = {name: f"digits-{name}:local" for name in (*IMAGES, *BUILD_ONLY)}
-# Ray Serve (serving/rayserve/) runs from the KServe image too: Ray 2.60 is in the same lock.
-RAYSERVE = "rayserve"
-IMAGE_OF = dict.fromkeys((*KSERVE, RAYSERVE), "kserve")  # services that share an image not named after them
-KSERVE_USER = "10001:10001"  # created in kserve.Dockerfile; the python image has no unprivileged user
-USERS = {"torchserve": "1000:1000", "tfserving": "65534:65534", "web": "101:101",
-         **dict.fromkeys((*KSERVE, RAYSERVE), KSERVE_USER)}  # uid:gid, none is 0
+# `digits-` here, in baked_image and LABEL is the project's name (digits-everywhere), not the model's: the
+# images and containers keep these names whatever model they serve.
 CONTAINER_PREFIX = "digits-"
 LABEL = "io.digits-everywhere.service"  # every container the launcher starts carries it
+RAYSERVE = "rayserve"  # the Ray Serve row: its command and memory are planned apart (rayserve_service)
+
+
+def rows() -> dict[str, table.ServerRow]:
+    """The servers that run in a container, in start order (the rows of core/servers.py with a `container`)."""
+    return table.with_container()
+
+
+def image_name(service: str) -> str:
+    """The image (and deploy/docker/<name>.Dockerfile) a service runs: its own name, or the one its row shares."""
+    return table.SERVERS[service].container.dockerfile or service
+
+
+def baked_image(image: str) -> str:
+    """The tag deploy/docker/<image>.Dockerfile is built as, with the artifacts baked in (Kubernetes runs it)."""
+    return f"{CONTAINER_PREFIX}{image}:local"
+
+
+def official_images() -> dict[str, str]:
+    """{image: the official image, pinned}: what compose and the Docker launcher pull (and its Dockerfile
+    builds FROM). Pinned by digest where one was found for the tag (`python -m deploy.pin_images`)."""
+    return {image_name(name): row.container.image for name, row in rows().items() if not row.container.built_only}
+
+
+def build_only_images() -> dict[str, str]:
+    """{image: the pinned base it is built FROM} of the images no registry has: built from their Dockerfile on
+    every path (our own kserve.Model classes and Ray Serve application), never pulled."""
+    return {image_name(name): row.container.image for name, row in rows().items() if row.container.built_only}
+
+
+def user(service: str) -> str:
+    """uid:gid the service runs as (none is 0)."""
+    return table.SERVERS[service].container.user
+
+
+def limits(service: str) -> dict:
+    """Its resources: `cpus`/`memory` are limits (compose `deploy.resources.limits`, Kubernetes `limits`);
+    `reserve` is the memory reservation (compose) or request (Kubernetes); `cpu_request` is the Kubernetes CPU
+    request, which the autoscaler's utilization target is measured against."""
+    return table.SERVERS[service].container.limits
+
 
 # Paths inside the containers.
 TS_HOME = "/home/model-server"
@@ -65,39 +83,17 @@ TS_WORKDIR = "/tmp"  # TorchServe writes key_file.json, logs and its pid here: a
 TF_CONFIG_DIR = "/config"
 WEB_ROOT = "/usr/share/nginx/html"
 WEB_CONFIG = "/etc/nginx/nginx.conf"
-KSERVE_HOME = "/app"  # the project modules the KServe server imports
+KSERVE_HOME = "/app"  # the project modules our own images hold (KServe's and Ray Serve's)
 KSERVE_ARTIFACTS = "/artifacts"  # what it serves: the spec, the manifest and the framework's model
-# The model file each KServe service serves, by its manifest id (deploy/local/servers.py KSERVE).
+# The model file a KServe or Ray Serve service serves, by its manifest id (its row's `model`).
 MODEL_FILES = {"torch_checkpoint": paths.torch_checkpoint_path, "keras_model": paths.keras_model_path}
-
-
-def image_name(service: str) -> str:
-    """The image (and deploy/docker/<name>.Dockerfile) a service runs: its own name or the one it shares."""
-    return IMAGE_OF.get(service, service)
 
 
 def tf_model_base(model_name: str) -> str:
     """Where TF Serving finds the model's versions inside its container."""
     return f"/models/{model_name}"
 
-# Resources per container: `cpus`/`memory` are limits (compose `deploy.resources.limits`, Kubernetes
-# `limits`); `reserve` is the memory reservation (compose) or request (Kubernetes); `cpu_request`
-# is the Kubernetes CPU request, which the autoscaler's utilization target is measured against.
-LIMITS = {
-    # Java frontend + one Python worker: about 420 MB resident measured on the local runner.
-    "torchserve": {"cpus": "2", "memory": "1536M", "reserve": "512M", "cpu_request": "500m"},
-    "tfserving": {"cpus": "2", "memory": "1024M", "reserve": "256M", "cpu_request": "250m"},
-    "web": {"cpus": "0.5", "memory": "128M", "reserve": "16M", "cpu_request": "50m"},
-    # Estimates, not measured in a container (no engine here): the local servers (`make serve`)
-    # showed about 340 MB (PyTorch) and 670 MB (TensorFlow) resident when idle, one `ps` reading;
-    # the limits leave room for batches and the reservations cover the idle size.
-    "kserve-torch": {"cpus": "2", "memory": "1024M", "reserve": "384M", "cpu_request": "500m"},
-    "kserve-tf": {"cpus": "2", "memory": "1536M", "reserve": "768M", "cpu_request": "500m"},
-    # The local cluster with 2 replicas (the head's GCS, raylet and agents, the Serve controller and
-    # proxy, two torch replicas) was about 1.9 GB resident (make bench-scale); the limit leaves room
-    # for the autoscaler's third and fourth replica to start, and the tmpfs and /dev/shm count in it.
-    RAYSERVE: {"cpus": "2", "memory": "2560M", "reserve": "2048M", "cpu_request": "1"},
-}
+
 HEALTH_TIMING = {"interval": 5, "timeout": 3, "retries": 12, "start_period": 30}  # seconds
 
 
@@ -125,10 +121,19 @@ class Service:
     internal_ports: dict = field(default_factory=dict)
     shm_size: str | None = None  # /dev/shm, when the engine's default (64 MB) is too small (Ray's object store)
     health_timing: dict = field(default_factory=lambda: dict(HEALTH_TIMING))
+    notes: tuple = ()  # what a user should know beside its addresses (printed by the launchers)
 
     @property
     def container_name(self) -> str:
         return CONTAINER_PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What every service is planned over: an artifacts folder, its model's name, its container configs."""
+    root: Path
+    model: str  # the spec's model name
+    config_dir: Path  # deploy/config/ for the built-in task, else the configs rendered for the model (configs.py)
 
 
 def torchserve_command() -> list:
@@ -163,20 +168,23 @@ def web_health() -> list:
     return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"]
 
 
+NO_AUTHENTICATION = "no authentication: published on loopback only (on Kubernetes, the NetworkPolicy guards it)"
 # Both KServe services: the same command, the framework and ports after it. Inside a container the
 # servers bind every interface (compose publishes them on the host's 127.0.0.1 only).
 KSERVE_ENTRYPOINT = ["python", "-m", "serving.kserve.server", "--artifacts", KSERVE_ARTIFACTS, "--host", "0.0.0.0"]
 
 
 def kserve_command(name: str) -> list:
-    framework, rest, grpc, _ = KSERVE[name]
-    return ["--framework", framework, "--http-port", str(SERVING_PORTS[rest]), "--grpc-port", str(SERVING_PORTS[grpc])]
+    row = table.SERVERS[name]
+    return ["--framework", row.framework, "--http-port", str(row.ports[row.port("rest")]),
+            "--grpc-port", str(row.ports[row.port("grpc")])]
 
 
 def kserve_health(name: str) -> list:
     # The image has Python but no curl: urllib raises (exit 1) unless V2 readiness answers 200,
     # which KServe's ModelServer does once every model it serves is loaded.
-    port = SERVING_PORTS[KSERVE[name][1]]
+    row = table.SERVERS[name]
+    port = row.ports[row.port("rest")]
     script = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/v2/health/ready', timeout=2)"
     return ["CMD", "python", "-c", script]
 
@@ -197,7 +205,7 @@ RAY_START_PERIOD = 240 - HEALTH_TIMING["retries"] * HEALTH_TIMING["interval"]  #
 def rayserve_command() -> list:
     # --num-cpus: the container's CPU limit, not the host's count (os.cpu_count(), cluster.py's default).
     return ["--artifacts", KSERVE_ARTIFACTS, "--run", RAY_RUN, "--host", "0.0.0.0",
-            "--http-port", str(SERVING_PORTS["rayserve_rest"]), "--num-cpus", LIMITS[RAYSERVE]["cpus"],
+            "--http-port", str(SERVING_PORTS["rayserve_rest"]), "--num-cpus", limits(RAYSERVE)["cpus"],
             "--object-store-mb", str(RAY_OBJECT_STORE_MB)]
 
 
@@ -207,16 +215,15 @@ def rayserve_health() -> list:
     return ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=2)"]
 
 
-def rayserve_service(root: Path) -> Service:
-    """Ray Serve over the PyTorch checkpoint: a one-container Ray cluster from the KServe image, the
-    artifacts folder's spec, manifest and checkpoint mounted over the baked ones (as for kserve-torch)."""
+def rayserve_service(row: table.ServerRow, over: Artifacts) -> Service:
+    """Ray Serve over the PyTorch checkpoint: a one-container Ray cluster from its own image, the artifacts
+    folder's spec, manifest and checkpoint mounted over the baked ones (as for kserve-torch)."""
     inside = Path(KSERVE_ARTIFACTS)
     return Service(
-        name=RAYSERVE, image=BAKED_IMAGES[image_name(RAYSERVE)],
-        ports={"rayserve_rest": SERVING_PORTS["rayserve_rest"]},
-        mounts=tuple(Mount(where(root), str(where(inside))) for where in kserve_files("torch_checkpoint")),
+        name=row.name, image=baked_image(image_name(row.name)), ports=dict(row.ports),
+        mounts=tuple(Mount(where(over.root), str(where(inside))) for where in kserve_files(row.model)),
         entrypoint=RAYSERVE_ENTRYPOINT, command=rayserve_command(), health=rayserve_health(),
-        user=USERS[RAYSERVE], environment={"RAY_USAGE_STATS_ENABLED": "0"},
+        user=user(row.name), environment={"RAY_USAGE_STATS_ENABLED": "0"}, notes=(NO_AUTHENTICATION,),
         # Ray's session folder (logs rotated at 16 MiB, two old files each) and sockets.
         tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"}, shm_size=RAY_SHM,
         # A Ray cluster takes longer to come up than one server: its start period and retries together
@@ -229,20 +236,72 @@ def kserve_files(artifact: str) -> tuple:
     return paths.spec_path, manifest.manifest_path, MODEL_FILES[artifact]
 
 
-def kserve_service(name: str, root: Path) -> Service:
-    """A KServe server over one framework's model: the image holds the code and every model; the
-    folder's own spec, manifest and model file are mounted over the baked ones, so a new training
-    is served without a new image (Kubernetes runs the baked ones)."""
-    _, rest, grpc, artifact = KSERVE[name]
+def kserve_service(row: table.ServerRow, over: Artifacts) -> Service:
+    """A KServe server over one framework's model (its row's): the image holds the code and every model;
+    the folder's own spec, manifest and model file are mounted over the baked ones, so a new training is
+    served without a new image (Kubernetes runs the baked ones)."""
     inside = Path(KSERVE_ARTIFACTS)
     return Service(
-        name=name, image=BAKED_IMAGES[image_name(name)], ports={key: SERVING_PORTS[key] for key in (rest, grpc)},
-        mounts=tuple(Mount(where(root), str(where(inside))) for where in kserve_files(artifact)),
-        entrypoint=KSERVE_ENTRYPOINT, command=kserve_command(name), health=kserve_health(name), user=USERS[name])
+        name=row.name, image=baked_image(image_name(row.name)), ports=dict(row.ports),
+        mounts=tuple(Mount(where(over.root), str(where(inside))) for where in kserve_files(row.model)),
+        entrypoint=KSERVE_ENTRYPOINT, command=kserve_command(row.name), health=kserve_health(row.name),
+        user=user(row.name), notes=(NO_AUTHENTICATION,))
+
+
+def torchserve_service(row: table.ServerRow, over: Artifacts) -> Service:
+    """TorchServe's official image over the artifacts folder's model store, with the model's config."""
+    return Service(
+        name=row.name, image=row.container.image,
+        # Metrics (no authentication) stay on the container network: not published on the host.
+        ports={key: row.ports[key] for key in ("torchserve_inference", "torchserve_grpc_inference")},
+        internal_ports={"torchserve_metrics": row.ports["torchserve_metrics"]},
+        mounts=(Mount(over.root / "torchserve" / "model-store", TS_MODEL_STORE),
+                Mount(over.config_dir / "torchserve.properties", TS_CONFIG),
+                Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
+        entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(over.model),
+        user=user(row.name), working_dir=TS_WORKDIR,
+        notes=("metrics: not published (inside the container network only)",
+               f"token: docker exec {CONTAINER_PREFIX}{row.name} cat {TS_WORKDIR}/key_file.json "
+               "(\"inference\" key, header Authorization: Bearer <key>)"),
+        # exec: Java's native libraries (netty epoll) are unpacked into java.io.tmpdir and loaded.
+        tmpfs={"/tmp": "rw,exec,nosuid,nodev,size=512m"},
+        environment={"LOG_LOCATION": f"{TS_WORKDIR}/logs", "METRICS_LOCATION": f"{TS_WORKDIR}/logs",
+                     "TEMP": TS_WORKDIR})
+
+
+def tfserving_service(row: table.ServerRow, over: Artifacts) -> Service:
+    """TF Serving's official image over the artifacts folder's SavedModel versions, with the model's config."""
+    return Service(
+        name=row.name, image=row.container.image, ports=dict(row.ports),
+        mounts=(Mount(tf_configs.base_path(over.root), tf_model_base(over.model)),
+                Mount(over.config_dir / tf_configs.CONFIG_FILES["models"], f"{TF_CONFIG_DIR}/models.config"),
+                Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["batching"],
+                      f"{TF_CONFIG_DIR}/batching.config"),
+                Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["monitoring"],
+                      f"{TF_CONFIG_DIR}/monitoring.config")),
+        entrypoint=["tensorflow_model_server"], command=tfserving_command(), health=tfserving_health(over.model),
+        user=user(row.name))
+
+
+def web_service(row: table.ServerRow, over: Artifacts) -> Service:
+    """nginx over the built page (artifacts/web/)."""
+    return Service(
+        name=row.name, image=row.container.image, ports=dict(row.ports),
+        mounts=(Mount(over.root / "web", WEB_ROOT), Mount(CONFIG_DIR / "nginx.conf", WEB_CONFIG)),
+        entrypoint=None, command=["nginx", "-g", "daemon off;"], health=web_health(), user=user(row.name))
+
+
+def answers(server: str, root: Path, endpoints) -> list[str]:
+    """Where each target of `server` (core/registry.py) answers at `endpoints`, one line each."""
+    from core import registry
+
+    return [f"{name:<24}{registry.where(name, root, endpoints)}" for name in registry.served()
+            if registry.TARGETS[name].server == server]
 
 
 def services(root: Path) -> list[Service]:
-    """The services for the model trained into artifacts folder `root` (its spec names it).
+    """The services for the model trained into artifacts folder `root` (its spec names it): one per row of
+    core/servers.py with a container, in start order, each planned by the function its row names.
 
     The model's config files are the committed deploy/config/ ones when they were rendered for
     this spec (the built-in task), else the copies `configs.render(root)` writes under
@@ -250,41 +309,8 @@ def services(root: Path) -> list[Service]:
     """
     from deploy.containers import configs  # configs builds its files from this plan
 
-    model = specs.load(root).model_name
-    config_dir = configs.folder(root) / "config"
-    model_store = root / "torchserve" / "model-store"
-    return [
-        Service(
-            name="torchserve", image=IMAGES["torchserve"],
-            # Metrics (no authentication) stay on the container network: not published on the host.
-            ports={name: SERVING_PORTS[name] for name in ("torchserve_inference", "torchserve_grpc_inference")},
-            internal_ports={"torchserve_metrics": SERVING_PORTS["torchserve_metrics"]},
-            mounts=(Mount(model_store, TS_MODEL_STORE), Mount(config_dir / "torchserve.properties", TS_CONFIG),
-                    Mount(CONFIG_DIR / "torchserve_health.py", TS_HEALTH)),
-            entrypoint=["torchserve"], command=torchserve_command(), health=torchserve_health(model),
-            user=USERS["torchserve"], working_dir=TS_WORKDIR,
-            # exec: Java's native libraries (netty epoll) are unpacked into java.io.tmpdir and loaded.
-            tmpfs={"/tmp": "rw,exec,nosuid,nodev,size=512m"},
-            environment={"LOG_LOCATION": f"{TS_WORKDIR}/logs", "METRICS_LOCATION": f"{TS_WORKDIR}/logs",
-                         "TEMP": TS_WORKDIR}),
-        Service(
-            name="tfserving", image=IMAGES["tfserving"],
-            ports={name: SERVING_PORTS[name] for name in ("tfserving_grpc", "tfserving_rest")},
-            mounts=(Mount(tf_configs.base_path(root), tf_model_base(model)),
-                    Mount(config_dir / tf_configs.CONFIG_FILES["models"], f"{TF_CONFIG_DIR}/models.config"),
-                    Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["batching"],
-                          f"{TF_CONFIG_DIR}/batching.config"),
-                    Mount(tf_configs.CONFIG_DIR / tf_configs.CONFIG_FILES["monitoring"],
-                          f"{TF_CONFIG_DIR}/monitoring.config")),
-            entrypoint=["tensorflow_model_server"], command=tfserving_command(), health=tfserving_health(model),
-            user=USERS["tfserving"]),
-        Service(
-            name="web", image=IMAGES["web"], ports={"web_demo": SERVING_PORTS["web_demo"]},
-            mounts=(Mount(root / "web", WEB_ROOT), Mount(CONFIG_DIR / "nginx.conf", WEB_CONFIG)),
-            entrypoint=None, command=["nginx", "-g", "daemon off;"], health=web_health(), user=USERS["web"]),
-        *(kserve_service(name, root) for name in KSERVE),
-        rayserve_service(root),
-    ]
+    over = Artifacts(root, specs.load(root).model_name, configs.folder(root) / "config")
+    return [named(row.container.service)(row, over) for row in rows().values()]
 
 
 def published(service: Service, endpoints=None) -> dict:

@@ -212,10 +212,11 @@ def start(root: Path, endpoints=None, timeout: float | None = None,
             try:
                 recorded = _launch(server, root, endpoints, settings, started, cpus)
             except (StartError, servers.PrepareError, OSError) as error:
-                if server.name not in servers.OPTIONAL and keep_going and isinstance(error, servers.PrepareError):
+                optional = table.SERVERS[server.name].optional
+                if not optional and keep_going and isinstance(error, servers.PrepareError):
                     print(f"{server.name}: not served: {str(error).splitlines()[0]}")  # its artifacts are not built
                     continue
-                if server.name not in servers.OPTIONAL:
+                if not optional:
                     raise
                 failures[server.name] = error
                 continue
@@ -369,13 +370,13 @@ def _group_alive(pgid: int) -> bool:
 
 
 def stop(root: Path) -> None:
-    stopped = [name for name in servers.NAMES if stop_one(name, root)]
+    stopped = [name for name in table.SERVERS if stop_one(name, root)]
     if not stopped:
         print("nothing to stop: no server recorded under " + str(root / "run"))
 
 
 def status(root: Path) -> None:
-    for name in servers.NAMES:
+    for name in table.SERVERS:
         recorded = read_pid(run_dir(name, root))
         print(f"{name}: " + (f"running, pid {recorded.pid}" if recorded else "not running"))
 

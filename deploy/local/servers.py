@@ -31,8 +31,9 @@ from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
 
-# From the table of servers (core/servers.py): what serves the model (benchmarks and soaks watch these),
-# everything the runner may start (the page's server too), and what may fail without taking the rest down.
+# From the table of servers (core/servers.py), as it is at import: what serves the model (benchmarks and soaks
+# watch these), everything the runner may start (the page's server too), and what may fail without taking the
+# rest down. The runner itself reads the table when it runs.
 MODEL_SERVERS = tuple(table.model_servers())
 NAMES = tuple(table.SERVERS)
 OPTIONAL = tuple(name for name, row in table.SERVERS.items() if row.optional)
@@ -234,14 +235,13 @@ def tfserving(root: Path, endpoints, settings: ServerSettings | None = None) -> 
 
 KSERVE_PYTHON = environments.python("kserve")
 RAY_PYTHON = environments.python("ray")
-# server name -> (framework, REST port key, gRPC port key, the manifest id of what it serves)
-KSERVE = {"kserve-torch": ("torch", "kserve_torch_rest", "kserve_torch_grpc", "torch_checkpoint"),
-          "kserve-tf": ("tensorflow", "kserve_tf_rest", "kserve_tf_grpc", "keras_model")}
 
 
 def kserve(name: str, root: Path, endpoints, settings: ServerSettings | None = None) -> Server:
-    """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve)."""
-    framework, rest_key, grpc_key, artifact = KSERVE[name]
+    """KServe's ModelServer over one framework's model (serving/kserve/server.py, in .venv-kserve): the row's
+    framework, REST and gRPC ports and model file (core/servers.py)."""
+    row = table.SERVERS[name]
+    framework, rest_key, grpc_key, artifact = row.framework, row.port("rest"), row.port("grpc"), row.model
     rest = endpoints.url(rest_key)
     command = [str(KSERVE_PYTHON), "-m", "serving.kserve.server", "--framework", framework,
                "--artifacts", str(root), "--host", endpoints.host,
@@ -287,6 +287,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
     (serving/rayserve/cluster.py, in .venv-ray): ready once every replica runs and the model answers."""
     folder = root / "run" / "rayserve"
     rest = endpoints.url("rayserve_rest")
+    artifact = table.SERVERS["rayserve"].model  # the PyTorch checkpoint
     command = [str(RAY_PYTHON), "-m", "serving.rayserve.cluster", "--artifacts", str(root), "--run", str(folder),
                "--host", endpoints.host, "--http-port", str(endpoints.ports["rayserve_rest"]),
                *(f"--{flag}={value}" for flag, value in (settings.rayserve_flags if settings else {}).items())]
@@ -295,7 +296,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
         if not RAY_PYTHON.exists():
             raise PrepareError(f"{RAY_PYTHON} not found: run `make setup` (Ray Serve has an environment of its own)")
         try:
-            manifest.verify("torch_checkpoint", root)
+            manifest.verify(artifact, root)
         except manifest.ManifestError as error:
             raise PrepareError(str(error)) from None
 
@@ -309,7 +310,7 @@ def rayserve(root: Path, endpoints, settings: ServerSettings | None = None) -> S
         name="rayserve", describe="Ray 2.60 Serve on a local Ray cluster (PyTorch; V2 REST, replicas, @serve.batch)",
         command=command, cwd=REPO, marker=f"serving.rayserve.cluster --artifacts {root}", ready=_answers(check),
         prepare=prepare, env={"PYTHONPATH": str(REPO)}, ports={"rayserve_rest": endpoints.ports["rayserve_rest"]},
-        serves=("torch_checkpoint",),
+        serves=(artifact,),
         endpoint_lines=[
             f"V2 REST   POST {rest}/v2/models/{endpoints.model_name}/infer   "
             f"GET {rest}/v2/models/{endpoints.model_name}",

@@ -19,6 +19,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from core import servers
+
 PROFILES_FILE = Path(__file__).with_name("profiles.json")
 PROFILES = ("latency", "throughput")
 
@@ -72,12 +74,10 @@ def check_torchserve(name: str, model_keys: dict) -> None:
             raise ValueError(f"settings {name!r}: TorchServe {key} must be at least 1, got {value}{hint}")
 
 
-SERVER_FIELDS = {  # which fields belong to which server: a search of one server changes only its own
-    "torchserve": ("torchserve", "torchserve_env", "torchserve_config"),
-    "tfserving": ("tfserving_batching", "tfserving", "tfserving_flags"),
-    "kserve": ("kserve_flags",),
-    "rayserve": ("rayserve_flags",),
-}
+def server_fields() -> dict[str, tuple]:
+    """Which fields belong to which server (each row's `settings`, core/servers.py): a search of one server
+    changes only its own. The two KServe servers share theirs."""
+    return {name: row.settings for name, row in servers.SERVERS.items() if row.settings}
 
 
 def from_dict(name: str, values: dict) -> ServerSettings:

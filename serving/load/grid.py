@@ -6,7 +6,8 @@
 
 A grid point names only the knobs it changes from the checked-in configs (the point "default",
 with no knobs, is always in the grid: every profile is measured beside it). Knobs are short names
-for fields of deploy/local/settings.py ServerSettings (KNOBS). Pure functions: the search
+for fields of deploy/local/settings.py ServerSettings (a Grid's `knobs`); each server's row in
+core/servers.py names its Grid here (`grid=`), which is all the search needs to measure it. Pure functions: the search
 (serving/load/search.py) measures, this module decides; tests/unit/test_search_grid.py checks it
 on made-up points.
 
@@ -21,13 +22,47 @@ since one setting serves both protocols; a point with an error is never chosen):
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+
+from core import servers
+from core.registry import named
 
 LATENCY_CAPACITY_SHARE = 0.5
 THROUGHPUT_TIE = 0.05
 
-# knob -> (ServerSettings field, key in it or None for the field itself)
-KNOBS = {
-    "torchserve": {
+
+@dataclass(frozen=True)
+class Grid:
+    """One server's grid: its row in core/servers.py names it (`grid`), so the search measures that server."""
+    # knob -> (ServerSettings field, key in it or None for the field itself); the field must be the row's own
+    knobs: dict
+    small: list  # the knob sets of the small grid (about eight points, ~8-10 minutes on 2 cores)
+    full: list  # the knob sets of the full grid (about 20 points, 20-25 minutes)
+
+
+def _torchserve_full() -> list[dict]:
+    """Every combination of a few values per knob."""
+    batching = [{"b": 1}, {"d": 1}, {"d": 2}, {}, {"b": 32, "d": 2}]
+    netty = [{}, {"netty": 1, "client": 1}]
+    combos = [{**n, **omp, **b} for n, omp, b in itertools.product(netty, [{}, {"omp": 2}], batching)]
+    return combos + [{"netty": 2, "client": 1, "b": 1}, {"netty": 8, "b": 1}]
+
+
+def _tfserving_full() -> list[dict]:
+    """Every combination of a few values per knob."""
+    batching = [{"batching": False}, {}, {"timeout": 1000}, {"grpc": 64}, {"grpc": 64, "timeout": 1000},
+                {"grpc": 64, "bthreads": 1}]
+    return [{**b, **t, **r} for b, t, r in itertools.product(batching, [{}, {"intra": 1, "inter": 1}],
+                                                             [{}, {"rest": 8}])]
+
+
+# The small grids: TorchServe: what batching and its wait cost one client (b1: no batching, no wait; d1: the
+# shortest wait TorchServe honours, against the checked-in b8 d5), one Netty thread each for the frontend's
+# I/O and its link to the workers (the overhead breakdown's largest cut, serving/torchserve/breakdown.py),
+# two PyTorch threads per worker (the handler's default is one), bigger batches. There is no d0: TorchServe
+# reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
+TORCHSERVE = Grid(
+    knobs={
         "w": ("torchserve", ("minWorkers", "maxWorkers")),  # Python workers
         "b": ("torchserve", "batchSize"),
         "d": ("torchserve", "maxBatchDelay"),  # ms a batch waits to fill
@@ -35,7 +70,14 @@ KNOBS = {
         "netty": ("torchserve_config", "number_of_netty_threads"),  # frontend I/O threads
         "client": ("torchserve_config", "netty_client_threads"),  # frontend <-> worker threads
     },
-    "tfserving": {
+    small=[{}, {"b": 1}, {"d": 1}, {"netty": 1, "client": 1, "b": 1}, {"netty": 1, "client": 1, "d": 1},
+           {"omp": 2, "b": 1}, {"b": 16, "d": 2}, {"netty": 1, "client": 1, "b": 32, "d": 2}],
+    full=_torchserve_full())
+# TF Serving: batching off (no thread hop for one client), one TensorFlow thread per op, and its batching
+# dimensions: more gRPC calls at once (a batch can only merge the calls in progress), a wait for company
+# (batch_timeout_micros), one batch thread (two batches at once share 2 cores), smaller batches.
+TFSERVING = Grid(
+    knobs={
         "batching": ("tfserving_batching", None),  # --enable_batching on/off
         "maxb": ("tfserving", "max_batch_size"),
         "timeout": ("tfserving", "batch_timeout_micros"),
@@ -45,47 +87,22 @@ KNOBS = {
         "rest": ("tfserving_flags", "rest_api_num_threads"),
         "grpc": ("tfserving_flags", "grpc_max_threads"),  # gRPC calls at once: each waits for its batch
     },
-}
-
-# Small: about eight or nine points per server, ~8-10 minutes on 2 cores. TorchServe: what batching and
-# its wait cost one client (b1: no batching, no wait; d1: the shortest wait TorchServe honours,
-# against the checked-in b8 d5), one Netty thread each for the frontend's I/O and its link to the
-# workers (the overhead breakdown's largest cut, serving/torchserve/breakdown.py), two PyTorch
-# threads per worker (the handler's default is one), bigger batches. There is no d0: TorchServe
-# reads maxBatchDelay 0 as unset and waits 100 ms (deploy/local/settings.py).
-# TF Serving: batching off (no thread hop for one client), one TensorFlow thread per op, and its
-# batching dimensions: more gRPC calls at once (a batch can only merge the calls in progress), a wait
-# for company (batch_timeout_micros), one batch thread (two batches at once share 2 cores), smaller
-# batches.
-SMALL = {
-    "torchserve": [{}, {"b": 1}, {"d": 1}, {"netty": 1, "client": 1, "b": 1}, {"netty": 1, "client": 1, "d": 1},
-                   {"omp": 2, "b": 1}, {"b": 16, "d": 2}, {"netty": 1, "client": 1, "b": 32, "d": 2}],
-    "tfserving": [{}, {"batching": False}, {"batching": False, "intra": 1, "inter": 1}, {"intra": 1, "inter": 1},
-                  {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1},
-                  {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
-                  {"grpc": 64, "bthreads": 1, "intra": 1, "inter": 1},
-                  {"grpc": 64, "maxb": 64, "intra": 1, "inter": 1}],
-}
+    small=[{}, {"batching": False}, {"batching": False, "intra": 1, "inter": 1}, {"intra": 1, "inter": 1},
+           {"grpc": 64}, {"grpc": 64, "intra": 1, "inter": 1}, {"grpc": 64, "timeout": 1000, "intra": 1, "inter": 1},
+           {"grpc": 64, "bthreads": 1, "intra": 1, "inter": 1}, {"grpc": 64, "maxb": 64, "intra": 1, "inter": 1}],
+    full=_tfserving_full())
 
 
-def _full(server: str) -> list[dict]:
-    """Every combination of a few values per knob (about 20 points per server: 20-25 minutes)."""
-    if server == "torchserve":
-        batching = [{"b": 1}, {"d": 1}, {"d": 2}, {}, {"b": 32, "d": 2}]
-        netty = [{}, {"netty": 1, "client": 1}]
-        combos = [{**n, **omp, **b} for n, omp, b in itertools.product(netty, [{}, {"omp": 2}], batching)]
-        return combos + [{"netty": 2, "client": 1, "b": 1}, {"netty": 8, "b": 1}]
-    batching = [{"batching": False}, {}, {"timeout": 1000}, {"grpc": 64}, {"grpc": 64, "timeout": 1000},
-                {"grpc": 64, "bthreads": 1}]
-    return [{**b, **t, **r} for b, t, r in itertools.product(batching, [{}, {"intra": 1, "inter": 1}],
-                                                             [{}, {"rest": 8}])]
+def grids() -> dict[str, Grid]:
+    """Server -> its grid: every row of core/servers.py that names one, in start order."""
+    return {name: named(servers.SERVERS[name].grid) for name in servers.searched()}
 
 
 def point_name(knobs: dict) -> str:
-    """"default" for no knobs, else e.g. "w2-b1-omp1" (knobs in KNOBS order; booleans as on/off)."""
+    """"default" for no knobs, else e.g. "w2-b1-omp1" (knobs in grid order; booleans as on/off)."""
     if not knobs:
         return "default"
-    order = [k for table in KNOBS.values() for k in table]
+    order = [k for grid in grids().values() for k in grid.knobs]
     parts = []
     for knob in sorted(knobs, key=order.index):
         value = knobs[knob]
@@ -96,10 +113,11 @@ def point_name(knobs: dict) -> str:
 def settings_of(server: str, knobs: dict) -> dict:
     """The ServerSettings fields of `server` a point sets: {"torchserve": {...}, "torchserve_env": {...}, ...}."""
     fields: dict = {}
+    table = grids()[server].knobs
     for knob, value in knobs.items():
-        if knob not in KNOBS[server]:
-            raise ValueError(f"{server}: unknown knob {knob!r}; known: {', '.join(KNOBS[server])}")
-        field, keys = KNOBS[server][knob]
+        if knob not in table:
+            raise ValueError(f"{server}: unknown knob {knob!r}; known: {', '.join(table)}")
+        field, keys = table[knob]
         if keys is None:
             fields[field] = value
             continue
@@ -111,11 +129,12 @@ def settings_of(server: str, knobs: dict) -> dict:
 
 def points(server: str, grid: str = "small", names: list[str] | None = None) -> list[dict]:
     """The grid's points, "default" first; `names` keeps only those (each must be in the grid)."""
-    if server not in KNOBS:
-        raise ValueError(f"unknown server {server!r}; known: {', '.join(KNOBS)}")
+    found = grids()
+    if server not in found:
+        raise ValueError(f"unknown server {server!r}; known: {', '.join(found)}")
     if grid not in ("small", "full"):
         raise ValueError(f"unknown grid {grid!r}; known: small, full")
-    knob_sets = SMALL[server] if grid == "small" else _full(server)
+    knob_sets = found[server].small if grid == "small" else found[server].full
     out, seen = [], set()
     for knobs in [{}, *knob_sets]:
         name = point_name(knobs)

@@ -5,7 +5,8 @@
     python -m serving.load.search --points default b1           # only these grid points (the tests: two)
     python -m serving.load.search --write-profiles              # and rewrite deploy/local/profiles.json
 
-In the spirit of Triton's Model Analyzer. For every point of the grid (serving/load/grid.py: the
+In the spirit of Triton's Model Analyzer. The servers searched are the rows of core/servers.py that name
+a grid. For every point of the grid (serving/load/grid.py: the
 checked-in "default" and the knobs each other point changes) it starts that one server with those
 settings in its own variant root on free ports (deploy/local/runner.py, serving/load/variants.py),
 and measures, for each of the server's endpoints (core/registry.py):
@@ -38,13 +39,17 @@ from pathlib import Path
 from benchmarks import machine as machine_mod
 from benchmarks import openloop, timing
 from core import paths, registry
+from core import servers as table
 from core import spec as specs
 from deploy.local import runner, servers
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
 from serving.load import grid, memory, sweep, variants
 
-SERVERS = {"torchserve": "torch", "tfserving": "tensorflow"}  # server -> framework of the model it serves
+
+def searched() -> dict[str, str]:
+    """Server -> the framework of the model it serves: every row of core/servers.py with a grid, in start order."""
+    return {name: table.SERVERS[name].framework for name in table.searched()}
 
 
 def endpoints_of(server: str) -> list[str]:
@@ -100,7 +105,7 @@ def measure_point(root: Path, server: str, point: dict, args, bounds: sweep.Boun
 
 def in_process(root: Path, server: str, seconds: float) -> dict:
     """One client's p50/p99 of the model `server` runs, called in-process (no server), batch 1."""
-    name = registry.IN_PROCESS[SERVERS[server]]
+    name = registry.IN_PROCESS[searched()[server]]
     predictor = registry.load(name, root=root)
     images, classes = openloop.test_images(root), specs.load(root).num_classes
     return {"target": name, **one_client(predictor, images[:1], classes, seconds)}
@@ -118,7 +123,7 @@ def search_server(root: Path, server: str, args, bounds: sweep.Bounds) -> dict:
         print(f"  [{number}/{len(todo)}] {server} {point['name']}: {json.dumps(point['settings'])}{eta}", flush=True)
         measured.append(measure_point(root, server, point, args, bounds))
     chosen = grid.pick(measured) if any(grid.score(p) for p in measured) else {}
-    return {"framework": SERVERS[server], "endpoints": endpoints_of(server), "grid": args.grid,
+    return {"framework": searched()[server], "endpoints": endpoints_of(server), "grid": args.grid,
             "in_process": baseline, "points": measured, "profiles": chosen,
             "batches_requests": True,  # TorchServe, and TF Serving with --enable_batching (either binary)
             "seconds": round(time.monotonic() - began, 1)}
@@ -128,7 +133,7 @@ def profiles_from(result: dict, committed: dict) -> dict:
     """{profile: ServerSettings fields}: each searched server's chosen point, the committed ones for the rest."""
     profiles = {name: {field: value for field, value in settings_mod.ServerSettings().to_dict().items()
                        if field != "name"} for name in settings_mod.PROFILES}
-    for server, fields in settings_mod.SERVER_FIELDS.items():
+    for server, fields in settings_mod.server_fields().items():
         for profile in settings_mod.PROFILES:
             searched = result["servers"].get(server, {})
             if searched.get("profiles"):
@@ -157,14 +162,14 @@ def parse_points(values: list[str] | None) -> dict:
     out: dict = {}
     for value in values or []:
         server, _, name = value.rpartition(":")
-        for each in [server] if server else SERVERS:
+        for each in [server] if server else searched():
             out.setdefault(each, []).append(name)
     return out
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", nargs="+", default=list(SERVERS), choices=list(SERVERS))
+    parser.add_argument("--servers", nargs="+", default=list(searched()), choices=list(searched()))
     parser.add_argument("--grid", default="small", choices=("small", "full"),
                         help="small: ~8 points per server, ~8-10 min on 2 cores; full: ~20 (default: small)")
     parser.add_argument("--points", nargs="+", metavar="[SERVER:]NAME", help="only these points of the grid")

@@ -28,7 +28,8 @@ from training import data
 REPO = paths.REPO_ROOT
 HANDLER = Path(__file__).with_name("handler.py")
 # The modules the handler imports, shipped inside the archive with their package folders.
-SHIPPED_MODULES = ("core/__init__.py", "core/spec.py", "core/contract.py",
+# core/servers.py: core/spec.py reads the default ports from it.
+SHIPPED_MODULES = ("core/__init__.py", "core/spec.py", "core/servers.py", "core/contract.py",
                    "training/__init__.py", "training/spec.py", "training/preprocess.py")
 MAR_VERSION = "1.0"
 

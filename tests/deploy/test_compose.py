@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from core import environments
+from core import servers as table
 from core import spec as specs
 from core.spec import SERVING_HOST, SERVING_PORTS
 from deploy.containers import compose as compose_mod
@@ -40,7 +41,12 @@ def test_schema_check_can_fail(compose_raw):
 
 
 def test_services_are_the_plan(compose_raw, digits_root):
-    assert set(compose_raw["services"]) == {s.name for s in plan.services(digits_root)}
+    planned = {s.name for s in plan.services(digits_root)}
+    missing, extra = planned - set(compose_raw["services"]), set(compose_raw["services"]) - planned
+    assert not missing, (f"deploy/docker-compose.yml has no service {', '.join(sorted(missing))}: add one per row of "
+                         "core/servers.py with a container, saying what `python -m deploy.containers.plan` plans for "
+                         "it (image, user, entrypoint, command, ports, mounts, health check, limits)")
+    assert not extra, f"deploy/docker-compose.yml runs {', '.join(sorted(extra))}: no row of core/servers.py plans it"
 
 
 @pytest.mark.parametrize("environ", [{}, OVERRIDES], ids=["spec defaults", "DIGITS_* overrides"])
@@ -62,10 +68,9 @@ def test_defaults_bind_the_spec_ports_to_loopback_only(compose_for):
             assert host_ip == SERVING_HOST == "127.0.0.1"
             assert host_port == container_port, "inside and outside use the same spec port"
             published[container_port] = host_ip
-    expected = {SERVING_PORTS[name] for name in ("torchserve_inference",
-                                                  "torchserve_grpc_inference", "tfserving_grpc", "tfserving_rest",
-                                                  "kserve_torch_rest", "kserve_torch_grpc", "kserve_tf_rest",
-                                                  "kserve_tf_grpc", "rayserve_rest", "web_demo")}
+    # Every port of every row, but TorchServe's management and metrics ports.
+    expected = {SERVING_PORTS[name] for name in SERVING_PORTS} - {
+        SERVING_PORTS[name] for name in ("torchserve_management", "torchserve_grpc_management", "torchserve_metrics")}
     assert set(published) == expected
     # TorchServe's management APIs (REST and gRPC) and its metrics (no authentication) are never published.
     assert SERVING_PORTS["torchserve_management"] not in published
@@ -116,7 +121,7 @@ def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, 
         for key, seconds in service.health_timing.items():
             value = entry["healthcheck"][key]
             assert value == (seconds if key == "retries" else f"{seconds}s"), (service.name, key)
-        limits = plan.LIMITS[service.name]
+        limits = plan.limits(service.name)
         resources = entry["deploy"]["resources"]
         assert resources["limits"] == {"cpus": limits["cpus"], "memory": limits["memory"]}
         assert resources["reservations"] == {"memory": limits["reserve"]}
@@ -145,24 +150,35 @@ def test_health_checks_name_the_spec_model_and_ports(compose_for, any_root):
     assert f"/dev/tcp/127.0.0.1/{SERVING_PORTS['tfserving_rest']}" in tfserving
     assert f"/v1/models/{model} " in tfserving
     assert services["web"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{SERVING_PORTS['web_demo']}/"
-    for name, rest in (("kserve-torch", "kserve_torch_rest"), ("kserve-tf", "kserve_tf_rest"),
-                       ("rayserve", "rayserve_rest")):
+    # The V2 servers of our own images (KServe's and Ray Serve's) ask V2 readiness on their REST port.
+    for name in build_only_services():
+        rest = table.SERVERS[name].port("rest")
         assert f"'http://127.0.0.1:{SERVING_PORTS[rest]}/v2/health/ready'" in services[name]["healthcheck"]["test"][-1]
 
 
-def test_kserve_services_share_the_image_they_build(compose_raw, any_root):
-    """No registry has digits-kserve:local: both services and Ray Serve build it from kserve.Dockerfile,
-    each serving its own framework's model file from the artifacts folder."""
+def build_only_services() -> list[str]:
+    """The services whose image no registry has (rows marked `built_only`): KServe's and Ray Serve's."""
+    return [name for name, row in plan.rows().items() if row.container.built_only]
+
+
+def test_build_only_services_build_their_image(compose_raw, any_root):
+    """No registry has digits-kserve:local or digits-rayserve:local: both KServe services build the first from
+    kserve.Dockerfile, Ray Serve the second from rayserve.Dockerfile, each serving its own model file from the
+    artifacts folder."""
     services = compose_raw["services"]
-    for name in ("kserve-torch", "kserve-tf", "rayserve"):
-        assert services[name]["image"] == plan.BAKED_IMAGES["kserve"]
-        assert services[name]["build"] == {"context": "..", "dockerfile": "deploy/docker/kserve.Dockerfile"}
+    for name in build_only_services():
+        image = plan.image_name(name)
+        assert services[name]["image"] == plan.baked_image(image), name
+        assert services[name]["build"] == {"context": "..", "dockerfile": f"deploy/docker/{image}.Dockerfile"}, name
     mounted = {s.name: {m.target for m in s.mounts} for s in plan.services(any_root)
-               if plan.image_name(s.name) == "kserve"}
+               if s.name in build_only_services()}
     shared = {"/artifacts/spec.json", "/artifacts/manifest.json"}
-    assert mounted == {"kserve-torch": shared | {"/artifacts/torch/model.pt"},
-                       "kserve-tf": shared | {"/artifacts/tensorflow/model.keras"},
-                       "rayserve": shared | {"/artifacts/torch/model.pt"}}
+    model_file = {"torch_checkpoint": "/artifacts/torch/model.pt", "keras_model": "/artifacts/tensorflow/model.keras"}
+    assert mounted and set(mounted) == set(build_only_services())
+    for name, targets in mounted.items():  # each its row's model file
+        assert targets == shared | {model_file[table.SERVERS[name].model]}, name
+    assert plan.image_name("kserve-torch") == plan.image_name("kserve-tf") == "kserve"  # one image for both
+    assert plan.image_name(plan.RAYSERVE) == "rayserve"  # Ray's image is its own
 
 
 def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):
@@ -170,8 +186,8 @@ def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):
     compose = compose_for(compose_environment(bars_root))
     validator().validate(compose)
     text = json.dumps(compose)
-    assert configs.BUILTIN_MODEL not in json.dumps([compose["services"][name]["healthcheck"]["test"]
-                                                    for name in ("torchserve", "tfserving")])
+    assert configs.BUILTIN_MODEL not in json.dumps([compose["services"][service.name]["healthcheck"]["test"]
+                                                    for service in plan.services(bars_root)])
     tfserving = {v["target"]: bind_source(v["source"]) for v in compose["services"]["tfserving"]["volumes"]}
     assert tfserving[f"/models/{OTHER_MODEL}"] == bars_root / "tfserving" / OTHER_MODEL
     rendered = bars_root / "run" / "containers" / "config"
@@ -195,14 +211,14 @@ def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_l
     assert {word for word in local if word.startswith("--")} <= set(flags)
     assert flags["--host"] == "0.0.0.0" and flags["--http-port"] == str(SERVING_PORTS["rayserve_rest"])
     assert flags["--artifacts"] == plan.KSERVE_ARTIFACTS and flags["--run"].startswith("/tmp/")
-    assert flags["--num-cpus"] == plan.LIMITS[plan.RAYSERVE]["cpus"]  # the container's CPUs, not the host's
+    assert flags["--num-cpus"] == plan.limits(plan.RAYSERVE)["cpus"]  # the container's CPUs, not the host's
     assert int(flags["--object-store-mb"]) == plan.RAY_OBJECT_STORE_MB < int(service.shm_size.rstrip("m"))
     (published,) = compose_for({})["services"][plan.RAYSERVE]["ports"]
     assert parse_port(published) == (SERVING_HOST, SERVING_PORTS["rayserve_rest"], SERVING_PORTS["rayserve_rest"])
     # Usage statistics off (the cluster sets it too, with Ray's single-machine mode: every Ray address loopback).
     assert service.environment["RAY_USAGE_STATS_ENABLED"] == cluster.LOCKED_DOWN["RAY_USAGE_STATS_ENABLED"] == "0"
     assert cluster.LOCKED_DOWN["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
-    assert plan.LIMITS[plan.RAYSERVE]["memory"] == "2560M"  # 2 replicas measured about 1.9 GB resident
+    assert plan.limits(plan.RAYSERVE)["memory"] == "2560M"  # 2 replicas measured about 1.9 GB resident
     # Healthy or given up within the cluster's own start timeout (--start-timeout), not before it.
     timing = service.health_timing
     assert timing["start_period"] + timing["retries"] * timing["interval"] == RAY_START_TIMEOUT

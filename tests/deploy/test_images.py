@@ -10,20 +10,24 @@ from pathlib import Path
 
 import pytest
 
+from core import environments
+from core import servers as table
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import configs, images, plan
-from deploy.local import servers
 from serving.tfserving import configs as tf_configs
 from tests.deploy.conftest import OTHER_MODEL
 
-SERVICES = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf", "rayserve")
+SERVICES = tuple(plan.rows())  # every row of core/servers.py with a container
 IMAGES = tuple(dict.fromkeys(map(plan.image_name, SERVICES)))  # the two KServe services share one
+BUILD_ONLY = tuple(plan.build_only_images())
+KSERVE = [name for name, row in table.SERVERS.items() if row.folder == "serving/kserve"]  # its ModelServer's rows
 
 
 def dockerfile(name: str, root) -> Path:
     """The Dockerfile images.py builds service (or image) `name` from for `root` (rendered if need be)."""
-    return configs.render(root) / "docker" / f"{plan.image_name(name)}.Dockerfile"
+    image = plan.image_name(name) if name in table.SERVERS else name
+    return configs.render(root) / "docker" / f"{image}.Dockerfile"
 
 
 def instructions(name: str, root) -> dict:
@@ -48,14 +52,25 @@ def sharing(name: str, root) -> list[plan.Service]:
 
 
 @pytest.mark.parametrize("name", SERVICES)
+def test_every_row_with_a_container_has_its_dockerfile(name):
+    dockerfile = images.DOCKERFILES / f"{plan.image_name(name)}.Dockerfile"
+    assert dockerfile.is_file(), (
+        f"{name}: core/servers.py gives it a container but {dockerfile.relative_to(plan.REPO)} does not exist: "
+        "write it (FROM the row's image, USER the row's user, the plan's ENTRYPOINT, CMD and HEALTHCHECK, the "
+        "artifacts its mounts hold) with a .dockerignore admitting exactly what it copies")
+    ignore = dockerfile.with_name(f"{dockerfile.name}.dockerignore")
+    assert ignore.is_file(), f"{name}: no {ignore.name}: write one admitting exactly what the Dockerfile copies"
+
+
+@pytest.mark.parametrize("name", SERVICES)
 def test_dockerfile_runs_the_plan(name, any_root):
     found, expected = instructions(name, any_root), service(name, any_root)
-    default = sharing(name, any_root)[0]  # its ENTRYPOINT, CMD and HEALTHCHECK (kserve-tf, rayserve pass their own)
+    default = sharing(name, any_root)[0]  # its ENTRYPOINT, CMD and HEALTHCHECK (kserve-tf passes its own)
     image = plan.image_name(name)
-    if image in plan.IMAGES:
+    if image in plan.official_images():
         assert found["FROM"] == [expected.image]
     else:  # built only here, FROM the plan's pinned base
-        assert found["FROM"] == [plan.BUILD_ONLY[image]] and expected.image == plan.BAKED_IMAGES[image]
+        assert found["FROM"] == [plan.build_only_images()[image]] and expected.image == plan.baked_image(image)
     assert found["USER"] == [expected.user]
     assert int(expected.user.split(":")[0]) != 0
     if default.entrypoint:
@@ -64,8 +79,8 @@ def test_dockerfile_runs_the_plan(name, any_root):
     health = found["HEALTHCHECK"][0]
     assert json.loads(health[health.index("CMD ") + 4:]) == default.health[1:]
     timing = " ".join(f"--{key.replace('_', '-')}={value}{'' if key == 'retries' else 's'}"
-                      for key, value in plan.HEALTH_TIMING.items())
-    assert health.startswith(timing)
+                      for key, value in default.health_timing.items())
+    assert health.startswith(timing), (name, health)
     exposed = {port for s in sharing(name, any_root) for port in s.ports.values()}
     assert {int(p) for p in found["EXPOSE"][0].split()} == exposed
 
@@ -91,26 +106,31 @@ def test_dockerignore_admits_exactly_what_is_copied(name, any_root):
     assert sorted(line[1:] for line in lines[1:]) == sorted(images.copied_sources(path.with_suffix("")))
 
 
-def test_kserve_image_copies_what_the_server_imports():
-    """Exactly the project modules serving/kserve/server.py and the Ray Serve cluster run (their imports,
-    followed, and the Predictors the model loads through the registry), the lock, and the served files."""
+@pytest.mark.parametrize("image", BUILD_ONLY)
+def test_built_only_image_copies_what_its_servers_import(image, digits_root):
+    """Exactly the project modules its services run (the module of each one's `python -m` entrypoint, its
+    imports followed, and the Predictors the kserve.Model loads through the registry), the lock of its rows'
+    environment, and the files its services serve."""
     from core import registry
     from deploy.local import code
     from serving.kserve import versions
 
+    services = [s for s in plan.services(digits_root) if plan.image_name(s.name) == image]
     references = [registry.TARGETS[name].predictor.split(":")[0] for name in versions.PREDICTORS.values()]
-    modules = ["serving.kserve.server", "serving.rayserve.cluster", *references]
+    modules = [s.entrypoint[s.entrypoint.index("-m") + 1] for s in services] + references
     needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(modules)}
-    copied = images.copied_sources(images.DOCKERFILES / "kserve.Dockerfile")
+    copied = images.copied_sources(images.DOCKERFILES / f"{image}.Dockerfile")
     assert len(copied) == len(set(copied))
     assert {c for c in copied if not c.startswith(("artifacts/", "requirements/"))} == needed
-    served = {f"artifacts/{where(Path('.'))}" for name in servers.KSERVE
-              for where in plan.kserve_files(servers.KSERVE[name][3])}
+    served = {f"artifacts/{where(Path('.'))}" for s in services
+              for where in plan.kserve_files(table.SERVERS[s.name].model)}
     assert {c for c in copied if c.startswith("artifacts/")} == served
-    assert "requirements/kserve.txt" in copied  # the lock .venv-kserve is built from, installed exactly
+    (env,) = {table.SERVERS[s.name].env for s in services}  # the lock its environment is built from, installed exactly
+    assert [c for c in copied if c.startswith("requirements/")] == [
+        str(environments.lock_path(env).relative_to(plan.REPO))]
 
 
-@pytest.mark.parametrize("name", servers.KSERVE)
+@pytest.mark.parametrize("name", KSERVE)
 def test_kserve_health_check_asks_v2_readiness(name):
     """The check itself, run here against a stand-in on the port it asks: passes on 200, fails on 503."""
     import http.server
@@ -131,7 +151,7 @@ def test_kserve_health_check_asks_v2_readiness(name):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         command = plan.kserve_health(name)[1:]
-        port = SERVING_PORTS[servers.KSERVE[name][1]]
+        port = SERVING_PORTS[table.SERVERS[name].port("rest")]
         assert f"127.0.0.1:{port}/" in command[-1]
         command[-1] = command[-1].replace(f":{port}/", f":{server.server_address[1]}/")
         for ready in (True, False):
@@ -233,18 +253,20 @@ def test_own_model_image_copies_its_own_artifacts(tmp_path, bars_root):
     versions = bars_root / "tfserving" / OTHER_MODEL / "1"
     versions.mkdir(parents=True)
     (versions / "saved_model.pb").write_bytes(b"pb")
-    found = {}
-    for name in ("torchserve", "tfserving"):
-        context = images.stage(dockerfile(name, bars_root), bars_root, tmp_path / name)
-        found[name] = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
-        assert configs.BUILTIN_MODEL not in "".join(found[name])  # the built-in model's paths: none
-        text = (context / "Dockerfile").read_text()
-        assert f"{OTHER_MODEL}" in text and f'"{configs.BUILTIN_MODEL}"' not in text
-    assert f"artifacts/torchserve/model-store/{OTHER_MODEL}.mar" in found["torchserve"]
-    for name in ("torch/model.pt", "tensorflow/model.keras", "manifest.json"):
+    for name in ("torch/model.pt", "tensorflow/model.keras", "manifest.json", "web/index.html"):
         (bars_root / name).parent.mkdir(parents=True, exist_ok=True)
         (bars_root / name).write_bytes(name.encode())
-    context = images.stage(dockerfile("kserve", bars_root), bars_root, tmp_path / "kserve")
+    found = {}
+    for image in IMAGES:  # every image of the table, staged for `bars`
+        context = images.stage(dockerfile(image, bars_root), bars_root, tmp_path / image)
+        found[image] = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
+        assert configs.BUILTIN_MODEL not in "".join(found[image]), image  # the built-in model's paths: none
+        assert f'"{configs.BUILTIN_MODEL}"' not in (context / "Dockerfile").read_text(), image
+    # The Dockerfiles that name the model (their health checks and copied paths) name `bars`.
+    assert OTHER_MODEL in (tmp_path / "torchserve" / "Dockerfile").read_text()
+    assert OTHER_MODEL in (tmp_path / "tfserving" / "Dockerfile").read_text()
+    assert f"artifacts/torchserve/model-store/{OTHER_MODEL}.mar" in found["torchserve"]
+    context = tmp_path / "kserve"
     assert (context / "artifacts" / "torch" / "model.pt").read_bytes() == b"torch/model.pt"  # the folder's own
     assert (context / "artifacts" / "spec.json").read_text() == (bars_root / "spec.json").read_text()
     assert f"artifacts/tfserving/{OTHER_MODEL}/1/saved_model.pb" in found["tfserving"]
@@ -276,8 +298,7 @@ def test_own_model_rendering_keeps_nothing_of_the_built_in_model(bars_root):
         assert old not in everything, old
         assert new in everything, new
     # Only the project's name remains (images, labels, volume, the namespace and its object).
-    project = ("digits-everywhere", "digits-torchserve:local", "digits-tfserving:local", "digits-web:local",
-               "digits-kserve:local", "digits-models", "namespace: digits")
+    project = ("digits-everywhere", *map(plan.baked_image, IMAGES), "digits-models", "namespace: digits")
     for rel, text in rendered.items():
         for line in text.splitlines():
             if line.lstrip().startswith("#"):

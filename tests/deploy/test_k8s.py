@@ -10,18 +10,21 @@ import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
+from core import servers as table  # noqa: E402
 from core import spec as specs  # noqa: E402
 from core.spec import SERVING_PORTS  # noqa: E402
-from deploy.containers import configs, plan  # noqa: E402
+from deploy.containers import configs, k8s, plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY, OTHER_MODEL  # noqa: E402
 
 K8S = DEPLOY / "k8s"
 # The newest schema the package ships, and an older release still widely run.
 VERSIONS = (kubernetes_validate.latest_version(), "1.29.0")
-DEPLOYMENTS = ("torchserve", "tfserving", "web", "kserve-torch", "kserve-tf", "rayserve")
-MODEL_SERVERS = {"torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve"}
+# From the table of servers: each row's Kubernetes objects (core/servers.py Container.k8s).
+DEPLOYMENTS = tuple(k8s.deployments())
+MODEL_SERVERS = set(table.model_servers())
 # Ray Serve scales its replicas inside the pod (2-4, Ray's autoscaler); across nodes, deploy/kuberay/.
-AUTOSCALED = MODEL_SERVERS - {"rayserve"}
+AUTOSCALED = {name for name in plan.rows()
+              if "HorizontalPodAutoscaler" in table.manifests(name).get("k8s/hpa.yaml", ())}
 
 
 def kustomization(folder=K8S) -> dict:
@@ -52,6 +55,32 @@ def test_kustomization_lists_every_manifest():
     assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
 
 
+@pytest.mark.parametrize("name", tuple(plan.rows()))
+def test_every_row_s_kubernetes_objects_are_in_its_manifests(name):
+    """What core/servers.py says of a server's Kubernetes objects is in the files, named after the server where
+    they are the kustomization's; deploy/k8s/ holds no Deployment or autoscaler of a server without a row."""
+    for path, kinds in table.manifests(name).items():
+        manifest = DEPLOY / path
+        assert manifest.is_file(), (f"{name}: its row (core/servers.py) names {path}, which does not exist: write "
+                                    f"it ({', '.join(kinds)}), as the other servers' are")
+        found = [doc for doc in yaml.safe_load_all(manifest.read_text()) if doc]
+        for kind in kinds:
+            own = [doc for doc in found if doc["kind"] == kind]
+            if path.startswith("k8s/"):  # the kustomization's objects are named after their server
+                own = [doc for doc in own if doc["metadata"]["name"] == name]
+            assert own, f"{name}: {path} has no {kind}{' named ' + name if path.startswith('k8s/') else ''}: add it"
+        if path.startswith("k8s/"):
+            assert manifest.name in kustomization()["resources"], \
+                f"{name}: add {manifest.name} to deploy/k8s/kustomization.yaml's resources"
+
+
+def test_every_deployment_and_autoscaler_belongs_to_a_row():
+    assert set(of_kind("Deployment")) == set(DEPLOYMENTS), \
+        "every Deployment of deploy/k8s/ is a server's: a row of core/servers.py naming it (Container.k8s)"
+    assert set(of_kind("HorizontalPodAutoscaler")) == AUTOSCALED, \
+        "deploy/k8s/hpa.yaml scales the rows whose Container.k8s names it (core/servers.py), no other"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_object_matches_the_kubernetes_schema(version, bars_root):
     assert manifests(bars_root) != K8S
@@ -74,7 +103,7 @@ def test_deployment_runs_the_plan(name, any_root):
     service = next(s for s in plan.services(any_root) if s.name == name)
     pod = of_kind("Deployment", manifests(any_root))[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == plan.BAKED_IMAGES[plan.image_name(name)]
+    assert container["image"] == plan.baked_image(plan.image_name(name))
     args = container.get("args", [])
     if name == "torchserve":
         # The one difference from compose: no token in the cluster (see torchserve.yaml).
@@ -86,7 +115,7 @@ def test_deployment_runs_the_plan(name, any_root):
     assert {p["containerPort"] for p in container["ports"]} == listening
     assert container.get("workingDir") == service.working_dir
     assert {e["name"]: e["value"] for e in container.get("env", [])} == service.environment
-    limits = plan.LIMITS[name]
+    limits = plan.limits(name)
     assert container["resources"]["limits"]["cpu"] == limits["cpus"] or container["resources"]["limits"]["cpu"] == \
         f"{int(float(limits['cpus']) * 1000)}m"
     assert mebibytes(container["resources"]["limits"]["memory"]) == int(limits["memory"].rstrip("M"))
@@ -99,7 +128,7 @@ def test_deployment_is_non_root_read_only_and_probed(name, digits_root):
     service = next(s for s in plan.services(digits_root) if s.name == name)
     pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    uid, gid = (int(x) for x in plan.USERS[name].split(":"))
+    uid, gid = (int(x) for x in plan.user(name).split(":"))
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (uid, gid) != (0, 0)
     security = container["securityContext"]
@@ -163,7 +192,8 @@ def test_network_policies_select_the_deployments_they_name():
     (selector,) = policies["model-servers-inference"]["spec"]["podSelector"]["matchExpressions"]
     assert selector["key"] == "app.kubernetes.io/name" and selector["operator"] == "In"
     served = {name for name, pod in labels.items() if pod["app.kubernetes.io/name"] in selector["values"]}
-    assert served == MODEL_SERVERS
+    assert served == MODEL_SERVERS, ("model-servers-inference (deploy/k8s/networkpolicy.yaml) must select every "
+                                     f"model server of core/servers.py: its values should be {sorted(MODEL_SERVERS)}")
     metrics = policies["model-servers-metrics"]["spec"]["podSelector"]["matchLabels"]
     assert [name for name, pod in labels.items() if metrics.items() <= pod.items()] == ["torchserve"]
 

@@ -13,6 +13,7 @@ import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
+from core import servers as table  # noqa: E402
 from core import spec as specs  # noqa: E402
 from core.spec import SERVING_PORTS  # noqa: E402
 from deploy.containers import configs, plan  # noqa: E402
@@ -75,9 +76,22 @@ def resources(name: str, folder=KSERVE) -> list[dict]:
     return [doc for doc in yaml.safe_load_all((folder / name).read_text()) if doc]
 
 
+def inference_service_files() -> list[str]:
+    """The files of deploy/kserve/ that the rows of core/servers.py name for an InferenceService."""
+    return [path.split("/", 1)[1] for name in plan.rows() for path, kinds in table.manifests(name).items()
+            if path.startswith("kserve/") and "InferenceService" in kinds]
+
+
 def services(folder=KSERVE) -> dict:
-    return {doc["metadata"]["name"]: doc for name in ("kserve-torch.yaml", "tfserving.yaml")
-            for doc in resources(name, folder)}
+    return {doc["metadata"]["name"]: doc for name in inference_service_files() for doc in resources(name, folder)}
+
+
+def test_every_inference_service_belongs_to_a_row():
+    found = {path.name for path in KSERVE.glob("*.yaml")
+             if any(doc["kind"] == "InferenceService" for doc in resources(path.name))}
+    assert found == set(inference_service_files()), (
+        "every InferenceService file of deploy/kserve/ is a server's: name it in that row's Container.k8s "
+        "(core/servers.py), e.g. {'kserve/<file>.yaml': ('InferenceService',)}")
 
 
 def kserve_folder(root):
@@ -152,7 +166,7 @@ def test_formats_storage_and_model_name_agree_with_the_artifacts(any_root):
     assert tfserving["modelFormat"]["name"] == "tensorflow"
     assert tfserving["storageUri"] == f"pvc://digits-models/tfserving/{model}"  # the project's volume
     (container,) = found[f"{model}-torch"]["spec"]["predictor"]["containers"]
-    assert container["image"] == plan.BAKED_IMAGES["kserve"]  # its model is in the image: no storageUri
+    assert container["image"] == plan.baked_image(plan.image_name("kserve-torch"))  # its model is in the image
     (claim,) = resources("storage.yaml", kserve_folder(any_root))
     kubernetes_validate.validate(claim, kubernetes_validate.latest_version(), strict=True)
     assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"]["name"] == "digits-models"
@@ -169,7 +183,7 @@ def test_custom_predictor_runs_the_plan(any_root):
     ready, live = container["readinessProbe"]["httpGet"], container["livenessProbe"]["httpGet"]
     assert (ready, live) == ({"path": "/v2/health/ready", "port": rest}, {"path": "/v2/health/live", "port": rest})
     assert f"'http://127.0.0.1:{rest}/v2/health/ready'" in service.health[-1]  # what compose's check asks
-    limits = plan.LIMITS["kserve-torch"]
+    limits = plan.limits("kserve-torch")
     mebibytes = {key: f"{limits[key].rstrip('M')}Mi" for key in ("reserve", "memory")}
     assert container["resources"] == {"requests": {"cpu": limits["cpu_request"], "memory": mebibytes["reserve"]},
                                       "limits": {"cpu": limits["cpus"], "memory": mebibytes["memory"]}}
@@ -179,7 +193,7 @@ def test_custom_predictor_is_non_root_on_a_read_only_filesystem():
     predictor = torch_predictor()
     (container,) = predictor["containers"]
     security = container["securityContext"]
-    uid, gid = (int(x) for x in plan.USERS["kserve-torch"].split(":"))
+    uid, gid = (int(x) for x in plan.user("kserve-torch").split(":"))
     assert security["runAsNonRoot"] is True and (security["runAsUser"], security["runAsGroup"]) == (uid, gid) != (0, 0)
     assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}

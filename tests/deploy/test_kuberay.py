@@ -11,6 +11,7 @@ import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
+from deploy.containers import plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY  # noqa: E402
 
 MANIFEST = DEPLOY / "kuberay" / "rayservice.yaml"
@@ -69,7 +70,8 @@ def test_non_root_read_only_with_resources_and_no_usage_statistics(service):
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True, name
         assert pod["spec"]["automountServiceAccountToken"] is False, name
         for container in pod["spec"]["containers"]:
-            assert container["image"] == "digits-kserve:local"  # the image holding Ray 2.60 and serving/rayserve
+            # Ray Serve's own image (rayserve.Dockerfile: Ray 2.60 from its lock and serving/rayserve), as the plan's.
+            assert container["image"] == plan.baked_image(plan.image_name(plan.RAYSERVE)) == "digits-rayserve:local"
             assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
             assert {"requests", "limits"} <= set(container["resources"]), name
             env = {item["name"]: item["value"] for item in container["env"]}

@@ -1,7 +1,7 @@
 """The Docker launcher's control flow, against an in-memory stand-in for the Docker SDK client.
 
 No engine runs here, so this checks only the launcher's own decisions: what it asks the SDK to
-run, that it builds the one image no registry has (digits-kserve:local) and pulls the others,
+run, that it builds the images no registry has (digits-kserve:local, digits-rayserve:local) and pulls the others,
 that a second `up` reuses running containers and replaces stopped ones, that it waits for
 Docker's health status and reports an unhealthy container with its log, where it puts
 TorchServe's key file, and that `down` removes by label. The containers themselves are not run.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core import servers as table
 from core import spec as specs
 from deploy.containers import artifacts, launch, plan, preflight
 from tests.deploy.conftest import OTHER_MODEL
@@ -98,7 +99,7 @@ def fake_client(monkeypatch):
     return client
 
 
-MODEL_SERVERS = ("torchserve", "tfserving", "kserve-torch", "kserve-tf")
+MODEL_SERVERS = tuple(table.model_servers())  # every model server of core/servers.py: each has a container
 
 
 def trained(root: Path) -> Path:
@@ -119,8 +120,11 @@ def test_up_runs_the_plan_then_reuses_it(fake, capsys):
     client, root = fake
     times = launch.up(root, timeout=10)
     assert set(times) == set(MODEL_SERVERS)  # no demo built: left out
-    assert sorted(client.pulled) == sorted([plan.IMAGES["torchserve"], plan.IMAGES["tfserving"]])
-    assert client.built == [plan.BAKED_IMAGES["kserve"]]  # once, for both KServe services
+    images = set(map(plan.image_name, MODEL_SERVERS))
+    assert sorted(client.pulled) == sorted(ref for image, ref in plan.official_images().items() if image in images)
+    # Each image no registry has, once (digits-kserve:local once for both KServe services).
+    assert client.built == [plan.baked_image(image) for image in plan.build_only_images() if image in images]
+    assert len(client.built) == len(set(client.built)) >= 1
     expected = {s.name: launch.run_options(s, launch.endpoints_mod.resolve({})) for s in plan.services(root)}
     assert client.runs == [expected[name] for name in MODEL_SERVERS]
     key_file = root / "run" / "torchserve" / "key_file.json"

@@ -151,7 +151,7 @@ def test_launcher_options_follow_the_spec_and_overrides(any_root):
 def test_endpoint_lines_use_the_spec(any_root):
     model = specs.load(any_root).model_name
     endpoints = endpoints_mod.resolve({}, root=any_root)
-    text = "\n".join(launch.endpoint_lines(endpoints, any_root / "key_file.json"))
+    text = "\n".join(launch.endpoint_lines(endpoints, any_root / "key_file.json", any_root))
     assert f"http://127.0.0.1:{SERVING_PORTS['torchserve_inference']}/predictions/{model}" in text
     assert f"http://127.0.0.1:{SERVING_PORTS['tfserving_rest']}/v1/models/{model}:predict" in text
     for rest, grpc in (("kserve_torch_rest", "kserve_torch_grpc"), ("kserve_tf_rest", "kserve_tf_grpc")):
@@ -159,3 +159,8 @@ def test_endpoint_lines_use_the_spec(any_root):
         assert f"127.0.0.1:{SERVING_PORTS[grpc]}" in text
     assert f"http://127.0.0.1:{SERVING_PORTS['rayserve_rest']}/v2/models/{model}/infer" in text
     assert str(SERVING_PORTS["torchserve_management"]) not in text
+    from core import registry
+
+    for name in registry.served():  # every served target of a server with a container, at its address
+        assert registry.where(name, any_root, endpoints) in text, name
+    assert str(any_root / "key_file.json") in text

@@ -15,10 +15,10 @@ import sys
 import pytest
 
 from core import manifest
+from core import servers as table
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import artifacts, plan
-from deploy.local import servers
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
 from tests.conftest import copy_trained, free_endpoints, free_ports
@@ -57,8 +57,8 @@ def live(trained_artifacts, tmp_path_factory):
 def test_missing_artifacts_are_built_and_verified(live):
     root, _, ready = live
     # The demo is served only when its page was built into this folder (the browser tests may have).
-    demo = ["web"] if artifacts.web_ready(root) else []
-    assert ready == ["torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve", *demo]
+    demo = [name for name in plan.rows() if table.SERVERS[name].optional] if artifacts.web_ready(root) else []
+    assert ready == [*table.model_servers(), *demo]  # every row with a container, in the table's order
     manifest.verify("torchserve_mar", root)
     assert tf_configs.verified_versions(root) == [1]
     assert artifacts.ensure(root) == ready  # a second call builds nothing new
@@ -111,10 +111,10 @@ def test_tfserving_health_check_fails_without_a_server(live):
     assert answer.returncode != 0
 
 
-@pytest.mark.parametrize("name", servers.KSERVE)
+@pytest.mark.parametrize("name", [name for name, row in table.SERVERS.items() if row.folder == "serving/kserve"])
 def test_kserve_health_check_passes_once_the_model_is_loaded(live, name):
     _, endpoints, _ = live
-    rest = servers.KSERVE[name][1]
+    rest = table.SERVERS[name].port("rest")
     command = plan.kserve_health(name)[1:]
     command[-1] = command[-1].replace(f":{SERVING_PORTS[rest]}/", f":{endpoints.ports[rest]}/")
     answer = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=30)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.test_k8s import MODEL_SERVERS, of_kind
+from tests.deploy.test_k8s import DEPLOYMENTS, MODEL_SERVERS, of_kind
 
 NAMESPACE = "digits"
 CLIENT = {"digits-everywhere/model-client": "true"}
@@ -106,7 +106,7 @@ def test_only_a_scraper_reads_torchserve_s_metrics():
     assert not any(reaches(SCRAPER, torchserve, port) for port in ports_named(torchserve, "http", "grpc"))
 
 
-@pytest.mark.parametrize("name", ["torchserve", "tfserving", "kserve-torch", "kserve-tf", "rayserve", "web"])
+@pytest.mark.parametrize("name", DEPLOYMENTS)  # every server's pod and the page's
 def test_no_server_and_not_the_page_connects_out_dns_included(name):
     source = pods()[name][1]
     assert not reaches(source, DNS, 53)

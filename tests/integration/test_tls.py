@@ -1,5 +1,5 @@
-"""gRPC over TLS on every server (TorchServe, TF Serving, both KServe ModelServers), with a self-signed
-certificate made here (the openssl CLI).
+"""gRPC over TLS on every server with a gRPC target (core/registry.py: TorchServe, TF Serving, both KServe
+ModelServers), with a self-signed certificate made here (the openssl CLI).
 
 The servers of this test's own start with DIGITS_GRPC_TLS_CERT/KEY set (serving/tls.py): the
 project's clients, trusting that certificate, get the right answers over TLS; a plaintext client
@@ -30,14 +30,17 @@ def self_signed(folder, name: str):
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI makes the test certificate")
 def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_path, monkeypatch):
-    from core import paths
+    from core import paths, registry
     from edge.eager import TorchEagerPredictor
     from serving.inprocess import SavedModelInProcess
-    from serving.kserve.client import KServeTfGrpc, KServeTorchGrpc
     from serving.retry import NO_RETRY
-    from serving.tfserving.client import TFServingGrpc
-    from serving.torchserve.client import TorchServeGrpc
     from training import data
+
+    grpc_targets = [name for name in registry.served() if name.endswith("-grpc")]  # each gRPC server's endpoint
+    assert len(grpc_targets) >= 4
+
+    def client_of(name: str, **options):
+        return registry.named(registry.TARGETS[name].predictor)(served.endpoints, root=served.root, **options)
 
     cert, key = self_signed(tmp_path, "server")
     other_cert, other_key = self_signed(tmp_path, "other")
@@ -46,9 +49,7 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
     with own_servers(trained_artifacts, tmp_path) as served:
         images = data.load_split(paths.split_path(served.root))["test"].x[:5]
         references = {"torch": TorchEagerPredictor(served.root), "tensorflow": SavedModelInProcess(served.root)}
-        for client in (TorchServeGrpc(served.endpoints, root=served.root), TFServingGrpc(served.endpoints),
-                       KServeTorchGrpc(served.endpoints, root=served.root),
-                       KServeTfGrpc(served.endpoints, root=served.root)):
+        for client in map(client_of, grpc_targets):
             expected = references[client.framework].predict(images)
             np.testing.assert_allclose(client.predict(images), expected, atol=1e-5)
             client.close()
@@ -60,10 +61,7 @@ def test_grpc_over_tls_with_a_self_signed_certificate(trained_artifacts, tmp_pat
             client.close()
             return error.value.code()
 
-        clients = {"torchserve": lambda: TorchServeGrpc(served.endpoints, root=served.root, retry=NO_RETRY),
-                   "tfserving": lambda: TFServingGrpc(served.endpoints, retry=NO_RETRY),
-                   "kserve-torch": lambda: KServeTorchGrpc(served.endpoints, root=served.root, retry=NO_RETRY),
-                   "kserve-tf": lambda: KServeTfGrpc(served.endpoints, root=served.root, retry=NO_RETRY)}
+        clients = {name: lambda name=name: client_of(name, retry=NO_RETRY) for name in grpc_targets}
         monkeypatch.delenv("DIGITS_GRPC_TLS_CERT")
         monkeypatch.delenv("DIGITS_GRPC_TLS_KEY")  # plaintext clients
         assert ({server: refused(make) for server, make in clients.items()}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import native
+from core import registry
 from deploy.local import runner
 from serving.endpoints import free_endpoints
 from serving.load import variants
@@ -26,7 +27,8 @@ def running(trained_artifacts):
     variant = variants.prepare(root, "native")
     endpoints = free_endpoints()
     runner.stop(variant)
-    runner.start(variant, endpoints, timeout=300, only=("torchserve", "tfserving"))
+    # The servers perf_analyzer speaks to natively: those of its targets (benchmarks/native.py).
+    runner.start(variant, endpoints, timeout=300, only=tuple({registry.TARGETS[t].server for t in native.SERVICES}))
     try:
         yield variant, endpoints
     finally:

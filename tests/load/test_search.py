@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import openloop
+from core import servers as servers_table
 from deploy.local import runner, settings
 from serving.endpoints import free_endpoints
 from serving.load import search, variants
@@ -82,8 +83,8 @@ def test_runner_starts_the_servers_with_a_profiles_rendered_configs(servable, pr
     try:
         runner.main(["start", "--artifacts", str(variant), "--settings", profile])
         run = variant / "run"
-        for server in ("torchserve", "tfserving"):
-            assert json.loads((run / server / "settings.json").read_text()) == chosen.to_dict()
+        for server in servers_table.model_servers():  # every model server the runner started (core/servers.py)
+            assert json.loads((run / server / "settings.json").read_text()) == chosen.to_dict(), server
         text = (run / "torchserve" / "config.properties").read_text()
         entry = models_entry(text)
         assert all(entry[key] == value for key, value in chosen.torchserve.items())

@@ -1,6 +1,7 @@
 """The load tools' logic without servers: Poisson schedule, latency from the scheduled time, the capacity rule."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -242,20 +243,32 @@ def test_the_search_on_the_load_engine_against_a_server_of_known_capacity():
 
 
 def test_a_variant_root_links_the_model_files_and_keeps_its_own_run_folder(tmp_path):
+    from core import manifest, registry
     from serving.load import variants
+    from training.spec import digits_spec, write_spec
 
     root = tmp_path / "artifacts"
-    for item in variants.LINKED:
-        if "." in item:
-            (root / item).parent.mkdir(parents=True, exist_ok=True)
-            (root / item).write_text("{}")
-        else:
-            (root / item).mkdir(parents=True)
+    (root / "data").mkdir(parents=True)
+    write_spec(digits_spec(), root / "spec.json")
+    # A stand-in for every file the model servers' targets run, each in the manifest (TF Serving: version 1).
+    (root / "tfserving" / "digits" / "1").mkdir(parents=True)
+    (root / "tfserving" / "digits" / "1" / "saved_model.pb").write_text("model")
+    entries = {"tfserving_v1": {"path": "tfserving/digits/1"}}
+    for name in registry.served():
+        artifact = registry.TARGETS[name].artifact
+        if artifact is not None:
+            entries[artifact] = {"path": f"{artifact}/{artifact}.bin"}
+            (root / artifact).mkdir(exist_ok=True)
+            (root / artifact / f"{artifact}.bin").write_text("model")
+    manifest.manifest_path(root).write_text(json.dumps(entries))
+    linked = [*variants.SHARED, *variants.model_folders(root)]
+    assert set(linked) == {*variants.SHARED, "tfserving", *(entry["path"].split("/")[0] for entry in entries.values())}
     variant = variants.prepare(root, "tuned")
     assert variant == root / "load" / "tuned"
-    assert all((variant / item).resolve() == (root / item).resolve() for item in variants.LINKED)
+    assert all((variant / item).resolve() == (root / item).resolve() for item in linked)
     assert variants.prepare(root, "tuned") == variant  # again: nothing to do
     assert not (variant / "run").exists()  # the runner makes the variant's own run folder
+    assert not (variant / "web").exists()  # the page is not a variant's
 
 
 def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):

@@ -1,11 +1,13 @@
 """The process runner's failure paths, without starting real servers."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
 import pytest
 
+from core import servers as table
 from deploy.local import runner, servers
 
 
@@ -91,24 +93,23 @@ def test_a_page_that_fails_to_start_leaves_the_model_servers_running(spec_folder
             name=name, describe=f"fake {name}", command=[sys.executable, "-c", code], cwd=spec_folder,
             marker="", ready=ready, prepare=lambda: None)
 
-    monkeypatch.setattr(servers, "torchserve", fake("torchserve", "import time; time.sleep(120)"))
-    monkeypatch.setattr(servers, "tfserving", fake("tfserving", "import time; time.sleep(120)"))
-    kserve = {name: fake(name, "import time; time.sleep(120)") for name in servers.KSERVE}
-    monkeypatch.setattr(servers, "kserve", lambda name, root, endpoints, settings=None: kserve[name](root, endpoints))
-    monkeypatch.setattr(servers, "rayserve", fake("rayserve", "import time; time.sleep(120)"))
-    monkeypatch.setattr(servers, "web", fake("web", "print('page: cannot read index.html'); raise SystemExit(1)",
-                                             ready=lambda: False))
+    # Every row of the table launches a stand-in: the model servers run, the page's server fails.
+    launchers = {name: fake(name, "print('page: cannot read index.html'); raise SystemExit(1)", ready=lambda: False)
+                 if row.optional else fake(name, "import time; time.sleep(120)")
+                 for name, row in table.SERVERS.items()}
+    monkeypatch.setattr(table, "SERVERS", {name: dataclasses.replace(row, launcher=launchers[name])
+                                           for name, row in table.SERVERS.items()})
     monkeypatch.setattr(servers, "web_built", lambda root: True)
     try:
         with pytest.raises(runner.PageError, match="(?s)model servers keep running.*web exited during start-up"):
             runner.start(spec_folder, timeout=60)
-        for name in servers.MODEL_SERVERS:
+        for name in table.model_servers():
             assert runner.read_pid(runner.run_dir(name, spec_folder)) is not None, name
         assert runner.read_pid(runner.run_dir("web", spec_folder)) is None
         assert "web: not served: web exited during start-up" in capsys.readouterr().out
     finally:
         runner.stop(spec_folder)
-    assert all(runner.read_pid(runner.run_dir(name, spec_folder)) is None for name in servers.NAMES)
+    assert all(runner.read_pid(runner.run_dir(name, spec_folder)) is None for name in table.SERVERS)
 
 
 def test_a_page_built_only_halfway_is_not_served(tmp_path):

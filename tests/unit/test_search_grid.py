@@ -1,6 +1,7 @@
 """The settings search's grid and its rule for picking the latency and throughput profiles, on made-up points."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -42,7 +43,7 @@ def test_latency_is_the_lowest_p50_among_points_that_still_carry_load():
 
 
 def test_grids_start_with_the_default_and_name_each_point_by_its_knobs():
-    for server in grid.KNOBS:
+    for server in grid.grids():  # every row of core/servers.py that names a grid
         for size in ("small", "full"):
             points = grid.points(server, size)
             assert points[0] == {"name": "default", "knobs": {}, "settings": {}}
@@ -61,9 +62,34 @@ def test_grids_start_with_the_default_and_name_each_point_by_its_knobs():
 
 
 def test_every_knob_names_a_settings_field():
-    for server, table in grid.KNOBS.items():
-        for knob, (field, _) in table.items():
-            assert field in settings.SERVER_FIELDS[server], (server, knob)
+    for server, found in grid.grids().items():
+        for knob, (field, _) in found.knobs.items():
+            assert field in settings.server_fields().get(server, ()), (
+                f"{server}: knob {knob!r} sets ServerSettings.{field}, which is not among its row's `settings` "
+                "(core/servers.py): a search of one server changes only its own fields")
+
+
+def test_every_settings_field_belongs_to_a_server():
+    own = {field for fields in settings.server_fields().values() for field in fields}
+    known = {field.name for field in dataclasses.fields(settings.ServerSettings)} - {"name"}
+    assert own <= known, f"rows of core/servers.py name settings ServerSettings lacks: {sorted(own - known)}"
+    assert known <= own, (f"ServerSettings fields {sorted(known - own)} belong to no server: name them in their "
+                          "row's `settings` (core/servers.py)")
+
+
+def test_the_searched_servers_are_the_rows_with_a_grid():
+    from core import servers
+
+    assert list(search.searched()) == list(grid.grids()) == servers.searched()
+    for server, framework in search.searched().items():  # its in-process baseline is its framework's
+        assert framework in grid_frameworks(), (f"{server}: its row (core/servers.py) names a grid but no "
+                                                "`framework`: the search times that framework's model in-process")
+
+
+def grid_frameworks() -> set:
+    from core import registry
+
+    return set(registry.IN_PROCESS)
 
 
 def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path):
@@ -89,5 +115,7 @@ def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path
 
 
 def test_points_option_reads_bare_names_and_server_names():
-    assert search.parse_points(["default", "torchserve:b1"]) == {"torchserve": ["default", "b1"],
-                                                                     "tfserving": ["default"]}
+    # A bare name applies to every searched server (each row with a grid), SERVER:NAME to that one.
+    every = {server: ["default"] for server in search.searched()}
+    assert search.parse_points(["default", "torchserve:b1"]) == {**every, "torchserve": ["default", "b1"]}
+    assert "tfserving" in search.searched()
