@@ -8,13 +8,16 @@ demo page, load tests, benchmarks and the tests derive from.
 
 A row (`Target`) names everything about one target: its source framework (whose training produced
 its weights, the reference its answers are held to), precision, kind, folder, the manifest id of
-the file it runs, the build step that writes that file (`Step`: the function, what it reads, what
+the file (or folder) it runs, the build step that writes it (`Step`: the function, what it reads, what
 it writes), its Predictor (`module:Class`), its command line, its row on the demo page (`Page`),
-the local server that runs it and its Locust user. Modules are named as strings and imported only
-when used, so this file imports nothing above `core/` (the layering test holds it to that).
+the local server that runs it (a row of core/servers.py) and its Locust user, the environment its code
+runs in and what else it needs installed (core/environments.py), and the commands `make setup` runs for
+it. Modules are named as strings and imported only when used, so this file imports nothing above
+`core/` (the layering test holds it to that). Rows may come in any order: `steps()` orders the build.
 
-Adding a target: its folder (exporter, Predictor, README) and one row below; see the README's
-"Add a target". Everything else finds it here.
+Adding a target: its folder (exporter, Predictor, requirements.in, README) and one row below, then
+`make lock`; see the README's "Add a target". Everything else finds it here (`TARGETS=` picks it by
+name and group: core/selection.py).
 """
 from __future__ import annotations
 

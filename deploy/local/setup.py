@@ -58,7 +58,8 @@ def fill(name: str, index_args: list) -> None:
     started = time.monotonic()
     environments.stamp(name).unlink(missing_ok=True)  # an interrupted fill never passes for done
     if not environments.python(name).exists() or not python_matches(name):
-        uv.run([str(uv.UV), "venv", "--clear", "--python", uv.base_python(), str(folder)],
+        python = os.environ.get("PYTHON") or environment.python  # an interpreter, or a version uv finds on PATH
+        uv.run([str(uv.UV), "venv", "--clear", "--python", python, str(folder)],
                f"creating {environment.folder}", quiet=True)
     say(f"  {environment.folder}: installing {lock.relative_to(paths.REPO_ROOT)} ({environment.purpose})")
     python = str(environments.python(name))

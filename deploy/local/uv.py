@@ -38,7 +38,7 @@ def say(line: str) -> None:
 
 
 def base_python() -> str:
-    """The Python every environment is made from ($PYTHON, default python3.11)."""
+    """The Python that runs pip for uv's own environment and `pip config list` ($PYTHON, default python3.11)."""
     return os.environ.get("PYTHON") or "python3.11"
 
 
