@@ -14,6 +14,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Keep TensorFlow's C++ start-up chatter out of every command's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# uv installs packages without their bytecode, so a machine that asks Python not to write any
+# (PYTHONDONTWRITEBYTECODE) would compile torch and TensorFlow from source in every process (about
+# 10 s each). The project's commands write it, once, beside each module (__pycache__ is gitignored).
+unexport PYTHONDONTWRITEBYTECODE
 # Training flags, e.g. `make train TRAIN_ARGS="--epochs 5 --width 2"`.
 TRAIN_ARGS ?=
 # Your own data instead of the digits (`make deploy-all DATA=mine.npz`: x (N, H, W[, C]), y, optional
