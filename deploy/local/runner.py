@@ -44,6 +44,9 @@ from deploy.local import servers
 from deploy.local import settings as settings_mod
 from serving import endpoints as endpoints_mod
 
+# Seconds a restarted server's ports may take to be let go by the processes of the one stopped before it.
+RESTART_GRACE = 15.0
+
 
 class StartError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
@@ -107,11 +110,24 @@ def log_tail(folder: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def check_ports_free(server: servers.Server, host: str) -> None:
+def check_ports_free(server: servers.Server, host: str, grace: float = 0.0) -> None:
     """StartError naming the port when another program already listens on one of the server's ports.
 
-    Checked before launching: otherwise a readiness check could be answered by that other program.
+    Checked before launching: otherwise a readiness check could be answered by that other program. `grace`
+    (seconds): how long a port may take to be let go (the server itself was just stopped: a process of its
+    tree may still be closing).
     """
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            return _ports_free(server, host)
+        except StartError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _ports_free(server: servers.Server, host: str) -> None:
     for name, port in server.ports.items():
         with socket.socket() as probe:
             # As the servers bind: a port left in TIME_WAIT by a stopped server is free, a listener is not.
@@ -287,7 +303,7 @@ def _launch(server: servers.Server, root: Path, endpoints, settings, started: li
         print(f"{server.name}: already running (pid {recorded.pid})")
         return recorded
     server.prepare()  # verify artifacts, render configs
-    check_ports_free(server, endpoints.host)
+    check_ports_free(server, endpoints.host, grace=RESTART_GRACE if changed else 0.0)
     recorded = launch(server, folder, cpus)
     (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
     paths.write_atomic(folder / "serves.json", json.dumps(served_model(server, root), indent=2) + "\n")
