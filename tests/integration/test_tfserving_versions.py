@@ -16,7 +16,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def servers(trained_artifacts, tmp_path_factory):
-    with own_servers(trained_artifacts, tmp_path_factory.mktemp("tfserving-versions")) as served:
+    with own_servers(trained_artifacts, tmp_path_factory.mktemp("tfserving-versions"), only=("tfserving",)) as served:
         yield served
 
 
