@@ -4,7 +4,7 @@ One `ModelRegistry` per entry of models.config. It polls the model's base path, 
 versions its version policy asks for (after checking each against the artifact manifest), and
 unloads the rest, so a newly exported version is served without a restart. Errors are
 `ServingError`s carrying TF Serving's status code and a message naming the problem; the gRPC and
-REST fronts (compat_server.py) turn them into a gRPC status or an HTTP status + `{"error": ...}`.
+REST fronts (compat_grpc.py, compat_rest.py) turn them into a gRPC status or an HTTP status + `{"error": ...}`.
 """
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ def b64(data: bytes) -> dict:
 def test_tf_rest_b64_pictures_become_inputs_the_spec_s_way():
     """{"b64": ...} is read as a picture by training.preprocess, as TorchServe reads a posted one; numbers beside it
     stay."""
-    from serving.tfserving.compat_server import read_pictures
+    from serving.tfserving.compat_rest import read_pictures
     from training.preprocess import picture_to_input
 
     spec = Spec(digits_spec())
@@ -112,7 +112,8 @@ def test_tf_rest_b64_pictures_become_inputs_the_spec_s_way():
     ({"b64": 7}, '"instances"[0]: "b64" must be a base64 string'),
 ])
 def test_tf_rest_bad_b64_pictures_are_named(item, message):
-    from serving.tfserving.compat_server import ServingError, read_pictures
+    from serving.tfserving.compat_models import ServingError
+    from serving.tfserving.compat_rest import read_pictures
 
     with pytest.raises(ServingError) as refused:
         read_pictures([item], Spec(digits_spec()), "instances", None)
