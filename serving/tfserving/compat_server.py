@@ -30,7 +30,7 @@ queue is UNAVAILABLE (REST 503) "The batch scheduling queue to which this task w
 full; ...". Batch sizes, padding and time queued are on the metrics page under TF Serving's names.
 
 REST runs on aiohttp (asyncio) with a listen backlog, a connection limit counted from accept,
-header, body and keep-alive timeouts (serving/connections.py) and the predictions on bounded model
+header, body and keep-alive timeouts (core/connections.py) and the predictions on bounded model
 threads off the event loop (RestLimits); gRPC on grpc.aio on the same event loop, --grpc_max_threads
 (TF Serving's flag and default) predictions handled at once, a limit on calls in progress and the
 same connection limits in gRPC's terms. A gRPC prediction costs no thread: it waits for its batch on
@@ -67,9 +67,10 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from core import connections
 from core.contract import ContractError, check_instances, parse_json, range_warning, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
-from serving import connections, watchdog
+from serving import watchdog
 from serving.tfserving import batching_params, configs
 from serving.tfserving.batcher import Scheduler
 from serving.tfserving.compat_models import (
@@ -504,7 +505,7 @@ class RestLimits(connections.ConnectionLimits):
     """How much the REST API takes on at once; what is over a limit is answered 503 + Retry-After, never dropped.
 
     The connection limits (counted from accept, header, body and keep-alive timeouts, what a refused
-    client is told to wait) are serving/connections.py's; these add the listen backlog and the model's.
+    client is told to wait) are core/connections.py's; these add the listen backlog and the model's.
     """
 
     # Kernel queue of connections not yet accepted: a crowd of clients connecting at once waits
@@ -744,7 +745,7 @@ def main(argv=None) -> None:
                         help="seconds one prediction may run before its request is answered DEADLINE_EXCEEDED / 504 "
                              f"and its thread replaced (default: {PREDICTION_TIMEOUT_S:g}; this server only)")
     # tensorflow_model_server's thread flags (0: TensorFlow picks, one per core): the settings search
-    # (serving/load/search.py) tries them, and the same flags reach the real binary.
+    # (benchmarks/search.py) tries them, and the same flags reach the real binary.
     parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
                         help="threads one TensorFlow op may use (default: 0, TensorFlow's choice)")
     parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
