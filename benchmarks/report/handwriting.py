@@ -1,4 +1,4 @@
-"""REPORT.md's section on reading drawn and printed digits (from bench/handwriting.json, `make bench TOOL=handwriting`)."""
+"""REPORT.md's section on reading drawn and printed digits (bench/handwriting.json: `make bench TOOL=handwriting`)."""
 from __future__ import annotations
 
 from benchmarks.report.figures import missing, table

@@ -7,7 +7,8 @@ Reads, from <artifacts>: metrics.json (make train), manifest.json (make export),
 edge.json (make bench-edge), serving.json (make bench-serving), web.json (make bench-web),
 load-capacity.json and load-<endpoint>.json (make loadtest-sweep), scale.json (make bench TOOL=scale),
 burst.json and burst.png (make bench TOOL=burst),
-widths.json (make bench TOOL=widths), training.json (make bench TOOL=training), distributed.json (make bench TOOL=distributed),
+widths.json (make bench TOOL=widths), training.json (make bench TOOL=training),
+distributed.json (make bench TOOL=distributed),
 handwriting.json (make bench TOOL=handwriting), faults.json (make bench TOOL=faults).
 An input that is missing makes its section say "not measured: run <command>"; nothing else stops
 the report. Charts go to report/ next to REPORT.md. Nothing is measured here.

@@ -64,8 +64,9 @@ def breakdown(inputs) -> str:
                          f"{'met' if x <= GOAL_X else 'not met'}); the bare ASGI floor {floor}x, the HTTP round "
                          f"trip alone {trip}x")
     return (text + "The same V2 JSON request (one image), one keep-alive client, each stage on its own server on "
-            f"free loopback ports (`{found.get('command', 'make bench TOOL=kserve-breakdown')}`). \"model + V2 JSON\" is what a "
-            "server does with the body (decode, the V2 and spec checks, encode) without HTTP; \"floor\" is that "
+            f"free loopback ports (`{found.get('command', 'make bench TOOL=kserve-breakdown')}`). "
+            "\"model + V2 JSON\" is what a server does with the body (decode, the V2 and spec checks, encode) "
+            "without HTTP; \"floor\" is that "
             "in a bare ASGI app on the same uvicorn; \"kserve + logging\" turns kserve's default access and "
             "latency lines back on.\n\n" + table(["framework", "stage", "p50 ms", "p99 ms", "x model"], rows)
             + "\n" + "".join(f"- {goal}.\n" for goal in goals))
