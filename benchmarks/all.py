@@ -1,20 +1,20 @@
 """Every measurement the report needs, one after the other, then the report (`make bench-all`).
 
-    make bench-all                         # = python -m benchmarks.all
-    python -m benchmarks.all --skip widths --sweep-args "--seconds 2"
+    make bench-all                         # = python -m benchmarks all
+    python -m benchmarks all --skip widths --sweep-args "--seconds 2"
 
 Steps: the build graph (deploy/local/build.py: train and export what is missing or stale); bench-edge;
 the serving benchmark against servers started for it on free ports (in their own run folder, so a
 `make serve` already running is left alone); 64 requests in flight on the TF server and TorchServe,
-the default, latency and throughput profiles, by the native generator (serving/load/concurrent.py: `make
-setup` installs it); where KServe's latency goes (bench-kserve); where TorchServe's goes and
-what can be cut (bench-torchserve); bench-web; the settings search (serving/load/search.py: every
+the default, latency and throughput profiles, by the native generator (benchmarks/concurrent.py: `make
+setup` installs it); where KServe's latency goes (`kserve-breakdown`); where TorchServe's goes and
+what can be cut (`torchserve-breakdown`); bench-web; the settings search (benchmarks/search.py: every
 grid point, for the report; it does NOT rewrite deploy/local/profiles.json: `make tune` does, and
 the sweep measures the committed profiles, so two runs compare the same settings); the capacity
 sweep (default vs the latency and throughput profiles, pinned and unpinned); the burst (16..1,000
-connections at once); the width sweep; the training cost (bench-training); data-parallel training at 1 and 2
-workers (bench-distributed); drawn and printed digits with and without augmentation (bench-handwriting);
-the fault-injection tests with their counts (make faults); `make report`.
+connections at once); the width sweep; the training cost (`training`); data-parallel training at 1 and 2
+workers (`distributed`); drawn and printed digits with and without augmentation (`handwriting`);
+the fault-injection tests with their counts (`faults`); `make report`.
 Each step runs as its own process, prints its progress, and a failed step is named at the end
 while the others still run (the report then says which figures are missing). Takes about
 60-80 minutes on a 2-core machine (the search: 15-20 of them).
@@ -31,14 +31,11 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import tools
 from core import paths
 
 STEPS = ("build", "edge", "serving", "concurrent", "kserve", "torchserve", "web", "search", "sweep", "scale", "burst",
          "widths", "training", "distributed", "handwriting", "faults", "report")
-
-
-def python(*args: str) -> list[str]:
-    return [sys.executable, "-m", *args]
 
 
 def run(command: list[str], env: dict | None = None) -> None:
@@ -48,25 +45,25 @@ def run(command: list[str], env: dict | None = None) -> None:
 
 def step_build(root: Path, args) -> None:
     """Train and export what is missing or stale (the same graph `make deploy-all` runs)."""
-    run(python("deploy.local.build", "--artifacts", str(root)))
+    run([sys.executable, "-m", "deploy.local.build", "--artifacts", str(root)])
 
 
 def step_edge(root: Path, args) -> None:
-    run(python("edge.bench"), env={"DIGITS_ARTIFACTS": str(root)})
+    run(tools.argv("edge"), env={"DIGITS_ARTIFACTS": str(root)})
 
 
 def step_serving(root: Path, args) -> None:
-    """serving.bench against servers of our own on free ports; its JSON lands in <root>/bench/."""
+    """The one-client benchmark (one_client.py) against servers of our own on free ports; its JSON: <root>/bench/."""
+    from benchmarks import variants
     from deploy.local import runner
     from serving.endpoints import free_endpoints
-    from serving.load import variants
 
     variant = variants.prepare(root, "bench")
     endpoints = free_endpoints()
     runner.stop(variant)  # servers left by an interrupted run would answer on other ports
     runner.start(variant, endpoints, timeout=300)
     try:
-        run(python("serving.bench"), env={"DIGITS_ARTIFACTS": str(variant), **endpoints.as_environment()})
+        run(tools.argv("serving"), env={"DIGITS_ARTIFACTS": str(variant), **endpoints.as_environment()})
     finally:
         runner.stop(variant)
     (root / "bench").mkdir(parents=True, exist_ok=True)
@@ -75,63 +72,63 @@ def step_serving(root: Path, args) -> None:
 
 def step_concurrent(root: Path, args) -> None:
     """64 requests in flight: the default, latency and throughput profiles, by the native generator (own servers)."""
-    run(python("serving.load.concurrent", "--artifacts", str(root)))
+    run(tools.argv("concurrent", "--artifacts", str(root)))
 
 
 def step_torchserve(root: Path, args) -> None:
-    """Where TorchServe's latency goes, and what can be cut (serving/torchserve/breakdown.py: its own servers)."""
-    run(python("serving.torchserve.breakdown", "--artifacts", str(root)))
+    """Where TorchServe's latency goes, and what can be cut (benchmarks/torchserve_breakdown.py: its own servers)."""
+    run(tools.argv("torchserve-breakdown", "--artifacts", str(root)))
 
 
 def step_kserve(root: Path, args) -> None:
-    """Where KServe's V2 REST latency goes (serving/kserve/breakdown.py: its own servers on free ports)."""
-    run([str(paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"), "-m", "serving.kserve.breakdown"],
+    """Where KServe's V2 REST latency goes (benchmarks/kserve_breakdown.py: its own servers on free ports)."""
+    run([str(paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"), "-m", "benchmarks", "kserve-breakdown"],
         env={"DIGITS_ARTIFACTS": str(root)})
 
 
 def step_web(root: Path, args) -> None:
-    run(python("web.tfjs.bench", "--artifacts", str(root)))
+    run(tools.argv("web", "--artifacts", str(root)))
 
 
 def step_search(root: Path, args) -> None:
-    run(python("serving.load.search", "--artifacts", str(root), *shlex.split(args.search_args)))
+    run(tools.argv("search", "--artifacts", str(root), *shlex.split(args.search_args)))
 
 
 def step_sweep(root: Path, args) -> None:
-    run(python("serving.load.sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
+    run(tools.argv("sweep", "--artifacts", str(root), *shlex.split(args.sweep_args)))
 
 
 def step_scale(root: Path, args) -> None:
-    run(python("benchmarks.scale", "--artifacts", str(root)))
+    run(tools.argv("scale", "--artifacts", str(root)))
 
 
 def step_burst(root: Path, args) -> None:
-    run(python("serving.load.burst", "--artifacts", str(root), *shlex.split(args.burst_args)))
+    run(tools.argv("burst", "--artifacts", str(root), *shlex.split(args.burst_args)))
 
 
 def step_widths(root: Path, args) -> None:
-    run(python("benchmarks.widths", "--artifacts", str(root), *shlex.split(args.width_args)))
+    run(tools.argv("widths", "--artifacts", str(root), *shlex.split(args.width_args)))
 
 
 def step_training(root: Path, args) -> None:
-    run(python("benchmarks.training", "--artifacts", str(root)))
+    run(tools.argv("training", "--artifacts", str(root)))
 
 
 def step_distributed(root: Path, args) -> None:
-    run(python("benchmarks.distributed", "--artifacts", str(root)))
+    run(tools.argv("distributed", "--artifacts", str(root)))
 
 
 def step_handwriting(root: Path, args) -> None:
-    run(python("benchmarks.handwriting", "--artifacts", str(root)))
+    run(tools.argv("handwriting", "--artifacts", str(root)))
 
 
 def step_faults(root: Path, args) -> None:
     """The fault-injection tests (benchmarks/faults.py); each builds and starts what it needs of its own."""
-    run(python("benchmarks.faults", "--artifacts", str(root)))
+    run(tools.argv("faults", "--artifacts", str(root)))
 
 
 def step_report(root: Path, args) -> None:
-    run(python("benchmarks.report", "--artifacts", str(root)))
+    run(tools.argv("report", "--artifacts", str(root)))
 
 
 def main(argv=None) -> None:
@@ -139,9 +136,9 @@ def main(argv=None) -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, help="steps to leave out")
     # 2 s steps: the sweep runs its search twice (generator and servers pinned apart, and not).
     parser.add_argument("--sweep-args", default="--seconds 2",
-                        help="flags for serving.load.sweep (default: \"--seconds 2\")")
-    parser.add_argument("--search-args", default="", help="flags for serving.load.search, e.g. \"--grid full\"")
-    parser.add_argument("--burst-args", default="", help="flags for serving.load.burst, e.g. \"--connections 64 256\"")
+                        help="flags for benchmarks.sweep (default: \"--seconds 2\")")
+    parser.add_argument("--search-args", default="", help="flags for benchmarks.search, e.g. \"--grid full\"")
+    parser.add_argument("--burst-args", default="", help="flags for benchmarks.burst, e.g. \"--connections 64 256\"")
     parser.add_argument("--width-args", default="", help="flags for benchmarks.widths, e.g. \"--widths 1 8\"")
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
@@ -162,7 +159,3 @@ def main(argv=None) -> None:
     if failed:
         raise SystemExit(f"bench-all: these steps failed: {', '.join(failed)} "
                          "(their report sections say 'not measured')")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Data-parallel training, measured: time per epoch, samples/s and scaling efficiency at 1 and 2 workers.
 
-    make bench-distributed                             # = python -m benchmarks.distributed
-    python -m benchmarks.distributed --workers 1 2 4 --epochs 5
+    make bench TOOL=distributed                             # = python -m benchmarks distributed
+    python -m benchmarks distributed --workers 1 2 4 --epochs 5
 
 Runs `make train-distributed` (training/distributed.py: PyTorch DDP under torchrun, TensorFlow
 MultiWorkerMirroredStrategy) once per worker count, the full-length training by default (25
@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
     if min(args.workers) < 1 or args.epochs < 2:
         parser.error("--workers must be at least 1 and --epochs at least 2")
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    command = results_mod.command("benchmarks.distributed", argv)
+    command = results_mod.command(__name__, argv)
     counts = sorted(set(args.workers))
     results, started = {}, time.monotonic()
     for number, workers in enumerate(counts, 1):
@@ -114,7 +114,3 @@ def main(argv=None) -> dict:
                   f"{f.get('scaling_efficiency', float('nan')):>12.2f}{f['test_accuracy']:>10.4f}")
     print(f"\nwrote {out} in {time.monotonic() - started:.0f} s ({command})")
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -1,15 +1,15 @@
-"""Run the fault-injection tests and keep what each one measured (`make faults`).
+"""Run the fault-injection tests and keep what each one measured (`make bench TOOL=faults`).
 
-    make faults                                   # = python -m benchmarks.faults
-    python -m benchmarks.faults -k torchserve     # only the fault tests matching an expression
-    python -m benchmarks.faults --from-run faults.jsonl junit.xml   # what a test run already recorded:
+    make bench TOOL=faults                                   # = python -m benchmarks faults
+    python -m benchmarks faults -k torchserve     # only the fault tests matching an expression
+    python -m benchmarks faults --from-run faults.jsonl junit.xml   # what a test run already recorded:
         # DIGITS_FAULTS_REPORT=$PWD/faults.jsonl make test PYTEST_ARGS=--junitxml=$PWD/junit.xml
 
 Every test that injects a fault (a killed or stopped worker, expiring keys, a restart or a new
 version under load, connection floods, an interrupted build, ...) records its counts through
 tests/faults.py. This runs those tests (the `fault` marker) with DIGITS_FAULTS_REPORT set, then
 writes what they recorded, with each test's outcome, to <artifacts>/bench/faults.json, which
-REPORT.md's reliability section reads (benchmarks/report_faults.py). Exits non-zero if a test failed:
+REPORT.md's reliability section reads (benchmarks/report/faults.py). Exits non-zero if a test failed:
 a fault the project does not survive is the finding, and the JSON says which.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def write_report(root: Path, argv, lines: Path, junit: Path, seconds: float | No
     files = {entry["test"].split("::")[0] for entry in records}
     tests = {name: outcome for name, outcome in (outcomes_of(junit) if junit.exists() else {}).items()
              if exit_code is not None or name.split("::")[0] in files}
-    report = {"command": results.command("benchmarks.faults", argv), "machine": machine.describe(),
+    report = {"command": results.command(__name__, argv), "machine": machine.describe(),
               "seconds": seconds, "exit_code": exit_code, "tests": tests, "faults": records}
     path = results.write(report, root, "faults")
     print(f"faults: {len(records)} records from {len(tests)} tests "
@@ -90,7 +90,3 @@ def write_report(root: Path, argv, lines: Path, junit: Path, seconds: float | No
         counts = ", ".join(f"{key} {value}" for key, value in entry["counts"].items())
         print(f"  {entry['fault']} | {entry['target']} | {counts}")
     return int(any(outcome == "failed" for outcome in tests.values()))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """How well the digits model reads digits people draw and print, with and without augmentation.
 
-    make bench-handwriting                               # = python -m benchmarks.handwriting
-    python -m benchmarks.handwriting --epochs 2 --per-style 2 --per-font 1     # a quick check
+    make bench TOOL=handwriting                               # = python -m benchmarks handwriting
+    python -m benchmarks handwriting --epochs 2 --per-style 2 --per-font 1     # a quick check
 
 The held-out set (training/heldout.py) is drawn with the page's pad and printed in fonts, from styles,
 fonts and random streams training never uses, and reduced by the page's own reduction. Two models
@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     cases = {"drawn": heldout.drawn(spec, args.seed, args.per_style),
              "printed": heldout.printed(spec, args.seed, args.per_font)}
     labels = tuple(spec.labels)
-    report = {"command": results.command("benchmarks.handwriting", argv), "machine": machine.describe(),
+    report = {"command": results.command(__name__, argv), "machine": machine.describe(),
               "seed": args.seed, "goal": GOAL, "cases": {kind: len(found) for kind, found in cases.items()},
               "page_framework": "tensorflow", "models": {}}
     for name in MODELS:
@@ -148,7 +148,3 @@ def _print_table(report: dict, labels: tuple) -> None:
             before, after = (report["models"][m]["frameworks"][framework][kind]["per_digit"].get(label) for m in MODELS)
             cells.append(f"{before:.2f} -> {after:.2f}")
         print(f"{label:<7}{cells[0]:>16}{cells[1]:>16}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,8 @@
 """The benchmarks' native load generator: NVIDIA's perf_analyzer, for loads a Python client cannot offer.
 
     make setup                       # .venv-perf (requirements/perf.txt) and Debian's libb64-0d
-    python -m benchmarks.native --check    # the binary runs here: its version
-    python -m benchmarks.native --target tfserving-grpc --concurrency 64   # needs `make serve`
+    python -m benchmarks native --check    # the binary runs here: its version
+    python -m benchmarks native --target tfserving-grpc --concurrency 64   # needs `make serve`
 
     result = native.run("tfserving-grpc", root, endpoints, concurrency=64, seconds=3)
 
@@ -216,7 +216,7 @@ def main(argv=None) -> dict | None:
         root = (args.artifacts or paths.artifacts_dir()).resolve()
         print(f"perf_analyzer: {args.concurrency} requests in flight on {args.target} (`make serve`'s), "
               f"{args.seconds:g} s windows", flush=True)
-        result = {"command": results.command("benchmarks.native", argv), "machine": machine.describe(),
+        result = {"command": results.command(__name__, argv), "machine": machine.describe(),
                   **run(args.target, root, endpoints_mod.resolve(root=root), args.concurrency, args.seconds)}
     except NativeError as error:
         raise SystemExit(f"error: {error}") from None
@@ -224,7 +224,3 @@ def main(argv=None) -> dict | None:
     print(json.dumps(result, indent=2))
     print(f"wrote {out}")
     return result
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """The one load engine: open-loop arrivals at a fixed rate, latency from each request's scheduled time,
 every request accounted for, and what the generator itself cost.
 
-    python -m benchmarks.openloop --target torchserve-grpc --rate 200 --seconds 10   # needs `make serve`
+    python -m benchmarks openloop --target torchserve-grpc --rate 200 --seconds 10   # needs `make serve`
 
     result = openloop.run(make_predictor, images, classes, rate=200, seconds=10)       # one window, blocking
     load = openloop.OpenLoop(make_predictor, [batch], expected=[rows], rate=20).start() # until stop()
@@ -36,7 +36,7 @@ use, and the p99 send lag (scheduled -> sent). When the generator used >= 90% of
 send lag p99 exceeded 10 ms, `generator_limited` says so: that figure measures the client too.
 With `servers={name: pid}` the CPU of each server's process tree over the same window is added.
 
-`python -m benchmarks.openloop` writes the result to `--out` (default:
+`python -m benchmarks openloop` writes the result to `--out` (default:
 <artifacts>/bench/load-run-<target>.json, through benchmarks/results.py) and prints it.
 """
 from __future__ import annotations
@@ -53,8 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine, results, timing
-from serving.load import memory
+from benchmarks import machine, memory, results, timing
 from serving.retry import batch_queue_full, refusal
 
 CLIENT_TIMEOUT_S = 5.0  # a request slower than this is an error, far past any latency objective
@@ -129,7 +128,7 @@ def classify(error: BaseException) -> tuple[str, str]:
 class Tally:
     """How each request ended (`OUTCOMES`), error kinds with one example each, latencies and send lags (s).
 
-    Thread-safe; the burst tool (serving/load/burst.py) counts its crowd with it too."""
+    Thread-safe; the burst tool (benchmarks/burst.py) counts its crowd with it too."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -371,7 +370,7 @@ def main(argv=None) -> dict:
     endpoints = endpoints_mod.resolve()
     print(f"open loop: {args.target} at {args.rate:g} req/s (Poisson) for {args.seconds:g} s, "
           f"{args.threads} client threads", flush=True)
-    result = {"target": args.target, "command": results.command("benchmarks.openloop", argv),
+    result = {"target": args.target, "command": results.command(__name__, argv),
               "machine": machine.describe(),
               **run(predictor_factory(args.target, root, endpoints), test_images(root), specs.load(root).num_classes,
                     args.rate, args.seconds, args.threads)}
@@ -379,7 +378,3 @@ def main(argv=None) -> dict:
     print(json.dumps(result, indent=2))
     print(f"wrote {out}")
     return result
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Where every measurement writes its JSON, and how it names the command that reproduces it.
 
     from benchmarks import results
-    report = {"command": results.command("edge.bench", argv), "machine": machine.describe(), ...}
+    report = {"command": results.command(__name__, argv), "machine": machine.describe(), ...}
     path = results.write(report, root, "edge")            # -> <artifacts>/bench/edge.json
     path = results.save(report, args.out)                 # a tool's own --out path
 """
@@ -12,10 +12,14 @@ import shlex
 import sys
 from pathlib import Path
 
+from benchmarks import tools
+
 
 def command(module: str, argv: list[str] | None) -> str:
-    """`python -m <module> <args>`: the line that reproduces a measurement (argv None: this process's own)."""
-    return " ".join(["python -m", module, shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
+    """`python -m benchmarks <tool> <args>`, the tool whose row (tools.py) names `module`: the line that
+    reproduces a measurement (argv None: this process's own)."""
+    args = shlex.join(sys.argv[1:] if argv is None else argv)
+    return " ".join(["python -m benchmarks", tools.name_of(module), args]).strip()
 
 
 def bench_dir(root: Path) -> Path:

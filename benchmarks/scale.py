@@ -1,11 +1,11 @@
 """Ray Serve's capacity at 1, 2 and 4 replicas, batching on and off, beside KServe and TorchServe, in one run.
 
-    make bench-scale                                          # = python -m benchmarks.scale
-    python -m benchmarks.scale --replicas 1 2 --step-seconds 1 --others   # quicker, Ray Serve only
+    make bench TOOL=scale                                          # = python -m benchmarks scale
+    python -m benchmarks scale --replicas 1 2 --step-seconds 1 --others   # quicker, Ray Serve only
 
 Each configuration is started alone on free ports over the trained model (deploy/local/runner.py, in a
-variant root: serving/load/variants.py), measured the way the settings search measures a point
-(serving/load/search.py `measure_point`: a warm-up, one client's p50/p99, then the capacity search of
+variant root: benchmarks/variants.py), measured the way the settings search measures a point
+(benchmarks/search.py `measure_point`: a warm-up, one client's p50/p99, then the capacity search of
 the open-loop engine, p99 <= 50 ms with every request answered, bracketed and bisected) with the RSS of the
 server's process tree idle and at its peak under load, and stopped. Ray Serve runs `--replicas`
 fixed replicas (no autoscaling) with `@serve.batch` on (batch size 8, 2 ms wait) or off (batch 1);
@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 from benchmarks import machine as machine_mod
-from benchmarks import results
+from benchmarks import results, search, sweep
 from core import paths, servers
-from serving.load import search, sweep
 
 BATCH_SIZE, BATCH_WAIT_MS = 8, 2  # @serve.batch when batching is on (serving/rayserve/app.py's defaults)
 
@@ -82,14 +81,14 @@ def main(argv=None) -> dict:
     cores = len(os.sched_getaffinity(0))
     todo = [("rayserve", point) for point in points(args.replicas, args.batching)] + \
            [(server, {"name": "default", "settings": {}}) for server in args.others]
-    print(f"bench-scale: {len(todo)} configurations, load steps of {args.step_seconds:g} s, {bounds.describe()}, "
+    print(f"scale: {len(todo)} configurations, load steps of {args.step_seconds:g} s, {bounds.describe()}, "
           f"objective p99 <= {sweep.SLO_P99_MS:g} ms, {cores} cores shared with the generator", flush=True)
     started, measured = time.monotonic(), []
     for number, (server, point) in enumerate(todo, 1):
         print(f"[{number}/{len(todo)}] {server} {point['name']}", flush=True)
         measured.append((server, search.measure_point(root, server, point, args, bounds)))
     table = [line for server, point in measured for line in rows(server, point, cores)]
-    report = {"command": results.command("benchmarks.scale", argv), "machine": machine_mod.describe(),
+    report = {"command": results.command(__name__, argv), "machine": machine_mod.describe(),
               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": cores,
               "slo_p99_ms": sweep.SLO_P99_MS, "search": {**bounds.to_dict(), "step_seconds": args.step_seconds},
               "batch": {"max_batch_size": BATCH_SIZE, "wait_ms": BATCH_WAIT_MS}, "table": table,
@@ -103,7 +102,3 @@ def main(argv=None) -> dict:
         print(f"{line['target']:<22}{line['config']:<28}{figures}")
     print(f"\nwrote {path} in {report['seconds']:.0f} s ({report['command']})")
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """What training costs in each framework: peak memory of the training process and time per epoch.
 
-    make bench-training                                    # = python -m benchmarks.training
-    python -m benchmarks.training --widths 1 8 --epochs 2 --modes torch:eager tensorflow:graph
+    make bench TOOL=training                                    # = python -m benchmarks training
+    python -m benchmarks training --widths 1 8 --epochs 2 --modes torch:eager tensorflow:graph
 
 Every run trains the same network on the same split (seed 0), batch size, epochs and thread count
 (`--threads`, default 1, for both frameworks), in a process of its own, so its peak RSS
@@ -21,14 +21,13 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine
+from benchmarks import machine, tools
 from benchmarks import results as results_mod
 from core import paths
 from training import data
@@ -83,7 +82,7 @@ def child(framework: str, mode: str, width: int, args) -> dict:
 
 
 def measure(framework: str, mode: str, width: int, args) -> dict:
-    command = [sys.executable, "-m", "benchmarks.training", "--child", framework, mode, str(width),
+    command = [*tools.argv("training"), "--child", framework, mode, str(width),
                "--split", str(args.split), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                "--threads", str(args.threads)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -131,7 +130,7 @@ def main(argv=None) -> dict | None:
         return None
 
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    command = results_mod.command("benchmarks.training", argv)
+    command = results_mod.command(__name__, argv)
     with tempfile.TemporaryDirectory(prefix="bench-training-") as folder:
         args.split = Path(folder) / "split.npz"
         _, splits = data.prepare(0, None, args.split)  # the default split, seed 0
@@ -162,7 +161,3 @@ def main(argv=None) -> dict | None:
     out = results_mod.write(report, root, "training")
     print(f"\n{table(runs)}\n\nwrote {out} in {time.monotonic() - started:.0f} s ({command})")
     return report
-
-
-if __name__ == "__main__":
-    main()

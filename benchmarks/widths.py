@@ -1,7 +1,7 @@
 """How latency grows with the width multiplier (1, 2, 4, 8) on every target of core/registry.py.
 
-    make bench-widths                                  # = python -m benchmarks.widths
-    python -m benchmarks.widths --widths 1 8 --epochs 1 --calls 100
+    make bench TOOL=widths                                  # = python -m benchmarks widths
+    python -m benchmarks widths --widths 1 8 --epochs 1 --calls 100
 
 For each width it trains both frameworks briefly (accuracy is not the point here) into its own
 artifacts folder `<artifacts>/width/w<k>/`, exports every artifact (edge files, the TorchServe
@@ -87,11 +87,11 @@ def measure_width(root: Path, calls: int, warmup: int) -> dict:
 
 
 def _browser(root: Path) -> dict:
-    """The page's warm model latency in headless Chromium, wasm backend (web/tfjs/bench.py)."""
-    from web.tfjs import bench
+    """The page's warm model latency in headless Chromium, wasm backend (benchmarks/browser.py)."""
+    from benchmarks import browser
 
     try:
-        figures = bench.run(root, "wasm", cold_runs=1, warm_runs=50)["backends"]["wasm"]
+        figures = browser.run(root, "wasm", cold_runs=1, warm_runs=50)["backends"]["wasm"]
         return {"p50_ms": figures["warm_model"]["p50_ms"], "p99_ms": figures["warm_model"]["p99_ms"], "calls": 50}
     except (Exception, SystemExit) as error:
         return {"error": f"{type(error).__name__}: {str(error)[:200]}"}
@@ -107,10 +107,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
     args = parser.parse_args(argv)
     root = (args.artifacts or paths.artifacts_dir()).resolve()
-    from edge.bench import limit_threads
+    from benchmarks.edge_runtimes import limit_threads
 
     limit_threads()
-    command = results.command("benchmarks.widths", argv)
+    command = results.command(__name__, argv)
     report = {"command": command, "machine": machine.describe(), "epochs": args.epochs, "calls": args.calls,
               "latency": "batch 1, ms per call", "widths": {}}
     started = time.monotonic()
@@ -129,7 +129,3 @@ def main(argv=None) -> dict:
         print(f"{name:<26}" + "".join(f"{c:>10.3f}" if c is not None else f"{'-':>10}" for c in cells))
     print(f"\nwrote {out} in {time.monotonic() - started:.0f} s ({command})")
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -93,6 +93,17 @@ def record(artifact_id: str, path: Path, *, framework: str, precision: str, root
     return entry
 
 
+def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framework: str, precision: str,
+                  root: Path, **extra) -> dict:
+    """Write an exported model (unless the exporter wrote it already), record it, say so; the entry."""
+    if content is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
+    entry = record(artifact_id, out, framework=framework, precision=precision, root=root, **extra)
+    print(f"{artifact_id}: wrote {out} ({entry['bytes']:,} bytes)")
+    return entry
+
+
 def merge(new_entries: dict, root: Path) -> None:
     """Add or replace these entries as they are (a staged build's, whose files move into `root` next)."""
     with _locked(root):

@@ -58,3 +58,9 @@ def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> Path
         os.chmod(temporary, mode)  # exactly `mode`, whatever the umask (created no wider than it)
     os.replace(temporary, path)
     return path
+
+
+def unsupported_path(root: Path, name: str) -> Path:
+    """Why step `name` could not build for this network, when it could not (core/registry.py NotSupported):
+    the build graph (deploy/local/build.py) writes it, the page's export reads it."""
+    return root / "built" / f"{name}.unsupported"

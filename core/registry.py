@@ -95,7 +95,7 @@ class Target:
     # The local server that runs it (deploy/local/servers.py): torchserve, tfserving, kserve-*.
     server: str | None = None
     address: str | None = None  # where it answers: a template over the endpoints' names and {model}
-    load_user: str | None = None  # its Locust user class in serving/load/locustfile.py
+    load_user: str | None = None  # its Locust user class in benchmarks/locust/locustfile.py
     # A server row: "module:Class" of what it would serve, loaded in-process (make check-network judges it
     # without starting the server).
     offline: str | None = None

@@ -156,12 +156,8 @@ def table() -> str:
     return "\n".join(lines)
 
 
-README_BEGIN = "<!-- the table of targets: written by `python -m core.selection --readme` -->"
-README_END = "<!-- end of the table of targets -->"
-
-
 def markdown() -> str:
-    """The README's table of targets: one row per target, from the table, with what each needs installed."""
+    """The README's table of targets (core/readme.py writes it): one row per target, with what each needs installed."""
     lines = [f"{len(registry.TARGETS)} targets:", "",
              "| target | kind | weights from | precision | needs (beyond `.venv`) |", "| --- | --- | --- | --- | --- |"]
     for name, target in registry.TARGETS.items():
@@ -171,31 +167,14 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
-def readme_block(text: str) -> str:
-    """What README.md holds between the table's two markers."""
-    return text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip("\n")
-
-
-def write_readme(path) -> None:
-    """Put the table of targets between README.md's two markers."""
-    before, rest = path.read_text().split(README_BEGIN, 1)
-    after = rest.split(README_END, 1)[1]
-    path.write_text(f"{before}{README_BEGIN}\n{markdown()}\n{README_END}{after}")
-
-
 def main(argv=None) -> None:
     import argparse
 
-    from core import paths
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default=None, help="targets or groups (default: $DIGITS_TARGETS, or all)")
     parser.add_argument("--needs", action="store_true", help="print only what the pick needs, one per line")
-    parser.add_argument("--readme", action="store_true", help="write the table of targets into README.md")
     args = parser.parse_args(argv)
-    if args.readme:
-        write_readme(paths.REPO_ROOT / "README.md")
-        return
     try:
         names = pick(args.targets)
     except SelectionError as error:

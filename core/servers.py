@@ -56,7 +56,7 @@ class Container:
 
 @dataclass(frozen=True)
 class About:
-    """What no benchmark measures, for the report's "Which server to pick" (benchmarks/report_servers.py)."""
+    """What no benchmark measures, for the report's "Which server to pick" (benchmarks/report/servers.py)."""
     what: str
     protocol: str
     maintenance: str
@@ -80,13 +80,13 @@ class ServerRow:
     framework: str | None = None  # the framework of the model it serves: "torch" or "tensorflow"
     model: str | None = None  # the manifest id of the model file it loads (None: TF Serving's newest version)
     container: Container | None = None
-    # "module:name" of its updater (serving/update.py Updater): how a running server takes a new model version
+    # "module:name" of its updater (deploy/local/update.py Updater): how a running server takes a new model version
     # and goes back. Rows naming the same updater follow one set of versions and are updated together.
     updater: str | None = None
     # The fields of deploy/local/settings.py ServerSettings that are its own: a profile or a grid point of
     # the settings search changes only these for it.
     settings: tuple = ()
-    grid: str | None = None  # "module:name" of its settings-search grid (serving/load/grid.py Grid); None: none
+    grid: str | None = None  # "module:name" of its settings-search grid (benchmarks/grid.py Grid); None: none
     label: str = ""  # its name in the reports (default: its name)
     about: About | None = None  # the report's "Which server to pick" row (None: not in that table)
     native: bool = False  # the framework's own server: the report's claims set these side by side
@@ -118,8 +118,8 @@ SERVERS = {row.name: row for row in (
               container=Container("deploy.containers.plan:torchserve_service", "pytorch/torchserve:0.12.0-cpu",
                                   "1000:1000", {"cpus": "2", "memory": "1536M", "reserve": "512M",
                                                 "cpu_request": "500m"}),
-              updater="serving.update:TORCHSERVE", settings=("torchserve", "torchserve_env", "torchserve_config"),
-              grid="serving.load.grid:TORCHSERVE", label="TorchServe", native=True,
+              updater="deploy.local.update:TORCHSERVE", settings=("torchserve", "torchserve_env", "torchserve_config"),
+              grid="benchmarks.grid:TORCHSERVE", label="TorchServe", native=True,
               about=About("TorchServe 0.12.0", "its own REST and gRPC",
                           "limited maintenance: 0.12.0 is its last release, no security fixes promised; KServe is "
                           "removing its TorchServe runtime",
@@ -132,8 +132,8 @@ SERVERS = {row.name: row for row in (
                                                   "cpu_request": "250m"},
                                   # And on KServe, its built-in TF Serving runtime (deploy/kserve/).
                                   k8s={**K8S, "kserve/tfserving.yaml": ("InferenceService",)}),
-              updater="serving.update:TFSERVING", settings=("tfserving_batching", "tfserving", "tfserving_flags"),
-              grid="serving.load.grid:TFSERVING", label="TF Serving", native=True,
+              updater="deploy.local.update:TFSERVING", settings=("tfserving_batching", "tfserving", "tfserving_flags"),
+              grid="benchmarks.grid:TFSERVING", label="TF Serving", native=True,
               about=About("TF Serving API", "TF Serving REST and gRPC (tensorflow_serving.apis)",
                           "TF Serving is Google's; here the project's compatible server stands in (the binary cannot "
                           "be installed on this machine)",
@@ -153,7 +153,7 @@ SERVERS = {row.name: row for row in (
                                   # And on KServe itself, as a custom predictor (deploy/kserve/).
                                   k8s={**K8S, "kserve/kserve-torch.yaml": ("InferenceService",)}),
               # The KServe servers and Ray Serve hold the same kserve.Model, which follows one version folder.
-              updater="serving.update:KSERVE", settings=("kserve_flags",), label="KServe (PyTorch)",
+              updater="deploy.local.update:KSERVE", settings=("kserve_flags",), label="KServe (PyTorch)",
               about=KSERVE_ABOUT),
     ServerRow("kserve-tf", "serving/kserve", "deploy.local.servers:kserve_tf", env="kserve", needs=LOAD_TOOLS,
               setup=V2_STUBS, ports={"kserve_tf_rest": 8092, "kserve_tf_grpc": 8093},
@@ -161,12 +161,12 @@ SERVERS = {row.name: row for row in (
               container=Container("deploy.containers.plan:kserve_service", PYTHON_BASE, APP_USER,
                                   {"cpus": "2", "memory": "1536M", "reserve": "768M", "cpu_request": "500m"},
                                   dockerfile="kserve", built_only=True),
-              updater="serving.update:KSERVE", settings=("kserve_flags",), label="KServe (TensorFlow)",
+              updater="deploy.local.update:KSERVE", settings=("kserve_flags",), label="KServe (TensorFlow)",
               about=KSERVE_ABOUT),
     # Ray Serve's HTTP proxy: V2 REST from the replicas, a one-container Ray cluster from its own image
     # (rayserve.Dockerfile: Ray's lock, requirements/ray.txt). Memory: the local cluster with 2 replicas (the
     # head's GCS, raylet and agents, the Serve controller and proxy, two torch replicas) was about 1.9 GB
-    # resident (make bench-scale); the limit leaves room for the autoscaler's third and fourth replica, and the
+    # resident (make bench TOOL=scale); the limit leaves room for the autoscaler's third and fourth replica, and the
     # tmpfs and /dev/shm count in it. It scales its replicas inside the pod (no autoscaler object); across
     # nodes, KubeRay's RayService (deploy/kuberay/).
     ServerRow("rayserve", "serving/rayserve", "deploy.local.servers:rayserve", env="ray", needs=LOAD_TOOLS,
@@ -175,7 +175,7 @@ SERVERS = {row.name: row for row in (
                                   {"cpus": "2", "memory": "2560M", "reserve": "2048M", "cpu_request": "1"},
                                   built_only=True,
                                   k8s={**K8S_FIXED, "kuberay/rayservice.yaml": ("RayService",)}),
-              updater="serving.update:KSERVE", settings=("rayserve_flags",), label="Ray Serve"),
+              updater="deploy.local.update:KSERVE", settings=("rayserve_flags",), label="Ray Serve"),
     # The browser demo's static server (nginx in a container; it runs as root by default: the plan gives it
     # nginx's own user).
     ServerRow("web", "web/tfjs", "deploy.local.servers:web", ports={"web_demo": 8000}, optional=True,

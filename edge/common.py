@@ -69,17 +69,6 @@ def verified_entry(model: Path, root: Path | None = None) -> tuple[Path, dict, S
     return path, {"id": artifact_id, **manifest.load(root)[artifact_id]}, specs.load(root)
 
 
-def save_artifact(artifact_id: str, out: Path, content: bytes | None, *, framework: str, precision: str,
-                  root: Path, **extra) -> dict:
-    """Write an exported model (unless the exporter wrote it already), record it, say so; the entry."""
-    if content is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(content)
-    entry = manifest.record(artifact_id, out, framework=framework, precision=precision, root=root, **extra)
-    print(f"{artifact_id}: wrote {out} ({entry['bytes']:,} bytes)")
-    return entry
-
-
 def calibration_images(root: Path, size: int = DEFAULT_CALIBRATION) -> np.ndarray:
     """The int8 exporters' calibration data: a fixed, seeded sample of the train split (the same int8
     model on every run), (n, *item_shape) float32 raw values in split order."""

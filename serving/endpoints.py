@@ -15,12 +15,12 @@ set of variables moves everything together.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import servers
 from core import spec as specs
+from core.ports import free_ports
 from core.spec import SERVING_HOST
 
 
@@ -77,18 +77,6 @@ def resolve(environ=None, root: Path | None = None) -> Endpoints:
     except specs.SpecError:  # nothing trained yet: addresses only (a server needs a trained model anyway)
         model = None
     return Endpoints(host=environ.get("DIGITS_SERVING_HOST", SERVING_HOST), ports=ports, model_name=model)
-
-
-def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
-    """Ports the OS has just handed out (held together so they are distinct), then released."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def free_endpoints(host: str = SERVING_HOST, root: Path | None = None) -> Endpoints:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.endpoints import free_endpoints, free_ports  # noqa: F401 (importable from here)
+from core.ports import free_ports  # noqa: F401 (importable from here)
+from serving.endpoints import free_endpoints  # noqa: F401 (importable from here)
 
 # Epochs for the session's trained model: enough for a sensible model, seconds to train.
 TEST_EPOCHS = 3

@@ -1,4 +1,4 @@
-"""What the fault-injection tests measured, for REPORT.md's reliability section (`make faults`).
+"""What the fault-injection tests measured, for REPORT.md's reliability section (`make bench TOOL=faults`).
 
     from tests.faults import record
     record("TorchServe worker SIGKILLed under load", "torchserve-rest", sent=412, answered=410,
@@ -6,7 +6,7 @@
 
 A fault test calls `record` once per target with the counts it asserted on: the fault it injected,
 the target, and numbers (requests sent, answered, refused with an explicit error, lost, the longest
-wait, ...). When DIGITS_FAULTS_REPORT names a file (`make faults` sets it), the record is appended
+wait, ...). When DIGITS_FAULTS_REPORT names a file (`make bench TOOL=faults` sets it), the record is appended
 to it as one JSON line; otherwise nothing is written, so the tests behave the same either way.
 """
 from __future__ import annotations

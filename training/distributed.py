@@ -109,7 +109,7 @@ def check_free(port: int) -> None:
 
 
 def choose_ports(first: int | None, count: int) -> list[int]:
-    from serving.endpoints import free_ports
+    from core.ports import free_ports
 
     ports = list(range(first, first + count)) if first else free_ports(count, HOST)
     for port in ports:

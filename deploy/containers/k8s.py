@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core import paths
 from core import servers as table
-from deploy.containers import cli, configs, images, plan, preflight
+from deploy.containers import cli, configs, fleet, images, plan, preflight
 from serving import endpoints as endpoints_mod
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "k8s"  # the built-in task's (committed) kustomization
@@ -47,7 +47,7 @@ def up(root: Path, build: bool = True, timeout: int = 300) -> None:
                         f"--timeout={timeout}s"], check=True)
     print(f"\nservices in namespace {NAMESPACE} (inside the cluster; `kubectl -n {NAMESPACE} port-forward "
           f"svc/<name> <port>` to reach one from here):")
-    for service in plan.services(root):
+    for service in fleet.services(root):
         if service.name not in deployments():
             continue
         # Each Service is named after its server and listens on the spec's ports.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from core import paths
 from core import servers as table
-from deploy.containers import artifacts, cli, configs, images, plan, preflight
+from deploy.containers import artifacts, cli, configs, fleet, images, plan, preflight
 from serving import endpoints as endpoints_mod
 
 NANOSECONDS = 1_000_000_000
@@ -119,7 +119,7 @@ def endpoint_lines(endpoints, key_file: Path | None, root: Path, names=None) -> 
     """Where each model server's targets answer (their addresses in core/registry.py), with what to know of it,
     and where the page is: one row of core/servers.py after the other (`names`: only those services)."""
     lines = []
-    for service in plan.services(root):
+    for service in fleet.services(root):
         if names is not None and service.name not in names:
             continue
         row = table.SERVERS[service.name]
@@ -142,7 +142,7 @@ def up(root: Path, timeout: float = 300.0) -> dict:
     configs.render(root)  # the model's container configs (the committed ones for the built-in task)
     endpoints = endpoints_mod.resolve(root=root)
     images.build_only(root, ready)
-    started = {s.name: _start(client, s, endpoints) for s in plan.services(root) if s.name in ready}
+    started = {s.name: _start(client, s, endpoints) for s in fleet.services(root) if s.name in ready}
     times = {}
     for name, container in started.items():
         times[name] = wait_healthy(container, timeout)

@@ -9,19 +9,15 @@ host each published port is bound to SERVING_HOST (127.0.0.1) unless DIGITS_SERV
 with the same DIGITS_<KEY>_PORT overrides as serving/endpoints.py. The table is read when the plan is asked
 for, so a row added to it is planned without another edit.
 
-    python -m deploy.containers.plan        # print the plan for ./artifacts
+The services of an artifacts folder, with the configs rendered for its model: fleet.py.
 """
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import manifest, paths
 from core import servers as table
-from core import spec as specs
-from core.registry import named
 from core.spec import SERVING_PORTS
 from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
@@ -299,39 +295,7 @@ def answers(server: str, root: Path, endpoints) -> list[str]:
             if registry.TARGETS[name].server == server]
 
 
-def services(root: Path) -> list[Service]:
-    """The services for the model trained into artifacts folder `root` (its spec names it): one per row of
-    core/servers.py with a container, in start order, each planned by the function its row names.
-
-    The model's config files are the committed deploy/config/ ones when they were rendered for
-    this spec (the built-in task), else the copies `configs.render(root)` writes under
-    <root>/run/containers/ (deploy/containers/configs.py).
-    """
-    from deploy.containers import configs  # configs builds its files from this plan
-
-    over = Artifacts(root, specs.load(root).model_name, configs.folder(root) / "config")
-    return [named(row.container.service)(row, over) for row in rows().values()]
-
-
 def published(service: Service, endpoints=None) -> dict:
     """{container port: (host ip, host port)} with the DIGITS_* overrides of serving/endpoints.py."""
     endpoints = endpoints or endpoints_mod.resolve()
     return {port: (endpoints.host, endpoints.ports[name]) for name, port in service.ports.items()}
-
-
-def describe(root: Path) -> dict:
-    """The plan as plain data (printed by `main`, compared with the compose file by the tests)."""
-    return {s.name: {"image": s.image, "ports": s.ports, "user": s.user, "command": s.command,
-                     "mounts": [f"{m.source} -> {m.target} ({'ro' if m.read_only else 'rw'})" for m in s.mounts]}
-            for s in services(root)}
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: $DIGITS_ARTIFACTS or ./artifacts)")
-    args = parser.parse_args(argv)
-    print(json.dumps(describe((args.artifacts or paths.artifacts_dir()).resolve()), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -238,11 +238,6 @@ def _contract_mismatch(artifact_id: str, entries: dict, root: Path) -> str | Non
             f"{len(now.get('labels') or [])} labels)")
 
 
-def unsupported_path(root: Path, name: str) -> Path:
-    """Why step `name` could not build for this network, when it could not (registry.NotSupported)."""
-    return root / "built" / f"{name}.unsupported"
-
-
 def _mark(root: Path, step: Step, args: list, phase: str) -> None:
     paths.write_atomic(unfinished_path(root, step.name), json.dumps(
         {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": list(args), "phase": phase}) + "\n")
@@ -254,7 +249,7 @@ def run_step(step: Step, root: Path, args: list, code_root: Path = paths.REPO_RO
     A staged step builds in its staging folder, then swaps its files in; any other step is marked
     unfinished before it starts. Either way the mark goes only once the record is written."""
     run = registry.named(step.run)
-    unsupported_path(root, step.name).unlink(missing_ok=True)
+    paths.unsupported_path(root, step.name).unlink(missing_ok=True)
     out = staging_path(root, step.name) if step.staged else root
     if step.staged:  # what an interrupted run left there is not ours to keep
         shutil.rmtree(out, ignore_errors=True)
@@ -264,7 +259,7 @@ def run_step(step: Step, root: Path, args: list, code_root: Path = paths.REPO_RO
     try:
         run(out, list(args)) if step.takes_args else run(out)
     except registry.NotSupported as error:  # kept for the isolated step's parent and the deploy-all table
-        paths.write_atomic(unsupported_path(root, step.name), str(error))
+        paths.write_atomic(paths.unsupported_path(root, step.name), str(error))
         unfinished_path(root, step.name).unlink(missing_ok=True)  # nothing was written: the step is not built
         raise
     if step.staged:
@@ -344,8 +339,8 @@ def _finish_isolated(step: Step, root: Path, process: subprocess.Popen) -> None:
     process.wait()
     if process.stdout is not None:
         process.stdout.close()
-    if process.returncode == NOT_SUPPORTED_EXIT and unsupported_path(root, step.name).exists():
-        raise _Unsupported(unsupported_path(root, step.name).read_text())
+    if process.returncode == NOT_SUPPORTED_EXIT and paths.unsupported_path(root, step.name).exists():
+        raise _Unsupported(paths.unsupported_path(root, step.name).read_text())
     if process.returncode != 0:
         raise BuildError(f"exit {process.returncode}")
 

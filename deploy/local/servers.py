@@ -26,7 +26,7 @@ from core import environments, manifest, paths
 from core import servers as table
 from core import spec as specs
 from deploy.local.settings import ServerSettings
-from serving import tls, update
+from serving import tls
 from serving.tfserving import configs as tf_configs
 from serving.torchserve import archive
 from serving.torchserve.client import read_token
@@ -91,7 +91,7 @@ def torchserve_config(root: Path, endpoints, settings: ServerSettings | None = N
                           "private_key_file": str(tls_files.key.resolve())})
     # Only archives in this run's model store can be registered (serving/torchserve/archive.py).
     overrides["allowed_urls"] = archive.store_only_urls(archive.model_store(root).resolve())
-    record = update.published(root)  # the versions in service when it last ran, and the default
+    record = archive.published(root)  # the versions in service when it last ran, and the default
     lines = []
     source = (REPO / "serving" / "torchserve" / "config.properties").read_text()
     for line in Template(source).substitute(MODEL_NAME=specs.load(root).model_name).splitlines():
@@ -134,9 +134,9 @@ def torchserve(root: Path, endpoints, settings: ServerSettings | None = None) ->
 
     def prepare() -> None:
         try:
-            for version in update.published(root)["versions"]:  # version 1.0, and any published since
+            for version in archive.published(root)["versions"]:  # version 1.0, and any published since
                 manifest.verify(archive.artifact_id(version), root)
-        except (manifest.ManifestError, update.UpdateError) as error:
+        except (manifest.ManifestError, archive.PublishedError) as error:
             raise PrepareError(str(error)) from None
         torchserve_config(root, endpoints, settings)
         (folder / "key_file.json").unlink(missing_ok=True)  # a fresh key file proves this start wrote it

@@ -5,12 +5,12 @@
 
 The checked-in files (serving/torchserve/config.properties, serving/tfserving/batching.config)
 are the "default" settings. The "latency" and "throughput" profiles are not picked by hand: the
-settings search (serving/load/search.py, `make tune`) measures a grid of settings per server and
+settings search (benchmarks/search.py, `make tune`) measures a grid of settings per server and
 writes the two it picks into deploy/local/profiles.json, which is committed, so a fresh clone has
 them. A variant names only what it changes, and the runner applies it while rendering that run's
 config files (deploy/local/servers.py); the container configs are rendered from the same profiles
 (deploy/containers/configs.py). The runner writes the settings in force to
-`<run folder>/settings.json`; the load sweep (serving/load/sweep.py) compares "default" with both
+`<run folder>/settings.json`; the load sweep (benchmarks/sweep.py) compares "default" with both
 profiles in one run and records them.
 """
 from __future__ import annotations

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from core import manifest, paths
 from core import spec as specs
+from core.manifest import save_artifact
 from core.support import NotSupported
-from edge.common import save_artifact
 from training import data
 
 DEFAULT_MAX_BATCH = 1024  # the largest batch the programs accept; the runner splits larger ones

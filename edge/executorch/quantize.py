@@ -24,7 +24,8 @@ import argparse
 from pathlib import Path
 
 from core import paths
-from edge.common import DEFAULT_CALIBRATION, calibration_images, save_artifact
+from core.manifest import save_artifact
+from edge.common import DEFAULT_CALIBRATION, calibration_images
 from edge.executorch.export import (
     DEFAULT_MAX_BATCH,
     delegation_report,

@@ -53,7 +53,7 @@ def tflite_path(root: Path) -> Path:
 def convert(root: Path) -> dict:
     """Convert `root`'s torch checkpoint in .venv-litert-torch and record the file; its manifest entry."""
     from core import manifest, paths
-    from edge.common import save_artifact
+    from core.manifest import save_artifact
 
     reason = unavailable()
     if reason:

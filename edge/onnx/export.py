@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core import manifest, paths
 from core import spec as specs
-from edge.common import save_artifact
+from core.manifest import save_artifact
 from training import data
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from core import manifest, paths
 from core import spec as specs
-from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images, save_artifact
+from core.manifest import save_artifact
+from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images
 
 ARTIFACT = "onnx_int8"
 SOURCE = "onnx_fp32"

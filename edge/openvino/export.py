@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core import manifest, paths
 from core import spec as specs
-from edge.common import save_artifact
+from core.manifest import save_artifact
 
 ARTIFACT = "openvino_fp32"
 GRAPH = "model.xml"  # inside the IR folder, beside model.bin

@@ -28,7 +28,8 @@ import numpy as np
 
 from core import manifest, paths
 from core import spec as specs
-from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images, save_artifact
+from core.manifest import save_artifact
+from edge.common import DEFAULT_CALIBRATION, calibrated_main, calibration_images
 
 
 def tflite_path(precision: str, root: Path | None = None) -> Path:

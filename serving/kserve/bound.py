@@ -26,8 +26,9 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 
+from core import connections
 from core.spec import MAX_REQUEST_BYTES
-from serving import connections, tls
+from serving import tls
 from serving.v2 import protocol, rest_app
 
 log = logging.getLogger("digits.kserve")
@@ -37,7 +38,7 @@ class BoundModelServer(ModelServer):
     def __init__(self, host: str, http_port: int, grpc_port: int, max_concurrency: int, grpc_threads: int,
                  request_logging: bool = False):
         # No per-request latency and access lines unless asked (kserve writes both for every request
-        # by default; serving/kserve/breakdown.py measures what they cost).
+        # by default; benchmarks/kserve_breakdown.py measures what they cost).
         super().__init__(http_port=http_port, grpc_port=grpc_port, enable_latency_logging=request_logging,
                          max_threads=grpc_threads)
         self.host, self.max_concurrency, self.request_logging = host, max_concurrency, request_logging

@@ -6,8 +6,8 @@
 Each server serves the newest version whose files match their manifest, and looks again every
 POLL_SECONDS (serving/kserve/model.py): a new version is loaded beside the old one, then takes
 over, so no request waits or fails. With no folder at all, version 1 is the trained artifacts
-folder itself. `make update-publish` snapshots the trained model as the next version; `make
-update-rollback` moves the newest folder aside (to <artifacts>/kserve/retired/), and the servers
+folder itself. `make update` snapshots the trained model as the next version; `make update
+ACTION=rollback` moves the newest folder aside (to <artifacts>/kserve/retired/), and the servers
 fall back to the one before. A version folder appears whole: it is written under a hidden name
 and renamed into place.
 """

@@ -2,7 +2,7 @@
 `make serve` / `make deploy-all` start for the rayserve target.
 
     .venv-kserve/bin/python -m serving.rayserve.cluster --artifacts artifacts --host 127.0.0.1 --http-port 8094
-    ... --replicas 2 --max-batch-size 1      # a fixed replica count, batching off (make bench-scale)
+    ... --replicas 2 --max-batch-size 1      # a fixed replica count, batching off (make bench TOOL=scale)
 
 This process is the Ray head (`ray.init` starts the GCS, the raylet and their helpers as its
 children: the API equivalent of `ray start --head`) and the driver that deploys the application.
@@ -127,7 +127,7 @@ def replica_states(serve) -> dict:
 
 
 def main(argv=None) -> None:
-    from serving.endpoints import free_ports
+    from core.ports import free_ports
 
     # Before anything imports Ray (the app's options do): it reads these at import. The autoscaler's and
     # the dashboard's metrics ports are fixed numbers unless set: free ones, so two clusters can run.

@@ -13,8 +13,9 @@ import os
 
 import grpc
 
+from core import connections
 from core.spec import MAX_REQUEST_BYTES
-from serving import connections, watchdog
+from serving import watchdog
 from serving.tfserving.compat_core import PREDICTION_TIMEOUT_S, Server
 from serving.tfserving.compat_models import ServingError, view_of
 from serving.tfserving.compat_protos import array_to_tensor, read_inputs, version_of

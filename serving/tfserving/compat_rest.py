@@ -5,7 +5,7 @@ format) or "inputs" (columnar); an image may be a picture as TF Serving's binary
 `{"b64": "<base64 PNG/JPEG>"}`. Errors are TF Serving's status codes as HTTP statuses with
 {"error": ...}. Predictions (JSON parsing and the model call) run on model threads with a watchdog,
 off the event loop, admitted up to RestLimits (more: 503 + Retry-After); the connection limits are
-serving/connections.py's.
+core/connections.py's.
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from core import connections
 from core.contract import ContractError, check_instances, parse_json, warning_header
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
-from serving import connections, watchdog
+from serving import watchdog
 from serving.tfserving.compat_core import PREDICTION_TIMEOUT_S, Server
 from serving.tfserving.compat_models import ServingError, contract_of, expected_shape, signature
 from training.preprocess import ImageError, picture_to_input
@@ -137,7 +138,7 @@ class RestLimits(connections.ConnectionLimits):
     """How much the REST API takes on at once; what is over a limit is answered 503 + Retry-After, never dropped.
 
     The connection limits (counted from accept, header, body and keep-alive timeouts, what a refused
-    client is told to wait) are serving/connections.py's; these add the listen backlog and the model's.
+    client is told to wait) are core/connections.py's; these add the listen backlog and the model's.
     """
 
     # Kernel queue of connections not yet accepted: a crowd of clients connecting at once waits

@@ -30,7 +30,7 @@ queue is UNAVAILABLE (REST 503) "The batch scheduling queue to which this task w
 full; ...". Batch sizes, padding and time queued are on the metrics page under TF Serving's names.
 
 REST runs on aiohttp (asyncio) with a listen backlog, a connection limit counted from accept,
-header, body and keep-alive timeouts (serving/connections.py) and the predictions on bounded model
+header, body and keep-alive timeouts (core/connections.py) and the predictions on bounded model
 threads off the event loop (RestLimits); gRPC on grpc.aio on the same event loop, --grpc_max_threads
 (TF Serving's flag and default) predictions handled at once, a limit on calls in progress and the
 same connection limits in gRPC's terms. A gRPC prediction costs no thread: it waits for its batch on
@@ -59,7 +59,7 @@ from pathlib import Path
 
 import grpc
 
-from serving import connections
+from core import connections
 from serving.tfserving import batching_params, configs
 from serving.tfserving.compat_core import PREDICTION_TIMEOUT_S, Server
 from serving.tfserving.compat_grpc import GRPC_MAX_CONCURRENT_RPCS, GRPC_MAX_THREADS, make_grpc_server
@@ -127,7 +127,7 @@ def main(argv=None) -> None:
                         help="seconds one prediction may run before its request is answered DEADLINE_EXCEEDED / 504 "
                              f"and its thread replaced (default: {PREDICTION_TIMEOUT_S:g}; this server only)")
     # tensorflow_model_server's thread flags (0: TensorFlow picks, one per core): the settings search
-    # (serving/load/search.py) tries them, and the same flags reach the real binary.
+    # (benchmarks/search.py) tries them, and the same flags reach the real binary.
     parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
                         help="threads one TensorFlow op may use (default: 0, TensorFlow's choice)")
     parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,

@@ -8,12 +8,13 @@ Steps: verify the checkpoint against the manifest, load it, trace it to TorchScr
 against the eager network on the test split), stage what the handler needs (spec.json, the
 input-contract and preprocessing modules from training/ and serving/), run
 torch-model-archiver, and record the .mar in the manifest as `torchserve_mar`. A later version
-(`build(root, version="2.0")`, used by serving/update.py) lands next to it as `<model>-v2.0.mar`,
+(`build(root, version="2.0")`, used by deploy/local/update.py) lands next to it as `<model>-v2.0.mar`,
 recorded as `torchserve_mar_v2.0`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,32 @@ HANDLER = Path(__file__).with_name("handler.py")
 SHIPPED_MODULES = ("core/__init__.py", "core/spec.py", "core/servers.py", "core/contract.py",
                    "training/__init__.py", "training/spec.py", "training/preprocess.py")
 MAR_VERSION = "1.0"
+
+
+class PublishedError(ValueError):
+    """The record of published versions contradicts itself."""
+
+
+# What TorchServe holds after a publish or rollback (deploy/local/update.py) is recorded here, so that its
+# next start (deploy/local/servers.py) serves the same versions with the same default.
+def published_path(root: Path) -> Path:
+    """Where the TorchServe versions in service (and the default) are recorded for the next start."""
+    return root / "torchserve" / "published.json"
+
+
+def record_published(root: Path, versions: list[str], default: str) -> None:
+    paths.write_atomic(published_path(root), json.dumps({"versions": versions, "default": default}, indent=2) + "\n")
+
+
+def published(root: Path) -> dict:
+    """{"versions": [...], "default": ...} as last published; version 1.0 alone when nothing was."""
+    record = published_path(root)
+    if not record.exists():
+        return {"versions": [MAR_VERSION], "default": MAR_VERSION}
+    found = json.loads(record.read_text())
+    if found.get("default") not in found.get("versions", []):
+        raise PublishedError(f"{record}: the default {found.get('default')!r} is not among {found.get('versions')}")
+    return found
 
 
 def model_store(root: Path) -> Path:

@@ -16,7 +16,7 @@ as one tensor and are split back. A bad request gets a 400 with a message naming
 `spec.json` inside the archive; nothing is re-declared here.
 
 With DIGITS_HANDLER_TIMERS=1 in the worker's environment (the overhead breakdown,
-serving/torchserve/breakdown.py, sets it through the settings' torchserve_env) the handler also
+benchmarks/torchserve_breakdown.py, sets it through the settings' torchserve_env) the handler also
 times its own three parts per batch (decode: the requests to one array; model: the network; encode:
 the answers) and adds them to TorchServe's metrics as counters, in microseconds: DigitsDecodeTime,
 DigitsModelTime, DigitsEncodeTime and DigitsHandlerCalls (batches), read from the Prometheus

@@ -156,8 +156,8 @@ def test_runtimes_json_lists_every_runtime_and_its_model_copy_matches_the_manife
 
 def test_bench_web_with_tiny_counts_writes_what_the_report_reads(web_artifacts, tmp_path):
     """`make bench-web` on two runtimes, one cold and two warm runs: web.json's shape (no timed assertions)."""
-    from benchmarks import figures
-    from web.tfjs import bench
+    from benchmarks import browser
+    from benchmarks.report import figures
 
     copy = tmp_path / "artifacts"
     shutil.copytree(web_artifacts / "web", copy / "web")
@@ -165,11 +165,11 @@ def test_bench_web_with_tiny_counts_writes_what_the_report_reads(web_artifacts, 
     shutil.copy2(web_artifacts / "manifest.json", copy / "manifest.json")
     for name in ("spec.json",):
         shutil.copy2(web_artifacts / name, copy / name)
-    report = bench.main(["--configs", "tfjs:wasm", "litert-torch", "nope", "--cold-runs", "1", "--warm-runs", "2",
+    report = browser.main(["--configs", "tfjs:wasm", "litert-torch", "nope", "--cold-runs", "1", "--warm-runs", "2",
                          "--artifacts", str(copy)])
     written = json.loads((copy / "bench" / "web.json").read_text())
     assert written == json.loads(json.dumps(report))
-    assert written["command"].startswith("python -m web.tfjs.bench") and "cpus" in written["machine"]
+    assert written["command"].startswith("python -m benchmarks web") and "cpus" in written["machine"]
     assert list(written["runtimes"]) == ["tfjs-wasm", "litert-torch"]
     for key, row in written["runtimes"].items():
         assert set(row["warm_model"]) == {"n", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}, key

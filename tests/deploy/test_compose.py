@@ -13,7 +13,7 @@ from core import servers as table
 from core import spec as specs
 from core.spec import SERVING_HOST, SERVING_PORTS
 from deploy.containers import compose as compose_mod
-from deploy.containers import configs, launch, plan
+from deploy.containers import configs, fleet, launch, plan
 from serving import endpoints as endpoints_mod
 from tests.deploy.conftest import OTHER_MODEL, bind_source, parse_port
 
@@ -41,10 +41,10 @@ def test_schema_check_can_fail(compose_raw):
 
 
 def test_services_are_the_plan(compose_raw, digits_root):
-    planned = {s.name for s in plan.services(digits_root)}
+    planned = {s.name for s in fleet.services(digits_root)}
     missing, extra = planned - set(compose_raw["services"]), set(compose_raw["services"]) - planned
     assert not missing, (f"deploy/docker-compose.yml has no service {', '.join(sorted(missing))}: add one per row of "
-                         "core/servers.py with a container, saying what `python -m deploy.containers.plan` plans for "
+                         "core/servers.py with a container, saying what `python -m deploy.containers.fleet` plans for "
                          "it (image, user, entrypoint, command, ports, mounts, health check, limits)")
     assert not extra, f"deploy/docker-compose.yml runs {', '.join(sorted(extra))}: no row of core/servers.py plans it"
 
@@ -53,7 +53,7 @@ def test_services_are_the_plan(compose_raw, digits_root):
 def test_published_ports_agree_with_the_launcher(compose_for, environ, digits_root):
     compose = compose_for(environ)
     endpoints = endpoints_mod.resolve(environ)
-    for service in plan.services(digits_root):
+    for service in fleet.services(digits_root):
         published = {parse_port(p) for p in compose["services"][service.name]["ports"]}
         options = launch.run_options(service, endpoints)["ports"]
         expected = {(ip, port, int(key.split("/")[0])) for key, (ip, port) in options.items()}
@@ -86,7 +86,7 @@ def compose_environment(root) -> dict:
 def test_mounts_agree_with_the_launcher_and_are_read_only(compose_for, any_root):
     root = any_root
     compose = compose_for(compose_environment(root))
-    for service in plan.services(root):
+    for service in fleet.services(root):
         volumes = compose["services"][service.name]["volumes"]
         assert all(v["type"] == "bind" and v["read_only"] is True for v in volumes), service.name
         in_compose = {(str(bind_source(v["source"])), v["target"]) for v in volumes}
@@ -107,7 +107,7 @@ def test_default_artifacts_folder_and_model_are_the_built_in_ones(compose_for, d
 
 def test_commands_health_checks_and_limits_agree_with_the_launcher(compose_for, any_root):
     compose = compose_for(compose_environment(any_root))
-    for service in plan.services(any_root):
+    for service in fleet.services(any_root):
         entry = compose["services"][service.name]
         options = launch.run_options(service, endpoints_mod.resolve({}))
         assert entry["image"] == options["image"]
@@ -170,7 +170,7 @@ def test_build_only_services_build_their_image(compose_raw, any_root):
         image = plan.image_name(name)
         assert services[name]["image"] == plan.baked_image(image), name
         assert services[name]["build"] == {"context": "..", "dockerfile": f"deploy/docker/{image}.Dockerfile"}, name
-    mounted = {s.name: {m.target for m in s.mounts} for s in plan.services(any_root)
+    mounted = {s.name: {m.target for m in s.mounts} for s in fleet.services(any_root)
                if s.name in build_only_services()}
     shared = {"/artifacts/spec.json", "/artifacts/manifest.json"}
     model_file = {"torch_checkpoint": "/artifacts/torch/model.pt", "keras_model": "/artifacts/tensorflow/model.keras"}
@@ -187,7 +187,7 @@ def test_an_own_model_is_served_under_its_own_name(compose_for, bars_root):
     validator().validate(compose)
     text = json.dumps(compose)
     assert configs.BUILTIN_MODEL not in json.dumps([compose["services"][service.name]["healthcheck"]["test"]
-                                                    for service in plan.services(bars_root)])
+                                                    for service in fleet.services(bars_root)])
     tfserving = {v["target"]: bind_source(v["source"]) for v in compose["services"]["tfserving"]["volumes"]}
     assert tfserving[f"/models/{OTHER_MODEL}"] == bars_root / "tfserving" / OTHER_MODEL
     rendered = bars_root / "run" / "containers" / "config"
@@ -204,7 +204,7 @@ def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_l
     from deploy.local import servers
     from serving.rayserve import cluster
 
-    service = next(s for s in plan.services(digits_root) if s.name == plan.RAYSERVE)
+    service = next(s for s in fleet.services(digits_root) if s.name == plan.RAYSERVE)
     local = servers.rayserve(digits_root, endpoints_mod.resolve({}, root=digits_root)).command
     assert local[1:3] == service.entrypoint[1:] == ["-m", "serving.rayserve.cluster"]
     flags = dict(zip(service.command[::2], service.command[1::2], strict=True))
@@ -232,7 +232,7 @@ def test_rayserve_container_flags_are_the_cluster_s(digits_root):
     """cluster.py itself accepts the plan's command (a misspelt or missing flag exits 2), with the values meant."""
     import subprocess
 
-    service = next(s for s in plan.services(digits_root) if s.name == plan.RAYSERVE)
+    service = next(s for s in fleet.services(digits_root) if s.name == plan.RAYSERVE)
     script = ("import json, sys; from serving.rayserve.cluster import parse_args; "
               "print(json.dumps(vars(parse_args(sys.argv[1:])), default=str))")
     answer = subprocess.run([str(environments.python("ray")), "-c", script, *service.command],

@@ -14,7 +14,7 @@ from core import environments
 from core import servers as table
 from core import spec as specs
 from core.spec import SERVING_PORTS
-from deploy.containers import configs, images, plan
+from deploy.containers import configs, fleet, images, plan
 from serving.tfserving import configs as tf_configs
 from tests.deploy.conftest import OTHER_MODEL
 
@@ -43,12 +43,12 @@ def instructions(name: str, root) -> dict:
 
 
 def service(name: str, root) -> plan.Service:
-    return next(s for s in plan.services(root) if s.name == name)
+    return next(s for s in fleet.services(root) if s.name == name)
 
 
 def sharing(name: str, root) -> list[plan.Service]:
     """The services that run the same image as service `name`; the first one's command is the image's own."""
-    return [s for s in plan.services(root) if plan.image_name(s.name) == plan.image_name(name)]
+    return [s for s in fleet.services(root) if plan.image_name(s.name) == plan.image_name(name)]
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -115,7 +115,7 @@ def test_built_only_image_copies_what_its_servers_import(image, digits_root):
     from deploy.local import code
     from serving.kserve import versions
 
-    services = [s for s in plan.services(digits_root) if plan.image_name(s.name) == image]
+    services = [s for s in fleet.services(digits_root) if plan.image_name(s.name) == image]
     references = [registry.TARGETS[name].predictor.split(":")[0] for name in versions.PREDICTORS.values()]
     modules = [s.entrypoint[s.entrypoint.index("-m") + 1] for s in services] + references
     needed = {str(f.relative_to(plan.REPO)) for f in code.files_of(modules)}

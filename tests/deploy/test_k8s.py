@@ -13,7 +13,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 from core import servers as table  # noqa: E402
 from core import spec as specs  # noqa: E402
 from core.spec import SERVING_PORTS  # noqa: E402
-from deploy.containers import configs, k8s, plan  # noqa: E402
+from deploy.containers import configs, fleet, k8s, plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY, OTHER_MODEL  # noqa: E402
 
 K8S = DEPLOY / "k8s"
@@ -100,7 +100,7 @@ def test_schema_check_can_fail():
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_deployment_runs_the_plan(name, any_root):
-    service = next(s for s in plan.services(any_root) if s.name == name)
+    service = next(s for s in fleet.services(any_root) if s.name == name)
     pod = of_kind("Deployment", manifests(any_root))[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == plan.baked_image(plan.image_name(name))
@@ -125,7 +125,7 @@ def test_deployment_runs_the_plan(name, any_root):
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_deployment_is_non_root_read_only_and_probed(name, digits_root):
-    service = next(s for s in plan.services(digits_root) if s.name == name)
+    service = next(s for s in fleet.services(digits_root) if s.name == name)
     pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     uid, gid = (int(x) for x in plan.user(name).split(":"))
@@ -142,7 +142,7 @@ def test_deployment_is_non_root_read_only_and_probed(name, digits_root):
 
 def test_readiness_probes_are_the_health_checks(any_root):
     deployments = of_kind("Deployment", manifests(any_root))
-    for service in plan.services(any_root):
+    for service in fleet.services(any_root):
         container = deployments[service.name]["spec"]["template"]["spec"]["containers"][0]
         for probe in (container["readinessProbe"], container.get("startupProbe")):
             if probe is None:
@@ -200,7 +200,7 @@ def test_network_policies_select_the_deployments_they_name():
 
 def test_rayserve_pod_holds_ray_s_memory_as_the_plan_does(any_root):
     """Ray's temp folder and its object store in memory, sized as compose's tmpfs and shm_size."""
-    service = next(s for s in plan.services(any_root) if s.name == plan.RAYSERVE)
+    service = next(s for s in fleet.services(any_root) if s.name == plan.RAYSERVE)
     pod = of_kind("Deployment", manifests(any_root))[plan.RAYSERVE]["spec"]["template"]["spec"]
     volumes = {v["name"]: v["emptyDir"] for v in pod["volumes"]}
     mounted = {m["mountPath"]: volumes[m["name"]] for m in pod["containers"][0]["volumeMounts"]}

@@ -16,7 +16,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 from core import servers as table  # noqa: E402
 from core import spec as specs  # noqa: E402
 from core.spec import SERVING_PORTS  # noqa: E402
-from deploy.containers import configs, plan  # noqa: E402
+from deploy.containers import configs, fleet, plan  # noqa: E402
 from tests.deploy.conftest import DEPLOY  # noqa: E402
 
 KSERVE = DEPLOY / "kserve"
@@ -174,7 +174,7 @@ def test_formats_storage_and_model_name_agree_with_the_artifacts(any_root):
 
 def test_custom_predictor_runs_the_plan(any_root):
     """Command, arguments, port, probes and limits are kserve-torch's in the plan and the spec's ports."""
-    service = next(s for s in plan.services(any_root) if s.name == "kserve-torch")
+    service = next(s for s in fleet.services(any_root) if s.name == "kserve-torch")
     (container,) = torch_predictor(kserve_folder(any_root), specs.load(any_root).model_name)["containers"]
     assert container["command"] == service.entrypoint and container["args"] == service.command
     rest = SERVING_PORTS["kserve_torch_rest"]

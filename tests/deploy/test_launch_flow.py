@@ -15,7 +15,7 @@ import pytest
 
 from core import servers as table
 from core import spec as specs
-from deploy.containers import artifacts, launch, plan, preflight
+from deploy.containers import artifacts, fleet, launch, plan, preflight
 from tests.deploy.conftest import OTHER_MODEL
 
 
@@ -125,7 +125,7 @@ def test_up_runs_the_plan_then_reuses_it(fake, capsys):
     # Each image no registry has, once (digits-kserve:local once for both KServe services).
     assert client.built == [plan.baked_image(image) for image in plan.build_only_images() if image in images]
     assert len(client.built) == len(set(client.built)) >= 1
-    expected = {s.name: launch.run_options(s, launch.endpoints_mod.resolve({})) for s in plan.services(root)}
+    expected = {s.name: launch.run_options(s, launch.endpoints_mod.resolve({})) for s in fleet.services(root)}
     assert client.runs == [expected[name] for name in MODEL_SERVERS]
     key_file = root / "run" / "torchserve" / "key_file.json"
     assert json.loads(key_file.read_text())["inference"]["key"] == "abc"

@@ -16,7 +16,7 @@ import pytest
 
 from core import spec as specs
 from core.spec import SERVING_PORTS
-from deploy.containers import launch, plan
+from deploy.containers import fleet, launch, plan
 from serving import endpoints as endpoints_mod
 
 REPO = plan.REPO
@@ -124,7 +124,7 @@ def test_launcher_options_follow_the_spec_and_overrides(any_root):
     root, model = any_root, specs.load(any_root).model_name
     environ = {"DIGITS_TFSERVING_GRPC_PORT": "9500", "DIGITS_SERVING_HOST": "127.0.0.2"}
     endpoints = endpoints_mod.resolve(environ)
-    options = {s.name: launch.run_options(s, endpoints) for s in plan.services(root)}
+    options = {s.name: launch.run_options(s, endpoints) for s in fleet.services(root)}
     assert options["tfserving"]["ports"] == {f"{SERVING_PORTS['tfserving_grpc']}/tcp": ("127.0.0.2", 9500),
                                              f"{SERVING_PORTS['tfserving_rest']}/tcp": ("127.0.0.2",
                                                                                         SERVING_PORTS['tfserving_rest'])}

@@ -324,18 +324,18 @@ def test_executorch_prepare_takes_one_call_of_the_program(edge_artifacts, spec):
 
 def test_bench_writes_runner_and_runtime_figures_the_report_reads(edge_artifacts, monkeypatch, tmp_path):
     """A few calls only: the JSON's shape, never its timings."""
-    from benchmarks import report
-    from edge import bench
+    from benchmarks import edge_runtimes
+    from benchmarks.report import layout
 
     monkeypatch.setenv("DIGITS_ARTIFACTS", str(edge_artifacts))
     # TensorFlow's thread pools are fixed once it has run in this process (the references above): the
     # command line sets them first, a test process cannot.
-    monkeypatch.setattr(bench, "limit_threads", lambda: None)
+    monkeypatch.setattr(edge_runtimes, "limit_threads", lambda: None)
     chosen = ["torch-eager", "onnx-fp32", "tflite-fp32", "tflite-int8"]
-    written = bench.main(["--iterations", "3", "--warmup", "1", "--targets", *chosen])
+    written = edge_runtimes.main(["--iterations", "3", "--warmup", "1", "--targets", *chosen])
     on_disk = json.loads((edge_artifacts / "bench" / "edge.json").read_text())
     assert on_disk == json.loads(json.dumps(written))
-    assert on_disk["command"] == f"python -m edge.bench --iterations 3 --warmup 1 --targets {' '.join(chosen)}"
+    assert on_disk["command"] == f"python -m benchmarks edge --iterations 3 --warmup 1 --targets {' '.join(chosen)}"
     rows = {row["name"]: row for row in on_disk["results"]}
     assert list(rows) == chosen and on_disk["batches"] == [1, 32]
     for name, row in rows.items():
@@ -348,7 +348,7 @@ def test_bench_writes_runner_and_runtime_figures_the_report_reads(edge_artifacts
             else:
                 assert figures["runtime"]["n"] == 3 and figures["runtime"]["p50_us"] > 0
                 assert figures["runner_over_runtime"] == round(figures["p50_us"] / figures["runtime"]["p50_us"], 2)
-    text = report.build(edge_artifacts, tmp_path / "REPORT.md")
+    text = layout.build(edge_artifacts, tmp_path / "REPORT.md")
     section = text.split("## Edge runtimes")[1].split("\n## ")[0]
     assert all(f"| {name} |" in section for name in chosen[1:]) and "TFLite int8 against fp32" in section
 

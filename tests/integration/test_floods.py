@@ -1,7 +1,7 @@
 """Floods of half-sent connections: more than the server has open files for, and 20,000 against the default server.
 
 The TF-Serving-compatible server (REST and gRPC) of the test's own, and the page server, run with
-an open-file limit of OPEN_FILES (prlimit / setrlimit), and serving/load/flood.py opens more
+an open-file limit of OPEN_FILES (prlimit / setrlimit), and benchmarks/flood.py opens more
 half-sent connections than that on each listener (REST: headers never finished; gRPC: half the
 HTTP/2 preface). Meanwhile normal clients (the project's own, retrying refusals within a 15 s
 deadline, driven by the load engine, benchmarks/openloop.py) call: every call is answered with the
@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 import requests
 
-from benchmarks import openloop
-from serving.load import flood
+from benchmarks import flood, openloop
 from serving.retry import RetryPolicy, call_with_retry
 from tests.faults import record_load
 from tests.integration.own_servers import own_servers

@@ -325,12 +325,12 @@ def test_tritonclient_reads_the_same_answers(served, references, test_split, spe
 
 
 def test_the_breakdown_with_tiny_counts_writes_what_the_report_reads(served):
-    """make bench-kserve: every stage started on its own free ports, answered, timed, stopped."""
-    from benchmarks import report_servers
-    from benchmarks.figures import load_inputs
+    """make bench TOOL=kserve-breakdown: every stage started on its own free ports, answered, timed, stopped."""
+    from benchmarks.report import servers as report_servers
+    from benchmarks.report.figures import load_inputs
     from core import paths
 
-    command = [str(paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"), "-m", "serving.kserve.breakdown",
+    command = [str(paths.REPO_ROOT / ".venv-kserve" / "bin" / "python"), "-m", "benchmarks", "kserve-breakdown",
                "--seconds", "0.2", "--warmup", "2", "--frameworks", "torch"]
     done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_ARTIFACTS": str(served.root)},
                           capture_output=True, text=True, timeout=600)

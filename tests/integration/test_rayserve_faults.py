@@ -124,9 +124,9 @@ def gone(process) -> bool:
 
 
 def test_a_version_published_and_rolled_back_moves_every_replica_without_a_failed_request(cluster, images):
-    """make update-publish / update-rollback through the replicas: each loads the new version beside the old
+    """make update / make update ACTION=rollback through the replicas: each loads the new version beside the old
     one, then switches; under load every request is answered, every answer names a version."""
-    from serving import update
+    from deploy.local import update
     from serving.kserve import versions
 
     expected = registry.load("torch-eager", root=cluster.root).predict(images)

@@ -1,4 +1,4 @@
-"""The soak benchmark's 30-second version (`make soak` runs 10 minutes): every endpoint under a
+"""The soak benchmark's 30-second version (`make bench TOOL=soak` runs 10 minutes): every endpoint under a
 steady paced load, every answer checked, no failure, no lost request, memory sampled."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ RATE = 8.0  # requests/s per endpoint: well under what each serves on a shared 2
 
 
 def test_thirty_seconds_at_a_steady_rate_without_a_failed_request(served):
+    from benchmarks.soak import print_table, soak
     from core import registry
-    from serving.soak import print_table, soak
 
     report = soak(served.root, SECONDS, {name: (RATE, "test") for name in registry.served()}, sample=5.0,
                   endpoints=served.endpoints)

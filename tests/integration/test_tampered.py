@@ -54,7 +54,7 @@ def test_rollback_refuses_a_modified_previous_version(exported):
     import shutil
 
     from core import manifest
-    from serving import update
+    from deploy.local import update
     from serving.tfserving import configs, export
 
     newest = export.export(exported)  # version 2, so there is a version to roll back to

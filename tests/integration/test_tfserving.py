@@ -267,8 +267,8 @@ def crowded_server(served):
     import subprocess
     import sys
 
+    from core.ports import free_ports
     from deploy.local import servers
-    from serving.endpoints import free_ports
 
     if servers.tfserving_binary():
         pytest.skip("the real tensorflow_model_server runs here; the queue flags are the compatible server's")
@@ -303,7 +303,7 @@ def test_rest_overload_is_refused_with_503_and_retry_after_and_clients_retry_thr
     project's client, which honours Retry-After, gets every prediction through."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from serving.load import burst
+    from benchmarks import burst
     from serving.tfserving.client import TFServingRest
 
     run = burst.burst("tfserving-rest", crowded_server, served.root, connections=64, requests=3, timeout=60)

@@ -225,7 +225,7 @@ def test_concurrent_good_and_bad_requests_each_get_their_own_answer(rest, test_s
 
 
 def test_metrics_are_prometheus_text_and_registration_needs_the_management_key(served):
-    """Registration is on for serving/update.py, on 127.0.0.1 only and behind the management key."""
+    """Registration is on for deploy/local/update.py, on 127.0.0.1 only and behind the management key."""
     from serving.torchserve.client import read_token
 
     metrics = requests.get(served.endpoints.url("torchserve_metrics") + "/metrics", timeout=10)

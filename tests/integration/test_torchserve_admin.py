@@ -105,9 +105,8 @@ def test_the_running_config_allows_only_this_store(servers):
 
 def test_a_restart_under_load_loses_nothing_and_keeps_the_published_default(servers):
     from core import paths
-    from deploy.local import runner
+    from deploy.local import runner, update
     from edge.eager import TorchEagerPredictor
-    from serving import update
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
     from training import data
 

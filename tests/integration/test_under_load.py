@@ -135,8 +135,8 @@ def test_publish_and_roll_back_a_version_under_load_without_a_failed_request(ser
     import keras
 
     from core import manifest
+    from deploy.local import update
     from edge.eager import TorchEagerPredictor
-    from serving import update
     from serving.tfserving.client import TFServingGrpc, TFServingRest
     from serving.torchserve.client import TorchServeGrpc, TorchServeRest
 
@@ -184,8 +184,8 @@ def test_kserve_publishes_and_rolls_back_a_version_under_load_without_a_failed_r
     every answer names the version that gave it."""
     import numpy as np
 
+    from deploy.local import update
     from edge.eager import KerasEagerPredictor, TorchEagerPredictor
-    from serving import update
     from serving.kserve import versions
     from serving.kserve.client import KServeTfGrpc, KServeTfRest, KServeTorchGrpc, KServeTorchRest
 

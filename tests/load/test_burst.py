@@ -1,6 +1,6 @@
 """A crowd on every served endpoint: 256 connections at once x 5 requests, every one answered.
 
-`make loadtest-burst` runs the same tool at up to 1,000 connections and records the figures; here
+`make bench TOOL=burst` runs the same tool at up to 1,000 connections and records the figures; here
 the session's servers (free ports) must answer all 1,280 requests of each endpoint with a
 prediction: no reset, no time-out, no unexplained error, and at this size no refusal either.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.load import burst
+from benchmarks import burst
 
 pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 

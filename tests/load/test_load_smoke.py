@@ -10,7 +10,7 @@ import json
 import pytest
 
 from benchmarks import openloop
-from serving.load import locust_run
+from benchmarks.locust import run as locust_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 
@@ -34,7 +34,7 @@ def test_open_loop_run_writes_every_scheduled_request(served, tmp_path, monkeypa
     assert json.loads(out.read_text()) == result
     assert result["target"] == "tfserving-grpc" and result["offered_rps"] == 30
     assert result["answered"] == result["scheduled"] > 20  # 60 expected, Poisson
-    assert result["machine"]["cpus"] >= 1 and result["command"].startswith("python -m benchmarks.openloop")
+    assert result["machine"]["cpus"] >= 1 and result["command"].startswith("python -m benchmarks openloop")
     assert_well_formed(result)
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import native
+from benchmarks import native, variants
 from core import registry
 from deploy.local import runner
 from serving.endpoints import free_endpoints
-from serving.load import variants
 from tests.conftest import built
 
 pytestmark = [pytest.mark.slow, pytest.mark.concerns("tfserving-grpc", "torchserve-rest")]

@@ -1,4 +1,4 @@
-"""make bench-scale with tiny counts: Ray Serve at one and two replicas (batching on: two cluster starts, not
+"""make bench TOOL=scale with tiny counts: Ray Serve at one and two replicas (batching on: two cluster starts, not
 six), started, measured on the capacity ladder with its memory, stopped; the JSON holds a line per configuration."""
 from __future__ import annotations
 

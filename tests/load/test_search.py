@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import openloop
+from benchmarks import openloop, search, variants
 from core import servers as servers_table
 from deploy.local import runner, settings
 from serving.endpoints import free_endpoints
-from serving.load import search, variants
 from serving.tfserving import configs
 from tests.conftest import built
 

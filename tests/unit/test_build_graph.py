@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core import manifest
+from core import manifest, paths
 from deploy.local import build
 
 
@@ -267,7 +267,7 @@ def test_a_network_a_runtime_refuses_is_reported_and_every_other_step_builds(tmp
     assert results["export-a"] == ("not supported by this network: your network's operators ['aten.cumsum.default'] "
                                    "are not delegated (ExecuTorch XNNPACK); use executorch-portable-fp32 instead")
     assert results["export-b"] == "built" and "reference CNN" not in results["export-a"]
-    assert build.unsupported_path(tmp_path, "export-a").read_text().startswith("your network's operators")
+    assert paths.unsupported_path(tmp_path, "export-a").read_text().startswith("your network's operators")
     calls.clear()
     assert build.ensure(tmp_path, steps=steps, progress=lambda line: None)["export-a"].startswith("not supported")
     assert calls == ["export-a"]  # tried again: the network may have changed

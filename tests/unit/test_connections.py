@@ -1,4 +1,4 @@
-"""serving/connections.py on a small aiohttp app: counted at accept, the oldest half-sent replaced, 503 past the
+"""core/connections.py on a small aiohttp app: counted at accept, the oldest half-sent replaced, 503 past the
 limit, header and body timeouts, accept errors one line per interval, limits within the open-file limit."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pytest
 from aiohttp import web
 
-from serving import connections
+from core import connections
 
 LIMITS = connections.ConnectionLimits(max_connections=4, header_timeout_s=0.5, body_timeout_s=0.5,
                                       keepalive_timeout_s=2.0)

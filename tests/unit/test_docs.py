@@ -48,3 +48,42 @@ def test_the_readme_is_a_front_page_that_links_every_doc():
     assert len(readme.splitlines()) <= 300, "README.md grew past 300 lines: move the details to docs/"
     for doc in sorted((ROOT / "docs").glob("*.md")):
         assert f"(docs/{doc.name})" in readme, f"README.md does not link docs/{doc.name}"
+
+
+# `make x` in code, or a line of a code block that starts with it (prose such as "make them" is not a target).
+MAKE_COMMAND = re.compile(r"(?:`|^\s*)make ([a-z][a-z0-9-]*)", re.M)
+HELP_SECTIONS = ("Start", "Template", "Serve", "Measure", "Deploy", "Develop")
+
+
+def makefile_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([a-zA-Z][\w-]*):(?!=)", text, re.M))
+
+
+def make_help() -> list[str]:
+    import subprocess
+
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "help"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stdout.splitlines()
+
+
+def test_make_help_teaches_in_sections_of_short_lines():
+    """`make` (help is the default goal) lists at most 30 targets, one short line each, under the sections."""
+    lines = make_help()
+    assert (ROOT / "Makefile").read_text().count(".DEFAULT_GOAL := help") == 1
+    assert [line.rstrip(":") for line in lines if not line.startswith(" ")] == list(HELP_SECTIONS)
+    listed = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert 10 <= len(listed) <= 30, listed
+    assert len(set(listed)) == len(listed) and set(listed) <= makefile_targets()
+    assert all(len(line) <= 100 for line in lines), [line for line in lines if len(line) > 100]
+    # internal steps stay targets, unlisted
+    assert {"containers-up", "deploy-preflight", "export-edge"} <= makefile_targets() - set(listed)
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))],
+                         ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_make_target_a_page_names_exists(page):
+    named = set(MAKE_COMMAND.findall(page.read_text()))
+    missing = named - makefile_targets()
+    assert not missing, f"{page.relative_to(ROOT)} names make targets the Makefile lacks: {sorted(missing)}"

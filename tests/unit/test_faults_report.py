@@ -1,9 +1,10 @@
-"""The fault tests' records: written only when asked, read back by `make faults`, shown in REPORT.md."""
+"""The fault tests' records: written only when asked, read back by `make bench TOOL=faults`, shown in REPORT.md."""
 from __future__ import annotations
 
 import json
 
-from benchmarks import faults, report
+from benchmarks import faults
+from benchmarks.report import layout
 from tests import faults as recorder
 
 
@@ -42,12 +43,12 @@ def test_report_lists_every_fault_with_its_counts_and_names_failed_tests(tmp_pat
     (root / "bench").mkdir(parents=True)
     test = "tests/integration/test_x.py::test_stop"
     (root / "bench" / "faults.json").write_text(json.dumps({
-        "command": "python -m benchmarks.faults", "seconds": 61.5, "exit_code": 1,
+        "command": "python -m benchmarks faults", "seconds": 61.5, "exit_code": 1,
         "tests": {test: "passed", "tests/integration/test_x.py::test_flood": "failed"},
         "faults": [{"fault": "worker SIGSTOPped under 4 clients", "target": "torchserve-rest",
                     "counts": {"sent": 120, "answered": 117, "explicit_errors": 3, "longest_wait_s": 4.2},
                     "test": test}]}))
-    text = report.build(root, tmp_path / "REPORT.md")
+    text = layout.build(root, tmp_path / "REPORT.md")
     section = text.split("## Reliability: faults injected and what every client saw")[1].split("\n## ")[0]
     assert ("| worker SIGSTOPped under 4 clients | torchserve-rest | sent 120; answered 117; explicit errors 3; "
             "longest wait s 4.2 | passed |") in section
@@ -55,8 +56,8 @@ def test_report_lists_every_fault_with_its_counts_and_names_failed_tests(tmp_pat
 
 
 def test_report_without_fault_counts_says_how_to_measure_them(tmp_path):
-    text = report.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
-    assert "*not measured: run `make faults` (writes `artifacts/bench/faults.json`)*" in text
+    text = layout.build(tmp_path / "artifacts", tmp_path / "REPORT.md")
+    assert "*not measured: run `make bench TOOL=faults` (writes `artifacts/bench/faults.json`)*" in text
 
 
 def test_a_whole_suites_run_is_gathered_without_running_anything(tmp_path):

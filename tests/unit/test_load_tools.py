@@ -8,8 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks import openloop
-from serving.load import sweep
+from benchmarks import openloop, sweep
 
 CLASSES = 4  # what the fake predictors answer
 
@@ -243,8 +242,8 @@ def test_the_search_on_the_load_engine_against_a_server_of_known_capacity():
 
 
 def test_a_variant_root_links_the_model_files_and_keeps_its_own_run_folder(tmp_path):
+    from benchmarks import variants
     from core import manifest, registry
-    from serving.load import variants
     from training.spec import digits_spec, write_spec
 
     root = tmp_path / "artifacts"
@@ -272,7 +271,7 @@ def test_a_variant_root_links_the_model_files_and_keeps_its_own_run_folder(tmp_p
 
 
 def test_a_variant_of_an_unexported_root_names_what_is_missing(tmp_path):
-    from serving.load import variants
+    from benchmarks import variants
 
     with pytest.raises(FileNotFoundError, match="manifest.json not found: run `make train export` first"):
         variants.prepare(tmp_path, "tuned")
@@ -318,7 +317,7 @@ def test_burst_names_every_way_a_request_can_end():
 
 
 def test_burst_summary_takes_the_largest_burst_that_dropped_nothing():
-    from serving.load import burst
+    from benchmarks import burst
 
     def run(connections, answered, refused=0, reset=0, p99=5.0):
         counts = {"answered": answered, "refused": refused, "reset": reset, "timed_out": 0, "errors": 0}
@@ -332,7 +331,7 @@ def test_burst_summary_takes_the_largest_burst_that_dropped_nothing():
 def test_burst_leaves_a_high_enough_open_files_limit_alone():
     import resource
 
-    from serving.load import burst
+    from benchmarks import burst
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert burst.ensure_open_files(16) == soft

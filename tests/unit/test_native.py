@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import native
-from serving.load import concurrent
+from benchmarks import concurrent, native
 
 # The header and a row exactly as perf_analyzer 2.41.0 writes them for a TF Serving target (-f).
 CSV = ("Concurrency,Inferences/Second,Client Send,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency\n"

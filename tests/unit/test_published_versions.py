@@ -7,7 +7,7 @@ import json
 import pytest
 
 from deploy.local import servers
-from serving import endpoints, update
+from serving import endpoints
 from serving.torchserve import archive
 
 
@@ -24,7 +24,7 @@ def test_without_a_publish_version_one_alone_is_served(spec_folder):
 
 
 def test_a_published_default_is_loaded_first_and_every_version_kept(spec_folder):
-    update.record_published(spec_folder, ["1.0", "2.0", "3.0"], "2.0")
+    archive.record_published(spec_folder, ["1.0", "2.0", "3.0"], "2.0")
     config = rendered(spec_folder)
     assert config["load_models"] == "digits-v2.0.mar,digits.mar,digits-v3.0.mar"
     models = json.loads(config["models"])["digits"]
@@ -34,16 +34,16 @@ def test_a_published_default_is_loaded_first_and_every_version_kept(spec_folder)
 
 
 def test_a_recorded_version_missing_from_the_manifest_is_refused_before_start(spec_folder):
-    update.record_published(spec_folder, ["1.0", "2.0"], "2.0")
+    archive.record_published(spec_folder, ["1.0", "2.0"], "2.0")
     with pytest.raises(servers.PrepareError, match="torchserve_mar"):
         servers.torchserve(spec_folder, endpoints.resolve({})).prepare()
 
 
 def test_a_record_whose_default_is_not_among_its_versions_is_an_error(tmp_path):
-    update.published_path(tmp_path).parent.mkdir(parents=True)
-    update.published_path(tmp_path).write_text(json.dumps({"versions": ["1.0"], "default": "2.0"}))
-    with pytest.raises(update.UpdateError, match="the default '2.0' is not among"):
-        update.published(tmp_path)
+    archive.published_path(tmp_path).parent.mkdir(parents=True)
+    archive.published_path(tmp_path).write_text(json.dumps({"versions": ["1.0"], "default": "2.0"}))
+    with pytest.raises(archive.PublishedError, match="the default '2.0' is not among"):
+        archive.published(tmp_path)
 
 
 def test_the_store_pattern_escapes_the_path_and_admits_archives_in_it_only():

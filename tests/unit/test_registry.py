@@ -47,7 +47,7 @@ def test_a_row_names_what_exists(target):
         assert target.server and target.address and target.load_user
         # The locustfile makes one user class per row's load_user (a class named like one).
         assert re.fullmatch(r"[A-Z]\w*User", target.load_user), target.load_user
-        locustfile = code.module_file("serving.load.locustfile", paths.REPO_ROOT).read_text()
+        locustfile = code.module_file("benchmarks.locust.locustfile", paths.REPO_ROOT).read_text()
         assert "globals()[_target.load_user]" in locustfile
 
 
@@ -64,13 +64,13 @@ def test_one_spelling_of_each_name_and_one_step_per_artifact():
 
 
 def test_consumers_derive_from_the_rows():
-    from serving import soak
-    from serving.load import locust_run
-    from web.tfjs import bench, export
+    from benchmarks import browser, soak
+    from benchmarks.locust import run as locust_run
+    from web.tfjs import export
 
     assert set(locust_run.TARGETS) == set(registry.served()) == set(soak.SERVER_OF)
     assert [runtime.name for runtime in export.runtimes()] == [t.page.runtime for t in registry.pages()]
-    assert {config.split(":")[0] for config in bench.CONFIGS} == {t.page.runtime for t in registry.pages()}
+    assert {config.split(":")[0] for config in browser.CONFIGS} == {t.page.runtime for t in registry.pages()}
     assert set(build.GROUPS["export-edge"]) == {registry.TARGETS[name].step.name for name in registry.names("edge")}
 
 
@@ -180,11 +180,12 @@ def test_the_groups_a_pick_takes_are_derived_from_the_rows():
 
 def test_the_readme_s_table_of_targets_is_the_table():
     """README.md's table of targets is generated; a row added without regenerating it fails here."""
+    from core import readme as readme_mod
     from core import selection
 
     readme = (paths.REPO_ROOT / "README.md").read_text()
-    assert selection.readme_block(readme) == selection.markdown(), \
-        "README.md's table of targets is out of date: run `python -m core.selection --readme`"
+    assert readme_mod.block(readme, "the table of targets") == selection.markdown(), \
+        "README.md's table of targets is out of date: run `python -m core.readme`"
     counts = {int(found) for found in re.findall(r"\b(\d+) targets\b", readme)}
     assert counts <= {len(registry.TARGETS)}, f"README.md counts {counts} targets, the table {len(registry.TARGETS)}"
 

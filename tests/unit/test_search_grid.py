@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from benchmarks import grid, search
 from deploy.local import settings
-from serving.load import grid, search
 
 
 def point(name: str, p50s: tuple, capacities: tuple, error: str | None = None, settings_fields: dict | None = None):
@@ -99,7 +99,7 @@ def test_written_profiles_take_each_searched_server_and_keep_the_others(tmp_path
                                          "latency": {"tfserving_flags": {"tensorflow_intra_op_parallelism": 1}},
                                          "throughput": {}}}))
     ts = {"torchserve": {"batchSize": 1}}
-    result = {"command": "python -m serving.load.search", "measured_at": "now", "machine": {},
+    result = {"command": "python -m benchmarks search", "measured_at": "now", "machine": {},
               "servers": {"torchserve": {"profiles": {"latency": "b1", "throughput": "default"},
                                          "points": [point("default", (8.0,), (900,)),
                                                     point("b1", (1.0,), (800,), settings_fields=ts)]}}}

@@ -11,7 +11,7 @@ import pytest
 from core import environments, paths
 from core import servers as table
 from core.registry import named
-from serving import update
+from deploy.local import update
 
 ROWS = list(table.SERVERS)
 LIMIT_KEYS = {"cpus", "memory", "reserve", "cpu_request"}
@@ -58,18 +58,18 @@ def test_a_model_server_says_what_it_serves_and_how_it_updates(name):
         return
     assert row.framework in ("torch", "tensorflow"), (
         f"{name}: framework {row.framework!r}: say which framework's model it serves (\"torch\" or \"tensorflow\")")
-    assert row.updater, (f"{name}: name its updater (\"module:name\" of a serving.update.Updater: how a running "
+    assert row.updater, (f"{name}: name its updater (\"module:name\" of a deploy.local.update.Updater: how a running "
                          "server takes a new model version and goes back), or share another row's")
     updater = named(row.updater)
     for function in ("publish", "rollback", "status"):
         assert callable(getattr(updater, function, None)), f"{name}: its updater {row.updater} has no {function}()"
-    assert updater.name, f"{name}: its updater needs a name (`python -m serving.update --server <name>`)"
+    assert updater.name, f"{name}: its updater needs a name (`python -m deploy.local.update --server <name>`)"
 
 
 @pytest.mark.parametrize("name", ROWS)
 def test_a_row_s_settings_and_grid_are_its_own(name):
+    from benchmarks import grid
     from deploy.local import settings
-    from serving.load import grid
 
     row = table.SERVERS[name]
     known = {field.name for field in dataclasses.fields(settings.ServerSettings)} - {"name"}
@@ -78,7 +78,7 @@ def test_a_row_s_settings_and_grid_are_its_own(name):
                          "ServerSettings: add them there (with a comment saying what they change)")
     if row.grid:
         found = named(row.grid)
-        assert isinstance(found, grid.Grid), f"{name}: grid {row.grid!r} is not a serving.load.grid.Grid"
+        assert isinstance(found, grid.Grid), f"{name}: grid {row.grid!r} is not a benchmarks.grid.Grid"
         for knob, (field, _) in found.knobs.items():
             assert field in row.settings, f"{name}: knob {knob!r} sets {field!r}, not among the row's `settings`"
 
@@ -163,10 +163,10 @@ def test_a_new_row_is_started_and_stopped_by_the_runner(with_echo, spec_folder, 
 
 
 def test_a_new_row_is_in_the_container_plan(with_echo, spec_folder):
-    from deploy.containers import k8s, launch, plan
+    from deploy.containers import fleet, k8s, launch, plan
     from serving import endpoints as endpoints_mod
 
-    (service,) = [s for s in plan.services(spec_folder) if s.name == "echo"]
+    (service,) = [s for s in fleet.services(spec_folder) if s.name == "echo"]
     assert service.image == "python:3.11-slim" and service.user == "4242:4242"
     assert plan.official_images()["echo"] == "python:3.11-slim"  # pulled, as the other official images
     options = launch.run_options(service, endpoints_mod.resolve({}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.torchserve import breakdown
+from benchmarks import torchserve_breakdown as breakdown
 
 # As TorchServe 0.12 answers /metrics with metrics_mode=prometheus and model_metrics_auto_detect=true.
 PAGE = """# HELP ts_inference_latency_microseconds Cumulative inference duration in microseconds

@@ -157,7 +157,7 @@ def fixed_batch_tflite(keras_model, task, root: Path) -> Path:
     import keras
     import tensorflow as tf
 
-    from edge.common import save_artifact
+    from core.manifest import save_artifact
 
     # The trained model called on a batch-1 Input: the same layers and weights, a static input shape.
     image = keras.Input(batch_shape=(1, *task.item_shape), name=task.input_name)
@@ -172,13 +172,11 @@ def fixed_batch_tflite(keras_model, task, root: Path) -> Path:
 def not_built(runtime: Runtime, root: Path) -> str | None:
     """Why a row's model file is missing when that is no fault (its tools are missing here, or its runtime
     does not run this network: the build said so); None: it should be there, and the build fails."""
-    from deploy.local import build
-
     missing = registry.named(runtime.unavailable)() if runtime.unavailable else None
     if missing:
         return f"not built: {missing}"
     step = next((t.step.name for t in registry.pages() if t.page.runtime == runtime.name and t.step), None)
-    refused = build.unsupported_path(root, step) if step else None
+    refused = paths.unsupported_path(root, step) if step else None
     return f"not supported by this network: {refused.read_text()}" if refused and refused.exists() else None
 
 

@@ -13,7 +13,7 @@ GET and HEAD only (anything else 405), `/` is index.html, the content types the 
 Content-Security-Policy that allows this origin only (plus compiling WebAssembly; no blob: scripts
 or workers), `X-Content-Type-Options: nosniff`, no request body (413), headers bounded by
 aiohttp's parser (400 beyond 8 KiB a line) and idle connections closed after IDLE_SECONDS. Floods
-(serving/connections.py): connections are counted from accept, within the open-file limit; one
+(core/connections.py): connections are counted from accept, within the open-file limit; one
 past MAX_CONNECTIONS takes the place of the oldest that has not sent its request, or gets an
 immediate 503; request headers must be complete HEADER_SECONDS after connecting; failed accepts
 (out of open files) are logged once per interval, not once per connection.
@@ -33,8 +33,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.log import access_logger
 
-from core import manifest, paths
-from serving import connections
+from core import connections, manifest, paths
 
 IDLE_SECONDS = 15.0  # an open connection with no request in flight is closed after this
 HEADER_SECONDS = 10.0  # a new connection's request headers must be complete this long after it was accepted

@@ -1,5 +1,5 @@
 // Measure the served page in headless Chromium, one runtime (and TF.js backend) at a time; prints
-// one JSON object of raw samples on stdout (web/tfjs/bench.py summarizes them with
+// one JSON object of raw samples on stdout (benchmarks/browser.py summarizes them with
 // benchmarks/timing.py, the project's one timer summary).
 //
 //   node tools/bench.js --url http://127.0.0.1:8000/ --web artifacts/web --fixtures artifacts/web-fixtures
@@ -17,7 +17,7 @@
 // bytes:  every response the first cold run received, by URL, with its body size as Chromium
 //         fetched it (`request.sizes().responseBodySize`); bench.py sorts them into the runtime's own
 //         scripts, wasm and model (its `files` in runtimes.json) and the page's shared files.
-// Run it through `make bench-web` (python -m web.tfjs.bench), which serves the page and writes JSON.
+// Run it through `make bench-web` (python -m benchmarks web), which serves the page and writes JSON.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
     url: { type: 'string' },
     web: { type: 'string' },
     fixtures: { type: 'string' }, // the test vectors, kept outside the served folder
-    configs: { type: 'string' }, // given by web/tfjs/bench.py, which reads the page's rows from core/registry.py
+    configs: { type: 'string' }, // given by benchmarks/browser.py, which reads the page's rows from core/registry.py
     'cold-runs': { type: 'string', default: '3' },
     'warm-runs': { type: 'string', default: '200' },
   },
