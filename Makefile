@@ -66,7 +66,7 @@ ACTION ?= publish
 # without such a line is a step the others run (e.g. containers-up, export-edge), not listed.
 HELP_SECTIONS := Start Template Serve Measure Deploy Develop
 
-.PHONY: help setup lock targets train test test-fast lint clean deploy-all
+.PHONY: help setup lock targets train test faults test-fast lint clean deploy-all
 .PHONY: export export-web demo bench-web
 .PHONY: setup-main setup-bench export-serving serve stop bench-serving bench
 
@@ -105,6 +105,9 @@ test: setup lint ## Develop: the whole test suite (what CI runs); sets up and li
 lint: setup-main ## Develop: ruff, and the layers of import-linter (pyproject.toml); LINT_ARGS=--fix
 	$(VENV)/bin/ruff check $(LINT_ARGS) .
 	$(VENV)/bin/lint-imports
+
+faults: setup ## Develop: the fault tests and heavy batteries in full (make test runs them reduced)
+	$(PY) -m benchmarks faults $(BENCH_ARGS)
 
 test-fast: setup-main ## Develop: unit and contract tests only (under a minute): while editing
 	$(PY) -m pytest tests/unit tests/deploy -m "not slow" $(PYTEST_ARGS)

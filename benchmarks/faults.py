@@ -1,13 +1,14 @@
-"""Run the fault-injection tests and keep what each one measured (`make bench TOOL=faults`).
+"""Run the fault-injection tests and the heavy batteries in full, and keep what each fault measured (`make faults`).
 
-    make bench TOOL=faults                                   # = python -m benchmarks faults
-    python -m benchmarks faults -k torchserve     # only the fault tests matching an expression
+    make faults                                   # = python -m benchmarks faults
+    python -m benchmarks faults -k torchserve     # only the tests matching an expression
     python -m benchmarks faults --from-run faults.jsonl junit.xml   # what a test run already recorded:
         # DIGITS_FAULTS_REPORT=$PWD/faults.jsonl make test PYTEST_ARGS=--junitxml=$PWD/junit.xml
 
 Every test that injects a fault (a killed or stopped worker, expiring keys, a restart or a new
 version under load, connection floods, an interrupted build, ...) records its counts through
-tests/faults.py. This runs those tests (the `fault` marker) with DIGITS_FAULTS_REPORT set, then
+tests/faults.py. This runs those tests (the `fault` marker) and the batteries `make test` runs in a
+reduced form (the `battery` marker) in their full form (DIGITS_BATTERY=full), with DIGITS_FAULTS_REPORT set, then
 writes what they recorded, with each test's outcome, to <artifacts>/bench/faults.json, which
 REPORT.md's reliability section reads (benchmarks/report/faults.py). Exits non-zero if a test failed:
 a fault the project does not survive is the finding, and the JSON says which.
@@ -64,11 +65,13 @@ def main(argv=None) -> int:
         return write_report(root, argv, *args.from_run, seconds=None, exit_code=None)
     with tempfile.TemporaryDirectory() as scratch:
         lines, junit = Path(scratch) / "faults.jsonl", Path(scratch) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", "-m", "fault", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+        command = [sys.executable, "-m", "pytest", "-m", "fault or battery", "-p", "no:cacheprovider",
+                   f"--junitxml={junit}"]
         command += ["-k", args.expression] if args.expression else []
         print("$ " + " ".join(command[2:]), flush=True)
         started = time.monotonic()
-        done = subprocess.run(command, cwd=paths.REPO_ROOT, env={**os.environ, "DIGITS_FAULTS_REPORT": str(lines)})
+        environment = {**os.environ, "DIGITS_FAULTS_REPORT": str(lines), "DIGITS_BATTERY": "full"}
+        done = subprocess.run(command, cwd=paths.REPO_ROOT, env=environment)
         write_report(root, argv, lines, junit, round(time.monotonic() - started, 1), done.returncode)
     return done.returncode
 

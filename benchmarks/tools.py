@@ -42,7 +42,7 @@ TOOLS = {
     "training": Tool("benchmarks.training", "peak RSS and time per epoch of training, per framework, width and mode"),
     "distributed": Tool("benchmarks.distributed", "data-parallel training at 1 and 2 workers: s/epoch, scaling"),
     "handwriting": Tool("benchmarks.handwriting", "held-out drawn and printed digits, with and without augmentation"),
-    "faults": Tool("benchmarks.faults", "the fault-injection tests, each fault's counts"),
+    "faults": Tool("benchmarks.faults", "the fault tests and heavy batteries in full, each fault's counts"),
     # Everything, and the report.
     "all": Tool("benchmarks.all", "every measurement the report needs, servers on free ports, then the report"),
     "report": Tool("benchmarks.report.layout", "REPORT.md and report/*.png from the JSON results"),

@@ -151,20 +151,22 @@ def web_artifacts(trained_artifacts):
 # (training/example_data.py), on the second reference network.
 SECOND_TASK_NAME = "bars"
 SECOND_TASK_EPOCHS = 4
+SECOND_TASK_DATA = "bars.npz"  # beside the task's artifacts folder
 
 
 @pytest.fixture(scope="session")
 def second_task(tmp_path_factory):
-    """The second task trained (both frameworks, `--arch resnet`) with its web page built, once per session."""
+    """The second task trained (both frameworks, `--arch resnet`), once per session: the colour task of every test
+    that needs one; each builds the exports it needs on top (`built(second_task, ...)`)."""
     import numpy as np
 
     from training import example_data
 
     folder = tmp_path_factory.mktemp("second-task")
-    data = folder / "bars.npz"
+    data = folder / SECOND_TASK_DATA
     np.savez(data, **example_data.make())
-    return built(folder / "artifacts", "export-web", args=["--epochs", str(SECOND_TASK_EPOCHS), "--arch", "resnet",
-                                                          "--data", str(data), "--seed", "0"])
+    return built(folder / "artifacts", "train", args=["--epochs", str(SECOND_TASK_EPOCHS), "--arch", "resnet",
+                                                      "--data", str(data), "--seed", "0"])
 
 
 @dataclass
@@ -291,7 +293,7 @@ def pytest_configure(config):
 
 
 # What a test that names no target concerns when it takes one of the session's fixtures: what they build or serve.
-FIXTURE_CONCERNS = {"served": "all", "server_clients": "servers", "deployed": "all", "second_task": "all",
+FIXTURE_CONCERNS = {"served": "all", "server_clients": "servers", "deployed": "all",
                     "web_artifacts": "browser", "colour_web_artifacts": "browser", "edge_artifacts": "edge"}
 
 

@@ -1,4 +1,4 @@
-"""What the fault-injection tests measured, for REPORT.md's reliability section (`make bench TOOL=faults`).
+"""What the fault-injection tests measured, for REPORT.md's reliability section (`make faults`).
 
     from tests.faults import record
     record("TorchServe worker SIGKILLed under load", "torchserve-rest", sent=412, answered=410,
@@ -6,8 +6,13 @@
 
 A fault test calls `record` once per target with the counts it asserted on: the fault it injected,
 the target, and numbers (requests sent, answered, refused with an explicit error, lost, the longest
-wait, ...). When DIGITS_FAULTS_REPORT names a file (`make bench TOOL=faults` sets it), the record is appended
+wait, ...). When DIGITS_FAULTS_REPORT names a file (`make faults` sets it), the record is appended
 to it as one JSON line; otherwise nothing is written, so the tests behave the same either way.
+
+A battery too heavy for `make test`'s budget runs a reduced form there (fewer connections, shorter
+calls, fewer configurations) and its full form under `make faults` (DIGITS_BATTERY=full; CI runs it
+after `make test`): `battery(reduced, full)` gives the value in force, and such a test is marked
+`battery` (or `fault`) so that `make faults` runs it.
 """
 from __future__ import annotations
 
@@ -17,6 +22,17 @@ import os
 import time
 
 ENVIRONMENT = "DIGITS_FAULTS_REPORT"
+BATTERY = "DIGITS_BATTERY"  # "full" under `make faults`; anything else: the reduced form
+
+
+def full_battery() -> bool:
+    """Whether this run holds the batteries to their full form (`make faults`)."""
+    return os.environ.get(BATTERY) == "full"
+
+
+def battery(reduced, full):
+    """`full` under `make faults`, `reduced` in `make test`."""
+    return full if full_battery() else reduced
 
 
 def record(fault: str, target: str, **counts) -> None:

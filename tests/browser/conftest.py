@@ -62,7 +62,9 @@ def web_server(web_artifacts):
 @pytest.fixture(scope="session")
 def colour_web_artifacts(second_task):
     """The second task (tests/conftest.py: colour, non-square, five named classes) with its web folder."""
-    return second_task
+    from tests.conftest import built
+
+    return built(second_task, "export-web")
 
 
 @pytest.fixture(scope="session")

@@ -35,12 +35,12 @@ def test_the_demo_page_is_served_on_the_spec_port_and_start_is_idempotent(served
 
 @pytest.fixture(scope="module")
 def own_page(web_artifacts, tmp_path_factory):
-    """Both servers and the page over a copy of the session's built page (the session's servers are
+    """The TF server and the page over a copy of the session's built page (the session's servers are
     read-only to tests): for the test that stops the page."""
     from tests.conftest import copy_trained, free_endpoints, serve_folder
 
     root = copy_trained(web_artifacts, tmp_path_factory.mktemp("own-page") / "artifacts", with_page=True)
-    with serve_folder(root, free_endpoints(), without=("rayserve",)) as running:
+    with serve_folder(root, free_endpoints(), only=("tfserving", "web")) as running:
         yield running
 
 
@@ -49,10 +49,10 @@ def test_stopping_the_demo_stops_only_it_and_start_brings_it_back(own_page, caps
     assert page_answers(served.endpoints)
     assert runner.stop_one("web", served.root)
     assert not page_answers(served.endpoints) and runner.read_pid(runner.run_dir("web", served.root)) is None
-    assert runner.read_pid(runner.run_dir("torchserve", served.root)) is not None  # the others keep running
-    times = runner.start(served.root, served.endpoints, timeout=60)
+    assert runner.read_pid(runner.run_dir("tfserving", served.root)) is not None  # the others keep running
+    times = runner.start(served.root, served.endpoints, timeout=60, only=("tfserving", "web"))
     out = capsys.readouterr().out
-    assert "web: started" in out and "torchserve: already running" in out
+    assert "web: started" in out and "tfserving: already running" in out
     assert times["web"] > 0 and page_answers(served.endpoints)
 
 

@@ -1,14 +1,15 @@
 """Pictures on every runner: any PNG/JPEG, grey or colour, of any size, gives the reference's label.
 
-Two small tasks unlike the digits are trained (2 epochs, tiny synthetic data, each in its own
-artifacts folder) and exported to every edge target: a COLOUR one, (12, 16, 3) RGB, and a GREY one,
-(10, 14). Every target with a command line (the registry's `command`) is called the way a user calls
-it, `main(["--model", F, picture])` in process and `python -m <command>` in every environment its
-row needs (each command once in the main one), on pictures that are grey, RGB, RGBA, palette and
-grey with alpha, as PNG and JPEG, at the spec's size and at sizes far from it (3x3, 1000x10,
-37x53). The label it prints must be the one the reference eager model gives for `picture_to_input`
-of the same bytes, the served path's reduction; TorchServe's handler is held to the same pictures
-in process. A strided batch (a Fortran-order .npz) must give the same answers as a contiguous one.
+Two small tasks unlike the digits, exported to every edge target: a COLOUR one, (12, 16, 3) RGB, the session's
+second task (tests/conftest.py `second_task`, which tests/parity/test_second_task.py holds to parity), and a
+GREY one, (10, 14), trained here (2 epochs, tiny synthetic data, in its own artifacts folder). Every target
+with a command line (the registry's `command`) is called the way a user calls it, `main(["--model", F,
+picture])` in process and `python -m <command>` in every environment its row needs (each command once in the
+main one), on pictures that are grey, RGB, RGBA, palette and grey with alpha, as PNG and JPEG, at the spec's
+size and at sizes far from it (3x3, 1000x10, 37x53). The label it prints must be the one the reference eager
+model gives for `picture_to_input` of the same bytes, the served path's reduction; TorchServe's handler is
+held to the same pictures in process. A strided batch (a Fortran-order .npz) must give the same answers as a
+contiguous one.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pytest
 
 from core import environments, registry
 from core import spec as specs
-from tests.conftest import built, edge_steps, target_param
+from tests.conftest import SECOND_TASK_DATA, built, edge_steps, target_param
 from tests.integration.test_edge_runners import labels_printed, run_python
 from training.preprocess import picture_to_input
 
@@ -61,15 +62,17 @@ def _three_classes(height: int, width: int, seed: int, grey: bool) -> dict:
     return {"x": x, "y": made["y"][keep], "labels": made["labels"][:3]}
 
 
-TASKS = {"colour": dict(height=12, width=16, seed=1, grey=False),
-         "grey": dict(height=10, width=14, seed=2, grey=True)}
+GREY = dict(height=10, width=14, seed=2, grey=True)
 
 
-@pytest.fixture(scope="module", params=list(TASKS))
+@pytest.fixture(scope="module", params=["colour", "grey"])
 def task(request, tmp_path_factory):
-    """(artifacts folder, the task's images): trained on a tiny data set and exported to every edge target."""
+    """(artifacts folder, the task's images): a task exported to every edge target."""
+    if request.param == "colour":  # the session's colour task, trained once for every test that needs one
+        second_task = request.getfixturevalue("second_task")
+        return built(second_task, *edge_steps()), np.load(second_task.parent / SECOND_TASK_DATA)["x"]
     folder = tmp_path_factory.mktemp(f"pictures-{request.param}")
-    arrays = _three_classes(**TASKS[request.param])
+    arrays = _three_classes(**GREY)
     np.savez(folder / "data.npz", **arrays, name=np.array(f"{request.param}s"))
     root = built(folder / "artifacts", *edge_steps(),
                  args=["--epochs", str(EPOCHS), "--data", str(folder / "data.npz"), "--seed", "0"])

@@ -1,15 +1,17 @@
-"""The soak benchmark's 30-second version (`make bench TOOL=soak` runs 10 minutes): every endpoint under a
-steady paced load, every answer checked, no failure, no lost request, memory sampled."""
+"""The soak benchmark's short version (10 s; 30 s under `make faults`; `make bench TOOL=soak` runs 10 minutes):
+every endpoint under a steady paced load, every answer checked, no failure, no lost request, memory sampled."""
 from __future__ import annotations
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
-SECONDS = 30
+from tests.faults import battery
+
+pytestmark = [pytest.mark.slow, pytest.mark.battery, pytest.mark.concerns("servers")]
+SECONDS = battery(10, 30)
 RATE = 8.0  # requests/s per endpoint: well under what each serves on a shared 2-core machine
 
 
-def test_thirty_seconds_at_a_steady_rate_without_a_failed_request(served):
+def test_seconds_at_a_steady_rate_without_a_failed_request(served):
     from benchmarks.soak import print_table, soak
     from core import registry
 

@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.concerns("all")]
 
 @pytest.fixture(scope="module")
 def second(second_task):
-    """The session's second task (tests/conftest.py), exported to every other artifact too (the build graph)."""
-    return built(second_task, *edge_steps())
+    """The session's second task (tests/conftest.py) with its page, exported to every other artifact too (the build
+    graph)."""
+    return built(second_task, "export-web", *edge_steps())
 
 
 @pytest.fixture(scope="module")
