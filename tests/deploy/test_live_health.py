@@ -2,9 +2,11 @@
 
 No engine runs here, but the checks themselves are plain programs: the TorchServe one is a Python
 script (deploy/config/torchserve_health.py), the TF Serving one a bash line, the KServe one a
-Python line. They run here against the servers the local runner starts (real TorchServe; TF
-Serving or the compatible server; KServe's ModelServer per framework; the Ray cluster) on free ports, with the
-artifacts that deploy/containers/artifacts.py builds.
+Python line. They run here against the session's servers (tests/conftest.py `served`: real
+TorchServe; TF Serving or the compatible server; KServe's ModelServer per framework; the Ray
+cluster), which the local runner started on free ports over artifacts of the same build graph that
+deploy/containers/artifacts.py runs; that the container code builds them from a trained model
+alone is checked on a copy of its own.
 """
 from __future__ import annotations
 
@@ -19,43 +21,23 @@ from core import servers as table
 from core import spec as specs
 from core.spec import SERVING_PORTS
 from deploy.containers import artifacts, plan
-from serving import endpoints as endpoints_mod
 from serving.tfserving import configs as tf_configs
-from tests.conftest import copy_trained, free_endpoints, free_ports
+from tests.conftest import copy_trained, free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.concerns("servers")]
 HEALTH_SCRIPT = plan.CONFIG_DIR / "torchserve_health.py"
 
 
-def local_runner(action: str, root, environ: dict) -> None:
-    from deploy.local import runner
-
-    if action == "start":
-        runner.start(root, endpoints_mod.resolve(environ), timeout=300)
-    else:
-        runner.stop(root)
-
-
 @pytest.fixture(scope="module")
-def live(trained_artifacts, tmp_path_factory):
-    """Artifacts ensured by the container code, and both servers running on free ports.
+def live(served):
+    """(artifacts folder, endpoints) of the session's running servers; the checks only read."""
+    return served.root, served.endpoints
 
-    In a copy of the trained folder holding only what training wrote: the session's own servers
-    (tests/conftest.py `served`) run over the original, and their exports and pid files stay theirs.
-    """
-    # Only what training wrote: the container code must build everything else from it alone.
-    root = copy_trained(trained_artifacts, tmp_path_factory.mktemp("live-health"))
+
+def test_missing_artifacts_are_built_and_verified(trained_artifacts, tmp_path):
+    # A copy holding only what training wrote: the container code must build everything else from it alone.
+    root = copy_trained(trained_artifacts, tmp_path / "artifacts")
     ready = artifacts.ensure(root)
-    environ = free_endpoints().as_environment()
-    try:
-        local_runner("start", root, environ)
-        yield root, endpoints_mod.resolve(environ), ready
-    finally:
-        local_runner("stop", root, environ)
-
-
-def test_missing_artifacts_are_built_and_verified(live):
-    root, _, ready = live
     # The demo is served only when its page was built into this folder (the browser tests may have).
     demo = [name for name in plan.rows() if table.SERVERS[name].optional] if artifacts.web_ready(root) else []
     assert ready == [*table.model_servers(), *demo]  # every row with a container, in the table's order
@@ -70,14 +52,14 @@ def health(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_torchserve_health_check_passes_on_a_ready_model(live):
-    root, endpoints, _ = live
+    root, endpoints = live
     key_file = root / "run" / "torchserve" / "key_file.json"
     answer = health(endpoints.url("torchserve_management"), specs.load(root).model_name, str(key_file))
     assert answer.returncode == 0, answer.stderr
 
 
 def test_torchserve_health_check_fails_clearly(live, tmp_path):
-    root, endpoints, _ = live
+    root, endpoints = live
     key_file = root / "run" / "torchserve" / "key_file.json"
     unknown = health(endpoints.url("torchserve_management"), "no-such-model", str(key_file))
     assert unknown.returncode == 1 and "not ready" in unknown.stderr
@@ -99,7 +81,7 @@ def tfserving_check(port: int, model: str) -> list[str]:
 
 
 def test_tfserving_health_check_passes_when_the_model_is_available(live):
-    root, endpoints, _ = live
+    root, endpoints = live
     check = tfserving_check(endpoints.ports["tfserving_rest"], specs.load(root).model_name)
     answer = subprocess.run(check, capture_output=True, timeout=30)
     assert answer.returncode == 0, answer.stderr
@@ -113,7 +95,7 @@ def test_tfserving_health_check_fails_without_a_server(live):
 
 @pytest.mark.parametrize("name", [name for name, row in table.SERVERS.items() if row.folder == "serving/kserve"])
 def test_kserve_health_check_passes_once_the_model_is_loaded(live, name):
-    _, endpoints, _ = live
+    _, endpoints = live
     rest = table.SERVERS[name].port("rest")
     command = plan.kserve_health(name)[1:]
     command[-1] = command[-1].replace(f":{SERVING_PORTS[rest]}/", f":{endpoints.ports[rest]}/")
@@ -124,7 +106,7 @@ def test_kserve_health_check_passes_once_the_model_is_loaded(live, name):
 def test_rayserve_health_check_passes_once_the_replicas_run(live):
     """The container's check, against the local Ray cluster the runner started (its port moved), and
     failing where nothing listens."""
-    _, endpoints, _ = live
+    _, endpoints = live
     command = plan.rayserve_health()[1:]
     default = f":{SERVING_PORTS['rayserve_rest']}/"
     assert default in command[-1]
