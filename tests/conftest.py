@@ -313,17 +313,23 @@ def concerns(item) -> set[str]:
 
 def pytest_collection_modifyitems(config, items):
     from core import selection
+    from tests.faults import full_battery
 
     chosen = set(picked())
-    if selection.picked_all(chosen):
-        return
-    keep, drop = [], []
+    every = selection.picked_all(chosen)
+    full = full_battery()
+    keep, unpicked, full_only = [], [], []
     for item in items:
-        (keep if concerns(item) <= chosen else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+        if not every and not concerns(item) <= chosen:
+            unpicked.append(item)
+        elif not full and item.get_closest_marker("full_battery"):
+            full_only.append(item)
+        else:
+            keep.append(item)
+    if unpicked or full_only:
+        config.hook.pytest_deselected(items=unpicked + full_only)
         items[:] = keep
-        config._digits_deselected = len(drop)
+    config._digits_deselected = (len(unpicked), len(full_only))
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -331,7 +337,10 @@ def pytest_terminal_summary(terminalreporter, config):
 
     from core import selection
 
-    dropped = getattr(config, "_digits_deselected", 0)
-    if dropped:
-        terminalreporter.write_line(f"{dropped} tests deselected: they concern targets not picked "
+    unpicked, full_only = getattr(config, "_digits_deselected", (0, 0))
+    if unpicked:
+        terminalreporter.write_line(f"{unpicked} tests deselected: they concern targets not picked "
                                     f"({selection.VARIABLE}={os.environ.get(selection.VARIABLE)!r})")
+    if full_only:
+        terminalreporter.write_line(f"{full_only} tests deselected: parts of a battery that only `make faults` "
+                                    "runs in full (tests/faults.py)")

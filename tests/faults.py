@@ -12,7 +12,9 @@ to it as one JSON line; otherwise nothing is written, so the tests behave the sa
 A battery too heavy for `make test`'s budget runs a reduced form there (fewer connections, shorter
 calls, fewer configurations) and its full form under `make faults` (DIGITS_BATTERY=full; CI runs it
 after `make test`): `battery(reduced, full)` gives the value in force, and such a test is marked
-`battery` (or `fault`) so that `make faults` runs it.
+`battery` (or `fault`) so that `make faults` runs it. A part of a battery that only the full form
+runs (the same fault on another server) is marked `full_battery`: `make test` deselects it and says
+how many it left out.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ answering:
   (serving/watchdog.py); the watchdog answers it 504 / DEADLINE_EXCEEDED after 5 s and replaces it.
 Then: no call waited past its deadline, every failure is that explicit error (at least one), the
 model answered again while the worker was still stopped, and each answer is the model's. SIGCONT
-(or releasing the stall) at the end.
+(or releasing the stall) at the end. `make test` runs the TF server's case; `make faults` all three.
 """
 from __future__ import annotations
 
@@ -97,6 +97,7 @@ def state(pid: int) -> str:
         return ""
 
 
+@pytest.mark.full_battery
 def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, test_split):
     batch = test_split.x[:2]
     with own_servers(trained_artifacts, tmp_path, only=("torchserve",)) as served:
@@ -131,7 +132,10 @@ def test_a_stopped_torchserve_worker_costs_seconds(trained_artifacts, tmp_path, 
     print(f"{STOPPED}: {counts}")
 
 
-@pytest.mark.parametrize("server, runner_name", [("tfserving", "tfserving"), ("kserve", "kserve-torch")])
+KSERVE_IN_FULL = pytest.param("kserve", "kserve-torch", marks=pytest.mark.full_battery)
+
+
+@pytest.mark.parametrize("server, runner_name", [("tfserving", "tfserving"), KSERVE_IN_FULL])
 def test_a_stuck_prediction_thread_costs_seconds(server, runner_name, trained_artifacts, tmp_path, test_split,
                                                  monkeypatch):
     from serving import watchdog
