@@ -225,6 +225,7 @@ def test_rayserve_runs_the_local_cluster_s_command_with_its_proxy_published_on_l
     assert timing["start_period"] > plan.HEALTH_TIMING["start_period"]
 
 
+@pytest.mark.slow
 @pytest.mark.concerns("rayserve")
 @pytest.mark.skipif(not environments.python("ray").exists(),
                     reason="needs .venv-ray (make setup): the cluster's flags are parsed where Ray is installed")

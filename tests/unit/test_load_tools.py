@@ -231,6 +231,7 @@ class OneAtATime:
         return np.full((len(batch), CLASSES), 1 / CLASSES, dtype=np.float32)
 
 
+@pytest.mark.slow
 def test_the_search_on_the_load_engine_against_a_server_of_known_capacity():
     images = np.zeros((4, 8, 8), dtype=np.float32)
     found = sweep.find_capacity(lambda rate: openloop.run(OneAtATime, images, CLASSES, rate, 0.6, threads=8),

@@ -116,6 +116,7 @@ def test_an_oversized_header_is_refused(page):
     assert response.status in (400, 431)
 
 
+@pytest.mark.slow
 def test_an_idle_connection_is_closed(page):
     """A connection that sends nothing, or half a request, is closed after the idle time."""
     for opening in (b"", b"GET / HTTP/1.1\r\nHost: x\r\n"):
