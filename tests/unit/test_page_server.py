@@ -13,7 +13,7 @@ import pytest
 
 from web.tfjs import serve
 
-IDLE = 1.0  # seconds; the server's own default is serve.IDLE_SECONDS
+IDLE = 1.0  # seconds, idle and header time-outs alike; the server's own are serve.IDLE_SECONDS, HEADER_SECONDS
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def page(tmp_path):
     (folder / "model" / "group1-shard1of1.bin").write_bytes(b"\1\2\3\4")
     (tmp_path / "secret.txt").write_text("not for the web")
     (folder / "link.txt").symlink_to(tmp_path / "secret.txt")
-    with serve.serving(serve.make_app(folder), idle_seconds=IDLE) as url:
+    with serve.serving(serve.make_app(folder), idle_seconds=IDLE, header_seconds=IDLE) as url:
         parts = urlsplit(url)
         yield parts.hostname, parts.port
 
@@ -116,7 +116,6 @@ def test_an_oversized_header_is_refused(page):
     assert response.status in (400, 431)
 
 
-@pytest.mark.slow
 def test_an_idle_connection_is_closed(page):
     """A connection that sends nothing, or half a request, is closed after the idle time."""
     for opening in (b"", b"GET / HTTP/1.1\r\nHost: x\r\n"):

@@ -100,16 +100,17 @@ def make_app(folder: Path) -> web.Application:
     return app
 
 
-def limits(idle_seconds: float = IDLE_SECONDS) -> connections.ConnectionLimits:
+def limits(idle_seconds: float = IDLE_SECONDS, header_seconds: float = HEADER_SECONDS) -> connections.ConnectionLimits:
     return connections.ConnectionLimits(max_connections=connections.fit_to_open_files(MAX_CONNECTIONS),
-                                        header_timeout_s=HEADER_SECONDS, keepalive_timeout_s=idle_seconds)
+                                        header_timeout_s=header_seconds, keepalive_timeout_s=idle_seconds)
 
 
-async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float, access_log=None):
+async def _serve(app: web.Application, sock: socket.socket, idle_seconds: float, access_log=None,
+                 header_seconds: float = HEADER_SECONDS):
     """Serve `app` on `sock` behind the connection guard; `stop` (a coroutine function) ends it."""
     runner = web.AppRunner(app, access_log=access_log, keepalive_timeout=idle_seconds, handle_signals=False)
     await runner.setup()
-    guard = connections.ConnectionGuard(limits(idle_seconds), "page")
+    guard = connections.ConnectionGuard(limits(idle_seconds, header_seconds), "page")
     listener = await guard.listen(runner, sock=sock)
 
     async def stop() -> None:
@@ -137,11 +138,13 @@ def running(root: Path, host: str = "127.0.0.1", port: int = 0):
 
 
 @contextmanager
-def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0, idle_seconds: float = IDLE_SECONDS):
-    """Run `app` in a thread of its own with the server's limits; yields its URL; stops it after."""
+def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0, idle_seconds: float = IDLE_SECONDS,
+            header_seconds: float = HEADER_SECONDS):
+    """Run `app` in a thread of its own with the server's limits (shorter ones for tests that wait them out); yields
+    its URL; stops it after."""
     sock = bind(host, port)
     loop = asyncio.new_event_loop()
-    stop = loop.run_until_complete(_serve(app, sock, idle_seconds))
+    stop = loop.run_until_complete(_serve(app, sock, idle_seconds, header_seconds=header_seconds))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
