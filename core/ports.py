@@ -20,3 +20,12 @@ def free_ports(count: int, host: str = SERVING_HOST) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def listening(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether anything accepts a TCP connection at host:port now (a refused or timed-out connect: no)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

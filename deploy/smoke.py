@@ -22,10 +22,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
-from core import paths, registry, selection
+from core import paths, ports, registry, selection
 from core import spec as specs
 from training import data
 
@@ -50,6 +51,11 @@ def build_status(name: str, root: Path) -> tuple[str, str] | None:
     return build.status_of(said), f"{step} {said}"
 
 
+def _listening(base: str) -> bool:
+    address = urlsplit(base)
+    return ports.listening(address.hostname, address.port)
+
+
 def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
     """One target's row: where it answers, its label and probability, and the call's latency."""
     row = {"target": name, "framework": registry.TARGETS[name].framework,
@@ -61,6 +67,8 @@ def ask(name: str, root: Path, endpoints, x: np.ndarray) -> dict:
         row["status"], row["error"] = unbuilt
         return row
     try:
+        if base is not None and not _listening(base):  # fail now, not after the client's retries run out
+            raise ConnectionRefusedError(f"nothing listens at {base}")
         predictor = registry.load(name, root=root, endpoints=endpoints)
         start = time.perf_counter()
         probabilities = np.asarray(predictor.predict(x))[0]

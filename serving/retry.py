@@ -43,9 +43,11 @@ class RetryPolicy:
 
 NO_RETRY = RetryPolicy(attempts=1)
 # gRPC channels: after a lost connection, try to reconnect within a second instead of grpc's
-# default backoff (1 s growing to 120 s), so a restarted server is found again quickly.
-GRPC_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                        ("grpc.max_reconnect_backoff_ms", 1000))
+# default backoff (1 s growing to 120 s), so a restarted server is found again quickly. Not
+# `grpc.min_reconnect_backoff_ms`: grpc core reads it as the least time a connection attempt is given
+# (default 20 s), and at 100 ms a busy server's first HTTP/2 SETTINGS frame arrives too late ("connection
+# attempt timed out before receiving SETTINGS frame": UNAVAILABLE for a server that is up).
+GRPC_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000))
 REFUSED_HTTP = (429, 503)
 REFUSED_GRPC = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
 # TorchServe 0.12 answers a request its job queue cannot take with this text: HTTP 503 over REST,
