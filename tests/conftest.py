@@ -287,7 +287,16 @@ def server_clients(served):
 
 # ---- the pick: which tests run (see the module's docstring) ----
 
+def _interrupted(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config):
+    import signal
+
+    # A SIGTERM (a CI time-out, `kill`) ends the run like Ctrl-C does: fixtures tear down, so the servers the
+    # session started are stopped instead of left running.
+    signal.signal(signal.SIGTERM, _interrupted)
     config.addinivalue_line("markers", "concerns(*words): the targets or groups (core/selection.py) a test is about; "
                                        "it runs only when they are all picked (make test TARGETS=...)")
 
