@@ -10,12 +10,15 @@ standard library) are not followed: their versions are the lock files' business.
 `digests(files)` is one sha256 per file. A Python file is digested as its syntax tree without
 docstrings, so an edited comment or docstring does not rebuild anything, while any change to the
 code does. Other files (the page's HTML and JavaScript, a lock file) are digested byte for byte.
+Both are remembered per file for as long as the file's size and modification time stay the same
+(the build graph asks for the same files many times in one run).
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import hashlib
+import time
 from pathlib import Path
 
 from core import paths
@@ -36,8 +39,29 @@ def _package_of(file: Path, root: Path) -> list[str]:
     return parts[:-1] if parts[-1] != "__init__" else parts[:-1]
 
 
+# (what, file, its modification time, size and inode) -> what was read from it
+_READ: dict[tuple, object] = {}
+SETTLED_NS = 2_000_000_000  # a file changed less than this long ago is read again: its clock may not tick
+
+
+def _remembered(what: str, file: Path, read):
+    """`read()` of `file`, remembered while the file stays as it was."""
+    stat = file.stat()
+    key = (what, str(file), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if key in _READ:
+        return _READ[key]
+    value = read()
+    if time.time_ns() - stat.st_mtime_ns > SETTLED_NS:
+        _READ[key] = value
+    return value
+
+
 def imported(file: Path, root: Path) -> set[str]:
     """Every module name `file` imports, anywhere in it (names that may be submodules included)."""
+    return set(_remembered(f"imports under {root}", file, lambda: frozenset(_imported(file, root))))
+
+
+def _imported(file: Path, root: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(file.read_text(), str(file))):
         if isinstance(node, ast.Import):
@@ -82,6 +106,10 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
 
 def digest(file: Path) -> str:
     """sha256 of what `file` does: a Python file's syntax tree without docstrings, other files' bytes."""
+    return _remembered("digest", file, lambda: _digest(file))
+
+
+def _digest(file: Path) -> str:
     if file.suffix == ".py":
         tree = _without_docstrings(ast.parse(file.read_text(), str(file)))
         return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
