@@ -20,8 +20,8 @@ path is too long for Ray's unix sockets, a short folder under /tmp linked from i
 RAY_ROTATION_MAX_BYTES with RAY_ROTATION_BACKUP_COUNT old files.
 
 Private to its user (serving/rayserve/private.py): token authentication on, with a token of this cluster's
-own in `<run>/auth_token` (0600; RAY_AUTH_TOKEN_PATH, not Ray's user-wide ~/.ray/auth_token), and the run
-folder, Ray's temp folder and its sessions 0700. Every process of the cluster inherits the token's path;
+own in `<run>/auth_token` (0600; RAY_AUTH_TOKEN_PATH, not Ray's user-wide ~/.ray/auth_token), and Ray's
+folders (0777, Ray's choice) inside a 0700 one of ours. Every process of the cluster inherits the token's path;
 a driver that connects (the tests') needs it. Serve's proxy is health-checked every second (PROXY_HEALTH):
 a dead one is replaced in seconds, not Serve's half a minute.
 """
@@ -190,7 +190,6 @@ def main(argv=None) -> None:
     except BaseException:
         token.unlink(missing_ok=True)  # good for this cluster only: none left behind
         raise
-    private.tighten(temp)
     # SIGTERM is the runner's stop, which signals this process group (the GCS, the raylet, Ray's agents) at
     # once and Ray's workers by pid: nothing is left for this process to shut down (asked now, Serve would
     # wait for a GCS that is gone). Set after ray.init, whose own handler aborts the process.

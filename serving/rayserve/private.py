@@ -3,12 +3,16 @@
     private.folder(path)            # created (or taken over) as 0700, ours, not a link
     path = private.new_token(run)   # <run>/auth_token, a fresh 256-bit token, 0600 from its creation
     os.environ.update(private.token_environment(path))
-    private.tighten(temp)           # after ray.init: Ray's temp and session folders back to 0700
 
 Ray 2.60 turns token authentication on for a cluster `ray.init` starts, but with its user-wide default token
 (~/.ray/auth_token, written with the umask: 0644) and session folders it makes 0777 (for machines shared by
 several users). Any local process that can read that file connects to the GCS and runs code as the cluster's
 user. Here each cluster has a token of its own, readable by its user only, in a folder only its user enters.
+
+Ray's own folders stay 0777: every process Ray starts (each worker, each replica) sets its temp folder, session,
+logs and sockets folders back to 0777 (ray._common.utils.try_to_create_directory), so a chmod would not hold.
+What closes them is the folder they are in: the run folder, or /tmp/digits-ray-<hash>, 0700 and never touched
+by Ray. Nobody else can enter a folder below it, whatever its mode.
 """
 from __future__ import annotations
 
@@ -48,10 +52,3 @@ def token_environment(path: Path) -> dict:
     """What the cluster's processes (they inherit it) and its drivers read: token mode, and the token file.
     RAY_AUTH_TOKEN, which Ray would take before the file, must be absent (os.environ.pop)."""
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(path)}
-
-
-def tighten(temp: Path) -> None:
-    """Ray's temp folder and the folders of its sessions back to 0700 (Ray makes them 0777). They sit in a
-    private folder already (the run folder, or ours under /tmp): this keeps them closed if moved out of it."""
-    for directory, _, _ in os.walk(temp):  # not into links (session_latest)
-        os.chmod(directory, PRIVATE)
