@@ -30,8 +30,8 @@ COPY edge/__init__.py edge/common.py edge/compiled.py edge/eager.py /app/edge/
 COPY serving/__init__.py serving/tls.py serving/watchdog.py /app/serving/
 COPY serving/kserve/__init__.py serving/kserve/bound.py serving/kserve/model.py serving/kserve/versions.py \
     /app/serving/kserve/
-COPY serving/rayserve/__init__.py serving/rayserve/app.py serving/rayserve/cluster.py serving/rayserve/replicas.py \
-    /app/serving/rayserve/
+COPY serving/rayserve/__init__.py serving/rayserve/app.py serving/rayserve/cluster.py serving/rayserve/private.py \
+    serving/rayserve/replicas.py /app/serving/rayserve/
 COPY serving/v2/__init__.py serving/v2/protocol.py serving/v2/rest_app.py /app/serving/v2/
 COPY training/__init__.py training/data.py training/downsampling.py training/model_torch.py \
     training/preprocess.py training/spec.py /app/training/

@@ -18,6 +18,12 @@ CVE-2023-48022), no usage statistics (RAY_USAGE_STATS_ENABLED=0), and the metric
 take at fixed numbers are free ones. Ray's session folder and logs are under the run folder (or, when that
 path is too long for Ray's unix sockets, a short folder under /tmp linked from it), rotated at
 RAY_ROTATION_MAX_BYTES with RAY_ROTATION_BACKUP_COUNT old files.
+
+Private to its user (serving/rayserve/private.py): token authentication on, with a token of this cluster's
+own in `<run>/auth_token` (0600; RAY_AUTH_TOKEN_PATH, not Ray's user-wide ~/.ray/auth_token), and Ray's
+folders (0777, Ray's choice) inside a 0700 one of ours. Every process of the cluster inherits the token's path;
+a driver that connects (the tests') needs it. Serve's proxy is health-checked every second (PROXY_HEALTH):
+a dead one is replaced in seconds, not Serve's half a minute.
 """
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from serving.rayserve import private
+
 # Before Ray is imported: what its processes read from the environment (they inherit it).
 # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is Ray's single-machine mode (its default on macOS and Windows): the
 # node's address is the loopback one. Without it Ray 2.60 turns a node address of 127.0.0.1 into the
@@ -38,31 +46,39 @@ from pathlib import Path
 LOCKED_DOWN = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
                "RAY_ROTATION_MAX_BYTES": str(16 * 1024 * 1024),
                "RAY_ROTATION_BACKUP_COUNT": "2", "RAY_DEDUP_LOGS": "0"}
+# Serve's controller marks its HTTP proxy unhealthy after 3 failed checks in a row (fixed) and starts another.
+# At Serve's 10 s period and 10 s time-out a killed proxy left the port dead for ~29 s; checked every second,
+# a dead one (which fails at once) is found in ~3 s. The time-out stays 2 s: a proxy that a burst slows on 2
+# cores must miss three 2 s checks in a row before its connections are dropped with it.
+PROXY_HEALTH = {"RAY_SERVE_PROXY_HEALTH_CHECK_PERIOD_S": "1", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "2"}
 # A unix socket path holds at most 107 bytes; Ray's longest under the temp folder is about
 # "session_2026-12-05_15-06-24_123456_12345/sockets/plasma_store" (62 bytes).
 SOCKET_PATH_ROOM = 107 - 64
 
 
 def temp_dir(run: Path) -> Path:
-    """Ray's temp folder: `<run>/ray` when short enough for its sockets, else /tmp/digits-ray-<hash>
-    (linked from `<run>/ray`, so the logs are found in the run folder either way). Bounded: only the last
-    session before this one is kept, and a /tmp folder whose run folder is gone is deleted."""
+    """Ray's temp folder: `<run>/ray` when short enough for its sockets, else /tmp/digits-ray-<hash>/ray
+    (linked from `<run>/ray`, so the logs are found in the run folder either way). Either way inside a
+    folder only this user enters (the run folder, or /tmp/digits-ray-<hash>, 0700): Ray makes its own 0777.
+    Bounded: only the last session before this one is kept, and a /tmp folder whose run folder is gone is
+    deleted."""
     inside = run / "ray"
     if len(str(inside)) <= SOCKET_PATH_ROOM:
-        inside.mkdir(parents=True, exist_ok=True)
+        inside.mkdir(exist_ok=True)
         return _pruned(inside)
     scratch = Path(tempfile.gettempdir())
     for other in scratch.glob("digits-ray-*"):  # ours (each names its run folder): left by deleted folders
         owner = other / "owner"
-        if owner.is_file() and not Path(owner.read_text().strip()).exists():
+        if (other.lstat().st_uid == os.getuid() and owner.is_file()
+                and not Path(owner.read_text().strip()).exists()):
             shutil.rmtree(other, ignore_errors=True)
-    short = scratch / f"digits-ray-{hashlib.sha256(str(run).encode()).hexdigest()[:8]}"
-    short.mkdir(parents=True, exist_ok=True)
+    short = private.folder(scratch / f"digits-ray-{hashlib.sha256(str(run).encode()).hexdigest()[:8]}")
     (short / "owner").write_text(f"{run}\n")
+    (short / "ray").mkdir(exist_ok=True)
     if inside.is_symlink() or not inside.exists():
         inside.unlink(missing_ok=True)
-        inside.symlink_to(short)
-    return _pruned(short)
+        inside.symlink_to(short / "ray")
+    return _pruned(short / "ray")
 
 
 def _pruned(folder: Path) -> Path:
@@ -71,6 +87,18 @@ def _pruned(folder: Path) -> Path:
     for old in sessions[:-1]:
         shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def run_folder(argv=None) -> Path | None:
+    """The run folder `--artifacts` and `--run` name (None without --artifacts: parse_args says what is
+    missing), read before anything imports Ray."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--artifacts", type=Path)
+    early.add_argument("--run", type=Path)
+    known, _ = early.parse_known_args(argv)
+    if known.artifacts is None:
+        return None
+    return (known.run or known.artifacts.resolve() / "run" / "rayserve").resolve()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -132,12 +160,18 @@ def main(argv=None) -> None:
     # Before anything imports Ray (the app's options do): it reads these at import. The autoscaler's and
     # the dashboard's metrics ports are fixed numbers unless set: free ones, so two clusters can run.
     autoscaler_port, dashboard_port = free_ports(2)
-    os.environ.update(LOCKED_DOWN, AUTOSCALER_METRIC_PORT=str(autoscaler_port),
+    os.environ.update(LOCKED_DOWN, **PROXY_HEALTH, AUTOSCALER_METRIC_PORT=str(autoscaler_port),
                       DASHBOARD_METRIC_PORT=str(dashboard_port))
+    run = run_folder(argv)
+    if run is None:
+        parse_args(argv)  # says what is missing (or prints the help), and exits
+    # The token too, before Ray is imported: it reads the mode when it loads its configuration.
+    private.folder(run)
+    token = private.new_token(run)
+    os.environ.pop("RAY_AUTH_TOKEN", None)  # Ray would take it before the file
+    os.environ.update(private.token_environment(token))
     args = parse_args(argv)
     root = args.artifacts.resolve()
-    run = (args.run or root / "run" / "rayserve").resolve()
-    run.mkdir(parents=True, exist_ok=True)
     (run / "ready.json").unlink(missing_ok=True)
     options = options_of(args)
 
@@ -147,15 +181,21 @@ def main(argv=None) -> None:
     from serving.rayserve import app, replicas
 
     started = time.monotonic()
-    ray.init(num_cpus=args.num_cpus, object_store_memory=args.object_store_mb * 2**20, include_dashboard=False,
-             _node_ip_address="127.0.0.1",
-             _temp_dir=str(temp_dir(run)), namespace="digits", log_to_driver=False,
-             configure_logging=True, logging_level="WARNING")
+    temp = temp_dir(run)
+    try:
+        ray.init(num_cpus=args.num_cpus, object_store_memory=args.object_store_mb * 2**20, include_dashboard=False,
+                 _node_ip_address="127.0.0.1",
+                 _temp_dir=str(temp), namespace="digits", log_to_driver=False,
+                 configure_logging=True, logging_level="WARNING")
+    except BaseException:
+        token.unlink(missing_ok=True)  # good for this cluster only: none left behind
+        raise
     # SIGTERM is the runner's stop, which signals this process group (the GCS, the raylet, Ray's agents) at
     # once and Ray's workers by pid: nothing is left for this process to shut down (asked now, Serve would
     # wait for a GCS that is gone). Set after ray.init, whose own handler aborts the process.
     def stopped(*_) -> None:
         (run / "ready.json").unlink(missing_ok=True)
+        token.unlink(missing_ok=True)  # good for this cluster only: none left behind
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stopped)
@@ -168,7 +208,8 @@ def main(argv=None) -> None:
                 raise SystemExit(f"rayserve: replicas not running after {args.start_timeout:.0f} s: {states}")
             time.sleep(0.5)
         ready = {"replicas": states["RUNNING"], "url": f"http://{args.host}:{args.http_port}",
-                 "options": options.to_dict(), "pid": os.getpid(), "seconds": round(time.monotonic() - started, 1)}
+                 "options": options.to_dict(), "pid": os.getpid(), "seconds": round(time.monotonic() - started, 1),
+                 "gcs": ray.get_runtime_context().gcs_address, "auth_token": str(token)}
         (run / "ready.json").write_text(json.dumps(ready, indent=2) + "\n")
         print(f"rayserve: {states['RUNNING']} replicas running on {ready['url']} after {ready['seconds']} s",
               flush=True)
@@ -180,6 +221,7 @@ def main(argv=None) -> None:
             serve.shutdown()
         finally:
             ray.shutdown()
+            token.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

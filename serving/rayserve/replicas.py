@@ -5,6 +5,7 @@ callers and the benchmarks read them from the main environment.
     from serving.rayserve import replicas
     replicas.running(pid)       # [psutil.Process] of each live replica (not stopped), oldest first
     replicas.cluster(pid)       # the cluster process and all its descendants
+    replicas.titled(pid, replicas.PROXY_TITLE)  # Serve's HTTP proxy (or the GCS, the controller, ...)
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import psutil
 APP_NAME = "digits"  # the Serve application's name (one per cluster here)
 DEPLOYMENT = "V2Model"  # the deployment; Ray names each replica's process "ray::ServeReplica:<app>:<deployment>"
 REPLICA_TITLE = f"ServeReplica:{APP_NAME}:{DEPLOYMENT}"
+PROXY_TITLE = "ray::ProxyActor"  # Serve's HTTP proxy, one per node
+CONTROLLER_TITLE = "ray::ServeController"
+GCS_TITLE = "gcs_server"
 
 
 def cluster(pid: int) -> list:
@@ -31,10 +35,15 @@ def _title(process) -> str:
         return ""
 
 
+def titled(pid: int, title: str) -> list:
+    """The processes of the cluster under `pid` whose command line holds `title`, oldest first."""
+    found = [process for process in cluster(pid) if title in _title(process)]
+    return sorted(found, key=lambda process: process.create_time())
+
+
 def all_replicas(pid: int) -> list:
     """Every replica process of the cluster under `pid`, stopped ones included, oldest first."""
-    found = [process for process in cluster(pid) if REPLICA_TITLE in _title(process)]
-    return sorted(found, key=lambda process: process.create_time())
+    return titled(pid, REPLICA_TITLE)
 
 
 def running(pid: int) -> list:

@@ -3,7 +3,8 @@ this module's own (the session's servers are read-only to tests).
 
 What a client may see: answers, and for a few requests an explicit error with a body (the proxy's 5xx
 for the requests the dead replica held, or its time-out answer for those the stopped one held), never a
-reset connection or a request left hanging. Serve replaces the replica and the count is back.
+reset connection or a request left hanging. Serve replaces the replica and the count is back. Serve's HTTP
+proxy killed: another answers on the same port within seconds.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from core import registry
 from deploy.local import runner
 from serving.rayserve import replicas
 from tests.conftest import Served, copy_trained, free_endpoints, wait_for
-from tests.faults import record_load
+from tests.faults import record, record_load
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault, pytest.mark.concerns("rayserve")]
 CLIENTS, RATE = 8, 40.0  # requests/s in all: steady, well within what two replicas serve here
 MOST_FAILED = 0.05  # of the requests sent: those the replica held when it went
 REQUEST_TIMEOUT_S = 5  # the proxy's answer for a request it could not finish (the stopped replica's)
+PROXY_BACK_WITHIN_S = 20  # a killed proxy: ~3 s to find it dead (3 checks 1 s apart), then a new one starts
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +147,24 @@ def test_a_version_published_and_rolled_back_moves_every_replica_without_a_faile
     record_load("Ray Serve: version 2 published, then rolled back, under load (8 clients)", "rayserve-v2-rest",
                 result)
     assert result["answered"] == result["scheduled"] > 0 and result["kinds"] == {}, result
+
+
+def test_a_killed_proxy_is_replaced_within_seconds(cluster):
+    """Serve's HTTP proxy SIGKILLed: the controller, checking it every second (cluster.py PROXY_HEALTH; Serve's
+    10 s left the port dead ~29 s), starts another on the same port. The bound is generous (2 shared cores);
+    the seconds measured are recorded."""
+    import requests
+
+    pid = runner.read_pid(runner.run_dir("rayserve", cluster.root)).pid
+    ready = f"{cluster.endpoints.url('rayserve_rest')}/v2/models/{cluster.endpoints.model_name}/ready"
+    assert requests.get(ready, timeout=5).status_code == 200
+    proxy = replicas.titled(pid, replicas.PROXY_TITLE)
+    assert len(proxy) == 1, proxy
+    os.kill(proxy[0].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    assert wait_for(lambda: requests.get(ready, timeout=2).status_code == 200, PROXY_BACK_WITHIN_S,
+                    ignore=(requests.RequestException,)), f"the model did not answer {PROXY_BACK_WITHIN_S} s on"
+    seconds = round(time.monotonic() - killed, 1)
+    record("Ray Serve HTTP proxy SIGKILLed", "rayserve-v2-rest", answering_again_after_s=seconds)
+    print(f"rayserve: the model answered again {seconds} s after its proxy was killed")
+    assert [process.pid for process in replicas.titled(pid, replicas.PROXY_TITLE)] != [proxy[0].pid]
