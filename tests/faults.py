@@ -10,11 +10,11 @@ wait, ...). When DIGITS_FAULTS_REPORT names a file (`make faults` sets it), the 
 to it as one JSON line; otherwise nothing is written, so the tests behave the same either way.
 
 A battery too heavy for `make test`'s budget runs a reduced form there (fewer connections, shorter
-calls, fewer configurations) and its full form under `make faults` (DIGITS_BATTERY=full; run by hand
-for now, see docs/testing.md): `battery(reduced, full)` gives the value in force, and such a test is
-marked `battery` (or `fault`) so that `make faults` runs it. A part of a battery that only the full
-form runs (the same fault on another server) is marked `full_battery`: `make test` deselects it and
-says how many it left out.
+calls, fewer configurations) and its full form under `make faults` (DIGITS_BATTERY=full; CI runs it
+after `make test`): `battery(reduced, full)` gives the value in force, and such a test is marked
+`battery` (or `fault`) so that `make faults` runs it. A part of a battery that only the full form
+runs (the same fault on another server) is marked `full_battery`: `make test` deselects it and says
+how many it left out.
 """
 from __future__ import annotations
 

@@ -29,9 +29,9 @@ def commands() -> list[str]:
 def test_it_runs_what_ci_runs_in_the_same_order_with_lint_before_the_tests():
     ci_run = [line.split("time ", 1)[1] for line in (ROOT / ".ci" / "run").read_text().splitlines()
               if line.startswith("time make")]
-    assert ci_run == ["make setup", "make test"]
+    assert ci_run == ["make setup", "make test", "make faults"]
     ran = commands()
-    ordered = ("make setup", "make lint", "make test")
+    ordered = ("make setup", "make lint", "make test", "make faults")
     assert [c for c in ran if c in ordered] == list(ordered)
 
 
