@@ -33,6 +33,7 @@ stages of one run, not runs: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import time
@@ -47,7 +48,6 @@ from core import spec as specs
 from deploy.local import runner
 from deploy.local import settings as settings_mod
 from serving.endpoints import free_endpoints
-from serving.torchserve.handler import TIMERS
 
 GOAL_X = 20  # the latency profile's REST p50 within this many times the model in-process
 TIMED = {"DIGITS_HANDLER_TIMERS": "1"}  # the handler's own timers (its worker's environment)
@@ -68,8 +68,15 @@ STAGES = {
                                          "netty_client_threads": 1}}, "keep-alive"),
 }
 COUNTERS = {"requests": "ts_inference_requests_total", "frontend_us": "ts_inference_latency_microseconds",
-            "queue_us": "ts_queue_latency_microseconds", "handler_calls": "DigitsHandlerCalls",
-            **{name.removeprefix("Digits").removesuffix("Time").lower() + "_us": name for name in TIMERS}}
+            "queue_us": "ts_queue_latency_microseconds", "handler_calls": "DigitsHandlerCalls"}
+
+
+@functools.cache
+def counter_names() -> dict:
+    """COUNTERS and the handler's own timers (imported here: the handler module imports torch and TorchServe)."""
+    from serving.torchserve.handler import TIMERS
+
+    return {**COUNTERS, **{name.removeprefix("Digits").removesuffix("Time").lower() + "_us": name for name in TIMERS}}
 
 
 def stage_settings(changes: dict) -> settings_mod.ServerSettings:
@@ -81,9 +88,10 @@ def stage_settings(changes: dict) -> settings_mod.ServerSettings:
 
 
 def counters(text: str) -> dict:
-    """{key of COUNTERS: value} summed over label sets, from a Prometheus text page; absent ones are left out."""
+    """{key of counter_names(): value} summed over label sets, from a Prometheus text page; absent ones are left
+    out."""
     out: dict = {}
-    for key, metric in COUNTERS.items():
+    for key, metric in counter_names().items():
         values = [float(v) for v in re.findall(rf"^{metric}(?:{{[^}}]*}})? ([0-9.eE+-]+)$", text, re.MULTILINE)]
         if values:
             out[key] = sum(values)
@@ -104,7 +112,7 @@ def per_request(before: dict, after: dict) -> dict:
     if requests_ <= 0:
         return {}
     out = {"requests": int(requests_)}
-    for key in COUNTERS:
+    for key in counter_names():
         if key not in ("requests", "handler_calls") and key in after:
             out[key] = round((after[key] - before.get(key, 0.0)) / requests_, 1)
     if "handler_calls" in after:
