@@ -6,13 +6,14 @@
 Reads the fp32 IR the project exports (`openvino_fp32`, edge/openvino/export.py), verified against the
 manifest; `nncf.quantize` with its defaults for a CNN (the performance preset: symmetric int8 weights per
 output channel; symmetric 8-bit activations per tensor, unsigned where they are never negative (the
-normalized input, each ReLU), ranges the mean of each image's min and max; fast bias correction),
-calibrated one image at a time on a fixed sample of the train split (edge.common.calibration_images, the
-images every int8 file of the project is calibrated on). The IR keeps the fp32 one's float32 input and
-output: FakeQuantize nodes quantize the activations, the weights are stored int8 with their scales, the
-CPU plugin runs the convolutions and fully connected layers in int8 and the softmax in float32, so the
-same runner (edge/openvino/run.py) runs both. The manifest entry records the layers with weights by the
-dtype their weights are stored in (`int8_layers`); the export stops if one stayed float32.
+normalized input, each ReLU); fast bias correction) but one: activation ranges from the min and max over all
+images (MinMax, as the ONNX int8 file), not the mean of each image's. Calibrated one image at a time on a
+fixed sample of the train split (edge.common.calibration_images, the images every int8 file of the project
+is calibrated on). The IR keeps the fp32 one's float32 input and output: FakeQuantize nodes quantize the
+activations, the weights are stored int8 with their scales, the CPU plugin runs the convolutions and fully
+connected layers in int8 and the softmax in float32, so the same runner (edge/openvino/run.py) runs both.
+The manifest entry records the layers with weights by the dtype their weights are stored in (`int8_layers`);
+the export stops if one stayed float32.
 
 NNCF sends usage statistics unless told not to, through the same consent file as OpenVINO's: `make setup`
 runs `opt_in_out --opt_out` for this row too, and the export also sets NNCF's own switch.
@@ -33,7 +34,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # the IR's layers with
 INT8_TYPES = ("i8", "u8")
 WEIGHT_DEPTH = 4  # Constant -> Convert -> (Subtract) -> Multiply: how far back a layer's stored weights lie
 SCHEME = ("NNCF post-training quantization, performance preset: int8 weights symmetric per output channel, "
-          "8-bit activations symmetric per tensor (u8 where never negative; mean min/max), fast bias correction; "
+          "8-bit activations symmetric per tensor (u8 where never negative; MinMax), fast bias correction; "
           "softmax float32")
 
 
@@ -79,9 +80,14 @@ def require_int8_layers(layers: dict) -> None:
 def quantize(model, calibration):
     """`model` with int8 weights and FakeQuantize on its activations, calibrated on `calibration` (N, *item_shape)."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     images = nncf.Dataset([calibration[index : index + 1] for index in range(len(calibration))])  # (1, *item_shape)
-    return nncf.quantize(model, images, subset_size=len(calibration))
+    # Activation ranges from the min and max over every image, as the ONNX int8 file's MinMax: NNCF's default (the
+    # mean of each image's min and max) clips the brightest images, and its probabilities drifted 3x further.
+    ranges = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+    return nncf.quantize(model, images, subset_size=len(calibration), advanced_parameters=ranges)
 
 
 def export(root: Path | None = None, calibration_size: int = DEFAULT_CALIBRATION) -> dict[str, dict]:
