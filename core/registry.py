@@ -137,9 +137,13 @@ EXECUTORCH_INT8 = Step("export-executorch-int8", "edge.executorch.quantize:expor
                        outputs=("executorch_xnnpack_int8",))
 ONNX_INT8 = Step("export-onnx-int8", "edge.onnx.quantize:export", after=("train", "export-onnx"),
                  outputs=("onnx_int8",))
-# OpenVINO's IR from the ONNX file, run on its CPU plugin in float32.
+# OpenVINO's IR from the ONNX file, run on its CPU plugin in float32; NNCF's int8 IR from that IR.
 OPENVINO = Step("export-openvino", "edge.openvino.export:export", after=("train", "export-onnx"),
                 outputs=("openvino_fp32",))
+OPENVINO_INT8 = Step("export-openvino-int8", "edge.openvino.quantize:export", after=("train", "export-openvino"),
+                     outputs=("openvino_int8",))
+# OpenVINO's and NNCF's usage statistics off (one consent file for both): nothing leaves the machine.
+OPENVINO_TELEMETRY_OFF = "opt_in_out --opt_out"
 # Google's PyTorch -> .tflite converter, run in its own environment (.venv-litert-torch).
 LITERT_TORCH = Step("export-litert-torch", "edge.litert_torch.convert:convert", outputs=("tflite_torch_fp32",),
                     unavailable="edge.litert_torch.convert:unavailable", needs=("litert-torch",))
@@ -176,12 +180,13 @@ TARGETS = {target.name: target for target in (
     Target("onnx-fp32", "torch", "fp32", "edge", "edge/onnx", "onnx_fp32", ONNX,
            "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
     Target("openvino-fp32", "torch", "fp32", "edge", "edge/openvino", "openvino_fp32", OPENVINO,
-           "edge.openvino.run:OpenVinoPredictor", "runner", "edge.openvino.run",
-           setup=("opt_in_out --opt_out",)),  # OpenVINO's usage statistics off: nothing leaves the machine
+           "edge.openvino.run:OpenVinoPredictor", "runner", "edge.openvino.run", setup=(OPENVINO_TELEMETRY_OFF,)),
     Target("executorch-xnnpack-int8", "torch", "int8", "edge", "edge/executorch", "executorch_xnnpack_int8",
            EXECUTORCH_INT8, "edge.executorch.run:ExecuTorchPredictor", "runner", "edge.executorch.run"),
     Target("onnx-int8", "torch", "int8", "edge", "edge/onnx", "onnx_int8", ONNX_INT8,
            "edge.onnx.run:OnnxPredictor", "runner", "edge.onnx.run"),
+    Target("openvino-int8", "torch", "int8", "edge", "edge/openvino", "openvino_int8", OPENVINO_INT8,
+           "edge.openvino.run:OpenVinoPredictor", "runner", "edge.openvino.run", setup=(OPENVINO_TELEMETRY_OFF,)),
     Target("onnxruntime-web-chromium", "torch", "fp32", "browser", "web/tfjs", "onnx_fp32", ONNX,
            "web.tfjs.chromium_predictor:ChromiumPredictor", "chromium",
            page=Page("onnxruntime-web", "ONNX Runtime Web", "onnxruntime-web")),

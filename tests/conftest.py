@@ -210,7 +210,9 @@ def serve_folder(root: Path, endpoints, timeout: float = 300, only: tuple | None
 
     @contextmanager
     def running():
-        built(root, *selection.steps(served_targets))
+        steps = selection.steps(served_targets)
+        if steps:  # none for a pick without servers; no steps at all would mean every step to the build
+            built(root, *steps)
         named = endpoints.for_root(root)  # clients address the model the spec names
         try:
             times = runner.start(root, named, timeout=timeout, only=only, without=without)

@@ -1,6 +1,6 @@
 """The edge section of REPORT.md: each edge runtime's own call beside its runner's `predict`, at every
 batch size `make bench-edge` measured (each int8 file beside its fp32 twin), and int8 against fp32 in one
-sentence per runtime that has both (TFLite, ExecuTorch XNNPACK, ONNX Runtime).
+sentence per runtime that has both (TFLite, ExecuTorch XNNPACK, ONNX Runtime, OpenVINO).
 
     from benchmarks.report.edge import section_edge     # benchmarks/report/layout.py calls it; measures nothing
 
@@ -37,6 +37,8 @@ INT8_TWINS = (
      "inside XNNPACK and its softmax runs in float32, so both runners do the same work"),
     ("onnx", "ONNX Runtime", "the session", "the int8 file quantizes its float32 input and dequantizes its "
      "probabilities in QuantizeLinear / DequantizeLinear nodes, so both runners do the same work"),
+    ("openvino", "OpenVINO", "the CPU plugin", "the int8 IR quantizes its float32 input in a FakeQuantize node "
+     "and its softmax runs in float32, so both runners do the same work"),
 )
 
 
@@ -122,7 +124,8 @@ def section_edge(inputs, out: Path) -> str:
         header += [f"b{size} runtime p50 us", f"b{size} runner p50 us", f"b{size} runner / runtime"]
     return (text + "p50 per call, one thread, the same test images "
             f"(`{inputs['edge'].get('command', 'make bench-edge')}`). *Runtime*: the runtime's own call alone, the "
-            "input already in place (TFLite `invoke()`, ONNX Runtime `session.run`, ExecuTorch `execute`); "
+            "input already in place (TFLite `invoke()`, ONNX Runtime `session.run`, ExecuTorch `execute`, "
+            "OpenVINO `infer()`); "
             "*runner*: the runner's `predict`, which adds the input check (core/contract.py), copying the input in "
             "and the answer out. The runtime figure is taken in a tight loop, with the runtime's code and data hot "
             "in the caches: part of the gap is the runtime running colder between other work, not work the runner "

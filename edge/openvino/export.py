@@ -22,9 +22,21 @@ ARTIFACT = "openvino_fp32"
 GRAPH = "model.xml"  # inside the IR folder, beside model.bin
 
 
-def ir_path(root: Path | None = None) -> Path:
+def ir_path(root: Path | None = None, precision: str = "fp32") -> Path:
     root = root or paths.artifacts_dir()
-    return root / "openvino" / f"{specs.load(root).model_name}_fp32"
+    return root / "openvino" / f"{specs.load(root).model_name}_{precision}"
+
+
+def save_ir(model, out: Path) -> None:
+    """Write `model` as the IR folder `out`, whole or not at all: into a staging folder, then moved into place.
+    Weights as written in the model (`compress_to_fp16=False`: no float32 constant is halved to fp16)."""
+    import openvino as ov
+
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    ov.save_model(model, staging / GRAPH, compress_to_fp16=False)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
 
 
 def export(root: Path | None = None) -> dict[str, dict]:
@@ -34,12 +46,8 @@ def export(root: Path | None = None) -> dict[str, dict]:
     root = (root or paths.artifacts_dir()).resolve()
     source = manifest.verify("onnx_fp32", root)
     out = ir_path(root)
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     print(f"openvino: converting {source.name} (openvino {ov.__version__})")
-    ov.save_model(ov.convert_model(source), staging / GRAPH, compress_to_fp16=False)
-    shutil.rmtree(out, ignore_errors=True)
-    staging.rename(out)
+    save_ir(ov.convert_model(source), out)
     entry = save_artifact(ARTIFACT, out, None, framework="torch", precision="fp32", root=root, source="onnx_fp32",
                           batch="dynamic", weights="float32", openvino=ov.__version__)
     return {ARTIFACT: entry}

@@ -1,10 +1,12 @@
-"""Run the OpenVINO IR on OpenVINO's CPU plugin, in float32.
+"""Run an OpenVINO IR on OpenVINO's CPU plugin: the fp32 one in float32, the int8 one (NNCF's) in int8.
 
     .venv/bin/python -m edge.openvino.run --model artifacts/openvino/digits_fp32 digit.png
+    .venv/bin/python -m edge.openvino.run --model artifacts/openvino/digits_int8 digit.png
 
 `--model` is the IR folder the manifest records (model.xml and model.bin), verified first. The CPU plugin
 may run a model in bf16 on processors that have it; `INFERENCE_PRECISION_HINT` f32 keeps every target's
-answers within parity's 1e-4. The batch is dynamic.
+answers within parity's 1e-4. It holds for what is not quantized: the int8 IR's FakeQuantize nodes still
+make the plugin run its convolutions and fully connected layers in int8. The batch is dynamic.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from edge.openvino.export import GRAPH
 
 
 class OpenVinoPredictor:
-    """A Predictor over a verified OpenVINO IR folder, compiled for the CPU in float32."""
+    """A Predictor over a verified OpenVINO IR folder (fp32 or int8), compiled for the CPU; float32 where not int8."""
 
     framework = "torch"
 

@@ -3,7 +3,8 @@
     .venv/bin/python -m pytest tests/parity/test_int8.py -x -q -s     # -s: the measured table
 
 `executorch-xnnpack-int8` (PT2E on XNNPACK, edge/executorch/quantize.py) is held to
-`executorch-xnnpack-fp32`, `onnx-int8` (ONNX Runtime static QDQ, edge/onnx/quantize.py) to `onnx-fp32`:
+`executorch-xnnpack-fp32`, `onnx-int8` (ONNX Runtime static QDQ, edge/onnx/quantize.py) to `onnx-fp32`,
+`openvino-int8` (NNCF post-training quantization, edge/openvino/quantize.py) to `openvino-fp32`:
 on the WHOLE test split, accuracy against the true labels within 1 percentage point of the twin's and
 label agreement with it, probabilities that sum to 1, a smaller file, and the facts the manifest
 records (precision, delegation, int8 layers, the float32 input and output). Both tasks are built
@@ -98,8 +99,8 @@ def test_int8_accuracy_is_within_one_point_of_its_fp32_twin(task, int8):
 
 @pytest.mark.parametrize("int8", list(TWINS))
 def test_int8_answers_are_probabilities(task, int8):
-    """float32 rows that sum to 1: exactly for ExecuTorch (float32 softmax), within half an output step per
-    class for ONNX (its probabilities are dequantized from int8 in steps of the recorded output scale)."""
+    """float32 rows that sum to 1: exactly for ExecuTorch and OpenVINO (float32 softmax), within half an output step
+    per class for ONNX (its probabilities are dequantized from int8 in steps of the recorded output scale)."""
     _, root, test, answers = task
     spec = specs.load(root)
     got = answers[int8]
@@ -113,7 +114,7 @@ def test_int8_file_is_smaller_and_gives_the_same_rows_at_any_batch_size(task, in
     _, root, test, answers = task
     entries = manifest.load(root)
     int8_entry, fp32_entry = (entries[registry.TARGETS[name].artifact] for name in (int8, TWINS[int8]))
-    assert manifest.verify(registry.TARGETS[int8].artifact, root).stat().st_size == int8_entry["bytes"]
+    assert manifest.size_of(manifest.verify(registry.TARGETS[int8].artifact, root)) == int8_entry["bytes"]
     assert int8_entry["bytes"] < 0.8 * fp32_entry["bytes"]
     predictor, start = registry.load(int8, root), 0
     for size in (1, 7, 33):
@@ -169,6 +170,44 @@ def test_onnx_int8_manifest_facts(task):
     quantization = entry["quantization"]
     assert quantization["input"]["scale"] == pytest.approx((spec.value_max - spec.value_min) / 255, rel=0.05)
     assert quantization["output"]["dtype"] == "int8" and 0 < quantization["output"]["scale"] <= 1 / 127
+
+
+def test_openvino_int8_manifest_facts(task):
+    """Every layer with weights stored int8, float32 in and out, and the CPU plugin running those layers in 8 bits."""
+    import openvino as ov
+
+    from edge.openvino.export import GRAPH
+
+    _, root, _, _ = task
+    entry = manifest.load(root)["openvino_int8"]
+    assert (entry["precision"], entry["framework"], entry["io_dtype"], entry["source"]) == (
+        "int8", "torch", "float32", "openvino_fp32")
+    assert entry["path"] == f"openvino/{specs.load(root).model_name}_int8"
+    assert entry["int8_layers"]["float32"] == {} and entry["calibration_images"] > 0
+    assert sum(entry["int8_layers"]["int8"].values()) == weighted_layers(root)
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(manifest.verify("openvino_int8", root) / GRAPH), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "f32"})  # as the runner compiles it
+    ran = {}
+    for node in compiled.get_runtime_model().get_ordered_ops():
+        info = node.get_rt_info()
+        if info["layerType"].astype(str) in ("Convolution", "FullyConnected"):
+            precision = info["runtimePrecision"].astype(str)
+            ran[precision] = ran.get(precision, 0) + 1
+    assert set(ran) <= {"u8", "i8"} and sum(ran.values()) == weighted_layers(root), ran
+
+
+def test_the_openvino_export_stops_when_a_layer_keeps_float32_weights(digits):
+    """The int8 check can fail: the fp32 IR's layers are all found float32, and refused naming them."""
+    import openvino as ov
+
+    from edge.openvino.export import GRAPH
+    from edge.openvino.quantize import QuantizationError, int8_layers, require_int8_layers
+
+    layers = int8_layers(ov.Core().read_model(manifest.verify("openvino_fp32", digits) / GRAPH))
+    assert layers["int8"] == {} and sum(layers["float32"].values()) == weighted_layers(digits)
+    with pytest.raises(QuantizationError, match="Convolution"):
+        require_int8_layers(layers)
 
 
 @pytest.mark.parametrize("int8", list(TWINS))

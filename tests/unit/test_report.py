@@ -200,6 +200,23 @@ def test_edge_section_sets_each_runtime_beside_its_runner(tmp_path):
     assert "`python -m benchmarks edge --iterations 5`" in section
 
 
+def test_edge_section_sets_openvino_int8_after_its_fp32_twin(tmp_path):
+    """The OpenVINO rows as the edge benchmark writes them: int8 moved beside fp32, their sizes, one sentence."""
+    root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
+    int8 = {**edge_row("openvino-int8", "torch", "int8", 50.0, 300.0), "bytes": 36380}
+    fp32 = {**edge_row("openvino-fp32", "torch", "fp32", 60.0, 350.0), "bytes": 52505}
+    write(root, "bench/edge.json", {"command": "python -m benchmarks edge --targets openvino-fp32 openvino-int8",
+                                    "batches": [1, 32], "results": [int8, edge_row("onnx-fp32", "torch", "fp32",
+                                                                                   10.0, 25.0), fp32]})
+    section = layout.build(root, out).split("## Edge runtimes")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| openvino-")]
+    assert rows == ["| openvino-fp32 | torch | fp32 | 52,505 | 60.0 | 350.0 | 5.83x | 600.0 | 3,500.0 | 5.83x |",
+                    "| openvino-int8 | torch | int8 | 36,380 | 50.0 | 300.0 | 6.00x | 500.0 | 3,000.0 | 6.00x |"]
+    assert ("OpenVINO int8 against fp32 (the int8 IR quantizes its float32 input in a FakeQuantize node and its "
+            "softmax runs in float32, so both runners do the same work): batch 1: runner 300.0 vs 350.0 us (0.86x)"
+            in section)
+
+
 def test_edge_section_says_where_int8_is_slower(tmp_path):
     root, out = tmp_path / "artifacts", tmp_path / "REPORT.md"
     write(root, "bench/edge.json", {"command": "python -m benchmarks edge", "batches": [1, 32], "results": [
@@ -375,7 +392,7 @@ def test_the_edge_benchmark_and_report_set_int8_beside_fp32():
     from core import registry
 
     twins = {"tflite-int8": "tflite-fp32", "executorch-xnnpack-int8": "executorch-xnnpack-fp32",
-             "onnx-int8": "onnx-fp32"}
+             "onnx-int8": "onnx-fp32", "openvino-int8": "openvino-fp32"}
 
     assert set(twins) | set(twins.values()) <= set(edge_runtimes.names())
 
@@ -389,9 +406,10 @@ def test_the_edge_benchmark_and_report_set_int8_beside_fp32():
     for int8, fp32 in twins.items():
         assert ordered.index(int8) == ordered.index(fp32) + 1
     text = int8_against_fp32(rows, [1])
-    for title in ("TFLite int8 against fp32", "ExecuTorch XNNPACK int8 against fp32", "ONNX Runtime int8 against fp32"):
+    for title in ("TFLite int8 against fp32", "ExecuTorch XNNPACK int8 against fp32", "ONNX Runtime int8 against fp32",
+                  "OpenVINO int8 against fp32"):
         assert title in text
-    assert text.count("int8 is no slower than fp32") == 3
+    assert text.count("int8 is no slower than fp32") == len(twins)
 
 
 def test_servers_side_by_side_breakdown_and_which_server(tmp_path):
