@@ -14,6 +14,8 @@ could not connect. Every
 socket is closed at the end. Loopback and the given port only. Normal clients calling meanwhile
 are the caller's part (tests/integration/test_floods.py). Writes <artifacts>/bench/flood.json
 (benchmarks/results.py) unless --worker (one process's share, its counts as a JSON line on stdout).
+`drop_half_bodies` is the other half-sent kind: clients that send half a body and go away at once
+(tests/integration/test_log_bounds.py counts what they cost a server's log).
 """
 from __future__ import annotations
 
@@ -83,6 +85,25 @@ def hold(host: str, port: int, count: int, kind: str, seconds: float, progress=N
     return {"connections": len(closed_after) + len(opened_at), "could_not_connect": failed,
             "closed_by_server": len(closed_after), "refused_with_503": answered, "still_open": len(opened_at),
             "closed_within_s": round(closed_after[-1], 2) if closed_after else None, "opening_s": round(opening_s, 2)}
+
+
+def drop_half_bodies(host: str, port: int, path: str, count: int, length: int = 2048) -> int:
+    """`count` clients that each send a POST's whole headers and half of its `length`-byte body to `path`,
+    then close: clients that went away mid-request (what each costs the server's log). How many connected."""
+    if host not in LOOPBACK:
+        raise ValueError(f"flood: loopback only, not {host}")
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode() + b" " * (length // 2)
+    sent = 0
+    for _ in range(count):
+        try:
+            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as sock:
+                sock.sendall(request)
+                time.sleep(0.002)  # the server reads the headers and starts on the body before the close
+            sent += 1
+        except OSError:
+            continue
+    return sent
 
 
 def flood(host: str, port: int, count: int, kind: str, seconds: float, processes: int = 1, progress=print) -> dict:

@@ -27,7 +27,7 @@ RUN groupadd --gid 10001 ray && useradd --uid 10001 --gid 10001 --no-create-home
 COPY core/__init__.py core/connections.py core/contract.py core/manifest.py core/paths.py core/ports.py \
     core/predictor.py core/registry.py core/servers.py core/spec.py core/support.py /app/core/
 COPY edge/__init__.py edge/common.py edge/compiled.py edge/eager.py /app/edge/
-COPY serving/__init__.py serving/tls.py serving/watchdog.py /app/serving/
+COPY serving/__init__.py serving/repeats.py serving/tls.py serving/watchdog.py /app/serving/
 COPY serving/kserve/__init__.py serving/kserve/bound.py serving/kserve/model.py serving/kserve/versions.py \
     /app/serving/kserve/
 COPY serving/rayserve/__init__.py serving/rayserve/app.py serving/rayserve/cluster.py serving/rayserve/private.py \

@@ -3,7 +3,7 @@
 kserve's RESTServer builds its uvicorn config with host "0.0.0.0" and its GRPCServer listens on
 "[::]:<port>", both in code with no flag. `BoundModelServer.start` is ModelServer.start (one
 REST process, gRPC beside it) with two differences: the uvicorn config's host is ours (and its
-concurrency limit, no access log), and the gRPC server is started here on our host, with the
+concurrency limit, no access log, repeated log lines counted), and the gRPC server is started here on our host, with the
 message limit of the spec, a cap on RPCs in flight, TLS when configured, and an interceptor
 that answers the protocol's errors with the right code and one log line.
 Kept to what the pinned version does: tests/integration/test_kserve.py checks every listener.
@@ -18,6 +18,7 @@ import grpc
 from grpc import aio
 from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.errors import InvalidInput, ModelNotFound, UnsupportedProtocol
 from kserve.logging import logger as kserve_logger
 from kserve.logging import trace_logger
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -28,7 +29,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from core import connections
 from core.spec import MAX_REQUEST_BYTES
-from serving import tls
+from serving import repeats, tls
 from serving.v2 import protocol, rest_app
 
 log = logging.getLogger("digits.kserve")
@@ -55,6 +56,10 @@ class BoundModelServer(ModelServer):
         config.host = self.host
         config.limit_concurrency = self.max_concurrency  # beyond it uvicorn answers 503 at once
         config.access_log = self.request_logging
+        # uvicorn reads access_log when its Config configures logging, in the constructor kserve already ran:
+        # run that step again, or the access logger keeps its handler and writes a line per request.
+        config.configure_logging()
+        repeats.install()  # the same error again within seconds: counted, not written again
         self.servers.append(self._rest_server.start())
         self._grpc_server = BoundGRPCServer(self.host, self.grpc_port, self.dataplane,
                                             self.model_repository_extension, self.max_concurrency)
@@ -79,6 +84,11 @@ class ClosedRepository(ModelRepositoryExtension):
         raise protocol.V2Error(403, self.REFUSED)
 
 
+# kserve's errors that are the client's, with kserve's own status: one warning line each, where kserve
+# logs an ERROR with the traceback (1.4 KB for every request naming an unknown model).
+CLIENT_ERRORS = {ModelNotFound: 404, InvalidInput: 400, UnsupportedProtocol: 501}
+
+
 class BoundRESTServer(RESTServer):
     """kserve's REST app (V1, V2, /metrics) plus the protocol's answers for what kserve would 422 or 500."""
 
@@ -86,7 +96,21 @@ class BoundRESTServer(RESTServer):
         super().create_application()
         from uvicorn.importer import import_from_string
 
-        rest_app.install(import_from_string(FASTAPI_APP_IMPORT_STRING))
+        app = import_from_string(FASTAPI_APP_IMPORT_STRING)
+        rest_app.install(app)
+        for error, status in CLIENT_ERRORS.items():
+            app.add_exception_handler(error, refused(status))
+
+
+def refused(status: int):
+    """An exception handler answering `status` with kserve's body, logging one line (no traceback)."""
+    from fastapi.responses import JSONResponse
+
+    async def handler(request, error) -> JSONResponse:
+        log.warning("refused %s %s: %s", request.method, request.url.path, error)
+        return JSONResponse({"error": str(error)}, status_code=status)
+
+    return handler
 
 
 class ProtocolErrors(ExceptionToStatusInterceptor):

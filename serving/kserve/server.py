@@ -17,7 +17,8 @@ to KServe 0.21's own ModelServer, and why:
   not on the event loop: one that sticks is answered 504 / DEADLINE_EXCEEDED within
   `--prediction-timeout` seconds and replaced, and the server keeps answering;
 - **quiet logs**: no per-request access or latency lines (kserve writes one of each by default),
-  a refused request is one warning line, not a traceback.
+  a refused request is one warning line, not a traceback, a client that goes away mid-request one
+  line too, and the same line again within 10 s is counted, not repeated (serving/repeats.py).
 KServe's ModelServer has no authentication: put it behind a gateway that has (deploy/kserve/).
 """
 from __future__ import annotations
@@ -57,8 +58,14 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     # kserve parses sys.argv when imported (its own flags): give it none of ours.
     sys.argv[1:] = []
+    from kserve.logging import configure_logging
+
     from serving.kserve import bound
     from serving.kserve.model import SpecModel
+
+    configure_logging()  # kserve's and uvicorn's loggers, first: kserve skips this once the root has a handler
+    # Our own lines (digits.*: refusals, versions, the watchdog) with a time and a level, as kserve's own.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
 
     if args.framework == "torch" and args.torch_threads:
         import torch

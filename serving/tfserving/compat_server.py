@@ -60,6 +60,7 @@ from pathlib import Path
 import grpc
 
 from core import connections
+from serving import repeats
 from serving.tfserving import batching_params, configs
 from serving.tfserving.compat_core import PREDICTION_TIMEOUT_S, Server
 from serving.tfserving.compat_grpc import GRPC_MAX_CONCURRENT_RPCS, GRPC_MAX_THREADS, make_grpc_server
@@ -137,6 +138,7 @@ def main(argv=None) -> None:
                              "--rest_model_threads decides)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    repeats.install()  # per-request errors (a failed request, a body that is not a protobuf) at most once per 10 s
 
     batching = read_batching(args)
     monitoring = configs.read_text_proto_values(args.monitoring_config_file) if args.monitoring_config_file else {}

@@ -9,7 +9,8 @@ Serve application (serving/rayserve/) both install, so a V2 client cannot tell t
   protocol's 400 whose message the contract's reading of the body gives (empty, not UTF-8, not JSON,
   nested too deeply);
 - a body over the request limit: 413, by its Content-Length before reading, else as it streams in
-  (a body of reasonable size is read and dropped first, so the client reads the 413, not a reset).
+  (a body of reasonable size is read and dropped first, so the client reads the 413, not a reset);
+- a client that went away before its body was read: one log line, not two tracebacks.
 Runs where FastAPI is installed (.venv-kserve).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from core import contract
 from core.spec import DRAIN_LIMIT, MAX_REQUEST_BYTES
@@ -99,6 +101,8 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, send)
+        except ClientDisconnect:  # nobody left to answer: one line, not the framework's traceback
+            log.info("client went away before its request was read: %s %s", scope.get("method"), scope.get("path"))
         except _TooLarge:
             await _answer(send, protocol.V2Error(413, f"the request body has more than the {MAX_REQUEST_BYTES:,} "
                                                       "bytes allowed"))
