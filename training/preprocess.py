@@ -41,6 +41,9 @@ from pathlib import Path
 import numpy as np
 
 MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger pictures are refused before decoding
+# All the pictures of one request together (a server reads each header first): two such photos, or the
+# batch limit's 512 pictures of 250x250. Per picture alone, 512 photos would be 8 billion pixels to decode.
+MAX_REQUEST_PIXELS = 2 * MAX_PIXELS
 
 
 class ImageError(ValueError):
@@ -217,6 +220,12 @@ def misnamed(name: str, data: bytes) -> str | None:
 
 def decode(data: bytes):
     """PNG/JPEG bytes -> a loaded Pillow image; ImageError for empty, unreadable, other formats or huge pictures."""
+    return load(open_picture(data))
+
+
+def open_picture(data: bytes):
+    """PNG/JPEG bytes -> a Pillow image whose header alone is read (size known, nothing decoded); ImageError
+    as `decode`. `load` decodes it."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -226,12 +235,22 @@ def decode(data: bytes):
         raise ImageError(f"unsupported picture format {found}: send PNG or JPEG")
     try:
         image = Image.open(io.BytesIO(data), formats=PICTURE_FORMATS)  # reads the header only
-        if image.width * image.height > MAX_PIXELS:  # checked before decoding: no decompression bombs
-            raise ImageError(f"image too large: {image.width}x{image.height} pixels (at most {MAX_PIXELS:,})")
+    except UnidentifiedImageError:  # its text names the BytesIO object (a heap address), not the picture
+        raise ImageError("not a readable PNG/JPEG image (no PNG or JPEG header Pillow can read)") from None
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError) as error:
+        raise ImageError(f"not a readable PNG/JPEG image ({error})") from error
+    if image.width * image.height > MAX_PIXELS:  # checked before decoding: no decompression bombs
+        raise ImageError(f"image too large: {image.width}x{image.height} pixels (at most {MAX_PIXELS:,})")
+    return image
+
+
+def load(image):
+    """An image `open_picture` returned, decoded; ImageError when its data is broken."""
+    from PIL import Image
+
+    try:
         image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as error:
-        if isinstance(error, ImageError):
-            raise
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError) as error:
         raise ImageError(f"not a readable PNG/JPEG image ({error})") from error
     return image
 

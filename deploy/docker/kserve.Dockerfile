@@ -32,7 +32,7 @@ COPY edge/__init__.py edge/common.py edge/compiled.py edge/eager.py /app/edge/
 COPY serving/__init__.py serving/repeats.py serving/tls.py serving/watchdog.py /app/serving/
 COPY serving/kserve/__init__.py serving/kserve/bound.py serving/kserve/model.py serving/kserve/server.py \
     serving/kserve/versions.py /app/serving/kserve/
-COPY serving/v2/__init__.py serving/v2/protocol.py serving/v2/rest_app.py /app/serving/v2/
+COPY serving/v2/__init__.py serving/v2/declared.py serving/v2/protocol.py serving/v2/rest_app.py /app/serving/v2/
 COPY training/__init__.py training/data.py training/downsampling.py training/model_torch.py \
     training/preprocess.py training/spec.py /app/training/
 # Compiled now: at run time the root filesystem is read-only.

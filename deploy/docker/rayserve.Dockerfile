@@ -32,7 +32,7 @@ COPY serving/kserve/__init__.py serving/kserve/bound.py serving/kserve/model.py 
     /app/serving/kserve/
 COPY serving/rayserve/__init__.py serving/rayserve/app.py serving/rayserve/cluster.py serving/rayserve/private.py \
     serving/rayserve/replicas.py /app/serving/rayserve/
-COPY serving/v2/__init__.py serving/v2/protocol.py serving/v2/rest_app.py /app/serving/v2/
+COPY serving/v2/__init__.py serving/v2/declared.py serving/v2/protocol.py serving/v2/rest_app.py /app/serving/v2/
 COPY training/__init__.py training/data.py training/downsampling.py training/model_torch.py \
     training/preprocess.py training/spec.py /app/training/
 # Compiled now: at run time the root filesystem is read-only.

@@ -26,14 +26,13 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from kserve.model_repository import ModelRepository
-from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.infer_type import InferRequest
 from kserve.protocol.rest.server import RESTServer
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 from ray import serve
 
 from serving import watchdog
-from serving.kserve.bound import ClosedRepository
+from serving.kserve.bound import ClosedRepository, ReadingDataPlane, served_version
 from serving.kserve.model import SpecModel, v2_batch
 from serving.rayserve.replicas import DEPLOYMENT
 from serving.v2 import protocol, rest_app
@@ -82,18 +81,26 @@ class BatchedModel(SpecModel):
     async def predict(self, payload, headers=None):
         if not isinstance(payload, InferRequest) or not self.batching:
             return await super().predict(payload, headers)
-        batch = v2_batch(self.spec, payload)
+        batch = await self.on_model_thread(v2_batch, self.spec, payload)
         version, probabilities = await self.run_batch(batch)
         return self.v2_response(payload, batch, version, probabilities)
+
+    async def on_model_thread(self, work, *args):
+        """`work(*args)` on a model thread under the watchdog, as predictions run: reading a request
+        (pictures decoded, values checked) is CPU work that would stall every request of the replica on its
+        event loop; 504 when it sticks."""
+        try:
+            return await asyncio.wrap_future(self.threads.submit(work, *args))
+        except watchdog.Stuck as error:
+            raise protocol.V2Error(504, str(error)) from None
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def run_batch(self, batches: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
         version, predictor = self.served
         joined = np.concatenate(batches)  # (sum of N, *item_shape)
-        try:  # on a model thread with the watchdog, as KServe's answers run (serving/watchdog.py)
-            probabilities = await asyncio.wrap_future(self.threads.submit(self.forward, predictor, joined))
-        except watchdog.Stuck as error:  # every request of the batch is answered 504
-            raise protocol.V2Error(504, str(error)) from None
+        # On a model thread with the watchdog, as KServe's answers run (serving/watchdog.py): when it
+        # sticks, every request of the batch is answered 504.
+        probabilities = await self.on_model_thread(self.forward, predictor, joined)
         bounds = np.cumsum([len(batch) for batch in batches])[:-1]
         return [(version, rows) for rows in np.split(probabilities, bounds)]
 
@@ -129,9 +136,9 @@ def v2_app(model: SpecModel) -> FastAPI:
     repository.update(model)
     # As kserve.model_server's app: orjson answers, no /docs.
     app = FastAPI(title="KServe ModelServer", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
-    register_v2_endpoints(app, DataPlane(model_registry=repository), ClosedRepository(repository))
+    register_v2_endpoints(app, ReadingDataPlane(model_registry=repository), ClosedRepository(repository))
     RESTServer._add_exception_handlers(None, app)  # kserve's answers for its errors (unknown model, ...)
-    rest_app.install(app)
+    rest_app.install(app, model.spec, lambda: served_version(model))
     return app
 
 

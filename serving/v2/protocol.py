@@ -15,6 +15,7 @@ environment.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -27,6 +28,8 @@ NUMERIC = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
            "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
            "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64}
 PICTURES = "BYTES"  # one PNG/JPEG per element
+# Every datatype as the protocol spells it: anything else ("fp32", "float32") is refused, not guessed at.
+DATATYPES = (*NUMERIC, "BOOL", PICTURES)
 # An HTTP status and the gRPC status code that says the same (the protocol's mapping).
 GRPC_CODES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 413: "RESOURCE_EXHAUSTED",
               429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 500: "INTERNAL", 504: "DEADLINE_EXCEEDED"}
@@ -36,7 +39,7 @@ class V2Error(ValueError):
     """A request the protocol refuses: `status` (HTTP) and `grpc_code` (its gRPC twin), and the message."""
 
     def __init__(self, status: int, message: str):
-        super().__init__(message)
+        super().__init__(without_reprs(message))
         self.status = status
         self.grpc_code = GRPC_CODES[status]
 
@@ -66,6 +69,36 @@ def check_model(spec: Spec, name: str) -> None:
         raise V2Error(404, f"model {name!r} is not served here (this server serves {spec.model_name!r})")
 
 
+def check_version(requested: str | None, served: str) -> None:
+    """V2Error 404 when a request names a model version other than the one served (none named: the served one)."""
+    if requested and requested != served:
+        raise V2Error(404, f"version {requested!r} of the model is not served here (it serves version {served!r})")
+
+
+def element_budget(spec: Spec) -> int:
+    """The values one request may declare: the batch limit times the values of one image."""
+    return spec.max_batch_size * math.prod(spec.item_shape)
+
+
+def check_declared(spec: Spec, name: str, datatype, shape) -> list[int]:
+    """An input's declared datatype and shape, checked before anything reads its data: the datatype as the
+    protocol spells it, the shape a list of integers (400), and what it declares within the request's
+    budget (413: values for numbers, pictures for BYTES). Returns the shape."""
+    if datatype not in DATATYPES:
+        raise V2Error(400, f"input {name!r}: datatype {datatype!r} is not one of the protocol's: "
+                           f"{', '.join(DATATYPES)} (spelled exactly so)")
+    shape = _shape(shape)
+    declared = math.prod(shape)
+    if datatype == PICTURES and declared > spec.max_batch_size:
+        raise V2Error(413, f"input {name!r}: shape {shape} declares {declared:,} pictures, more than the "
+                           f"{spec.max_batch_size} allowed per request: split the batch")
+    if datatype != PICTURES and declared > element_budget(spec):
+        raise V2Error(413, f"input {name!r}: shape {shape} declares {declared:,} values, more than the request "
+                           f"budget of {element_budget(spec):,} ({spec.max_batch_size} images of "
+                           f"{spec.describe_item()}): split the batch")
+    return shape
+
+
 def input_batch(spec: Spec, name: str, datatype: str, shape, data) -> np.ndarray:
     """One V2 request input -> float32 (N, *item_shape), checked the project's way; V2Error 400 when bad.
 
@@ -74,7 +107,7 @@ def input_batch(spec: Spec, name: str, datatype: str, shape, data) -> np.ndarray
     """
     if name != spec.input_name:
         raise V2Error(400, f"unknown input {name!r}: this model takes one input, {spec.input_name!r}")
-    shape = _shape(shape)
+    shape = check_declared(spec, name, datatype, shape)
     if datatype == PICTURES:
         return _pictures(spec, shape, data)
     if datatype not in NUMERIC:
@@ -135,6 +168,14 @@ def check_size(size: int | None) -> None:
 
 # ---- the pieces ------------------------------------------------------------------------------
 
+_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")  # Python's default repr, e.g. <_io.BytesIO object at 0x7f...>
+
+
+def without_reprs(message: str) -> str:
+    """`message` with any object's default repr replaced: heap addresses are nobody's business."""
+    return _REPR.sub("the data", message)
+
+
 def _shape(shape) -> list[int]:
     if not isinstance(shape, (list, tuple)) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                                         for d in shape):
@@ -164,20 +205,29 @@ def _values(spec: Spec, name: str, data, datatype: str) -> np.ndarray:
 
 
 def _pictures(spec: Spec, shape: list[int], data) -> np.ndarray:
-    from training.preprocess import ImageError, picture_to_input
+    """The pictures of a BYTES input: every header read first, the request's pixel budget checked (413),
+    only then decoded."""
+    from training.preprocess import MAX_REQUEST_PIXELS, ImageError, image_to_input, load, open_picture
 
     items = list(data) if isinstance(data, (list, tuple, np.ndarray)) else [data]
     if not items:
         raise V2Error(400, "BYTES input holds no picture: send one PNG/JPEG per element")
     if math.prod(shape) != len(items):
         raise V2Error(400, f"BYTES input: shape {shape} needs {math.prod(shape)} pictures, the data holds {len(items)}")
-    if len(items) > spec.max_batch_size:
-        raise V2Error(400, f"BYTES input holds {len(items)} pictures, more than the {spec.max_batch_size} allowed "
-                           "per request: split the batch")
-    batch = []
+    images = []  # how many: within the batch limit already (check_declared)
     for index, item in enumerate(items):
         try:
-            batch.append(picture_to_input(_picture_bytes(item), spec))
+            images.append(open_picture(_picture_bytes(item)))  # the header only
+        except ImageError as error:
+            raise V2Error(400, f"picture {index}: {error}") from None
+    pixels = sum(image.width * image.height for image in images)
+    if pixels > MAX_REQUEST_PIXELS:
+        raise V2Error(413, f"the pictures hold {pixels:,} pixels, more than the request budget of "
+                           f"{MAX_REQUEST_PIXELS:,}: send smaller pictures or fewer per request")
+    batch = []
+    for index, image in enumerate(images):
+        try:
+            batch.append(image_to_input(load(image), spec))
         except ImageError as error:
             raise V2Error(400, f"picture {index}: {error}") from None
     return np.stack(batch).astype(np.float32)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -34,6 +35,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CLIENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED,
                  grpc.StatusCode.FAILED_PRECONDITION}
+HEAP_ADDRESS = re.compile(r"0x[0-9a-f]{6,}")  # an object's default repr: no message may carry one
 OUTCOMES: Counter = Counter()  # (endpoint, outcome) -> count, for the summary and the report file
 
 # ---- what gets sent (built from the spec: its item shape, value range, names) -------------------
@@ -124,6 +126,7 @@ def check_rest(endpoint: str, send, classes: int) -> None:
     except RestError as error:
         assert 400 <= error.status < 500, f"{endpoint}: server error {error.status}: {error.message}"
         assert error.message.strip(), f"{endpoint}: HTTP {error.status} without a message"
+        assert not HEAP_ADDRESS.search(error.message), f"{endpoint}: an object's repr in {error.message!r}"
         OUTCOMES[(endpoint, f"HTTP {error.status}")] += 1
         return
     check_predictions(endpoint,
@@ -141,6 +144,7 @@ def check_grpc(endpoint: str, send, classes: int) -> None:
     except grpc.RpcError as error:
         assert error.code() in CLIENT_ERRORS, f"{endpoint}: {error.code()} {error.details()}"
         assert error.details().strip(), f"{endpoint}: {error.code()} without details"
+        assert not HEAP_ADDRESS.search(error.details()), f"{endpoint}: an object's repr in {error.details()!r}"
         OUTCOMES[(endpoint, error.code().name)] += 1
         return
     check_predictions(endpoint, rows, classes)

@@ -10,9 +10,11 @@ with the others (tests/parity, test_fuzz.py, tests/load, test_soak.py).
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
+import re
 import subprocess
 
 import grpc
@@ -26,6 +28,7 @@ from tests.inputs import range_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.concerns("kserve")]
 TOLERANCE = 1e-5
+HEAP_ADDRESS = re.compile(r"0x[0-9a-f]{6,}")  # an object's default repr: no message may carry one
 # Every V2 REST endpoint: KServe's and Ray Serve's answer alike (serving/v2/); V1 and /metrics are KServe's own.
 REST = [name for name in registry.served() if name.endswith("-v2-rest")]
 KSERVE_REST = [name for name in REST if name.startswith("kserve")]
@@ -131,12 +134,23 @@ def rest_cases(spec) -> dict:
         "nested too deeply": (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply to be an image batch"),
         "oversized": (b'{"inputs": [' + b" " * (MAX_REQUEST_BYTES + 10) + b"]}", 413,
                       f"more than the {MAX_REQUEST_BYTES:,} allowed"),
+        # What kserve's schema would coerce (8.0 -> 8, "fp32" -> "FP32"): the raw JSON is read first.
+        "fractional size in shape": (as_json(v2_input(spec, one, shape=[1, *spec.item_shape[:-1], 8.0])), 400,
+                                     '"shape" must be a list of sizes (non-negative integers)'),
+        "datatype misspelled": (as_json(v2_input(spec, one, datatype="fp32")), 400,
+                                "datatype 'fp32' is not one of the protocol's"),
+        "shape over the budget": (as_json(v2_input(spec, one, shape=[65_000, *spec.item_shape])), 413,
+                                  f"more than the request budget of {spec.max_batch_size * values:,}"),
+        "truncated picture": (as_json({"inputs": [{"name": spec.input_name, "shape": [1], "datatype": "BYTES",
+                                                   "data": [base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()]}]}),
+                              400, "picture 0: not a readable PNG/JPEG image"),
     }
 
 
 REST_CASES = ["wrong shape", "shape and data disagree", "wrong datatype", "NaN", "out of range", "empty batch",
               "strings", "unknown input", "no inputs", "malformed JSON", "empty body", "not JSON", "nested too deeply",
-              "oversized"]
+              "oversized", "fractional size in shape", "datatype misspelled", "shape over the budget",
+              "truncated picture"]
 
 
 @pytest.mark.parametrize("case", REST_CASES)
@@ -147,9 +161,92 @@ def test_rest_refuses_bad_input_naming_the_problem(server_clients, references, t
     answer = requests.post(f"{client.model_url}/infer", data=body, headers={"Content-Type": "application/json"},
                            timeout=30)
     assert answer.status_code == status, answer.text
-    assert message in answer.json()["error"]
+    assert message in answer.json()["error"] and not HEAP_ADDRESS.search(answer.json()["error"])
     np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
                                atol=TOLERANCE)  # still serving
+
+
+def binary_cases(spec) -> dict:
+    """name -> (datatype, shape, binary_data_size, the bytes after the JSON header, HTTP status, message):
+    the binary extension's sizes, which kserve's parser slices by before any check (it answered 500)."""
+    item, values = list(spec.item_shape), int(np.prod(spec.item_shape))
+    one = bytes(values)  # one image of zeros, as UINT8
+    many = (MAX_REQUEST_BYTES - 1024) // values  # as many images as the body limit lets through: 65,000 here
+    huge = (10 ** 9).to_bytes(4, "little") + b"x" * 10  # a BYTES element claiming a gigabyte
+    not_integer = "binary_data_size must be a non-negative integer, got"
+    return {
+        "size not a number": ("UINT8", [1, *item], "abc", one, 400, f"{not_integer} 'abc'"),
+        "size negative": ("UINT8", [1, *item], -100, one, 400, f"{not_integer} -100"),
+        "size as text": ("UINT8", [1, *item], str(values), one, 400, f"{not_integer} '{values}'"),
+        "size zero": ("UINT8", [1, *item], 0, one, 400, f"binary_data_size 0 is not the {values} bytes"),
+        "size past the end": ("UINT8", [1, *item], 10 ** 9, one, 400, "runs past the body's end"),
+        "BYTES length past the end": ("BYTES", [1], len(huge), huge, 400, "BYTES element 0 runs past"),
+        "images over the budget": ("UINT8", [many, *item], many * values, bytes(many * values), 413,
+                                   f"declares {many * values:,} values, more than the request budget of "
+                                   f"{spec.max_batch_size * values:,}"),
+    }
+
+
+def binary_request(spec, datatype, shape, size, raw) -> tuple[bytes, dict]:
+    """A binary-extension body (the JSON header, then the raw bytes) and its headers."""
+    header = json.dumps({"inputs": [{"name": spec.input_name, "shape": shape, "datatype": datatype,
+                                     "parameters": {"binary_data_size": size}}]}).encode()
+    return header + raw, {"Inference-Header-Content-Length": str(len(header)),
+                          "Content-Type": "application/octet-stream"}
+
+
+BINARY_CASES = ["size not a number", "size negative", "size as text", "size zero", "size past the end",
+                "BYTES length past the end", "images over the budget"]
+
+
+@pytest.mark.parametrize("case", BINARY_CASES)
+@pytest.mark.parametrize("target", REST)
+def test_rest_binary_extension_sizes_are_checked_before_reading(server_clients, references, test_split, spec, target,
+                                                                case):
+    client = server_clients[target]
+    datatype, shape, size, raw, status, message = binary_cases(spec)[case]
+    body, headers = binary_request(spec, datatype, shape, size, raw)
+    answer = requests.post(f"{client.model_url}/infer", data=body, headers=headers, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"] and not HEAP_ADDRESS.search(answer.text)
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)  # still serving
+
+
+@pytest.mark.parametrize("target", REST)
+def test_rest_binary_extension_answers_a_good_request(server_clients, references, spec, target):
+    client = server_clients[target]
+    images = np.full((2, *spec.item_shape), spec.value_min, np.float32)
+    body, headers = binary_request(spec, "FP32", list(images.shape), images.nbytes, images.astype("<f4").tobytes())
+    answer = requests.post(f"{client.model_url}/infer", data=body, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(client.rows(answer.json()), expected(references, target, images), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("target", REST + GRPC)
+def test_only_the_served_model_version_is_answered(server_clients, test_split, spec, target):
+    """A path or message naming the served version answers as one naming none; any other version is 404 /
+    NOT_FOUND on both protocols (kserve answered 501 on REST and ignored it on gRPC)."""
+    client, images = server_clients[target], test_split.x[:2]
+    if target in GRPC:
+        served = client.infer(client.request(images)).model_version
+        for version, code in ((served, None), ("999", grpc.StatusCode.NOT_FOUND)):
+            request = client.request(images)
+            request.model_version = version
+            if code is None:
+                assert client.infer(request).model_version == served
+                continue
+            with pytest.raises(grpc.RpcError) as raised:
+                client.stub.ModelInfer(request, timeout=30)
+            assert raised.value.code() == code and "version '999'" in raised.value.details()
+        return
+    served = client.infer_json(client.request_body(images))["model_version"]
+    answer = requests.post(f"{client.model_url}/versions/{served}/infer", json=client.request_body(images), timeout=30)
+    assert answer.status_code == 200 and answer.json()["model_version"] == served, answer.text
+    for url in (f"{client.model_url}/versions/999/infer", f"{client.model_url}/versions/999/ready"):
+        answer = requests.request("POST" if url.endswith("infer") else "GET", url, json=client.request_body(images),
+                                  timeout=30)
+        assert answer.status_code == 404 and "version '999'" in answer.json()["error"], answer.text
 
 
 @pytest.mark.parametrize("target", REST)
@@ -214,11 +311,18 @@ def grpc_cases(spec, pb2) -> dict:
         "oversized": (request(raw=b"\0" * (MAX_REQUEST_BYTES + 10)), "RESOURCE_EXHAUSTED", "larger than max"),
         "not a picture": (request(shape=(1,), datatype="BYTES", bytes_contents=[b"GIF89a garbage"]),
                           "INVALID_ARGUMENT", "picture 0:"),
+        "truncated picture": (request(shape=(1,), datatype="BYTES", bytes_contents=[b"\x89PNG\r\n\x1a\n"]),
+                              "INVALID_ARGUMENT", "picture 0: not a readable PNG/JPEG image"),
+        "datatype misspelled": (request(datatype="fp32", raw=low.tobytes()), "INVALID_ARGUMENT",
+                                "datatype 'fp32' is not one of the protocol's"),
+        "shape over the budget": (request(shape=(65_000, *item), raw=low.tobytes()), "RESOURCE_EXHAUSTED",
+                                  f"more than the request budget of {spec.max_batch_size * values:,}"),
     }
 
 
 GRPC_CASES = ["wrong shape", "raw bytes short", "raw bytes ragged", "NaN", "out of range", "typed contents",
-              "wrong datatype", "unknown input", "unknown model", "oversized", "not a picture"]
+              "wrong datatype", "unknown input", "unknown model", "oversized", "not a picture", "truncated picture",
+              "datatype misspelled", "shape over the budget"]
 
 
 @pytest.mark.parametrize("case", GRPC_CASES)
@@ -229,7 +333,7 @@ def test_grpc_refuses_bad_input_with_the_protocol_s_code(server_clients, referen
     with pytest.raises(grpc.RpcError) as raised:
         client.stub.ModelInfer(request, timeout=30)
     assert raised.value.code().name == code, raised.value.details()
-    assert message in raised.value.details()
+    assert message in raised.value.details() and not HEAP_ADDRESS.search(raised.value.details())
     np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
                                atol=TOLERANCE)  # still serving
 
@@ -268,6 +372,41 @@ def test_pictures_as_bytes_are_read_the_spec_s_way(server_clients, references, t
     got = server_clients[target].predict_pictures(pictures)
     want = expected(references, target, np.stack([picture_to_input(p, spec) for p in pictures]))
     np.testing.assert_allclose(got, want, atol=TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    """A 4000x3000 PNG: one picture the per-picture limit allows, a few together over the request's budget."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (4000, 3000), 255).save(out, format="PNG", compress_level=9)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("target", REST + GRPC)
+def test_pictures_over_the_request_s_pixel_budget_are_413_before_decoding(server_clients, references, test_split,
+                                                                        spec, photo, target):
+    from training.preprocess import MAX_REQUEST_PIXELS
+
+    client = server_clients[target]
+    pictures = [photo] * (MAX_REQUEST_PIXELS // (4000 * 3000) + 1)
+    message = f"more than the request budget of {MAX_REQUEST_PIXELS:,}"
+    if target in GRPC:
+        tensor = client.pb2.ModelInferRequest.InferInputTensor(name=spec.input_name, datatype="BYTES",
+                                                               shape=[len(pictures)])
+        tensor.contents.bytes_contents.extend(pictures)
+        with pytest.raises(grpc.RpcError) as raised:
+            client.stub.ModelInfer(client.pb2.ModelInferRequest(model_name=spec.model_name, inputs=[tensor]),
+                                   timeout=30)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and message in raised.value.details()
+    else:
+        body = {"inputs": [{"name": spec.input_name, "shape": [len(pictures)], "datatype": "BYTES",
+                            "data": [base64.b64encode(p).decode() for p in pictures]}]}
+        answer = requests.post(f"{client.model_url}/infer", json=body, timeout=30)
+        assert answer.status_code == 413 and message in answer.json()["error"], answer.text
+    np.testing.assert_allclose(client.predict(test_split.x[:2]), expected(references, target, test_split.x[:2]),
+                               atol=TOLERANCE)  # still serving
 
 
 # ---- loopback only -----------------------------------------------------------------------------
