@@ -152,7 +152,7 @@ class DeclaredInputs:
                 return await self.app(scope, receive, send)
             body, receive = await _read(receive)
             if body is None:
-                return
+                raise ClientDisconnect()  # BodyLimit, outside, logs it once
             headers = dict(scope.get("headers") or [])
             json_length = headers.get(b"inference-header-content-length")
             declared.check_body(self.spec, body, None if json_length is None else json_length.decode("latin-1"))
