@@ -12,9 +12,7 @@ starts the two model servers. A page that fails to come up never takes the model
 they keep running and `start` exits non-zero naming the page.
 
 Each server gets a folder `artifacts/run/<server>/` holding its pid file, its log, its rendered
-config and (TorchServe) its token key file. The log is written by a pump process of its own
-(deploy/local/logpump.py: the server's output through a pipe), rotated by size: server.log and
-at most three older files of 4 MiB each. `start` verifies the artifacts against the manifest,
+config and (TorchServe) its token key file. `start` verifies the artifacts against the manifest,
 launches what is not already running in its own process group (and restarts a running server whose
 spec or model changed since it started, as `serves.json` there records: `make deploy-all DATA=...`
 beside `make serve`), waits until each answers a
@@ -48,8 +46,6 @@ from serving import endpoints as endpoints_mod
 
 # Seconds a restarted server's ports may take to be let go by the processes of the one stopped before it.
 RESTART_GRACE = 15.0
-# Seconds a log pump gets to write a stopped server's last lines (it usually needs milliseconds).
-PUMP_DRAIN_S = 5.0
 
 
 class StartError(RuntimeError):
@@ -71,13 +67,13 @@ def run_dir(name: str, root: Path) -> Path:
     return root / "run" / name
 
 
-def read_pid(folder: Path, name: str = "server.pid") -> Recorded | None:
-    """The process recorded in folder/`name` if it still runs (and is still ours), else None (stale files removed).
+def read_pid(folder: Path) -> Recorded | None:
+    """The recorded process if it still runs (and is still ours), else None (stale files removed).
 
     A process is ours when the pid has the start time recorded at launch: a pid reused by another
     program has another one, and a process still inside exec (empty command line) already has it.
     """
-    pid_file = folder / name
+    pid_file = folder / "server.pid"
     try:
         pid_text, marker, started = (pid_file.read_text().split("\n") + ["", ""])[:3]
         recorded = Recorded(int(pid_text), marker.strip(), started.strip())
@@ -152,57 +148,20 @@ def pinned(command: list, cpus=None) -> list:
 
 
 def launch(server: servers.Server, folder: Path, cpus=None) -> Recorded:
-    """Start `server` in a session of its own, its output piped into a log pump (deploy/local/logpump.py)."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **server.env}
     command = pinned(server.command, cpus)
-    read_end, write_end = os.pipe()
-    try:
-        with open(folder / "server.log", "ab") as log:  # written here, so the file exists once launch returns
-            log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(command)}\n".encode())
-            log.flush()
-            # The pump first, in a session of its own: the group `stop` signals is the server's alone, and the
-            # pump writes the server's last lines after it, until the pipe's end of file. Its own errors, if
-            # any, go to the log too.
-            pump = subprocess.Popen([sys.executable, "-m", "deploy.local.logpump", str(folder / "server.log")],
-                                    cwd=paths.REPO_ROOT, stdin=read_end, stdout=subprocess.DEVNULL, stderr=log,
-                                    start_new_session=True)
-        _record(folder / "logpump.pid", Recorded(pump.pid, "deploy.local.logpump", _stat(pump.pid)[0]))
+    with open(folder / "server.log", "ab") as log:
+        log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(command)}\n".encode())
+        log.flush()
         # A session of its own: `stop` signals the whole group (TorchServe's Java and its workers).
         # taskset execs the server in the same process, so the pid and its start time are the server's.
-        process = subprocess.Popen(command, cwd=server.cwd, env=env, stdout=write_end, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    finally:
-        os.close(read_end)
-        os.close(write_end)  # from here on, the pump's end of file is the exit of the server's last process
     started, _ = _stat(process.pid)  # Popen returns once exec succeeded: the pid is the server's own
     recorded = Recorded(process.pid, server.marker, started)
-    _record(folder / "server.pid", recorded)
+    paths.write_atomic(folder / "server.pid", f"{recorded.pid}\n{recorded.marker}\n{recorded.started}\n")
     return recorded
-
-
-def _record(pid_file: Path, recorded: Recorded) -> None:
-    paths.write_atomic(pid_file, f"{recorded.pid}\n{recorded.marker}\n{recorded.started}\n")
-
-
-def wait_log(folder: Path, seconds: float) -> Recorded | None:
-    """Wait up to `seconds` for the folder's log pump to exit (at its end of file); the pump if still running."""
-    deadline = time.monotonic() + seconds
-    while (recorded := read_pid(folder, "logpump.pid")) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return recorded
-
-
-def drain_log(folder: Path, seconds: float = PUMP_DRAIN_S) -> None:
-    """Wait until the folder's log pump has written everything and exited; after `seconds`, SIGTERM it (it
-    writes what the pipe holds, then exits): a process that left the server's group may still hold the pipe."""
-    recorded = wait_log(folder, seconds)
-    if recorded is not None:
-        try:
-            os.kill(recorded.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    (folder / "logpump.pid").unlink(missing_ok=True)
 
 
 def wait_ready(server: servers.Server, folder: Path, recorded: Recorded, timeout: float) -> float:
@@ -223,7 +182,6 @@ def wait_all(waiting: list) -> dict:
             server, folder, recorded, timeout = item
             elapsed = time.monotonic() - start
             if read_pid(folder) is None:
-                wait_log(folder, 1.0)  # the pump writes the server's last lines (left running: it ends by itself)
                 outcomes[server.name] = StartError(f"{server.name} exited during start-up; last lines of "
                                                    f"{folder / 'server.log'}:\n{log_tail(folder)}")
             elif server.ready():
@@ -359,7 +317,6 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
     folder = run_dir(name, root)
     recorded = read_pid(folder)
     if recorded is None:
-        drain_log(folder)  # a server that exited by itself: its pump has usually ended too
         return False
     # Descendants that left the group (a Ray worker may start a session of its own) are stopped by pid.
     strays = _strays(recorded.pid)
@@ -373,7 +330,6 @@ def stop_one(name: str, root: Path, grace: float = 15.0) -> bool:
     except ProcessLookupError:
         pass
     _kill_strays(strays)
-    drain_log(folder)
     (folder / "server.pid").unlink(missing_ok=True)
     # The instance's scratch folder (TorchServe's unpacked models and worker sockets) goes too.
     shutil.rmtree(folder / "tmp", ignore_errors=True)
