@@ -94,8 +94,13 @@ class SpecModel(Model):
 
     async def predict(self, payload, headers=None):
         """The answer of `answer` from a model thread; 504 when the thread sticks (serving/watchdog.py)."""
+        return await self.on_model_thread(self.answer, payload)
+
+    async def on_model_thread(self, work, *args):
+        """`work(*args)` on a model thread under the watchdog, off the event loop (reading a request and
+        predicting are CPU work that would stall every other request); 504 when it sticks."""
         try:
-            return await asyncio.wrap_future(self.threads.submit(self.answer, payload))
+            return await asyncio.wrap_future(self.threads.submit(work, *args))
         except watchdog.Stuck as error:
             log.warning("%s", error)
             raise protocol.V2Error(504, str(error)) from None

@@ -18,7 +18,6 @@ off (the request runs alone, no wait). The replica count is fixed (`replicas`) o
 `min_replicas` and `max_replicas` on the requests in flight per replica (`target_ongoing_requests`).
 Each replica asks Ray for `replica_cpus` of a CPU, so several fit on a 2-core machine.
 """
-import asyncio
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,11 +30,10 @@ from kserve.protocol.rest.server import RESTServer
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 from ray import serve
 
-from serving import watchdog
 from serving.kserve.bound import ClosedRepository, ReadingDataPlane, served_version
 from serving.kserve.model import SpecModel, v2_batch
 from serving.rayserve.replicas import DEPLOYMENT
-from serving.v2 import protocol, rest_app
+from serving.v2 import rest_app
 
 
 @dataclass(frozen=True)
@@ -84,15 +82,6 @@ class BatchedModel(SpecModel):
         batch = await self.on_model_thread(v2_batch, self.spec, payload)
         version, probabilities = await self.run_batch(batch)
         return self.v2_response(payload, batch, version, probabilities)
-
-    async def on_model_thread(self, work, *args):
-        """`work(*args)` on a model thread under the watchdog, as predictions run: reading a request
-        (pictures decoded, values checked) is CPU work that would stall every request of the replica on its
-        event loop; 504 when it sticks."""
-        try:
-            return await asyncio.wrap_future(self.threads.submit(work, *args))
-        except watchdog.Stuck as error:
-            raise protocol.V2Error(504, str(error)) from None
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def run_batch(self, batches: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
